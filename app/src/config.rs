@@ -1,0 +1,251 @@
+//! Steno's settings: parsed from a map of environment variables (only `main` reads the real
+//! environment) and validated into typed values with errors that name the variable.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::storage::S3Settings;
+
+/// Where uploaded documents are kept.
+#[derive(Debug, Clone)]
+pub enum StorageSettings {
+    Directory(PathBuf),
+    S3(S3Settings),
+}
+
+/// Fault injection for canary drills. Everything is off by default.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ChaosSettings {
+    /// Fraction (0..=1) of non-health requests answered with a 500.
+    pub error_rate: f64,
+    /// Latency added to every non-health request.
+    pub added_latency: Duration,
+    /// Health answers 503 while true.
+    pub fail_health: bool,
+}
+
+impl ChaosSettings {
+    pub fn is_active(&self) -> bool {
+        self.error_rate > 0.0 || !self.added_latency.is_zero() || self.fail_health
+    }
+}
+
+/// The Anthropic Messages API, used for drafting when a key is configured.
+#[derive(Debug, Clone)]
+pub struct AnthropicSettings {
+    pub api_key: String,
+    pub base_url: Option<String>,
+    pub model: Option<String>,
+}
+
+/// Everything Steno needs to start.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub database_url: String,
+    pub storage: StorageSettings,
+    /// Overrides the token signing secret stored in the database.
+    pub jwt_secret: Option<String>,
+    pub token_ttl: Duration,
+    pub max_upload_bytes: usize,
+    pub version: String,
+    pub chaos: ChaosSettings,
+    /// opsd's status document; its maintenance banner is shown in the UI.
+    pub status_url: Option<String>,
+    pub status_poll_interval: Duration,
+    pub anthropic: Option<AnthropicSettings>,
+}
+
+/// A setting that could not be used.
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("{variable}={value:?} is invalid: {reason}")]
+pub struct SettingsError {
+    pub variable: &'static str,
+    pub value: String,
+    pub reason: String,
+}
+
+/// The default data directory, relative to the working directory.
+pub const DEFAULT_DATA_DIR: &str = "steno-data";
+pub const DEFAULT_MAX_UPLOAD_BYTES: usize = 10 * 1024 * 1024;
+
+impl Settings {
+    /// Settings for tests and embedding: SQLite and documents under `data_dir`, no chaos.
+    pub fn for_data_dir(data_dir: &std::path::Path) -> Settings {
+        Settings {
+            database_url: format!("sqlite://{}", data_dir.join("steno.db").display()),
+            storage: StorageSettings::Directory(data_dir.join("documents")),
+            jwt_secret: None,
+            token_ttl: Duration::from_secs(8 * 3600),
+            max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            chaos: ChaosSettings::default(),
+            status_url: None,
+            status_poll_interval: Duration::from_secs(15),
+            anthropic: None,
+        }
+    }
+
+    /// Reads the settings from environment variables (see the README for the list).
+    pub fn from_environment(variables: &HashMap<String, String>) -> Result<Settings, SettingsError> {
+        let get = |name: &str| {
+            variables
+                .get(name)
+                .map(|value| value.trim().to_string())
+                .filter(|value| !value.is_empty())
+        };
+        let data_dir = PathBuf::from(get("STENO_DATA_DIR").unwrap_or_else(|| DEFAULT_DATA_DIR.into()));
+        let mut settings = Settings::for_data_dir(&data_dir);
+        if let Some(url) = get("DATABASE_URL") {
+            settings.database_url = url;
+        }
+        if let Some(bucket) = get("STENO_S3_BUCKET") {
+            settings.storage = StorageSettings::S3(S3Settings {
+                bucket,
+                prefix: get("STENO_S3_PREFIX"),
+                region: get("AWS_REGION").or_else(|| get("AWS_DEFAULT_REGION")),
+                endpoint_url: get("STENO_S3_ENDPOINT_URL"),
+                force_path_style: get("STENO_S3_ENDPOINT_URL").is_some(),
+                max_attempts: None,
+            });
+        } else if let Some(dir) = get("STENO_STORAGE_DIR") {
+            settings.storage = StorageSettings::Directory(PathBuf::from(dir));
+        }
+        settings.jwt_secret = get("STENO_JWT_SECRET");
+        if let Some(value) = get("STENO_TOKEN_TTL_SECS") {
+            let seconds = parse_number::<u64>("STENO_TOKEN_TTL_SECS", &value)?;
+            if seconds == 0 {
+                return Err(invalid("STENO_TOKEN_TTL_SECS", &value, "must be at least 1 second"));
+            }
+            settings.token_ttl = Duration::from_secs(seconds);
+        }
+        if let Some(value) = get("STENO_MAX_UPLOAD_BYTES") {
+            let bytes = parse_number::<usize>("STENO_MAX_UPLOAD_BYTES", &value)?;
+            if bytes == 0 {
+                return Err(invalid("STENO_MAX_UPLOAD_BYTES", &value, "must be at least 1 byte"));
+            }
+            settings.max_upload_bytes = bytes;
+        }
+        if let Some(version) = get("STENO_VERSION") {
+            settings.version = version;
+        }
+        if let Some(value) = get("STENO_CHAOS_ERROR_RATE") {
+            let rate = parse_number::<f64>("STENO_CHAOS_ERROR_RATE", &value)?;
+            if !(0.0..=1.0).contains(&rate) {
+                return Err(invalid(
+                    "STENO_CHAOS_ERROR_RATE",
+                    &value,
+                    "must be a fraction between 0 and 1 (0.2 means 20 % of requests fail)",
+                ));
+            }
+            settings.chaos.error_rate = rate;
+        }
+        if let Some(value) = get("STENO_CHAOS_LATENCY_MS") {
+            let millis = parse_number::<u64>("STENO_CHAOS_LATENCY_MS", &value)?;
+            settings.chaos.added_latency = Duration::from_millis(millis);
+        }
+        if let Some(value) = get("STENO_CHAOS_FAIL_HEALTH") {
+            settings.chaos.fail_health = parse_flag("STENO_CHAOS_FAIL_HEALTH", &value)?;
+        }
+        settings.status_url = get("STENO_STATUS_URL");
+        if let Some(value) = get("STENO_STATUS_POLL_SECS") {
+            let seconds = parse_number::<u64>("STENO_STATUS_POLL_SECS", &value)?;
+            settings.status_poll_interval = Duration::from_secs(seconds.max(1));
+        }
+        if let Some(api_key) = get("ANTHROPIC_API_KEY") {
+            settings.anthropic = Some(AnthropicSettings {
+                api_key,
+                base_url: get("ANTHROPIC_BASE_URL"),
+                model: get("STENO_ANTHROPIC_MODEL"),
+            });
+        }
+        Ok(settings)
+    }
+}
+
+fn invalid(variable: &'static str, value: &str, reason: &str) -> SettingsError {
+    SettingsError {
+        variable,
+        value: value.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+fn parse_number<T: std::str::FromStr>(variable: &'static str, value: &str) -> Result<T, SettingsError> {
+    value
+        .parse::<T>()
+        .map_err(|_| invalid(variable, value, "expected a non-negative number"))
+}
+
+fn parse_flag(variable: &'static str, value: &str) -> Result<bool, SettingsError> {
+    match value.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(invalid(variable, value, "expected true or false")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(key, value)| (key.to_string(), value.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_need_nothing() {
+        let settings = Settings::from_environment(&HashMap::new()).unwrap();
+        assert!(settings.database_url.starts_with("sqlite://steno-data/"));
+        assert!(matches!(settings.storage, StorageSettings::Directory(_)));
+        assert!(!settings.chaos.is_active());
+        assert!(settings.anthropic.is_none());
+        assert_eq!(settings.version, env!("CARGO_PKG_VERSION"));
+    }
+
+    #[test]
+    fn chaos_and_version_are_read() {
+        let settings = Settings::from_environment(&env(&[
+            ("STENO_VERSION", "v2"),
+            ("STENO_CHAOS_ERROR_RATE", "0.2"),
+            ("STENO_CHAOS_LATENCY_MS", "500"),
+            ("STENO_CHAOS_FAIL_HEALTH", "true"),
+        ]))
+        .unwrap();
+        assert_eq!(settings.version, "v2");
+        assert_eq!(settings.chaos.error_rate, 0.2);
+        assert_eq!(settings.chaos.added_latency, Duration::from_millis(500));
+        assert!(settings.chaos.fail_health);
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let error = Settings::from_environment(&env(&[("STENO_CHAOS_ERROR_RATE", "20%")])).unwrap_err();
+        assert_eq!(error.variable, "STENO_CHAOS_ERROR_RATE");
+        let error = Settings::from_environment(&env(&[("STENO_CHAOS_ERROR_RATE", "1.5")])).unwrap_err();
+        assert!(error.to_string().contains("between 0 and 1"));
+        let error = Settings::from_environment(&env(&[("STENO_CHAOS_FAIL_HEALTH", "maybe")])).unwrap_err();
+        assert_eq!(error.variable, "STENO_CHAOS_FAIL_HEALTH");
+        let error = Settings::from_environment(&env(&[("STENO_MAX_UPLOAD_BYTES", "0")])).unwrap_err();
+        assert_eq!(error.variable, "STENO_MAX_UPLOAD_BYTES");
+    }
+
+    #[test]
+    fn s3_is_chosen_by_bucket() {
+        let settings = Settings::from_environment(&env(&[
+            ("STENO_S3_BUCKET", "docs"),
+            ("STENO_S3_ENDPOINT_URL", "http://127.0.0.1:9000"),
+        ]))
+        .unwrap();
+        match settings.storage {
+            StorageSettings::S3(s3) => {
+                assert_eq!(s3.bucket, "docs");
+                assert!(s3.force_path_style);
+            }
+            other => panic!("expected S3 storage, got {other:?}"),
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! Versioned schema migrations for both backends, applied at start under a lock so that two Steno
+//! releases starting together (stable and canary) never apply the same migration twice.
+
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, Row};
+
+use super::{now_text, Backend, Database, DbError};
+
+/// One schema version: the same change written for each backend.
+pub struct Migration {
+    pub version: i64,
+    pub name: &'static str,
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+/// Every migration this build knows, in order. Append only; never edit a released one.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "initial",
+    sqlite: include_str!("../../migrations/sqlite/0001_initial.sql"),
+    postgres: include_str!("../../migrations/postgres/0001_initial.sql"),
+}];
+
+/// An arbitrary constant naming Steno's advisory lock on PostgreSQL.
+const POSTGRES_MIGRATION_LOCK: i64 = 0x5374_656e_6f01;
+
+const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\
+     version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)";
+
+/// Applies every pending migration.
+pub(super) async fn migrate(database: &Database) -> Result<(), DbError> {
+    let mut connection = database.pool().acquire().await?;
+    match database.backend() {
+        Backend::Sqlite => migrate_sqlite(&mut connection).await,
+        Backend::Postgres => migrate_postgres(&mut connection).await,
+    }
+}
+
+/// SQLite: one IMMEDIATE transaction holds the write lock while versions are read and applied.
+async fn migrate_sqlite(connection: &mut PoolConnection<Any>) -> Result<(), DbError> {
+    sqlx::raw_sql("BEGIN IMMEDIATE")
+        .execute(&mut **connection)
+        .await?;
+    let outcome = apply_pending(connection, Backend::Sqlite).await;
+    let finish = if outcome.is_ok() {
+        "COMMIT"
+    } else {
+        "ROLLBACK"
+    };
+    sqlx::raw_sql(finish).execute(&mut **connection).await?;
+    outcome
+}
+
+/// PostgreSQL: a session advisory lock serialises migrators; each migration is its own transaction.
+async fn migrate_postgres(connection: &mut PoolConnection<Any>) -> Result<(), DbError> {
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(POSTGRES_MIGRATION_LOCK)
+        .execute(&mut **connection)
+        .await?;
+    let outcome = apply_pending(connection, Backend::Postgres).await;
+    sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(POSTGRES_MIGRATION_LOCK)
+        .execute(&mut **connection)
+        .await?;
+    outcome
+}
+
+async fn apply_pending(
+    connection: &mut PoolConnection<Any>,
+    backend: Backend,
+) -> Result<(), DbError> {
+    sqlx::raw_sql(CREATE_LEDGER)
+        .execute(&mut **connection)
+        .await?;
+    let applied = versions_on(connection).await?;
+    let newest_known = MIGRATIONS.last().map(|m| m.version).unwrap_or(0);
+    if let Some(&newest_applied) = applied.last() {
+        if newest_applied > newest_known {
+            return Err(DbError::SchemaTooNew {
+                found: newest_applied,
+                known: newest_known,
+            });
+        }
+    }
+    for migration in MIGRATIONS {
+        if applied.contains(&migration.version) {
+            continue;
+        }
+        let sql = match backend {
+            Backend::Sqlite => migration.sqlite,
+            Backend::Postgres => migration.postgres,
+        };
+        let wrap_in_transaction = backend == Backend::Postgres;
+        if wrap_in_transaction {
+            sqlx::raw_sql("BEGIN").execute(&mut **connection).await?;
+        }
+        let result = apply_one(connection, migration, sql).await;
+        if wrap_in_transaction {
+            let finish = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+            sqlx::raw_sql(finish).execute(&mut **connection).await?;
+        }
+        result?;
+        tracing::info!(
+            version = migration.version,
+            name = migration.name,
+            "applied migration"
+        );
+    }
+    Ok(())
+}
+
+async fn apply_one(
+    connection: &mut PoolConnection<Any>,
+    migration: &Migration,
+    sql: &str,
+) -> Result<(), DbError> {
+    let wrap = |source| DbError::Migration {
+        version: migration.version,
+        name: migration.name,
+        source,
+    };
+    sqlx::raw_sql(sql)
+        .execute(&mut **connection)
+        .await
+        .map_err(wrap)?;
+    sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
+        .bind(migration.version)
+        .bind(migration.name)
+        .bind(now_text())
+        .execute(&mut **connection)
+        .await
+        .map_err(wrap)?;
+    Ok(())
+}
+
+async fn versions_on(connection: &mut PoolConnection<Any>) -> Result<Vec<i64>, DbError> {
+    let rows = sqlx::query("SELECT version FROM schema_migrations ORDER BY version")
+        .fetch_all(&mut **connection)
+        .await?;
+    rows.iter()
+        .map(|row| row.try_get::<i64, _>(0).map_err(DbError::from))
+        .collect()
+}
+
+/// The schema versions applied to a database, oldest first.
+pub async fn applied_versions(database: &Database) -> Result<Vec<i64>, DbError> {
+    let mut connection = database.pool().acquire().await?;
+    versions_on(&mut connection).await
+}

@@ -1,0 +1,42 @@
+//! Fault injection for canary drills (off by default): a fraction of non-health requests answered
+//! 500, added latency, or a failing health check, as set by the `STENO_CHAOS_*` variables.
+
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use rand::Rng;
+use serde_json::json;
+
+use crate::state::AppState;
+
+/// Paths that report on Steno rather than serve users; chaos never touches them
+/// (the health check has its own switch, `STENO_CHAOS_FAIL_HEALTH`).
+fn is_observability_path(path: &str) -> bool {
+    path == "/v1/health" || path == "/metrics"
+}
+
+pub async fn inject_faults(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let chaos = &state.settings().chaos;
+    if !chaos.is_active() || is_observability_path(request.uri().path()) {
+        return next.run(request).await;
+    }
+    if !chaos.added_latency.is_zero() {
+        tokio::time::sleep(chaos.added_latency).await;
+    }
+    if chaos.error_rate > 0.0 && rand::thread_rng().gen_bool(chaos.error_rate) {
+        state.metrics().chaos_error_injected();
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(json!({
+                "error": {
+                    "code": "injected_fault",
+                    "message": "this error was injected by STENO_CHAOS_ERROR_RATE",
+                }
+            })),
+        )
+            .into_response();
+    }
+    next.run(request).await
+}

@@ -1,0 +1,18 @@
+//! Steno, the demand-letter generator: library root wiring the modules the `steno` binary serves.
+//!
+//! Layers, outside in: `http` (router, API, UI) → `service` (operations, validation, firm scoping)
+//! → `db`, `storage`, `drafting`, `extract`, `export` (each owning one concern).
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod drafting;
+pub mod error;
+pub mod export;
+pub mod extract;
+pub mod http;
+pub mod metrics;
+pub mod model;
+pub mod service;
+pub mod state;
+pub mod status_banner;
+pub mod storage;

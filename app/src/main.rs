@@ -1,0 +1,130 @@
+//! The `steno` command line: serves the app with `axum::serve`, or under AWS Lambda (when
+//! `AWS_LAMBDA_RUNTIME_API` is set) runs the same router through `lambda_http`.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use steno::config::Settings;
+use steno::http;
+use steno::state::AppState;
+use steno::status_banner;
+
+/// Steno, the demand-letter generator for personal-injury law firms.
+///
+/// Configuration comes from environment variables: DATABASE_URL (default: a SQLite file under
+/// ./steno-data), STENO_STORAGE_DIR or STENO_S3_BUCKET, STENO_JWT_SECRET, STENO_VERSION,
+/// ANTHROPIC_API_KEY, STENO_STATUS_URL, and the STENO_CHAOS_* fault-injection switches.
+/// See the README for the full list.
+#[derive(Parser)]
+#[command(name = "steno", version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the web UI and the JSON API over HTTP (the default command).
+    Serve {
+        /// Address to listen on; port 0 picks a free port (the chosen address is printed).
+        #[arg(long, env = "STENO_ADDR", default_value = "127.0.0.1:8080")]
+        addr: SocketAddr,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate,
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("STENO_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(true)
+        .with_span_list(false)
+        .with_target(false)
+        .with_env_filter(filter)
+        .init();
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_logging();
+    let environment: HashMap<String, String> = std::env::vars().collect();
+    let settings = Settings::from_environment(&environment).context("invalid configuration")?;
+    let runtime = tokio::runtime::Runtime::new().context("could not start the async runtime")?;
+    if environment.contains_key("AWS_LAMBDA_RUNTIME_API") {
+        return runtime.block_on(run_on_lambda(settings));
+    }
+    match cli.command.unwrap_or(Command::Serve {
+        addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+    }) {
+        Command::Serve { addr } => runtime.block_on(serve(settings, addr)),
+        Command::Migrate => runtime.block_on(async {
+            let state = AppState::start(settings).await?;
+            let versions = steno::db::applied_versions(state.database()).await?;
+            println!("database is at schema version {}", versions.last().copied().unwrap_or(0));
+            Ok(())
+        }),
+    }
+}
+
+async fn serve(settings: Settings, addr: SocketAddr) -> anyhow::Result<()> {
+    let status_url = settings.status_url.clone();
+    let poll_interval = settings.status_poll_interval;
+    let version = settings.version.clone();
+    let state = AppState::start(settings).await.context("steno could not start")?;
+    let poller = status_url.map(|url| {
+        tokio::spawn(status_banner::poll_status_document(url, poll_interval, state.banner().clone()))
+    });
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("could not listen on {addr}"))?;
+    let local = listener.local_addr()?;
+    tracing::info!(addr = %local, version = %version, engine = state.engine().name(), "steno listening");
+    println!("steno {version} listening on http://{local}");
+    let database = state.database().clone();
+    http::serve(listener, state, shutdown_signal()).await?;
+    if let Some(poller) = poller {
+        poller.abort();
+    }
+    database.close().await;
+    tracing::info!("steno stopped");
+    Ok(())
+}
+
+/// Completes on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(error = %error, "could not listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutdown requested; finishing open requests");
+}
+
+async fn run_on_lambda(settings: Settings) -> anyhow::Result<()> {
+    let state = AppState::start(settings).await.context("steno could not start")?;
+    let app = http::router(state);
+    lambda_http::run(app)
+        .await
+        .map_err(|error| anyhow::anyhow!("the Lambda runtime stopped: {error}"))
+}

@@ -1,0 +1,771 @@
+//! The operations of Steno, shared by the JSON API and the web UI: accounts, uploads, matters,
+//! drafting, refinement and export. Each takes the authenticated caller and touches only the
+//! caller's firm; input is validated before anything is written.
+
+use bytes::Bytes;
+use chrono::{NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::{self, Claims};
+use crate::db::documents::{self, DocumentRecord, NewDocument};
+use crate::db::firms::{self, AcceptInvitationError, Firm, Invitation, NewInvitation, Role, User};
+use crate::db::letters::{self, LetterRecord, NewRevision, RevisionRecord};
+use crate::db::matters::{self, MatterRecord};
+use crate::db::{new_id, now_text, time_text};
+use crate::error::AppError;
+use crate::export::{self, ImageFormat, Letterhead, LogoImage};
+use crate::extract;
+use crate::model::{ManualSpecial, MatterFacts};
+use crate::state::AppState;
+
+/// The longest text field accepted from a form or JSON body, in characters.
+const MAX_FIELD_CHARS: usize = 20_000;
+const MAX_NAME_CHARS: usize = 200;
+const MIN_PASSWORD_CHARS: usize = 10;
+const MAX_LOGO_BYTES: usize = 2 * 1024 * 1024;
+const INVITATION_DAYS: i64 = 7;
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone)]
+pub struct CurrentUser {
+    pub user: User,
+}
+
+impl CurrentUser {
+    pub fn firm_id(&self) -> &str {
+        &self.user.firm_id
+    }
+
+    fn require_admin(&self) -> Result<(), AppError> {
+        if self.user.role == Role::Admin {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden(
+                "only a firm admin may do this; ask an admin of your firm".into(),
+            ))
+        }
+    }
+}
+
+/// What a successful login or registration returns.
+#[derive(Debug, Serialize)]
+pub struct Session {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_at: String,
+    pub user: User,
+    pub firm: Firm,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterFirm {
+    pub firm_name: String,
+    #[serde(default)]
+    pub firm_address: String,
+    pub admin_name: String,
+    pub admin_email: String,
+    pub admin_password: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MatterInput {
+    #[serde(default)]
+    pub title: Option<String>,
+    pub claimant_name: String,
+    pub defendant_name: String,
+    #[serde(default)]
+    pub insurer_name: Option<String>,
+    #[serde(default)]
+    pub claim_number: Option<String>,
+    pub incident_date: NaiveDate,
+    pub incident_place: String,
+    pub incident_description: String,
+    pub injuries: String,
+    pub treatment: String,
+    #[serde(default)]
+    pub manual_specials: Vec<ManualSpecial>,
+    #[serde(default)]
+    pub demand_amount_cents: Option<i64>,
+    #[serde(default)]
+    pub response_days: Option<u32>,
+    #[serde(default)]
+    pub document_ids: Vec<String>,
+}
+
+/// The file formats a letter exports to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    Docx,
+    Pdf,
+}
+
+impl ExportFormat {
+    pub fn parse(text: &str) -> Result<ExportFormat, AppError> {
+        match text.to_ascii_lowercase().as_str() {
+            "docx" => Ok(ExportFormat::Docx),
+            "pdf" => Ok(ExportFormat::Pdf),
+            other => Err(AppError::BadRequest(format!(
+                "format {other:?} is not supported; use docx or pdf"
+            ))),
+        }
+    }
+
+    pub fn extension(self) -> &'static str {
+        match self {
+            ExportFormat::Docx => "docx",
+            ExportFormat::Pdf => "pdf",
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            ExportFormat::Docx => {
+                "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+            }
+            ExportFormat::Pdf => "application/pdf",
+        }
+    }
+}
+
+/// An exported letter file.
+pub struct ExportedFile {
+    pub bytes: Vec<u8>,
+    pub content_type: &'static str,
+    pub filename: String,
+}
+
+fn required(field: &str, value: &str, max_chars: usize) -> Result<String, AppError> {
+    let trimmed = value.trim();
+    if trimmed.is_empty() {
+        return Err(AppError::Unprocessable(format!("{field} must not be empty")));
+    }
+    optional(field, trimmed, max_chars)
+}
+
+fn optional(field: &str, value: &str, max_chars: usize) -> Result<String, AppError> {
+    let trimmed = value.trim();
+    if trimmed.chars().count() > max_chars {
+        return Err(AppError::Unprocessable(format!(
+            "{field} is too long: at most {max_chars} characters"
+        )));
+    }
+    Ok(trimmed.to_string())
+}
+
+fn normalise_email(field: &str, email: &str) -> Result<String, AppError> {
+    let email = email.trim().to_ascii_lowercase();
+    let valid = email.len() <= 254
+        && !email.chars().any(char::is_whitespace)
+        && matches!(email.split_once('@'), Some((local, domain)) if !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.'));
+    if valid {
+        Ok(email)
+    } else {
+        Err(AppError::Unprocessable(format!(
+            "{field} {email:?} is not a valid email address"
+        )))
+    }
+}
+
+fn check_password(field: &str, password: &str) -> Result<(), AppError> {
+    let chars = password.chars().count();
+    if chars < MIN_PASSWORD_CHARS {
+        return Err(AppError::Unprocessable(format!(
+            "{field} is too short: use at least {MIN_PASSWORD_CHARS} characters"
+        )));
+    }
+    if chars > 1024 {
+        return Err(AppError::Unprocessable(format!(
+            "{field} is too long: at most 1024 characters"
+        )));
+    }
+    Ok(())
+}
+
+fn hash_password(password: &str) -> Result<String, AppError> {
+    auth::hash_password(password).map_err(|error| AppError::Internal(error.to_string()))
+}
+
+/// Runs CPU-heavy password hashing off the async workers.
+async fn hash_password_blocking(password: String) -> Result<String, AppError> {
+    tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|error| AppError::Internal(format!("password hashing task failed: {error}")))?
+}
+
+fn issue_session(state: &AppState, user: User, firm: Firm) -> Session {
+    let now = Utc::now();
+    let ttl = chrono::Duration::from_std(state.settings().token_ttl)
+        .unwrap_or_else(|_| chrono::Duration::hours(8));
+    let expires = now + ttl;
+    let claims = Claims {
+        sub: user.id.clone(),
+        firm: user.firm_id.clone(),
+        iat: now.timestamp(),
+        exp: expires.timestamp(),
+    };
+    Session {
+        access_token: state.signer().issue(&claims),
+        token_type: "Bearer",
+        expires_at: time_text(expires),
+        user,
+        firm,
+    }
+}
+
+/// Registers a new firm with its first admin and logs the admin in.
+pub async fn register_firm(state: &AppState, input: RegisterFirm) -> Result<Session, AppError> {
+    let firm_name = required("firm_name", &input.firm_name, MAX_NAME_CHARS)?;
+    let firm_address = optional("firm_address", &input.firm_address, 1000)?;
+    let admin_name = required("admin_name", &input.admin_name, MAX_NAME_CHARS)?;
+    let admin_email = normalise_email("admin_email", &input.admin_email)?;
+    check_password("admin_password", &input.admin_password)?;
+    let password_hash = hash_password_blocking(input.admin_password).await?;
+    let created = firms::create_firm_with_admin(
+        state.database(),
+        &firm_name,
+        &firm_address,
+        &admin_email,
+        &admin_name,
+        &password_hash,
+    )
+    .await;
+    match created {
+        Ok((firm, user)) => {
+            tracing::info!(firm_id = %firm.id, user_id = %user.id, "firm registered");
+            Ok(issue_session(state, user, firm))
+        }
+        Err(error) if firms::is_unique_violation(&error) => Err(AppError::Conflict(format!(
+            "a user with email {admin_email} already exists; log in instead"
+        ))),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Logs a user in with email and password.
+pub async fn login(state: &AppState, email: &str, password: &str) -> Result<Session, AppError> {
+    let email = email.trim().to_ascii_lowercase();
+    let found = firms::find_login(state.database(), &email).await?;
+    let stored_hash = found
+        .as_ref()
+        .map(|(_, hash)| hash.clone())
+        .unwrap_or_else(|| auth::decoy_hash().to_string());
+    let password = password.to_string();
+    let password_matches =
+        tokio::task::spawn_blocking(move || auth::verify_password(&password, &stored_hash))
+            .await
+            .map_err(|error| AppError::Internal(format!("password check failed: {error}")))?;
+    match found {
+        Some((user, _)) if password_matches => {
+            let firm = firms::get_firm(state.database(), &user.firm_id)
+                .await?
+                .ok_or_else(|| AppError::Internal(format!("firm of user {} is missing", user.id)))?;
+            Ok(issue_session(state, user, firm))
+        }
+        _ => Err(AppError::Unauthorized("invalid email or password".into())),
+    }
+}
+
+/// Resolves an access token to its user; the user must still exist in the token's firm.
+pub async fn authenticate(state: &AppState, token: &str) -> Result<CurrentUser, AppError> {
+    let claims = state
+        .signer()
+        .verify(token, Utc::now().timestamp())
+        .map_err(|error| AppError::Unauthorized(error.to_string()))?;
+    let user = firms::find_user(state.database(), &claims.firm, &claims.sub)
+        .await?
+        .ok_or_else(|| AppError::Unauthorized("the user of this access token no longer exists".into()))?;
+    Ok(CurrentUser { user })
+}
+
+/// Invites someone to the caller's firm; returns the invitation and the one-time token to send them.
+pub async fn invite_user(
+    state: &AppState,
+    caller: &CurrentUser,
+    email: &str,
+    role: &str,
+) -> Result<(Invitation, String), AppError> {
+    caller.require_admin()?;
+    let email = normalise_email("email", email)?;
+    let role = Role::parse(role).ok_or_else(|| {
+        AppError::Unprocessable(format!("role {role:?} is not valid; use admin or member"))
+    })?;
+    if firms::find_login(state.database(), &email).await?.is_some() {
+        return Err(AppError::Conflict(format!(
+            "a user with email {email} already exists"
+        )));
+    }
+    let token = auth::random_secret();
+    let expires_at = time_text(Utc::now() + chrono::Duration::days(INVITATION_DAYS));
+    let invitation = firms::create_invitation(
+        state.database(),
+        NewInvitation {
+            firm_id: caller.firm_id(),
+            email: &email,
+            role,
+            token_hash: &auth::sha256_hex(token.as_bytes()),
+            invited_by: &caller.user.id,
+            expires_at: &expires_at,
+        },
+    )
+    .await?;
+    Ok((invitation, token))
+}
+
+/// Accepts an invitation: creates the user and logs them in.
+pub async fn accept_invitation(
+    state: &AppState,
+    token: &str,
+    name: &str,
+    password: &str,
+) -> Result<Session, AppError> {
+    let name = required("name", name, MAX_NAME_CHARS)?;
+    check_password("password", password)?;
+    let password_hash = hash_password_blocking(password.to_string()).await?;
+    let token_hash = auth::sha256_hex(token.trim().as_bytes());
+    match firms::accept_invitation(state.database(), &token_hash, &name, &password_hash).await {
+        Ok((firm, user)) => Ok(issue_session(state, user, firm)),
+        Err(AcceptInvitationError::InvalidToken) => Err(AppError::Unauthorized(
+            AcceptInvitationError::InvalidToken.to_string(),
+        )),
+        Err(error @ AcceptInvitationError::EmailTaken(_)) => Err(AppError::Conflict(error.to_string())),
+        Err(AcceptInvitationError::Db(error)) => Err(error.into()),
+    }
+}
+
+/// Updates the caller's firm profile (letterhead name and address).
+pub async fn update_firm(
+    state: &AppState,
+    caller: &CurrentUser,
+    name: &str,
+    address: &str,
+) -> Result<Firm, AppError> {
+    caller.require_admin()?;
+    let name = required("name", name, MAX_NAME_CHARS)?;
+    let address = optional("address", address, 1000)?;
+    firms::update_firm(state.database(), caller.firm_id(), &name, &address).await?;
+    current_firm(state, caller).await
+}
+
+/// Stores the letterhead logo (PNG or JPEG).
+pub async fn set_logo(state: &AppState, caller: &CurrentUser, bytes: &[u8]) -> Result<Firm, AppError> {
+    caller.require_admin()?;
+    if bytes.len() > MAX_LOGO_BYTES {
+        return Err(AppError::PayloadTooLarge(format!(
+            "the logo is {} bytes; the limit is {MAX_LOGO_BYTES} bytes",
+            bytes.len()
+        )));
+    }
+    let format = ImageFormat::detect(bytes).ok_or_else(|| {
+        AppError::UnsupportedMediaType("the logo must be a PNG or JPEG image".into())
+    })?;
+    let content_type = match format {
+        ImageFormat::Png => "image/png",
+        ImageFormat::Jpeg => "image/jpeg",
+    };
+    firms::set_logo(state.database(), caller.firm_id(), bytes, content_type).await?;
+    current_firm(state, caller).await
+}
+
+pub async fn current_firm(state: &AppState, caller: &CurrentUser) -> Result<Firm, AppError> {
+    firms::get_firm(state.database(), caller.firm_id())
+        .await?
+        .ok_or_else(|| AppError::Internal(format!("firm {} is missing", caller.firm_id())))
+}
+
+/// Keeps only the final path component of an uploaded file's name.
+pub fn clean_filename(raw: &str) -> Result<String, AppError> {
+    let last = raw.rsplit(['/', '\\']).next().unwrap_or_default();
+    let cleaned: String = last
+        .chars()
+        .filter(|ch| !ch.is_control())
+        .collect::<String>()
+        .trim()
+        .to_string();
+    if cleaned.is_empty() || cleaned == "." || cleaned == ".." {
+        return Err(AppError::BadRequest(
+            "the uploaded file has no file name; send it as a multipart field named \"file\" with a filename".into(),
+        ));
+    }
+    Ok(cleaned.chars().take(255).collect())
+}
+
+/// Stores an uploaded source document and its extracted text. The file is stored before the row
+/// is written and removed again if the row cannot be written, so no half-upload is ever visible.
+pub async fn upload_document(
+    state: &AppState,
+    caller: &CurrentUser,
+    raw_filename: &str,
+    declared_content_type: Option<&str>,
+    bytes: Bytes,
+) -> Result<DocumentRecord, AppError> {
+    let filename = clean_filename(raw_filename)?;
+    let limit = state.settings().max_upload_bytes;
+    if bytes.len() > limit {
+        return Err(AppError::PayloadTooLarge(format!(
+            "{filename} is {} bytes; the upload limit is {limit} bytes",
+            bytes.len()
+        )));
+    }
+    let kind = extract::detect_kind(&filename, declared_content_type, &bytes)
+        .map_err(|error| AppError::UnsupportedMediaType(error.to_string()))?;
+    let text = {
+        let bytes = bytes.clone();
+        tokio::task::spawn_blocking(move || extract::extract_text(kind, &bytes))
+            .await
+            .map_err(|error| AppError::Internal(format!("text extraction task failed: {error}")))??
+    };
+    let document_id = new_id();
+    let storage_key = format!("{}/{}", caller.firm_id(), document_id);
+    let size_bytes = bytes.len();
+    let sha256 = auth::sha256_hex(&bytes);
+    state
+        .storage()
+        .put(&storage_key, bytes, kind.content_type())
+        .await?;
+    let created_at = now_text();
+    let inserted = documents::insert_document(
+        state.database(),
+        NewDocument {
+            id: &document_id,
+            firm_id: caller.firm_id(),
+            filename: &filename,
+            kind: kind.as_str(),
+            content_type: kind.content_type(),
+            size_bytes: size_bytes as i64,
+            sha256: &sha256,
+            storage_key: &storage_key,
+            extracted_text: &text,
+            uploaded_by: &caller.user.id,
+            created_at: &created_at,
+        },
+    )
+    .await;
+    if let Err(error) = inserted {
+        if let Err(cleanup) = state.storage().delete(&storage_key).await {
+            tracing::error!(error = %cleanup, key = %storage_key, "could not remove an orphaned upload");
+        }
+        return Err(error.into());
+    }
+    state.metrics().document_uploaded(kind.as_str(), size_bytes);
+    tracing::info!(document_id = %document_id, kind = kind.as_str(), size_bytes, "document uploaded");
+    documents::get_document(state.database(), caller.firm_id(), &document_id)
+        .await?
+        .ok_or_else(|| AppError::Internal("the uploaded document vanished".into()))
+}
+
+pub async fn get_document(
+    state: &AppState,
+    caller: &CurrentUser,
+    document_id: &str,
+) -> Result<DocumentRecord, AppError> {
+    documents::get_document(state.database(), caller.firm_id(), document_id)
+        .await?
+        .ok_or_else(|| AppError::not_found("document", document_id))
+}
+
+/// The original bytes of one of the firm's documents.
+pub async fn document_content(
+    state: &AppState,
+    caller: &CurrentUser,
+    document_id: &str,
+) -> Result<(DocumentRecord, Bytes), AppError> {
+    let record = get_document(state, caller, document_id).await?;
+    let bytes = state.storage().get(&record.storage_key).await?;
+    Ok((record, bytes))
+}
+
+/// Deletes a document no matter uses.
+pub async fn delete_document(
+    state: &AppState,
+    caller: &CurrentUser,
+    document_id: &str,
+) -> Result<(), AppError> {
+    let record = get_document(state, caller, document_id).await?;
+    let uses = documents::matters_using(state.database(), document_id).await?;
+    if uses > 0 {
+        return Err(AppError::Conflict(format!(
+            "document {document_id} is used by {uses} matter(s) and cannot be deleted"
+        )));
+    }
+    documents::delete_document(state.database(), caller.firm_id(), document_id).await?;
+    state.storage().delete(&record.storage_key).await?;
+    Ok(())
+}
+
+/// Validates a matter form and stores it with its documents.
+pub async fn create_matter(
+    state: &AppState,
+    caller: &CurrentUser,
+    input: MatterInput,
+) -> Result<MatterRecord, AppError> {
+    let facts = MatterFacts {
+        claimant_name: required("claimant_name", &input.claimant_name, MAX_NAME_CHARS)?,
+        defendant_name: required("defendant_name", &input.defendant_name, MAX_NAME_CHARS)?,
+        insurer_name: input
+            .insurer_name
+            .as_deref()
+            .map(|name| optional("insurer_name", name, MAX_NAME_CHARS))
+            .transpose()?
+            .filter(|name| !name.is_empty()),
+        claim_number: input
+            .claim_number
+            .as_deref()
+            .map(|number| optional("claim_number", number, 100))
+            .transpose()?
+            .filter(|number| !number.is_empty()),
+        incident_date: input.incident_date,
+        incident_place: required("incident_place", &input.incident_place, 500)?,
+        incident_description: required("incident_description", &input.incident_description, MAX_FIELD_CHARS)?,
+        injuries: required("injuries", &input.injuries, MAX_FIELD_CHARS)?,
+        treatment: required("treatment", &input.treatment, MAX_FIELD_CHARS)?,
+        manual_specials: input.manual_specials,
+        demand_amount_cents: input.demand_amount_cents,
+        response_days: input.response_days,
+    };
+    if facts.incident_date > Utc::now().date_naive() {
+        return Err(AppError::Unprocessable(format!(
+            "incident_date {} is in the future",
+            facts.incident_date
+        )));
+    }
+    for (index, special) in facts.manual_specials.iter().enumerate() {
+        if special.amount_cents < 0 {
+            return Err(AppError::Unprocessable(format!(
+                "manual_specials[{index}].amount_cents must not be negative"
+            )));
+        }
+        required(&format!("manual_specials[{index}].description"), &special.description, 500)?;
+    }
+    if matches!(facts.demand_amount_cents, Some(amount) if amount <= 0) {
+        return Err(AppError::Unprocessable(
+            "demand_amount_cents must be a positive number of cents".into(),
+        ));
+    }
+    if matches!(facts.response_days, Some(days) if days == 0 || days > 365) {
+        return Err(AppError::Unprocessable(
+            "response_days must be between 1 and 365".into(),
+        ));
+    }
+    if input.document_ids.len() > 200 {
+        return Err(AppError::Unprocessable(
+            "a matter can have at most 200 documents".into(),
+        ));
+    }
+    let mut document_ids: Vec<String> = Vec::new();
+    for (index, document_id) in input.document_ids.iter().enumerate() {
+        if document_ids.contains(document_id) {
+            continue;
+        }
+        if documents::get_document(state.database(), caller.firm_id(), document_id)
+            .await?
+            .is_none()
+        {
+            return Err(AppError::Unprocessable(format!(
+                "document_ids[{index}]: document {document_id} not found"
+            )));
+        }
+        document_ids.push(document_id.clone());
+    }
+    let title = match input.title.as_deref().map(str::trim) {
+        Some(title) if !title.is_empty() => optional("title", title, MAX_NAME_CHARS)?,
+        _ => format!("{} v. {}", facts.claimant_name, facts.defendant_name),
+    };
+    let matter = matters::insert_matter(
+        state.database(),
+        caller.firm_id(),
+        &title,
+        &facts,
+        &document_ids,
+        &caller.user.id,
+    )
+    .await?;
+    tracing::info!(matter_id = %matter.id, documents = document_ids.len(), "matter created");
+    Ok(matter)
+}
+
+pub async fn get_matter(
+    state: &AppState,
+    caller: &CurrentUser,
+    matter_id: &str,
+) -> Result<MatterRecord, AppError> {
+    matters::get_matter(state.database(), caller.firm_id(), matter_id)
+        .await?
+        .ok_or_else(|| AppError::not_found("matter", matter_id))
+}
+
+/// Drafts a new letter for a matter from its facts and documents.
+pub async fn draft_letter(
+    state: &AppState,
+    caller: &CurrentUser,
+    matter_id: &str,
+) -> Result<(LetterRecord, RevisionRecord), AppError> {
+    let matter = get_matter(state, caller, matter_id).await?;
+    let documents =
+        documents::matter_source_documents(state.database(), caller.firm_id(), matter_id).await?;
+    let today = Utc::now().date_naive();
+    let outcome = state.engine().draft(&matter.facts, &documents, today).await?;
+    let usage = outcome.usage.as_ref();
+    let letter = letters::insert_letter(
+        state.database(),
+        caller.firm_id(),
+        matter_id,
+        NewRevision {
+            draft: &outcome.draft,
+            instruction: None,
+            engine: outcome.engine,
+            input_tokens: usage.map(|usage| usage.input_tokens as i64),
+            output_tokens: usage.map(|usage| usage.output_tokens as i64),
+            created_by: &caller.user.id,
+        },
+    )
+    .await?;
+    state.metrics().letter_generated(outcome.engine);
+    if let Some(usage) = usage {
+        state
+            .metrics()
+            .ai_tokens_used(usage.input_tokens as u64, usage.output_tokens as u64);
+    }
+    tracing::info!(letter_id = %letter.id, matter_id = %matter_id, engine = outcome.engine, "letter drafted");
+    let revision = letters::get_revision(state.database(), caller.firm_id(), &letter.id, 1)
+        .await?
+        .ok_or_else(|| AppError::Internal("the first revision vanished".into()))?;
+    Ok((letter, revision))
+}
+
+pub async fn get_letter(
+    state: &AppState,
+    caller: &CurrentUser,
+    letter_id: &str,
+) -> Result<LetterRecord, AppError> {
+    letters::get_letter(state.database(), caller.firm_id(), letter_id)
+        .await?
+        .ok_or_else(|| AppError::not_found("letter", letter_id))
+}
+
+/// One revision of a letter; the current one when `revision` is `None`.
+pub async fn get_revision(
+    state: &AppState,
+    caller: &CurrentUser,
+    letter_id: &str,
+    revision: Option<i64>,
+) -> Result<(LetterRecord, RevisionRecord), AppError> {
+    let letter = get_letter(state, caller, letter_id).await?;
+    let number = revision.unwrap_or(letter.current_revision);
+    let revision = letters::get_revision(state.database(), caller.firm_id(), letter_id, number)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("letter {letter_id} has no revision {number}")))?;
+    Ok((letter, revision))
+}
+
+/// Refines the current revision with an instruction, adding a new revision.
+pub async fn refine_letter(
+    state: &AppState,
+    caller: &CurrentUser,
+    letter_id: &str,
+    instruction: &str,
+) -> Result<(LetterRecord, RevisionRecord), AppError> {
+    let instruction = required("instruction", instruction, 4000)?;
+    let (letter, current) = get_revision(state, caller, letter_id, None).await?;
+    let today = Utc::now().date_naive();
+    let outcome = state
+        .engine()
+        .refine(&current.draft, &instruction, today)
+        .await?;
+    let usage = outcome.usage.as_ref();
+    let number = letters::append_revision(
+        state.database(),
+        caller.firm_id(),
+        letter_id,
+        letter.current_revision,
+        NewRevision {
+            draft: &outcome.draft,
+            instruction: Some(&instruction),
+            engine: outcome.engine,
+            input_tokens: usage.map(|usage| usage.input_tokens as i64),
+            output_tokens: usage.map(|usage| usage.output_tokens as i64),
+            created_by: &caller.user.id,
+        },
+    )
+    .await?;
+    state.metrics().letter_refined(outcome.engine);
+    if let Some(usage) = usage {
+        state
+            .metrics()
+            .ai_tokens_used(usage.input_tokens as u64, usage.output_tokens as u64);
+    }
+    tracing::info!(letter_id = %letter_id, revision = number, "letter refined");
+    get_revision(state, caller, letter_id, Some(number)).await
+}
+
+/// Renders a letter revision on the firm's letterhead.
+pub async fn export_letter(
+    state: &AppState,
+    caller: &CurrentUser,
+    letter_id: &str,
+    revision: Option<i64>,
+    format: ExportFormat,
+) -> Result<ExportedFile, AppError> {
+    let (letter, revision) = get_revision(state, caller, letter_id, revision).await?;
+    let firm = current_firm(state, caller).await?;
+    let logo = firms::get_logo(state.database(), caller.firm_id())
+        .await?
+        .and_then(|(bytes, _)| ImageFormat::detect(&bytes).map(|format| LogoImage { bytes, format }));
+    let letterhead = Letterhead {
+        firm_name: firm.name.clone(),
+        address_lines: firm
+            .address
+            .lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty())
+            .map(String::from)
+            .collect(),
+        logo,
+    };
+    let draft = revision.draft;
+    let bytes = tokio::task::spawn_blocking(move || match format {
+        ExportFormat::Docx => export::render_docx(&draft, &letterhead),
+        ExportFormat::Pdf => export::render_pdf(&draft, &letterhead),
+    })
+    .await
+    .map_err(|error| AppError::Internal(format!("export task failed: {error}")))??;
+    state.metrics().letter_exported(format.extension());
+    Ok(ExportedFile {
+        bytes,
+        content_type: format.content_type(),
+        filename: format!(
+            "demand-letter-{}-r{}.{}",
+            &letter.id[..8.min(letter.id.len())],
+            revision.revision,
+            format.extension()
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filenames_lose_their_directories() {
+        assert_eq!(clean_filename("C:\\Users\\x\\bill.pdf").unwrap(), "bill.pdf");
+        assert_eq!(clean_filename("../../etc/passwd").unwrap(), "passwd");
+        assert!(clean_filename("dir/").is_err());
+        assert!(clean_filename("..").is_err());
+    }
+
+    #[test]
+    fn emails_are_normalised_and_checked() {
+        assert_eq!(normalise_email("e", " Ann@Firm.COM ").unwrap(), "ann@firm.com");
+        for bad in ["", "ann", "ann@", "@firm.com", "ann@firm", "a nn@firm.com", "ann@.com"] {
+            assert!(normalise_email("e", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn export_formats_parse() {
+        assert_eq!(ExportFormat::parse("PDF").unwrap(), ExportFormat::Pdf);
+        assert!(ExportFormat::parse("rtf").is_err());
+    }
+}

@@ -1,0 +1,11 @@
+//! Router-level integration tests of Steno, each scenario run on SQLite and on PostgreSQL.
+mod support;
+
+mod accounts;
+mod bad_input;
+mod documents;
+mod fixtures;
+mod isolation;
+mod letters;
+mod operations;
+mod ui;

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs on a fresh Debian machine: PostgreSQL 15 (server binaries),
+# poppler-utils (pdftotext, pdfinfo) and unzip for checking exported letters, and a Python virtual
+# environment with moto (the local AWS emulator) under .venv. Safe to run again: it only installs
+# what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+missing_packages=()
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing_packages+=(postgresql)
+command -v pdftotext >/dev/null 2>&1 || missing_packages+=(poppler-utils)
+command -v unzip >/dev/null 2>&1 || missing_packages+=(unzip)
+python3 -c 'import venv' >/dev/null 2>&1 || missing_packages+=(python3-venv)
+
+if [ "${#missing_packages[@]}" -gt 0 ]; then
+  echo "==> installing Debian packages: ${missing_packages[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing_packages[@]}" >/dev/null
+fi
+
+if [ ! -x .venv/bin/moto_server ]; then
+  echo "==> installing the AWS emulator (moto) into .venv"
+  python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check 'moto[server]'
+fi
+echo "==> test dependencies are installed"

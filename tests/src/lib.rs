@@ -1,0 +1,111 @@
+//! Shared helpers for the end-to-end tests: locating (and if needed building) the workspace's
+//! binaries, starting them as real processes on loopback, and stopping them.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// The workspace root (the parent of this crate).
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the tests crate lives inside the workspace")
+        .to_path_buf()
+}
+
+/// Path to a workspace binary in the same profile as the running tests, built on demand.
+pub fn binary(name: &str) -> PathBuf {
+    let test_executable = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> → target/<profile>/<name>
+    let profile_dir = test_executable
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("test executables live in target/<profile>/deps")
+        .to_path_buf();
+    let path = profile_dir.join(name);
+    if !path.exists() {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--bin", name])
+            .current_dir(workspace_root())
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building the {name} binary failed");
+    }
+    assert!(path.exists(), "{} was not built", path.display());
+    path
+}
+
+/// A child process that is killed when dropped, with the URL it printed once ready.
+pub struct RunningProcess {
+    pub child: Child,
+    pub base_url: String,
+    pub stdout_lines: mpsc::Receiver<String>,
+}
+
+impl RunningProcess {
+    /// Starts `command` and waits (up to `timeout`) for a stdout line containing `http://`;
+    /// that URL (up to the next whitespace) becomes `base_url`.
+    pub fn start(mut command: Command, timeout: Duration) -> RunningProcess {
+        command.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = command.spawn().expect("process starts");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (sender, receiver) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let remaining = deadline.saturating_duration_since(std::time::Instant::now());
+            match receiver.recv_timeout(remaining) {
+                Ok(line) => {
+                    if let Some(start) = line.find("http://") {
+                        let url = line[start..].split_whitespace().next().unwrap_or_default().to_string();
+                        return RunningProcess {
+                            child,
+                            base_url: url,
+                            stdout_lines: receiver,
+                        };
+                    }
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    let output = child.wait_with_output().expect("collect output");
+                    panic!(
+                        "the process printed no URL in time; stderr:\n{}",
+                        String::from_utf8_lossy(&output.stderr)
+                    );
+                }
+            }
+        }
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(std::time::Instant::now() < deadline, "the process did not stop after SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for RunningProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
