@@ -192,7 +192,10 @@ async fn prepare(client: &reqwest::Client, base: &str) -> Fixture {
         .json()
         .await
         .expect("matter json");
-    let matter_id = matter["matter"]["id"].as_str().expect("matter id").to_string();
+    let matter_id = matter["matter"]["id"]
+        .as_str()
+        .expect("matter id")
+        .to_string();
     let letter: Value = client
         .post(format!("{base}/v1/matters/{matter_id}/letters"))
         .bearer_auth(&token)
@@ -205,21 +208,43 @@ async fn prepare(client: &reqwest::Client, base: &str) -> Fixture {
     Fixture {
         base: base.to_string(),
         token,
-        letter_id: letter["letter"]["id"].as_str().expect("letter id").to_string(),
+        letter_id: letter["letter"]["id"]
+            .as_str()
+            .expect("letter id")
+            .to_string(),
         matter_id,
     }
 }
 
+/// One measured request: its name in the traffic mix, its latency, and whether it succeeded.
+type Sample = (&'static str, Duration, bool);
+
 /// One request of the traffic mix; returns its name and whether it succeeded.
-async fn one_request(client: &reqwest::Client, fixture: &Fixture, draw: u64) -> (&'static str, bool) {
+async fn one_request(
+    client: &reqwest::Client,
+    fixture: &Fixture,
+    draw: u64,
+) -> (&'static str, bool) {
     let base = &fixture.base;
     let token = &fixture.token;
     let (name, request) = match draw % 100 {
         0..=29 => ("list documents", client.get(format!("{base}/v1/documents"))),
-        30..=54 => ("get letter", client.get(format!("{base}/v1/letters/{}", fixture.letter_id))),
-        55..=69 => ("get matter", client.get(format!("{base}/v1/matters/{}", fixture.matter_id))),
+        30..=54 => (
+            "get letter",
+            client.get(format!("{base}/v1/letters/{}", fixture.letter_id)),
+        ),
+        55..=69 => (
+            "get matter",
+            client.get(format!("{base}/v1/matters/{}", fixture.matter_id)),
+        ),
         70..=79 => ("health", client.get(format!("{base}/v1/health"))),
-        80..=89 => ("export pdf", client.get(format!("{base}/v1/letters/{}/export?format=pdf", fixture.letter_id))),
+        80..=89 => (
+            "export pdf",
+            client.get(format!(
+                "{base}/v1/letters/{}/export?format=pdf",
+                fixture.letter_id
+            )),
+        ),
         90..=94 => {
             let form = reqwest::multipart::Form::new().part(
                 "file",
@@ -228,7 +253,10 @@ async fn one_request(client: &reqwest::Client, fixture: &Fixture, draw: u64) -> 
                     .mime_str("text/plain")
                     .expect("mime"),
             );
-            ("upload", client.post(format!("{base}/v1/documents")).multipart(form))
+            (
+                "upload",
+                client.post(format!("{base}/v1/documents")).multipart(form),
+            )
         }
         _ => (
             "draft letter",
@@ -257,17 +285,22 @@ async fn bench_api(options: &Options) {
         None => "SQLite",
     };
     let state = AppState::start(settings).await.expect("steno starts");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let address = listener.local_addr().expect("address");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(steno::http::serve(listener, state, async {
         let _ = stopped.await;
     }));
     let base = format!("http://{address}");
-    let client = reqwest::Client::builder().pool_max_idle_per_host(options.concurrency).build().expect("client");
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(options.concurrency)
+        .build()
+        .expect("client");
     let fixture = Arc::new(prepare(&client, &base).await);
 
-    let timings: Arc<Mutex<Vec<(&'static str, Duration, bool)>>> = Arc::new(Mutex::new(Vec::new()));
+    let timings: Arc<Mutex<Vec<Sample>>> = Arc::new(Mutex::new(Vec::new()));
     let deadline = Instant::now() + Duration::from_secs(options.seconds);
     let started = Instant::now();
     let mut workers = Vec::new();
@@ -279,7 +312,9 @@ async fn bench_api(options: &Options) {
             let mut draw = worker as u64 * 7919;
             let mut local = Vec::new();
             while Instant::now() < deadline {
-                draw = draw.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                draw = draw
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 let request_started = Instant::now();
                 let (name, ok) = one_request(&client, &fixture, (draw >> 33) % 100).await;
                 local.push((name, request_started.elapsed(), ok));

@@ -87,14 +87,17 @@ impl Settings {
     }
 
     /// Reads the settings from environment variables (see the README for the list).
-    pub fn from_environment(variables: &HashMap<String, String>) -> Result<Settings, SettingsError> {
+    pub fn from_environment(
+        variables: &HashMap<String, String>,
+    ) -> Result<Settings, SettingsError> {
         let get = |name: &str| {
             variables
                 .get(name)
                 .map(|value| value.trim().to_string())
                 .filter(|value| !value.is_empty())
         };
-        let data_dir = PathBuf::from(get("STENO_DATA_DIR").unwrap_or_else(|| DEFAULT_DATA_DIR.into()));
+        let data_dir =
+            PathBuf::from(get("STENO_DATA_DIR").unwrap_or_else(|| DEFAULT_DATA_DIR.into()));
         let mut settings = Settings::for_data_dir(&data_dir);
         if let Some(url) = get("DATABASE_URL") {
             settings.database_url = url;
@@ -115,14 +118,22 @@ impl Settings {
         if let Some(value) = get("STENO_TOKEN_TTL_SECS") {
             let seconds = parse_number::<u64>("STENO_TOKEN_TTL_SECS", &value)?;
             if seconds == 0 {
-                return Err(invalid("STENO_TOKEN_TTL_SECS", &value, "must be at least 1 second"));
+                return Err(invalid(
+                    "STENO_TOKEN_TTL_SECS",
+                    &value,
+                    "must be at least 1 second",
+                ));
             }
             settings.token_ttl = Duration::from_secs(seconds);
         }
         if let Some(value) = get("STENO_MAX_UPLOAD_BYTES") {
             let bytes = parse_number::<usize>("STENO_MAX_UPLOAD_BYTES", &value)?;
             if bytes == 0 {
-                return Err(invalid("STENO_MAX_UPLOAD_BYTES", &value, "must be at least 1 byte"));
+                return Err(invalid(
+                    "STENO_MAX_UPLOAD_BYTES",
+                    &value,
+                    "must be at least 1 byte",
+                ));
             }
             settings.max_upload_bytes = bytes;
         }
@@ -171,7 +182,10 @@ fn invalid(variable: &'static str, value: &str, reason: &str) -> SettingsError {
     }
 }
 
-fn parse_number<T: std::str::FromStr>(variable: &'static str, value: &str) -> Result<T, SettingsError> {
+fn parse_number<T: std::str::FromStr>(
+    variable: &'static str,
+    value: &str,
+) -> Result<T, SettingsError> {
     value
         .parse::<T>()
         .map_err(|_| invalid(variable, value, "expected a non-negative number"))
@@ -223,13 +237,17 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_variable() {
-        let error = Settings::from_environment(&env(&[("STENO_CHAOS_ERROR_RATE", "20%")])).unwrap_err();
+        let error =
+            Settings::from_environment(&env(&[("STENO_CHAOS_ERROR_RATE", "20%")])).unwrap_err();
         assert_eq!(error.variable, "STENO_CHAOS_ERROR_RATE");
-        let error = Settings::from_environment(&env(&[("STENO_CHAOS_ERROR_RATE", "1.5")])).unwrap_err();
+        let error =
+            Settings::from_environment(&env(&[("STENO_CHAOS_ERROR_RATE", "1.5")])).unwrap_err();
         assert!(error.to_string().contains("between 0 and 1"));
-        let error = Settings::from_environment(&env(&[("STENO_CHAOS_FAIL_HEALTH", "maybe")])).unwrap_err();
+        let error =
+            Settings::from_environment(&env(&[("STENO_CHAOS_FAIL_HEALTH", "maybe")])).unwrap_err();
         assert_eq!(error.variable, "STENO_CHAOS_FAIL_HEALTH");
-        let error = Settings::from_environment(&env(&[("STENO_MAX_UPLOAD_BYTES", "0")])).unwrap_err();
+        let error =
+            Settings::from_environment(&env(&[("STENO_MAX_UPLOAD_BYTES", "0")])).unwrap_err();
         assert_eq!(error.variable, "STENO_MAX_UPLOAD_BYTES");
     }
 

@@ -113,18 +113,22 @@ impl From<ExtractError> for AppError {
 
 impl From<ExportError> for AppError {
     fn from(error: ExportError) -> AppError {
-        AppError::Internal(error.to_string())
+        match error {
+            ExportError::InvalidLogo { .. } | ExportError::UnsupportedLogo { .. } => {
+                AppError::Unprocessable(format!("the firm's logo cannot be used: {error}"))
+            }
+            other => AppError::Internal(other.to_string()),
+        }
     }
 }
 
 impl From<DraftingError> for AppError {
     fn from(error: DraftingError) -> AppError {
-        use DraftingError::*;
-        match &error {
-            UnsupportedInstruction { .. } | InvalidMatter(..) | InvalidInstruction(..) => {
-                AppError::Unprocessable(error.to_string())
-            }
-            _ => AppError::Upstream(error.to_string()),
+        let message = error.to_string();
+        match error.http_status() {
+            422 => AppError::Unprocessable(message),
+            502 | 504 => AppError::Upstream(message),
+            _ => AppError::Internal(message),
         }
     }
 }

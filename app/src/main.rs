@@ -65,7 +65,10 @@ fn main() -> anyhow::Result<()> {
         Command::Migrate => runtime.block_on(async {
             let state = AppState::start(settings).await?;
             let versions = steno::db::applied_versions(state.database()).await?;
-            println!("database is at schema version {}", versions.last().copied().unwrap_or(0));
+            println!(
+                "database is at schema version {}",
+                versions.last().copied().unwrap_or(0)
+            );
             Ok(())
         }),
     }
@@ -75,9 +78,15 @@ async fn serve(settings: Settings, addr: SocketAddr) -> anyhow::Result<()> {
     let status_url = settings.status_url.clone();
     let poll_interval = settings.status_poll_interval;
     let version = settings.version.clone();
-    let state = AppState::start(settings).await.context("steno could not start")?;
+    let state = AppState::start(settings)
+        .await
+        .context("steno could not start")?;
     let poller = status_url.map(|url| {
-        tokio::spawn(status_banner::poll_status_document(url, poll_interval, state.banner().clone()))
+        tokio::spawn(status_banner::poll_status_document(
+            url,
+            poll_interval,
+            state.banner().clone(),
+        ))
     });
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -122,7 +131,9 @@ async fn shutdown_signal() {
 }
 
 async fn run_on_lambda(settings: Settings) -> anyhow::Result<()> {
-    let state = AppState::start(settings).await.context("steno could not start")?;
+    let state = AppState::start(settings)
+        .await
+        .context("steno could not start")?;
     let app = http::router(state);
     lambda_http::run(app)
         .await

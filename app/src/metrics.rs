@@ -66,7 +66,12 @@ impl Metrics {
     }
 
     pub fn letter_generated(&self, engine: &str) {
-        self.with(|registry| *registry.letters_generated.entry(engine.to_string()).or_default() += 1);
+        self.with(|registry| {
+            *registry
+                .letters_generated
+                .entry(engine.to_string())
+                .or_default() += 1
+        });
     }
 
     pub fn document_uploaded(&self, kind: &str, bytes: usize) {

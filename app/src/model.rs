@@ -68,7 +68,10 @@ impl SpecialsCategory {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum SpecialsSource {
-    Document { document_id: String, filename: String },
+    Document {
+        document_id: String,
+        filename: String,
+    },
     Form,
 }
 

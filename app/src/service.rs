@@ -139,7 +139,9 @@ pub struct ExportedFile {
 fn required(field: &str, value: &str, max_chars: usize) -> Result<String, AppError> {
     let trimmed = value.trim();
     if trimmed.is_empty() {
-        return Err(AppError::Unprocessable(format!("{field} must not be empty")));
+        return Err(AppError::Unprocessable(format!(
+            "{field} must not be empty"
+        )));
     }
     optional(field, trimmed, max_chars)
 }
@@ -260,7 +262,9 @@ pub async fn login(state: &AppState, email: &str, password: &str) -> Result<Sess
         Some((user, _)) if password_matches => {
             let firm = firms::get_firm(state.database(), &user.firm_id)
                 .await?
-                .ok_or_else(|| AppError::Internal(format!("firm of user {} is missing", user.id)))?;
+                .ok_or_else(|| {
+                    AppError::Internal(format!("firm of user {} is missing", user.id))
+                })?;
             Ok(issue_session(state, user, firm))
         }
         _ => Err(AppError::Unauthorized("invalid email or password".into())),
@@ -275,7 +279,9 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<CurrentUser, 
         .map_err(|error| AppError::Unauthorized(error.to_string()))?;
     let user = firms::find_user(state.database(), &claims.firm, &claims.sub)
         .await?
-        .ok_or_else(|| AppError::Unauthorized("the user of this access token no longer exists".into()))?;
+        .ok_or_else(|| {
+            AppError::Unauthorized("the user of this access token no longer exists".into())
+        })?;
     Ok(CurrentUser { user })
 }
 
@@ -329,7 +335,9 @@ pub async fn accept_invitation(
         Err(AcceptInvitationError::InvalidToken) => Err(AppError::Unauthorized(
             AcceptInvitationError::InvalidToken.to_string(),
         )),
-        Err(error @ AcceptInvitationError::EmailTaken(_)) => Err(AppError::Conflict(error.to_string())),
+        Err(error @ AcceptInvitationError::EmailTaken(_)) => {
+            Err(AppError::Conflict(error.to_string()))
+        }
         Err(AcceptInvitationError::Db(error)) => Err(error.into()),
     }
 }
@@ -349,7 +357,11 @@ pub async fn update_firm(
 }
 
 /// Stores the letterhead logo (PNG or JPEG).
-pub async fn set_logo(state: &AppState, caller: &CurrentUser, bytes: &[u8]) -> Result<Firm, AppError> {
+pub async fn set_logo(
+    state: &AppState,
+    caller: &CurrentUser,
+    bytes: &[u8],
+) -> Result<Firm, AppError> {
     caller.require_admin()?;
     if bytes.len() > MAX_LOGO_BYTES {
         return Err(AppError::PayloadTooLarge(format!(
@@ -360,10 +372,13 @@ pub async fn set_logo(state: &AppState, caller: &CurrentUser, bytes: &[u8]) -> R
     let format = ImageFormat::detect(bytes).ok_or_else(|| {
         AppError::UnsupportedMediaType("the logo must be a PNG or JPEG image".into())
     })?;
-    let content_type = match format {
-        ImageFormat::Png => "image/png",
-        ImageFormat::Jpeg => "image/jpeg",
+    let logo = LogoImage {
+        bytes: bytes.to_vec(),
+        format,
     };
+    logo.pixel_size()
+        .map_err(|error| AppError::Unprocessable(error.to_string()))?;
+    let content_type = format.content_type();
     firms::set_logo(state.database(), caller.firm_id(), bytes, content_type).await?;
     current_firm(state, caller).await
 }
@@ -414,7 +429,9 @@ pub async fn upload_document(
         let bytes = bytes.clone();
         tokio::task::spawn_blocking(move || extract::extract_text(kind, &bytes))
             .await
-            .map_err(|error| AppError::Internal(format!("text extraction task failed: {error}")))??
+            .map_err(|error| {
+                AppError::Internal(format!("text extraction task failed: {error}"))
+            })??
     };
     let document_id = new_id();
     let storage_key = format!("{}/{}", caller.firm_id(), document_id);
@@ -517,7 +534,11 @@ pub async fn create_matter(
             .filter(|number| !number.is_empty()),
         incident_date: input.incident_date,
         incident_place: required("incident_place", &input.incident_place, 500)?,
-        incident_description: required("incident_description", &input.incident_description, MAX_FIELD_CHARS)?,
+        incident_description: required(
+            "incident_description",
+            &input.incident_description,
+            MAX_FIELD_CHARS,
+        )?,
         injuries: required("injuries", &input.injuries, MAX_FIELD_CHARS)?,
         treatment: required("treatment", &input.treatment, MAX_FIELD_CHARS)?,
         manual_specials: input.manual_specials,
@@ -536,7 +557,11 @@ pub async fn create_matter(
                 "manual_specials[{index}].amount_cents must not be negative"
             )));
         }
-        required(&format!("manual_specials[{index}].description"), &special.description, 500)?;
+        required(
+            &format!("manual_specials[{index}].description"),
+            &special.description,
+            500,
+        )?;
     }
     if matches!(facts.demand_amount_cents, Some(amount) if amount <= 0) {
         return Err(AppError::Unprocessable(
@@ -605,7 +630,10 @@ pub async fn draft_letter(
     let documents =
         documents::matter_source_documents(state.database(), caller.firm_id(), matter_id).await?;
     let today = Utc::now().date_naive();
-    let outcome = state.engine().draft(&matter.facts, &documents, today).await?;
+    let outcome = state
+        .engine()
+        .draft(&matter.facts, &documents, today)
+        .await?;
     let usage = outcome.usage.as_ref();
     let letter = letters::insert_letter(
         state.database(),
@@ -625,7 +653,7 @@ pub async fn draft_letter(
     if let Some(usage) = usage {
         state
             .metrics()
-            .ai_tokens_used(usage.input_tokens as u64, usage.output_tokens as u64);
+            .ai_tokens_used(usage.input_tokens, usage.output_tokens);
     }
     tracing::info!(letter_id = %letter.id, matter_id = %matter_id, engine = outcome.engine, "letter drafted");
     let revision = letters::get_revision(state.database(), caller.firm_id(), &letter.id, 1)
@@ -655,7 +683,9 @@ pub async fn get_revision(
     let number = revision.unwrap_or(letter.current_revision);
     let revision = letters::get_revision(state.database(), caller.firm_id(), letter_id, number)
         .await?
-        .ok_or_else(|| AppError::NotFound(format!("letter {letter_id} has no revision {number}")))?;
+        .ok_or_else(|| {
+            AppError::NotFound(format!("letter {letter_id} has no revision {number}"))
+        })?;
     Ok((letter, revision))
 }
 
@@ -693,7 +723,7 @@ pub async fn refine_letter(
     if let Some(usage) = usage {
         state
             .metrics()
-            .ai_tokens_used(usage.input_tokens as u64, usage.output_tokens as u64);
+            .ai_tokens_used(usage.input_tokens, usage.output_tokens);
     }
     tracing::info!(letter_id = %letter_id, revision = number, "letter refined");
     get_revision(state, caller, letter_id, Some(number)).await
@@ -711,7 +741,9 @@ pub async fn export_letter(
     let firm = current_firm(state, caller).await?;
     let logo = firms::get_logo(state.database(), caller.firm_id())
         .await?
-        .and_then(|(bytes, _)| ImageFormat::detect(&bytes).map(|format| LogoImage { bytes, format }));
+        .and_then(|(bytes, _)| {
+            ImageFormat::detect(&bytes).map(|format| LogoImage { bytes, format })
+        });
     let letterhead = Letterhead {
         firm_name: firm.name.clone(),
         address_lines: firm
@@ -749,7 +781,10 @@ mod tests {
 
     #[test]
     fn filenames_lose_their_directories() {
-        assert_eq!(clean_filename("C:\\Users\\x\\bill.pdf").unwrap(), "bill.pdf");
+        assert_eq!(
+            clean_filename("C:\\Users\\x\\bill.pdf").unwrap(),
+            "bill.pdf"
+        );
         assert_eq!(clean_filename("../../etc/passwd").unwrap(), "passwd");
         assert!(clean_filename("dir/").is_err());
         assert!(clean_filename("..").is_err());
@@ -757,8 +792,19 @@ mod tests {
 
     #[test]
     fn emails_are_normalised_and_checked() {
-        assert_eq!(normalise_email("e", " Ann@Firm.COM ").unwrap(), "ann@firm.com");
-        for bad in ["", "ann", "ann@", "@firm.com", "ann@firm", "a nn@firm.com", "ann@.com"] {
+        assert_eq!(
+            normalise_email("e", " Ann@Firm.COM ").unwrap(),
+            "ann@firm.com"
+        );
+        for bad in [
+            "",
+            "ann",
+            "ann@",
+            "@firm.com",
+            "ann@firm",
+            "a nn@firm.com",
+            "ann@.com",
+        ] {
             assert!(normalise_email("e", bad).is_err(), "{bad}");
         }
     }

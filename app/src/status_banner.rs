@@ -61,7 +61,11 @@ pub fn banner_from_status_document(body: &[u8]) -> Result<Option<String>, String
 
 /// Fetches the status document once and updates the banner. On failure the last known banner is
 /// kept, so a brief opsd outage neither hides nor invents a maintenance window.
-pub async fn refresh_banner(client: &reqwest::Client, url: &str, banner: &Banner) -> Result<(), String> {
+pub async fn refresh_banner(
+    client: &reqwest::Client,
+    url: &str,
+    banner: &Banner,
+) -> Result<(), String> {
     let response = client
         .get(url)
         .timeout(Duration::from_secs(5))
@@ -69,7 +73,10 @@ pub async fn refresh_banner(client: &reqwest::Client, url: &str, banner: &Banner
         .await
         .map_err(|error| format!("could not fetch the status document {url}: {error}"))?;
     if !response.status().is_success() {
-        return Err(format!("the status document {url} answered {}", response.status()));
+        return Err(format!(
+            "the status document {url} answered {}",
+            response.status()
+        ));
     }
     let body = response
         .bytes()
@@ -97,13 +104,22 @@ mod tests {
     #[test]
     fn active_maintenance_gives_its_message() {
         let body = br#"{"service":"steno","maintenance":{"active":true,"message":"Upgrading"}}"#;
-        assert_eq!(banner_from_status_document(body).unwrap().as_deref(), Some("Upgrading"));
+        assert_eq!(
+            banner_from_status_document(body).unwrap().as_deref(),
+            Some("Upgrading")
+        );
     }
 
     #[test]
     fn inactive_or_absent_maintenance_gives_none() {
-        assert_eq!(banner_from_status_document(br#"{"maintenance":{"active":false}}"#).unwrap(), None);
-        assert_eq!(banner_from_status_document(br#"{"rollouts":[]}"#).unwrap(), None);
+        assert_eq!(
+            banner_from_status_document(br#"{"maintenance":{"active":false}}"#).unwrap(),
+            None
+        );
+        assert_eq!(
+            banner_from_status_document(br#"{"rollouts":[]}"#).unwrap(),
+            None
+        );
     }
 
     #[test]

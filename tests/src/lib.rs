@@ -65,7 +65,11 @@ impl RunningProcess {
             match receiver.recv_timeout(remaining) {
                 Ok(line) => {
                     if let Some(start) = line.find("http://") {
-                        let url = line[start..].split_whitespace().next().unwrap_or_default().to_string();
+                        let url = line[start..]
+                            .split_whitespace()
+                            .next()
+                            .unwrap_or_default()
+                            .to_string();
                         return RunningProcess {
                             child,
                             base_url: url,
@@ -97,7 +101,10 @@ impl RunningProcess {
             if let Some(status) = self.child.try_wait().expect("wait") {
                 return status;
             }
-            assert!(std::time::Instant::now() < deadline, "the process did not stop after SIGTERM");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the process did not stop after SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }

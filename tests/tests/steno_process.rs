@@ -27,7 +27,14 @@ async fn a_served_steno_drafts_letters_and_stops_gracefully() {
     let base = process.base_url.clone();
     let client = reqwest::Client::new();
 
-    let health: Value = client.get(format!("{base}/v1/health")).send().await.unwrap().json().await.unwrap();
+    let health: Value = client
+        .get(format!("{base}/v1/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(health["status"], "healthy");
     assert_eq!(health["version"], "v-e2e");
 
@@ -44,12 +51,20 @@ async fn a_served_steno_drafts_letters_and_stops_gracefully() {
 
     let form = reqwest::multipart::Form::new().part(
         "file",
-        reqwest::multipart::Part::bytes(b"03/14/2025  Emergency department visit   $1,850.00\n".to_vec())
-            .file_name("bill.txt")
-            .mime_str("text/plain")
-            .unwrap(),
+        reqwest::multipart::Part::bytes(
+            b"03/14/2025  Emergency department visit   $1,850.00\n".to_vec(),
+        )
+        .file_name("bill.txt")
+        .mime_str("text/plain")
+        .unwrap(),
     );
-    let upload = client.post(format!("{base}/v1/documents")).bearer_auth(&token).multipart(form).send().await.unwrap();
+    let upload = client
+        .post(format!("{base}/v1/documents"))
+        .bearer_auth(&token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(upload.status(), 201);
     let document: Value = upload.json().await.unwrap();
     let matter: Value = client
@@ -67,7 +82,10 @@ async fn a_served_steno_drafts_letters_and_stops_gracefully() {
         .await
         .unwrap();
     let letter = client
-        .post(format!("{base}/v1/matters/{}/letters", matter["matter"]["id"].as_str().unwrap()))
+        .post(format!(
+            "{base}/v1/matters/{}/letters",
+            matter["matter"]["id"].as_str().unwrap()
+        ))
         .bearer_auth(&token)
         .send()
         .await
@@ -75,7 +93,10 @@ async fn a_served_steno_drafts_letters_and_stops_gracefully() {
     assert_eq!(letter.status(), 201);
     let letter: Value = letter.json().await.unwrap();
     let pdf = client
-        .get(format!("{base}/v1/letters/{}/export?format=pdf", letter["letter"]["id"].as_str().unwrap()))
+        .get(format!(
+            "{base}/v1/letters/{}/export?format=pdf",
+            letter["letter"]["id"].as_str().unwrap()
+        ))
         .bearer_auth(&token)
         .send()
         .await
@@ -84,7 +105,10 @@ async fn a_served_steno_drafts_letters_and_stops_gracefully() {
     assert!(pdf.bytes().await.unwrap().starts_with(b"%PDF-"));
 
     let status = process.terminate(Duration::from_secs(20));
-    assert!(status.success(), "steno exits cleanly on SIGTERM: {status:?}");
+    assert!(
+        status.success(),
+        "steno exits cleanly on SIGTERM: {status:?}"
+    );
 }
 
 #[tokio::test]
@@ -92,12 +116,24 @@ async fn chaos_variables_make_a_bad_release() {
     let data_dir = tempfile::tempdir().unwrap();
     let process = steno(
         data_dir.path(),
-        &[("STENO_VERSION", "v2"), ("STENO_CHAOS_ERROR_RATE", "1.0"), ("STENO_CHAOS_FAIL_HEALTH", "true")],
+        &[
+            ("STENO_VERSION", "v2"),
+            ("STENO_CHAOS_ERROR_RATE", "1.0"),
+            ("STENO_CHAOS_FAIL_HEALTH", "true"),
+        ],
     );
     let client = reqwest::Client::new();
-    let page = client.get(format!("{}/login", process.base_url)).send().await.unwrap();
+    let page = client
+        .get(format!("{}/login", process.base_url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(page.status(), 500);
-    let health = client.get(format!("{}/v1/health", process.base_url)).send().await.unwrap();
+    let health = client
+        .get(format!("{}/v1/health", process.base_url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(health.status(), 503);
 }
 

@@ -39,7 +39,8 @@ pub struct NewDocument<'a> {
     pub created_at: &'a str,
 }
 
-const COLUMNS: &str = "id, firm_id, filename, kind, content_type, size_bytes, sha256, storage_key, \
+const COLUMNS: &str =
+    "id, firm_id, filename, kind, content_type, size_bytes, sha256, storage_key, \
      CAST(LENGTH(extracted_text) AS BIGINT) AS text_chars, uploaded_by, created_at";
 
 fn record_from_row(row: &AnyRow) -> Result<DocumentRecord, DbError> {
@@ -151,10 +152,7 @@ pub async fn matter_source_documents(
 }
 
 /// How many matters use the document.
-pub async fn matters_using(
-    database: &Database,
-    document_id: &str,
-) -> Result<i64, DbError> {
+pub async fn matters_using(database: &Database, document_id: &str) -> Result<i64, DbError> {
     let row = sqlx::query(
         "SELECT CAST(COUNT(*) AS BIGINT) AS uses FROM matter_documents WHERE document_id = $1",
     )

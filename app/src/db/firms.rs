@@ -97,7 +97,8 @@ fn user_from_row(row: &AnyRow) -> Result<User, DbError> {
         firm_id: row.try_get("firm_id")?,
         email: row.try_get("email")?,
         name: row.try_get("name")?,
-        role: Role::parse(&role).ok_or_else(|| DbError::Corrupt(format!("unknown role {role:?}")))?,
+        role: Role::parse(&role)
+            .ok_or_else(|| DbError::Corrupt(format!("unknown role {role:?}")))?,
         created_at: row.try_get("created_at")?,
     })
 }
@@ -108,7 +109,8 @@ fn invitation_from_row(row: &AnyRow) -> Result<Invitation, DbError> {
         id: row.try_get("id")?,
         firm_id: row.try_get("firm_id")?,
         email: row.try_get("email")?,
-        role: Role::parse(&role).ok_or_else(|| DbError::Corrupt(format!("unknown role {role:?}")))?,
+        role: Role::parse(&role)
+            .ok_or_else(|| DbError::Corrupt(format!("unknown role {role:?}")))?,
         invited_by: row.try_get("invited_by")?,
         created_at: row.try_get("created_at")?,
         expires_at: row.try_get("expires_at")?,
@@ -265,12 +267,11 @@ pub async fn get_logo(
     database: &Database,
     firm_id: &str,
 ) -> Result<Option<(Vec<u8>, String)>, DbError> {
-    let row = sqlx::query(
-        "SELECT logo, logo_content_type FROM firms WHERE id = $1 AND logo IS NOT NULL",
-    )
-    .bind(firm_id)
-    .fetch_optional(database.pool())
-    .await?;
+    let row =
+        sqlx::query("SELECT logo, logo_content_type FROM firms WHERE id = $1 AND logo IS NOT NULL")
+            .bind(firm_id)
+            .fetch_optional(database.pool())
+            .await?;
     match row {
         Some(row) => Ok(Some((
             row.try_get("logo")?,
@@ -395,9 +396,9 @@ pub async fn accept_invitation(
         });
     }
     transaction.commit().await.map_err(DbError::from)?;
-    let firm = get_firm(database, &user.firm_id)
-        .await?
-        .ok_or_else(|| DbError::Corrupt(format!("firm {} of an invitation is missing", user.firm_id)))?;
+    let firm = get_firm(database, &user.firm_id).await?.ok_or_else(|| {
+        DbError::Corrupt(format!("firm {} of an invitation is missing", user.firm_id))
+    })?;
     Ok((firm, user))
 }
 

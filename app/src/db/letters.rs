@@ -195,20 +195,24 @@ pub async fn list_letters(
     matter_id: Option<&str>,
 ) -> Result<Vec<LetterRecord>, DbError> {
     let rows = match matter_id {
-        Some(matter_id) => sqlx::query(&format!(
-            "SELECT {LETTER_COLUMNS} FROM letters WHERE firm_id = $1 AND matter_id = $2 \
+        Some(matter_id) => {
+            sqlx::query(&format!(
+                "SELECT {LETTER_COLUMNS} FROM letters WHERE firm_id = $1 AND matter_id = $2 \
              ORDER BY created_at DESC, id"
-        ))
-        .bind(firm_id)
-        .bind(matter_id)
-        .fetch_all(database.pool())
-        .await?,
-        None => sqlx::query(&format!(
+            ))
+            .bind(firm_id)
+            .bind(matter_id)
+            .fetch_all(database.pool())
+            .await?
+        }
+        None => {
+            sqlx::query(&format!(
             "SELECT {LETTER_COLUMNS} FROM letters WHERE firm_id = $1 ORDER BY created_at DESC, id"
         ))
-        .bind(firm_id)
-        .fetch_all(database.pool())
-        .await?,
+            .bind(firm_id)
+            .fetch_all(database.pool())
+            .await?
+        }
     };
     rows.iter().map(letter_from_row).collect()
 }

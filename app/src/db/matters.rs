@@ -80,7 +80,10 @@ pub async fn insert_matter(
     Ok(record)
 }
 
-pub async fn list_matters(database: &Database, firm_id: &str) -> Result<Vec<MatterRecord>, DbError> {
+pub async fn list_matters(
+    database: &Database,
+    firm_id: &str,
+) -> Result<Vec<MatterRecord>, DbError> {
     let rows = sqlx::query(
         "SELECT id, firm_id, title, facts_json, created_by, created_at FROM matters \
          WHERE firm_id = $1 ORDER BY created_at DESC, id",
@@ -88,7 +91,10 @@ pub async fn list_matters(database: &Database, firm_id: &str) -> Result<Vec<Matt
     .bind(firm_id)
     .fetch_all(database.pool())
     .await?;
-    let mut matters = rows.iter().map(matter_from_row).collect::<Result<Vec<_>, _>>()?;
+    let mut matters = rows
+        .iter()
+        .map(matter_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
     for matter in &mut matters {
         matter.document_ids = document_ids_of(database, &matter.id).await?;
     }

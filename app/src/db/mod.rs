@@ -207,7 +207,10 @@ mod tests {
         assert_eq!(backend_of("sqlite://a.db").unwrap(), Backend::Sqlite);
         assert_eq!(backend_of("sqlite::memory:").unwrap(), Backend::Sqlite);
         assert_eq!(backend_of("postgres://u@h/db").unwrap(), Backend::Postgres);
-        assert_eq!(backend_of("postgresql://u@h/db").unwrap(), Backend::Postgres);
+        assert_eq!(
+            backend_of("postgresql://u@h/db").unwrap(),
+            Backend::Postgres
+        );
         assert!(backend_of("mysql://u@h/db").is_err());
     }
 

@@ -764,16 +764,16 @@ mod tests {
         if !reply.delay.is_zero() {
             tokio::time::sleep(reply.delay).await;
         }
-        let mut response = (StatusCode::from_u16(reply.status).unwrap(), reply.body).into_response();
+        let mut response =
+            (StatusCode::from_u16(reply.status).unwrap(), reply.body).into_response();
         response.headers_mut().insert(
             "content-type",
             axum::http::HeaderValue::from_static("application/json"),
         );
         if let Some(seconds) = reply.retry_after {
-            response.headers_mut().insert(
-                "retry-after",
-                axum::http::HeaderValue::from_static(seconds),
-            );
+            response
+                .headers_mut()
+                .insert("retry-after", axum::http::HeaderValue::from_static(seconds));
         }
         response
     }
@@ -858,7 +858,11 @@ mod tests {
         let draft = outcome.draft;
         assert_eq!(draft.sections.len(), 5);
         assert_eq!(draft.sections[1].paragraphs, vec!["Liability is clear."]);
-        assert_eq!(draft.sections[3].paragraphs.len(), 1, "blank paragraph dropped");
+        assert_eq!(
+            draft.sections[3].paragraphs.len(),
+            1,
+            "blank paragraph dropped"
+        );
 
         let offline = OfflineEngine
             .draft_letter(&facts, &documents(), letter_date())
@@ -1004,9 +1008,10 @@ mod tests {
 
     #[tokio::test]
     async fn non_json_answer_is_malformed() {
-        let (base_url, _mock) =
-            start_mock(vec![Reply::ok("Dear adjuster, I am happy to help with that letter.")])
-                .await;
+        let (base_url, _mock) = start_mock(vec![Reply::ok(
+            "Dear adjuster, I am happy to help with that letter.",
+        )])
+        .await;
         let error = engine(&base_url, TEST_KEY)
             .draft(&sample_facts(), &documents(), letter_date())
             .await

@@ -40,9 +40,8 @@ pub fn supported_forms_text() -> String {
     SUPPORTED_FORMS.join(", ")
 }
 
-static BULLET: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^\s*(?:\d{1,2}[.)]|[-*•])\s+").expect("bullet pattern is valid")
-});
+static BULLET: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^\s*(?:\d{1,2}[.)]|[-*•])\s+").expect("bullet pattern is valid"));
 static ADD_PARAGRAPH: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
         r"(?i)^add\s+(?:a\s+|another\s+|one\s+more\s+)?(?:new\s+)?paragraph\s+(?:to|in|under|into)\s+(?:the\s+)?(?P<section>[^:]+?)(?:\s+section)?\s*:\s*(?P<text>.+)$",
@@ -58,8 +57,10 @@ static REMOVE_CLAIM_NUMBER: LazyLock<Regex> = LazyLock::new(|| {
         .expect("remove claim number pattern is valid")
 });
 static REMOVE_SECTION: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)^(?:remove|delete|drop)\s+(?:the\s+)?(?:section\s+)?(?P<section>.+?)(?:\s+section)?$")
-        .expect("remove section pattern is valid")
+    Regex::new(
+        r"(?i)^(?:remove|delete|drop)\s+(?:the\s+)?(?:section\s+)?(?P<section>.+?)(?:\s+section)?$",
+    )
+    .expect("remove section pattern is valid")
 });
 static RENAME_RECIPIENT: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
@@ -284,13 +285,14 @@ fn parse_demand(captures: &regex::Captures<'_>) -> Option<Instruction> {
         .map(|m| m.as_str().to_ascii_lowercase())
         .unwrap_or_default();
     let cents = parse_instruction_amount(captures.name("amount")?.as_str())?;
-    let direction = if verb.starts_with("increase") || verb.starts_with("raise") || verb.starts_with("bump") {
-        DemandDirection::Up
-    } else if matches!(verb.as_str(), "lower" | "reduce" | "decrease" | "cut") {
-        DemandDirection::Down
-    } else {
-        DemandDirection::Either
-    };
+    let direction =
+        if verb.starts_with("increase") || verb.starts_with("raise") || verb.starts_with("bump") {
+            DemandDirection::Up
+        } else if matches!(verb.as_str(), "lower" | "reduce" | "decrease" | "cut") {
+            DemandDirection::Down
+        } else {
+            DemandDirection::Either
+        };
     if preposition == "by" {
         return match direction {
             DemandDirection::Up => Some(Instruction::ChangeDemandBy(cents)),
@@ -326,7 +328,8 @@ pub fn parse_instruction_amount(text: &str) -> Option<i64> {
 pub fn instruction_changes_demand(text: &str) -> bool {
     split_instructions(text).iter().any(|piece| {
         parse_instruction(piece).is_some_and(|instruction| instruction.changes_demand())
-            || (piece.to_lowercase().contains("demand") && piece.chars().any(|c| c.is_ascii_digit()))
+            || (piece.to_lowercase().contains("demand")
+                && piece.chars().any(|c| c.is_ascii_digit()))
     })
 }
 
@@ -370,7 +373,11 @@ pub fn apply_instructions(
 }
 
 /// Applies one instruction; the error is the reason it cannot apply, worded for the lawyer.
-fn apply(draft: &mut LetterDraft, instruction: Instruction, today: NaiveDate) -> Result<(), String> {
+fn apply(
+    draft: &mut LetterDraft,
+    instruction: Instruction,
+    today: NaiveDate,
+) -> Result<(), String> {
     match instruction {
         Instruction::DeadlineInDays(days) => {
             check_days(days)?;
@@ -419,7 +426,9 @@ fn apply(draft: &mut LetterDraft, instruction: Instruction, today: NaiveDate) ->
                 return Err("the paragraph text is empty; write it after the colon".to_string());
             }
             let index = find_section(&draft.sections, &section)?;
-            draft.sections[index].paragraphs.push(text.trim().to_string());
+            draft.sections[index]
+                .paragraphs
+                .push(text.trim().to_string());
             Ok(())
         }
         Instruction::RemoveSection(section) => {
@@ -452,7 +461,11 @@ fn check_days(days: u32) -> Result<(), String> {
     Ok(())
 }
 
-fn set_deadline(draft: &mut LetterDraft, deadline: NaiveDate, today: NaiveDate) -> Result<(), String> {
+fn set_deadline(
+    draft: &mut LetterDraft,
+    deadline: NaiveDate,
+    today: NaiveDate,
+) -> Result<(), String> {
     if deadline <= draft.letter_date {
         return Err(format!(
             "{} is not after the letter date, {}; choose a later date",
@@ -689,7 +702,11 @@ fn without_politeness(text: &str) -> String {
 fn without_sentence_period(text: &str) -> &str {
     const ABBREVIATIONS: [&str; 8] = ["co.", "inc.", "ltd.", "corp.", "jr.", "sr.", "llc.", "p.c."];
     let trimmed = text.trim().trim_end_matches('!');
-    let last_word = trimmed.rsplit(' ').next().unwrap_or_default().to_lowercase();
+    let last_word = trimmed
+        .rsplit(' ')
+        .next()
+        .unwrap_or_default()
+        .to_lowercase();
     if ABBREVIATIONS.contains(&last_word.as_str()) {
         trimmed
     } else {
@@ -764,7 +781,8 @@ mod tests {
 
     #[test]
     fn give_them_days_counts_from_the_later_of_letter_date_and_today() {
-        let refined = apply_instructions(&draft(), "Give them 45 days.", date(2025, 5, 20)).unwrap();
+        let refined =
+            apply_instructions(&draft(), "Give them 45 days.", date(2025, 5, 20)).unwrap();
         assert_eq!(refined.response_deadline, date(2025, 7, 16));
         assert!(demand_text(&refined).contains("July 16, 2025"));
         assert!(!demand_text(&refined).contains("July 1, 2025"));
@@ -779,8 +797,7 @@ mod tests {
         assert_eq!(refined.response_deadline, date(2025, 8, 1));
         assert!(demand_text(&refined).contains("August 1, 2025"));
 
-        let refined =
-            apply_instructions(&draft(), "respond by August 15, 2025", today()).unwrap();
+        let refined = apply_instructions(&draft(), "respond by August 15, 2025", today()).unwrap();
         assert_eq!(refined.response_deadline, date(2025, 8, 15));
 
         let refined =
@@ -791,7 +808,10 @@ mod tests {
     #[test]
     fn deadline_in_the_past_is_not_applicable() {
         let error = apply_instructions(&draft(), "deadline 2025-05-01", today()).unwrap_err();
-        assert!(matches!(error, DraftingError::InstructionNotApplicable { .. }));
+        assert!(matches!(
+            error,
+            DraftingError::InstructionNotApplicable { .. }
+        ));
         assert!(error.to_string().contains("not after the letter date"));
     }
 
@@ -808,10 +828,10 @@ mod tests {
 
         let refined = apply_instructions(&draft(), "demand $60k", today()).unwrap();
         assert_eq!(refined.total_demand_cents, 6_000_000);
-        let refined = apply_instructions(&draft(), "set the demand to 75,000 USD", today()).unwrap();
-        assert_eq!(refined.total_demand_cents, 7_500_000);
         let refined =
-            apply_instructions(&draft(), "reduce the demand by $5,000", today()).unwrap();
+            apply_instructions(&draft(), "set the demand to 75,000 USD", today()).unwrap();
+        assert_eq!(refined.total_demand_cents, 7_500_000);
+        let refined = apply_instructions(&draft(), "reduce the demand by $5,000", today()).unwrap();
         assert_eq!(refined.total_demand_cents, 4_500_000);
 
         let error =
@@ -871,16 +891,19 @@ mod tests {
             .iter()
             .all(|s| s.heading != "Injuries and Treatment"));
 
-        let refined =
-            apply_instructions(&draft(), "add a paragraph to the facts section: More.", today())
-                .unwrap();
+        let refined = apply_instructions(
+            &draft(),
+            "add a paragraph to the facts section: More.",
+            today(),
+        )
+        .unwrap();
         assert_eq!(
             refined.sections[0].paragraphs.last().unwrap().as_str(),
             "More."
         );
 
-        let error = apply_instructions(&draft(), "remove the Exhibits section", today())
-            .unwrap_err();
+        let error =
+            apply_instructions(&draft(), "remove the Exhibits section", today()).unwrap_err();
         assert!(error.to_string().contains("the sections are"));
     }
 
@@ -896,10 +919,16 @@ mod tests {
         assert!(refined
             .reference
             .contains(&"Claim number: HC-99-1".to_string()));
-        assert!(!refined.reference.iter().any(|l| l.contains("GM-2025-00417")));
+        assert!(!refined
+            .reference
+            .iter()
+            .any(|l| l.contains("GM-2025-00417")));
 
         let without = apply_instructions(&refined, "remove the claim number", today()).unwrap();
-        assert!(!without.reference.iter().any(|l| l.starts_with("Claim number")));
+        assert!(!without
+            .reference
+            .iter()
+            .any(|l| l.starts_with("Claim number")));
         let again = apply_instructions(&without, "claim number: XY-1", today()).unwrap();
         assert_eq!(again.reference[2], "Claim number: XY-1");
         assert!(again.reference[3].starts_with("Date of loss"));
@@ -912,9 +941,12 @@ mod tests {
         let letter = OfflineEngine
             .draft_letter(&facts, &[], date(2025, 6, 1))
             .unwrap();
-        let refined =
-            apply_instructions(&letter, "rename the recipient to \"Ms. Casey Morgan\"", today())
-                .unwrap();
+        let refined = apply_instructions(
+            &letter,
+            "rename the recipient to \"Ms. Casey Morgan\"",
+            today(),
+        )
+        .unwrap();
         assert_eq!(refined.salutation, "Dear Ms. Casey Morgan:");
     }
 
@@ -963,7 +995,10 @@ mod tests {
         let cases: [(&str, Instruction); 10] = [
             ("give them 45 days", Instruction::DeadlineInDays(45)),
             ("30 days to respond", Instruction::DeadlineInDays(30)),
-            ("Deadline: March 1, 2026", Instruction::DeadlineOn(date(2026, 3, 1))),
+            (
+                "Deadline: March 1, 2026",
+                Instruction::DeadlineOn(date(2026, 3, 1)),
+            ),
             (
                 "demand $85,000.00",
                 Instruction::SetDemand {
@@ -971,10 +1006,19 @@ mod tests {
                     direction: DemandDirection::Either,
                 },
             ),
-            ("raise the demand by $1,000", Instruction::ChangeDemandBy(100_000)),
-            ("please make it a bit firmer", Instruction::Tone(ToneShift::Firmer)),
+            (
+                "raise the demand by $1,000",
+                Instruction::ChangeDemandBy(100_000),
+            ),
+            (
+                "please make it a bit firmer",
+                Instruction::Tone(ToneShift::Firmer),
+            ),
             ("use a softer tone", Instruction::Tone(ToneShift::Softer)),
-            ("delete Liability", Instruction::RemoveSection("Liability".into())),
+            (
+                "delete Liability",
+                Instruction::RemoveSection("Liability".into()),
+            ),
             (
                 "address the letter to Harbor Casualty",
                 Instruction::RenameRecipient("Harbor Casualty".into()),
@@ -992,9 +1036,16 @@ mod tests {
     #[test]
     fn whole_word_replacement_leaves_longer_numbers_alone() {
         assert_eq!(
-            replace_whole("Five Thousand Dollars and Eighty-Five Thousand Dollars", "Five Thousand Dollars", "Six Thousand Dollars"),
+            replace_whole(
+                "Five Thousand Dollars and Eighty-Five Thousand Dollars",
+                "Five Thousand Dollars",
+                "Six Thousand Dollars"
+            ),
             "Six Thousand Dollars and Eighty-Five Thousand Dollars"
         );
-        assert_eq!(replace_whole("$185,000.00 $85,000.00", "$85,000.00", "$1.00"), "$185,000.00 $1.00");
+        assert_eq!(
+            replace_whole("$185,000.00 $85,000.00", "$85,000.00", "$1.00"),
+            "$185,000.00 $1.00"
+        );
     }
 }

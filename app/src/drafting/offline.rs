@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 use chrono::NaiveDate;
 use regex::Regex;
 
-use super::frame::{join_with_and, amount_in_words, LetterFrame};
+use super::frame::{amount_in_words, join_with_and, LetterFrame};
 use super::instructions::apply_instructions;
 use super::specials::{is_medical_document, is_police_report};
 use super::{DraftOutcome, DraftingEngine, DraftingError};
@@ -83,7 +83,11 @@ impl Tone {
 /// itself, the response deadline, and the closing offer of information. They depend only on the
 /// demand amount and the deadline, so a refinement can recognise and rewrite them.
 pub fn demand_paragraphs(tone: Tone, demand_cents: i64, deadline: NaiveDate) -> [String; 3] {
-    let amount = format!("{} ({})", amount_in_words(demand_cents), format_cents(demand_cents));
+    let amount = format!(
+        "{} ({})",
+        amount_in_words(demand_cents),
+        format_cents(demand_cents)
+    );
     let deadline = format_long_date(deadline);
     match tone {
         Tone::Standard => [
@@ -228,7 +232,10 @@ fn liability_section(facts: &MatterFacts, documents: &[SourceDocument]) -> Lette
         &FAULT,
     );
     for (filename, quotes) in report_quotes {
-        paragraphs.push(quotation(&format!("The report in {filename} records"), &quotes));
+        paragraphs.push(quotation(
+            &format!("The report in {filename} records"),
+            &quotes,
+        ));
     }
     let insurer = facts
         .insurer_name
@@ -237,7 +244,9 @@ fn liability_section(facts: &MatterFacts, documents: &[SourceDocument]) -> Lette
         .filter(|name| !name.is_empty());
     paragraphs.push(match insurer {
         Some(insurer) => {
-            format!("We therefore expect {insurer} to accept full liability on behalf of its insured.")
+            format!(
+                "We therefore expect {insurer} to accept full liability on behalf of its insured."
+            )
         }
         None => "We therefore expect you to accept full responsibility for our client's damages."
             .to_string(),
@@ -255,7 +264,9 @@ fn injuries_section(facts: &MatterFacts, documents: &[SourceDocument]) -> Letter
          care."
     )];
     if let Some(injuries) = as_sentence(&facts.injuries) {
-        paragraphs.push(format!("Our client's injuries include the following: {injuries}"));
+        paragraphs.push(format!(
+            "Our client's injuries include the following: {injuries}"
+        ));
     }
     if let Some(treatment) = as_sentence(&facts.treatment) {
         paragraphs.push(format!("Treatment to date: {treatment}"));
@@ -265,7 +276,10 @@ fn injuries_section(facts: &MatterFacts, documents: &[SourceDocument]) -> Letter
         &DIAGNOSIS,
     );
     for (filename, quotes) in medical_quotes {
-        paragraphs.push(quotation(&format!("The records in {filename} state"), &quotes));
+        paragraphs.push(quotation(
+            &format!("The records in {filename} state"),
+            &quotes,
+        ));
     }
     LetterSection {
         heading: INJURIES_HEADING.to_string(),
@@ -276,9 +290,21 @@ fn injuries_section(facts: &MatterFacts, documents: &[SourceDocument]) -> Letter
 fn specials_section(facts: &MatterFacts, frame: &LetterFrame) -> LetterSection {
     let claimant = facts.claimant_name.trim();
     let categories = [
-        (SpecialsCategory::Medical, "medical expenses", frame.totals.medical_cents),
-        (SpecialsCategory::LostWages, "lost wages", frame.totals.lost_wages_cents),
-        (SpecialsCategory::Other, "other expenses", frame.totals.other_cents),
+        (
+            SpecialsCategory::Medical,
+            "medical expenses",
+            frame.totals.medical_cents,
+        ),
+        (
+            SpecialsCategory::LostWages,
+            "lost wages",
+            frame.totals.lost_wages_cents,
+        ),
+        (
+            SpecialsCategory::Other,
+            "other expenses",
+            frame.totals.other_cents,
+        ),
     ];
     let mut clauses = Vec::new();
     for (category, label, total) in categories {

@@ -33,7 +33,7 @@ static DATE: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 /// Amounts written as money: `$1,234.56`, `$ 1234`, `USD 1,234.56`, `1,234.56 USD`, with an
-/// optional leading `-` or `(` marking a credit.
+/// optional `-` written right before the `$`, or `(`, marking a credit.
 static MONEY: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
         r"(?x)
@@ -72,7 +72,8 @@ static RATE_BEFORE: LazyLock<Regex> = LazyLock::new(|| {
 
 /// Text right before an amount that marks it as the line's own result: `total $2,880.00`, `= $2,880.00`.
 static TOTAL_BEFORE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)(?:\btotal(?:\s+of)?|=)\s*(?:is|was|:)?\s*$").expect("total label pattern is valid")
+    Regex::new(r"(?i)(?:\btotal(?:\s+of)?|=)\s*(?:is|was|:)?\s*$")
+        .expect("total label pattern is valid")
 });
 
 /// Text right after a bare number that makes it a quantity, not money: `40.00 hrs`, `0.50 mg`.
@@ -105,12 +106,16 @@ static SUMMARY_ANYWHERE: LazyLock<Regex> = LazyLock::new(|| {
 
 /// Summary lines that state what was charged (a total), as opposed to what was paid or credited.
 static TOTAL_KIND: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(?:grand\s+total|sub-?\s?total|total|amount\s+due|balance\s+due|total\s+due)\b")
-        .expect("total kind pattern is valid")
+    Regex::new(
+        r"(?i)\b(?:grand\s+total|sub-?\s?total|total|amount\s+due|balance\s+due|total\s+due)\b",
+    )
+    .expect("total kind pattern is valid")
 });
 static PAYMENT_KIND: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(?:payments?|paid|adjustments?|credits?|write[- ]?offs?|discounts?|insurance)\b")
-        .expect("payment kind pattern is valid")
+    Regex::new(
+        r"(?i)\b(?:payments?|paid|adjustments?|credits?|write[- ]?offs?|discounts?|insurance)\b",
+    )
+    .expect("payment kind pattern is valid")
 });
 
 /// Amounts that are not damages: policy limits, coverage, fines, pay-stub deductions and year-to-date figures.
@@ -132,8 +137,10 @@ static CLEARLY_A_BILL: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 static POLICE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(?:police|sheriff|trooper|highway\s+patrol|state\s+patrol|law\s+enforcement)\b")
-        .expect("police pattern is valid")
+    Regex::new(
+        r"(?i)\b(?:police|sheriff|trooper|highway\s+patrol|state\s+patrol|law\s+enforcement)\b",
+    )
+    .expect("police pattern is valid")
 });
 static REPORT: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)\b(?:report|officer|deputy|badge)\b").expect("report pattern is valid")
@@ -186,7 +193,8 @@ static LEADING_PROCEDURE_CODE: LazyLock<Regex> = LazyLock::new(|| {
 
 /// What may stand between the two dates of a range: `to`, `through`, `thru`, `-`, `–`, `and`.
 static DATE_RANGE_CONNECTOR: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)^\s*(?:to|through|thru|until|and|-|–|—)\s*$").expect("date range pattern is valid")
+    Regex::new(r"(?i)^\s*(?:to|through|thru|until|and|-|–|—)\s*$")
+        .expect("date range pattern is valid")
 });
 
 /// A preposition left in front of punctuation once a date is removed: "accident of, Jordan".
@@ -204,7 +212,8 @@ static EARNINGS_RECORD: LazyLock<Regex> = LazyLock::new(|| {
 });
 /// Words that make an earnings line a loss after all: "lost gross pay".
 static LOSS: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(?:lost|loss|missed|unpaid|off\s+work|time\s+off)\b").expect("loss pattern is valid")
+    Regex::new(r"(?i)\b(?:lost|loss|missed|unpaid|off\s+work|time\s+off)\b")
+        .expect("loss pattern is valid")
 });
 
 /// A line naming the date of service for the lines that follow it.
@@ -436,8 +445,7 @@ fn choose_amount(tokens: &[AmountToken], header: Option<ColumnHeader>) -> Option
 }
 
 fn column_header(line: &str) -> Option<ColumnHeader> {
-    if COLUMN_AMOUNT.is_match(line) || line.ends_with('.') || line.split_whitespace().count() > 12
-    {
+    if COLUMN_AMOUNT.is_match(line) || line.ends_with('.') || line.split_whitespace().count() > 12 {
         return None;
     }
     if !HEADER_WORD.is_match(line) {
@@ -468,7 +476,9 @@ fn date_spans(line: &str) -> Vec<DateSpan> {
 }
 
 fn overlaps_a_date(start: usize, end: usize, dates: &[DateSpan]) -> bool {
-    dates.iter().any(|span| start < span.end && span.start < end)
+    dates
+        .iter()
+        .any(|span| start < span.end && span.start < end)
 }
 
 fn money_tokens(line: &str, dates: &[DateSpan]) -> Vec<AmountToken> {
@@ -502,9 +512,11 @@ fn money_tokens(line: &str, dates: &[DateSpan]) -> Vec<AmountToken> {
 fn column_tokens(line: &str, dates: &[DateSpan]) -> Vec<AmountToken> {
     let mut tokens = Vec::new();
     for captures in COLUMN_AMOUNT.captures_iter(line) {
-        let (Some(whole), Some(whole_part), Some(cents_part)) =
-            (captures.get(0), captures.name("whole"), captures.name("cents"))
-        else {
+        let (Some(whole), Some(whole_part), Some(cents_part)) = (
+            captures.get(0),
+            captures.name("whole"),
+            captures.name("cents"),
+        ) else {
             continue;
         };
         if overlaps_a_date(whole.start(), whole.end(), dates) {
@@ -622,7 +634,11 @@ fn date_from_captures(captures: &Captures<'_>) -> Option<NaiveDate> {
 }
 
 fn month_number(name: &str) -> Option<u32> {
-    let prefix: String = name.chars().take(3).collect::<String>().to_ascii_lowercase();
+    let prefix: String = name
+        .chars()
+        .take(3)
+        .collect::<String>()
+        .to_ascii_lowercase();
     let month = match prefix.as_str() {
         "jan" => 1,
         "feb" => 2,
@@ -686,7 +702,9 @@ fn describe(
         .replace(" ;", ";")
         .replace(" :", ":")
         .replace(" .", ".");
-    let mut description = DANGLING_PREPOSITION.replace_all(&collapsed, "$punctuation").into_owned();
+    let mut description = DANGLING_PREPOSITION
+        .replace_all(&collapsed, "$punctuation")
+        .into_owned();
     for _ in 0..2 {
         description = trim_separators(&description).to_string();
         description = drop_dangling_label(&description).to_string();
@@ -888,9 +906,17 @@ Driver of Vehicle 1 was cited for violation of VC 21453(a).
     #[test]
     fn garbage_text_yields_nothing() {
         let documents = [
-            document("g1", "noise.txt", "%%EOF \u{0}\u{1} ��� $$$ $ , . 12/99/2025 $abc"),
+            document(
+                "g1",
+                "noise.txt",
+                "%%EOF \u{0}\u{1} ��� $$$ $ , . 12/99/2025 $abc",
+            ),
             document("g2", "empty.txt", ""),
-            document("g3", "numbers.txt", "123456789012345678901234567890 $99999999999999999"),
+            document(
+                "g3",
+                "numbers.txt",
+                "123456789012345678901234567890 $99999999999999999",
+            ),
         ];
         assert!(find_specials(&documents).is_empty());
     }
@@ -910,7 +936,11 @@ Total amount due: $1,275.00
 
     #[test]
     fn order_follows_documents_then_lines() {
-        let bill = document("a", "a.pdf", "Clinic visit 02/01/2025 $100.00\nClinic visit 02/08/2025 $50.00");
+        let bill = document(
+            "a",
+            "a.pdf",
+            "Clinic visit 02/01/2025 $100.00\nClinic visit 02/08/2025 $50.00",
+        );
         let repair = document(
             "b",
             "repair-invoice.pdf",
@@ -940,7 +970,10 @@ Total amount due: $1,275.00
         let dates = find_dates(text);
         assert_eq!(dates.len(), 6);
         assert!(dates.iter().all(|d| *d == date(2026, 1, 5)));
-        assert_eq!(parse_single_date(" March 1, 2026. "), Some(date(2026, 3, 1)));
+        assert_eq!(
+            parse_single_date(" March 1, 2026. "),
+            Some(date(2026, 3, 1))
+        );
         assert_eq!(parse_single_date("2026-03-01 please"), None);
     }
 

@@ -30,7 +30,10 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/invitations", post(invite).get(list_invitations))
         .route("/v1/invitations/accept", post(accept_invitation))
         .route("/v1/documents", post(upload_document).get(list_documents))
-        .route("/v1/documents/{id}", get(get_document).delete(delete_document))
+        .route(
+            "/v1/documents/{id}",
+            get(get_document).delete(delete_document),
+        )
         .route("/v1/documents/{id}/content", get(document_content))
         .route("/v1/matters", post(create_matter).get(list_matters))
         .route("/v1/matters/{id}", get(get_matter))
@@ -53,7 +56,10 @@ fn ok(body: Value) -> Response {
     Json(body).into_response()
 }
 
-async fn register_firm(State(state): State<AppState>, ApiJson(input): ApiJson<RegisterFirm>) -> ApiResult {
+async fn register_firm(
+    State(state): State<AppState>,
+    ApiJson(input): ApiJson<RegisterFirm>,
+) -> ApiResult {
     let session = service::register_firm(&state, input).await?;
     Ok(created(json!(session)))
 }
@@ -97,7 +103,11 @@ async fn update_firm(
     Ok(ok(json!({ "firm": firm })))
 }
 
-async fn put_logo(State(state): State<AppState>, ApiUser(caller): ApiUser, body: Bytes) -> ApiResult {
+async fn put_logo(
+    State(state): State<AppState>,
+    ApiUser(caller): ApiUser,
+    body: Bytes,
+) -> ApiResult {
     let firm = service::set_logo(&state, &caller, &body).await?;
     Ok(ok(json!({ "firm": firm })))
 }
@@ -124,7 +134,8 @@ async fn invite(
     ApiUser(caller): ApiUser,
     ApiJson(input): ApiJson<InviteInput>,
 ) -> ApiResult {
-    let (invitation, token) = service::invite_user(&state, &caller, &input.email, &input.role).await?;
+    let (invitation, token) =
+        service::invite_user(&state, &caller, &input.email, &input.role).await?;
     Ok(created(json!({
         "invitation": invitation,
         "token": token,
@@ -134,7 +145,9 @@ async fn invite(
 
 async fn list_invitations(State(state): State<AppState>, ApiUser(caller): ApiUser) -> ApiResult {
     if caller.user.role != firms::Role::Admin {
-        return Err(AppError::Forbidden("only a firm admin may list invitations".into()));
+        return Err(AppError::Forbidden(
+            "only a firm admin may list invitations".into(),
+        ));
     }
     let invitations = firms::list_invitations(state.database(), caller.firm_id()).await?;
     Ok(ok(json!({ "invitations": invitations })))
@@ -148,12 +161,18 @@ struct AcceptInput {
     password: String,
 }
 
-async fn accept_invitation(State(state): State<AppState>, ApiJson(input): ApiJson<AcceptInput>) -> ApiResult {
-    let session = service::accept_invitation(&state, &input.token, &input.name, &input.password).await?;
+async fn accept_invitation(
+    State(state): State<AppState>,
+    ApiJson(input): ApiJson<AcceptInput>,
+) -> ApiResult {
+    let session =
+        service::accept_invitation(&state, &input.token, &input.name, &input.password).await?;
     Ok(created(json!(session)))
 }
 
-fn multipart_or_error(multipart: Result<Multipart, MultipartRejection>) -> Result<Multipart, AppError> {
+fn multipart_or_error(
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<Multipart, AppError> {
     multipart.map_err(|rejection| {
         AppError::UnsupportedMediaType(format!(
             "upload documents as multipart/form-data with a part named \"file\": {}",
@@ -169,7 +188,9 @@ async fn upload_document(
 ) -> ApiResult {
     let multipart = multipart_or_error(multipart)?;
     let limit = state.settings().max_upload_bytes;
-    let file = read_upload(multipart, "file", limit).await?.require_file("file")?;
+    let file = read_upload(multipart, "file", limit)
+        .await?
+        .require_file("file")?;
     let document = service::upload_document(
         &state,
         &caller,
@@ -204,7 +225,11 @@ async fn document_content(
     Path(document_id): Path<String>,
 ) -> ApiResult {
     let (record, bytes) = service::document_content(&state, &caller, &document_id).await?;
-    Ok(file_response(bytes.to_vec(), &record.content_type, &record.filename))
+    Ok(file_response(
+        bytes.to_vec(),
+        &record.content_type,
+        &record.filename,
+    ))
 }
 
 async fn delete_document(
@@ -236,7 +261,8 @@ async fn get_matter(
     Path(matter_id): Path<String>,
 ) -> ApiResult {
     let matter = service::get_matter(&state, &caller, &matter_id).await?;
-    let letters = letters::list_letters(state.database(), caller.firm_id(), Some(&matter_id)).await?;
+    let letters =
+        letters::list_letters(state.database(), caller.firm_id(), Some(&matter_id)).await?;
     Ok(ok(json!({ "matter": matter, "letters": letters })))
 }
 
@@ -261,7 +287,12 @@ async fn list_letters(
     query: Result<Query<LetterFilter>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult {
     let Query(filter) = query.map_err(|rejection| AppError::BadRequest(rejection.body_text()))?;
-    let letters = letters::list_letters(state.database(), caller.firm_id(), filter.matter_id.as_deref()).await?;
+    let letters = letters::list_letters(
+        state.database(),
+        caller.firm_id(),
+        filter.matter_id.as_deref(),
+    )
+    .await?;
     Ok(ok(json!({ "letters": letters })))
 }
 
@@ -308,7 +339,9 @@ fn parse_revision(text: &str) -> Result<i64, AppError> {
     text.parse::<i64>()
         .ok()
         .filter(|number| *number >= 1)
-        .ok_or_else(|| AppError::BadRequest(format!("revision {text:?} is not a positive whole number")))
+        .ok_or_else(|| {
+            AppError::BadRequest(format!("revision {text:?} is not a positive whole number"))
+        })
 }
 
 async fn get_revision(
@@ -317,8 +350,11 @@ async fn get_revision(
     Path((letter_id, revision)): Path<(String, String)>,
 ) -> ApiResult {
     let number = parse_revision(&revision)?;
-    let (letter, revision) = service::get_revision(&state, &caller, &letter_id, Some(number)).await?;
-    Ok(ok(json!({ "letter": letter, "revision": revision, "text": revision.draft.plain_text() })))
+    let (letter, revision) =
+        service::get_revision(&state, &caller, &letter_id, Some(number)).await?;
+    Ok(ok(
+        json!({ "letter": letter, "revision": revision, "text": revision.draft.plain_text() }),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -333,7 +369,8 @@ async fn refine_letter(
     Path(letter_id): Path<String>,
     ApiJson(input): ApiJson<RefineInput>,
 ) -> ApiResult {
-    let (letter, revision) = service::refine_letter(&state, &caller, &letter_id, &input.instruction).await?;
+    let (letter, revision) =
+        service::refine_letter(&state, &caller, &letter_id, &input.instruction).await?;
     Ok(created(json!({ "letter": letter, "revision": revision })))
 }
 
@@ -381,7 +418,13 @@ fn format_from_accept(headers: &HeaderMap) -> Result<ExportFormat, AppError> {
 pub fn file_response(bytes: Vec<u8>, content_type: &str, filename: &str) -> Response {
     let safe_name: String = filename
         .chars()
-        .map(|ch| if ch.is_ascii_alphanumeric() || ".-_ ".contains(ch) { ch } else { '_' })
+        .map(|ch| {
+            if ch.is_ascii_alphanumeric() || ".-_ ".contains(ch) {
+                ch
+            } else {
+                '_'
+            }
+        })
         .collect();
     (
         [

@@ -17,7 +17,11 @@ fn is_observability_path(path: &str) -> bool {
     path == "/v1/health" || path == "/metrics"
 }
 
-pub async fn inject_faults(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn inject_faults(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
     let chaos = &state.settings().chaos;
     if !chaos.is_active() || is_observability_path(request.uri().path()) {
         return next.run(request).await;

@@ -3,8 +3,8 @@
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::request::Parts;
 use axum::http::header;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::de::DeserializeOwned;
 
@@ -21,7 +21,10 @@ pub struct ApiUser(pub CurrentUser);
 impl FromRequestParts<AppState> for ApiUser {
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let header_value = parts
             .headers
             .get(header::AUTHORIZATION)
@@ -35,7 +38,9 @@ impl FromRequestParts<AppState> for ApiUser {
         let token = header_value
             .strip_prefix("Bearer ")
             .or_else(|| header_value.strip_prefix("bearer "))
-            .ok_or_else(|| AppError::Unauthorized("the Authorization header must use the Bearer scheme".into()))?;
+            .ok_or_else(|| {
+                AppError::Unauthorized("the Authorization header must use the Bearer scheme".into())
+            })?;
         let user = service::authenticate(state, token.trim()).await?;
         record_caller(&user);
         Ok(ApiUser(user))
@@ -49,7 +54,10 @@ pub struct UiUser(pub CurrentUser);
 impl FromRequestParts<AppState> for UiUser {
     type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let Some(token) = session_cookie(parts) else {
             return Err(Redirect::to("/login").into_response());
         };
@@ -117,7 +125,10 @@ fn json_rejection_error(rejection: JsonRejection) -> AppError {
             if error.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
                 AppError::PayloadTooLarge("the request body is too large".into())
             } else {
-                AppError::BadRequest(format!("could not read the request body: {}", error.body_text()))
+                AppError::BadRequest(format!(
+                    "could not read the request body: {}",
+                    error.body_text()
+                ))
             }
         }
         other => AppError::BadRequest(other.body_text()),

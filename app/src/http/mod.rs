@@ -35,8 +35,14 @@ pub fn router(state: AppState) -> Router {
         .merge(ui::routes())
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(middleware::from_fn_with_state(state.clone(), chaos::inject_faults))
-        .layer(middleware::from_fn_with_state(state.clone(), observe::observe_request))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            chaos::inject_faults,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            observe::observe_request,
+        ))
         .with_state(state)
 }
 

@@ -13,7 +13,11 @@ use crate::state::AppState;
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
-pub async fn observe_request(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn observe_request(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
     let request_id = request
         .headers()
@@ -39,7 +43,9 @@ pub async fn observe_request(State(state): State<AppState>, request: Request, ne
     let mut response = next.run(request).instrument(span.clone()).await;
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
-    state.metrics().record_request(&route, &method, status, elapsed);
+    state
+        .metrics()
+        .record_request(&route, &method, status, elapsed);
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }

@@ -18,7 +18,9 @@ use super::upload::read_upload;
 use crate::db::firms::Role;
 use crate::db::{documents, firms, letters, matters};
 use crate::error::AppError;
-use crate::model::{format_cents, format_long_date, specials_line, ManualSpecial, SpecialsCategory};
+use crate::model::{
+    format_cents, format_long_date, specials_line, ManualSpecial, SpecialsCategory,
+};
 use crate::service::{self, CurrentUser, ExportFormat, MatterInput, RegisterFirm, Session};
 use crate::state::AppState;
 
@@ -106,7 +108,12 @@ fn layout(title: &str, user: Option<&CurrentUser>, banner: Option<&str>, body: &
         None => "<span><a href=\"/login\">Log in</a> · <a href=\"/register\">Register a firm</a></span>".to_string(),
     };
     let banner = banner
-        .map(|message| format!("<div class=\"banner\" role=\"status\"><strong>Maintenance:</strong> {}</div>", escape(message)))
+        .map(|message| {
+            format!(
+                "<div class=\"banner\" role=\"status\"><strong>Maintenance:</strong> {}</div>",
+                escape(message)
+            )
+        })
         .unwrap_or_default();
     format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
@@ -158,7 +165,10 @@ struct LoginForm {
     password: String,
 }
 
-async fn login_submit(State(state): State<AppState>, axum::Form(form): axum::Form<LoginForm>) -> UiResult {
+async fn login_submit(
+    State(state): State<AppState>,
+    axum::Form(form): axum::Form<LoginForm>,
+) -> UiResult {
     let session = service::login(&state, &form.email, &form.password).await?;
     Ok(with_session(&session, &state, "/app"))
 }
@@ -174,7 +184,10 @@ async fn register_page(State(state): State<AppState>) -> Response {
     page(&state, "Register", None, body)
 }
 
-async fn register_submit(State(state): State<AppState>, axum::Form(form): axum::Form<RegisterFirm>) -> UiResult {
+async fn register_submit(
+    State(state): State<AppState>,
+    axum::Form(form): axum::Form<RegisterFirm>,
+) -> UiResult {
     let session = service::register_firm(&state, form).await?;
     Ok(with_session(&session, &state, "/app"))
 }
@@ -208,8 +221,12 @@ struct AcceptForm {
     password: String,
 }
 
-async fn accept_submit(State(state): State<AppState>, axum::Form(form): axum::Form<AcceptForm>) -> UiResult {
-    let session = service::accept_invitation(&state, &form.token, &form.name, &form.password).await?;
+async fn accept_submit(
+    State(state): State<AppState>,
+    axum::Form(form): axum::Form<AcceptForm>,
+) -> UiResult {
+    let session =
+        service::accept_invitation(&state, &form.token, &form.name, &form.password).await?;
     Ok(with_session(&session, &state, "/app"))
 }
 
@@ -268,12 +285,22 @@ async fn upload_submit(
     let file = read_upload(multipart, "file", state.settings().max_upload_bytes)
         .await?
         .require_file("file")?;
-    let document =
-        service::upload_document(&state, &user, &file.filename, file.content_type.as_deref(), file.bytes).await?;
+    let document = service::upload_document(
+        &state,
+        &user,
+        &file.filename,
+        file.content_type.as_deref(),
+        file.bytes,
+    )
+    .await?;
     Ok(Redirect::to(&format!("/app/documents/{}", document.id)).into_response())
 }
 
-async fn document_page(State(state): State<AppState>, UiUser(user): UiUser, Path(id): Path<String>) -> UiResult {
+async fn document_page(
+    State(state): State<AppState>,
+    UiUser(user): UiUser,
+    Path(id): Path<String>,
+) -> UiResult {
     let document = service::get_document(&state, &user, &id).await?;
     let text = documents::get_document_text(state.database(), user.firm_id(), &id)
         .await?
@@ -303,7 +330,9 @@ async fn new_matter_page(State(state): State<AppState>, UiUser(user): UiUser) ->
         ));
     }
     if checkboxes.is_empty() {
-        checkboxes.push_str("<p class=\"muted\">No documents uploaded yet; specials can still be typed below.</p>");
+        checkboxes.push_str(
+            "<p class=\"muted\">No documents uploaded yet; specials can still be typed below.</p>",
+        );
     }
     let text_input = |name: &str, label: &str, kind: &str, required: bool| {
         format!(
@@ -338,24 +367,48 @@ async fn new_matter_page(State(state): State<AppState>, UiUser(user): UiUser) ->
 
 /// Parses a dollar amount such as `1,234.50` or `$85000` into cents.
 fn dollars_to_cents(field: &str, text: &str) -> Result<i64, AppError> {
-    let cleaned: String = text.trim().trim_start_matches('$').chars().filter(|ch| *ch != ',').collect();
-    let invalid = || AppError::Unprocessable(format!("{field}: {text:?} is not a dollar amount like 1,234.56"));
+    let cleaned: String = text
+        .trim()
+        .trim_start_matches('$')
+        .chars()
+        .filter(|ch| *ch != ',')
+        .collect();
+    let invalid = || {
+        AppError::Unprocessable(format!(
+            "{field}: {text:?} is not a dollar amount like 1,234.56"
+        ))
+    };
     let (whole, fraction) = match cleaned.split_once('.') {
         Some((whole, fraction)) => (whole, fraction),
         None => (cleaned.as_str(), ""),
     };
-    if whole.is_empty() || fraction.len() > 2 || !whole.chars().all(|ch| ch.is_ascii_digit()) || !fraction.chars().all(|ch| ch.is_ascii_digit()) {
+    if whole.is_empty()
+        || fraction.len() > 2
+        || !whole.chars().all(|ch| ch.is_ascii_digit())
+        || !fraction.chars().all(|ch| ch.is_ascii_digit())
+    {
         return Err(invalid());
     }
     let dollars: i64 = whole.parse().map_err(|_| invalid())?;
-    let cents: i64 = if fraction.is_empty() { 0 } else { format!("{fraction:0<2}").parse().map_err(|_| invalid())? };
-    dollars.checked_mul(100).and_then(|value| value.checked_add(cents)).ok_or_else(invalid)
+    let cents: i64 = if fraction.is_empty() {
+        0
+    } else {
+        format!("{fraction:0<2}").parse().map_err(|_| invalid())?
+    };
+    dollars
+        .checked_mul(100)
+        .and_then(|value| value.checked_add(cents))
+        .ok_or_else(invalid)
 }
 
 /// Parses the "category | description | amount | date" lines of the matter form.
 fn parse_manual_specials(text: &str) -> Result<Vec<ManualSpecial>, AppError> {
     let mut specials = Vec::new();
-    for (index, line) in text.lines().enumerate().filter(|(_, line)| !line.trim().is_empty()) {
+    for (index, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+    {
         let field = format!("other specials, line {}", index + 1);
         let parts: Vec<&str> = line.split('|').map(str::trim).collect();
         if parts.len() < 3 || parts.len() > 4 {
@@ -400,16 +453,23 @@ fn matter_input_from_form(body: &[u8]) -> Result<MatterInput, AppError> {
             .unwrap_or_default()
     };
     let optional = |name: &str| Some(value(name)).filter(|text| !text.is_empty());
-    let incident_date = NaiveDate::parse_from_str(&value("incident_date"), "%Y-%m-%d").map_err(|_| {
-        AppError::Unprocessable(format!("incident_date {:?} is not a date (YYYY-MM-DD)", value("incident_date")))
-    })?;
+    let incident_date =
+        NaiveDate::parse_from_str(&value("incident_date"), "%Y-%m-%d").map_err(|_| {
+            AppError::Unprocessable(format!(
+                "incident_date {:?} is not a date (YYYY-MM-DD)",
+                value("incident_date")
+            ))
+        })?;
     let demand_amount_cents = optional("demand_amount")
         .map(|text| dollars_to_cents("demand_amount", &text))
         .transpose()?;
     let response_days = optional("response_days")
         .map(|text| {
-            text.parse::<u32>()
-                .map_err(|_| AppError::Unprocessable(format!("response_days {text:?} is not a whole number of days")))
+            text.parse::<u32>().map_err(|_| {
+                AppError::Unprocessable(format!(
+                    "response_days {text:?} is not a whole number of days"
+                ))
+            })
         })
         .transpose()?;
     Ok(MatterInput {
@@ -434,13 +494,21 @@ fn matter_input_from_form(body: &[u8]) -> Result<MatterInput, AppError> {
     })
 }
 
-async fn new_matter_submit(State(state): State<AppState>, UiUser(user): UiUser, body: Bytes) -> UiResult {
+async fn new_matter_submit(
+    State(state): State<AppState>,
+    UiUser(user): UiUser,
+    body: Bytes,
+) -> UiResult {
     let input = matter_input_from_form(&body)?;
     let matter = service::create_matter(&state, &user, input).await?;
     Ok(Redirect::to(&format!("/app/matters/{}", matter.id)).into_response())
 }
 
-async fn matter_page(State(state): State<AppState>, UiUser(user): UiUser, Path(id): Path<String>) -> UiResult {
+async fn matter_page(
+    State(state): State<AppState>,
+    UiUser(user): UiUser,
+    Path(id): Path<String>,
+) -> UiResult {
     let matter = service::get_matter(&state, &user, &id).await?;
     let letters = letters::list_letters(state.database(), user.firm_id(), Some(&id)).await?;
     let facts = &matter.facts;
@@ -493,7 +561,11 @@ async fn matter_page(State(state): State<AppState>, UiUser(user): UiUser, Path(i
     Ok(page(&state, &matter.title, Some(&user), &body))
 }
 
-async fn generate_submit(State(state): State<AppState>, UiUser(user): UiUser, Path(id): Path<String>) -> UiResult {
+async fn generate_submit(
+    State(state): State<AppState>,
+    UiUser(user): UiUser,
+    Path(id): Path<String>,
+) -> UiResult {
     let (letter, _) = service::draft_letter(&state, &user, &id).await?;
     Ok(Redirect::to(&format!("/app/letters/{}", letter.id)).into_response())
 }
@@ -633,7 +705,11 @@ struct FirmForm {
     address: String,
 }
 
-async fn firm_submit(State(state): State<AppState>, UiUser(user): UiUser, axum::Form(form): axum::Form<FirmForm>) -> UiResult {
+async fn firm_submit(
+    State(state): State<AppState>,
+    UiUser(user): UiUser,
+    axum::Form(form): axum::Form<FirmForm>,
+) -> UiResult {
     service::update_firm(&state, &user, &form.name, &form.address).await?;
     Ok(Redirect::to("/app/firm").into_response())
 }
@@ -644,7 +720,9 @@ async fn logo_submit(
     multipart: Result<Multipart, MultipartRejection>,
 ) -> UiResult {
     let multipart = multipart.map_err(|rejection| AppError::BadRequest(rejection.body_text()))?;
-    let file = read_upload(multipart, "logo", 2 * 1024 * 1024).await?.require_file("logo")?;
+    let file = read_upload(multipart, "logo", 2 * 1024 * 1024)
+        .await?
+        .require_file("logo")?;
     service::set_logo(&state, &user, &file.bytes).await?;
     Ok(Redirect::to("/app/firm").into_response())
 }
@@ -655,7 +733,11 @@ struct InviteForm {
     role: String,
 }
 
-async fn invite_submit(State(state): State<AppState>, UiUser(user): UiUser, axum::Form(form): axum::Form<InviteForm>) -> UiResult {
+async fn invite_submit(
+    State(state): State<AppState>,
+    UiUser(user): UiUser,
+    axum::Form(form): axum::Form<InviteForm>,
+) -> UiResult {
     let (invitation, token) = service::invite_user(&state, &user, &form.email, &form.role).await?;
     let body = format!(
         "<section><h1>Invitation created</h1><p>Send this link to {} (valid until {}):</p>\
@@ -673,7 +755,10 @@ mod tests {
 
     #[test]
     fn html_is_escaped() {
-        assert_eq!(escape("<b a=\"1\">&'</b>"), "&lt;b a=&quot;1&quot;&gt;&amp;&#39;&lt;/b&gt;");
+        assert_eq!(
+            escape("<b a=\"1\">&'</b>"),
+            "&lt;b a=&quot;1&quot;&gt;&amp;&#39;&lt;/b&gt;"
+        );
     }
 
     #[test]
@@ -687,7 +772,10 @@ mod tests {
 
     #[test]
     fn manual_specials_lines_parse_and_errors_name_the_line() {
-        let specials = parse_manual_specials("medical | ER visit | 1,200.00 | 2026-01-05\n\nlost wages | 3 days | 720").unwrap();
+        let specials = parse_manual_specials(
+            "medical | ER visit | 1,200.00 | 2026-01-05\n\nlost wages | 3 days | 720",
+        )
+        .unwrap();
         assert_eq!(specials.len(), 2);
         assert_eq!(specials[0].amount_cents, 120_000);
         assert_eq!(specials[1].category, SpecialsCategory::LostWages);

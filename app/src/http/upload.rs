@@ -23,11 +23,18 @@ fn multipart_error(error: MultipartError) -> AppError {
     if error.status() == StatusCode::PAYLOAD_TOO_LARGE {
         AppError::PayloadTooLarge(format!("the upload is too large: {}", error.body_text()))
     } else {
-        AppError::BadRequest(format!("the multipart body could not be read: {}", error.body_text()))
+        AppError::BadRequest(format!(
+            "the multipart body could not be read: {}",
+            error.body_text()
+        ))
     }
 }
 
-async fn read_limited(mut field: Field<'_>, limit: usize, filename: &str) -> Result<Bytes, AppError> {
+async fn read_limited(
+    mut field: Field<'_>,
+    limit: usize,
+    filename: &str,
+) -> Result<Bytes, AppError> {
     let mut buffer = BytesMut::new();
     while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
         if buffer.len() + chunk.len() > limit {
@@ -41,7 +48,11 @@ async fn read_limited(mut field: Field<'_>, limit: usize, filename: &str) -> Res
 }
 
 /// Reads every part: the part named `file_field` is the file, other parts are short text fields.
-pub async fn read_upload(mut multipart: Multipart, file_field: &str, limit: usize) -> Result<UploadForm, AppError> {
+pub async fn read_upload(
+    mut multipart: Multipart,
+    file_field: &str,
+    limit: usize,
+) -> Result<UploadForm, AppError> {
     let mut form = UploadForm {
         file: None,
         fields: Vec::new(),
@@ -64,8 +75,9 @@ pub async fn read_upload(mut multipart: Multipart, file_field: &str, limit: usiz
             });
         } else {
             let value = read_limited(field, 64 * 1024, &name).await?;
-            let text = String::from_utf8(value.to_vec())
-                .map_err(|_| AppError::BadRequest(format!("form field {name:?} is not UTF-8 text")))?;
+            let text = String::from_utf8(value.to_vec()).map_err(|_| {
+                AppError::BadRequest(format!("form field {name:?} is not UTF-8 text"))
+            })?;
             form.fields.push((name, text));
         }
     }

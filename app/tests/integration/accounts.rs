@@ -7,7 +7,9 @@ use crate::on_both_backends;
 use crate::support::TestApp;
 
 async fn register_login_and_me(app: TestApp) {
-    let (token, session) = app.register("Rivera & Hale LLP", "avery@riverahale.test").await;
+    let (token, session) = app
+        .register("Rivera & Hale LLP", "avery@riverahale.test")
+        .await;
     assert_eq!(session["token_type"], "Bearer");
     assert_eq!(session["user"]["role"], "admin");
     assert_eq!(session["firm"]["name"], "Rivera & Hale LLP");
@@ -25,13 +27,27 @@ async fn register_login_and_me(app: TestApp) {
     assert_eq!(app.get("/v1/me", &fresh_token).await.status, StatusCode::OK);
 
     let wrong = app
-        .call(Method::POST, "/v1/auth/login", None, Some(json!({"email": "avery@riverahale.test", "password": "wrong password!"})))
+        .call(
+            Method::POST,
+            "/v1/auth/login",
+            None,
+            Some(json!({"email": "avery@riverahale.test", "password": "wrong password!"})),
+        )
         .await;
     let message = wrong.assert_error(StatusCode::UNAUTHORIZED);
     let unknown = app
-        .call(Method::POST, "/v1/auth/login", None, Some(json!({"email": "nobody@riverahale.test", "password": "wrong password!"})))
+        .call(
+            Method::POST,
+            "/v1/auth/login",
+            None,
+            Some(json!({"email": "nobody@riverahale.test", "password": "wrong password!"})),
+        )
         .await;
-    assert_eq!(unknown.assert_error(StatusCode::UNAUTHORIZED), message, "unknown emails are not revealed");
+    assert_eq!(
+        unknown.assert_error(StatusCode::UNAUTHORIZED),
+        message,
+        "unknown emails are not revealed"
+    );
 
     let duplicate = app
         .call(
@@ -51,14 +67,22 @@ async fn register_login_and_me(app: TestApp) {
             Some(json!({"firm_name": "Other", "admin_name": "X", "admin_email": "x@other.test", "admin_password": "short"})),
         )
         .await;
-    assert!(short.assert_error(StatusCode::UNPROCESSABLE_ENTITY).contains("admin_password"));
+    assert!(short
+        .assert_error(StatusCode::UNPROCESSABLE_ENTITY)
+        .contains("admin_password"));
 }
 on_both_backends!(register_login_and_me);
 
 async fn invitations_add_members_once(app: TestApp) {
-    let (admin_token, _) = app.register("Rivera & Hale LLP", "avery@riverahale.test").await;
+    let (admin_token, _) = app
+        .register("Rivera & Hale LLP", "avery@riverahale.test")
+        .await;
     let invited = app
-        .post("/v1/invitations", &admin_token, json!({"email": "blake@riverahale.test", "role": "member"}))
+        .post(
+            "/v1/invitations",
+            &admin_token,
+            json!({"email": "blake@riverahale.test", "role": "member"}),
+        )
         .await;
     assert_eq!(invited.status, StatusCode::CREATED, "{}", invited.text());
     let invite_token = invited.json()["token"].as_str().unwrap().to_string();
@@ -91,16 +115,30 @@ async fn invitations_add_members_once(app: TestApp) {
     assert_eq!(users["users"].as_array().unwrap().len(), 2);
 
     let forbidden = app
-        .post("/v1/invitations", &member_token, json!({"email": "casey@riverahale.test"}))
+        .post(
+            "/v1/invitations",
+            &member_token,
+            json!({"email": "casey@riverahale.test"}),
+        )
         .await;
     forbidden.assert_error(StatusCode::FORBIDDEN);
     let forbidden_firm = app
-        .call(Method::PUT, "/v1/firm", Some(&member_token), Some(json!({"name": "Renamed"})))
+        .call(
+            Method::PUT,
+            "/v1/firm",
+            Some(&member_token),
+            Some(json!({"name": "Renamed"})),
+        )
         .await;
     forbidden_firm.assert_error(StatusCode::FORBIDDEN);
 
     let renamed = app
-        .call(Method::PUT, "/v1/firm", Some(&admin_token), Some(json!({"name": "Rivera Hale & Co", "address": "1 Court Sq"})))
+        .call(
+            Method::PUT,
+            "/v1/firm",
+            Some(&admin_token),
+            Some(json!({"name": "Rivera Hale & Co", "address": "1 Court Sq"})),
+        )
         .await;
     assert_eq!(renamed.status, StatusCode::OK, "{}", renamed.text());
     assert_eq!(renamed.json()["firm"]["name"], "Rivera Hale & Co");
@@ -108,13 +146,21 @@ async fn invitations_add_members_once(app: TestApp) {
 on_both_backends!(invitations_add_members_once);
 
 async fn tokens_are_checked(app: TestApp) {
-    let (token, session) = app.register("Rivera & Hale LLP", "avery@riverahale.test").await;
-    app.call(Method::GET, "/v1/me", None, None).await.assert_error(StatusCode::UNAUTHORIZED);
-    app.get("/v1/me", "not-a-token").await.assert_error(StatusCode::UNAUTHORIZED);
+    let (token, session) = app
+        .register("Rivera & Hale LLP", "avery@riverahale.test")
+        .await;
+    app.call(Method::GET, "/v1/me", None, None)
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED);
+    app.get("/v1/me", "not-a-token")
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED);
     let mut tampered = token.clone();
     tampered.pop();
     tampered.push(if token.ends_with('A') { 'B' } else { 'A' });
-    app.get("/v1/me", &tampered).await.assert_error(StatusCode::UNAUTHORIZED);
+    app.get("/v1/me", &tampered)
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED);
 
     let expired = app.state.signer().issue(&steno::auth::Claims {
         sub: session["user"]["id"].as_str().unwrap().into(),
@@ -122,7 +168,10 @@ async fn tokens_are_checked(app: TestApp) {
         iat: 1_000,
         exp: 2_000,
     });
-    let message = app.get("/v1/me", &expired).await.assert_error(StatusCode::UNAUTHORIZED);
+    let message = app
+        .get("/v1/me", &expired)
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED);
     assert!(message.contains("expired"), "{message}");
 }
 on_both_backends!(tokens_are_checked);
@@ -130,7 +179,9 @@ on_both_backends!(tokens_are_checked);
 #[tokio::test]
 async fn tokens_from_one_process_work_on_another_sharing_the_database() {
     let first = TestApp::sqlite().await;
-    let (token, _) = first.register("Rivera & Hale LLP", "avery@riverahale.test").await;
+    let (token, _) = first
+        .register("Rivera & Hale LLP", "avery@riverahale.test")
+        .await;
     let mut settings = steno::config::Settings::for_data_dir(first.data_dir());
     settings.version = "v2".into();
     let second_state = steno::state::AppState::start(settings).await.unwrap();

@@ -29,7 +29,14 @@ async fn firms_cannot_see_each_other(app: TestApp) {
     let (token_a, _) = app.register("Firm A LLP", "a@firm-a.test").await;
     let (token_b, _) = app.register("Firm B LLP", "b@firm-b.test").await;
     let (matter_a, documents_a) = matter_with_documents(&app, &token_a).await;
-    let letter_a = app.post(&format!("/v1/matters/{matter_a}/letters"), &token_a, json!({})).await.json()["letter"]["id"]
+    let letter_a = app
+        .post(
+            &format!("/v1/matters/{matter_a}/letters"),
+            &token_a,
+            json!({}),
+        )
+        .await
+        .json()["letter"]["id"]
         .as_str()
         .unwrap()
         .to_string();
@@ -41,13 +48,29 @@ async fn firms_cannot_see_each_other(app: TestApp) {
         (Method::GET, "/v1/documents/{document}/content".into(), None),
         (Method::DELETE, "/v1/documents/{document}".into(), None),
         (Method::GET, "/v1/matters/{matter}".into(), None),
-        (Method::POST, "/v1/matters/{matter}/letters".into(), Some(json!({}))),
+        (
+            Method::POST,
+            "/v1/matters/{matter}/letters".into(),
+            Some(json!({})),
+        ),
         (Method::GET, "/v1/letters/{letter}".into(), None),
         (Method::GET, "/v1/letters/{letter}/revisions".into(), None),
         (Method::GET, "/v1/letters/{letter}/revisions/1".into(), None),
-        (Method::POST, "/v1/letters/{letter}/refine".into(), Some(json!({"instruction": "give them 45 days"}))),
-        (Method::GET, "/v1/letters/{letter}/export?format=pdf".into(), None),
-        (Method::GET, "/v1/letters/{letter}/export?format=docx".into(), None),
+        (
+            Method::POST,
+            "/v1/letters/{letter}/refine".into(),
+            Some(json!({"instruction": "give them 45 days"})),
+        ),
+        (
+            Method::GET,
+            "/v1/letters/{letter}/export?format=pdf".into(),
+            None,
+        ),
+        (
+            Method::GET,
+            "/v1/letters/{letter}/export?format=docx".into(),
+            None,
+        ),
     ];
     for (method, template, body) in api_routes {
         let real = template
@@ -58,21 +81,50 @@ async fn firms_cannot_see_each_other(app: TestApp) {
             .replace("{document}", UNKNOWN_ID)
             .replace("{matter}", UNKNOWN_ID)
             .replace("{letter}", UNKNOWN_ID);
-        let attempt = app.call(method.clone(), &real, Some(&token_b), body.clone()).await;
+        let attempt = app
+            .call(method.clone(), &real, Some(&token_b), body.clone())
+            .await;
         let baseline = app.call(method.clone(), &fake, Some(&token_b), body).await;
-        assert_eq!(attempt.status, StatusCode::NOT_FOUND, "{method} {template}: {}", attempt.text());
-        let attempt_message = attempt.json()["error"]["message"].as_str().unwrap().replace(&document_a, "ID").replace(&matter_a, "ID").replace(&letter_a, "ID");
-        let baseline_message = baseline.json()["error"]["message"].as_str().unwrap().replace(UNKNOWN_ID, "ID");
-        assert_eq!(attempt_message, baseline_message, "{method} {template} must not reveal existence");
+        assert_eq!(
+            attempt.status,
+            StatusCode::NOT_FOUND,
+            "{method} {template}: {}",
+            attempt.text()
+        );
+        let attempt_message = attempt.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .replace(&document_a, "ID")
+            .replace(&matter_a, "ID")
+            .replace(&letter_a, "ID");
+        let baseline_message = baseline.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .replace(UNKNOWN_ID, "ID");
+        assert_eq!(
+            attempt_message, baseline_message,
+            "{method} {template} must not reveal existence"
+        );
     }
 
     // Lists show firm B nothing of firm A.
     for path in ["/v1/documents", "/v1/matters", "/v1/letters"] {
         let listed = app.get(path, &token_b).await.json();
-        let items = listed.as_object().unwrap().values().next().unwrap().as_array().unwrap().clone();
+        let items = listed
+            .as_object()
+            .unwrap()
+            .values()
+            .next()
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .clone();
         assert!(items.is_empty(), "{path} leaked {items:?}");
     }
-    let filtered = app.get(&format!("/v1/letters?matter_id={matter_a}"), &token_b).await.json();
+    let filtered = app
+        .get(&format!("/v1/letters?matter_id={matter_a}"), &token_b)
+        .await
+        .json();
     assert!(filtered["letters"].as_array().unwrap().is_empty());
     let users = app.get("/v1/users", &token_b).await.json();
     assert_eq!(users["users"].as_array().unwrap().len(), 1);
@@ -94,25 +146,66 @@ async fn firms_cannot_see_each_other(app: TestApp) {
 
     // The web UI refuses the same way.
     for (method, path, form) in [
-        (Method::GET, format!("/app/documents/{document_a}"), String::new()),
-        (Method::GET, format!("/app/matters/{matter_a}"), String::new()),
-        (Method::POST, format!("/app/matters/{matter_a}/letters"), String::new()),
-        (Method::GET, format!("/app/letters/{letter_a}"), String::new()),
-        (Method::POST, format!("/app/letters/{letter_a}/refine"), "instruction=give+them+45+days".to_string()),
-        (Method::GET, format!("/app/letters/{letter_a}/export/pdf"), String::new()),
+        (
+            Method::GET,
+            format!("/app/documents/{document_a}"),
+            String::new(),
+        ),
+        (
+            Method::GET,
+            format!("/app/matters/{matter_a}"),
+            String::new(),
+        ),
+        (
+            Method::POST,
+            format!("/app/matters/{matter_a}/letters"),
+            String::new(),
+        ),
+        (
+            Method::GET,
+            format!("/app/letters/{letter_a}"),
+            String::new(),
+        ),
+        (
+            Method::POST,
+            format!("/app/letters/{letter_a}/refine"),
+            "instruction=give+them+45+days".to_string(),
+        ),
+        (
+            Method::GET,
+            format!("/app/letters/{letter_a}/export/pdf"),
+            String::new(),
+        ),
     ] {
         let answer = ui_call(&app, method.clone(), &path, &token_b, &form).await;
         assert_eq!(answer.status, StatusCode::NOT_FOUND, "{method} {path}");
-        assert!(!answer.text().contains("Jordan Rivera"), "{method} {path} leaked firm A's data");
+        assert!(
+            !answer.text().contains("Jordan Rivera"),
+            "{method} {path} leaked firm A's data"
+        );
     }
     let dashboard = ui_call(&app, Method::GET, "/app", &token_b, "").await;
     assert_eq!(dashboard.status, StatusCode::OK);
     assert!(!dashboard.text().contains("hospital-bill.txt"));
 
     // Firm A's records are untouched.
-    let letter = app.get(&format!("/v1/letters/{letter_a}"), &token_a).await.json();
+    let letter = app
+        .get(&format!("/v1/letters/{letter_a}"), &token_a)
+        .await
+        .json();
     assert_eq!(letter["revisions"].as_array().unwrap().len(), 1);
-    assert_eq!(app.get(&format!("/v1/documents/{document_a}"), &token_a).await.status, StatusCode::OK);
-    assert_eq!(app.get("/v1/letters", &token_a).await.json()["letters"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        app.get(&format!("/v1/documents/{document_a}"), &token_a)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.get("/v1/letters", &token_a).await.json()["letters"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 }
 on_both_backends!(firms_cannot_see_each_other);

@@ -4,7 +4,10 @@
 use axum::http::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::fixtures::{docx_with_text, pdf_with_text, tiny_png, HOSPITAL_BILL, POLICE_REPORT, THERAPY_STATEMENT, WAGE_LETTER};
+use crate::fixtures::{
+    docx_with_text, pdf_with_text, tiny_png, HOSPITAL_BILL, POLICE_REPORT, THERAPY_STATEMENT,
+    WAGE_LETTER,
+};
 use crate::on_both_backends;
 use crate::support::{run_tool, TestApp};
 
@@ -12,14 +15,40 @@ use crate::support::{run_tool, TestApp};
 pub async fn matter_with_documents(app: &TestApp, token: &str) -> (String, Vec<String>) {
     let mut ids = Vec::new();
     for (name, content_type, bytes) in [
-        ("hospital-bill.txt", "text/plain", HOSPITAL_BILL.as_bytes().to_vec()),
-        ("therapy.pdf", "application/pdf", pdf_with_text(THERAPY_STATEMENT)),
-        ("wages.docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document", docx_with_text(WAGE_LETTER)),
-        ("police-report.txt", "text/plain", POLICE_REPORT.as_bytes().to_vec()),
+        (
+            "hospital-bill.txt",
+            "text/plain",
+            HOSPITAL_BILL.as_bytes().to_vec(),
+        ),
+        (
+            "therapy.pdf",
+            "application/pdf",
+            pdf_with_text(THERAPY_STATEMENT),
+        ),
+        (
+            "wages.docx",
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+            docx_with_text(WAGE_LETTER),
+        ),
+        (
+            "police-report.txt",
+            "text/plain",
+            POLICE_REPORT.as_bytes().to_vec(),
+        ),
     ] {
         let answer = app.upload(token, name, content_type, &bytes).await;
-        assert_eq!(answer.status, StatusCode::CREATED, "{name}: {}", answer.text());
-        ids.push(answer.json()["document"]["id"].as_str().unwrap().to_string());
+        assert_eq!(
+            answer.status,
+            StatusCode::CREATED,
+            "{name}: {}",
+            answer.text()
+        );
+        ids.push(
+            answer.json()["document"]["id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
     }
     let created = app
         .post(
@@ -54,7 +83,9 @@ fn specials_from(revision: &Value) -> Vec<Value> {
 }
 
 async fn draft_refine_and_export(app: TestApp) {
-    let (token, _) = app.register("Rivera & Hale LLP", "avery@riverahale.test").await;
+    let (token, _) = app
+        .register("Rivera & Hale LLP", "avery@riverahale.test")
+        .await;
     let logo = app
         .send(
             axum::http::Request::put("/v1/firm/logo")
@@ -68,7 +99,13 @@ async fn draft_refine_and_export(app: TestApp) {
     assert_eq!(logo.json()["firm"]["has_logo"], true);
 
     let (matter_id, document_ids) = matter_with_documents(&app, &token).await;
-    let drafted = app.post(&format!("/v1/matters/{matter_id}/letters"), &token, json!({})).await;
+    let drafted = app
+        .post(
+            &format!("/v1/matters/{matter_id}/letters"),
+            &token,
+            json!({}),
+        )
+        .await;
     assert_eq!(drafted.status, StatusCode::CREATED, "{}", drafted.text());
     let drafted = drafted.json();
     let letter_id = drafted["letter"]["id"].as_str().unwrap().to_string();
@@ -93,87 +130,189 @@ async fn draft_refine_and_export(app: TestApp) {
         !specials.iter().any(|item| item["amount_cents"] == 456_000),
         "a bill's total is not counted beside its lines: {specials:#?}"
     );
-    assert!(specials.iter().any(|item| item["source"]["kind"] == "form" && item["amount_cents"] == 42_000));
-    let sum: i64 = specials.iter().map(|item| item["amount_cents"].as_i64().unwrap()).sum();
+    assert!(specials
+        .iter()
+        .any(|item| item["source"]["kind"] == "form" && item["amount_cents"] == 42_000));
+    let sum: i64 = specials
+        .iter()
+        .map(|item| item["amount_cents"].as_i64().unwrap())
+        .sum();
     assert_eq!(first["draft"]["total_specials_cents"], sum);
     assert_eq!(first["draft"]["total_lost_wages_cents"], 288_000);
     assert!(first["draft"]["total_demand_cents"].as_i64().unwrap() >= sum);
 
-    let letter = app.get(&format!("/v1/letters/{letter_id}"), &token).await.json();
+    let letter = app
+        .get(&format!("/v1/letters/{letter_id}"), &token)
+        .await
+        .json();
     let text = letter["text"].as_str().unwrap();
-    for expected in ["Jordan Rivera", "Casey Morgan", "Granite Mutual Insurance", "GM-2025-00417"] {
-        assert!(text.contains(expected), "letter text lacks {expected}:\n{text}");
+    for expected in [
+        "Jordan Rivera",
+        "Casey Morgan",
+        "Granite Mutual Insurance",
+        "GM-2025-00417",
+    ] {
+        assert!(
+            text.contains(expected),
+            "letter text lacks {expected}:\n{text}"
+        );
     }
 
     // Refining adds a revision and keeps the first.
-    let deadline_before = first["draft"]["response_deadline"].as_str().unwrap().to_string();
+    let deadline_before = first["draft"]["response_deadline"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let refined = app
-        .post(&format!("/v1/letters/{letter_id}/refine"), &token, json!({"instruction": "give them 45 days"}))
+        .post(
+            &format!("/v1/letters/{letter_id}/refine"),
+            &token,
+            json!({"instruction": "give them 45 days"}),
+        )
         .await;
     assert_eq!(refined.status, StatusCode::CREATED, "{}", refined.text());
     let second = refined.json()["revision"].clone();
     assert_eq!(second["revision"], 2);
     assert_eq!(second["instruction"], "give them 45 days");
-    assert_ne!(second["draft"]["response_deadline"].as_str().unwrap(), deadline_before);
+    assert_ne!(
+        second["draft"]["response_deadline"].as_str().unwrap(),
+        deadline_before
+    );
 
     let demand = app
-        .post(&format!("/v1/letters/{letter_id}/refine"), &token, json!({"instruction": "increase the demand to $85,000"}))
+        .post(
+            &format!("/v1/letters/{letter_id}/refine"),
+            &token,
+            json!({"instruction": "increase the demand to $85,000"}),
+        )
         .await;
     assert_eq!(demand.status, StatusCode::CREATED, "{}", demand.text());
-    assert_eq!(demand.json()["revision"]["draft"]["total_demand_cents"], 8_500_000);
+    assert_eq!(
+        demand.json()["revision"]["draft"]["total_demand_cents"],
+        8_500_000
+    );
 
     let unsupported = app
-        .post(&format!("/v1/letters/{letter_id}/refine"), &token, json!({"instruction": "translate it into Klingon poetry"}))
+        .post(
+            &format!("/v1/letters/{letter_id}/refine"),
+            &token,
+            json!({"instruction": "translate it into Klingon poetry"}),
+        )
         .await;
     unsupported.assert_error(StatusCode::UNPROCESSABLE_ENTITY);
 
-    let revisions = app.get(&format!("/v1/letters/{letter_id}/revisions"), &token).await.json();
-    assert_eq!(revisions["revisions"].as_array().unwrap().len(), 3, "the refused instruction added nothing");
-    let kept = app.get(&format!("/v1/letters/{letter_id}/revisions/1"), &token).await.json();
-    assert_eq!(kept["revision"]["draft"]["response_deadline"].as_str().unwrap(), deadline_before);
+    let revisions = app
+        .get(&format!("/v1/letters/{letter_id}/revisions"), &token)
+        .await
+        .json();
+    assert_eq!(
+        revisions["revisions"].as_array().unwrap().len(),
+        3,
+        "the refused instruction added nothing"
+    );
+    let kept = app
+        .get(&format!("/v1/letters/{letter_id}/revisions/1"), &token)
+        .await
+        .json();
+    assert_eq!(
+        kept["revision"]["draft"]["response_deadline"]
+            .as_str()
+            .unwrap(),
+        deadline_before
+    );
     app.get(&format!("/v1/letters/{letter_id}/revisions/9"), &token)
         .await
         .assert_error(StatusCode::NOT_FOUND);
 
     // Exports open with real tools and carry the letterhead and the letter.
-    let pdf = app.get(&format!("/v1/letters/{letter_id}/export?format=pdf"), &token).await;
+    let pdf = app
+        .get(
+            &format!("/v1/letters/{letter_id}/export?format=pdf"),
+            &token,
+        )
+        .await;
     assert_eq!(pdf.status, StatusCode::OK, "{}", pdf.text());
     assert_eq!(pdf.headers["content-type"], "application/pdf");
-    assert!(pdf.headers["content-disposition"].to_str().unwrap().contains(".pdf"));
+    assert!(pdf.headers["content-disposition"]
+        .to_str()
+        .unwrap()
+        .contains(".pdf"));
     let pdf_path = app.data_dir().join("letter.pdf");
     std::fs::write(&pdf_path, &pdf.bytes).unwrap();
-    let pdf_text = run_tool("pdftotext", &["-layout", pdf_path.to_str().unwrap(), "-"], "poppler-utils");
-    for expected in ["Rivera & Hale LLP", "100 Main Street", "Jordan Rivera", "Granite Mutual Insurance", "$85,000.00", "$1,850.00", "wages.docx"] {
-        assert!(pdf_text.contains(expected), "PDF lacks {expected}:\n{pdf_text}");
+    let pdf_text = run_tool(
+        "pdftotext",
+        &["-layout", pdf_path.to_str().unwrap(), "-"],
+        "poppler-utils",
+    );
+    for expected in [
+        "Rivera & Hale LLP",
+        "100 Main Street",
+        "Jordan Rivera",
+        "Granite Mutual Insurance",
+        "$85,000.00",
+        "$1,850.00",
+        "wages.docx",
+    ] {
+        assert!(
+            pdf_text.contains(expected),
+            "PDF lacks {expected}:\n{pdf_text}"
+        );
     }
 
-    let docx = app.get(&format!("/v1/letters/{letter_id}/export?format=docx&revision=1"), &token).await;
+    let docx = app
+        .get(
+            &format!("/v1/letters/{letter_id}/export?format=docx&revision=1"),
+            &token,
+        )
+        .await;
     assert_eq!(docx.status, StatusCode::OK, "{}", docx.text());
     let docx_path = app.data_dir().join("letter.docx");
     std::fs::write(&docx_path, &docx.bytes).unwrap();
     let listing = run_tool("unzip", &["-l", docx_path.to_str().unwrap()], "unzip");
     assert!(listing.contains("word/media/logo.png"), "{listing}");
-    let xml = run_tool("unzip", &["-p", docx_path.to_str().unwrap(), "word/document.xml"], "unzip");
-    for expected in ["Rivera &amp; Hale LLP", "Jordan Rivera", "GM-2025-00417", "$2,880.00"] {
+    let xml = run_tool(
+        "unzip",
+        &["-p", docx_path.to_str().unwrap(), "word/document.xml"],
+        "unzip",
+    );
+    for expected in [
+        "Rivera &amp; Hale LLP",
+        "Jordan Rivera",
+        "GM-2025-00417",
+        "$2,880.00",
+    ] {
         assert!(xml.contains(expected), "DOCX lacks {expected}");
     }
 
-    app.get(&format!("/v1/letters/{letter_id}/export?format=rtf"), &token)
-        .await
-        .assert_error(StatusCode::BAD_REQUEST);
+    app.get(
+        &format!("/v1/letters/{letter_id}/export?format=rtf"),
+        &token,
+    )
+    .await
+    .assert_error(StatusCode::BAD_REQUEST);
 
     // A document used by a matter cannot be deleted from under it.
-    app.call(Method::DELETE, &format!("/v1/documents/{}", document_ids[0]), Some(&token), None)
-        .await
-        .assert_error(StatusCode::CONFLICT);
+    app.call(
+        Method::DELETE,
+        &format!("/v1/documents/{}", document_ids[0]),
+        Some(&token),
+        None,
+    )
+    .await
+    .assert_error(StatusCode::CONFLICT);
 
-    let matter = app.get(&format!("/v1/matters/{matter_id}"), &token).await.json();
+    let matter = app
+        .get(&format!("/v1/matters/{matter_id}"), &token)
+        .await
+        .json();
     assert_eq!(matter["letters"].as_array().unwrap().len(), 1);
 }
 on_both_backends!(draft_refine_and_export);
 
 async fn matter_input_is_validated(app: TestApp) {
-    let (token, _) = app.register("Rivera & Hale LLP", "avery@riverahale.test").await;
+    let (token, _) = app
+        .register("Rivera & Hale LLP", "avery@riverahale.test")
+        .await;
     let base = json!({
         "claimant_name": "Jordan Rivera",
         "defendant_name": "Casey Morgan",
@@ -193,19 +332,46 @@ async fn matter_input_is_validated(app: TestApp) {
         (with("incident_date", json!("14/03/2025")), "incident_date"),
         (with("incident_date", json!("2999-01-01")), "future"),
         (with("response_days", json!(0)), "response_days"),
-        (with("demand_amount_cents", json!(-5)), "demand_amount_cents"),
-        (with("document_ids", json!(["no-such-document"])), "document_ids[0]"),
+        (
+            with("demand_amount_cents", json!(-5)),
+            "demand_amount_cents",
+        ),
+        (
+            with("document_ids", json!(["no-such-document"])),
+            "document_ids[0]",
+        ),
         (with("surprise", json!(true)), "surprise"),
     ];
     for (body, named) in cases {
         let answer = app.post("/v1/matters", &token, body).await;
-        assert!(answer.status.is_client_error(), "{named}: {}", answer.text());
-        let message = answer.json()["error"]["message"].as_str().unwrap().to_string();
-        assert!(message.contains(named), "error for {named} should name it: {message}");
+        assert!(
+            answer.status.is_client_error(),
+            "{named}: {}",
+            answer.text()
+        );
+        let message = answer.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            message.contains(named),
+            "error for {named} should name it: {message}"
+        );
     }
     let matters = app.get("/v1/matters", &token).await.json();
-    assert_eq!(matters["matters"].as_array().unwrap().len(), 0, "nothing was written");
-    let missing = app.call(Method::POST, "/v1/matters/does-not-exist/letters", Some(&token), None).await;
+    assert_eq!(
+        matters["matters"].as_array().unwrap().len(),
+        0,
+        "nothing was written"
+    );
+    let missing = app
+        .call(
+            Method::POST,
+            "/v1/matters/does-not-exist/letters",
+            Some(&token),
+            None,
+        )
+        .await;
     missing.assert_error(StatusCode::NOT_FOUND);
 }
 on_both_backends!(matter_input_is_validated);

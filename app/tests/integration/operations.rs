@@ -54,16 +54,30 @@ async fn postgres_health_is_ok() {
 #[tokio::test]
 async fn chaos_fails_a_fraction_of_requests_but_not_health() {
     let app = TestApp::sqlite_with(|settings| settings.chaos.error_rate = 1.0).await;
-    let answer = app.call(Method::POST, "/v1/auth/login", None, Some(json!({"email": "a@b.test", "password": "x"}))).await;
-    assert_eq!(answer.assert_error(StatusCode::INTERNAL_SERVER_ERROR).contains("STENO_CHAOS_ERROR_RATE"), true);
-    assert_eq!(app.call(Method::GET, "/v1/health", None, None).await.status, StatusCode::OK);
+    let answer = app
+        .call(
+            Method::POST,
+            "/v1/auth/login",
+            None,
+            Some(json!({"email": "a@b.test", "password": "x"})),
+        )
+        .await;
+    assert!(answer
+        .assert_error(StatusCode::INTERNAL_SERVER_ERROR)
+        .contains("STENO_CHAOS_ERROR_RATE"));
+    assert_eq!(
+        app.call(Method::GET, "/v1/health", None, None).await.status,
+        StatusCode::OK
+    );
     let metrics = app.call(Method::GET, "/metrics", None, None).await.text();
     assert!(metrics.contains("steno_chaos_errors_total 1"), "{metrics}");
 
     let half = TestApp::sqlite_with(|settings| settings.chaos.error_rate = 0.5).await;
     let mut failures = 0;
     for _ in 0..200 {
-        if half.call(Method::GET, "/login", None, None).await.status == StatusCode::INTERNAL_SERVER_ERROR {
+        if half.call(Method::GET, "/login", None, None).await.status
+            == StatusCode::INTERNAL_SERVER_ERROR
+        {
             failures += 1;
         }
     }
@@ -76,31 +90,53 @@ async fn chaos_can_fail_health() {
     let app = TestApp::sqlite_with(|settings| settings.chaos.fail_health = true).await;
     let health = app.call(Method::GET, "/v1/health", None, None).await;
     assert_eq!(health.status, StatusCode::SERVICE_UNAVAILABLE);
-    assert!(health.json()["status"].as_str().unwrap().contains("STENO_CHAOS_FAIL_HEALTH"));
+    assert!(health.json()["status"]
+        .as_str()
+        .unwrap()
+        .contains("STENO_CHAOS_FAIL_HEALTH"));
 }
 
 #[tokio::test]
 async fn chaos_adds_latency() {
-    let app = TestApp::sqlite_with(|settings| settings.chaos.added_latency = Duration::from_millis(500)).await;
+    let app =
+        TestApp::sqlite_with(|settings| settings.chaos.added_latency = Duration::from_millis(500))
+            .await;
     // Virtual time from here on: the injected delay advances the clock without real waiting.
     tokio::time::pause();
     let started = tokio::time::Instant::now();
     app.call(Method::GET, "/login", None, None).await;
-    assert!(started.elapsed() >= Duration::from_millis(500), "virtual time advanced by the injected delay");
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "virtual time advanced by the injected delay"
+    );
     let health_started = tokio::time::Instant::now();
     app.call(Method::GET, "/metrics", None, None).await;
-    assert!(health_started.elapsed() < Duration::from_millis(500), "observability routes are not delayed");
+    assert!(
+        health_started.elapsed() < Duration::from_millis(500),
+        "observability routes are not delayed"
+    );
 }
 
 #[tokio::test]
 async fn metrics_count_requests_and_business_events() {
     let app = TestApp::sqlite().await;
-    let (token, _) = app.register("Rivera & Hale LLP", "avery@riverahale.test").await;
-    app.upload(&token, "note.txt", "text/plain", b"Office visit 01/02/2025 $120.00").await;
+    let (token, _) = app
+        .register("Rivera & Hale LLP", "avery@riverahale.test")
+        .await;
+    app.upload(
+        &token,
+        "note.txt",
+        "text/plain",
+        b"Office visit 01/02/2025 $120.00",
+    )
+    .await;
     app.get("/v1/documents/unknown", &token).await;
     let answer = app.call(Method::GET, "/metrics", None, None).await;
     assert_eq!(answer.status, StatusCode::OK);
-    assert!(answer.headers["content-type"].to_str().unwrap().starts_with("text/plain"));
+    assert!(answer.headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
     let metrics = answer.text();
     for expected in [
         "steno_http_requests_total{route=\"/v1/firms\",method=\"POST\",status=\"201\"} 1",
@@ -108,7 +144,10 @@ async fn metrics_count_requests_and_business_events() {
         "steno_http_request_duration_seconds_bucket{route=\"/v1/documents\",le=\"+Inf\"} 1",
         "steno_document_uploads_total{kind=\"text\"} 1",
     ] {
-        assert!(metrics.contains(expected), "missing {expected} in\n{metrics}");
+        assert!(
+            metrics.contains(expected),
+            "missing {expected} in\n{metrics}"
+        );
     }
 }
 
@@ -130,7 +169,9 @@ async fn request_ids_are_echoed_or_generated() {
 
 #[tokio::test]
 async fn the_maintenance_banner_follows_the_status_document() {
-    let status = std::sync::Arc::new(std::sync::Mutex::new(json!({"maintenance": {"active": true, "message": "Deploying v2 until 02:30 UTC"}})));
+    let status = std::sync::Arc::new(std::sync::Mutex::new(
+        json!({"maintenance": {"active": true, "message": "Deploying v2 until 02:30 UTC"}}),
+    ));
     let served = status.clone();
     let server = axum::Router::new().route(
         "/v1/status",
@@ -145,16 +186,26 @@ async fn the_maintenance_banner_follows_the_status_document() {
 
     let app = TestApp::sqlite().await;
     let client = reqwest::Client::new();
-    steno::status_banner::refresh_banner(&client, &url, app.state.banner()).await.unwrap();
+    steno::status_banner::refresh_banner(&client, &url, app.state.banner())
+        .await
+        .unwrap();
     let page = app.call(Method::GET, "/login", None, None).await.text();
     assert!(page.contains("Deploying v2 until 02:30 UTC"), "{page}");
 
     *status.lock().unwrap() = json!({"maintenance": {"active": false}});
-    steno::status_banner::refresh_banner(&client, &url, app.state.banner()).await.unwrap();
+    steno::status_banner::refresh_banner(&client, &url, app.state.banner())
+        .await
+        .unwrap();
     let page = app.call(Method::GET, "/login", None, None).await.text();
     assert!(!page.contains("Deploying v2"));
 
     // An unreachable status document keeps the last known banner and reports why.
-    let error = steno::status_banner::refresh_banner(&client, "http://127.0.0.1:9/none", app.state.banner()).await.unwrap_err();
+    let error = steno::status_banner::refresh_banner(
+        &client,
+        "http://127.0.0.1:9/none",
+        app.state.banner(),
+    )
+    .await
+    .unwrap_err();
     assert!(error.contains("127.0.0.1:9"));
 }

@@ -94,7 +94,12 @@ impl TestApp {
     }
 
     pub async fn send(&self, request: Request<Body>) -> Answer {
-        let response = self.router.clone().oneshot(request).await.expect("router answers");
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("router answers");
         let status = response.status();
         let headers = response.headers().clone();
         let bytes = response
@@ -104,10 +109,20 @@ impl TestApp {
             .expect("body")
             .to_bytes()
             .to_vec();
-        Answer { status, headers, bytes }
+        Answer {
+            status,
+            headers,
+            bytes,
+        }
     }
 
-    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Answer {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Answer {
         let mut builder = Request::builder().method(method).uri(path);
         if let Some(token) = token {
             builder = builder.header(header::AUTHORIZATION, format!("Bearer {token}"));
@@ -148,17 +163,29 @@ impl TestApp {
             .await;
         assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text());
         let body = answer.json();
-        (body["access_token"].as_str().expect("token").to_string(), body)
+        (
+            body["access_token"].as_str().expect("token").to_string(),
+            body,
+        )
     }
 
     /// Uploads a file as multipart form data.
-    pub async fn upload(&self, token: &str, filename: &str, content_type: &str, bytes: &[u8]) -> Answer {
+    pub async fn upload(
+        &self,
+        token: &str,
+        filename: &str,
+        content_type: &str,
+        bytes: &[u8],
+    ) -> Answer {
         let (body, boundary) = multipart_body("file", filename, content_type, bytes);
         let request = Request::builder()
             .method(Method::POST)
             .uri("/v1/documents")
             .header(header::AUTHORIZATION, format!("Bearer {token}"))
-            .header(header::CONTENT_TYPE, format!("multipart/form-data; boundary={boundary}"))
+            .header(
+                header::CONTENT_TYPE,
+                format!("multipart/form-data; boundary={boundary}"),
+            )
             .body(Body::from(body))
             .expect("request");
         self.send(request).await
@@ -170,7 +197,12 @@ impl TestApp {
 }
 
 /// A multipart/form-data body with one file part.
-pub fn multipart_body(field: &str, filename: &str, content_type: &str, bytes: &[u8]) -> (Vec<u8>, String) {
+pub fn multipart_body(
+    field: &str,
+    filename: &str,
+    content_type: &str,
+    bytes: &[u8],
+) -> (Vec<u8>, String) {
     let boundary = "steno-test-boundary-7d41a2".to_string();
     let mut body = Vec::new();
     body.extend_from_slice(
@@ -202,7 +234,9 @@ pub async fn fresh_postgres_database() -> String {
         .execute(&mut connection)
         .await
         .expect("create test database");
-    let (base, _) = admin_url.rsplit_once('/').expect("postgres url has a database part");
+    let (base, _) = admin_url
+        .rsplit_once('/')
+        .expect("postgres url has a database part");
     format!("{base}/{name}")
 }
 
@@ -214,7 +248,11 @@ pub fn run_tool(tool: &str, args: &[&str], debian_package: &str) -> String {
         .unwrap_or_else(|error| {
             panic!("{tool} is needed by this test ({error}); install the Debian package {debian_package}")
         });
-    assert!(output.status.success(), "{tool} {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{tool} {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
