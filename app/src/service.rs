@@ -630,10 +630,16 @@ pub async fn draft_letter(
     let documents =
         documents::matter_source_documents(state.database(), caller.firm_id(), matter_id).await?;
     let today = Utc::now().date_naive();
-    let outcome = state
+    let mut outcome = state
         .engine()
         .draft(&matter.facts, &documents, today)
         .await?;
+    let firm = current_firm(state, caller).await?;
+    outcome.draft.signature = vec![
+        caller.user.name.clone(),
+        firm.name,
+        format!("Counsel for {}", matter.facts.claimant_name),
+    ];
     let usage = outcome.usage.as_ref();
     let letter = letters::insert_letter(
         state.database(),

@@ -146,6 +146,15 @@ async fn draft_refine_and_export(app: TestApp) {
         .await
         .json();
     let text = letter["text"].as_str().unwrap();
+    assert_eq!(
+        first["draft"]["signature"],
+        json!([
+            "Avery Admin",
+            "Rivera & Hale LLP",
+            "Counsel for Jordan Rivera"
+        ]),
+        "the letter is signed by the drafting lawyer for the firm"
+    );
     for expected in [
         "Jordan Rivera",
         "Casey Morgan",
