@@ -1,0 +1,356 @@
+//! opsd's HTTP API (JSON), used by the CLI, CI and the dashboard: `router(state) -> Router`.
+//! Every route but `/v1/health` and `/metrics` needs a bearer token; mutating routes need the
+//! operator role and are audited by the daemon (who, what, when, why).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::auth::sha256_hex;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::core::rollout::OperatorCommand;
+use crate::daemon::{Actor, ControlError, Daemon};
+use crate::store::TokenRole;
+
+/// What the API handlers share.
+#[derive(Clone)]
+pub struct ApiState {
+    pub daemon: Arc<Daemon>,
+}
+
+/// An error answer: status plus `{"error": {"code", "message"}}`.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(json!({"error": {"code": self.code, "message": self.message}})),
+        )
+            .into_response()
+    }
+}
+
+impl From<ControlError> for ApiError {
+    fn from(error: ControlError) -> ApiError {
+        let message = error.to_string();
+        match error {
+            ControlError::UnknownService(..) | ControlError::NotFound(_) => {
+                ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+            }
+            ControlError::Conflict(_) => ApiError::new(StatusCode::CONFLICT, "conflict", message),
+            ControlError::Invalid(_) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message)
+            }
+            ControlError::Store(_) => {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "store", message)
+            }
+            ControlError::Platform(_) => {
+                ApiError::new(StatusCode::BAD_GATEWAY, "platform", message)
+            }
+        }
+    }
+}
+
+/// The authenticated caller.
+pub struct Caller {
+    pub actor: Actor,
+    pub role: TokenRole,
+}
+
+impl Caller {
+    fn require_operator(&self) -> Result<(), ApiError> {
+        if self.role == TokenRole::Operator {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "this needs an operator token; viewer tokens can only read",
+            ))
+        }
+    }
+}
+
+impl FromRequestParts<ApiState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &ApiState,
+    ) -> Result<Self, Self::Rejection> {
+        let unauthorized =
+            |message: &str| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message);
+        let header_value = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .ok_or_else(|| unauthorized("missing `Authorization: Bearer <token>`; opsd up printed the tokens and wrote the operator token to its data directory"))?;
+        let token = header_value
+            .strip_prefix("Bearer ")
+            .ok_or_else(|| unauthorized("the Authorization header must use the Bearer scheme"))?;
+        let found = state
+            .daemon
+            .store()
+            .find_token(&sha256_hex(token.trim().as_bytes()))
+            .await
+            .map_err(|error| {
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "store",
+                    error.to_string(),
+                )
+            })?
+            .ok_or_else(|| unauthorized("unknown token"))?;
+        Ok(Caller {
+            actor: Actor {
+                name: found.name,
+                role: found.role.as_str().to_string(),
+            },
+            role: found.role,
+        })
+    }
+}
+
+/// A JSON body whose problems become 4xx answers naming them.
+pub struct Body<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(
+        request: axum::extract::Request,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(request, state).await {
+            Ok(Json(value)) => Ok(Body(value)),
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send JSON with `Content-Type: application/json`",
+            )),
+            Err(JsonRejection::JsonSyntaxError(error)) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                format!("the body is not valid JSON: {}", error.body_text()),
+            )),
+            Err(rejection) => Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid",
+                rejection.body_text(),
+            )),
+        }
+    }
+}
+
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route(
+            "/v1/health",
+            get(|| async { Json(json!({"status": "ok"})) }),
+        )
+        .route("/v1/status", get(status_all))
+        .route("/v1/services/{service}", get(status_one))
+        .route("/v1/services/{service}/history", get(history))
+        .route("/v1/services/{service}/deploy", post(deploy))
+        .route("/v1/services/{service}/rollback", post(rollback))
+        .route("/v1/services/{service}/{command}", post(command))
+        .route("/v1/rollouts/{id}", get(rollout))
+        .route("/v1/audit", get(audit))
+        .fallback(|| async {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "no such route; see `opsd --help`",
+            )
+        })
+        .with_state(state)
+}
+
+async fn status_all(State(state): State<ApiState>, _caller: Caller) -> Result<Response, ApiError> {
+    let statuses = state.daemon.status(None).await?;
+    Ok(Json(json!({ "services": statuses })).into_response())
+}
+
+async fn status_one(
+    State(state): State<ApiState>,
+    _caller: Caller,
+    Path(service): Path<String>,
+) -> Result<Response, ApiError> {
+    let mut statuses = state.daemon.status(Some(&service)).await?;
+    let status = statuses.pop().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("unknown service {service}"),
+        )
+    })?;
+    Ok(Json(json!({ "service": status })).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HistoryQuery {
+    limit: Option<u32>,
+}
+
+async fn history(
+    State(state): State<ApiState>,
+    _caller: Caller,
+    Path(service): Path<String>,
+    Query(query): Query<HistoryQuery>,
+) -> Result<Response, ApiError> {
+    let rollouts = state
+        .daemon
+        .history(&service, query.limit.unwrap_or(20).min(500))
+        .await?;
+    Ok(Json(json!({ "rollouts": rollouts })).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeployRequest {
+    version: String,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    #[serde(default)]
+    plan: Option<String>,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+async fn deploy(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(service): Path<String>,
+    Body(request): Body<DeployRequest>,
+) -> Result<Response, ApiError> {
+    caller.require_operator()?;
+    let view = state
+        .daemon
+        .deploy(
+            &service,
+            &request.version,
+            request.env,
+            request.plan.as_deref(),
+            &caller.actor,
+            request.reason,
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(json!({ "rollout": view }))).into_response())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct CommandRequest {
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// An optional JSON body: empty means the defaults.
+fn optional_body<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|error| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            format!("the JSON body is not valid here: {error}"),
+        )
+    })
+}
+
+async fn rollback(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(service): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    caller.require_operator()?;
+    let reason = optional_body::<CommandRequest>(&body)?.reason;
+    let view = state
+        .daemon
+        .rollback(&service, &caller.actor, reason)
+        .await?;
+    Ok((StatusCode::CREATED, Json(json!({ "rollout": view }))).into_response())
+}
+
+async fn command(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path((service, command)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let command = match command.as_str() {
+        "promote" => OperatorCommand::Promote,
+        "pause" => OperatorCommand::Pause,
+        "resume" => OperatorCommand::Resume,
+        "abort" => OperatorCommand::Abort,
+        other => {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!(
+                "unknown command {other:?}; use promote, pause, resume, abort, rollback or deploy"
+            ),
+            ))
+        }
+    };
+    caller.require_operator()?;
+    let reason = optional_body::<CommandRequest>(&body)?.reason;
+    let view = state
+        .daemon
+        .command(&service, command, &caller.actor, reason)
+        .await?;
+    Ok(Json(json!({ "rollout": view })).into_response())
+}
+
+async fn rollout(
+    State(state): State<ApiState>,
+    _caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let view = state.daemon.rollout(&id).await?;
+    Ok(Json(json!({ "rollout": view })).into_response())
+}
+
+async fn audit(State(state): State<ApiState>, caller: Caller) -> Result<Response, ApiError> {
+    caller.require_operator()?;
+    let entries = state
+        .daemon
+        .store()
+        .list_audit(200)
+        .await
+        .map_err(|error| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "store",
+                error.to_string(),
+            )
+        })?;
+    Ok(Json(json!({ "audit": entries })).into_response())
+}

@@ -1,0 +1,668 @@
+//! `opsd.yaml`: parsed into raw `deny_unknown_fields` structs, then validated into a typed
+//! [`Config`]. Every error names the file, the line when known, and the field. With no file,
+//! [`Config::embedded_default`] runs Steno on the local platform.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::core::alarms::{load_alarm_dir, parse_alarm_file, AlarmRule};
+use crate::core::analysis::AnalysisPolicy;
+use crate::core::config_error::ConfigError;
+use crate::core::duration::parse_duration;
+use crate::core::plan::{parse_plan, preset, preset_names, RolloutPlan};
+use crate::core::rollout::{InconclusiveAction, RolloutPolicy};
+use crate::notify::{validate_notifications, NotificationRoute, NotificationTarget};
+
+/// The seed alarms, embedded so `opsd up` works from any directory.
+const EMBEDDED_ALARMS: &[(&str, &str)] = &[
+    (
+        "lambda-error-rate.yaml",
+        include_str!("../../alarms/lambda-error-rate.yaml"),
+    ),
+    ("api-5xx.yaml", include_str!("../../alarms/api-5xx.yaml")),
+    (
+        "p99-latency.yaml",
+        include_str!("../../alarms/p99-latency.yaml"),
+    ),
+    (
+        "api-p95-latency.yaml",
+        include_str!("../../alarms/api-p95-latency.yaml"),
+    ),
+    ("rds-cpu.yaml", include_str!("../../alarms/rds-cpu.yaml")),
+    (
+        "rds-free-storage.yaml",
+        include_str!("../../alarms/rds-free-storage.yaml"),
+    ),
+    (
+        "lambda-throttles.yaml",
+        include_str!("../../alarms/lambda-throttles.yaml"),
+    ),
+    (
+        "health-check.yaml",
+        include_str!("../../alarms/health-check.yaml"),
+    ),
+];
+
+/// The default plan of a service that names none: the seed's 10 → 25 → 50 → 100.
+pub const DEFAULT_PLAN: &str = "SeedCanary";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    listen: Option<String>,
+    #[serde(default)]
+    data_dir: Option<String>,
+    #[serde(default)]
+    alarms_dir: Option<String>,
+    #[serde(default)]
+    plans_dir: Option<String>,
+    #[serde(default)]
+    tick: Option<String>,
+    #[serde(default)]
+    health_probe_interval: Option<String>,
+    #[serde(default)]
+    services: BTreeMap<String, RawService>,
+    #[serde(default)]
+    analysis: Option<RawAnalysis>,
+    #[serde(default)]
+    notifications: Option<RawNotifications>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawService {
+    #[serde(default)]
+    platform: Option<String>,
+    public_addr: Option<String>,
+    #[serde(default)]
+    command: Option<Vec<String>>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    #[serde(default)]
+    health_path: Option<String>,
+    #[serde(default)]
+    ready_timeout: Option<String>,
+    #[serde(default)]
+    initial_version: Option<String>,
+    #[serde(default)]
+    version_env: Option<String>,
+    #[serde(default)]
+    plan: Option<String>,
+    #[serde(default)]
+    checks: BTreeMap<String, RawCheck>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCheck {
+    #[serde(default)]
+    http: Option<RawHttpCheck>,
+    #[serde(default)]
+    command: Option<Vec<String>>,
+    #[serde(default)]
+    timeout: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHttpCheck {
+    path: String,
+    #[serde(default)]
+    expect_status: Option<u16>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAnalysis {
+    #[serde(default)]
+    false_positive_rate: Option<f64>,
+    #[serde(default)]
+    min_requests: Option<u64>,
+    #[serde(default)]
+    on_inconclusive: Option<String>,
+    #[serde(default)]
+    health_failures_to_roll_back: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNotifications {
+    #[serde(default)]
+    targets: Vec<NotificationTarget>,
+    #[serde(default)]
+    routes: Vec<NotificationRoute>,
+}
+
+/// A smoke check run against the canary at the steps that name it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CheckSpec {
+    /// GET `path` on the canary directly; passes on `expect_status` (default: any 2xx).
+    Http {
+        path: String,
+        expect_status: Option<u16>,
+        timeout: Duration,
+    },
+    /// Runs a command with `CANARY_URL` set; passes on exit status 0.
+    Command {
+        argv: Vec<String>,
+        timeout: Duration,
+    },
+}
+
+/// One service opsd deploys.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    pub name: String,
+    pub public_addr: SocketAddr,
+    pub command: Vec<String>,
+    pub env: BTreeMap<String, String>,
+    pub health_path: String,
+    pub ready_timeout: Duration,
+    pub initial_version: String,
+    /// An environment variable that tells a release its own version (Steno: `STENO_VERSION`).
+    pub version_env: Option<String>,
+    pub plan: RolloutPlan,
+    pub checks: BTreeMap<String, CheckSpec>,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub source: String,
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub plans_dir: PathBuf,
+    pub tick: Duration,
+    pub health_probe_interval: Duration,
+    pub services: BTreeMap<String, ServiceConfig>,
+    pub policy: RolloutPolicy,
+    pub notification_targets: Vec<NotificationTarget>,
+    pub notification_routes: Vec<NotificationRoute>,
+}
+
+impl Config {
+    /// Loads `path` when it exists, else the embedded default (run Steno locally).
+    pub fn load_or_default(path: &Path, steno_binary: &Path) -> Result<Config, ConfigError> {
+        if path.exists() {
+            let text = std::fs::read_to_string(path).map_err(|error| ConfigError {
+                file: path.display().to_string(),
+                line: None,
+                column: None,
+                field: None,
+                message: format!("cannot read the file: {error}"),
+            })?;
+            let base = path.parent().unwrap_or(Path::new("."));
+            Config::parse(&path.display().to_string(), &text, base, steno_binary)
+        } else {
+            Config::embedded_default(steno_binary)
+        }
+    }
+
+    /// No file: one service, `steno`, on the local platform at 127.0.0.1:8080.
+    pub fn embedded_default(steno_binary: &Path) -> Result<Config, ConfigError> {
+        Config::parse(
+            "(embedded defaults)",
+            "services:\n  steno: {}\n",
+            Path::new("."),
+            steno_binary,
+        )
+    }
+
+    /// Parses and validates configuration text. Relative paths resolve against `base_dir`.
+    pub fn parse(
+        file: &str,
+        text: &str,
+        base_dir: &Path,
+        steno_binary: &Path,
+    ) -> Result<Config, ConfigError> {
+        let raw: RawConfig =
+            serde_yaml::from_str(text).map_err(|error| yaml_error(file, &error))?;
+        let error = |field: &str, message: String| ConfigError {
+            file: file.to_string(),
+            line: line_of(text, field),
+            column: None,
+            field: Some(field.to_string()),
+            message,
+        };
+        let listen = raw.listen.as_deref().unwrap_or("127.0.0.1:7070");
+        let listen: SocketAddr = listen.parse().map_err(|_| {
+            error(
+                "listen",
+                format!("{listen:?} is not an address like 127.0.0.1:7070"),
+            )
+        })?;
+        let data_dir = base_dir.join(raw.data_dir.as_deref().unwrap_or(".opsd"));
+        let plans_dir = base_dir.join(raw.plans_dir.as_deref().unwrap_or("plans"));
+        let tick = duration_field(
+            raw.tick.as_deref(),
+            "tick",
+            Duration::from_millis(250),
+            &error,
+        )?;
+        if tick.is_zero() || tick > Duration::from_secs(10) {
+            return Err(error("tick", "must be between 1 ms and 10 s".into()));
+        }
+        let health_probe_interval = duration_field(
+            raw.health_probe_interval.as_deref(),
+            "health_probe_interval",
+            Duration::from_secs(1),
+            &error,
+        )?;
+
+        let alarms = match raw.alarms_dir {
+            Some(dir) => load_alarm_dir(&base_dir.join(dir))?,
+            None => {
+                let default_dir = base_dir.join("alarms");
+                if default_dir.is_dir() {
+                    load_alarm_dir(&default_dir)?
+                } else {
+                    embedded_alarms()?
+                }
+            }
+        };
+
+        let mut policy = RolloutPolicy {
+            analysis: AnalysisPolicy::default(),
+            alarms,
+            ..RolloutPolicy::default()
+        };
+        if let Some(analysis) = raw.analysis {
+            if let Some(rate) = analysis.false_positive_rate {
+                if !(rate > 0.0 && rate < 0.5) {
+                    return Err(error(
+                        "false_positive_rate",
+                        format!("{rate} must be between 0 and 0.5 (0.01 means 1 %)"),
+                    ));
+                }
+                policy.analysis.false_positive_rate = rate;
+            }
+            if let Some(min) = analysis.min_requests {
+                policy.analysis.min_canary_requests = min;
+                policy.analysis.min_baseline_requests = min;
+            }
+            if let Some(action) = analysis.on_inconclusive {
+                policy.on_inconclusive = match action.as_str() {
+                    "hold" => InconclusiveAction::Hold,
+                    "rollback" | "roll_back" => InconclusiveAction::RollBack,
+                    other => {
+                        return Err(error(
+                            "on_inconclusive",
+                            format!("{other:?} is not hold or rollback"),
+                        ))
+                    }
+                };
+            }
+            if let Some(failures) = analysis.health_failures_to_roll_back {
+                if failures == 0 {
+                    return Err(error(
+                        "health_failures_to_roll_back",
+                        "must be at least 1".into(),
+                    ));
+                }
+                policy.health_failures_to_roll_back = failures;
+            }
+        }
+
+        let mut services = BTreeMap::new();
+        for (index, (name, raw_service)) in raw.services.into_iter().enumerate() {
+            let service = validate_service(
+                file,
+                text,
+                base_dir,
+                &plans_dir,
+                steno_binary,
+                index,
+                name.clone(),
+                raw_service,
+            )?;
+            services.insert(name, service);
+        }
+        if services.is_empty() {
+            return Err(error("services", "at least one service is needed".into()));
+        }
+        let mut public_addrs: Vec<SocketAddr> = Vec::new();
+        for service in services.values() {
+            let picks_a_free_port = service.public_addr.port() == 0;
+            if !picks_a_free_port
+                && (service.public_addr == listen || public_addrs.contains(&service.public_addr))
+            {
+                return Err(error(
+                    "public_addr",
+                    format!("{} is used twice", service.public_addr),
+                ));
+            }
+            public_addrs.push(service.public_addr);
+        }
+
+        let (notification_targets, notification_routes) = match raw.notifications {
+            Some(notifications) => (notifications.targets, notifications.routes),
+            None => (Vec::new(), Vec::new()),
+        };
+        validate_notifications(&notification_targets, &notification_routes)
+            .map_err(|problem| error("notifications", problem.to_string()))?;
+
+        Ok(Config {
+            source: file.to_string(),
+            listen,
+            data_dir,
+            plans_dir,
+            tick,
+            health_probe_interval,
+            services,
+            policy,
+            notification_targets,
+            notification_routes,
+        })
+    }
+
+    /// Resolves a plan given on the command line: a preset name or a YAML file.
+    pub fn resolve_plan(&self, name_or_file: &str) -> Result<RolloutPlan, ConfigError> {
+        resolve_plan(name_or_file, &self.plans_dir)
+    }
+}
+
+fn resolve_plan(name_or_file: &str, plans_dir: &Path) -> Result<RolloutPlan, ConfigError> {
+    if let Some(plan) = preset(name_or_file) {
+        return Ok(plan);
+    }
+    let candidates = [
+        PathBuf::from(name_or_file),
+        plans_dir.join(name_or_file),
+        plans_dir.join(format!("{name_or_file}.yaml")),
+    ];
+    for candidate in candidates {
+        if candidate.is_file() {
+            let text = std::fs::read_to_string(&candidate).map_err(|error| ConfigError {
+                file: candidate.display().to_string(),
+                line: None,
+                column: None,
+                field: None,
+                message: format!("cannot read the plan: {error}"),
+            })?;
+            return parse_plan(&candidate.display().to_string(), &text);
+        }
+    }
+    Err(ConfigError {
+        file: name_or_file.to_string(),
+        line: None,
+        column: None,
+        field: Some("plan".into()),
+        message: format!(
+            "no preset and no plan file by this name; presets: {}",
+            preset_names().join(", ")
+        ),
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn validate_service(
+    file: &str,
+    text: &str,
+    base_dir: &Path,
+    plans_dir: &Path,
+    steno_binary: &Path,
+    index: usize,
+    name: String,
+    raw: RawService,
+) -> Result<ServiceConfig, ConfigError> {
+    let error = |field: &str, message: String| ConfigError {
+        file: file.to_string(),
+        line: line_of(text, field).or_else(|| line_of(text, &name)),
+        column: None,
+        field: Some(format!("services.{name}.{field}")),
+        message,
+    };
+    if let Some(platform) = raw.platform.as_deref() {
+        if platform != "local" {
+            return Err(error(
+                "platform",
+                format!("{platform:?} is not available yet; use local"),
+            ));
+        }
+    }
+    let default_port = 8080 + index as u16;
+    let public_addr = match raw.public_addr.as_deref() {
+        Some(text) => text.parse().map_err(|_| {
+            error(
+                "public_addr",
+                format!("{text:?} is not an address like 127.0.0.1:8080"),
+            )
+        })?,
+        None => SocketAddr::from(([127, 0, 0, 1], default_port)),
+    };
+    let version_env = match (&raw.version_env, &raw.command) {
+        (Some(name), _) if name.is_empty() => None,
+        (Some(name), _) => Some(name.clone()),
+        (None, None) => Some("STENO_VERSION".to_string()),
+        (None, Some(_)) => None,
+    };
+    let command = match raw.command {
+        Some(command) if command.is_empty() => {
+            return Err(error("command", "must name a program".into()))
+        }
+        Some(command) => command,
+        None => vec![
+            steno_binary.display().to_string(),
+            "serve".into(),
+            "--addr".into(),
+            "127.0.0.1:{port}".into(),
+        ],
+    };
+    if !command.iter().any(|arg| arg.contains("{port}"))
+        && !raw.env.values().any(|value| value.contains("{port}"))
+    {
+        // The release learns its port from $PORT then; that is allowed but worth knowing.
+        tracing::debug!(service = %name, "command has no {{port}} placeholder; the release must read PORT");
+    }
+    let mut env = raw.env;
+    env.entry("STENO_DATA_DIR".into()).or_insert_with(|| {
+        base_dir
+            .join(".opsd")
+            .join(format!("{name}-data"))
+            .display()
+            .to_string()
+    });
+    let health_path = raw.health_path.unwrap_or_else(|| "/v1/health".into());
+    if !health_path.starts_with('/') {
+        return Err(error(
+            "health_path",
+            format!("{health_path:?} must start with /"),
+        ));
+    }
+    let ready_timeout = duration_field(
+        raw.ready_timeout.as_deref(),
+        "ready_timeout",
+        Duration::from_secs(30),
+        &error,
+    )?;
+    let plan = resolve_plan(raw.plan.as_deref().unwrap_or(DEFAULT_PLAN), plans_dir)
+        .map_err(|plan_error| error("plan", plan_error.to_string()))?;
+    let mut checks = BTreeMap::new();
+    for (check_name, raw_check) in raw.checks {
+        let timeout = duration_field(
+            raw_check.timeout.as_deref(),
+            "timeout",
+            Duration::from_secs(30),
+            &error,
+        )?;
+        let check = match (raw_check.http, raw_check.command) {
+            (Some(http), None) => CheckSpec::Http {
+                path: http.path,
+                expect_status: http.expect_status,
+                timeout,
+            },
+            (None, Some(argv)) if !argv.is_empty() => CheckSpec::Command { argv, timeout },
+            _ => {
+                return Err(error(
+                    &format!("checks.{check_name}"),
+                    "give exactly one of http: {path: ...} or command: [program, args...]".into(),
+                ))
+            }
+        };
+        checks.insert(check_name, check);
+    }
+    for step in &plan.steps {
+        for check in &step.checks {
+            if !checks.contains_key(check) && check != "smoke" && check != "e2e" {
+                return Err(error(
+                    "plan",
+                    format!("the plan runs check {check:?}, which is not defined under checks"),
+                ));
+            }
+        }
+    }
+    // The seed plan names `smoke` and `e2e`; unless defined, they probe the health endpoint.
+    for builtin in ["smoke", "e2e"] {
+        checks
+            .entry(builtin.to_string())
+            .or_insert(CheckSpec::Http {
+                path: health_path.clone(),
+                expect_status: None,
+                timeout: Duration::from_secs(10),
+            });
+    }
+    Ok(ServiceConfig {
+        initial_version: raw.initial_version.unwrap_or_else(|| "v1".into()),
+        version_env,
+        name,
+        public_addr,
+        command,
+        env,
+        health_path,
+        ready_timeout,
+        plan,
+        checks,
+    })
+}
+
+fn duration_field(
+    value: Option<&str>,
+    field: &str,
+    default: Duration,
+    error: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<Duration, ConfigError> {
+    match value {
+        Some(text) => parse_duration(text).map_err(|message| error(field, message)),
+        None => Ok(default),
+    }
+}
+
+fn embedded_alarms() -> Result<Vec<AlarmRule>, ConfigError> {
+    let mut rules = Vec::new();
+    for (name, text) in EMBEDDED_ALARMS {
+        rules.extend(parse_alarm_file(
+            &format!("(embedded) alarms/{name}"),
+            text,
+        )?);
+    }
+    Ok(rules)
+}
+
+/// The first line (1-based) where `key:` appears, to point errors at it.
+fn line_of(text: &str, key: &str) -> Option<usize> {
+    let needle = format!("{key}:");
+    text.lines()
+        .position(|line| {
+            line.trim_start()
+                .trim_start_matches("- ")
+                .starts_with(&needle)
+        })
+        .map(|index| index + 1)
+}
+
+fn yaml_error(file: &str, error: &serde_yaml::Error) -> ConfigError {
+    let location = error.location();
+    let message = error.to_string();
+    let field = message
+        .split('`')
+        .nth(1)
+        .filter(|_| message.contains("unknown field") || message.contains("missing field"))
+        .map(str::to_string);
+    ConfigError {
+        file: file.to_string(),
+        line: location.as_ref().map(|location| location.line()),
+        column: location.as_ref().map(|location| location.column()),
+        field,
+        message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(
+            "opsd.yaml",
+            text,
+            Path::new("/srv"),
+            Path::new("/usr/bin/steno"),
+        )
+    }
+
+    #[test]
+    fn embedded_defaults_run_steno_locally() {
+        let config = Config::embedded_default(Path::new("/usr/bin/steno")).unwrap();
+        let steno = &config.services["steno"];
+        assert_eq!(steno.public_addr, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(steno.command[0], "/usr/bin/steno");
+        assert_eq!(steno.plan.name, "SeedCanary");
+        assert_eq!(config.listen, "127.0.0.1:7070".parse().unwrap());
+        assert!(config.policy.alarms.iter().any(|rule| rule.rollback));
+        assert!(steno.checks.contains_key("smoke"));
+    }
+
+    #[test]
+    fn unknown_keys_name_file_line_and_field() {
+        let error =
+            parse("listen: 127.0.0.1:7070\nservices:\n  steno:\n    public_adr: 127.0.0.1:9000\n")
+                .unwrap_err();
+        assert_eq!(error.file, "opsd.yaml");
+        assert_eq!(error.line, Some(4));
+        assert!(error.to_string().contains("public_adr"), "{error}");
+    }
+
+    #[test]
+    fn impossible_values_are_refused() {
+        let bad_listen = parse("listen: everywhere\nservices:\n  steno: {}\n").unwrap_err();
+        assert_eq!(bad_listen.field.as_deref(), Some("listen"));
+        assert_eq!(bad_listen.line, Some(1));
+        let bad_plan = parse("services:\n  steno:\n    plan: Canary99Percent\n").unwrap_err();
+        assert!(
+            bad_plan.to_string().contains("Canary10Percent5Minutes"),
+            "{bad_plan}"
+        );
+        let bad_rate =
+            parse("services:\n  steno: {}\nanalysis:\n  false_positive_rate: 2\n").unwrap_err();
+        assert_eq!(bad_rate.line, Some(4));
+        let bad_tick = parse("tick: 5 fortnights\nservices:\n  steno: {}\n").unwrap_err();
+        assert_eq!(bad_tick.field.as_deref(), Some("tick"));
+        let bad_platform = parse("services:\n  steno:\n    platform: mainframe\n").unwrap_err();
+        assert!(bad_platform.to_string().contains("mainframe"));
+    }
+
+    #[test]
+    fn services_take_plans_env_and_checks() {
+        let config = parse(
+            "services:\n  steno:\n    public_addr: 127.0.0.1:9000\n    plan: Linear10PercentEvery1Minute\n    env:\n      STENO_LOG: warn\n    checks:\n      smoke:\n        http: {path: /login, expect_status: 200}\n",
+        )
+        .unwrap();
+        let steno = &config.services["steno"];
+        assert_eq!(steno.plan.steps.len(), 10);
+        assert_eq!(steno.env["STENO_LOG"], "warn");
+        assert!(steno.env.contains_key("STENO_DATA_DIR"));
+        assert_eq!(
+            steno.checks["smoke"],
+            CheckSpec::Http {
+                path: "/login".into(),
+                expect_status: Some(200),
+                timeout: Duration::from_secs(30)
+            }
+        );
+    }
+}

@@ -1,0 +1,1313 @@
+//! The rollout state machine: `step(state, observation, policy) -> (state, actions)`.
+//!
+//! It is a pure function of data: no clock reads (time comes in the observation), no I/O, no
+//! `.await`. The reconciler feeds it what the platforms report, executes the actions it returns,
+//! persists the new state, and makes the platform's traffic split match [`desired_split`] on every
+//! tick. Every verdict that changes something is returned as a [`Decision`] carrying its evidence.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::alarms::{evaluate_alarm, AlarmEvaluation, AlarmMetric, AlarmRule, AlarmState};
+use super::analysis::{compare, AnalysisPolicy, Comparison, Verdict};
+use super::plan::RolloutPlan;
+use super::traffic::{SecondSample, TrafficSample};
+use crate::platform::{HealthStatus, ReleaseSpec, TrafficSplit};
+
+/// What to do when a step's bake ends without enough evidence either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InconclusiveAction {
+    /// Keep the current weight and wait for an operator (resume re-bakes the step).
+    Hold,
+    /// Treat missing evidence as failure.
+    RollBack,
+}
+
+/// How rollouts are judged.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RolloutPolicy {
+    pub analysis: AnalysisPolicy,
+    /// Alarm rules; those with `rollback: true` roll the canary back when in ALARM.
+    pub alarms: Vec<AlarmRule>,
+    /// Consecutive failed health probes of the canary that roll it back (3, seed 002).
+    pub health_failures_to_roll_back: u32,
+    pub on_inconclusive: InconclusiveAction,
+}
+
+impl Default for RolloutPolicy {
+    fn default() -> Self {
+        RolloutPolicy {
+            analysis: AnalysisPolicy::default(),
+            alarms: Vec::new(),
+            health_failures_to_roll_back: 3,
+            on_inconclusive: InconclusiveAction::Hold,
+        }
+    }
+}
+
+/// Where a rollout is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// The canary release is being started; no traffic yet.
+    Starting,
+    /// The canary takes the current step's weight while its bake runs.
+    Baking,
+    /// An operator paused the rollout; the weight is held.
+    Paused,
+    /// The bake ended inconclusive and policy says hold; the weight is held for an operator.
+    Held,
+    /// Terminal: the canary is the new stable release.
+    Promoted,
+    /// Terminal: the analysis rolled the canary back.
+    RolledBack,
+    /// Terminal: an operator aborted; traffic is back on the stable release.
+    Aborted,
+    /// Terminal: the canary could not be started; traffic never left the stable release.
+    Failed,
+}
+
+impl Phase {
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            Phase::Promoted | Phase::RolledBack | Phase::Aborted | Phase::Failed
+        )
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Starting => "starting",
+            Phase::Baking => "baking",
+            Phase::Paused => "paused",
+            Phase::Held => "held",
+            Phase::Promoted => "promoted",
+            Phase::RolledBack => "rolled_back",
+            Phase::Aborted => "aborted",
+            Phase::Failed => "failed",
+        }
+    }
+}
+
+/// A smoke check's progress at the current step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", content = "detail", rename_all = "snake_case")]
+pub enum CheckState {
+    Pending,
+    Passed,
+    Failed(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckStatus {
+    pub name: String,
+    pub state: CheckState,
+}
+
+/// Everything about one rollout; persisted as JSON after every step.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RolloutState {
+    pub id: String,
+    pub service: String,
+    pub stable: ReleaseSpec,
+    pub canary: ReleaseSpec,
+    pub plan: RolloutPlan,
+    pub phase: Phase,
+    pub step_index: usize,
+    /// When the current step's weight took effect (the bake's start), ms since the epoch.
+    pub step_started_at_ms: Option<i64>,
+    /// Analysis looks taken during the current step.
+    pub looks: u32,
+    pub consecutive_health_failures: u32,
+    pub checks: Vec<CheckStatus>,
+    pub created_at_ms: i64,
+    /// Since when the canary has taken traffic without interruption (reset after an opsd restart,
+    /// whose new router has no earlier counts); alarm windows longer than that are not judged.
+    #[serde(default)]
+    pub traffic_started_at_ms: Option<i64>,
+    pub finished_at_ms: Option<i64>,
+    /// The latest analysis, shown by `status` even when it changed nothing.
+    pub last_comparison: Option<Comparison>,
+    pub last_summary: String,
+}
+
+/// What the platforms and the operator reported since the previous step.
+#[derive(Debug, Clone, Default)]
+pub struct Observation {
+    pub now_ms: i64,
+    pub canary_readiness: Readiness,
+    /// Canary and baseline traffic since the current step's bake began.
+    pub canary_traffic: TrafficSample,
+    pub baseline_traffic: TrafficSample,
+    /// The canary's recent per-second traffic, for alarm rules.
+    pub canary_series: Vec<SecondSample>,
+    /// This tick's health probe of the canary, when one was taken.
+    pub canary_health: Option<HealthStatus>,
+    /// Smoke checks that finished since the previous step.
+    pub check_results: Vec<(String, CheckState)>,
+    pub commands: Vec<OperatorCommand>,
+}
+
+/// Whether the canary release is up.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Readiness {
+    #[default]
+    Pending,
+    Ready,
+    Failed(String),
+}
+
+/// What an operator asked for (through the API or CLI; audited there).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OperatorCommand {
+    Pause,
+    Resume,
+    Promote,
+    Abort,
+}
+
+/// The verdict of one decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DecisionKind {
+    /// The canary is ready and takes its first weight.
+    Start,
+    /// The bake passed; the next step's weight is applied.
+    Advance,
+    Promote,
+    RollBack,
+    Hold,
+    Pause,
+    Resume,
+    Abort,
+    /// The canary could not be started.
+    Fail,
+}
+
+/// Why something happened, with the numbers that made it happen.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Decision {
+    pub at_ms: i64,
+    pub kind: DecisionKind,
+    pub step_index: usize,
+    pub canary_weight_percent: u8,
+    pub summary: String,
+    pub evidence: Evidence,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Evidence {
+    pub comparison: Option<Comparison>,
+    pub alarms: Vec<AlarmEvaluation>,
+    pub consecutive_health_failures: u32,
+    pub health_detail: Option<String>,
+    pub checks: Vec<CheckStatus>,
+    pub bake_elapsed_ms: Option<i64>,
+    pub bake_required_ms: Option<i64>,
+    pub operator_command: Option<OperatorCommand>,
+}
+
+/// Side effects the reconciler performs for a step (traffic itself follows [`desired_split`]).
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// Store the decision and show it on the timeline.
+    Record(Box<Decision>),
+    /// Run a named smoke check against the canary and report its result in a later observation.
+    RunCheck { name: String },
+}
+
+impl RolloutState {
+    /// A new rollout of `canary` over `stable` with `plan`, created at `now_ms`.
+    pub fn new(
+        id: String,
+        stable: ReleaseSpec,
+        canary: ReleaseSpec,
+        plan: RolloutPlan,
+        now_ms: i64,
+    ) -> RolloutState {
+        RolloutState {
+            id,
+            service: canary.service.clone(),
+            stable,
+            canary,
+            plan,
+            phase: Phase::Starting,
+            step_index: 0,
+            step_started_at_ms: None,
+            looks: 0,
+            consecutive_health_failures: 0,
+            checks: Vec::new(),
+            created_at_ms: now_ms,
+            traffic_started_at_ms: None,
+            finished_at_ms: None,
+            last_comparison: None,
+            last_summary: "starting the canary release".to_string(),
+        }
+    }
+
+    /// The canary's weight the current phase calls for.
+    pub fn canary_weight_percent(&self) -> u8 {
+        match self.phase {
+            Phase::Starting | Phase::RolledBack | Phase::Aborted | Phase::Failed => 0,
+            Phase::Promoted => 100,
+            Phase::Baking | Phase::Paused | Phase::Held => self
+                .plan
+                .steps
+                .get(self.step_index)
+                .map(|step| step.canary_weight_percent)
+                .unwrap_or(0),
+        }
+    }
+
+    /// The release that ends up stable once the rollout is terminal.
+    pub fn winner(&self) -> Option<&ReleaseSpec> {
+        match self.phase {
+            Phase::Promoted => Some(&self.canary),
+            Phase::RolledBack | Phase::Aborted | Phase::Failed => Some(&self.stable),
+            _ => None,
+        }
+    }
+
+    fn bake_required(&self) -> Duration {
+        self.plan
+            .steps
+            .get(self.step_index)
+            .map(|step| step.bake)
+            .unwrap_or_default()
+    }
+}
+
+/// The traffic split a rollout in this state needs. Level-triggered: the reconciler applies it on
+/// every tick, so a crash between deciding and shifting is repaired on the next tick.
+pub fn desired_split(state: &RolloutState) -> TrafficSplit {
+    let stable_id = state.stable.release_id();
+    let canary_id = state.canary.release_id();
+    match state.canary_weight_percent() {
+        0 => TrafficSplit::all_to(&stable_id),
+        100 => TrafficSplit::all_to(&canary_id),
+        weight => TrafficSplit {
+            stable: stable_id,
+            canary: Some(canary_id),
+            canary_weight_percent: weight,
+        },
+    }
+}
+
+/// After opsd restarted, the canary was started again: the traffic seen before the restart is gone
+/// with the old router, so the current step bakes again from `now_ms` on fresh evidence.
+pub fn rebake_after_restart(state: &RolloutState, now_ms: i64) -> (RolloutState, Vec<Action>) {
+    let mut next = state.clone();
+    let mut actions = Vec::new();
+    if matches!(next.phase, Phase::Baking | Phase::Paused | Phase::Held) {
+        next.traffic_started_at_ms = Some(now_ms);
+    }
+    if matches!(next.phase, Phase::Baking) {
+        let index = next.step_index;
+        begin_step(&mut next, index, now_ms, &mut actions);
+        let summary = format!(
+            "opsd restarted; the canary runs again and the {} % step bakes again on fresh traffic",
+            next.canary_weight_percent()
+        );
+        record(
+            &mut next,
+            DecisionKind::Resume,
+            now_ms,
+            summary,
+            Evidence::default(),
+            &mut actions,
+        );
+    }
+    (next, actions)
+}
+
+/// One step of the state machine.
+pub fn step(
+    state: &RolloutState,
+    observation: &Observation,
+    policy: &RolloutPolicy,
+) -> (RolloutState, Vec<Action>) {
+    let mut next = state.clone();
+    let mut actions = Vec::new();
+    if state.phase.is_terminal() {
+        return (next, actions);
+    }
+    let now = observation.now_ms;
+
+    // Operator commands come first: they are explicit and audited.
+    for command in &observation.commands {
+        if next.phase.is_terminal() {
+            break;
+        }
+        apply_command(&mut next, *command, now, &mut actions);
+    }
+    if next.phase.is_terminal() {
+        return (next, actions);
+    }
+
+    match next.phase {
+        Phase::Starting => step_starting(&mut next, observation, &mut actions),
+        Phase::Baking => step_baking(&mut next, observation, policy, &mut actions),
+        Phase::Paused | Phase::Held => {
+            // The weight is held; health still counts so an unhealthy canary is not kept.
+            track_health(&mut next, observation);
+            if next.consecutive_health_failures >= policy.health_failures_to_roll_back {
+                let summary = health_summary(&next, observation, policy);
+                let evidence = health_evidence(&next, observation);
+                finish(
+                    &mut next,
+                    Phase::RolledBack,
+                    DecisionKind::RollBack,
+                    now,
+                    summary,
+                    evidence,
+                    &mut actions,
+                );
+            }
+        }
+        _ => {}
+    }
+    (next, actions)
+}
+
+fn apply_command(
+    state: &mut RolloutState,
+    command: OperatorCommand,
+    now: i64,
+    actions: &mut Vec<Action>,
+) {
+    let evidence = Evidence {
+        operator_command: Some(command),
+        ..Evidence::default()
+    };
+    match command {
+        OperatorCommand::Abort => {
+            finish(
+                state,
+                Phase::Aborted,
+                DecisionKind::Abort,
+                now,
+                "aborted by an operator; all traffic back on the stable release".into(),
+                evidence,
+                actions,
+            );
+        }
+        OperatorCommand::Promote => {
+            finish(
+                state,
+                Phase::Promoted,
+                DecisionKind::Promote,
+                now,
+                "promoted by an operator; all traffic on the canary".into(),
+                evidence,
+                actions,
+            );
+        }
+        OperatorCommand::Pause => {
+            if matches!(state.phase, Phase::Baking | Phase::Held) {
+                state.phase = Phase::Paused;
+                record(
+                    state,
+                    DecisionKind::Pause,
+                    now,
+                    "paused by an operator; the weight is held".into(),
+                    evidence,
+                    actions,
+                );
+            }
+        }
+        OperatorCommand::Resume => {
+            if matches!(state.phase, Phase::Paused | Phase::Held) {
+                state.phase = Phase::Baking;
+                begin_step(state, state.step_index, now, actions);
+                record(
+                    state,
+                    DecisionKind::Resume,
+                    now,
+                    format!(
+                        "resumed by an operator; the {} % step bakes again",
+                        state.canary_weight_percent()
+                    ),
+                    evidence,
+                    actions,
+                );
+            }
+        }
+    }
+}
+
+fn step_starting(state: &mut RolloutState, observation: &Observation, actions: &mut Vec<Action>) {
+    let now = observation.now_ms;
+    match &observation.canary_readiness {
+        Readiness::Pending => {}
+        Readiness::Failed(reason) => {
+            let summary = format!(
+                "the canary {} could not be started: {reason}",
+                state.canary.version
+            );
+            let evidence = Evidence {
+                health_detail: Some(reason.clone()),
+                ..Evidence::default()
+            };
+            finish(
+                state,
+                Phase::Failed,
+                DecisionKind::Fail,
+                now,
+                summary,
+                evidence,
+                actions,
+            );
+        }
+        Readiness::Ready => {
+            if state
+                .plan
+                .steps
+                .first()
+                .map(|step| step.canary_weight_percent)
+                == Some(100)
+            {
+                finish(
+                    state,
+                    Phase::Promoted,
+                    DecisionKind::Promote,
+                    now,
+                    "the plan shifts all traffic at once; the canary is ready and takes 100 %"
+                        .into(),
+                    Evidence::default(),
+                    actions,
+                );
+                return;
+            }
+            state.phase = Phase::Baking;
+            state.traffic_started_at_ms = Some(now);
+            begin_step(state, 0, now, actions);
+            let summary = format!(
+                "the canary {} is ready and takes {} % of traffic",
+                state.canary.version,
+                state.canary_weight_percent()
+            );
+            record(
+                state,
+                DecisionKind::Start,
+                now,
+                summary,
+                Evidence::default(),
+                actions,
+            );
+        }
+    }
+}
+
+fn begin_step(state: &mut RolloutState, index: usize, now: i64, actions: &mut Vec<Action>) {
+    state.step_index = index;
+    state.step_started_at_ms = Some(now);
+    state.looks = 0;
+    state.last_comparison = None;
+    state.checks = state
+        .plan
+        .steps
+        .get(index)
+        .map(|step| {
+            step.checks
+                .iter()
+                .map(|name| CheckStatus {
+                    name: name.clone(),
+                    state: CheckState::Pending,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    for check in &state.checks {
+        actions.push(Action::RunCheck {
+            name: check.name.clone(),
+        });
+    }
+}
+
+fn track_health(state: &mut RolloutState, observation: &Observation) {
+    match &observation.canary_health {
+        Some(HealthStatus::Healthy) => state.consecutive_health_failures = 0,
+        Some(HealthStatus::Unhealthy(_)) => state.consecutive_health_failures += 1,
+        None => {}
+    }
+}
+
+fn health_summary(
+    state: &RolloutState,
+    observation: &Observation,
+    policy: &RolloutPolicy,
+) -> String {
+    let detail = match &observation.canary_health {
+        Some(HealthStatus::Unhealthy(detail)) => format!(" (last: {detail})"),
+        _ => String::new(),
+    };
+    format!(
+        "the canary failed {} consecutive health checks (limit {}){detail}; rolled back",
+        state.consecutive_health_failures, policy.health_failures_to_roll_back
+    )
+}
+
+fn health_evidence(state: &RolloutState, observation: &Observation) -> Evidence {
+    Evidence {
+        consecutive_health_failures: state.consecutive_health_failures,
+        health_detail: match &observation.canary_health {
+            Some(HealthStatus::Unhealthy(detail)) => Some(detail.clone()),
+            _ => None,
+        },
+        ..Evidence::default()
+    }
+}
+
+fn step_baking(
+    state: &mut RolloutState,
+    observation: &Observation,
+    policy: &RolloutPolicy,
+    actions: &mut Vec<Action>,
+) {
+    let now = observation.now_ms;
+
+    // 1. Health checks: N consecutive failures roll back.
+    track_health(state, observation);
+    if state.consecutive_health_failures >= policy.health_failures_to_roll_back {
+        let summary = health_summary(state, observation, policy);
+        let evidence = health_evidence(state, observation);
+        finish(
+            state,
+            Phase::RolledBack,
+            DecisionKind::RollBack,
+            now,
+            summary,
+            evidence,
+            actions,
+        );
+        return;
+    }
+
+    // 2. Smoke checks of this step.
+    for (name, result) in &observation.check_results {
+        if let Some(check) = state.checks.iter_mut().find(|check| &check.name == name) {
+            check.state = result.clone();
+        }
+    }
+    if let Some(failed) = state
+        .checks
+        .iter()
+        .find(|check| matches!(check.state, CheckState::Failed(_)))
+        .cloned()
+    {
+        let detail = match &failed.state {
+            CheckState::Failed(detail) => detail.clone(),
+            _ => String::new(),
+        };
+        let summary = format!(
+            "smoke check {} failed at {} %: {detail}; rolled back",
+            failed.name,
+            state.canary_weight_percent()
+        );
+        let evidence = Evidence {
+            checks: state.checks.clone(),
+            ..Evidence::default()
+        };
+        finish(
+            state,
+            Phase::RolledBack,
+            DecisionKind::RollBack,
+            now,
+            summary,
+            evidence,
+            actions,
+        );
+        return;
+    }
+
+    // 3. Alarm rules that trigger rollback.
+    let now_second = now.div_euclid(1000);
+    let observed_ms = now - state.traffic_started_at_ms.unwrap_or(now);
+    let alarms: Vec<AlarmEvaluation> = policy
+        .alarms
+        .iter()
+        .map(|rule| {
+            let mut evaluation = evaluate_alarm(
+                rule,
+                &observation.canary_series,
+                state.consecutive_health_failures,
+                now_second,
+            );
+            // A window the canary has not filled yet would judge a few requests as if they were
+            // a full period; such a rule waits (the canary analysis covers the early seconds).
+            let window_ms = (rule.period.as_millis() as i64)
+                .saturating_mul(i64::from(rule.evaluation_periods.max(1)));
+            let needs_traffic_history = rule.metric != AlarmMetric::HealthCheckFailures;
+            if needs_traffic_history
+                && observed_ms < window_ms
+                && evaluation.state == AlarmState::Alarm
+            {
+                evaluation.state = AlarmState::InsufficientData;
+                evaluation.reason = format!(
+                    "the canary has taken traffic for {} s; this rule judges {} s windows",
+                    observed_ms / 1000,
+                    window_ms / 1000
+                );
+            }
+            evaluation
+        })
+        .collect();
+    if let Some(firing) = alarms
+        .iter()
+        .find(|alarm| alarm.rollback && alarm.state == AlarmState::Alarm)
+    {
+        let summary = format!(
+            "alarm {} is in ALARM ({}); rolled back",
+            firing.rule, firing.reason
+        );
+        let evidence = Evidence {
+            alarms: alarms.clone(),
+            ..Evidence::default()
+        };
+        finish(
+            state,
+            Phase::RolledBack,
+            DecisionKind::RollBack,
+            now,
+            summary,
+            evidence,
+            actions,
+        );
+        return;
+    }
+
+    // 4. Canary against baseline.
+    let analysis = policy.analysis.for_plan(&state.plan);
+    let comparison = compare(
+        &observation.canary_traffic,
+        &observation.baseline_traffic,
+        state.looks,
+        &analysis,
+    );
+    state.looks += 1;
+    state.last_comparison = Some(comparison.clone());
+    let started = state.step_started_at_ms.unwrap_or(now);
+    let elapsed = now - started;
+    let required = state.bake_required().as_millis() as i64;
+    let evidence = Evidence {
+        comparison: Some(comparison.clone()),
+        alarms,
+        consecutive_health_failures: state.consecutive_health_failures,
+        checks: state.checks.clone(),
+        bake_elapsed_ms: Some(elapsed),
+        bake_required_ms: Some(required),
+        ..Evidence::default()
+    };
+    if comparison.verdict == Verdict::Fail {
+        let summary = format!(
+            "the canary is worse than the baseline at {} %: {}; rolled back",
+            state.canary_weight_percent(),
+            comparison.reasons.join("; ")
+        );
+        finish(
+            state,
+            Phase::RolledBack,
+            DecisionKind::RollBack,
+            now,
+            summary,
+            evidence,
+            actions,
+        );
+        return;
+    }
+    state.last_summary = format!(
+        "baking at {} %: {} of {} s, analysis {}",
+        state.canary_weight_percent(),
+        elapsed / 1000,
+        required / 1000,
+        verdict_word(comparison.verdict)
+    );
+
+    // 5. The bake is over once its time passed and every check of the step passed.
+    let checks_done = state
+        .checks
+        .iter()
+        .all(|check| check.state == CheckState::Passed);
+    if elapsed < required || !checks_done {
+        return;
+    }
+    match comparison.verdict {
+        Verdict::Pass => {
+            let next_index = state.step_index + 1;
+            let next_weight = state
+                .plan
+                .steps
+                .get(next_index)
+                .map(|step| step.canary_weight_percent);
+            match next_weight {
+                Some(weight) if weight < 100 => {
+                    let from = state.canary_weight_percent();
+                    begin_step(state, next_index, now, actions);
+                    let summary = format!(
+                        "the {from} % step passed its bake; the canary now takes {weight} %"
+                    );
+                    record(
+                        state,
+                        DecisionKind::Advance,
+                        now,
+                        summary,
+                        evidence,
+                        actions,
+                    );
+                }
+                _ => {
+                    let summary = format!(
+                        "the final {} % step passed its bake; promoted",
+                        state.canary_weight_percent()
+                    );
+                    finish(
+                        state,
+                        Phase::Promoted,
+                        DecisionKind::Promote,
+                        now,
+                        summary,
+                        evidence,
+                        actions,
+                    );
+                }
+            }
+        }
+        Verdict::Inconclusive => {
+            let reasons = comparison.reasons.join("; ");
+            match policy.on_inconclusive {
+                InconclusiveAction::Hold => {
+                    state.phase = Phase::Held;
+                    let summary = format!(
+                        "the bake at {} % ended inconclusive ({reasons}); holding for an operator",
+                        state.canary_weight_percent()
+                    );
+                    record(state, DecisionKind::Hold, now, summary, evidence, actions);
+                }
+                InconclusiveAction::RollBack => {
+                    let summary = format!(
+                        "the bake at {} % ended inconclusive ({reasons}); policy rolls back",
+                        state.canary_weight_percent()
+                    );
+                    finish(
+                        state,
+                        Phase::RolledBack,
+                        DecisionKind::RollBack,
+                        now,
+                        summary,
+                        evidence,
+                        actions,
+                    );
+                }
+            }
+        }
+        Verdict::Fail => {}
+    }
+}
+
+fn verdict_word(verdict: Verdict) -> &'static str {
+    match verdict {
+        Verdict::Pass => "passing",
+        Verdict::Fail => "failing",
+        Verdict::Inconclusive => "inconclusive so far",
+    }
+}
+
+fn record(
+    state: &mut RolloutState,
+    kind: DecisionKind,
+    now: i64,
+    summary: String,
+    evidence: Evidence,
+    actions: &mut Vec<Action>,
+) {
+    state.last_summary = summary.clone();
+    actions.push(Action::Record(Box::new(Decision {
+        at_ms: now,
+        kind,
+        step_index: state.step_index,
+        canary_weight_percent: state.canary_weight_percent(),
+        summary,
+        evidence,
+    })));
+}
+
+fn finish(
+    state: &mut RolloutState,
+    phase: Phase,
+    kind: DecisionKind,
+    now: i64,
+    summary: String,
+    evidence: Evidence,
+    actions: &mut Vec<Action>,
+) {
+    state.phase = phase;
+    state.finished_at_ms = Some(now);
+    record(state, kind, now, summary, evidence, actions);
+}
+
+#[cfg(test)]
+mod tests {
+    //! Traces of observations and the decisions they lead to.
+
+    use super::*;
+    use crate::core::alarms::parse_alarm_file;
+    use crate::core::plan::{parse_plan, preset};
+    use std::collections::BTreeMap;
+
+    fn release(version: &str) -> ReleaseSpec {
+        ReleaseSpec {
+            service: "steno".into(),
+            version: version.into(),
+            env: BTreeMap::new(),
+        }
+    }
+
+    /// 10 % for 10 s, 50 % for 10 s, then 100 %.
+    fn fast_plan() -> RolloutPlan {
+        parse_plan(
+            "fast.yaml",
+            "name: fast\nsteps:\n  - weight: 10\n    bake: 10s\n  - weight: 50\n    bake: 10s\n  - weight: 100\n",
+        )
+        .unwrap()
+    }
+
+    fn policy() -> RolloutPolicy {
+        RolloutPolicy {
+            analysis: AnalysisPolicy {
+                min_canary_requests: 50,
+                min_baseline_requests: 50,
+                ..AnalysisPolicy::default()
+            },
+            ..RolloutPolicy::default()
+        }
+    }
+
+    /// Deterministic traffic at `rps` per second: every `error_every`-th request of a side fails
+    /// (0: never), each request takes `latency_ms`.
+    struct Side {
+        error_every: u64,
+        latency_ms: u64,
+        total: TrafficSample,
+        count: u64,
+    }
+
+    impl Side {
+        fn new(error_every: u64, latency_ms: u64) -> Side {
+            Side {
+                error_every,
+                latency_ms,
+                total: TrafficSample::default(),
+                count: 0,
+            }
+        }
+
+        fn serve(&mut self, requests: u64) -> TrafficSample {
+            let mut second = TrafficSample::default();
+            for _ in 0..requests {
+                self.count += 1;
+                let is_error = self.error_every > 0 && self.count % self.error_every == 0;
+                second.record(self.latency_ms, is_error);
+            }
+            self.total.add(&second);
+            second
+        }
+    }
+
+    /// Drives a rollout one second at a time at 100 requests per second.
+    struct Trace {
+        state: RolloutState,
+        policy: RolloutPolicy,
+        now_ms: i64,
+        canary: Side,
+        baseline: Side,
+        series: Vec<SecondSample>,
+        decisions: Vec<Decision>,
+        checks_run: Vec<String>,
+    }
+
+    impl Trace {
+        fn new(plan: RolloutPlan, canary: Side) -> Trace {
+            let start = 1_700_000_000_000;
+            Trace {
+                state: RolloutState::new("r1".into(), release("v1"), release("v2"), plan, start),
+                policy: policy(),
+                now_ms: start,
+                canary,
+                baseline: Side::new(500, 5),
+                series: Vec::new(),
+                decisions: Vec::new(),
+                checks_run: Vec::new(),
+            }
+        }
+
+        fn apply(&mut self, observation: Observation) {
+            let (next, actions) = step(&self.state, &observation, &self.policy);
+            self.state = next;
+            for action in actions {
+                match action {
+                    Action::Record(decision) => self.decisions.push(*decision),
+                    Action::RunCheck { name } => self.checks_run.push(name),
+                }
+            }
+        }
+
+        fn ready(&mut self) {
+            self.apply(Observation {
+                now_ms: self.now_ms,
+                canary_readiness: Readiness::Ready,
+                ..Observation::default()
+            });
+            self.canary.total = TrafficSample::default();
+            self.baseline.total = TrafficSample::default();
+        }
+
+        /// One second of traffic at the current weight, then one step.
+        fn second(&mut self, health: Option<HealthStatus>, commands: Vec<OperatorCommand>) {
+            let step_before = (self.state.step_index, self.state.step_started_at_ms);
+            let weight = u64::from(self.state.canary_weight_percent());
+            let canary_second = self.canary.serve(weight);
+            self.baseline.serve(100 - weight);
+            self.now_ms += 1000;
+            self.series.push(SecondSample {
+                second: self.now_ms / 1000 - 1,
+                sample: canary_second,
+            });
+            self.apply(Observation {
+                now_ms: self.now_ms,
+                canary_readiness: Readiness::Ready,
+                canary_traffic: self.canary.total,
+                baseline_traffic: self.baseline.total,
+                canary_series: self.series.clone(),
+                canary_health: health,
+                commands,
+                ..Observation::default()
+            });
+            if (self.state.step_index, self.state.step_started_at_ms) != step_before {
+                // A new step's window starts empty, as the reconciler reads it.
+                self.canary.total = TrafficSample::default();
+                self.baseline.total = TrafficSample::default();
+            }
+        }
+
+        fn run_until_terminal(&mut self, max_seconds: u32) {
+            for _ in 0..max_seconds {
+                if self.state.phase.is_terminal() {
+                    return;
+                }
+                self.second(Some(HealthStatus::Healthy), Vec::new());
+            }
+        }
+
+        fn kinds(&self) -> Vec<DecisionKind> {
+            self.decisions
+                .iter()
+                .map(|decision| decision.kind)
+                .collect()
+        }
+    }
+
+    #[test]
+    fn a_healthy_canary_is_promoted_through_every_step() {
+        let mut trace = Trace::new(fast_plan(), Side::new(500, 5));
+        assert_eq!(trace.state.phase, Phase::Starting);
+        assert_eq!(
+            desired_split(&trace.state),
+            TrafficSplit::all_to("steno@v1")
+        );
+        trace.ready();
+        assert_eq!(trace.state.canary_weight_percent(), 10);
+        assert_eq!(
+            desired_split(&trace.state),
+            TrafficSplit {
+                stable: "steno@v1".into(),
+                canary: Some("steno@v2".into()),
+                canary_weight_percent: 10
+            }
+        );
+        trace.run_until_terminal(60);
+        assert_eq!(trace.state.phase, Phase::Promoted);
+        assert_eq!(
+            trace.kinds(),
+            vec![
+                DecisionKind::Start,
+                DecisionKind::Advance,
+                DecisionKind::Promote
+            ]
+        );
+        let weights: Vec<u8> = trace
+            .decisions
+            .iter()
+            .map(|decision| decision.canary_weight_percent)
+            .collect();
+        assert_eq!(weights, vec![10, 50, 100]);
+        assert_eq!(
+            desired_split(&trace.state),
+            TrafficSplit::all_to("steno@v2")
+        );
+        // Each advance carries the comparison that justified it.
+        let advance = &trace.decisions[1];
+        let comparison = advance.evidence.comparison.as_ref().unwrap();
+        assert_eq!(comparison.verdict, Verdict::Pass);
+        assert!(advance.evidence.bake_elapsed_ms.unwrap() >= 10_000);
+        assert_eq!(trace.state.winner().unwrap().version, "v2");
+    }
+
+    #[test]
+    fn a_canary_with_many_errors_is_rolled_back_within_seconds() {
+        let mut trace = Trace::new(fast_plan(), Side::new(5, 5));
+        trace.ready();
+        trace.run_until_terminal(60);
+        assert_eq!(trace.state.phase, Phase::RolledBack);
+        let rollback = trace.decisions.last().unwrap();
+        assert_eq!(rollback.kind, DecisionKind::RollBack);
+        let elapsed = rollback.at_ms - trace.decisions[0].at_ms;
+        assert!(elapsed <= 3_000, "rolled back after {elapsed} ms");
+        let comparison = rollback.evidence.comparison.as_ref().unwrap();
+        assert_eq!(comparison.verdict, Verdict::Fail);
+        assert!(comparison.error_test.significant);
+        assert_eq!(
+            desired_split(&trace.state),
+            TrafficSplit::all_to("steno@v1")
+        );
+        assert_eq!(trace.state.winner().unwrap().version, "v1");
+    }
+
+    #[test]
+    fn a_slow_canary_is_rolled_back_on_latency() {
+        let mut trace = Trace::new(fast_plan(), Side::new(500, 505));
+        trace.ready();
+        trace.run_until_terminal(60);
+        assert_eq!(trace.state.phase, Phase::RolledBack);
+        let comparison = trace
+            .decisions
+            .last()
+            .unwrap()
+            .evidence
+            .comparison
+            .clone()
+            .unwrap();
+        assert!(comparison.latency_test.significant, "{comparison:?}");
+        assert!(!comparison.error_test.significant);
+        assert!(trace.decisions.last().unwrap().summary.contains("slower"));
+    }
+
+    #[test]
+    fn too_little_traffic_is_inconclusive_never_a_pass() {
+        let mut trace = Trace::new(fast_plan(), Side::new(500, 5));
+        trace.policy.analysis.min_canary_requests = 10_000;
+        trace.ready();
+        trace.run_until_terminal(30);
+        assert_eq!(trace.state.phase, Phase::Held, "held, not promoted");
+        assert_eq!(
+            trace.state.canary_weight_percent(),
+            10,
+            "the weight is held"
+        );
+        let hold = trace.decisions.last().unwrap();
+        assert_eq!(hold.kind, DecisionKind::Hold);
+        assert_eq!(
+            hold.evidence.comparison.as_ref().unwrap().verdict,
+            Verdict::Inconclusive
+        );
+
+        let mut strict = Trace::new(fast_plan(), Side::new(500, 5));
+        strict.policy.analysis.min_canary_requests = 10_000;
+        strict.policy.on_inconclusive = InconclusiveAction::RollBack;
+        strict.ready();
+        strict.run_until_terminal(30);
+        assert_eq!(strict.state.phase, Phase::RolledBack);
+    }
+
+    #[test]
+    fn three_consecutive_health_failures_roll_back_and_a_pass_resets_the_count() {
+        let mut trace = Trace::new(fast_plan(), Side::new(500, 5));
+        trace.ready();
+        let sick = || Some(HealthStatus::Unhealthy("503".into()));
+        trace.second(sick(), Vec::new());
+        trace.second(sick(), Vec::new());
+        trace.second(Some(HealthStatus::Healthy), Vec::new());
+        trace.second(sick(), Vec::new());
+        trace.second(sick(), Vec::new());
+        assert_eq!(
+            trace.state.phase,
+            Phase::Baking,
+            "two failures in a row are tolerated"
+        );
+        trace.second(sick(), Vec::new());
+        assert_eq!(trace.state.phase, Phase::RolledBack);
+        let rollback = trace.decisions.last().unwrap();
+        assert_eq!(rollback.evidence.consecutive_health_failures, 3);
+        assert!(rollback.summary.contains("3 consecutive health checks"));
+    }
+
+    #[test]
+    fn operators_pause_resume_promote_and_abort() {
+        let mut trace = Trace::new(fast_plan(), Side::new(500, 5));
+        trace.ready();
+        trace.second(None, vec![OperatorCommand::Pause]);
+        assert_eq!(trace.state.phase, Phase::Paused);
+        for _ in 0..30 {
+            trace.second(None, Vec::new());
+        }
+        assert_eq!(
+            trace.state.phase,
+            Phase::Paused,
+            "a paused rollout does not advance"
+        );
+        assert_eq!(trace.state.canary_weight_percent(), 10);
+        trace.second(None, vec![OperatorCommand::Resume]);
+        assert_eq!(trace.state.phase, Phase::Baking);
+        assert_eq!(
+            trace.state.step_started_at_ms,
+            Some(trace.now_ms),
+            "the step bakes again"
+        );
+        trace.second(None, vec![OperatorCommand::Abort]);
+        assert_eq!(trace.state.phase, Phase::Aborted);
+        assert_eq!(
+            desired_split(&trace.state),
+            TrafficSplit::all_to("steno@v1")
+        );
+        assert_eq!(
+            trace.kinds(),
+            vec![
+                DecisionKind::Start,
+                DecisionKind::Pause,
+                DecisionKind::Resume,
+                DecisionKind::Abort
+            ]
+        );
+        // Terminal states ignore everything after.
+        trace.second(None, vec![OperatorCommand::Resume]);
+        assert_eq!(trace.state.phase, Phase::Aborted);
+
+        let mut promoted = Trace::new(fast_plan(), Side::new(500, 5));
+        promoted.ready();
+        promoted.second(None, vec![OperatorCommand::Promote]);
+        assert_eq!(promoted.state.phase, Phase::Promoted);
+        assert_eq!(
+            promoted.decisions.last().unwrap().evidence.operator_command,
+            Some(OperatorCommand::Promote)
+        );
+    }
+
+    #[test]
+    fn a_canary_that_cannot_start_fails_without_traffic() {
+        let mut trace = Trace::new(fast_plan(), Side::new(500, 5));
+        trace.apply(Observation {
+            now_ms: trace.now_ms,
+            canary_readiness: Readiness::Failed("health answered 503 for 30 s".into()),
+            ..Observation::default()
+        });
+        assert_eq!(trace.state.phase, Phase::Failed);
+        assert_eq!(trace.kinds(), vec![DecisionKind::Fail]);
+        assert_eq!(
+            desired_split(&trace.state),
+            TrafficSplit::all_to("steno@v1")
+        );
+    }
+
+    #[test]
+    fn smoke_checks_gate_their_step() {
+        let plan = parse_plan(
+            "checked.yaml",
+            "name: checked\nsteps:\n  - weight: 10\n    bake: 5s\n    checks: [smoke]\n  - weight: 100\n",
+        )
+        .unwrap();
+        let mut trace = Trace::new(plan.clone(), Side::new(500, 5));
+        trace.ready();
+        assert_eq!(trace.checks_run, vec!["smoke"]);
+        for _ in 0..10 {
+            trace.second(None, Vec::new());
+        }
+        assert_eq!(
+            trace.state.phase,
+            Phase::Baking,
+            "the bake waits for its check"
+        );
+        trace.apply(Observation {
+            now_ms: trace.now_ms,
+            canary_traffic: trace.canary.total,
+            baseline_traffic: trace.baseline.total,
+            check_results: vec![("smoke".into(), CheckState::Passed)],
+            ..Observation::default()
+        });
+        assert_eq!(trace.state.phase, Phase::Promoted);
+
+        let mut failing = Trace::new(plan, Side::new(500, 5));
+        failing.ready();
+        failing.apply(Observation {
+            now_ms: failing.now_ms,
+            check_results: vec![(
+                "smoke".into(),
+                CheckState::Failed("GET /v1/health answered 500".into()),
+            )],
+            ..Observation::default()
+        });
+        assert_eq!(failing.state.phase, Phase::RolledBack);
+        assert!(failing
+            .decisions
+            .last()
+            .unwrap()
+            .summary
+            .contains("smoke check smoke failed"));
+    }
+
+    #[test]
+    fn rollback_alarms_fire_once_their_window_is_covered() {
+        let rules = parse_alarm_file(
+            "fast-alarm.yaml",
+            "alarms:\n  - name: fast-errors\n    description: error rate over 1 % for 5 s\n    metric: error_rate\n    comparison: \">\"\n    threshold: 0.01\n    period: 5s\n    evaluation_periods: 1\n    severity: critical\n    rollback: true\n    notify: []\n",
+        )
+        .unwrap();
+        // 2 % errors: too close to the baseline for the floors of the comparison at this traffic,
+        // but over the alarm's absolute threshold.
+        let mut trace = Trace::new(fast_plan(), Side::new(50, 5));
+        trace.policy.alarms = rules;
+        trace.policy.analysis.error_rate_floor = 0.5;
+        trace.ready();
+        trace.second(Some(HealthStatus::Healthy), Vec::new());
+        assert_eq!(
+            trace.state.phase,
+            Phase::Baking,
+            "one second does not fill a 5 s window"
+        );
+        trace.run_until_terminal(20);
+        assert_eq!(trace.state.phase, Phase::RolledBack);
+        let rollback = trace.decisions.last().unwrap();
+        assert!(
+            rollback.summary.contains("fast-errors"),
+            "{}",
+            rollback.summary
+        );
+        assert!(rollback
+            .evidence
+            .alarms
+            .iter()
+            .any(|alarm| alarm.state == AlarmState::Alarm));
+    }
+
+    #[test]
+    fn all_at_once_promotes_when_ready_and_restarts_rebake() {
+        let mut trace = Trace::new(preset("AllAtOnce").unwrap(), Side::new(500, 5));
+        trace.ready();
+        assert_eq!(trace.state.phase, Phase::Promoted);
+
+        let mut resumed = Trace::new(fast_plan(), Side::new(500, 5));
+        resumed.ready();
+        for _ in 0..5 {
+            resumed.second(None, Vec::new());
+        }
+        let later = resumed.now_ms + 60_000;
+        let (rebaked, actions) = rebake_after_restart(&resumed.state, later);
+        assert_eq!(rebaked.step_started_at_ms, Some(later));
+        assert_eq!(rebaked.traffic_started_at_ms, Some(later));
+        assert_eq!(rebaked.step_index, resumed.state.step_index);
+        assert!(
+            matches!(&actions[0], Action::Record(decision) if decision.kind == DecisionKind::Resume)
+        );
+    }
+}

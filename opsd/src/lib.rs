@@ -1,0 +1,12 @@
+//! opsd, the operations control plane for Steno: the pure rollout core, the platforms it drives,
+//! the store, the reconciler, the API and the pieces `opsd up` wires together.
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod core;
+pub mod daemon;
+pub mod loadgen;
+pub mod notify;
+pub mod platform;
+pub mod store;
+pub mod up;

@@ -1,0 +1,572 @@
+//! The `opsd` command line: `opsd up` runs the daemon; the other commands are clients of its API.
+//!
+//! Exit codes (deploy --wait and gate): 0 promoted or healthy, 2 rolled back or failed,
+//! 3 inconclusive, paused or timed out, 1 usage, configuration or platform error.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context};
+use clap::{Parser, Subcommand};
+use opsd::config::Config;
+use opsd::core::duration::parse_duration;
+use serde_json::Value;
+
+/// opsd: deploy Steno as canaries, watch them, roll back bad releases by themselves.
+///
+/// Start with `opsd up` (no configuration needed: it runs Steno on the local platform behind
+/// opsd's router on 127.0.0.1:8080 and serves the API on 127.0.0.1:7070). Then, in another
+/// terminal: `opsd deploy steno --version v2 --wait`, `opsd status`, `opsd load --rps 100`.
+#[derive(Parser)]
+#[command(name = "opsd", version, about, long_about)]
+struct Cli {
+    /// Configuration file; when it does not exist, embedded defaults are used.
+    #[arg(long, global = true, env = "OPSD_CONFIG", default_value = "opsd.yaml")]
+    config: PathBuf,
+    /// The opsd API to talk to (client commands); defaults to the configured listen address.
+    #[arg(long, global = true, env = "OPSD_SERVER")]
+    server: Option<String>,
+    /// API token (client commands); defaults to the operator token `opsd up` wrote to its data dir.
+    #[arg(long, global = true, env = "OPSD_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon: the local platform, the router, the reconciler and the API.
+    Up,
+    /// Start a rollout of a new version.
+    Deploy {
+        service: String,
+        /// The version label of the new release.
+        #[arg(long)]
+        version: String,
+        /// Environment of the new release, KEY=VALUE (repeatable), e.g. STENO_CHAOS_ERROR_RATE=0.2.
+        #[arg(long = "env", value_name = "KEY=VALUE")]
+        env: Vec<String>,
+        /// A preset (Canary10Percent5Minutes, Linear10PercentEvery1Minute, AllAtOnce, SeedCanary, ...)
+        /// or a plan YAML file; defaults to the service's plan.
+        #[arg(long)]
+        plan: Option<String>,
+        /// Why (kept in the audit log).
+        #[arg(long)]
+        reason: Option<String>,
+        /// Wait for the outcome and exit with its code (0 promoted, 2 rolled back, 3 held/timed out).
+        #[arg(long)]
+        wait: bool,
+        /// How long --wait waits.
+        #[arg(long, default_value = "60m")]
+        timeout: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show services, their stable releases and rollouts in progress.
+    Status {
+        service: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Promote the canary now, skipping the remaining steps.
+    Promote {
+        service: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Hold the current weight.
+    Pause {
+        service: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Continue a paused or held rollout (the current step bakes again).
+    Resume {
+        service: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Stop the rollout and send all traffic back to the stable release.
+    Abort {
+        service: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// After a completed rollout, go back to the previous release at once.
+    Rollback {
+        service: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Past rollouts of a service, with their decisions.
+    History {
+        service: String,
+        #[arg(long, default_value_t = 10)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// For CI: wait for the service's current rollout and exit with its outcome code.
+    Gate {
+        service: String,
+        #[arg(long, default_value = "60m")]
+        timeout: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send realistic Steno traffic through the router, with a progress line.
+    Load {
+        /// Requests per second.
+        #[arg(long, default_value_t = 100)]
+        rps: u32,
+        #[arg(long, default_value = "60s")]
+        duration: String,
+        /// Base URL; defaults to the first service's public address.
+        #[arg(long)]
+        target: Option<String>,
+    },
+    /// Check opsd.yaml, its plans and alarms.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigAction {
+    /// Validate the configuration; errors name the file, line and field.
+    Validate,
+}
+
+fn steno_binary() -> PathBuf {
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join("steno")));
+    match beside {
+        Some(path) if path.exists() => path,
+        _ => PathBuf::from("steno"),
+    }
+}
+
+fn load_config(path: &Path) -> anyhow::Result<Config> {
+    Config::load_or_default(path, &steno_binary())
+        .map_err(|error| anyhow!("invalid configuration: {error}"))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: could not start the async runtime: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<u8> {
+    match &cli.command {
+        Command::Up => {
+            let config = load_config(&cli.config)?;
+            opsd::up::run(config).await?;
+            Ok(0)
+        }
+        Command::Config {
+            action: ConfigAction::Validate,
+        } => {
+            let config = load_config(&cli.config)?;
+            println!(
+                "{}: ok — {} service(s), {} alarm rule(s), listen {}",
+                config.source,
+                config.services.len(),
+                config.policy.alarms.len(),
+                config.listen
+            );
+            for service in config.services.values() {
+                println!(
+                    "  {}: public {} plan {} ({} steps)",
+                    service.name,
+                    service.public_addr,
+                    service.plan.name,
+                    service.plan.steps.len()
+                );
+            }
+            Ok(0)
+        }
+        Command::Load {
+            rps,
+            duration,
+            target,
+        } => {
+            let config = load_config(&cli.config)?;
+            let duration =
+                parse_duration(duration).map_err(|error| anyhow!("--duration: {error}"))?;
+            let target = match target {
+                Some(target) => target.clone(),
+                None => {
+                    let service = config
+                        .services
+                        .values()
+                        .next()
+                        .context("no service is configured")?;
+                    format!("http://{}", service.public_addr)
+                }
+            };
+            opsd::up::run_load_command(&target, *rps, duration).await?;
+            Ok(0)
+        }
+        _ => {
+            let client = Client::from_cli(&cli)?;
+            client_command(&client, &cli.command).await
+        }
+    }
+}
+
+/// A client of the opsd API.
+struct Client {
+    base: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+impl Client {
+    fn from_cli(cli: &Cli) -> anyhow::Result<Client> {
+        let config = load_config(&cli.config)?;
+        let base = cli
+            .server
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", config.listen));
+        let token = match &cli.token {
+            Some(token) => token.clone(),
+            None => {
+                let path = opsd::up::operator_token_path(&config);
+                std::fs::read_to_string(&path)
+                    .with_context(|| format!("no --token given and {} cannot be read; run `opsd up` first or pass --token", path.display()))?
+                    .trim()
+                    .to_string()
+            }
+        };
+        Ok(Client {
+            base: base.trim_end_matches('/').to_string(),
+            token,
+            http: reqwest::Client::new(),
+        })
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<Value> {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.with_context(|| {
+            format!("cannot reach opsd at {}; is `opsd up` running?", self.base)
+        })?;
+        let status = response.status();
+        let value: Value = response.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            let message = value["error"]["message"]
+                .as_str()
+                .unwrap_or("no message")
+                .to_string();
+            bail!("opsd answered {status}: {message}");
+        }
+        Ok(value)
+    }
+}
+
+fn parse_env(pairs: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut env = BTreeMap::new();
+    for pair in pairs {
+        let (key, value) = pair
+            .split_once('=')
+            .ok_or_else(|| anyhow!("--env {pair:?} must be KEY=VALUE"))?;
+        if key.is_empty() {
+            bail!("--env {pair:?} has an empty name");
+        }
+        env.insert(key.to_string(), value.to_string());
+    }
+    Ok(env)
+}
+
+async fn client_command(client: &Client, command: &Command) -> anyhow::Result<u8> {
+    use reqwest::Method;
+    match command {
+        Command::Deploy {
+            service,
+            version,
+            env,
+            plan,
+            reason,
+            wait,
+            timeout,
+            json,
+        } => {
+            let timeout = parse_duration(timeout).map_err(|error| anyhow!("--timeout: {error}"))?;
+            let body = serde_json::json!({"version": version, "env": parse_env(env)?, "plan": plan, "reason": reason});
+            let answer = client
+                .call(
+                    Method::POST,
+                    &format!("/v1/services/{service}/deploy"),
+                    Some(body),
+                )
+                .await?;
+            let rollout_id = answer["rollout"]["id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            if !*json {
+                println!(
+                    "rollout {rollout_id} of {service} {version} started ({})",
+                    answer["rollout"]["plan"].as_str().unwrap_or("")
+                );
+            }
+            if *wait {
+                return wait_for_rollout(client, &rollout_id, timeout, *json).await;
+            }
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&answer["rollout"])?);
+            }
+            Ok(0)
+        }
+        Command::Status { service, json } => {
+            let answer = match service {
+                Some(service) => {
+                    client
+                        .call(Method::GET, &format!("/v1/services/{service}"), None)
+                        .await?
+                }
+                None => client.call(Method::GET, "/v1/status", None).await?,
+            };
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&answer)?);
+            } else {
+                let services = match service {
+                    Some(_) => vec![answer["service"].clone()],
+                    None => answer["services"].as_array().cloned().unwrap_or_default(),
+                };
+                for status in services {
+                    print_status(&status);
+                }
+            }
+            Ok(0)
+        }
+        Command::Promote { service, reason }
+        | Command::Pause { service, reason }
+        | Command::Resume { service, reason }
+        | Command::Abort { service, reason } => {
+            let verb = match command {
+                Command::Promote { .. } => "promote",
+                Command::Pause { .. } => "pause",
+                Command::Resume { .. } => "resume",
+                _ => "abort",
+            };
+            let answer = client
+                .call(
+                    Method::POST,
+                    &format!("/v1/services/{service}/{verb}"),
+                    Some(serde_json::json!({"reason": reason})),
+                )
+                .await?;
+            print_rollout_line(&answer["rollout"]);
+            Ok(0)
+        }
+        Command::Rollback { service, reason } => {
+            let answer = client
+                .call(
+                    Method::POST,
+                    &format!("/v1/services/{service}/rollback"),
+                    Some(serde_json::json!({"reason": reason})),
+                )
+                .await?;
+            println!(
+                "rolling {service} back to {} (rollout {})",
+                answer["rollout"]["canary_version"].as_str().unwrap_or("?"),
+                answer["rollout"]["id"].as_str().unwrap_or("?")
+            );
+            Ok(0)
+        }
+        Command::History {
+            service,
+            limit,
+            json,
+        } => {
+            let answer = client
+                .call(
+                    Method::GET,
+                    &format!("/v1/services/{service}/history?limit={limit}"),
+                    None,
+                )
+                .await?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&answer)?);
+                return Ok(0);
+            }
+            for rollout in answer["rollouts"].as_array().cloned().unwrap_or_default() {
+                print_rollout_line(&rollout);
+                for decision in rollout["decisions"].as_array().cloned().unwrap_or_default() {
+                    println!(
+                        "    {}  {:<9} {}",
+                        decision["at"].as_str().unwrap_or(""),
+                        decision["kind"].as_str().unwrap_or(""),
+                        decision["summary"].as_str().unwrap_or("")
+                    );
+                }
+            }
+            Ok(0)
+        }
+        Command::Gate {
+            service,
+            timeout,
+            json,
+        } => {
+            let timeout = parse_duration(timeout).map_err(|error| anyhow!("--timeout: {error}"))?;
+            let answer = client
+                .call(Method::GET, &format!("/v1/services/{service}"), None)
+                .await?;
+            let status = &answer["service"];
+            let rollout = if status["active_rollout"].is_object() {
+                &status["active_rollout"]
+            } else {
+                &status["last_rollout"]
+            };
+            let Some(rollout_id) = rollout["id"].as_str() else {
+                bail!("{service} has no rollout to gate on");
+            };
+            wait_for_rollout(client, rollout_id, timeout, *json).await
+        }
+        Command::Up | Command::Load { .. } | Command::Config { .. } => Ok(0),
+    }
+}
+
+/// Exit code of a rollout phase (DESIGN contract).
+fn exit_code_of(phase: &str) -> Option<u8> {
+    match phase {
+        "promoted" => Some(0),
+        "rolled_back" | "aborted" | "failed" => Some(2),
+        "paused" | "held" => Some(3),
+        _ => None,
+    }
+}
+
+async fn wait_for_rollout(
+    client: &Client,
+    rollout_id: &str,
+    timeout: Duration,
+    json: bool,
+) -> anyhow::Result<u8> {
+    let started = Instant::now();
+    let mut last_line = String::new();
+    loop {
+        let answer = client
+            .call(
+                reqwest::Method::GET,
+                &format!("/v1/rollouts/{rollout_id}"),
+                None,
+            )
+            .await?;
+        let rollout = &answer["rollout"];
+        let phase = rollout["phase"].as_str().unwrap_or("unknown");
+        let line = format!(
+            "{} {} → {}: {} at {} % — {}",
+            rollout["service"].as_str().unwrap_or(""),
+            rollout["stable_version"].as_str().unwrap_or(""),
+            rollout["canary_version"].as_str().unwrap_or(""),
+            phase,
+            rollout["canary_weight_percent"],
+            rollout["summary"].as_str().unwrap_or("")
+        );
+        if !json && line != last_line {
+            eprintln!("{line}");
+            last_line = line;
+        }
+        if let Some(code) = exit_code_of(phase) {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &serde_json::json!({"outcome": phase, "exit_code": code, "rollout": rollout})
+                    )?
+                );
+            } else {
+                println!("{}: {phase}", rollout["id"].as_str().unwrap_or(rollout_id));
+            }
+            return Ok(code);
+        }
+        if started.elapsed() >= timeout {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &serde_json::json!({"outcome": "timed_out", "exit_code": 3, "rollout": rollout})
+                    )?
+                );
+            } else {
+                println!(
+                    "timed out after {} s while the rollout was {phase}",
+                    timeout.as_secs()
+                );
+            }
+            return Ok(3);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+fn print_rollout_line(rollout: &Value) {
+    println!(
+        "{}  {} → {}  {}  step {}/{} at {} %  {}",
+        rollout["id"].as_str().unwrap_or(""),
+        rollout["stable_version"].as_str().unwrap_or(""),
+        rollout["canary_version"].as_str().unwrap_or(""),
+        rollout["phase"].as_str().unwrap_or(""),
+        rollout["step"],
+        rollout["steps"],
+        rollout["canary_weight_percent"],
+        rollout["summary"].as_str().unwrap_or("")
+    );
+}
+
+fn print_status(status: &Value) {
+    println!(
+        "{}  stable {}  public http://{}",
+        status["service"].as_str().unwrap_or(""),
+        status["stable_version"].as_str().unwrap_or(""),
+        status["public_addr"].as_str().unwrap_or("")
+    );
+    if status["active_rollout"].is_object() {
+        print!("  rollout: ");
+        print_rollout_line(&status["active_rollout"]);
+        if let Some(decision) = status["active_rollout"]["decisions"]
+            .as_array()
+            .and_then(|decisions| decisions.last())
+        {
+            println!(
+                "  last decision: {} — {}",
+                decision["kind"].as_str().unwrap_or(""),
+                decision["summary"].as_str().unwrap_or("")
+            );
+        }
+    } else if status["last_rollout"].is_object() {
+        print!("  last rollout: ");
+        print_rollout_line(&status["last_rollout"]);
+    } else {
+        println!("  no rollouts yet");
+    }
+}

@@ -1,0 +1,1151 @@
+//! The local supervisor: runs each release of a service as a child process on its own loopback
+//! port, waits for its health check, restarts it when it crashes, and stops it.
+//!
+//! invariant: children never outlive opsd. They are killed when their handle is dropped, sit in
+//! their own process group, and on Linux get SIGKILL from the kernel when opsd dies (even by
+//! SIGKILL), so a restarted opsd finds their ports free.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
+use std::time::{Duration, Instant};
+
+use tokio::process::{Child, Command};
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
+
+use crate::platform::{HealthStatus, PlatformError, ReleaseRunner, ReleaseSpec};
+
+/// The path probed for readiness and health unless a service names another.
+pub const DEFAULT_HEALTH_PATH: &str = "/v1/health";
+/// How long a starting release may take to answer its health check.
+pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a stopping release may take to exit after SIGTERM before it gets SIGKILL.
+pub const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(10);
+/// The timeout of one health probe.
+pub const HEALTH_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// The token in a command line that is replaced by the release's port.
+pub const PORT_TOKEN: &str = "{port}";
+
+/// Pause between two readiness probes of a starting release.
+const READY_POLL_INTERVAL: Duration = Duration::from_millis(50);
+/// A restarted release that stays up this long has its restart count reset.
+const STABLE_RUN: Duration = Duration::from_secs(60);
+/// How much of the end of a release's log goes into a start error.
+const LOG_TAIL_BYTES: u64 = 4096;
+const LOG_TAIL_LINES: usize = 20;
+
+/// How often and how fast a crashed release is started again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestartPolicy {
+    /// Restarts allowed before the release is left down (the count resets after a minute up).
+    pub max_restarts: u32,
+    /// Pause before each restart.
+    pub backoff: Duration,
+}
+
+impl Default for RestartPolicy {
+    fn default() -> Self {
+        RestartPolicy {
+            max_restarts: 3,
+            backoff: Duration::from_secs(1),
+        }
+    }
+}
+
+/// How one service runs on the local platform.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalServiceConfig {
+    pub name: String,
+    /// Program and arguments; `{port}` in any of them becomes the release's port.
+    pub command: Vec<String>,
+    /// Environment of every release, under the release's own environment and `PORT`.
+    pub base_env: BTreeMap<String, String>,
+    /// Path answered with 2xx once a release is ready and while it is healthy.
+    pub health_path: String,
+    pub ready_timeout: Duration,
+    pub working_dir: Option<PathBuf>,
+    pub restart: RestartPolicy,
+    /// Request paths (exact match) the router forwards but does not count.
+    pub excluded_paths: Vec<String>,
+}
+
+impl LocalServiceConfig {
+    /// A service with the default health path, ready timeout and restart policy.
+    pub fn new(name: impl Into<String>, command: Vec<String>) -> LocalServiceConfig {
+        LocalServiceConfig {
+            name: name.into(),
+            command,
+            base_env: BTreeMap::new(),
+            health_path: DEFAULT_HEALTH_PATH.to_string(),
+            ready_timeout: DEFAULT_READY_TIMEOUT,
+            working_dir: None,
+            restart: RestartPolicy::default(),
+            excluded_paths: Vec::new(),
+        }
+    }
+}
+
+/// Runs releases as local child processes. Cheap to clone; children are killed once the last
+/// clone is dropped.
+#[derive(Clone)]
+pub struct Supervisor {
+    inner: Arc<SupervisorInner>,
+}
+
+struct SupervisorInner {
+    services: HashMap<String, Arc<LocalServiceConfig>>,
+    log_dir: PathBuf,
+    stop_grace: Duration,
+    http: reqwest::Client,
+    releases: Mutex<HashMap<String, Arc<ManagedRelease>>>,
+}
+
+/// One release the supervisor has been asked to run, across its starts, crashes and stops.
+struct ManagedRelease {
+    spec: ReleaseSpec,
+    id: String,
+    config: Arc<LocalServiceConfig>,
+    log_path: PathBuf,
+    state: Arc<watch::Sender<RunState>>,
+    /// Serialises starts of this release.
+    lifecycle: tokio::sync::Mutex<()>,
+    /// The supervising task of the current run, if any.
+    run: Mutex<Option<RunHandle>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Phase {
+    /// Not running: never started, or stopped on request.
+    Stopped,
+    /// A child runs but has not answered its health check yet.
+    Starting,
+    /// The release became ready; its child runs or is being restarted after a crash.
+    Ready,
+    /// The child exited and will not be restarted; the text says why.
+    Exited(String),
+}
+
+#[derive(Debug, Clone)]
+struct RunState {
+    phase: Phase,
+    port: u16,
+    pid: Option<u32>,
+    restarts: u32,
+}
+
+impl RunState {
+    fn is_live(&self) -> bool {
+        matches!(self.phase, Phase::Starting | Phase::Ready)
+    }
+}
+
+struct RunHandle {
+    /// Asks the supervising task to stop the child with this grace period; dropping it kills the
+    /// child at once.
+    stop: oneshot::Sender<Duration>,
+    task: JoinHandle<()>,
+}
+
+impl RunHandle {
+    async fn stop(self, grace: Duration, release_id: &str) {
+        // The task may already have ended (the child exited for good): then there is no receiver.
+        let _ = self.stop.send(grace);
+        if let Err(error) = self.task.await {
+            tracing::error!(release = %release_id, error = %error, "release supervising task failed");
+        }
+    }
+}
+
+impl Supervisor {
+    /// A supervisor for `services`, writing each release's output to
+    /// `<log_dir>/<service>-<version>.log`.
+    pub fn new(
+        services: Vec<LocalServiceConfig>,
+        log_dir: impl Into<PathBuf>,
+    ) -> Result<Supervisor, PlatformError> {
+        let mut by_name = HashMap::new();
+        for service in services {
+            if service.command.is_empty() {
+                return Err(configuration_error(format!(
+                    "service {} has an empty command",
+                    service.name
+                )));
+            }
+            let name = service.name.clone();
+            if by_name.insert(name.clone(), Arc::new(service)).is_some() {
+                return Err(configuration_error(format!(
+                    "service {name} is configured twice"
+                )));
+            }
+        }
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .map_err(|error| configuration_error(format!("no HTTP client: {error}")))?;
+        Ok(Supervisor {
+            inner: Arc::new(SupervisorInner {
+                services: by_name,
+                log_dir: log_dir.into(),
+                stop_grace: DEFAULT_STOP_GRACE,
+                http,
+                releases: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    /// Sets how long stopping releases get between SIGTERM and SIGKILL. Takes effect only on a
+    /// supervisor not yet cloned (call it right after [`Supervisor::new`]).
+    pub fn with_stop_grace(mut self, grace: Duration) -> Supervisor {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.stop_grace = grace;
+        }
+        self
+    }
+
+    /// The loopback address of a live (starting or ready) release.
+    pub fn address_of(&self, release_id: &str) -> Option<SocketAddr> {
+        let state = self.inner.release(release_id)?.state.borrow().clone();
+        state
+            .is_live()
+            .then(|| SocketAddr::from((Ipv4Addr::LOCALHOST, state.port)))
+    }
+
+    /// The process id of a live release's current child.
+    pub fn pid_of(&self, release_id: &str) -> Option<u32> {
+        let state = self.inner.release(release_id)?.state.borrow().clone();
+        state.is_live().then_some(state.pid).flatten()
+    }
+
+    /// Resolves release ids to upstream addresses without keeping the supervisor alive.
+    pub fn resolver(&self) -> impl Fn(&str) -> Option<SocketAddr> + Send + Sync + 'static {
+        let supervisor: Weak<SupervisorInner> = Arc::downgrade(&self.inner);
+        move |release_id: &str| {
+            let inner = supervisor.upgrade()?;
+            Supervisor { inner }.address_of(release_id)
+        }
+    }
+
+    /// Stops every release: SIGTERM to all at once, then SIGKILL to those still up after the
+    /// grace period.
+    pub async fn stop_all(&self) {
+        let releases: Vec<Arc<ManagedRelease>> =
+            lock(&self.inner.releases).values().cloned().collect();
+        let mut stopping = Vec::new();
+        for release in releases {
+            let handle = lock(&release.run).take();
+            if let Some(handle) = handle {
+                let _ = handle.stop.send(self.inner.stop_grace);
+                stopping.push((release, handle.task));
+            }
+        }
+        for (release, task) in stopping {
+            if let Err(error) = task.await {
+                tracing::error!(release = %release.id, error = %error, "release supervising task failed");
+            }
+            release.state.send_modify(|state| {
+                state.phase = Phase::Stopped;
+                state.pid = None;
+            });
+        }
+    }
+
+    async fn start_release(&self, spec: &ReleaseSpec) -> Result<(), PlatformError> {
+        let release = self.inner.release_entry(spec)?;
+        let _serialised = release.lifecycle.lock().await;
+        let current = release.state.borrow().clone();
+        let has_run = lock(&release.run).is_some();
+        let port = match current.phase {
+            Phase::Ready if current.pid.is_some() => return Ok(()),
+            // A crashed release being restarted, or a start whose caller gave up waiting.
+            Phase::Ready | Phase::Starting if has_run => current.port,
+            _ => self.launch(&release).await?,
+        };
+        match self.wait_until_ready(&release, port).await {
+            Ok(()) => {
+                tracing::info!(release = %release.id, port, "release is ready");
+                Ok(())
+            }
+            Err(error) => {
+                let handle = lock(&release.run).take();
+                if let Some(handle) = handle {
+                    handle.stop(self.inner.stop_grace, &release.id).await;
+                }
+                if let PlatformError::NotReady { .. } = error {
+                    release.state.send_modify(|state| {
+                        state.phase = Phase::Exited(error.to_string());
+                        state.pid = None;
+                    });
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// Starts a fresh child on a fresh port and the task that supervises it.
+    async fn launch(&self, release: &Arc<ManagedRelease>) -> Result<u16, PlatformError> {
+        let previous = lock(&release.run).take();
+        if let Some(previous) = previous {
+            previous.stop(Duration::ZERO, &release.id).await;
+        }
+        let port = pick_free_port().map_err(|error| PlatformError::Start {
+            release: release.id.clone(),
+            reason: format!("no free loopback port: {error}"),
+        })?;
+        let mut launch = LaunchPlan::new(release, port);
+        let child = launch.spawn().await?;
+        tracing::info!(release = %release.id, port, pid = child.id().unwrap_or(0), log = %release.log_path.display(), "release started");
+        release.state.send_replace(RunState {
+            phase: Phase::Starting,
+            port,
+            pid: child.id(),
+            restarts: 0,
+        });
+        let (stop, stop_requests) = oneshot::channel();
+        let task = tokio::spawn(supervise(
+            child,
+            launch,
+            Arc::clone(&release.state),
+            stop_requests,
+        ));
+        *lock(&release.run) = Some(RunHandle { stop, task });
+        Ok(port)
+    }
+
+    /// Polls the health check until it answers 2xx, the child exits, or the ready timeout passes.
+    async fn wait_until_ready(
+        &self,
+        release: &ManagedRelease,
+        port: u16,
+    ) -> Result<(), PlatformError> {
+        let timeout = release.config.ready_timeout;
+        let deadline = tokio::time::Instant::now() + timeout;
+        let url = health_url(port, &release.config.health_path);
+        let mut updates = release.state.subscribe();
+        let mut last_error = String::from("the health check has not answered yet");
+        let mut failed_before = false;
+        loop {
+            match &updates.borrow_and_update().phase {
+                Phase::Exited(reason) => {
+                    return Err(PlatformError::Start {
+                        release: release.id.clone(),
+                        reason: reason.clone(),
+                    })
+                }
+                Phase::Stopped => {
+                    return Err(PlatformError::Start {
+                        release: release.id.clone(),
+                        reason: "it was stopped while starting".to_string(),
+                    })
+                }
+                Phase::Starting | Phase::Ready => {}
+            }
+            let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if remaining.is_zero() {
+                return Err(PlatformError::NotReady {
+                    release: release.id.clone(),
+                    waited_secs: timeout.as_secs_f64().ceil() as u64,
+                    last_error,
+                });
+            }
+            let probe_timeout = remaining.min(HEALTH_PROBE_TIMEOUT);
+            match probe(&self.inner.http, &url, probe_timeout).await {
+                Ok(()) => {
+                    release.state.send_if_modified(|state| {
+                        let promote = state.phase == Phase::Starting;
+                        if promote {
+                            state.phase = Phase::Ready;
+                        }
+                        promote
+                    });
+                    if release.state.borrow().phase == Phase::Ready {
+                        return Ok(());
+                    }
+                }
+                Err(failure) => {
+                    // A probe cut short by the deadline says less than the failure before it.
+                    let cut_short = failure.timed_out && probe_timeout < HEALTH_PROBE_TIMEOUT;
+                    if !cut_short || !failed_before {
+                        last_error = failure.detail;
+                    }
+                    failed_before = true;
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(READY_POLL_INTERVAL) => {}
+                _ = updates.changed() => {}
+                _ = tokio::time::sleep_until(deadline) => {}
+            }
+        }
+    }
+}
+
+impl SupervisorInner {
+    fn release(&self, release_id: &str) -> Option<Arc<ManagedRelease>> {
+        lock(&self.releases).get(release_id).cloned()
+    }
+
+    fn release_entry(&self, spec: &ReleaseSpec) -> Result<Arc<ManagedRelease>, PlatformError> {
+        let id = spec.release_id();
+        let config = self.services.get(&spec.service).cloned().ok_or_else(|| {
+            PlatformError::UnknownRelease {
+                release: id.clone(),
+            }
+        })?;
+        let mut releases = lock(&self.releases);
+        let release = releases.entry(id.clone()).or_insert_with(|| {
+            let log_path = self.log_dir.join(format!(
+                "{}-{}.log",
+                file_name_safe(&spec.service),
+                file_name_safe(&spec.version)
+            ));
+            let (state, _) = watch::channel(RunState {
+                phase: Phase::Stopped,
+                port: 0,
+                pid: None,
+                restarts: 0,
+            });
+            Arc::new(ManagedRelease {
+                spec: spec.clone(),
+                id,
+                config,
+                log_path,
+                state: Arc::new(state),
+                lifecycle: tokio::sync::Mutex::new(()),
+                run: Mutex::new(None),
+            })
+        });
+        Ok(Arc::clone(release))
+    }
+}
+
+#[async_trait::async_trait]
+impl ReleaseRunner for Supervisor {
+    async fn ensure_running(&self, release: &ReleaseSpec) -> Result<(), PlatformError> {
+        self.start_release(release).await
+    }
+
+    async fn stop(&self, release: &ReleaseSpec) -> Result<(), PlatformError> {
+        let Some(managed) = self.inner.release(&release.release_id()) else {
+            return Ok(());
+        };
+        let handle = lock(&managed.run).take();
+        if let Some(handle) = handle {
+            handle.stop(self.inner.stop_grace, &managed.id).await;
+            tracing::info!(release = %managed.id, "release stopped");
+        }
+        managed.state.send_modify(|state| {
+            state.phase = Phase::Stopped;
+            state.pid = None;
+        });
+        Ok(())
+    }
+
+    async fn probe_health(&self, release: &ReleaseSpec) -> HealthStatus {
+        let Some(managed) = self.inner.release(&release.release_id()) else {
+            return HealthStatus::Unhealthy("not running".to_string());
+        };
+        let state = managed.state.borrow().clone();
+        if !state.is_live() {
+            return HealthStatus::Unhealthy("not running".to_string());
+        }
+        let url = health_url(state.port, &managed.config.health_path);
+        match probe(&self.inner.http, &url, HEALTH_PROBE_TIMEOUT).await {
+            Ok(()) => HealthStatus::Healthy,
+            Err(failure) => HealthStatus::Unhealthy(failure.detail),
+        }
+    }
+
+    async fn running(&self) -> Vec<ReleaseSpec> {
+        let mut running: Vec<ReleaseSpec> = lock(&self.inner.releases)
+            .values()
+            .filter(|release| release.state.borrow().is_live())
+            .map(|release| release.spec.clone())
+            .collect();
+        running.sort_by_key(ReleaseSpec::release_id);
+        running
+    }
+}
+
+/// Everything needed to start (and restart) one release's child.
+struct LaunchPlan {
+    release_id: String,
+    program: String,
+    args: Vec<String>,
+    env: BTreeMap<String, String>,
+    working_dir: Option<PathBuf>,
+    log_path: PathBuf,
+    restart: RestartPolicy,
+    port: u16,
+    /// Where the current child's output starts in the log.
+    log_offset: u64,
+}
+
+impl LaunchPlan {
+    fn new(release: &ManagedRelease, port: u16) -> LaunchPlan {
+        let port_text = port.to_string();
+        let mut words = release
+            .config
+            .command
+            .iter()
+            .map(|word| word.replace(PORT_TOKEN, &port_text));
+        let program = words.next().unwrap_or_default();
+        let args = words.collect();
+        let mut env = release.config.base_env.clone();
+        env.extend(release.spec.env.clone());
+        env.insert("PORT".to_string(), port_text);
+        LaunchPlan {
+            release_id: release.id.clone(),
+            program,
+            args,
+            env,
+            working_dir: release.config.working_dir.clone(),
+            log_path: release.log_path.clone(),
+            restart: release.config.restart.clone(),
+            port,
+            log_offset: 0,
+        }
+    }
+
+    fn start_error(&self, reason: String) -> PlatformError {
+        PlatformError::Start {
+            release: self.release_id.clone(),
+            reason,
+        }
+    }
+
+    /// Starts a child writing to the release's log.
+    async fn spawn(&mut self) -> Result<Child, PlatformError> {
+        let (stdout, stderr) = self.open_log().map_err(|error| {
+            self.start_error(format!(
+                "could not open the log {}: {error}",
+                self.log_path.display()
+            ))
+        })?;
+        let mut command = Command::new(&self.program);
+        command
+            .args(&self.args)
+            .envs(&self.env)
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .kill_on_drop(true);
+        if let Some(dir) = &self.working_dir {
+            command.current_dir(dir);
+        }
+        confine_child(&mut command);
+        spawn_from_lasting_thread(command)
+            .await
+            .map_err(|error| self.start_error(format!("could not run {}: {error}", self.program)))
+    }
+
+    /// Opens the log for appending, marks where this run starts, and returns two handles to it.
+    fn open_log(&mut self) -> std::io::Result<(std::fs::File, std::fs::File)> {
+        if let Some(dir) = self.log_path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log_path)?;
+        writeln!(
+            file,
+            "==== opsd: starting {} on port {} at {} ====",
+            self.release_id,
+            self.port,
+            chrono::Utc::now().to_rfc3339()
+        )?;
+        self.log_offset = file.metadata()?.len();
+        let second = file.try_clone()?;
+        Ok((file, second))
+    }
+
+    /// The last lines the current child wrote.
+    fn log_tail(&self) -> String {
+        match read_tail(&self.log_path, self.log_offset) {
+            Ok(tail) if tail.trim().is_empty() => "(it wrote nothing)".to_string(),
+            Ok(tail) => tail,
+            Err(error) => format!("(could not read {}: {error})", self.log_path.display()),
+        }
+    }
+}
+
+fn read_tail(path: &Path, run_start: u64) -> std::io::Result<String> {
+    let mut file = std::fs::File::open(path)?;
+    let length = file.metadata()?.len();
+    let from = run_start.max(length.saturating_sub(LOG_TAIL_BYTES));
+    file.seek(SeekFrom::Start(from))?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    let text = String::from_utf8_lossy(&bytes);
+    let lines: Vec<&str> = text.lines().collect();
+    let keep = lines.len().saturating_sub(LOG_TAIL_LINES);
+    Ok(lines[keep..].join("\n"))
+}
+
+/// Watches one release's child: stops it on request, kills it when the request channel is
+/// dropped, and restarts it after a crash as its restart policy allows.
+async fn supervise(
+    mut child: Child,
+    mut plan: LaunchPlan,
+    state: Arc<watch::Sender<RunState>>,
+    mut stop_requests: oneshot::Receiver<Duration>,
+) {
+    let mut started_at = Instant::now();
+    loop {
+        let exit = tokio::select! {
+            request = &mut stop_requests => {
+                // A dropped sender means the supervisor itself is gone: kill without grace.
+                let grace = request.unwrap_or(Duration::ZERO);
+                terminate(&mut child, grace, &plan.release_id).await;
+                state.send_modify(|state| {
+                    state.phase = Phase::Stopped;
+                    state.pid = None;
+                });
+                return;
+            }
+            exit = child.wait() => exit,
+        };
+        let exit = describe_exit(exit);
+        let current = state.borrow().clone();
+        if current.phase != Phase::Ready {
+            let reason = format!(
+                "it {exit} before becoming ready; last lines of {}:\n{}",
+                plan.log_path.display(),
+                plan.log_tail()
+            );
+            tracing::warn!(release = %plan.release_id, exit = %exit, "release exited while starting");
+            state.send_modify(|state| {
+                state.phase = Phase::Exited(reason);
+                state.pid = None;
+            });
+            return;
+        }
+        let restarts = if started_at.elapsed() >= STABLE_RUN {
+            0
+        } else {
+            current.restarts
+        };
+        if restarts >= plan.restart.max_restarts {
+            tracing::error!(release = %plan.release_id, exit = %exit, restarts, "release crashed and has used up its restarts");
+            let reason = format!(
+                "it {exit} after {restarts} restarts; last lines of {}:\n{}",
+                plan.log_path.display(),
+                plan.log_tail()
+            );
+            state.send_modify(|state| {
+                state.phase = Phase::Exited(reason);
+                state.pid = None;
+            });
+            return;
+        }
+        let attempt = restarts + 1;
+        tracing::warn!(
+            release = %plan.release_id,
+            exit = %exit,
+            attempt,
+            max_restarts = plan.restart.max_restarts,
+            backoff_ms = plan.restart.backoff.as_millis() as u64,
+            "release crashed; restarting"
+        );
+        state.send_modify(|state| {
+            state.pid = None;
+            state.restarts = attempt;
+        });
+        tokio::select! {
+            _ = &mut stop_requests => {
+                state.send_modify(|state| state.phase = Phase::Stopped);
+                return;
+            }
+            _ = tokio::time::sleep(plan.restart.backoff) => {}
+        }
+        match plan.spawn().await {
+            Ok(restarted) => {
+                child = restarted;
+                started_at = Instant::now();
+                let pid = child.id();
+                tracing::info!(release = %plan.release_id, pid = pid.unwrap_or(0), port = plan.port, "release restarted");
+                state.send_modify(|state| state.pid = pid);
+            }
+            Err(error) => {
+                tracing::error!(release = %plan.release_id, error = %error, "release could not be restarted");
+                state.send_modify(|state| {
+                    state.phase = Phase::Exited(error.to_string());
+                    state.pid = None;
+                });
+                return;
+            }
+        }
+    }
+}
+
+fn describe_exit(exit: std::io::Result<ExitStatus>) -> String {
+    match exit {
+        Ok(status) => format!("exited ({status})"),
+        Err(error) => format!("could not be waited for ({error})"),
+    }
+}
+
+/// SIGTERM to the child's process group, SIGKILL after `grace`, then reap.
+async fn terminate(child: &mut Child, grace: Duration, release_id: &str) {
+    #[cfg(unix)]
+    if let Some(pid) = child.id() {
+        if !grace.is_zero() {
+            signal_process_group(pid, libc::SIGTERM);
+            if tokio::time::timeout(grace, child.wait()).await.is_ok() {
+                return;
+            }
+            tracing::warn!(release = %release_id, grace_ms = grace.as_millis() as u64, "release ignored SIGTERM; killing it");
+        }
+        signal_process_group(pid, libc::SIGKILL);
+    }
+    #[cfg(not(unix))]
+    let _ = (grace, release_id);
+    let _ = child.start_kill();
+    if let Err(error) = child.wait().await {
+        tracing::warn!(release = %release_id, error = %error, "could not reap a stopped release");
+    }
+}
+
+#[cfg(unix)]
+fn signal_process_group(pid: u32, signal: libc::c_int) {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return;
+    };
+    // SAFETY: kill has no memory-safety preconditions. The child is not reaped yet (we hold its
+    // unwaited handle), so its pid, which is also its process group id, cannot have been reused.
+    unsafe {
+        libc::kill(-pid, signal);
+    }
+}
+
+/// Puts the child in its own process group and, on Linux, has the kernel SIGKILL it when opsd
+/// dies.
+fn confine_child(command: &mut Command) {
+    #[cfg(unix)]
+    command.process_group(0);
+    #[cfg(target_os = "linux")]
+    {
+        let parent = std::process::id();
+        // SAFETY: the closure runs between fork and exec and only makes async-signal-safe calls
+        // (prctl, getppid) without allocating.
+        unsafe {
+            command.pre_exec(move || {
+                if libc::prctl(
+                    libc::PR_SET_PDEATHSIG,
+                    libc::SIGKILL as libc::c_ulong,
+                    0,
+                    0,
+                    0,
+                ) != 0
+                {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // opsd may have died before prctl took effect.
+                if libc::getppid() as u32 != parent {
+                    return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+                }
+                Ok(())
+            });
+        }
+    }
+}
+
+struct SpawnRequest {
+    command: Command,
+    runtime: tokio::runtime::Handle,
+    reply: oneshot::Sender<std::io::Result<Child>>,
+}
+
+/// Spawns on a thread that lives as long as opsd: the Linux parent-death signal fires when the
+/// *thread* that forked the child exits, and tokio's blocking threads come and go.
+async fn spawn_from_lasting_thread(mut command: Command) -> std::io::Result<Child> {
+    static SPAWNER: OnceLock<Option<std::sync::mpsc::Sender<SpawnRequest>>> = OnceLock::new();
+    let spawner = SPAWNER.get_or_init(|| {
+        let (requests, incoming) = std::sync::mpsc::channel::<SpawnRequest>();
+        let started = std::thread::Builder::new()
+            .name("opsd-spawner".to_string())
+            .spawn(move || {
+                for mut request in incoming {
+                    let _runtime = request.runtime.enter();
+                    let spawned = request.command.spawn();
+                    let _ = request.reply.send(spawned);
+                }
+            });
+        match started {
+            Ok(_) => Some(requests),
+            Err(error) => {
+                tracing::warn!(error = %error, "no spawner thread; children are spawned from runtime threads");
+                None
+            }
+        }
+    });
+    let Some(spawner) = spawner else {
+        return command.spawn();
+    };
+    let (reply, answer) = oneshot::channel();
+    let request = SpawnRequest {
+        command,
+        runtime: tokio::runtime::Handle::current(),
+        reply,
+    };
+    if let Err(unsent) = spawner.send(request) {
+        command = unsent.0.command;
+        return command.spawn();
+    }
+    answer
+        .await
+        .map_err(|_| std::io::Error::other("the spawner thread stopped"))?
+}
+
+/// Why a health probe failed.
+struct ProbeFailure {
+    detail: String,
+    timed_out: bool,
+}
+
+async fn probe(http: &reqwest::Client, url: &str, timeout: Duration) -> Result<(), ProbeFailure> {
+    match http.get(url).timeout(timeout).send().await {
+        Ok(response) if response.status().is_success() => Ok(()),
+        Ok(response) => {
+            let status = response.status();
+            let body = response.text().await.unwrap_or_default();
+            let snippet: String = body.chars().take(200).collect();
+            Err(ProbeFailure {
+                detail: format!("health check answered {status}: {snippet}"),
+                timed_out: false,
+            })
+        }
+        Err(error) => Err(ProbeFailure {
+            detail: format!("health check failed: {}", error_chain(&error)),
+            timed_out: error.is_timeout(),
+        }),
+    }
+}
+
+fn health_url(port: u16, health_path: &str) -> String {
+    if health_path.starts_with('/') {
+        format!("http://127.0.0.1:{port}{health_path}")
+    } else {
+        format!("http://127.0.0.1:{port}/{health_path}")
+    }
+}
+
+/// An error with its causes, `outer: inner: innermost`.
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+fn pick_free_port() -> std::io::Result<u16> {
+    let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+    Ok(listener.local_addr()?.port())
+}
+
+fn file_name_safe(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+fn configuration_error(message: String) -> PlatformError {
+    PlatformError::Operation {
+        operation: "configure the local supervisor".to_string(),
+        message,
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::platform::local::test_support::{
+        eventually, port_open, process_gone, steno_service,
+    };
+
+    fn release(version: &str, env: &[(&str, &str)]) -> ReleaseSpec {
+        ReleaseSpec {
+            service: "steno".to_string(),
+            version: version.to_string(),
+            env: env
+                .iter()
+                .map(|(name, value)| (name.to_string(), value.to_string()))
+                .collect(),
+        }
+    }
+
+    fn supervisor(config: LocalServiceConfig, log_dir: &Path) -> Supervisor {
+        Supervisor::new(vec![config], log_dir)
+            .unwrap()
+            .with_stop_grace(Duration::from_secs(5))
+    }
+
+    #[tokio::test]
+    async fn a_release_starts_becomes_healthy_and_stops() {
+        let data = tempfile::tempdir().unwrap();
+        let logs = tempfile::tempdir().unwrap();
+        let supervisor = supervisor(steno_service("steno", data.path()), logs.path());
+        let v1 = release("v1", &[]);
+
+        supervisor.ensure_running(&v1).await.unwrap();
+        let address = supervisor.address_of("steno@v1").unwrap();
+        let pid = supervisor.pid_of("steno@v1").unwrap();
+        assert!(address.ip().is_loopback());
+        assert_eq!(supervisor.probe_health(&v1).await, HealthStatus::Healthy);
+        assert_eq!(supervisor.running().await, vec![v1.clone()]);
+        assert!(logs.path().join("steno-v1.log").exists());
+
+        // Idempotent: the same child keeps running.
+        supervisor.ensure_running(&v1).await.unwrap();
+        assert_eq!(supervisor.pid_of("steno@v1"), Some(pid));
+
+        supervisor.stop(&v1).await.unwrap();
+        assert!(!port_open(address.port()).await);
+        assert!(process_gone(pid));
+        assert_eq!(supervisor.address_of("steno@v1"), None);
+        assert!(supervisor.running().await.is_empty());
+        assert!(matches!(
+            supervisor.probe_health(&v1).await,
+            HealthStatus::Unhealthy(_)
+        ));
+        supervisor.stop(&v1).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_release_whose_health_never_passes_is_not_ready() {
+        let data = tempfile::tempdir().unwrap();
+        let logs = tempfile::tempdir().unwrap();
+        let mut config = steno_service("steno", data.path());
+        config.ready_timeout = Duration::from_millis(1500);
+        let supervisor = supervisor(config, logs.path());
+        let sick = release("sick", &[("STENO_CHAOS_FAIL_HEALTH", "true")]);
+
+        let started = Instant::now();
+        let error = supervisor.ensure_running(&sick).await.unwrap_err();
+        match &error {
+            PlatformError::NotReady {
+                release,
+                waited_secs,
+                last_error,
+            } => {
+                assert_eq!(release, "steno@sick");
+                assert_eq!(*waited_secs, 2);
+                assert!(last_error.contains("503"), "{last_error}");
+            }
+            other => panic!("expected NotReady, got {other}"),
+        }
+        assert!(started.elapsed() < Duration::from_secs(8));
+        // A release that never became ready is not left running.
+        assert!(supervisor.running().await.is_empty());
+        assert_eq!(supervisor.address_of("steno@sick"), None);
+    }
+
+    #[tokio::test]
+    async fn a_release_that_exits_at_once_reports_its_log_tail() {
+        let data = tempfile::tempdir().unwrap();
+        let logs = tempfile::tempdir().unwrap();
+        let supervisor = supervisor(steno_service("steno", data.path()), logs.path());
+        let broken = release("broken", &[("STENO_CHAOS_ERROR_RATE", "lots")]);
+
+        let started = Instant::now();
+        let error = supervisor.ensure_running(&broken).await.unwrap_err();
+        match &error {
+            PlatformError::Start { release, reason } => {
+                assert_eq!(release, "steno@broken");
+                assert!(reason.contains("before becoming ready"), "{reason}");
+                assert!(reason.contains("STENO_CHAOS_ERROR_RATE"), "{reason}");
+            }
+            other => panic!("expected a start error, got {other}"),
+        }
+        // Immediate, not after the ready timeout.
+        assert!(started.elapsed() < Duration::from_secs(10));
+        assert!(supervisor.running().await.is_empty());
+
+        let missing = LocalServiceConfig::new("ghost", vec!["/nonexistent/ghost".to_string()]);
+        let supervisor = Supervisor::new(vec![missing], logs.path()).unwrap();
+        let ghost = ReleaseSpec {
+            service: "ghost".to_string(),
+            version: "v1".to_string(),
+            env: BTreeMap::new(),
+        };
+        let error = supervisor.ensure_running(&ghost).await.unwrap_err();
+        assert!(
+            matches!(&error, PlatformError::Start { reason, .. } if reason.contains("/nonexistent/ghost")),
+            "{error}"
+        );
+        let unknown = release("v1", &[]);
+        assert!(matches!(
+            supervisor.ensure_running(&unknown).await,
+            Err(PlatformError::UnknownRelease { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_crashed_release_is_restarted_until_its_restarts_run_out() {
+        let data = tempfile::tempdir().unwrap();
+        let logs = tempfile::tempdir().unwrap();
+        let mut config = steno_service("steno", data.path());
+        config.restart.max_restarts = 1;
+        let supervisor = supervisor(config, logs.path());
+        let v1 = release("v1", &[]);
+        supervisor.ensure_running(&v1).await.unwrap();
+        let first_pid = supervisor.pid_of("steno@v1").unwrap();
+
+        kill_hard(first_pid);
+        eventually(
+            "the release runs again",
+            Duration::from_secs(15),
+            async || {
+                supervisor
+                    .pid_of("steno@v1")
+                    .is_some_and(|pid| pid != first_pid)
+                    && supervisor.probe_health(&v1).await == HealthStatus::Healthy
+            },
+        )
+        .await;
+        // A supervisor-level restart does not need ensure_running to be called again.
+        let second_pid = supervisor.pid_of("steno@v1").unwrap();
+
+        kill_hard(second_pid);
+        eventually(
+            "the release is left down",
+            Duration::from_secs(10),
+            async || supervisor.running().await.is_empty(),
+        )
+        .await;
+        assert_eq!(supervisor.address_of("steno@v1"), None);
+
+        // ensure_running starts a release whose restarts ran out afresh.
+        supervisor.ensure_running(&v1).await.unwrap();
+        assert_eq!(supervisor.probe_health(&v1).await, HealthStatus::Healthy);
+        supervisor.stop_all().await;
+        assert!(supervisor.running().await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn children_die_with_the_supervisor() {
+        let data = tempfile::tempdir().unwrap();
+        let logs = tempfile::tempdir().unwrap();
+        let supervisor = supervisor(steno_service("steno", data.path()), logs.path());
+        supervisor
+            .ensure_running(&release("v1", &[]))
+            .await
+            .unwrap();
+        let pid = supervisor.pid_of("steno@v1").unwrap();
+        let port = supervisor.address_of("steno@v1").unwrap().port();
+
+        drop(supervisor);
+        eventually("the child is gone", Duration::from_secs(5), async || {
+            process_gone(pid)
+        })
+        .await;
+        assert!(!port_open(port).await);
+    }
+
+    /// Set in the environment of the helper run by `children_die_when_opsd_is_killed`.
+    const ORPHAN_HELPER_DATA_DIR: &str = "OPSD_TEST_ORPHAN_HELPER_DATA_DIR";
+
+    /// Plays opsd for `children_die_when_opsd_is_killed`: starts Steno, prints its pid, waits to
+    /// be killed. Does nothing when run on its own.
+    #[test]
+    #[ignore = "a helper process of children_die_when_opsd_is_killed"]
+    fn orphan_helper() {
+        let Some(data_dir) = std::env::var_os(ORPHAN_HELPER_DATA_DIR) else {
+            return;
+        };
+        let data_dir = PathBuf::from(data_dir);
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async {
+            let supervisor = supervisor(steno_service("steno", &data_dir), &data_dir);
+            supervisor
+                .ensure_running(&release("v1", &[]))
+                .await
+                .unwrap();
+            let pid = supervisor.pid_of("steno@v1").unwrap();
+            let port = supervisor.address_of("steno@v1").unwrap().port();
+            println!("STENO_CHILD pid={pid} port={port}");
+            tokio::time::sleep(Duration::from_secs(60)).await;
+        });
+    }
+
+    #[tokio::test]
+    async fn children_die_when_opsd_is_killed() {
+        use tokio::io::AsyncBufReadExt;
+
+        let data = tempfile::tempdir().unwrap();
+        let mut helper = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "platform::local::supervisor::tests::orphan_helper",
+                "--ignored",
+                "--nocapture",
+                "--test-threads",
+                "1",
+            ])
+            .env(ORPHAN_HELPER_DATA_DIR, data.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = tokio::io::BufReader::new(helper.stdout.take().unwrap()).lines();
+        let announcement = tokio::time::timeout(Duration::from_secs(20), async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                // libtest prints the test's name on the same line first.
+                if let Some((_, rest)) = line.split_once("STENO_CHILD ") {
+                    return rest.to_string();
+                }
+            }
+            panic!("the helper ended without starting steno");
+        })
+        .await
+        .expect("the helper starts steno within 20 s");
+        let field = |name: &str| -> u32 {
+            announcement
+                .split_whitespace()
+                .find_map(|pair| pair.strip_prefix(name))
+                .and_then(|value| value.parse().ok())
+                .unwrap()
+        };
+        let (pid, port) = (field("pid="), field("port=") as u16);
+        assert!(!process_gone(pid));
+
+        helper.start_kill().unwrap();
+        helper.wait().await.unwrap();
+        // Its main thread turns zombie before the others exit and close its sockets.
+        eventually(
+            "the orphaned child is gone and its port closed",
+            Duration::from_secs(5),
+            async || process_gone(pid) && !port_open(port).await,
+        )
+        .await;
+    }
+
+    fn kill_hard(pid: u32) {
+        let pid = libc::pid_t::try_from(pid).unwrap();
+        // SAFETY: kill has no memory-safety preconditions; the pid is our live child.
+        let result = unsafe { libc::kill(pid, libc::SIGKILL) };
+        assert_eq!(result, 0);
+    }
+}

@@ -1,0 +1,116 @@
+//! Platforms: object-safe traits for what opsd asks of the place a service runs (start and stop
+//! releases, probe their health, split traffic between them, read their traffic), with a `local`
+//! implementation (processes behind opsd's own router). invariant: no platform SDK type crosses
+//! these traits.
+
+pub mod local;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::core::traffic::SecondSample;
+
+/// One release of a service: a version label plus the environment it runs with. On the local
+/// platform the service's command line (from `opsd.yaml`) is started with `env` layered over the
+/// service's base environment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleaseSpec {
+    pub service: String,
+    pub version: String,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+}
+
+impl ReleaseSpec {
+    /// A stable identifier: `service@version`.
+    pub fn release_id(&self) -> String {
+        format!("{}@{}", self.service, self.version)
+    }
+}
+
+/// How one service's traffic is split: everything to `stable` except `canary_weight_percent`
+/// to `canary`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrafficSplit {
+    pub stable: String,
+    pub canary: Option<String>,
+    pub canary_weight_percent: u8,
+}
+
+impl TrafficSplit {
+    /// All traffic to one release.
+    pub fn all_to(release_id: &str) -> TrafficSplit {
+        TrafficSplit {
+            stable: release_id.to_string(),
+            canary: None,
+            canary_weight_percent: 0,
+        }
+    }
+}
+
+/// The answer of one health probe.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", content = "detail", rename_all = "snake_case")]
+pub enum HealthStatus {
+    Healthy,
+    Unhealthy(String),
+}
+
+/// What went wrong on a platform. Messages name the operation and the release.
+#[derive(Debug, thiserror::Error)]
+pub enum PlatformError {
+    #[error("could not start {release}: {reason}")]
+    Start { release: String, reason: String },
+    #[error("{release} did not become ready within {waited_secs} s: {last_error}")]
+    NotReady {
+        release: String,
+        waited_secs: u64,
+        last_error: String,
+    },
+    #[error("{release} is not known to the platform")]
+    UnknownRelease { release: String },
+    #[error("{operation} failed: {message}")]
+    Operation { operation: String, message: String },
+}
+
+/// Starts, stops and probes releases.
+#[async_trait::async_trait]
+pub trait ReleaseRunner: Send + Sync {
+    /// Starts the release unless it already runs, and returns once it is ready (its health check
+    /// answers 2xx) or failed to become ready in time.
+    async fn ensure_running(&self, release: &ReleaseSpec) -> Result<(), PlatformError>;
+    /// Stops the release (idempotent).
+    async fn stop(&self, release: &ReleaseSpec) -> Result<(), PlatformError>;
+    /// One health probe of a running release.
+    async fn probe_health(&self, release: &ReleaseSpec) -> HealthStatus;
+    /// The releases currently running.
+    async fn running(&self) -> Vec<ReleaseSpec>;
+    /// The base URL that reaches this release directly, bypassing the traffic split (for smoke
+    /// checks), while it runs.
+    async fn release_url(&self, release: &ReleaseSpec) -> Option<String> {
+        let _ = release;
+        None
+    }
+}
+
+/// Splits a service's traffic between releases.
+#[async_trait::async_trait]
+pub trait TrafficShifter: Send + Sync {
+    async fn set_split(&self, service: &str, split: &TrafficSplit) -> Result<(), PlatformError>;
+    async fn current_split(&self, service: &str) -> Result<Option<TrafficSplit>, PlatformError>;
+}
+
+/// Reads per-second traffic of releases.
+#[async_trait::async_trait]
+pub trait MetricSource: Send + Sync {
+    /// Samples of one release for the seconds in `from_second..to_second`; seconds without
+    /// traffic may be missing.
+    async fn samples(
+        &self,
+        service: &str,
+        release_id: &str,
+        from_second: i64,
+        to_second: i64,
+    ) -> Result<Vec<SecondSample>, PlatformError>;
+}

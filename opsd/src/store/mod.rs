@@ -1,0 +1,306 @@
+//! The SQLite store: everything opsd must remember across restarts (rollouts and their decisions,
+//! the timeline, the audit log, stable releases, API tokens, notifications already sent).
+//!
+//! invariant: the store knows nothing of the rollout engine's types; the engine's state is stored
+//! as JSON text next to a few indexed columns.
+//! invariant: every value is bound; no SQL text is built from input.
+//! invariant: times are stored as RFC 3339 UTC text with milliseconds
+//! (`2025-01-31T12:00:00.000Z`), so text order is time order; finer precision is truncated.
+
+mod migrations;
+mod notifications;
+mod releases;
+mod rollouts;
+mod timeline;
+mod tokens;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use sqlx::error::ErrorKind;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+pub use migrations::{Migration, MIGRATIONS};
+pub use releases::{ReleaseRecord, StableRelease};
+pub use rollouts::{DecisionRecord, NewDecision, NewRollout, RolloutRecord};
+pub use timeline::{AuditRecord, EventRecord, NewAuditEntry, NewEvent};
+pub use tokens::{ApiToken, TokenRole, UnknownTokenRole};
+
+/// How long a statement waits for another connection or process to release the write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Connections kept to a store file. SQLite serialises writers anyway; a few connections let
+/// reads proceed while a write is under way (WAL).
+const FILE_POOL_CONNECTIONS: u32 = 4;
+
+/// What went wrong in the store. Each message says what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "cannot create the store's directory {}: {source}; create it or point opsd at a writable path",
+        path.display()
+    )]
+    CreateDirectory {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "cannot open the store {}: {source}; check the path, its permissions and free disk space",
+        path.display()
+    )]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error(
+        "the store {location} is at schema version {found}, newer than version {known}, the newest \
+         this opsd knows; run the opsd release that wrote it (or a newer one), or restore a backup"
+    )]
+    SchemaTooNew {
+        location: String,
+        found: i64,
+        known: i64,
+    },
+    #[error(
+        "migration {version} ({name}) failed and was rolled back, the store is unchanged: {source}; \
+         fix the cause and start opsd again"
+    )]
+    Migration {
+        version: i64,
+        name: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error(
+        "service {service} already has rollout {rollout_id} in progress; wait for it to finish or \
+         abort it before starting another"
+    )]
+    RolloutInProgress { service: String, rollout_id: String },
+    #[error("a rollout with id {rollout_id} already exists; start the new rollout with a new id")]
+    DuplicateRollout { rollout_id: String },
+    #[error(
+        "rollout {rollout_id} does not exist; check the id (list rollouts to see the known ones)"
+    )]
+    RolloutNotFound { rollout_id: String },
+    #[error(
+        "rollout {rollout_id} changed underneath this update (expected revision {expected_revision}, \
+         found {found_revision}); another opsd process may be driving it: reload it before deciding \
+         again"
+    )]
+    Conflict {
+        rollout_id: String,
+        expected_revision: i64,
+        found_revision: i64,
+    },
+    #[error(
+        "rollout {rollout_id} already finished ({outcome}) and cannot change; start a new rollout \
+         instead"
+    )]
+    RolloutFinished { rollout_id: String, outcome: String },
+    #[error("the {field} is not valid JSON: {source}; pass serialised JSON text")]
+    InvalidJson {
+        field: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("a token hash must be 64 lowercase hexadecimal characters (the SHA-256 of the token)")]
+    InvalidTokenHash,
+    #[error("a token with this hash is already registered; generate a new token")]
+    TokenExists,
+    #[error(
+        "stored {what} cannot be read ({detail}); the store was changed by something other than \
+         opsd: restore a backup or repair the row"
+    )]
+    Corrupt { what: String, detail: String },
+    #[error(
+        "the store stayed locked by another connection or process for longer than {} s: {source}; \
+         check that a single opsd uses this store file, then retry",
+        BUSY_TIMEOUT.as_secs()
+    )]
+    Busy {
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("the store failed: {0}; if this persists, check free disk space and the store file")]
+    Database(#[source] sqlx::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> StoreError {
+        if is_busy(&error) {
+            StoreError::Busy { source: error }
+        } else {
+            StoreError::Database(error)
+        }
+    }
+}
+
+/// opsd's store. Cheap to clone: clones share one connection pool.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: SqlitePool,
+    location: String,
+}
+
+impl Store {
+    /// Opens (creating it and its directory when missing) the store file at `path`, in WAL mode
+    /// with foreign keys on, and applies pending migrations. A store written by a newer opsd is
+    /// refused with [`StoreError::SchemaTooNew`].
+    pub async fn open(path: &Path) -> Result<Store, StoreError> {
+        if let Some(directory) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            tokio::fs::create_dir_all(directory)
+                .await
+                .map_err(|source| StoreError::CreateDirectory {
+                    path: directory.to_path_buf(),
+                    source,
+                })?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(FILE_POOL_CONNECTIONS)
+            .connect_with(options)
+            .await
+            .map_err(|source| StoreError::Open {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        let store = Store {
+            pool,
+            location: path.display().to_string(),
+        };
+        migrations::migrate(&store).await?;
+        tracing::info!(path = %path.display(), "store opened");
+        Ok(store)
+    }
+
+    /// A fresh store in memory, for tests. It lives as long as the returned handle's clones.
+    pub async fn open_in_memory() -> Result<Store, StoreError> {
+        let memory = PathBuf::from(":memory:");
+        let options = SqliteConnectOptions::from_str("sqlite::memory:")
+            .map_err(|source| StoreError::Open {
+                path: memory.clone(),
+                source,
+            })?
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(true);
+        // One connection that never expires: each SQLite connection to `:memory:` is its own
+        // database.
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options)
+            .await
+            .map_err(|source| StoreError::Open {
+                path: memory,
+                source,
+            })?;
+        let store = Store {
+            pool,
+            location: ":memory:".to_string(),
+        };
+        migrations::migrate(&store).await?;
+        Ok(store)
+    }
+
+    /// The newest schema version applied to this store.
+    pub async fn schema_version(&self) -> Result<i64, StoreError> {
+        let mut connection = self.pool.acquire().await?;
+        let applied = migrations::applied_versions(&mut connection).await?;
+        Ok(applied.last().copied().unwrap_or(0))
+    }
+
+    /// Closes every connection, waiting for statements under way. Later calls fail.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+/// A time as stored: RFC 3339 UTC with milliseconds.
+fn time_text(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Reads a stored time back; `what` names the column for the error.
+fn parse_time(text: &str, what: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|at| at.with_timezone(&Utc))
+        .map_err(|error| StoreError::Corrupt {
+            what: what.to_string(),
+            detail: format!("{text:?} is not an RFC 3339 time: {error}"),
+        })
+}
+
+fn parse_optional_time(
+    text: Option<String>,
+    what: &str,
+) -> Result<Option<DateTime<Utc>>, StoreError> {
+    text.map(|text| parse_time(&text, what)).transpose()
+}
+
+/// Reads a stored JSON column back; `what` names the column for the error.
+fn parse_json(text: &str, what: &str) -> Result<serde_json::Value, StoreError> {
+    serde_json::from_str(text).map_err(|error| StoreError::Corrupt {
+        what: what.to_string(),
+        detail: format!("not JSON: {error}"),
+    })
+}
+
+/// Checks that caller-supplied text is JSON before it is stored.
+fn require_json(text: &str, field: &'static str) -> Result<(), StoreError> {
+    serde_json::from_str::<serde::de::IgnoredAny>(text)
+        .map(|_| ())
+        .map_err(|source| StoreError::InvalidJson { field, source })
+}
+
+/// Reads a stored non-negative integer back into a narrower type.
+fn narrow<T: TryFrom<i64>>(value: i64, what: &str) -> Result<T, StoreError> {
+    T::try_from(value).map_err(|_| StoreError::Corrupt {
+        what: what.to_string(),
+        detail: format!("{value} is out of range"),
+    })
+}
+
+/// Which constraint class a database error violated, if any.
+fn violation(error: &sqlx::Error) -> Option<ErrorKind> {
+    match error {
+        sqlx::Error::Database(database_error) => match database_error.kind() {
+            ErrorKind::Other => None,
+            kind => Some(kind),
+        },
+        _ => None,
+    }
+}
+
+/// SQLite's primary result code for "database is busy" (extended codes share the low byte).
+const SQLITE_BUSY: i64 = 5;
+
+fn is_busy(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(database_error) => database_error
+            .code()
+            .and_then(|code| code.parse::<i64>().ok())
+            .is_some_and(|code| code & 0xff == SQLITE_BUSY),
+        _ => false,
+    }
+}

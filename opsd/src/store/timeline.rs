@@ -1,0 +1,175 @@
+//! The timeline of events shown to people, and the append-only audit log of who did what
+//! (the database's own triggers refuse UPDATE and DELETE on it).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::error::ErrorKind;
+use sqlx::sqlite::SqliteRow;
+use sqlx::Row;
+
+use super::{parse_json, parse_time, time_text, violation, Store, StoreError};
+
+/// One timeline event about to be recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewEvent {
+    pub at: DateTime<Utc>,
+    pub service: String,
+    /// Must name a stored rollout when set.
+    pub rollout_id: Option<String>,
+    pub kind: String,
+    pub message: String,
+    pub data: serde_json::Value,
+}
+
+/// A recorded timeline event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventRecord {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub service: String,
+    pub rollout_id: Option<String>,
+    pub kind: String,
+    pub message: String,
+    pub data: serde_json::Value,
+}
+
+/// One audit entry about to be recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewAuditEntry {
+    pub at: DateTime<Utc>,
+    /// Who acted: a token's name, or `opsd` for the control plane itself.
+    pub actor: String,
+    pub role: String,
+    pub action: String,
+    pub target: String,
+    pub reason: Option<String>,
+    pub detail: serde_json::Value,
+}
+
+/// A recorded audit entry; `seq` only grows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    pub seq: i64,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub role: String,
+    pub action: String,
+    pub target: String,
+    pub reason: Option<String>,
+    pub detail: serde_json::Value,
+}
+
+impl Store {
+    /// Records a timeline event and returns its id.
+    pub async fn append_event(&self, event: &NewEvent) -> Result<i64, StoreError> {
+        let appended = sqlx::query(
+            "INSERT INTO events (at, service, rollout_id, kind, message, data_json) \
+             VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(time_text(event.at))
+        .bind(&event.service)
+        .bind(&event.rollout_id)
+        .bind(&event.kind)
+        .bind(&event.message)
+        .bind(event.data.to_string())
+        .fetch_one(self.pool())
+        .await;
+        match appended {
+            Ok(row) => Ok(row.try_get("id")?),
+            Err(error) if violation(&error) == Some(ErrorKind::ForeignKeyViolation) => {
+                Err(StoreError::RolloutNotFound {
+                    rollout_id: event.rollout_id.clone().unwrap_or_default(),
+                })
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Up to `limit` events, newest first, of one service or of all, at or after `since` when
+    /// given.
+    pub async fn list_events(
+        &self,
+        service: Option<&str>,
+        since: Option<DateTime<Utc>>,
+        limit: u32,
+    ) -> Result<Vec<EventRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, at, service, rollout_id, kind, message, data_json FROM events \
+             WHERE (?1 IS NULL OR service = ?1) AND (?2 IS NULL OR at >= ?2) \
+             ORDER BY at DESC, id DESC LIMIT ?3",
+        )
+        .bind(service)
+        .bind(since.map(time_text))
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    /// Appends an audit entry and returns its `seq`.
+    pub async fn append_audit(&self, entry: &NewAuditEntry) -> Result<i64, StoreError> {
+        let row = sqlx::query(
+            "INSERT INTO audit_log (at, actor, role, action, target, reason, detail_json) \
+             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING seq",
+        )
+        .bind(time_text(entry.at))
+        .bind(&entry.actor)
+        .bind(&entry.role)
+        .bind(&entry.action)
+        .bind(&entry.target)
+        .bind(&entry.reason)
+        .bind(entry.detail.to_string())
+        .fetch_one(self.pool())
+        .await?;
+        let seq: i64 = row.try_get("seq")?;
+        tracing::info!(
+            seq,
+            actor = %entry.actor,
+            role = %entry.role,
+            action = %entry.action,
+            target = %entry.target,
+            "audit entry recorded"
+        );
+        Ok(seq)
+    }
+
+    /// The newest `limit` audit entries, newest first.
+    pub async fn list_audit(&self, limit: u32) -> Result<Vec<AuditRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, at, actor, role, action, target, reason, detail_json FROM audit_log \
+             ORDER BY seq DESC LIMIT ?",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(audit_from_row).collect()
+    }
+}
+
+fn event_from_row(row: &SqliteRow) -> Result<EventRecord, StoreError> {
+    Ok(EventRecord {
+        id: row.try_get("id")?,
+        at: parse_time(&row.try_get::<String, _>("at")?, "events.at")?,
+        service: row.try_get("service")?,
+        rollout_id: row.try_get("rollout_id")?,
+        kind: row.try_get("kind")?,
+        message: row.try_get("message")?,
+        data: parse_json(&row.try_get::<String, _>("data_json")?, "events.data_json")?,
+    })
+}
+
+fn audit_from_row(row: &SqliteRow) -> Result<AuditRecord, StoreError> {
+    Ok(AuditRecord {
+        seq: row.try_get("seq")?,
+        at: parse_time(&row.try_get::<String, _>("at")?, "audit_log.at")?,
+        actor: row.try_get("actor")?,
+        role: row.try_get("role")?,
+        action: row.try_get("action")?,
+        target: row.try_get("target")?,
+        reason: row.try_get("reason")?,
+        detail: parse_json(
+            &row.try_get::<String, _>("detail_json")?,
+            "audit_log.detail_json",
+        )?,
+    })
+}

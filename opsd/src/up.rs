@@ -1,0 +1,196 @@
+//! `opsd up`: opens the store, creates API tokens on first start, starts the local platform
+//! (release processes behind opsd's router), the notifier, the reconciler and the API, prints
+//! where everything is, and stops it all (children included) on Ctrl-C or SIGTERM.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::api::{self, ApiState};
+use crate::auth::ensure_tokens;
+use crate::config::Config;
+use crate::daemon::{Daemon, Platforms};
+use crate::loadgen::{run_load, LoadSpec};
+use crate::notify::Notifier;
+use crate::platform::local::{LocalPlatform, LocalServiceConfig};
+use crate::store::Store;
+
+/// Where `opsd up` writes the operator token for local CLI use (readable by the owner only).
+pub fn operator_token_path(config: &Config) -> PathBuf {
+    config.data_dir.join("operator.token")
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("OPSD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter)
+        .try_init();
+}
+
+fn write_private_file(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut file = options.open(path)?;
+    file.write_all(contents.as_bytes())
+}
+
+/// Runs the daemon until Ctrl-C or SIGTERM.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    init_logging();
+    std::fs::create_dir_all(&config.data_dir).with_context(|| {
+        format!(
+            "cannot create the data directory {}",
+            config.data_dir.display()
+        )
+    })?;
+    let store = Store::open(&config.data_dir.join("opsd.db"))
+        .await
+        .context("cannot open the store")?;
+    if let Some(tokens) = ensure_tokens(&store)
+        .await
+        .context("cannot create API tokens")?
+    {
+        let path = operator_token_path(&config);
+        write_private_file(&path, &tokens.operator)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        println!("created API tokens (shown once):");
+        println!(
+            "  operator: {}   (also saved to {})",
+            tokens.operator,
+            path.display()
+        );
+        println!("  viewer:   {}", tokens.viewer);
+    }
+
+    let services: Vec<(LocalServiceConfig, std::net::SocketAddr)> = config
+        .services
+        .values()
+        .map(|service| {
+            let mut local = LocalServiceConfig::new(service.name.clone(), service.command.clone());
+            local.base_env = service.env.clone();
+            local.health_path = service.health_path.clone();
+            local.ready_timeout = service.ready_timeout;
+            (local, service.public_addr)
+        })
+        .collect();
+    let log_dir = config.data_dir.join("logs");
+    let platform = LocalPlatform::start(services, log_dir)
+        .await
+        .context("cannot start the local platform")?;
+    let platforms = Platforms {
+        runner: platform.clone(),
+        shifter: platform.clone(),
+        metrics: platform.clone(),
+    };
+    let (notifier, notifier_task) = Notifier::start(
+        config.notification_targets.clone(),
+        config.notification_routes.clone(),
+        Some(store.clone()),
+    );
+    let daemon = match Daemon::start(config.clone(), store.clone(), platforms, notifier).await {
+        Ok(daemon) => daemon,
+        Err(error) => {
+            platform.shutdown().await;
+            return Err(anyhow::anyhow!("opsd could not start: {error}"));
+        }
+    };
+    let (stop_sender, stop_receiver) = tokio::sync::watch::channel(false);
+    let reconciler = tokio::spawn(daemon.clone().run(stop_receiver));
+
+    let listener = match tokio::net::TcpListener::bind(config.listen).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            platform.shutdown().await;
+            return Err(anyhow::anyhow!(
+                "cannot listen on {}: {error}",
+                config.listen
+            ));
+        }
+    };
+    let api_addr = listener.local_addr()?;
+    println!("opsd API        http://{api_addr}");
+    for service in config.services.values() {
+        let public = platform
+            .public_address(&service.name)
+            .unwrap_or(service.public_addr);
+        let stable = daemon
+            .status(Some(&service.name))
+            .await
+            .ok()
+            .and_then(|statuses| statuses.into_iter().next())
+            .map(|status| status.stable_version)
+            .unwrap_or_default();
+        println!("{:<15} http://{public}   (stable {stable})", service.name);
+    }
+    println!("press Ctrl-C to stop");
+
+    let app = api::router(ApiState {
+        daemon: daemon.clone(),
+    });
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await;
+    tracing::info!("shutting down");
+    let _ = stop_sender.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(5), reconciler).await;
+    platform.shutdown().await;
+    notifier_task.abort();
+    store.close().await;
+    served.context("the API server failed")?;
+    println!("opsd stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}
+
+/// `opsd load`: open-loop traffic with a progress line on stderr.
+pub async fn run_load_command(target: &str, rps: u32, duration: Duration) -> anyhow::Result<()> {
+    let spec = LoadSpec::new(target, rps, duration);
+    let report = run_load(spec, |progress| {
+        eprint!(
+            "\r{:>5.1} s  sent {}  ok {}  errors {}  dropped {}      ",
+            progress.elapsed.as_secs_f64(),
+            progress.sent,
+            progress.ok,
+            progress.errors,
+            progress.dropped
+        );
+    })
+    .await;
+    eprintln!();
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&report).unwrap_or_default()
+    );
+    Ok(())
+}

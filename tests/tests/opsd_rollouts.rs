@@ -1,0 +1,293 @@
+//! End to end: `opsd up` with real Steno processes behind its router and real traffic. A good
+//! release is promoted through every step; a release with 20 % errors, one with +500 ms latency
+//! and one whose health fails are each rolled back with the right exit codes from
+//! `deploy --wait` and `gate`; opsd killed with SIGKILL mid-rollout and restarted ends consistent.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use e2e_tests::{binary, RunningProcess};
+use serde_json::Value;
+
+/// A fast plan: 10 % for 6 s, 50 % for 6 s, then 100 %.
+const FAST_PLAN: &str = "name: fast-e2e\nsteps:\n  - weight: 10\n    bake: 6s\n  - weight: 50\n    bake: 6s\n  - weight: 100\n";
+
+struct Opsd {
+    process: RunningProcess,
+    api_url: String,
+    public_url: String,
+    dir: PathBuf,
+}
+
+fn write_config(dir: &Path) -> PathBuf {
+    std::fs::write(dir.join("fast.yaml"), FAST_PLAN).unwrap();
+    let config = format!(
+        "listen: 127.0.0.1:0\n\
+         data_dir: data\n\
+         tick: 200ms\n\
+         health_probe_interval: 500ms\n\
+         analysis:\n  min_requests: 40\n  on_inconclusive: rollback\n\
+         services:\n  steno:\n    public_addr: 127.0.0.1:0\n    plan: {}\n    ready_timeout: 20s\n",
+        dir.join("fast.yaml").display()
+    );
+    let path = dir.join("opsd.yaml");
+    std::fs::write(&path, config).unwrap();
+    path
+}
+
+fn start_opsd(dir: &Path) -> Opsd {
+    binary("steno");
+    let mut command = Command::new(binary("opsd"));
+    command
+        .arg("--config")
+        .arg(dir.join("opsd.yaml"))
+        .arg("up")
+        .current_dir(dir);
+    let process = RunningProcess::start(command, Duration::from_secs(60));
+    let api_url = process.base_url.clone();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let public_url = loop {
+        let line = process
+            .stdout_lines
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("opsd prints the service URL");
+        if line.starts_with("steno") {
+            let start = line.find("http://").expect("a URL");
+            break line[start..].split_whitespace().next().unwrap().to_string();
+        }
+    };
+    Opsd {
+        process,
+        api_url,
+        public_url,
+        dir: dir.to_path_buf(),
+    }
+}
+
+impl Opsd {
+    fn token(&self) -> String {
+        std::fs::read_to_string(self.dir.join("data/operator.token"))
+            .unwrap()
+            .trim()
+            .to_string()
+    }
+
+    /// Runs an opsd client command; returns (exit code, stdout).
+    fn cli(&self, args: &[&str]) -> (i32, String) {
+        let output = Command::new(binary("opsd"))
+            .arg("--config")
+            .arg(self.dir.join("opsd.yaml"))
+            .arg("--server")
+            .arg(&self.api_url)
+            .arg("--token")
+            .arg(self.token())
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            output.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&output.stdout).into_owned()
+                + &String::from_utf8_lossy(&output.stderr),
+        )
+    }
+
+    fn status(&self) -> Value {
+        let (code, out) = self.cli(&["status", "steno", "--json"]);
+        assert_eq!(code, 0, "{out}");
+        serde_json::from_str(&out).unwrap()
+    }
+
+    /// Open-loop traffic through the router for the given time, as a child process.
+    fn load(&self, rps: u32, seconds: u32) -> Child {
+        Command::new(binary("opsd"))
+            .args([
+                "load",
+                "--rps",
+                &rps.to_string(),
+                "--duration",
+                &format!("{seconds}s"),
+                "--target",
+                &self.public_url,
+            ])
+            .current_dir(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    }
+}
+
+fn stable_version(opsd: &Opsd) -> String {
+    opsd.status()["service"]["stable_version"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn last_rollout_kinds(opsd: &Opsd) -> Vec<String> {
+    let (code, out) = opsd.cli(&["history", "steno", "--json", "--limit", "1"]);
+    assert_eq!(code, 0, "{out}");
+    let history: Value = serde_json::from_str(&out).unwrap();
+    history["rollouts"][0]["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|decision| decision["kind"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn rollouts_promote_good_releases_and_roll_back_bad_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path());
+    let opsd = start_opsd(dir.path());
+    assert_eq!(stable_version(&opsd), "v1");
+    let mut load = opsd.load(250, 600);
+
+    // A good release goes through 10 % and 50 % and is promoted.
+    let (code, out) = opsd.cli(&[
+        "deploy",
+        "steno",
+        "--version",
+        "v2",
+        "--wait",
+        "--timeout",
+        "90s",
+    ]);
+    assert_eq!(code, 0, "a healthy release is promoted:\n{out}");
+    assert_eq!(stable_version(&opsd), "v2");
+    assert_eq!(
+        last_rollout_kinds(&opsd),
+        vec!["start", "advance", "promote"]
+    );
+    let (gate, out) = opsd.cli(&["gate", "steno", "--timeout", "5s"]);
+    assert_eq!(gate, 0, "{out}");
+
+    // 20 % errors: rolled back, exit 2, the stable release keeps all traffic.
+    let (code, out) = opsd.cli(&[
+        "deploy",
+        "steno",
+        "--version",
+        "v3-errors",
+        "--env",
+        "STENO_CHAOS_ERROR_RATE=0.2",
+        "--wait",
+        "--timeout",
+        "60s",
+    ]);
+    assert_eq!(code, 2, "a release with 20 % errors is rolled back:\n{out}");
+    assert_eq!(stable_version(&opsd), "v2");
+    assert_eq!(last_rollout_kinds(&opsd).last().unwrap(), "roll_back");
+    let (gate, out) = opsd.cli(&["gate", "steno", "--timeout", "5s"]);
+    assert_eq!(gate, 2, "{out}");
+    let split = &opsd.status()["service"]["split"];
+    assert_eq!(split["stable"], "steno@v2");
+    assert!(
+        split["canary"].is_null(),
+        "no canary weight is left: {split}"
+    );
+
+    // +500 ms latency: rolled back.
+    let (code, out) = opsd.cli(&[
+        "deploy",
+        "steno",
+        "--version",
+        "v4-slow",
+        "--env",
+        "STENO_CHAOS_LATENCY_MS=500",
+        "--wait",
+        "--timeout",
+        "60s",
+    ]);
+    assert_eq!(code, 2, "a release 500 ms slower is rolled back:\n{out}");
+    assert_eq!(stable_version(&opsd), "v2");
+
+    // Failing health: the canary never becomes ready, traffic never moves, exit 2.
+    let (code, out) = opsd.cli(&[
+        "deploy",
+        "steno",
+        "--version",
+        "v5-sick",
+        "--env",
+        "STENO_CHAOS_FAIL_HEALTH=true",
+        "--wait",
+        "--timeout",
+        "60s",
+    ]);
+    assert_eq!(
+        code, 2,
+        "a release whose health fails is rolled back:\n{out}"
+    );
+    assert_eq!(stable_version(&opsd), "v2");
+
+    // Only one rollout per service at a time.
+    let (first, out) = opsd.cli(&["deploy", "steno", "--version", "v6"]);
+    assert_eq!(first, 0, "{out}");
+    let (second, out) = opsd.cli(&["deploy", "steno", "--version", "v7"]);
+    assert_eq!(second, 1, "{out}");
+    assert!(out.contains("in progress"), "{out}");
+    let (abort, out) = opsd.cli(&["abort", "steno", "--reason", "test over"]);
+    assert_eq!(abort, 0, "{out}");
+    let (gate, out) = opsd.cli(&["gate", "steno", "--timeout", "10s"]);
+    assert_eq!(gate, 2, "an aborted rollout gates as failed: {out}");
+
+    let _ = load.kill();
+    let _ = load.wait();
+}
+
+#[test]
+fn sigkill_mid_rollout_then_restart_ends_consistent() {
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path());
+    let mut opsd = start_opsd(dir.path());
+    let mut load = opsd.load(250, 600);
+    let (code, out) = opsd.cli(&["deploy", "steno", "--version", "v2"]);
+    assert_eq!(code, 0, "{out}");
+
+    // Wait until the canary takes traffic, then kill opsd without warning.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = opsd.status();
+        if status["service"]["active_rollout"]["phase"] == "baking" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the rollout never started baking: {status}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let rollout_id = opsd.status()["service"]["active_rollout"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    opsd.process.child.kill().unwrap();
+    opsd.process.child.wait().unwrap();
+    let _ = load.kill();
+    let _ = load.wait();
+
+    // Restart on the same store: the rollout resumes and finishes.
+    let opsd = start_opsd(dir.path());
+    let mut load = opsd.load(250, 600);
+    let (code, out) = opsd.cli(&["gate", "steno", "--timeout", "90s"]);
+    assert_eq!(code, 0, "the resumed rollout is promoted:\n{out}");
+    let status = opsd.status();
+    assert_eq!(status["service"]["stable_version"], "v2");
+    assert_eq!(status["service"]["last_rollout"]["id"], rollout_id.as_str());
+    let split = &status["service"]["split"];
+    assert_eq!(split["stable"], "steno@v2");
+    assert!(
+        split["canary"].is_null(),
+        "no intermediate weight is left: {split}"
+    );
+    let kinds = last_rollout_kinds(&opsd);
+    assert_eq!(
+        kinds.first().map(String::as_str),
+        Some("start"),
+        "decisions from before the kill are kept: {kinds:?}"
+    );
+    assert_eq!(kinds.last().map(String::as_str), Some("promote"));
+    let _ = load.kill();
+    let _ = load.wait();
+}
