@@ -33,5 +33,7 @@ echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "==> cargo build (the binaries the end-to-end tests start)"
+cargo build --workspace --bins --locked
 echo "==> cargo test"
 cargo test --workspace --locked

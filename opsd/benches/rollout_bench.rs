@@ -74,10 +74,6 @@ struct RunResult {
     seconds_to_rollback: Option<f64>,
     /// Bad canary responses (failed, or slowed) served to users before the rollback.
     bad_requests_served: u64,
-    /// The CodeDeploy-style alarm on the same traffic: when it would have rolled back, and how
-    /// many failed canary requests it would have served by then.
-    codedeploy_rollback_second: Option<u64>,
-    codedeploy_bad_requests: u64,
 }
 
 const TICK_MS: i64 = 250;
@@ -115,12 +111,6 @@ fn simulate(plan: &RolloutPlan, policy: &RolloutPolicy, canary: Release, seed: u
     let mut current_second = TrafficSample::default();
     let mut first_bad_ms: Option<i64> = None;
     let mut bad_served = 0u64;
-    // CodeDeploy-style: per-minute canary counts.
-    let mut minute_requests = 0u64;
-    let mut minute_errors = 0u64;
-    let mut codedeploy_rollback_second = None;
-    let mut codedeploy_bad = 0u64;
-    let mut codedeploy_bad_so_far = 0u64;
     let limit_ms = start_ms
         + (plan
             .steps
@@ -141,14 +131,9 @@ fn simulate(plan: &RolloutPlan, policy: &RolloutPolicy, canary: Release, seed: u
             if to_canary {
                 canary_step.record(latency, is_error);
                 current_second.record(latency, is_error);
-                minute_requests += 1;
-                if is_error {
-                    minute_errors += 1;
-                }
                 // A bad response: a failure, or a slow answer from a slowed release.
                 if is_error || canary.added_latency_ms > 0.0 {
                     bad_served += 1;
-                    codedeploy_bad_so_far += 1;
                     first_bad_ms.get_or_insert(now_ms);
                 }
             } else {
@@ -163,19 +148,6 @@ fn simulate(plan: &RolloutPlan, policy: &RolloutPolicy, canary: Release, seed: u
                 sample: current_second,
             });
             current_second = TrafficSample::default();
-            if elapsed_ms % 60_000 == 0 && codedeploy_rollback_second.is_none() {
-                let rate = if minute_requests > 0 {
-                    minute_errors as f64 / minute_requests as f64
-                } else {
-                    0.0
-                };
-                if rate > 0.01 {
-                    codedeploy_rollback_second = Some((elapsed_ms / 1000) as u64);
-                    codedeploy_bad = codedeploy_bad_so_far;
-                }
-                minute_requests = 0;
-                minute_errors = 0;
-            }
         }
         let step_before = (state.step_index, state.step_started_at_ms);
         let (next, actions) = step(
@@ -206,10 +178,6 @@ fn simulate(plan: &RolloutPlan, policy: &RolloutPolicy, canary: Release, seed: u
         }
     }
     let rolled_back_at = (state.phase == Phase::RolledBack).then_some(now_ms);
-    // The CodeDeploy policy keeps serving until its own rollback (or the end of the plan).
-    if codedeploy_rollback_second.is_none() {
-        codedeploy_bad = codedeploy_bad_so_far;
-    }
     RunResult {
         outcome: state.phase,
         seconds_from_first_bad_to_rollback: rolled_back_at
@@ -217,8 +185,65 @@ fn simulate(plan: &RolloutPlan, policy: &RolloutPolicy, canary: Release, seed: u
             .map(|(end, first)| (end - first) as f64 / 1000.0),
         seconds_to_rollback: rolled_back_at.map(|end| (end - start_ms) as f64 / 1000.0),
         bad_requests_served: bad_served,
-        codedeploy_rollback_second,
-        codedeploy_bad_requests: codedeploy_bad,
+    }
+}
+
+/// What the CodeDeploy-style policy does with the same traffic (the same random stream).
+struct CodeDeployResult {
+    rollback_second: Option<u64>,
+    bad_requests_served: u64,
+}
+
+/// The plan's weights over time, with a CloudWatch-style alarm: error rate above 1 % over a
+/// 1-minute period, evaluated as each minute completes; ALARM rolls back. It draws random numbers
+/// in the same order as [`simulate`], so both see the same requests while their weights agree.
+fn simulate_codedeploy(plan: &RolloutPlan, canary: Release, seed: u64) -> CodeDeployResult {
+    let mut random = Random(seed);
+    let mut elapsed_ms: i64 = 0;
+    let mut bad_served = 0u64;
+    let mut minute_requests = 0u64;
+    let mut minute_errors = 0u64;
+    for plan_step in &plan.steps {
+        if plan_step.canary_weight_percent == 100 {
+            break;
+        }
+        let weight = f64::from(plan_step.canary_weight_percent) / 100.0;
+        let step_end = elapsed_ms + plan_step.bake.as_millis() as i64;
+        while elapsed_ms < step_end {
+            let arrivals = random.poisson(TOTAL_RPS * TICK_MS as f64 / 1000.0);
+            for _ in 0..arrivals {
+                let to_canary = random.uniform() < weight;
+                let release = if to_canary { canary } else { HEALTHY };
+                let is_error = random.uniform() < release.error_rate;
+                let _latency_draw = random.normal();
+                if to_canary {
+                    minute_requests += 1;
+                    if is_error {
+                        minute_errors += 1;
+                    }
+                    if is_error || canary.added_latency_ms > 0.0 {
+                        bad_served += 1;
+                    }
+                }
+            }
+            elapsed_ms += TICK_MS;
+            if elapsed_ms % 60_000 == 0 {
+                let breaching =
+                    minute_requests > 0 && minute_errors as f64 / minute_requests as f64 > 0.01;
+                if breaching {
+                    return CodeDeployResult {
+                        rollback_second: Some((elapsed_ms / 1000) as u64),
+                        bad_requests_served: bad_served,
+                    };
+                }
+                minute_requests = 0;
+                minute_errors = 0;
+            }
+        }
+    }
+    CodeDeployResult {
+        rollback_second: None,
+        bad_requests_served: bad_served,
     }
 }
 
@@ -309,12 +334,9 @@ fn main() {
         let mut codedeploy_times = Vec::new();
         let mut codedeploy_bad = 0u64;
         for run in 0..options.runs {
-            let result = simulate(
-                &plan,
-                &policy,
-                canary,
-                options.seed.wrapping_mul(1_000_003).wrapping_add(run),
-            );
+            let seed = options.seed.wrapping_mul(1_000_003).wrapping_add(run);
+            let result = simulate(&plan, &policy, canary, seed);
+            let codedeploy = simulate_codedeploy(&plan, canary, seed);
             match result.outcome {
                 Phase::RolledBack => rolled_back += 1,
                 Phase::Promoted => promoted += 1,
@@ -327,11 +349,11 @@ fn main() {
                 detection.push(seconds);
             }
             bad_served += result.bad_requests_served;
-            if let Some(second) = result.codedeploy_rollback_second {
+            if let Some(second) = codedeploy.rollback_second {
                 codedeploy_rolled_back += 1;
                 codedeploy_times.push(second as f64);
             }
-            codedeploy_bad += result.codedeploy_bad_requests;
+            codedeploy_bad += codedeploy.bad_requests_served;
         }
         let runs = options.runs as f64;
         println!(

@@ -172,6 +172,7 @@ pub fn router(state: ApiState) -> Router {
             "/v1/health",
             get(|| async { Json(json!({"status": "ok"})) }),
         )
+        .route("/metrics", get(metrics))
         .route("/v1/status", get(status_all))
         .route("/v1/services/{service}", get(status_one))
         .route("/v1/services/{service}/history", get(history))
@@ -188,6 +189,17 @@ pub fn router(state: ApiState) -> Router {
             )
         })
         .with_state(state)
+}
+
+async fn metrics(State(state): State<ApiState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.daemon.metrics_text().await,
+    )
+        .into_response()
 }
 
 async fn status_all(State(state): State<ApiState>, _caller: Caller) -> Result<Response, ApiError> {

@@ -15,8 +15,10 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// Path to a workspace binary in the same profile as the running tests, built on demand.
+/// Path to a workspace binary in the same profile as the running tests. It is built (or brought
+/// up to date, a no-op when fresh) once per test process, so a test never runs a stale binary.
 pub fn binary(name: &str) -> PathBuf {
+    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
     let test_executable = std::env::current_exe().expect("test executable path");
     // target/<profile>/deps/<test> → target/<profile>/<name>
     let profile_dir = test_executable
@@ -25,13 +27,23 @@ pub fn binary(name: &str) -> PathBuf {
         .expect("test executables live in target/<profile>/deps")
         .to_path_buf();
     let path = profile_dir.join(name);
-    if !path.exists() {
-        let status = Command::new(env!("CARGO"))
+    let mut built = BUILT
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if !built.iter().any(|known| known == name) {
+        let mut command = Command::new(env!("CARGO"));
+        command
             .args(["build", "--bin", name])
-            .current_dir(workspace_root())
-            .status()
-            .expect("cargo runs");
+            .current_dir(workspace_root());
+        if profile_dir
+            .file_name()
+            .is_some_and(|profile| profile == "release")
+        {
+            command.arg("--release");
+        }
+        let status = command.status().expect("cargo runs");
         assert!(status.success(), "building the {name} binary failed");
+        built.push(name.to_string());
     }
     assert!(path.exists(), "{} was not built", path.display());
     path
@@ -41,6 +53,8 @@ pub fn binary(name: &str) -> PathBuf {
 pub struct RunningProcess {
     pub child: Child,
     pub base_url: String,
+    /// The lines printed before the URL line.
+    pub lines_before_url: Vec<String>,
     pub stdout_lines: mpsc::Receiver<String>,
 }
 
@@ -60,6 +74,7 @@ impl RunningProcess {
             }
         });
         let deadline = std::time::Instant::now() + timeout;
+        let mut lines_before_url = Vec::new();
         loop {
             let remaining = deadline.saturating_duration_since(std::time::Instant::now());
             match receiver.recv_timeout(remaining) {
@@ -73,9 +88,11 @@ impl RunningProcess {
                         return RunningProcess {
                             child,
                             base_url: url,
+                            lines_before_url,
                             stdout_lines: receiver,
                         };
                     }
+                    lines_before_url.push(line);
                 }
                 Err(_) => {
                     let _ = child.kill();

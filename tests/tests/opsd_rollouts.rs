@@ -232,8 +232,111 @@ fn rollouts_promote_good_releases_and_roll_back_bad_ones() {
     let (gate, out) = opsd.cli(&["gate", "steno", "--timeout", "10s"]);
     assert_eq!(gate, 2, "an aborted rollout gates as failed: {out}");
 
+    // Tokens and roles: reading needs a token, changing needs the operator role; all audited.
+    let viewer = opsd
+        .process
+        .lines_before_url
+        .iter()
+        .find_map(|line| {
+            line.trim()
+                .strip_prefix("viewer:")
+                .map(|rest| rest.trim().to_string())
+        })
+        .expect("opsd up prints a viewer token on first start");
+    let client = reqwest::blocking::Client::new();
+    let deploy_url = format!("{}/v1/services/steno/deploy", opsd.api_url);
+    let anonymous = client
+        .post(&deploy_url)
+        .json(&serde_json::json!({"version": "v9"}))
+        .send()
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let as_viewer = client
+        .post(&deploy_url)
+        .bearer_auth(&viewer)
+        .json(&serde_json::json!({"version": "v9"}))
+        .send()
+        .unwrap();
+    assert_eq!(as_viewer.status(), 403);
+    let status = client
+        .get(format!("{}/v1/status", opsd.api_url))
+        .bearer_auth(&viewer)
+        .send()
+        .unwrap();
+    assert_eq!(status.status(), 200, "viewers can read");
+    let bad_body = client
+        .post(&deploy_url)
+        .bearer_auth(opsd.token())
+        .json(&serde_json::json!({"versoin": "v9"}))
+        .send()
+        .unwrap();
+    assert_eq!(bad_body.status(), 422);
+    assert!(bad_body.text().unwrap().contains("versoin"));
+    let audit: Value = client
+        .get(format!("{}/v1/audit", opsd.api_url))
+        .bearer_auth(opsd.token())
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let entries = audit["audit"].as_array().unwrap();
+    assert!(entries.iter().any(|entry| entry["action"] == "deploy"
+        && entry["actor"] == "operator"
+        && entry["detail"]["canary"] == "v2"));
+    assert!(entries
+        .iter()
+        .any(|entry| entry["action"] == "abort" && entry["reason"] == "test over"));
+    assert!(
+        !entries
+            .iter()
+            .any(|entry| entry["detail"]["canary"] == "v9"),
+        "refused calls change nothing"
+    );
+
+    let metrics = client
+        .get(format!("{}/metrics", opsd.api_url))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        metrics
+            .contains("opsd_release_requests_last_minute{service=\"steno\",release=\"steno@v2\"}"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("opsd_notifications_total"));
+
     let _ = load.kill();
     let _ = load.wait();
+}
+
+#[test]
+fn bad_configuration_is_refused_with_file_line_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("opsd.yaml");
+    std::fs::write(&path, "listen: 127.0.0.1:0\nservices:\n  steno:\n    plan: Canary10Percent5Minutes\n    bake_time: 5m\n").unwrap();
+    for args in [vec!["config", "validate"], vec!["up"]] {
+        let output = Command::new(binary("opsd"))
+            .arg("--config")
+            .arg(&path)
+            .args(&args)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("opsd.yaml:5"), "{args:?}: {stderr}");
+        assert!(stderr.contains("bake_time"), "{args:?}: {stderr}");
+    }
+    assert!(
+        !dir.path().join("data").exists() && !dir.path().join(".opsd").exists(),
+        "a refused start creates nothing"
+    );
+    let good = Command::new(binary("opsd"))
+        .args(["--config", "no-such-file.yaml", "config", "validate"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(good.status.success(), "embedded defaults validate");
 }
 
 #[test]
