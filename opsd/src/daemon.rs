@@ -1152,3 +1152,84 @@ pub async fn run_check(spec: &CheckSpec, base_url: &str) -> CheckState {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn server_answering(status: u16) -> String {
+        let app = axum::Router::new().route(
+            "/probe",
+            axum::routing::get(
+                move || async move { axum::http::StatusCode::from_u16(status).unwrap() },
+            ),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        url
+    }
+
+    #[tokio::test]
+    async fn http_checks_pass_on_the_expected_status() {
+        let ok = server_answering(200).await;
+        let spec = CheckSpec::Http {
+            path: "/probe".into(),
+            expect_status: None,
+            timeout: std::time::Duration::from_secs(5),
+        };
+        assert_eq!(run_check(&spec, &ok).await, CheckState::Passed);
+        let failing = server_answering(503).await;
+        match run_check(&spec, &failing).await {
+            CheckState::Failed(detail) => assert!(detail.contains("503"), "{detail}"),
+            other => panic!("expected a failure, got {other:?}"),
+        }
+        let expect_404 = CheckSpec::Http {
+            path: "/missing".into(),
+            expect_status: Some(404),
+            timeout: std::time::Duration::from_secs(5),
+        };
+        assert_eq!(run_check(&expect_404, &ok).await, CheckState::Passed);
+        let unreachable = run_check(&spec, "http://127.0.0.1:9").await;
+        assert!(matches!(unreachable, CheckState::Failed(_)));
+    }
+
+    #[tokio::test]
+    async fn command_checks_see_the_canary_url_and_their_exit_status() {
+        let timeout = std::time::Duration::from_secs(10);
+        let passes = CheckSpec::Command {
+            argv: vec![
+                "sh".into(),
+                "-c".into(),
+                "test \"$CANARY_URL\" = http://canary:1".into(),
+            ],
+            timeout,
+        };
+        assert_eq!(
+            run_check(&passes, "http://canary:1").await,
+            CheckState::Passed
+        );
+        let fails = CheckSpec::Command {
+            argv: vec!["sh".into(), "-c".into(), "echo broken >&2; exit 3".into()],
+            timeout,
+        };
+        match run_check(&fails, "http://canary:1").await {
+            CheckState::Failed(detail) => assert!(detail.contains("broken"), "{detail}"),
+            other => panic!("expected a failure, got {other:?}"),
+        }
+        let slow = CheckSpec::Command {
+            argv: vec!["sleep".into(), "5".into()],
+            timeout: std::time::Duration::from_millis(100),
+        };
+        assert!(
+            matches!(run_check(&slow, "http://canary:1").await, CheckState::Failed(detail) if detail.contains("longer"))
+        );
+        let missing = CheckSpec::Command {
+            argv: vec!["no-such-program-here".into()],
+            timeout,
+        };
+        assert!(
+            matches!(run_check(&missing, "http://canary:1").await, CheckState::Failed(detail) if detail.contains("could not run"))
+        );
+    }
+}

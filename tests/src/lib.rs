@@ -15,10 +15,29 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// Path to a workspace binary in the same profile as the running tests. It is built (or brought
-/// up to date, a no-op when fresh) once per test process, so a test never runs a stale binary.
+/// The newest modification time of the files under `dir`.
+fn newest_change(dir: &std::path::Path) -> Option<std::time::SystemTime> {
+    let mut newest = None;
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        let changed = if path.is_dir() {
+            newest_change(&path)
+        } else {
+            entry
+                .metadata()
+                .and_then(|metadata| metadata.modified())
+                .ok()
+        };
+        newest = newest.max(changed);
+    }
+    newest
+}
+
+/// Path to a workspace binary in the same profile as the running tests. It is built when missing
+/// or older than its crate's sources, so a test never runs a stale binary; the test script builds
+/// every binary beforehand with the same command.
 pub fn binary(name: &str) -> PathBuf {
-    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    static BUILD_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let test_executable = std::env::current_exe().expect("test executable path");
     // target/<profile>/deps/<test> → target/<profile>/<name>
     let profile_dir = test_executable
@@ -27,13 +46,23 @@ pub fn binary(name: &str) -> PathBuf {
         .expect("test executables live in target/<profile>/deps")
         .to_path_buf();
     let path = profile_dir.join(name);
-    let mut built = BUILT
+    let crate_dir = workspace_root().join(if name == "steno" { "app" } else { name });
+    let _guard = BUILD_LOCK
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    if !built.iter().any(|known| known == name) {
+    let built_at = std::fs::metadata(&path)
+        .and_then(|metadata| metadata.modified())
+        .ok();
+    let stale = match (built_at, newest_change(&crate_dir.join("src"))) {
+        (Some(built), Some(changed)) => changed > built,
+        (None, _) => true,
+        (Some(_), None) => false,
+    };
+    if stale {
+        // One fixed command for every binary, so its feature set (and build cache) stays the same.
         let mut command = Command::new(env!("CARGO"));
         command
-            .args(["build", "--bin", name])
+            .args(["build", "--workspace", "--bins"])
             .current_dir(workspace_root());
         if profile_dir
             .file_name()
@@ -43,7 +72,6 @@ pub fn binary(name: &str) -> PathBuf {
         }
         let status = command.status().expect("cargo runs");
         assert!(status.success(), "building the {name} binary failed");
-        built.push(name.to_string());
     }
     assert!(path.exists(), "{} was not built", path.display());
     path

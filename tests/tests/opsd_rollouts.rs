@@ -202,6 +202,8 @@ fn rollouts_promote_good_releases_and_roll_back_bad_ones() {
     ]);
     assert_eq!(code, 2, "a release 500 ms slower is rolled back:\n{out}");
     assert_eq!(stable_version(&opsd), "v2");
+    let (gate, out) = opsd.cli(&["gate", "steno", "--timeout", "5s"]);
+    assert_eq!(gate, 2, "{out}");
 
     // Failing health: the canary never becomes ready, traffic never moves, exit 2.
     let (code, out) = opsd.cli(&[
@@ -220,6 +222,25 @@ fn rollouts_promote_good_releases_and_roll_back_bad_ones() {
         "a release whose health fails is rolled back:\n{out}"
     );
     assert_eq!(stable_version(&opsd), "v2");
+    let (gate, out) = opsd.cli(&["gate", "steno", "--timeout", "5s", "--json"]);
+    assert_eq!(gate, 2, "{out}");
+    let gated: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(gated["outcome"], "failed");
+
+    // After a completed rollout, `rollback` returns to the previous release at once.
+    let (code, out) = opsd.cli(&["rollback", "steno", "--reason", "back to v1"]);
+    assert_eq!(code, 0, "{out}");
+    let (gate, out) = opsd.cli(&["gate", "steno", "--timeout", "60s"]);
+    assert_eq!(gate, 0, "{out}");
+    assert_eq!(stable_version(&opsd), "v1");
+    let health: Value = reqwest::blocking::get(format!("{}/v1/health", opsd.public_url))
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(
+        health["version"], "v1",
+        "traffic reaches the release rolled back to"
+    );
 
     // Only one rollout per service at a time.
     let (first, out) = opsd.cli(&["deploy", "steno", "--version", "v6"]);
@@ -293,6 +314,7 @@ fn rollouts_promote_good_releases_and_roll_back_bad_ones() {
         "refused calls change nothing"
     );
 
+    let mut opsd = opsd;
     let metrics = client
         .get(format!("{}/metrics", opsd.api_url))
         .send()
@@ -301,13 +323,22 @@ fn rollouts_promote_good_releases_and_roll_back_bad_ones() {
         .unwrap();
     assert!(
         metrics
-            .contains("opsd_release_requests_last_minute{service=\"steno\",release=\"steno@v2\"}"),
+            .contains("opsd_release_requests_last_minute{service=\"steno\",release=\"steno@v1\"}"),
         "{metrics}"
     );
     assert!(metrics.contains("opsd_notifications_total"));
 
     let _ = load.kill();
     let _ = load.wait();
+
+    // SIGTERM stops opsd cleanly, children included.
+    let public_port: u16 = opsd.public_url.rsplit(':').next().unwrap().parse().unwrap();
+    let status = opsd.process.terminate(Duration::from_secs(30));
+    assert!(status.success(), "opsd exits cleanly: {status:?}");
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", public_port)).is_err(),
+        "the public port is closed"
+    );
 }
 
 #[test]

@@ -356,15 +356,7 @@ pub fn step(
             if next.consecutive_health_failures >= policy.health_failures_to_roll_back {
                 let summary = health_summary(&next, observation, policy);
                 let evidence = health_evidence(&next, observation);
-                finish(
-                    &mut next,
-                    Phase::RolledBack,
-                    DecisionKind::RollBack,
-                    now,
-                    summary,
-                    evidence,
-                    &mut actions,
-                );
+                roll_back(&mut next, now, summary, evidence, &mut actions);
             }
         }
         _ => {}
@@ -574,15 +566,7 @@ fn step_baking(
     if state.consecutive_health_failures >= policy.health_failures_to_roll_back {
         let summary = health_summary(state, observation, policy);
         let evidence = health_evidence(state, observation);
-        finish(
-            state,
-            Phase::RolledBack,
-            DecisionKind::RollBack,
-            now,
-            summary,
-            evidence,
-            actions,
-        );
+        roll_back(state, now, summary, evidence, actions);
         return;
     }
 
@@ -611,15 +595,7 @@ fn step_baking(
             checks: state.checks.clone(),
             ..Evidence::default()
         };
-        finish(
-            state,
-            Phase::RolledBack,
-            DecisionKind::RollBack,
-            now,
-            summary,
-            evidence,
-            actions,
-        );
+        roll_back(state, now, summary, evidence, actions);
         return;
     }
 
@@ -667,15 +643,7 @@ fn step_baking(
             alarms: alarms.clone(),
             ..Evidence::default()
         };
-        finish(
-            state,
-            Phase::RolledBack,
-            DecisionKind::RollBack,
-            now,
-            summary,
-            evidence,
-            actions,
-        );
+        roll_back(state, now, summary, evidence, actions);
         return;
     }
 
@@ -707,15 +675,7 @@ fn step_baking(
             state.canary_weight_percent(),
             comparison.reasons.join("; ")
         );
-        finish(
-            state,
-            Phase::RolledBack,
-            DecisionKind::RollBack,
-            now,
-            summary,
-            evidence,
-            actions,
-        );
+        roll_back(state, now, summary, evidence, actions);
         return;
     }
     state.last_summary = format!(
@@ -791,15 +751,7 @@ fn step_baking(
                         "the bake at {} % ended inconclusive ({reasons}); policy rolls back",
                         state.canary_weight_percent()
                     );
-                    finish(
-                        state,
-                        Phase::RolledBack,
-                        DecisionKind::RollBack,
-                        now,
-                        summary,
-                        evidence,
-                        actions,
-                    );
+                    roll_back(state, now, summary, evidence, actions);
                 }
             }
         }
@@ -832,6 +784,24 @@ fn record(
         summary,
         evidence,
     })));
+}
+
+fn roll_back(
+    state: &mut RolloutState,
+    now: i64,
+    summary: String,
+    evidence: Evidence,
+    actions: &mut Vec<Action>,
+) {
+    finish(
+        state,
+        Phase::RolledBack,
+        DecisionKind::RollBack,
+        now,
+        summary,
+        evidence,
+        actions,
+    );
 }
 
 fn finish(
