@@ -34,7 +34,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,69 +50,14 @@ use crate::store::Store;
 /// PagerDuty's Events API v2 endpoint, used when a target names no `url`.
 pub const DEFAULT_PAGERDUTY_URL: &str = "https://events.pagerduty.com/v2/enqueue";
 
-/// How urgent a notification is. Written `critical`, `warning` or `info`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Severity {
-    Critical,
-    Warning,
-    Info,
-}
+pub use crate::core::severity::{Severity, UnknownSeverity};
 
-impl Severity {
-    /// The severity as written in configuration.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Critical => "critical",
-            Severity::Warning => "warning",
-            Severity::Info => "info",
-        }
-    }
-
-    /// Whether this severity is `minimum` or more urgent.
-    pub fn is_at_least(self, minimum: Severity) -> bool {
-        self.urgency() >= minimum.urgency()
-    }
-
-    fn urgency(self) -> u8 {
-        match self {
-            Severity::Info => 0,
-            Severity::Warning => 1,
-            Severity::Critical => 2,
-        }
-    }
-
-    /// The PagerDuty `payload.severity` for this severity.
-    fn pagerduty_severity(self) -> &'static str {
-        match self {
-            Severity::Critical => "critical",
-            Severity::Warning => "warning",
-            Severity::Info => "info",
-        }
-    }
-}
-
-impl fmt::Display for Severity {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str(self.as_str())
-    }
-}
-
-/// A severity name other than `critical`, `warning` or `info`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown severity {0:?}; use critical, warning or info")]
-pub struct UnknownSeverity(pub String);
-
-impl FromStr for Severity {
-    type Err = UnknownSeverity;
-
-    fn from_str(text: &str) -> Result<Severity, UnknownSeverity> {
-        match text {
-            "critical" => Ok(Severity::Critical),
-            "warning" => Ok(Severity::Warning),
-            "info" => Ok(Severity::Info),
-            other => Err(UnknownSeverity(other.to_string())),
-        }
+/// The PagerDuty `payload.severity` for a severity.
+fn pagerduty_severity(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Critical => "critical",
+        Severity::Warning => "warning",
+        Severity::Info => "info",
     }
 }
 
@@ -976,7 +920,7 @@ fn pagerduty_body(
         "payload": {
             "summary": summary,
             "source": "opsd",
-            "severity": notification.severity.pagerduty_severity(),
+            "severity": pagerduty_severity(notification.severity),
             "timestamp": queued_at.to_rfc3339_opts(SecondsFormat::Millis, true),
             "component": notification.service,
             "custom_details": {

@@ -173,13 +173,7 @@ impl Visitor<'_> for ComparisonVisitor {
 }
 
 /// Who hears about an alarm, and how loudly.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Severity {
-    Critical,
-    Warning,
-    Info,
-}
+pub use super::severity::Severity;
 
 /// One alarm rule: "the metric is on the wrong side of the threshold in each of the last
 /// `evaluation_periods` complete periods of length `period`".

@@ -6,4 +6,5 @@ pub mod config_error;
 pub mod duration;
 pub mod plan;
 pub mod rollout;
+pub mod severity;
 pub mod traffic;
