@@ -10,6 +10,7 @@ pub mod error;
 pub mod export;
 pub mod extract;
 pub mod http;
+pub mod lambda_metrics;
 pub mod metrics;
 pub mod model;
 pub mod service;

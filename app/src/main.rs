@@ -1,5 +1,6 @@
 //! The `steno` command line: serves the app with `axum::serve`, or under AWS Lambda (when
-//! `AWS_LAMBDA_RUNTIME_API` is set) runs the same router through `lambda_http`.
+//! `AWS_LAMBDA_RUNTIME_API` is set) runs the same router through `lambda_http`, adding one
+//! CloudWatch EMF metrics line per request on stdout (see `steno::lambda_metrics`).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -8,6 +9,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use steno::config::Settings;
 use steno::http;
+use steno::lambda_metrics::{LambdaFunction, LambdaMetrics};
 use steno::state::AppState;
 use steno::status_banner;
 
@@ -56,7 +58,8 @@ fn main() -> anyhow::Result<()> {
     let settings = Settings::from_environment(&environment).context("invalid configuration")?;
     let runtime = tokio::runtime::Runtime::new().context("could not start the async runtime")?;
     if environment.contains_key("AWS_LAMBDA_RUNTIME_API") {
-        return runtime.block_on(run_on_lambda(settings));
+        let lambda_function = LambdaFunction::from_environment(&environment);
+        return runtime.block_on(run_on_lambda(settings, lambda_function));
     }
     match cli.command.unwrap_or(Command::Serve {
         addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
@@ -130,11 +133,32 @@ async fn shutdown_signal() {
     tracing::info!("shutdown requested; finishing open requests");
 }
 
-async fn run_on_lambda(settings: Settings) -> anyhow::Result<()> {
+/// Runs the router under the Lambda runtime. With the function's name and version known, every
+/// request also writes its EMF metrics line to stdout; without them it runs without that line.
+async fn run_on_lambda(
+    settings: Settings,
+    lambda_function: Option<LambdaFunction>,
+) -> anyhow::Result<()> {
     let state = AppState::start(settings)
         .await
         .context("steno could not start")?;
-    let app = http::router(state);
+    let app = match lambda_function {
+        Some(function) => {
+            tracing::info!(
+                function_name = %function.name,
+                function_version = %function.version,
+                "steno on Lambda; emitting per-request EMF metrics"
+            );
+            http::router_with_lambda_metrics(state, LambdaMetrics::to_stdout(function))
+        }
+        None => {
+            tracing::warn!(
+                "AWS_LAMBDA_FUNCTION_NAME or AWS_LAMBDA_FUNCTION_VERSION is not set; \
+                 per-request EMF metrics are off"
+            );
+            http::router(state)
+        }
+    };
     lambda_http::run(app)
         .await
         .map_err(|error| anyhow::anyhow!("the Lambda runtime stopped: {error}"))

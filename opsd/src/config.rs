@@ -16,6 +16,8 @@ use crate::core::duration::parse_duration;
 use crate::core::plan::{parse_plan, preset, preset_names, RolloutPlan};
 use crate::core::rollout::{InconclusiveAction, RolloutPolicy};
 use crate::notify::{validate_notifications, NotificationRoute, NotificationTarget};
+use crate::platform::aws::retry::RetryPolicy;
+use crate::platform::aws::{AwsServiceConfig, CloudFrontConfig};
 
 /// The seed alarms, embedded so `opsd up` works from any directory.
 const EMBEDDED_ALARMS: &[(&str, &str)] = &[
@@ -95,6 +97,44 @@ struct RawService {
     plan: Option<String>,
     #[serde(default)]
     checks: BTreeMap<String, RawCheck>,
+    #[serde(default)]
+    aws: Option<RawAws>,
+}
+
+/// `services.<name>.aws`: where the service runs on AWS.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAws {
+    region: Option<String>,
+    function_name: Option<String>,
+    #[serde(default)]
+    alias: Option<String>,
+    #[serde(default)]
+    endpoint_url: Option<String>,
+    #[serde(default)]
+    metrics_namespace: Option<String>,
+    #[serde(default)]
+    poll_interval: Option<String>,
+    #[serde(default)]
+    rollback_alarms: Vec<String>,
+    #[serde(default)]
+    alarm_topic_arn: Option<String>,
+    #[serde(default)]
+    database_instance: Option<String>,
+    #[serde(default)]
+    cloudfront: Option<RawCloudFront>,
+    #[serde(default)]
+    package: Option<String>,
+    #[serde(default)]
+    max_attempts: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCloudFront {
+    distribution_id: String,
+    #[serde(default)]
+    paths: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -147,11 +187,15 @@ pub enum CheckSpec {
         expect_status: Option<u16>,
         timeout: Duration,
     },
-    /// Runs a command with `CANARY_URL` set; passes on exit status 0.
+    /// Runs a command with `CANARY_URL` (when the platform has one) and `CANARY_VERSION` set;
+    /// passes on exit status 0.
     Command {
         argv: Vec<String>,
         timeout: Duration,
     },
+    /// Asks the platform whether the canary is healthy (on AWS: its Lambda version is Active);
+    /// the built-in `smoke` and `e2e` checks of services without a URL per release.
+    ReleaseHealth,
 }
 
 /// One service opsd deploys.
@@ -168,6 +212,18 @@ pub struct ServiceConfig {
     pub version_env: Option<String>,
     pub plan: RolloutPlan,
     pub checks: BTreeMap<String, CheckSpec>,
+    /// Set when the service runs on the aws platform; `None` is the local platform.
+    pub aws: Option<AwsServiceConfig>,
+}
+
+impl ServiceConfig {
+    /// Where users reach the service: the router's address, or the Lambda alias.
+    pub fn public_target(&self) -> String {
+        match &self.aws {
+            Some(aws) => aws.describe_target(),
+            None => self.public_addr.to_string(),
+        }
+    }
 }
 
 /// The validated configuration.
@@ -417,14 +473,29 @@ fn validate_service(
         field: Some(format!("services.{name}.{field}")),
         message,
     };
-    if let Some(platform) = raw.platform.as_deref() {
-        if platform != "local" {
+    let aws = match (raw.platform.as_deref().unwrap_or("local"), raw.aws) {
+        ("local", None) => None,
+        ("local", Some(_)) => {
+            return Err(error(
+                "aws",
+                "is set but the platform is local; add platform: aws or remove the aws block"
+                    .into(),
+            ))
+        }
+        ("aws", Some(raw_aws)) => Some(validate_aws(raw_aws, base_dir, &error)?),
+        ("aws", None) => {
+            return Err(error(
+                "aws",
+                "platform: aws needs an aws block with at least region and function_name".into(),
+            ))
+        }
+        (other, _) => {
             return Err(error(
                 "platform",
-                format!("{platform:?} is not available yet; use local"),
-            ));
+                format!("{other:?} is not a platform; use local or aws"),
+            ))
         }
-    }
+    };
     let default_port = 8080 + index as u16;
     let public_addr = match raw.public_addr.as_deref() {
         Some(text) => text.parse().map_err(|_| {
@@ -438,6 +509,8 @@ fn validate_service(
     let version_env = match (&raw.version_env, &raw.command) {
         (Some(name), _) if name.is_empty() => None,
         (Some(name), _) => Some(name.clone()),
+        // Lambda tells a function its version itself (AWS_LAMBDA_FUNCTION_VERSION).
+        (None, _) if aws.is_some() => None,
         (None, None) => Some("STENO_VERSION".to_string()),
         (None, Some(_)) => None,
     };
@@ -516,18 +589,38 @@ fn validate_service(
             }
         }
     }
-    // The seed plan names `smoke` and `e2e`; unless defined, they probe the health endpoint.
+    // The seed plan names `smoke` and `e2e`; unless defined, they probe the health endpoint (or,
+    // on AWS, where a version has no URL of its own, ask Lambda whether it is Active).
     for builtin in ["smoke", "e2e"] {
-        checks
-            .entry(builtin.to_string())
-            .or_insert(CheckSpec::Http {
+        checks.entry(builtin.to_string()).or_insert(match aws {
+            Some(_) => CheckSpec::ReleaseHealth,
+            None => CheckSpec::Http {
                 path: health_path.clone(),
                 expect_status: None,
                 timeout: Duration::from_secs(10),
-            });
+            },
+        });
+    }
+    for (check_name, check) in &checks {
+        if aws.is_some() && matches!(check, CheckSpec::Http { .. }) {
+            return Err(error(
+                &format!("checks.{check_name}"),
+                "http checks need a URL per release, which a Lambda version has not; use a \
+                 command check (it gets CANARY_VERSION)"
+                    .into(),
+            ));
+        }
     }
     Ok(ServiceConfig {
-        initial_version: raw.initial_version.unwrap_or_else(|| "v1".into()),
+        // On AWS an empty initial version means "whatever the alias routes now".
+        initial_version: raw.initial_version.unwrap_or_else(|| {
+            if aws.is_some() {
+                String::new()
+            } else {
+                "v1".into()
+            }
+        }),
+        aws,
         version_env,
         name,
         public_addr,
@@ -550,6 +643,96 @@ fn duration_field(
         Some(text) => parse_duration(text).map_err(|message| error(field, message)),
         None => Ok(default),
     }
+}
+
+/// `services.<name>.aws`, validated.
+fn validate_aws(
+    raw: RawAws,
+    base_dir: &Path,
+    error: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<AwsServiceConfig, ConfigError> {
+    let plain = |field: &str, value: Option<String>| -> Result<String, ConfigError> {
+        match value {
+            Some(text) if !text.trim().is_empty() && !text.contains(char::is_whitespace) => {
+                Ok(text)
+            }
+            Some(text) => Err(error(
+                &format!("aws.{field}"),
+                format!("{text:?} must be a name without spaces"),
+            )),
+            None => Err(error(&format!("aws.{field}"), "is required".into())),
+        }
+    };
+    let region = plain("region", raw.region)?;
+    let function_name = plain("function_name", raw.function_name)?;
+    let alias = plain("alias", Some(raw.alias.unwrap_or_else(|| "live".into())))?;
+    let mut config = AwsServiceConfig::for_function(&region, &function_name, &alias);
+    if let Some(endpoint) = raw.endpoint_url {
+        if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+            return Err(error(
+                "aws.endpoint_url",
+                format!("{endpoint:?} must start with http:// or https://"),
+            ));
+        }
+        config.endpoint_url = Some(endpoint);
+    }
+    if let Some(namespace) = raw.metrics_namespace {
+        config.metrics_namespace = plain("metrics_namespace", Some(namespace))?;
+    }
+    config.poll_interval = duration_field(
+        raw.poll_interval.as_deref(),
+        "aws.poll_interval",
+        config.poll_interval,
+        error,
+    )?;
+    if config.poll_interval > Duration::from_secs(300) {
+        return Err(error(
+            "aws.poll_interval",
+            "must be at most 5m, or rollouts would judge stale metrics".into(),
+        ));
+    }
+    config.rollback_alarms = raw.rollback_alarms;
+    if let Some(topic) = raw.alarm_topic_arn {
+        if !topic.starts_with("arn:aws:sns:") {
+            return Err(error(
+                "aws.alarm_topic_arn",
+                format!("{topic:?} is not an SNS topic ARN (arn:aws:sns:region:account:name)"),
+            ));
+        }
+        config.alarm_topic_arn = Some(topic);
+    }
+    config.database_instance = raw.database_instance;
+    if let Some(cloudfront) = raw.cloudfront {
+        let paths = cloudfront.paths.unwrap_or_else(|| vec!["/*".into()]);
+        crate::platform::aws::cdn::validate_paths(&paths)
+            .map_err(|problem| error("aws.cloudfront.paths", problem))?;
+        config.cloudfront = Some(CloudFrontConfig {
+            distribution_id: plain(
+                "cloudfront.distribution_id",
+                Some(cloudfront.distribution_id),
+            )?,
+            paths,
+        });
+    }
+    config.package = raw.package.map(|path| base_dir.join(path));
+    if let Some(attempts) = raw.max_attempts {
+        if attempts == 0 || attempts > 10 {
+            return Err(error(
+                "aws.max_attempts",
+                format!("{attempts} must be between 1 and 10"),
+            ));
+        }
+        config.retry = RetryPolicy {
+            max_attempts: attempts,
+            ..RetryPolicy::default()
+        };
+    }
+    Ok(config)
+}
+
+/// The seed alarm rules embedded in the binary.
+pub fn embedded_alarm_rules() -> Vec<AlarmRule> {
+    embedded_alarms().unwrap_or_default()
 }
 
 fn embedded_alarms() -> Result<Vec<AlarmRule>, ConfigError> {
@@ -644,6 +827,76 @@ mod tests {
         assert_eq!(bad_tick.field.as_deref(), Some("tick"));
         let bad_platform = parse("services:\n  steno:\n    platform: mainframe\n").unwrap_err();
         assert!(bad_platform.to_string().contains("mainframe"));
+    }
+
+    #[test]
+    fn aws_services_name_their_function_alias_and_endpoint() {
+        let config = parse(
+            "services:\n  steno:\n    platform: aws\n    aws:\n      region: eu-west-1\n      function_name: steno-prod\n      endpoint_url: http://127.0.0.1:5000\n      poll_interval: 2s\n      rollback_alarms: [api-5xx]\n      cloudfront: {distribution_id: E2EXAMPLE}\n      max_attempts: 3\n",
+        )
+        .unwrap();
+        let steno = &config.services["steno"];
+        let aws = steno.aws.as_ref().unwrap();
+        assert_eq!(aws.region, "eu-west-1");
+        assert_eq!(aws.function_name, "steno-prod");
+        assert_eq!(aws.alias, "live");
+        assert_eq!(aws.endpoint_url.as_deref(), Some("http://127.0.0.1:5000"));
+        assert_eq!(aws.poll_interval, Duration::from_secs(2));
+        assert_eq!(aws.rollback_alarms, vec!["api-5xx".to_string()]);
+        assert_eq!(
+            aws.cloudfront.as_ref().unwrap().paths,
+            vec!["/*".to_string()]
+        );
+        assert_eq!(aws.retry.max_attempts, 3);
+        // Lambda reports its own version; the alias decides the first stable release.
+        assert_eq!(steno.version_env, None);
+        assert_eq!(steno.initial_version, "");
+        assert_eq!(steno.checks["smoke"], CheckSpec::ReleaseHealth);
+        assert_eq!(steno.public_target(), "lambda:steno-prod:live");
+    }
+
+    #[test]
+    fn aws_blocks_are_checked_field_by_field() {
+        let missing = parse("services:\n  steno:\n    platform: aws\n").unwrap_err();
+        assert_eq!(missing.field.as_deref(), Some("services.steno.aws"));
+        let no_function =
+            parse("services:\n  steno:\n    platform: aws\n    aws:\n      region: eu-west-1\n")
+                .unwrap_err();
+        assert_eq!(
+            no_function.field.as_deref(),
+            Some("services.steno.aws.function_name")
+        );
+        let bad_endpoint = parse(
+            "services:\n  steno:\n    platform: aws\n    aws:\n      region: eu-west-1\n      function_name: steno\n      endpoint_url: localhost:5000\n",
+        )
+        .unwrap_err();
+        assert!(
+            bad_endpoint.to_string().contains("http://"),
+            "{bad_endpoint}"
+        );
+        let unknown = parse(
+            "services:\n  steno:\n    platform: aws\n    aws:\n      region: eu-west-1\n      function_name: steno\n      alais: live\n",
+        )
+        .unwrap_err();
+        assert!(unknown.to_string().contains("alais"), "{unknown}");
+        let http_check = parse(
+            "services:\n  steno:\n    platform: aws\n    aws:\n      region: eu-west-1\n      function_name: steno\n    checks:\n      smoke:\n        http: {path: /v1/health}\n",
+        )
+        .unwrap_err();
+        assert!(
+            http_check.to_string().contains("command check"),
+            "{http_check}"
+        );
+        let local_with_aws = parse(
+            "services:\n  steno:\n    aws:\n      region: eu-west-1\n      function_name: steno\n",
+        )
+        .unwrap_err();
+        assert_eq!(local_with_aws.field.as_deref(), Some("services.steno.aws"));
+        let other_platform = parse("services:\n  steno:\n    platform: kubernetes\n").unwrap_err();
+        assert!(
+            other_platform.to_string().contains("local or aws"),
+            "{other_platform}"
+        );
     }
 
     #[test]

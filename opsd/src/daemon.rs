@@ -22,19 +22,11 @@ use crate::core::rollout::{
 };
 use crate::core::traffic::{SecondSample, TrafficSample};
 use crate::notify::{Notification, Notifier, Severity};
-use crate::platform::{
-    HealthStatus, MetricSource, PlatformError, ReleaseRunner, ReleaseSpec, TrafficShifter,
-    TrafficSplit,
-};
+use crate::platform::{HealthStatus, PlatformError, ReleaseSpec, TrafficSplit};
 use crate::store::{NewAuditEntry, NewDecision, NewEvent, NewRollout, Store, StoreError};
 
 /// The platform capabilities the daemon drives.
-#[derive(Clone)]
-pub struct Platforms {
-    pub runner: Arc<dyn ReleaseRunner>,
-    pub shifter: Arc<dyn TrafficShifter>,
-    pub metrics: Arc<dyn MetricSource>,
-}
+pub use crate::platform::dispatch::PlatformSet as Platforms;
 
 /// Who asked for something, for the audit log.
 #[derive(Debug, Clone, Serialize)]
@@ -119,6 +111,10 @@ struct ActiveRollout {
     commands: Vec<OperatorCommand>,
     /// Set once a terminal rollout's traffic, stable release and loser are settled.
     settled: bool,
+    /// The last reconcile error, so a persisting one (like drift) is put on the timeline once.
+    last_error: Option<String>,
+    /// Set while the platform reports that someone else changed the traffic routing.
+    traffic_drift: Option<String>,
 }
 
 pub struct Daemon {
@@ -225,6 +221,8 @@ impl Daemon {
                     checks: Vec::new(),
                     commands: Vec::new(),
                     settled: false,
+                    last_error: None,
+                    traffic_drift: None,
                 })),
             );
         }
@@ -278,7 +276,33 @@ impl Daemon {
         {
             return Ok(release);
         }
-        let initial = release_of(service, &service.initial_version, Default::default());
+        let initial_version = if service.initial_version.is_empty() {
+            // On AWS: whatever the alias routes when opsd first sees it.
+            let split = self.platforms.shifter.current_split(&service.name).await?;
+            match split {
+                Some(split) if split.canary.is_none() => split
+                    .stable
+                    .split_once('@')
+                    .map(|(_, label)| label.to_string())
+                    .unwrap_or(split.stable),
+                Some(split) => {
+                    return Err(ControlError::Conflict(format!(
+                        "{} is mid-shift ({} plus {:?} at {} %), not by opsd; finish or undo that \
+                         shift first, or set initial_version",
+                        service.name, split.stable, split.canary, split.canary_weight_percent
+                    )))
+                }
+                None => {
+                    return Err(ControlError::Invalid(format!(
+                        "{} has no initial_version and the platform reports no current release",
+                        service.name
+                    )))
+                }
+            }
+        } else {
+            service.initial_version.clone()
+        };
+        let initial = release_of(service, &initial_version, Default::default());
         self.store
             .set_stable_release(
                 &service.name,
@@ -462,6 +486,8 @@ impl Daemon {
                 checks: Vec::new(),
                 commands: Vec::new(),
                 settled: false,
+                last_error: None,
+                traffic_drift: None,
             })),
         );
         drop(active);
@@ -540,8 +566,40 @@ impl Daemon {
         };
         let settled = {
             let mut rollout = entry.lock().await;
-            if let Err(error) = self.reconcile(&mut rollout).await {
-                tracing::error!(service = %service, error = %error, "reconcile failed; retrying next tick");
+            match self.reconcile(&mut rollout).await {
+                Ok(()) => {
+                    rollout.last_error = None;
+                    rollout.traffic_drift = None;
+                }
+                Err(error) => {
+                    let message = error.to_string();
+                    if let ControlError::Platform(PlatformError::Drift { detail, .. }) = &error {
+                        rollout.traffic_drift = Some(detail.clone());
+                    }
+                    tracing::error!(service = %service, error = %message, "reconcile failed; retrying next tick");
+                    if rollout.last_error.as_deref() != Some(message.as_str()) {
+                        let kind = match error {
+                            ControlError::Platform(PlatformError::Drift { .. }) => "drift",
+                            _ => "platform_error",
+                        };
+                        let rollout_id = rollout.state.id.clone();
+                        self.event(service, Some(&rollout_id), kind, message.clone())
+                            .await;
+                        if kind == "drift" {
+                            self.notifier.send(Notification {
+                                key: format!("rollout/{rollout_id}/drift"),
+                                severity: Severity::Critical,
+                                title: format!("{service}: traffic drift; opsd holds the rollout"),
+                                body: message.clone(),
+                                service: service.to_string(),
+                                rollout_id: Some(rollout_id.clone()),
+                                resolve: false,
+                                details: serde_json::Value::Null,
+                            });
+                        }
+                        rollout.last_error = Some(message);
+                    }
+                }
             }
             rollout.settled
         };
@@ -568,6 +626,7 @@ impl Daemon {
         let mut observation = Observation {
             now_ms: now,
             commands: std::mem::take(&mut rollout.commands),
+            traffic_drift: rollout.traffic_drift.clone(),
             ..Observation::default()
         };
         let service = rollout.state.service.clone();
@@ -644,6 +703,12 @@ impl Daemon {
             observation.canary_series = self
                 .alarm_series(&service, &canary.release_id(), now)
                 .await?;
+            match self.platforms.alarms.firing_alarms(&service).await {
+                Ok(alarms) => observation.external_alarms = alarms,
+                Err(error) => {
+                    tracing::warn!(service = %service, error = %error, "cannot read the platform's alarms")
+                }
+            }
         }
 
         let mut finished_checks = Vec::new();
@@ -773,7 +838,68 @@ impl Daemon {
         if let Err(error) = self.platforms.runner.stop(&loser).await {
             tracing::warn!(release = %loser.release_id(), error = %error, "could not stop the release that lost the rollout");
         }
+        if state.phase == Phase::Promoted && !rollout.settled {
+            self.purge_cdn_after_promotion(&state.service, &state.id)
+                .await;
+        }
         Ok(())
+    }
+
+    /// Starts a CDN invalidation for a promoted release and follows it in the background, putting
+    /// its start and end on the timeline. Services without a CDN are skipped.
+    async fn purge_cdn_after_promotion(&self, service: &str, rollout_id: &str) {
+        match self.platforms.cdn.invalidate(service).await {
+            Ok(None) => {}
+            Ok(Some(invalidation_id)) => {
+                self.event(
+                    service,
+                    Some(rollout_id),
+                    "cdn_invalidation",
+                    format!("CDN invalidation {invalidation_id} created after the promotion"),
+                )
+                .await;
+                let cdn = self.platforms.cdn.clone();
+                let store = self.store.clone();
+                let service = service.to_string();
+                let rollout_id = rollout_id.to_string();
+                tokio::spawn(async move {
+                    let started = std::time::Instant::now();
+                    let outcome = loop {
+                        match cdn.invalidation_completed(&service, &invalidation_id).await {
+                            Ok(true) => break format!(
+                                "CDN invalidation {invalidation_id} completed after {} s",
+                                started.elapsed().as_secs()
+                            ),
+                            Ok(false) if started.elapsed() > std::time::Duration::from_secs(1800) => {
+                                break format!("CDN invalidation {invalidation_id} still in progress after 30 min; stopped watching")
+                            }
+                            Ok(false) => tokio::time::sleep(std::time::Duration::from_secs(2)).await,
+                            Err(error) => break format!("cannot follow CDN invalidation {invalidation_id}: {error}"),
+                        }
+                    };
+                    tracing::info!(service = %service, message = %outcome, "cdn invalidation");
+                    let _ = store
+                        .append_event(&NewEvent {
+                            at: Utc::now(),
+                            service: service.clone(),
+                            rollout_id: Some(rollout_id.clone()),
+                            kind: "cdn_invalidation".into(),
+                            message: outcome,
+                            data: serde_json::Value::Null,
+                        })
+                        .await;
+                });
+            }
+            Err(error) => {
+                self.event(
+                    service,
+                    Some(rollout_id),
+                    "cdn_invalidation",
+                    format!("CDN invalidation failed: {error}"),
+                )
+                .await;
+            }
+        }
     }
 
     async fn spawn_check(
@@ -790,11 +916,16 @@ impl Daemon {
             .cloned();
         let address = self.platforms.runner.release_url(canary).await;
         let name = name.to_string();
+        let runner = self.platforms.runner.clone();
+        let canary = canary.clone();
         tokio::spawn(async move {
-            match (spec, address) {
-                (None, _) => CheckState::Failed(format!("check {name} is not defined")),
-                (_, None) => CheckState::Failed("the canary has no address to check".into()),
-                (Some(spec), Some(base_url)) => run_check(&spec, &base_url).await,
+            match spec {
+                None => CheckState::Failed(format!("check {name} is not defined")),
+                Some(CheckSpec::ReleaseHealth) => match runner.probe_health(&canary).await {
+                    HealthStatus::Healthy => CheckState::Passed,
+                    HealthStatus::Unhealthy(detail) => CheckState::Failed(detail),
+                },
+                Some(spec) => run_check(&spec, address.as_deref(), &canary.version).await,
             }
         })
     }
@@ -972,7 +1103,7 @@ impl Daemon {
             };
             statuses.push(ServiceStatus {
                 service: name.clone(),
-                public_addr: config.public_addr.to_string(),
+                public_addr: config.public_target(),
                 stable_version: stable,
                 split: self
                     .platforms
@@ -1094,14 +1225,25 @@ impl Daemon {
     }
 }
 
-/// Runs one smoke check against the canary's base URL.
-pub async fn run_check(spec: &CheckSpec, base_url: &str) -> CheckState {
+/// Runs one smoke check against the canary (its base URL, when the platform gives one).
+pub async fn run_check(
+    spec: &CheckSpec,
+    base_url: Option<&str>,
+    canary_version: &str,
+) -> CheckState {
     match spec {
+        CheckSpec::ReleaseHealth => {
+            CheckState::Failed("release health checks are run by the daemon".into())
+        }
+        CheckSpec::Http { .. } if base_url.is_none() => {
+            CheckState::Failed("the canary has no address to check".into())
+        }
         CheckSpec::Http {
             path,
             expect_status,
             timeout,
         } => {
+            let base_url = base_url.unwrap_or_default();
             let client = reqwest::Client::new();
             match client
                 .get(format!("{base_url}{path}"))
@@ -1131,8 +1273,11 @@ pub async fn run_check(spec: &CheckSpec, base_url: &str) -> CheckState {
             let mut command = tokio::process::Command::new(program);
             command
                 .args(args)
-                .env("CANARY_URL", base_url)
+                .env("CANARY_VERSION", canary_version)
                 .kill_on_drop(true);
+            if let Some(base_url) = base_url {
+                command.env("CANARY_URL", base_url);
+            }
             match tokio::time::timeout(*timeout, command.output()).await {
                 Ok(Ok(output)) if output.status.success() => CheckState::Passed,
                 Ok(Ok(output)) => CheckState::Failed(format!(
@@ -1178,9 +1323,9 @@ mod tests {
             expect_status: None,
             timeout: std::time::Duration::from_secs(5),
         };
-        assert_eq!(run_check(&spec, &ok).await, CheckState::Passed);
+        assert_eq!(run_check(&spec, Some(&ok), "v2").await, CheckState::Passed);
         let failing = server_answering(503).await;
-        match run_check(&spec, &failing).await {
+        match run_check(&spec, Some(&failing), "v2").await {
             CheckState::Failed(detail) => assert!(detail.contains("503"), "{detail}"),
             other => panic!("expected a failure, got {other:?}"),
         }
@@ -1189,8 +1334,11 @@ mod tests {
             expect_status: Some(404),
             timeout: std::time::Duration::from_secs(5),
         };
-        assert_eq!(run_check(&expect_404, &ok).await, CheckState::Passed);
-        let unreachable = run_check(&spec, "http://127.0.0.1:9").await;
+        assert_eq!(
+            run_check(&expect_404, Some(&ok), "v2").await,
+            CheckState::Passed
+        );
+        let unreachable = run_check(&spec, Some("http://127.0.0.1:9"), "v2").await;
         assert!(matches!(unreachable, CheckState::Failed(_)));
     }
 
@@ -1206,14 +1354,14 @@ mod tests {
             timeout,
         };
         assert_eq!(
-            run_check(&passes, "http://canary:1").await,
+            run_check(&passes, Some("http://canary:1"), "v2").await,
             CheckState::Passed
         );
         let fails = CheckSpec::Command {
             argv: vec!["sh".into(), "-c".into(), "echo broken >&2; exit 3".into()],
             timeout,
         };
-        match run_check(&fails, "http://canary:1").await {
+        match run_check(&fails, Some("http://canary:1"), "v2").await {
             CheckState::Failed(detail) => assert!(detail.contains("broken"), "{detail}"),
             other => panic!("expected a failure, got {other:?}"),
         }
@@ -1222,14 +1370,14 @@ mod tests {
             timeout: std::time::Duration::from_millis(100),
         };
         assert!(
-            matches!(run_check(&slow, "http://canary:1").await, CheckState::Failed(detail) if detail.contains("longer"))
+            matches!(run_check(&slow, Some("http://canary:1"), "v2").await, CheckState::Failed(detail) if detail.contains("longer"))
         );
         let missing = CheckSpec::Command {
             argv: vec!["no-such-program-here".into()],
             timeout,
         };
         assert!(
-            matches!(run_check(&missing, "http://canary:1").await, CheckState::Failed(detail) if detail.contains("could not run"))
+            matches!(run_check(&missing, Some("http://canary:1"), "v2").await, CheckState::Failed(detail) if detail.contains("could not run"))
         );
     }
 }

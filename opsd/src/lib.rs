@@ -2,11 +2,13 @@
 //! the store, the reconciler, the API and the pieces `opsd up` wires together.
 pub mod api;
 pub mod auth;
+pub mod aws_commands;
 pub mod config;
 pub mod core;
 pub mod daemon;
 pub mod loadgen;
 pub mod notify;
+pub mod package;
 pub mod platform;
 pub mod store;
 pub mod up;

@@ -132,6 +132,62 @@ enum Command {
         #[command(subcommand)]
         action: ConfigAction,
     },
+    /// CloudWatch alarms of services on AWS, made from the rules in alarms/*.yaml.
+    ///
+    /// Each rule becomes the alarm `opsd-<service>-<rule>`; opsd touches only alarms with that
+    /// prefix. A rule with `rollback: true` whose alarm is in ALARM rolls a rollout back.
+    Alarms {
+        #[command(subcommand)]
+        action: AlarmsAction,
+    },
+    /// The CDN in front of a service on AWS (CloudFront).
+    Cdn {
+        #[command(subcommand)]
+        action: CdnAction,
+    },
+    Package(opsd::package::PackageArgs),
+}
+
+#[derive(Subcommand)]
+enum AlarmsAction {
+    /// Create or update the alarms of every rule, delete owned alarms whose rule is gone.
+    /// Idempotent: a second run changes nothing.
+    Sync {
+        /// Only this service (default: every service with platform: aws).
+        #[arg(long)]
+        service: Option<String>,
+        /// Show what would change without changing anything.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// opsd's rules and CloudWatch's alarms side by side, with their state and whether they match.
+    List {
+        #[arg(long)]
+        service: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum CdnAction {
+    /// Invalidate cached paths (default: the service's configured paths, usually /*) and wait
+    /// until CloudFront reports the invalidation completed, with a progress line.
+    Invalidate {
+        service: String,
+        /// A path to invalidate, like /static/* (repeatable).
+        #[arg(long = "path")]
+        paths: Vec<String>,
+        /// Return once the invalidation is created.
+        #[arg(long)]
+        no_wait: bool,
+        #[arg(long, default_value = "15m")]
+        timeout: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -195,7 +251,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
                 println!(
                     "  {}: public {} plan {} ({} steps)",
                     service.name,
-                    service.public_addr,
+                    service.public_target(),
                     service.plan.name,
                     service.plan.steps.len()
                 );
@@ -222,6 +278,76 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
                 }
             };
             opsd::up::run_load_command(&target, *rps, duration).await?;
+            Ok(0)
+        }
+        Command::Alarms { action } => {
+            let config = load_config(&cli.config)?;
+            match action {
+                AlarmsAction::Sync {
+                    service,
+                    dry_run,
+                    json,
+                } => {
+                    let reports =
+                        opsd::aws_commands::alarms_sync(&config, service.as_deref(), *dry_run)
+                            .await?;
+                    if *json {
+                        println!("{}", serde_json::to_string_pretty(&reports)?);
+                    } else {
+                        print!("{}", opsd::aws_commands::format_sync_reports(&reports));
+                    }
+                }
+                AlarmsAction::List { service, json } => {
+                    let rows = opsd::aws_commands::alarms_list(&config, service.as_deref()).await?;
+                    if *json {
+                        println!("{}", serde_json::to_string_pretty(&rows)?);
+                    } else {
+                        print!("{}", opsd::aws_commands::format_alarm_listing(&rows));
+                    }
+                }
+            }
+            Ok(0)
+        }
+        Command::Cdn {
+            action:
+                CdnAction::Invalidate {
+                    service,
+                    paths,
+                    no_wait,
+                    timeout,
+                    json,
+                },
+        } => {
+            let config = load_config(&cli.config)?;
+            let timeout = parse_duration(timeout).map_err(|error| anyhow!("--timeout: {error}"))?;
+            let report = opsd::aws_commands::cdn_invalidate(
+                &config,
+                service,
+                paths.clone(),
+                !*no_wait,
+                timeout,
+            )
+            .await?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else if report.completed {
+                println!(
+                    "invalidation {} completed in {} s",
+                    report.invalidation_id, report.waited_secs
+                );
+            } else if *no_wait {
+                println!("invalidation {} created", report.invalidation_id);
+            } else {
+                println!(
+                    "invalidation {} still in progress after {} s",
+                    report.invalidation_id, report.waited_secs
+                );
+                return Ok(3);
+            }
+            Ok(0)
+        }
+        Command::Package(args) => {
+            opsd::package::run(args)?;
             Ok(0)
         }
         _ => {
@@ -451,7 +577,12 @@ async fn client_command(client: &Client, command: &Command) -> anyhow::Result<u8
             };
             wait_for_rollout(client, rollout_id, timeout, *json).await
         }
-        Command::Up | Command::Load { .. } | Command::Config { .. } => Ok(0),
+        Command::Up
+        | Command::Load { .. }
+        | Command::Config { .. }
+        | Command::Alarms { .. }
+        | Command::Cdn { .. }
+        | Command::Package(_) => Ok(0),
     }
 }
 

@@ -1,5 +1,5 @@
-//! Notifications routed by severity to Slack-compatible webhooks and PagerDuty (Events API v2),
-//! delivered by background tasks with retries and deduplicated across restarts.
+//! Notifications routed by severity to Slack-compatible webhooks, PagerDuty (Events API v2) and
+//! Amazon SNS topics, delivered by background tasks with retries and deduplicated across restarts.
 //!
 //! invariant: [`Notifier::send`] never blocks and never fails the caller: a notification that
 //! cannot be queued is dropped with a warning (a rollback never waits for a chat message).
@@ -17,10 +17,20 @@
 //!       kind: pagerduty
 //!       routing_key: "R0UT1NGKEY"
 //!       # url: defaults to PagerDuty's Events API v2 endpoint
+//!     - name: alerts-topic
+//!       kind: sns
+//!       topic_arn: "arn:aws:sns:us-east-1:123456789012:steno-alerts"
+//!       # region: defaults to the topic ARN's region
+//!       # endpoint_url: e.g. a VPC endpoint or an emulator; defaults to SNS's public endpoint
 //!   routes:
 //!     - { min_severity: warning, targets: [team-chat] }
-//!     - { min_severity: critical, targets: [on-call] }
+//!     - { min_severity: critical, targets: [on-call, alerts-topic] }
 //! ```
+//!
+//! SNS: credentials come from the standard AWS chain (environment, profile, SSO, container or
+//! instance role); the role needs `sns:Publish` on the topic. Each SNS target builds its client
+//! once, on its first delivery, with the SDK's own retries off: the [`DeliveryPolicy`] is the
+//! one retry loop for every kind of target.
 //!
 //! Routing: a notification goes to every target named by a route whose `min_severity` it meets
 //! (critical meets warning and info; warning meets info). Each target has its own queue and
@@ -45,6 +55,8 @@ use serde_json::json;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use aws_sdk_sns::error::{ProvideErrorMetadata, SdkError};
+
 use crate::store::Store;
 
 /// PagerDuty's Events API v2 endpoint, used when a target names no `url`.
@@ -61,9 +73,9 @@ fn pagerduty_severity(severity: Severity) -> &'static str {
     }
 }
 
-/// One place notifications are delivered to. Written flat in YAML: `name`, `kind` (`slack` or
-/// `pagerduty`) and the fields of that kind; a field of the other kind, or any unknown field,
-/// is refused.
+/// One place notifications are delivered to. Written flat in YAML: `name`, `kind` (`slack`,
+/// `pagerduty` or `sns`) and the fields of that kind; a field of another kind, or any unknown
+/// field, is refused.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "TargetFields", into = "TargetFields")]
 pub struct NotificationTarget {
@@ -78,6 +90,97 @@ pub enum TargetKind {
     Slack { webhook_url: String },
     /// PagerDuty Events API v2 (`url` is [`DEFAULT_PAGERDUTY_URL`] unless configured).
     Pagerduty { routing_key: String, url: String },
+    /// An Amazon SNS topic: `Publish` with a subject, a message for people, and the message
+    /// attributes `severity` and `service`.
+    Sns(SnsTarget),
+}
+
+/// An SNS topic notifications are published to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnsTarget {
+    /// `arn:aws:sns:<region>:<account>:<name>`.
+    pub topic_arn: String,
+    /// The region to call; `None` means the topic ARN's region.
+    pub region: Option<String>,
+    /// Where to send SNS requests instead of SNS's public endpoint (an emulator, a VPC endpoint).
+    pub endpoint_url: Option<String>,
+}
+
+impl SnsTarget {
+    /// The region requests go to: the configured one, else the topic ARN's (`None` only when
+    /// neither is usable, which [`validate_notifications`] refuses).
+    pub fn region(&self) -> Option<&str> {
+        match &self.region {
+            Some(region) => Some(region),
+            None => parse_sns_topic_arn(&self.topic_arn)
+                .ok()
+                .map(|arn| arn.region),
+        }
+    }
+}
+
+/// The parts of an SNS topic ARN, borrowed from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SnsTopicArn<'a> {
+    pub partition: &'a str,
+    pub region: &'a str,
+    pub account: &'a str,
+    pub name: &'a str,
+}
+
+/// Splits `arn:<partition>:sns:<region>:<account>:<name>`, checking each part; the error says
+/// which part is wrong (without the "topic_arn" prefix the caller adds).
+pub fn parse_sns_topic_arn(arn: &str) -> Result<SnsTopicArn<'_>, String> {
+    const SHAPE: &str = "arn:aws:sns:<region>:<account>:<name>";
+    let parts: Vec<&str> = arn.split(':').collect();
+    let [prefix, partition, service, region, account, name] = parts[..] else {
+        return Err(format!(
+            "{arn:?} is not an SNS topic ARN; it should look like {SHAPE}"
+        ));
+    };
+    if prefix != "arn" || !partition.starts_with("aws") || service != "sns" {
+        return Err(format!(
+            "{arn:?} is not an SNS topic ARN; it should look like {SHAPE}"
+        ));
+    }
+    if !is_region_name(region) {
+        return Err(format!(
+            "{arn:?} has no valid region (like us-east-1) after arn:aws:sns:"
+        ));
+    }
+    if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "{arn:?} has no 12-digit account id after the region"
+        ));
+    }
+    let base = name.strip_suffix(".fifo").unwrap_or(name);
+    let valid_name = !base.is_empty()
+        && name.len() <= 256
+        && base
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !valid_name {
+        return Err(format!(
+            "{arn:?} ends in an invalid topic name (1 to 256 letters, digits, - and _)"
+        ));
+    }
+    Ok(SnsTopicArn {
+        partition,
+        region,
+        account,
+        name,
+    })
+}
+
+/// `us-east-1`, `eu-central-2`, `us-gov-west-1`: lowercase letters, digits and dashes.
+fn is_region_name(region: &str) -> bool {
+    !region.is_empty()
+        && region.contains('-')
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !region.starts_with('-')
+        && !region.ends_with('-')
 }
 
 /// The names `kind` takes in configuration.
@@ -86,6 +189,26 @@ pub enum TargetKind {
 enum TargetKindName {
     Slack,
     Pagerduty,
+    Sns,
+}
+
+impl TargetKindName {
+    fn as_str(self) -> &'static str {
+        match self {
+            TargetKindName::Slack => "slack",
+            TargetKindName::Pagerduty => "pagerduty",
+            TargetKindName::Sns => "sns",
+        }
+    }
+
+    /// The fields a target of this kind may have, besides `name` and `kind`.
+    fn fields(self) -> &'static [&'static str] {
+        match self {
+            TargetKindName::Slack => &["webhook_url"],
+            TargetKindName::Pagerduty => &["routing_key", "url"],
+            TargetKindName::Sns => &["topic_arn", "region", "endpoint_url"],
+        }
+    }
 }
 
 /// A target as written in configuration.
@@ -100,6 +223,12 @@ struct TargetFields {
     routing_key: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    topic_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    region: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    endpoint_url: Option<String>,
 }
 
 impl TryFrom<TargetFields> for NotificationTarget {
@@ -107,26 +236,42 @@ impl TryFrom<TargetFields> for NotificationTarget {
 
     fn try_from(fields: TargetFields) -> Result<NotificationTarget, String> {
         let name = fields.name;
-        let misplaced = |field: &str, kind: &str| {
-            format!("notification target {name:?}: {field} does not apply to a {kind} target")
-        };
+        let present = [
+            ("webhook_url", fields.webhook_url.is_some()),
+            ("routing_key", fields.routing_key.is_some()),
+            ("url", fields.url.is_some()),
+            ("topic_arn", fields.topic_arn.is_some()),
+            ("region", fields.region.is_some()),
+            ("endpoint_url", fields.endpoint_url.is_some()),
+        ];
+        let allowed = fields.kind.fields();
+        if let Some((field, _)) = present
+            .iter()
+            .find(|(field, given)| *given && !allowed.contains(field))
+        {
+            let hint = match (fields.kind, *field) {
+                (TargetKindName::Slack, "url") => " (use webhook_url)",
+                (TargetKindName::Sns, "url") => " (use endpoint_url)",
+                _ => "",
+            };
+            let article = match fields.kind {
+                TargetKindName::Sns => "an",
+                _ => "a",
+            };
+            return Err(format!(
+                "notification target {name:?}: {field}{hint} does not apply to {article} {} \
+                 target",
+                fields.kind.as_str()
+            ));
+        }
         let kind = match fields.kind {
             TargetKindName::Slack => {
-                if fields.routing_key.is_some() {
-                    return Err(misplaced("routing_key", "slack"));
-                }
-                if fields.url.is_some() {
-                    return Err(misplaced("url (use webhook_url)", "slack"));
-                }
                 let webhook_url = fields.webhook_url.ok_or_else(|| {
                     format!("notification target {name:?}: a slack target needs webhook_url")
                 })?;
                 TargetKind::Slack { webhook_url }
             }
             TargetKindName::Pagerduty => {
-                if fields.webhook_url.is_some() {
-                    return Err(misplaced("webhook_url", "pagerduty"));
-                }
                 let routing_key = fields.routing_key.ok_or_else(|| {
                     format!("notification target {name:?}: a pagerduty target needs routing_key")
                 })?;
@@ -135,6 +280,19 @@ impl TryFrom<TargetFields> for NotificationTarget {
                     .unwrap_or_else(|| DEFAULT_PAGERDUTY_URL.to_string());
                 TargetKind::Pagerduty { routing_key, url }
             }
+            TargetKindName::Sns => {
+                let topic_arn = fields.topic_arn.ok_or_else(|| {
+                    format!(
+                        "notification target {name:?}: an sns target needs topic_arn \
+                         (arn:aws:sns:<region>:<account>:<name>)"
+                    )
+                })?;
+                TargetKind::Sns(SnsTarget {
+                    topic_arn,
+                    region: fields.region,
+                    endpoint_url: fields.endpoint_url,
+                })
+            }
         };
         Ok(NotificationTarget { name, kind })
     }
@@ -142,20 +300,31 @@ impl TryFrom<TargetFields> for NotificationTarget {
 
 impl From<NotificationTarget> for TargetFields {
     fn from(target: NotificationTarget) -> TargetFields {
+        let empty = |kind| TargetFields {
+            name: target.name,
+            kind,
+            webhook_url: None,
+            routing_key: None,
+            url: None,
+            topic_arn: None,
+            region: None,
+            endpoint_url: None,
+        };
         match target.kind {
             TargetKind::Slack { webhook_url } => TargetFields {
-                name: target.name,
-                kind: TargetKindName::Slack,
                 webhook_url: Some(webhook_url),
-                routing_key: None,
-                url: None,
+                ..empty(TargetKindName::Slack)
             },
             TargetKind::Pagerduty { routing_key, url } => TargetFields {
-                name: target.name,
-                kind: TargetKindName::Pagerduty,
-                webhook_url: None,
                 routing_key: Some(routing_key),
                 url: Some(url),
+                ..empty(TargetKindName::Pagerduty)
+            },
+            TargetKind::Sns(sns) => TargetFields {
+                topic_arn: Some(sns.topic_arn),
+                region: sns.region,
+                endpoint_url: sns.endpoint_url,
+                ..empty(TargetKindName::Sns)
             },
         }
     }
@@ -166,13 +335,7 @@ impl TargetKind {
         match self {
             TargetKind::Slack { .. } => "slack",
             TargetKind::Pagerduty { .. } => "pagerduty",
-        }
-    }
-
-    fn url(&self) -> &str {
-        match self {
-            TargetKind::Slack { webhook_url } => webhook_url,
-            TargetKind::Pagerduty { url, .. } => url,
+            TargetKind::Sns(_) => "sns",
         }
     }
 }
@@ -189,6 +352,7 @@ impl fmt::Debug for TargetKind {
                 .field("routing_key", &"<redacted>")
                 .field("url", url)
                 .finish(),
+            TargetKind::Sns(sns) => formatter.debug_tuple("Sns").field(sns).finish(),
         }
     }
 }
@@ -218,9 +382,9 @@ pub enum NotifyError {
 }
 
 /// Checks the notifications section: target names present and unique, URLs http(s), routing
-/// keys present, and routes naming configured targets. The config loader should call it;
-/// [`Notifier::start`] tolerates mistakes (it disables what is wrong and logs why) so that a bad
-/// webhook never stops opsd.
+/// keys present, SNS topic ARNs well formed (and any region matching them), and routes naming
+/// configured targets. The config loader should call it; [`Notifier::start`] tolerates mistakes
+/// (it disables what is wrong and logs why) so that a bad webhook never stops opsd.
 pub fn validate_notifications(
     targets: &[NotificationTarget],
     routes: &[NotificationRoute],
@@ -271,20 +435,48 @@ fn validate_target(target: &NotificationTarget) -> Result<(), NotifyError> {
         name: target.name.clone(),
         problem,
     };
-    let field = match &target.kind {
-        TargetKind::Slack { .. } => "webhook_url",
-        TargetKind::Pagerduty { routing_key, .. } => {
+    let (field, url) = match &target.kind {
+        TargetKind::Slack { webhook_url } => ("webhook_url", webhook_url),
+        TargetKind::Pagerduty { routing_key, url } => {
             if routing_key.trim().is_empty() {
                 return Err(invalid(
                     "routing_key is empty; copy the integration key of the PagerDuty service"
                         .to_string(),
                 ));
             }
-            "url"
+            ("url", url)
+        }
+        TargetKind::Sns(sns) => {
+            let arn = parse_sns_topic_arn(&sns.topic_arn)
+                .map_err(|problem| invalid(format!("topic_arn {problem}")))?;
+            if arn.name.ends_with(".fifo") {
+                return Err(invalid(format!(
+                    "topic_arn {:?} names a FIFO topic; notifications need a standard topic",
+                    sns.topic_arn
+                )));
+            }
+            if let Some(region) = &sns.region {
+                if !is_region_name(region) {
+                    return Err(invalid(format!(
+                        "region {region:?} is not a region name like us-east-1"
+                    )));
+                }
+                if region != arn.region {
+                    return Err(invalid(format!(
+                        "region {region} is not the topic's region {}; SNS publishes to a topic \
+                         only in its own region, so drop region or fix the topic ARN",
+                        arn.region
+                    )));
+                }
+            }
+            match &sns.endpoint_url {
+                Some(endpoint_url) => ("endpoint_url", endpoint_url),
+                None => return Ok(()),
+            }
         }
     };
     // The URL itself is a secret for Slack: name the problem, never the value.
-    match reqwest::Url::parse(target.kind.url()) {
+    match reqwest::Url::parse(url) {
         Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Ok(()),
         Ok(_) => Err(invalid(format!("{field} must be an http or https URL"))),
         Err(error) => Err(invalid(format!(
@@ -312,13 +504,13 @@ pub struct Notification {
 /// Delivery settings; the defaults suit production, tests shorten them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeliveryPolicy {
-    /// POSTs tried per delivery, the first included.
+    /// Attempts per delivery (POSTs, or SNS `Publish` calls), the first included.
     pub attempts: u32,
     /// The wait before the second attempt; it doubles after each failure, up to `max_backoff`,
     /// and is jittered down to half of that.
     pub base_backoff: Duration,
     pub max_backoff: Duration,
-    /// The limit on one POST, connecting and reading the answer included.
+    /// The limit on one attempt, connecting and reading the answer included.
     pub request_timeout: Duration,
     /// Notifications waiting for the router, and deliveries waiting per target.
     pub queue_capacity: usize,
@@ -349,9 +541,10 @@ pub struct NotificationCounters {
 /// A snapshot of [`NotificationCounters`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct NotificationCounts {
-    /// Accepted by the target (2xx).
+    /// Accepted by the target (2xx, or SNS accepted the `Publish`).
     pub sent: u64,
-    /// Given up on after the retries, or refused with a 4xx other than 429.
+    /// Given up on after the retries, or refused for good (a 4xx other than 429; for SNS, an
+    /// error other than throttling or a 5xx).
     pub failed: u64,
     /// Not queued: a queue was full or the notifier had stopped.
     pub dropped: u64,
@@ -412,6 +605,29 @@ impl Notifier {
         store: Option<Store>,
         policy: DeliveryPolicy,
     ) -> (Notifier, JoinHandle<()>) {
+        Notifier::spawn(targets, routes, store, policy, None)
+    }
+
+    /// [`Notifier::start_with_policy`] with the AWS settings SNS targets start from (credentials,
+    /// HTTP client, ...) instead of the standard chain; each target's region and endpoint still
+    /// apply on top, and the SDK's retries stay off.
+    pub fn start_with_aws_config(
+        targets: Vec<NotificationTarget>,
+        routes: Vec<NotificationRoute>,
+        store: Option<Store>,
+        policy: DeliveryPolicy,
+        aws: aws_config::SdkConfig,
+    ) -> (Notifier, JoinHandle<()>) {
+        Notifier::spawn(targets, routes, store, policy, Some(aws))
+    }
+
+    fn spawn(
+        targets: Vec<NotificationTarget>,
+        routes: Vec<NotificationRoute>,
+        store: Option<Store>,
+        policy: DeliveryPolicy,
+        aws: Option<aws_config::SdkConfig>,
+    ) -> (Notifier, JoinHandle<()>) {
         let capacity = policy.queue_capacity.max(1);
         let counters = Arc::new(NotificationCounters::default());
         let mut disabled_targets: HashMap<String, String> = HashMap::new();
@@ -458,6 +674,8 @@ impl Notifier {
                 name: target.name,
                 kind: target.kind,
                 client: client.clone(),
+                aws: aws.clone(),
+                sns: None,
                 policy: Arc::clone(&policy),
                 dedupe: match &store {
                     Some(store) => Dedupe::Store(store.clone()),
@@ -618,6 +836,10 @@ struct TargetDelivery {
     name: String,
     kind: TargetKind,
     client: reqwest::Client,
+    /// What an SNS client starts from; `None` means the standard AWS chain.
+    aws: Option<aws_config::SdkConfig>,
+    /// An SNS target's publisher, built on its first delivery.
+    sns: Option<SnsPublisher>,
     policy: Arc<DeliveryPolicy>,
     dedupe: Dedupe,
     counters: Arc<NotificationCounters>,
@@ -642,14 +864,28 @@ impl TargetDelivery {
             );
             return;
         }
-        let body = match &self.kind {
-            TargetKind::Slack { .. } => slack_body(notification),
-            TargetKind::Pagerduty { routing_key, .. } => {
-                pagerduty_body(notification, routing_key, queued.queued_at)
+        let policy = &self.policy;
+        let outcome = match &self.kind {
+            TargetKind::Slack { webhook_url } => {
+                let body = slack_body(notification);
+                post_with_retries(&self.client, &self.name, webhook_url, &body, policy).await
+            }
+            TargetKind::Pagerduty { routing_key, url } => {
+                let body = pagerduty_body(notification, routing_key, queued.queued_at);
+                post_with_retries(&self.client, &self.name, url, &body, policy).await
+            }
+            TargetKind::Sns(target) => {
+                let publisher = match self.sns {
+                    Some(ref publisher) => publisher,
+                    None => self
+                        .sns
+                        .insert(SnsPublisher::connect(target, self.aws.as_ref(), policy).await),
+                };
+                let message = sns_message(notification);
+                with_retries(&self.name, policy, || publisher.publish_once(&message)).await
             }
         };
-        let url = self.kind.url();
-        match post_with_retries(&self.client, &self.name, url, &body, &self.policy).await {
+        match outcome {
             Ok(attempts) => {
                 NotificationCounters::count(&self.counters.sent);
                 self.remember(delivery_key).await;
@@ -748,18 +984,44 @@ async fn post_with_retries(
     body: &serde_json::Value,
     policy: &DeliveryPolicy,
 ) -> Result<u32, DeliveryFailure> {
+    with_retries(target_name, policy, || post_once(client, url, body)).await
+}
+
+/// One POST of `body` to `url`.
+async fn post_once(
+    client: &reqwest::Client,
+    url: &str,
+    body: &serde_json::Value,
+) -> Result<(), AttemptFailure> {
+    match client.post(url).json(body).send().await {
+        Ok(response) if response.status().is_success() => Ok(()),
+        Ok(response) => Err(failure_from_response(response).await),
+        Err(error) => Err(AttemptFailure {
+            retryable: is_transient(&error),
+            // Without the URL: a webhook URL is a secret.
+            reason: error.without_url().to_string(),
+            retry_after: None,
+        }),
+    }
+}
+
+/// Makes attempts until one succeeds, one fails in a way retrying cannot fix, or the policy's
+/// attempts are spent, waiting [`backoff_delay`] between them. Returns the attempts made.
+async fn with_retries<Attempt, Outcome>(
+    target_name: &str,
+    policy: &DeliveryPolicy,
+    mut attempt_once: Attempt,
+) -> Result<u32, DeliveryFailure>
+where
+    Attempt: FnMut() -> Outcome,
+    Outcome: std::future::Future<Output = Result<(), AttemptFailure>>,
+{
     let attempts = policy.attempts.max(1);
     let mut attempt = 1;
     loop {
-        let failure = match client.post(url).json(body).send().await {
-            Ok(response) if response.status().is_success() => return Ok(attempt),
-            Ok(response) => failure_from_response(response).await,
-            Err(error) => AttemptFailure {
-                retryable: is_transient(&error),
-                // Without the URL: a webhook URL is a secret.
-                reason: error.without_url().to_string(),
-                retry_after: None,
-            },
+        let failure = match attempt_once().await {
+            Ok(()) => return Ok(attempt),
+            Err(failure) => failure,
         };
         if !failure.retryable || attempt >= attempts {
             return Err(DeliveryFailure {
@@ -930,6 +1192,279 @@ fn pagerduty_body(
             },
         },
     })
+}
+
+/// SNS's limit on `Subject` (characters).
+const SNS_SUBJECT_CHARS: usize = 100;
+/// A message and its attributes must fit in 256 KiB; the text is kept under this many bytes.
+const SNS_MESSAGE_BYTES: usize = 250 * 1024;
+
+/// What one SNS `Publish` carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct SnsMessage {
+    /// One line, at most [`SNS_SUBJECT_CHARS`] characters (email subscribers see it).
+    subject: String,
+    /// Plain text for people: the headline, the body, then the facts one per line.
+    message: String,
+    /// String message attributes, for subscription filter policies.
+    attributes: Vec<(&'static str, String)>,
+}
+
+/// The SNS form of a notification. A resolve is labelled `[RESOLVED]`.
+fn sns_message(notification: &Notification) -> SnsMessage {
+    let label = if notification.resolve {
+        "RESOLVED".to_string()
+    } else {
+        notification.severity.as_str().to_uppercase()
+    };
+    let headline = format!("[{label}] {}: {}", notification.service, notification.title);
+    // SNS refuses line breaks and control characters in a subject.
+    let one_line: String = headline
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let subject = truncate_chars(one_line.trim(), SNS_SUBJECT_CHARS)
+        .trim_end()
+        .to_string();
+
+    let mut message = headline;
+    if !notification.body.is_empty() {
+        message.push_str("\n\n");
+        message.push_str(&notification.body);
+    }
+    message.push_str(&format!(
+        "\n\nseverity: {}\nservice: {}",
+        notification.severity, notification.service
+    ));
+    if let Some(rollout_id) = &notification.rollout_id {
+        message.push_str(&format!("\nrollout: {rollout_id}"));
+    }
+    message.push_str(&format!("\nkey: {}", notification.key));
+    let has_details = match &notification.details {
+        serde_json::Value::Null => false,
+        serde_json::Value::Object(fields) => !fields.is_empty(),
+        _ => true,
+    };
+    if has_details {
+        let details = serde_json::to_string_pretty(&notification.details)
+            .unwrap_or_else(|_| notification.details.to_string());
+        message.push_str(&format!("\ndetails: {details}"));
+    }
+    let message = truncate_bytes(&message, SNS_MESSAGE_BYTES).to_string();
+
+    // SNS refuses an empty attribute value, so an empty one is left out.
+    let attributes = [
+        ("severity", notification.severity.as_str().to_string()),
+        ("service", notification.service.clone()),
+    ]
+    .into_iter()
+    .filter(|(_, value)| !value.is_empty())
+    .collect();
+    SnsMessage {
+        subject,
+        message,
+        attributes,
+    }
+}
+
+/// One SNS target's client, built once.
+struct SnsPublisher {
+    topic_arn: String,
+    client: aws_sdk_sns::Client,
+}
+
+impl SnsPublisher {
+    /// Builds the client from `base` (or the standard AWS chain) with the target's region and
+    /// endpoint, the policy's timeout per request, and no SDK retries (the policy retries).
+    async fn connect(
+        target: &SnsTarget,
+        base: Option<&aws_config::SdkConfig>,
+        policy: &DeliveryPolicy,
+    ) -> SnsPublisher {
+        let region = target
+            .region()
+            .map(|region| aws_sdk_sns::config::Region::new(region.to_string()));
+        let loaded;
+        let base = match base {
+            Some(base) => base,
+            None => {
+                let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+                if let Some(region) = &region {
+                    loader = loader.region(region.clone());
+                }
+                loaded = loader.load().await;
+                &loaded
+            }
+        };
+        let timeouts = base
+            .timeout_config()
+            .map(|timeouts| timeouts.to_builder())
+            .unwrap_or_default()
+            .operation_timeout(policy.request_timeout)
+            .build();
+        let mut config = aws_sdk_sns::config::Builder::from(base)
+            .retry_config(aws_smithy_types::retry::RetryConfig::disabled())
+            .timeout_config(timeouts);
+        if let Some(region) = region {
+            config = config.region(region);
+        }
+        if let Some(endpoint_url) = &target.endpoint_url {
+            config = config.endpoint_url(endpoint_url);
+        }
+        SnsPublisher {
+            topic_arn: target.topic_arn.clone(),
+            client: aws_sdk_sns::Client::from_conf(config.build()),
+        }
+    }
+
+    /// One `Publish` of `message` to the topic.
+    async fn publish_once(&self, message: &SnsMessage) -> Result<(), AttemptFailure> {
+        let mut request = self
+            .client
+            .publish()
+            .topic_arn(&self.topic_arn)
+            .subject(&message.subject)
+            .message(&message.message);
+        for (name, value) in &message.attributes {
+            let built = aws_sdk_sns::types::MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(value)
+                .build();
+            match built {
+                Ok(value) => request = request.message_attributes(*name, value),
+                Err(error) => {
+                    return Err(AttemptFailure {
+                        retryable: false,
+                        reason: format!(
+                            "SNS Publish to {}: message attribute {name}: {error}",
+                            self.topic_arn
+                        ),
+                        retry_after: None,
+                    })
+                }
+            }
+        }
+        match request.send().await {
+            Ok(_) => Ok(()),
+            Err(error) => Err(sns_attempt_failure(&self.topic_arn, &error)),
+        }
+    }
+}
+
+/// How an SNS call failed, as far as retrying is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SnsFailure<'a> {
+    /// No answer: a timeout, or the request could not be sent or its answer read (DNS,
+    /// connection refused or reset).
+    NoAnswer,
+    /// SNS answered with an HTTP status and, when it could be read, an error code.
+    Answered { status: u16, code: Option<&'a str> },
+    /// The request could not be built; sending it again would fail the same way.
+    NotSent,
+}
+
+/// SNS error codes that mean "slow down".
+const SNS_THROTTLING_CODES: &[&str] = &[
+    "Throttled",
+    "ThrottledException",
+    "Throttling",
+    "ThrottlingException",
+    "KMSThrottling",
+    "RequestLimitExceeded",
+];
+
+/// Throttling, server errors (5xx) and failures to get an answer are worth retrying; every
+/// other answer (`NotFound`, `AuthorizationError`, `InvalidParameter`, ...) would come back the
+/// same.
+fn sns_failure_is_retryable(failure: SnsFailure<'_>) -> bool {
+    match failure {
+        SnsFailure::NoAnswer => true,
+        SnsFailure::NotSent => false,
+        SnsFailure::Answered { status, code } => {
+            status >= 500
+                || status == 429
+                || code.is_some_and(|code| SNS_THROTTLING_CODES.contains(&code))
+        }
+    }
+}
+
+/// An SNS SDK error as an attempt failure naming the operation and the topic:
+/// `SNS Publish to <topic ARN>: <code>: <message>`.
+fn sns_attempt_failure<E>(topic_arn: &str, error: &SdkError<E>) -> AttemptFailure
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let (failure, detail) = match error {
+        SdkError::ServiceError(service) => {
+            let status = service.raw().status().as_u16();
+            let code = service.err().code();
+            let message = service.err().message().unwrap_or("no message");
+            let detail = match code {
+                Some(code) => format!("{code}: {message}{}", sns_hint(code)),
+                None => format!("HTTP {status}: {message}"),
+            };
+            (SnsFailure::Answered { status, code }, detail)
+        }
+        SdkError::ResponseError(response) => (
+            SnsFailure::Answered {
+                status: response.raw().status().as_u16(),
+                code: None,
+            },
+            error_chain(error),
+        ),
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => {
+            (SnsFailure::NoAnswer, error_chain(error))
+        }
+        _ => (SnsFailure::NotSent, error_chain(error)),
+    };
+    AttemptFailure {
+        retryable: sns_failure_is_retryable(failure),
+        reason: format!("SNS Publish to {topic_arn}: {detail}"),
+        retry_after: None,
+    }
+}
+
+/// What to do about the SNS errors a configuration change fixes.
+fn sns_hint(code: &str) -> &'static str {
+    match code {
+        "NotFound" | "NotFoundException" => {
+            " (check the target's topic_arn and region, or create the topic)"
+        }
+        "AuthorizationError" | "AuthorizationErrorException" | "AccessDenied" => {
+            " (allow sns:Publish on the topic for opsd's AWS credentials)"
+        }
+        "InvalidClientTokenId" | "UnrecognizedClientException" | "ExpiredToken" => {
+            " (opsd's AWS credentials are invalid or expired; refresh them)"
+        }
+        _ => "",
+    }
+}
+
+/// An error and its sources, `outer: inner: ...`.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// At most `limit` bytes of `text`, cut on a character boundary.
+fn truncate_bytes(text: &str, limit: usize) -> &str {
+    if text.len() <= limit {
+        return text;
+    }
+    let mut cut = limit;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    &text[..cut]
 }
 
 /// At most `limit` characters of `text`, cut on a character boundary.
@@ -1199,8 +1734,8 @@ routes:
             "webhook_url: \"https://a.example/\", channel: ops }\n"
         ));
         assert!(unknown_field.contains("channel"), "{unknown_field}");
-        let unknown_kind = refused("targets:\n  - { name: x, kind: sns, topic: t }\n");
-        assert!(unknown_kind.contains("sns"), "{unknown_kind}");
+        let unknown_kind = refused("targets:\n  - { name: x, kind: email, to: t }\n");
+        assert!(unknown_kind.contains("email"), "{unknown_kind}");
         let misplaced = refused(concat!(
             "targets:\n  - { name: x, kind: slack, ",
             "webhook_url: \"https://a.example/\", routing_key: k }\n"
@@ -1801,5 +2336,472 @@ routes:
                 .count(),
             150
         );
+    }
+
+    const TOPIC_ARN: &str = "arn:aws:sns:us-east-1:123456789012:steno-alerts";
+
+    fn sns(name: &str, topic_arn: &str, endpoint_url: Option<&str>) -> NotificationTarget {
+        NotificationTarget {
+            name: name.to_string(),
+            kind: TargetKind::Sns(SnsTarget {
+                topic_arn: topic_arn.to_string(),
+                region: None,
+                endpoint_url: endpoint_url.map(str::to_string),
+            }),
+        }
+    }
+
+    #[test]
+    fn sns_targets_read_from_yaml_and_name_the_wrong_field() {
+        let yaml = r#"
+targets:
+  - name: alerts
+    kind: sns
+    topic_arn: "arn:aws:sns:us-east-1:123456789012:steno-alerts"
+  - name: emulated
+    kind: sns
+    topic_arn: "arn:aws:sns:eu-west-1:123456789012:steno-alerts"
+    region: eu-west-1
+    endpoint_url: "http://127.0.0.1:5000"
+routes:
+  - { min_severity: critical, targets: [alerts, emulated] }
+"#;
+        let parsed: Section = serde_yaml::from_str(yaml).unwrap();
+        parsed.validate().unwrap();
+        assert_eq!(parsed.targets[0], sns("alerts", TOPIC_ARN, None));
+        let TargetKind::Sns(emulated) = &parsed.targets[1].kind else {
+            panic!("expected an sns target");
+        };
+        assert_eq!(emulated.region(), Some("eu-west-1"));
+        assert_eq!(
+            emulated.endpoint_url.as_deref(),
+            Some("http://127.0.0.1:5000")
+        );
+        let TargetKind::Sns(alerts) = &parsed.targets[0].kind else {
+            panic!("expected an sns target");
+        };
+        assert_eq!(alerts.region(), Some("us-east-1"));
+        let written = serde_yaml::to_string(&parsed).unwrap();
+        assert!(!written.contains("webhook_url"), "{written}");
+        assert_eq!(serde_yaml::from_str::<Section>(&written).unwrap(), parsed);
+
+        let refused = |yaml: &str| {
+            serde_yaml::from_str::<Section>(yaml)
+                .unwrap_err()
+                .to_string()
+        };
+        let missing = refused("targets:\n  - { name: x, kind: sns }\n");
+        assert!(missing.contains("needs topic_arn"), "{missing}");
+        let misplaced = refused(concat!(
+            "targets:\n  - { name: x, kind: sns, ",
+            "topic_arn: \"arn:aws:sns:us-east-1:123456789012:t\", url: \"http://a\" }\n"
+        ));
+        assert!(
+            misplaced.contains("url (use endpoint_url) does not apply to an sns target"),
+            "{misplaced}"
+        );
+        let foreign = refused(concat!(
+            "targets:\n  - { name: x, kind: slack, ",
+            "webhook_url: \"https://a.example/\", topic_arn: t }\n"
+        ));
+        assert!(
+            foreign.contains("topic_arn does not apply to a slack target"),
+            "{foreign}"
+        );
+
+        let problem = |target: NotificationTarget| {
+            config(vec![target], vec![])
+                .validate()
+                .unwrap_err()
+                .to_string()
+        };
+        for (arn, expected) in [
+            ("steno-alerts", "is not an SNS topic ARN"),
+            (
+                "arn:aws:sqs:us-east-1:123456789012:q",
+                "is not an SNS topic ARN",
+            ),
+            (
+                "arn:aws:sns:us-east-1:123456789012",
+                "is not an SNS topic ARN",
+            ),
+            ("arn:aws:sns::123456789012:t", "no valid region"),
+            ("arn:aws:sns:us-east-1:1234:t", "12-digit account"),
+            ("arn:aws:sns:us-east-1:123456789012:", "invalid topic name"),
+            (
+                "arn:aws:sns:us-east-1:123456789012:a b",
+                "invalid topic name",
+            ),
+            ("arn:aws:sns:us-east-1:123456789012:t.fifo", "FIFO topic"),
+        ] {
+            let message = problem(sns("x", arn, None));
+            assert!(message.contains("topic_arn"), "{arn}: {message}");
+            assert!(message.contains(expected), "{arn}: {message}");
+        }
+        let mut other_region = sns("x", TOPIC_ARN, None);
+        if let TargetKind::Sns(target) = &mut other_region.kind {
+            target.region = Some("eu-west-1".to_string());
+        }
+        let message = problem(other_region);
+        assert!(
+            message.contains("region eu-west-1 is not the topic's region us-east-1"),
+            "{message}"
+        );
+        let message = problem(sns("x", TOPIC_ARN, Some("localhost:5000")));
+        assert!(message.contains("endpoint_url"), "{message}");
+        assert_eq!(
+            parse_sns_topic_arn("arn:aws-cn:sns:cn-north-1:123456789012:a_b-c").unwrap(),
+            SnsTopicArn {
+                partition: "aws-cn",
+                region: "cn-north-1",
+                account: "123456789012",
+                name: "a_b-c",
+            }
+        );
+    }
+
+    #[test]
+    fn sns_failures_retry_only_throttling_server_errors_and_no_answer() {
+        let answered = |status, code| SnsFailure::Answered { status, code };
+        for retryable in [
+            answered(400, Some("Throttled")),
+            answered(400, Some("ThrottlingException")),
+            answered(429, Some("Throttling")),
+            answered(500, Some("InternalError")),
+            answered(503, None),
+            SnsFailure::NoAnswer,
+        ] {
+            assert!(sns_failure_is_retryable(retryable), "{retryable:?}");
+        }
+        for final_failure in [
+            answered(404, Some("NotFound")),
+            answered(403, Some("AuthorizationError")),
+            answered(400, Some("InvalidParameter")),
+            answered(400, Some("KMSDisabled")),
+            answered(400, None),
+            SnsFailure::NotSent,
+        ] {
+            assert!(
+                !sns_failure_is_retryable(final_failure),
+                "{final_failure:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn sns_messages_have_a_short_subject_text_for_people_and_attributes() {
+        let message = sns_message(&notification("rollout/r1/rolled_back", Severity::Critical));
+        assert_eq!(message.subject, "[CRITICAL] steno: Rollout r1 rolled back");
+        assert_eq!(
+            message.message,
+            "[CRITICAL] steno: Rollout r1 rolled back\n\nerror rate 7% > 1% for 60 s\n\n\
+             severity: critical\nservice: steno\nrollout: r1\nkey: rollout/r1/rolled_back\n\
+             details: {\n  \"error_rate\": 0.07\n}"
+        );
+        assert_eq!(
+            message.attributes,
+            [
+                ("severity", "critical".to_string()),
+                ("service", "steno".to_string())
+            ]
+        );
+
+        let mut long = notification("k", Severity::Info);
+        long.title = format!("line one\nline two {}", "é".repeat(300));
+        long.resolve = true;
+        long.service = String::new();
+        long.details = json!({});
+        let message = sns_message(&long);
+        assert_eq!(message.subject.chars().count(), SNS_SUBJECT_CHARS);
+        assert!(message
+            .subject
+            .starts_with("[RESOLVED] : line one line two é"));
+        assert!(!message.message.contains("details"));
+        assert_eq!(message.attributes, [("severity", "info".to_string())]);
+
+        long.body = "ü".repeat(SNS_MESSAGE_BYTES);
+        let message = sns_message(&long);
+        assert!(message.message.len() <= SNS_MESSAGE_BYTES);
+        assert!(message.message.len() > SNS_MESSAGE_BYTES - 4);
+        assert_eq!(truncate_bytes("héllo", 2), "h");
+        assert_eq!(truncate_bytes("hi", 10), "hi");
+    }
+
+    /// A `moto_server` (the AWS emulator in the workspace's `.venv`, or `MOTO_SERVER`) on
+    /// 127.0.0.1 with a port the system picked; killed when dropped.
+    struct Moto {
+        child: std::process::Child,
+        url: String,
+    }
+
+    impl Moto {
+        fn start() -> Moto {
+            use std::io::BufRead;
+            let executable = std::env::var_os("MOTO_SERVER")
+                .map(std::path::PathBuf::from)
+                .unwrap_or_else(|| {
+                    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                        .join("../.venv/bin/moto_server")
+                });
+            let mut child = std::process::Command::new(&executable)
+                .args(["-H", "127.0.0.1", "-p", "0"])
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap_or_else(|error| {
+                    panic!(
+                        "cannot start {} ({error}): install moto into .venv at the workspace \
+                         root, or set MOTO_SERVER to a moto_server executable",
+                        executable.display()
+                    )
+                });
+            let stderr = child.stderr.take().unwrap();
+            let (found, url) = std::sync::mpsc::channel();
+            // Keeps draining the log after startup so the server never blocks on a full pipe.
+            std::thread::spawn(move || {
+                for line in std::io::BufReader::new(stderr).lines() {
+                    let Ok(line) = line else { break };
+                    if let Some(address) = line.split("Running on ").nth(1) {
+                        let _ = found.send(address.trim().to_string());
+                    }
+                }
+            });
+            match url.recv_timeout(Duration::from_secs(60)) {
+                Ok(url) => Moto { child, url },
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!(
+                        "{} did not report its address within 60 s",
+                        executable.display()
+                    );
+                }
+            }
+        }
+
+        /// SDK settings for the emulator: fixed test credentials, us-east-1, no SDK retries.
+        async fn aws_config(&self) -> aws_config::SdkConfig {
+            aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .region(aws_sdk_sns::config::Region::new("us-east-1"))
+                .credentials_provider(aws_sdk_sns::config::Credentials::new(
+                    "test", "test", None, None, "moto",
+                ))
+                .retry_config(aws_smithy_types::retry::RetryConfig::disabled())
+                .load()
+                .await
+        }
+
+        async fn sns_client(&self) -> aws_sdk_sns::Client {
+            let config = aws_sdk_sns::config::Builder::from(&self.aws_config().await)
+                .endpoint_url(&self.url)
+                .build();
+            aws_sdk_sns::Client::from_conf(config)
+        }
+    }
+
+    impl Drop for Moto {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    /// The bodies an SNS `http` subscription was sent.
+    type SnsDeliveries = Arc<Mutex<Vec<serde_json::Value>>>;
+
+    /// moto POSTs each notification as JSON labelled `text/plain`, as SNS does.
+    async fn receive_sns(State(received): State<SnsDeliveries>, body: String) -> StatusCode {
+        let parsed = serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body));
+        received.lock().unwrap().push(parsed);
+        StatusCode::OK
+    }
+
+    /// A local `http` subscription endpoint recording what it is sent.
+    async fn start_sns_subscriber() -> (SnsDeliveries, String) {
+        let received = SnsDeliveries::default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let app = axum::Router::new()
+            .route("/sns", post(receive_sns))
+            .with_state(Arc::clone(&received));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (received, format!("http://{address}/sns"))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sns_publishes_subject_message_and_attributes_to_the_topic() {
+        let moto = tokio::task::spawn_blocking(Moto::start).await.unwrap();
+        let sns_client = moto.sns_client().await;
+        let topic_arn = sns_client
+            .create_topic()
+            .name("steno-alerts")
+            .send()
+            .await
+            .unwrap()
+            .topic_arn
+            .unwrap();
+        assert_eq!(topic_arn, TOPIC_ARN);
+        let (received, subscriber_url) = start_sns_subscriber().await;
+        sns_client
+            .subscribe()
+            .topic_arn(&topic_arn)
+            .protocol("http")
+            .endpoint(&subscriber_url)
+            .send()
+            .await
+            .unwrap();
+
+        let (notifier, handle) = Notifier::start_with_aws_config(
+            vec![sns("alerts", &topic_arn, Some(&moto.url))],
+            vec![route(Severity::Warning, &["alerts"])],
+            None,
+            fast_policy(),
+            moto.aws_config().await,
+        );
+        notifier.send(notification("rollout/r1/rolled_back", Severity::Critical));
+        notifier.send(notification("rollout/r1/rolled_back", Severity::Critical));
+        notifier.send(notification("rollout/r1/info", Severity::Info));
+        let mut long = notification("rollout/r1/long", Severity::Warning);
+        long.title = "é".repeat(300);
+        notifier.send(long);
+        let counters = notifier.counters();
+        drain(notifier, handle).await;
+        assert_eq!(
+            counters.snapshot(),
+            NotificationCounts {
+                sent: 2,
+                deduplicated: 1,
+                ..Default::default()
+            }
+        );
+
+        // What the http subscriber was sent: moto POSTs the SNS notification envelope.
+        let delivered = received.lock().unwrap().clone();
+        assert_eq!(delivered.len(), 2, "{delivered:?}");
+        let expected = sns_message(&notification("rollout/r1/rolled_back", Severity::Critical));
+        assert_eq!(delivered[0]["Type"], "Notification");
+        assert_eq!(delivered[0]["TopicArn"], topic_arn);
+        assert_eq!(
+            delivered[0]["Subject"],
+            "[CRITICAL] steno: Rollout r1 rolled back"
+        );
+        assert_eq!(delivered[0]["Message"], expected.message);
+        assert!(delivered[0]["Message"]
+            .as_str()
+            .unwrap()
+            .starts_with("[CRITICAL] steno: Rollout r1 rolled back\n\nerror rate 7% > 1%"));
+        let long_subject = delivered[1]["Subject"].as_str().unwrap();
+        assert_eq!(long_subject.chars().count(), 100);
+        assert!(long_subject.starts_with("[WARNING] steno: éé"));
+
+        // moto's http delivery leaves the attributes out; its record of each publish has them.
+        let state: serde_json::Value = reqwest::get(format!("{}/moto-api/data.json", moto.url))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let topics = state["sns"]["Topic"].as_array().unwrap();
+        let topic = topics.iter().find(|t| t["arn"] == topic_arn).unwrap();
+        let published = topic["sent_notifications"].as_array().unwrap();
+        assert_eq!(published.len(), 2);
+        // Each entry: [message id, message, subject, attributes, group id].
+        assert_eq!(published[0][1], expected.message);
+        assert_eq!(published[0][2], expected.subject);
+        assert_eq!(
+            published[0][3],
+            json!({
+                "severity": {"Type": "String", "Value": "critical"},
+                "service": {"Type": "String", "Value": "steno"},
+            })
+        );
+        assert_eq!(published[1][3]["severity"]["Value"], "warning");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sns_publish_to_a_missing_topic_fails_at_once_naming_the_topic() {
+        let moto = tokio::task::spawn_blocking(Moto::start).await.unwrap();
+        let missing = "arn:aws:sns:us-east-1:123456789012:no-such-topic";
+        let target = SnsTarget {
+            topic_arn: missing.to_string(),
+            region: None,
+            endpoint_url: Some(moto.url.clone()),
+        };
+        let base = moto.aws_config().await;
+        let publisher = SnsPublisher::connect(&target, Some(&base), &fast_policy()).await;
+        let message = sns_message(&notification("k", Severity::Critical));
+        let failure = publisher.publish_once(&message).await.unwrap_err();
+        assert!(!failure.retryable, "{}", failure.reason);
+        assert!(
+            failure
+                .reason
+                .starts_with(&format!("SNS Publish to {missing}: NotFound: ")),
+            "{}",
+            failure.reason
+        );
+
+        // Through the notifier: one attempt, no backoff (a retry would wait 20 s or more).
+        let policy = DeliveryPolicy {
+            base_backoff: Duration::from_secs(20),
+            max_backoff: Duration::from_secs(20),
+            ..fast_policy()
+        };
+        let (notifier, handle) = Notifier::start_with_aws_config(
+            vec![NotificationTarget {
+                name: "alerts".to_string(),
+                kind: TargetKind::Sns(target),
+            }],
+            vec![route(Severity::Info, &["alerts"])],
+            None,
+            policy,
+            base,
+        );
+        notifier.send(notification("k", Severity::Critical));
+        let counters = notifier.counters();
+        drop(notifier);
+        tokio::time::timeout(Duration::from_secs(10), handle)
+            .await
+            .expect("a missing topic should not be retried")
+            .unwrap();
+        assert_eq!(
+            counters.snapshot(),
+            NotificationCounts {
+                failed: 1,
+                ..Default::default()
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn sns_without_an_answer_is_retryable_and_names_the_topic() {
+        let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let dead_url = format!("http://{}", closed.local_addr().unwrap());
+        drop(closed);
+        let target = SnsTarget {
+            topic_arn: TOPIC_ARN.to_string(),
+            region: None,
+            endpoint_url: Some(dead_url),
+        };
+        let base = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .credentials_provider(aws_credential_provider())
+            .build();
+        let publisher = SnsPublisher::connect(&target, Some(&base), &fast_policy()).await;
+        let message = sns_message(&notification("k", Severity::Critical));
+        let failure = publisher.publish_once(&message).await.unwrap_err();
+        assert!(failure.retryable, "{}", failure.reason);
+        assert!(
+            failure
+                .reason
+                .starts_with(&format!("SNS Publish to {TOPIC_ARN}: ")),
+            "{}",
+            failure.reason
+        );
+    }
+
+    fn aws_credential_provider() -> aws_sdk_sns::config::SharedCredentialsProvider {
+        aws_sdk_sns::config::SharedCredentialsProvider::new(aws_sdk_sns::config::Credentials::new(
+            "test", "test", None, None, "test",
+        ))
     }
 }

@@ -2,7 +2,9 @@
 //! (release processes behind opsd's router), the notifier, the reconciler and the API, prints
 //! where everything is, and stops it all (children included) on Ctrl-C or SIGTERM.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -13,6 +15,8 @@ use crate::config::Config;
 use crate::daemon::{Daemon, Platforms};
 use crate::loadgen::{run_load, LoadSpec};
 use crate::notify::Notifier;
+use crate::platform::aws::{AwsPlatform, AwsServiceSetup};
+use crate::platform::dispatch::{NoPlatformExtras, PerService, PlatformSet};
 use crate::platform::local::{LocalPlatform, LocalServiceConfig};
 use crate::store::Store;
 
@@ -43,6 +47,58 @@ fn write_private_file(path: &std::path::Path, contents: &str) -> std::io::Result
     options.mode(0o600);
     let mut file = options.open(path)?;
     file.write_all(contents.as_bytes())
+}
+
+/// Every service's platform: the local one, or AWS for services with an `aws` block.
+pub async fn build_platforms(config: &Config, local: Arc<LocalPlatform>) -> Platforms {
+    let aws_setups: Vec<AwsServiceSetup> = config
+        .services
+        .values()
+        .filter_map(|service| {
+            service.aws.as_ref().map(|aws| AwsServiceSetup {
+                name: service.name.clone(),
+                config: aws.clone(),
+                rules: config.policy.alarms.clone(),
+                ready_timeout: service.ready_timeout,
+            })
+        })
+        .collect();
+    let aws = AwsPlatform::connect(aws_setups).await;
+    let extras = Arc::new(NoPlatformExtras);
+    let local_set = PlatformSet {
+        runner: local.clone(),
+        shifter: local.clone(),
+        metrics: local,
+        alarms: extras.clone(),
+        cdn: extras,
+    };
+    let aws_set = PlatformSet {
+        runner: aws.clone(),
+        shifter: aws.clone(),
+        metrics: aws.clone(),
+        alarms: aws.clone(),
+        cdn: aws,
+    };
+    let by_service: HashMap<String, PlatformSet> = config
+        .services
+        .values()
+        .map(|service| {
+            let set = if service.aws.is_some() {
+                aws_set.clone()
+            } else {
+                local_set.clone()
+            };
+            (service.name.clone(), set)
+        })
+        .collect();
+    let dispatch = Arc::new(PerService::new(by_service));
+    Platforms {
+        runner: dispatch.clone(),
+        shifter: dispatch.clone(),
+        metrics: dispatch.clone(),
+        alarms: dispatch.clone(),
+        cdn: dispatch,
+    }
 }
 
 /// Runs the daemon until Ctrl-C or SIGTERM.
@@ -76,6 +132,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let services: Vec<(LocalServiceConfig, std::net::SocketAddr)> = config
         .services
         .values()
+        .filter(|service| service.aws.is_none())
         .map(|service| {
             let mut local = LocalServiceConfig::new(service.name.clone(), service.command.clone());
             local.base_env = service.env.clone();
@@ -88,11 +145,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let platform = LocalPlatform::start(services, log_dir)
         .await
         .context("cannot start the local platform")?;
-    let platforms = Platforms {
-        runner: platform.clone(),
-        shifter: platform.clone(),
-        metrics: platform.clone(),
-    };
+    let platforms = build_platforms(&config, platform.clone()).await;
     let (notifier, notifier_task) = Notifier::start(
         config.notification_targets.clone(),
         config.notification_routes.clone(),
@@ -121,9 +174,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let api_addr = listener.local_addr()?;
     println!("opsd API        http://{api_addr}");
     for service in config.services.values() {
-        let public = platform
-            .public_address(&service.name)
-            .unwrap_or(service.public_addr);
+        let public = match &service.aws {
+            Some(aws) => aws.describe_target(),
+            None => format!(
+                "http://{}",
+                platform
+                    .public_address(&service.name)
+                    .unwrap_or(service.public_addr)
+            ),
+        };
         let stable = daemon
             .status(Some(&service.name))
             .await
@@ -131,7 +190,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             .and_then(|statuses| statuses.into_iter().next())
             .map(|status| status.stable_version)
             .unwrap_or_default();
-        println!("{:<15} http://{public}   (stable {stable})", service.name);
+        println!("{:<15} {public}   (stable {stable})", service.name);
     }
     println!("press Ctrl-C to stop");
 

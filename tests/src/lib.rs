@@ -1,6 +1,9 @@
 //! Shared helpers for the end-to-end tests: locating (and if needed building) the workspace's
 //! binaries, starting them as real processes on loopback, and stopping them.
 
+pub mod aws_emulator;
+pub mod cbor_front;
+
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

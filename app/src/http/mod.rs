@@ -1,5 +1,6 @@
 //! The HTTP surface: `router(state)` builds one axum `Router` (JSON API, web UI, health, metrics)
-//! that either host serves: `axum::serve` for `steno serve`, `lambda_http` under AWS Lambda.
+//! that either host serves: `axum::serve` for `steno serve`, `lambda_http` under AWS Lambda (where
+//! `router_with_lambda_metrics` adds one CloudWatch EMF metrics line per request).
 
 mod api;
 mod chaos;
@@ -20,6 +21,7 @@ use axum::{Json, Router};
 use serde_json::json;
 
 use crate::error::AppError;
+use crate::lambda_metrics::LambdaMetrics;
 use crate::state::AppState;
 
 /// Multipart framing allowed on top of the upload limit.
@@ -44,6 +46,15 @@ pub fn router(state: AppState) -> Router {
             observe::observe_request,
         ))
         .with_state(state)
+}
+
+/// The router Steno runs under AWS Lambda: [`router`] wrapped in a layer that emits every
+/// request's CloudWatch EMF line through `lambda_metrics` (see [`crate::lambda_metrics`]).
+pub fn router_with_lambda_metrics(state: AppState, lambda_metrics: LambdaMetrics) -> Router {
+    router(state).layer(middleware::from_fn_with_state(
+        lambda_metrics,
+        observe::emit_lambda_metrics,
+    ))
 }
 
 /// Serves the router on a bound listener until `shutdown` completes, then drains open requests.
@@ -85,5 +96,95 @@ impl IntoResponse for AppError {
             }
         });
         (self.status(), Json(body)).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use axum::body::Body;
+    use axum::http::Request;
+    use serde_json::Value;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::config::Settings;
+    use crate::lambda_metrics::LambdaFunction;
+
+    /// A Lambda router on a fresh SQLite app whose EMF lines land in the returned buffer.
+    async fn lambda_app(
+        data_dir: &std::path::Path,
+        adjust: impl FnOnce(&mut Settings),
+    ) -> (Router, Arc<Mutex<Vec<String>>>) {
+        let mut settings = Settings::for_data_dir(data_dir);
+        adjust(&mut settings);
+        let state = AppState::start(settings).await.expect("steno starts");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let captured = lines.clone();
+        let lambda_metrics = LambdaMetrics::with_sink(
+            LambdaFunction {
+                name: "steno".to_string(),
+                version: "7".to_string(),
+            },
+            Arc::new(move |line: &str| captured.lock().unwrap().push(line.to_string())),
+        );
+        (router_with_lambda_metrics(state, lambda_metrics), lines)
+    }
+
+    async fn get(router: &Router, path: &str) -> StatusCode {
+        let request = Request::builder().uri(path).body(Body::empty()).unwrap();
+        router.clone().oneshot(request).await.unwrap().status()
+    }
+
+    fn take_record(lines: &Mutex<Vec<String>>) -> Value {
+        let mut lines = lines.lock().unwrap();
+        assert_eq!(lines.len(), 1, "one EMF line per request: {lines:?}");
+        let line = lines.remove(0);
+        assert!(!line.contains('\n'));
+        serde_json::from_str(&line).expect("an EMF line is JSON")
+    }
+
+    #[tokio::test]
+    async fn every_request_emits_one_emf_line_for_its_version() {
+        let data_dir = tempfile::tempdir().unwrap();
+        let (router, lines) = lambda_app(data_dir.path(), |_| {}).await;
+        let before_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+
+        assert_eq!(get(&router, "/v1/health").await, StatusCode::OK);
+        let record = take_record(&lines);
+        assert_eq!(record["FunctionName"], "steno");
+        assert_eq!(record["ExecutedVersion"], "7");
+        assert_eq!(record["Requests"], 1);
+        assert_eq!(record["ServerErrors"], 0);
+        assert!(record["LatencyMs"].as_f64().unwrap() >= 0.0);
+        assert!(record["_aws"]["Timestamp"].as_u64().unwrap() >= before_ms);
+        assert_eq!(record["_aws"]["CloudWatchMetrics"][0]["Namespace"], "Steno");
+
+        assert_eq!(get(&router, "/no/such/page").await, StatusCode::NOT_FOUND);
+        let record = take_record(&lines);
+        assert_eq!(record["ServerErrors"], 0, "a 4xx is not a server error");
+    }
+
+    #[tokio::test]
+    async fn server_errors_and_slow_requests_are_counted() {
+        let data_dir = tempfile::tempdir().unwrap();
+        let (router, lines) = lambda_app(data_dir.path(), |settings| {
+            settings.chaos.error_rate = 1.0;
+            settings.chaos.added_latency = std::time::Duration::from_millis(30);
+        })
+        .await;
+        assert_eq!(
+            get(&router, "/v1/letters").await,
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+        let record = take_record(&lines);
+        assert_eq!(record["ServerErrors"], 1);
+        assert!(record["LatencyMs"].as_f64().unwrap() >= 30.0);
+        assert!(record.get("LatencyUpTo5Ms").is_none());
+        assert!(record.get("LatencyUpTo25Ms").is_none());
     }
 }

@@ -1,7 +1,8 @@
 //! Per-request observation: a request id (taken from `x-request-id` or generated), a tracing span
-//! carrying it (plus the user and firm once known), one log line per request, and the metrics.
+//! carrying it (plus the user and firm once known), one log line per request, and the metrics
+//! (Prometheus always; under AWS Lambda also one CloudWatch EMF line per request).
 
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::HeaderValue;
@@ -9,6 +10,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use tracing::Instrument;
 
+use crate::lambda_metrics::LambdaMetrics;
 use crate::state::AppState;
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -59,5 +61,22 @@ pub async fn observe_request(
             tracing::debug!(status, duration_ms, "request finished");
         }
     });
+    response
+}
+
+/// Under AWS Lambda only: emits each request's CloudWatch EMF line (see [`crate::lambda_metrics`]).
+/// The latency runs from the request entering the router to its response head being ready.
+pub async fn emit_lambda_metrics(
+    State(lambda_metrics): State<LambdaMetrics>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    let response = next.run(request).await;
+    lambda_metrics.record_request(
+        response.status().as_u16(),
+        started.elapsed(),
+        SystemTime::now(),
+    );
     response
 }

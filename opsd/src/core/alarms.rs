@@ -250,6 +250,26 @@ pub struct PeriodValue {
     pub breaching: bool,
 }
 
+/// An alarm that a platform's own monitoring evaluates (a CloudWatch alarm on AWS), as the
+/// reconciler last read it. opsd does not judge it; it only acts on its state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExternalAlarm {
+    pub name: String,
+    /// `ALARM`, `OK` or `INSUFFICIENT_DATA`, as the platform reports it.
+    pub state: String,
+    /// The platform's own explanation of the state.
+    pub reason: String,
+    /// Whether this alarm in ALARM rolls a canary back (a rule with `rollback: true`, or an alarm
+    /// the service lists as a rollback trigger).
+    pub rolls_back: bool,
+}
+
+impl ExternalAlarm {
+    pub fn is_firing(&self) -> bool {
+        self.state == "ALARM"
+    }
+}
+
 /// An alarm rule's evaluation, with its evidence.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AlarmEvaluation {

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::alarms::{evaluate_alarm, AlarmEvaluation, AlarmMetric, AlarmRule, AlarmState};
+use super::alarms::{
+    evaluate_alarm, AlarmEvaluation, AlarmMetric, AlarmRule, AlarmState, ExternalAlarm,
+};
 use super::analysis::{compare, AnalysisPolicy, Comparison, Verdict};
 use super::plan::RolloutPlan;
 use super::traffic::{SecondSample, TrafficSample};
@@ -145,6 +147,11 @@ pub struct Observation {
     pub canary_series: Vec<SecondSample>,
     /// This tick's health probe of the canary, when one was taken.
     pub canary_health: Option<HealthStatus>,
+    /// Alarms the platform evaluates itself (CloudWatch), as last read.
+    pub external_alarms: Vec<ExternalAlarm>,
+    /// Set when the platform's traffic routing was changed by someone else than opsd: the
+    /// rollout holds rather than fight that change.
+    pub traffic_drift: Option<String>,
     /// Smoke checks that finished since the previous step.
     pub check_results: Vec<(String, CheckState)>,
     pub commands: Vec<OperatorCommand>,
@@ -208,6 +215,9 @@ pub struct Evidence {
     pub bake_elapsed_ms: Option<i64>,
     pub bake_required_ms: Option<i64>,
     pub operator_command: Option<OperatorCommand>,
+    /// Platform-evaluated alarms seen when the decision was taken.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub external_alarms: Vec<ExternalAlarm>,
 }
 
 /// Side effects the reconciler performs for a step (traffic itself follows [`desired_split`]).
@@ -357,6 +367,8 @@ pub fn step(
                 let summary = health_summary(&next, observation, policy);
                 let evidence = health_evidence(&next, observation);
                 roll_back(&mut next, now, summary, evidence, &mut actions);
+            } else {
+                roll_back_on_external_alarm(&mut next, observation, &mut actions);
             }
         }
         _ => {}
@@ -553,6 +565,31 @@ fn health_evidence(state: &RolloutState, observation: &Observation) -> Evidence 
     }
 }
 
+/// Rolls back when a platform-evaluated rollback alarm is in ALARM; says whether it did.
+fn roll_back_on_external_alarm(
+    state: &mut RolloutState,
+    observation: &Observation,
+    actions: &mut Vec<Action>,
+) -> bool {
+    let Some(firing) = observation
+        .external_alarms
+        .iter()
+        .find(|alarm| alarm.rolls_back && alarm.is_firing())
+    else {
+        return false;
+    };
+    let summary = format!(
+        "platform alarm {} is in ALARM ({}); rolled back",
+        firing.name, firing.reason
+    );
+    let evidence = Evidence {
+        external_alarms: observation.external_alarms.clone(),
+        ..Evidence::default()
+    };
+    roll_back(state, observation.now_ms, summary, evidence, actions);
+    true
+}
+
 fn step_baking(
     state: &mut RolloutState,
     observation: &Observation,
@@ -567,6 +604,28 @@ fn step_baking(
         let summary = health_summary(state, observation, policy);
         let evidence = health_evidence(state, observation);
         roll_back(state, now, summary, evidence, actions);
+        return;
+    }
+
+    // 1a. Someone else changed the traffic routing: hold, do not fight it.
+    if let Some(detail) = &observation.traffic_drift {
+        state.phase = Phase::Held;
+        record(
+            state,
+            DecisionKind::Hold,
+            now,
+            format!(
+                "traffic drift: {detail}; held at {} % until an operator restores the routing and resumes or aborts",
+                state.canary_weight_percent()
+            ),
+            Evidence::default(),
+            actions,
+        );
+        return;
+    }
+
+    // 1b. Platform-evaluated alarms marked as rollback triggers.
+    if roll_back_on_external_alarm(state, observation, actions) {
         return;
     }
 
@@ -1023,6 +1082,90 @@ mod tests {
         assert_eq!(comparison.verdict, Verdict::Pass);
         assert!(advance.evidence.bake_elapsed_ms.unwrap() >= 10_000);
         assert_eq!(trace.state.winner().unwrap().version, "v2");
+    }
+
+    fn external_alarm(name: &str, state: &str, rolls_back: bool) -> ExternalAlarm {
+        ExternalAlarm {
+            name: name.into(),
+            state: state.into(),
+            reason: format!("threshold crossed ({name})"),
+            rolls_back,
+        }
+    }
+
+    #[test]
+    fn a_platform_rollback_alarm_in_alarm_rolls_the_canary_back_and_others_do_not() {
+        let mut trace = Trace::new(fast_plan(), Side::new(500, 5));
+        trace.ready();
+        // Firing but not a rollback trigger, and a trigger that is OK: the bake goes on.
+        trace.apply(Observation {
+            now_ms: trace.now_ms + 1000,
+            canary_readiness: Readiness::Ready,
+            external_alarms: vec![
+                external_alarm("opsd-steno-lambda-throttles", "ALARM", false),
+                external_alarm("opsd-steno-lambda-error-rate", "OK", true),
+            ],
+            ..Observation::default()
+        });
+        assert_eq!(trace.state.phase, Phase::Baking);
+        trace.apply(Observation {
+            now_ms: trace.now_ms + 2000,
+            canary_readiness: Readiness::Ready,
+            external_alarms: vec![external_alarm(
+                "opsd-steno-lambda-error-rate",
+                "ALARM",
+                true,
+            )],
+            ..Observation::default()
+        });
+        assert_eq!(trace.state.phase, Phase::RolledBack);
+        let decision = trace.decisions.last().unwrap();
+        assert_eq!(decision.kind, DecisionKind::RollBack);
+        assert!(decision.summary.contains("opsd-steno-lambda-error-rate"));
+        assert_eq!(decision.evidence.external_alarms.len(), 1);
+        assert_eq!(
+            desired_split(&trace.state),
+            TrafficSplit::all_to("steno@v1")
+        );
+    }
+
+    #[test]
+    fn traffic_drift_holds_the_rollout_instead_of_fighting_it() {
+        let mut trace = Trace::new(fast_plan(), Side::new(500, 5));
+        trace.ready();
+        trace.apply(Observation {
+            now_ms: trace.now_ms + 1000,
+            canary_readiness: Readiness::Ready,
+            traffic_drift: Some(
+                "the alias routes 1 + 2 at 50 % but opsd last set 1 + 2 at 10 %".into(),
+            ),
+            ..Observation::default()
+        });
+        assert_eq!(trace.state.phase, Phase::Held);
+        let decision = trace.decisions.last().unwrap();
+        assert_eq!(decision.kind, DecisionKind::Hold);
+        assert!(
+            decision.summary.contains("traffic drift"),
+            "{}",
+            decision.summary
+        );
+        // Held keeps the weight it had; it does not promote by itself.
+        assert_eq!(trace.state.canary_weight_percent(), 10);
+    }
+
+    #[test]
+    fn a_platform_rollback_alarm_also_rolls_back_a_paused_canary() {
+        let mut trace = Trace::new(fast_plan(), Side::new(500, 5));
+        trace.ready();
+        trace.second(Some(HealthStatus::Healthy), vec![OperatorCommand::Pause]);
+        assert_eq!(trace.state.phase, Phase::Paused);
+        trace.apply(Observation {
+            now_ms: trace.now_ms + 1000,
+            canary_readiness: Readiness::Ready,
+            external_alarms: vec![external_alarm("steno-errors", "ALARM", true)],
+            ..Observation::default()
+        });
+        assert_eq!(trace.state.phase, Phase::RolledBack);
     }
 
     #[test]

@@ -1,14 +1,19 @@
 //! Platforms: object-safe traits for what opsd asks of the place a service runs (start and stop
-//! releases, probe their health, split traffic between them, read their traffic), with a `local`
-//! implementation (processes behind opsd's own router). invariant: no platform SDK type crosses
-//! these traits.
+//! releases, probe their health, split traffic between them, read their traffic, read the
+//! platform's own alarms, purge the CDN), with a `local` implementation (processes behind opsd's
+//! own router) and an `aws` one (Lambda versions behind an alias, CloudWatch, CloudFront), and a
+//! [`dispatch::PerService`] that sends each service to its platform. invariant: no platform SDK
+//! type crosses these traits.
 
+pub mod aws;
+pub mod dispatch;
 pub mod local;
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::core::alarms::ExternalAlarm;
 use crate::core::traffic::SecondSample;
 
 /// One release of a service: a version label plus the environment it runs with. On the local
@@ -72,6 +77,8 @@ pub enum PlatformError {
     UnknownRelease { release: String },
     #[error("{operation} failed: {message}")]
     Operation { operation: String, message: String },
+    #[error("drift on {target}: {detail}")]
+    Drift { target: String, detail: String },
 }
 
 /// Starts, stops and probes releases.
@@ -113,4 +120,21 @@ pub trait MetricSource: Send + Sync {
         from_second: i64,
         to_second: i64,
     ) -> Result<Vec<SecondSample>, PlatformError>;
+}
+
+/// Alarms the platform evaluates itself (CloudWatch alarms on AWS).
+#[async_trait::async_trait]
+pub trait AlarmWatcher: Send + Sync {
+    /// The service's alarms currently in ALARM that opsd watches, each marked whether it rolls a
+    /// rollout back.
+    async fn firing_alarms(&self, service: &str) -> Result<Vec<ExternalAlarm>, PlatformError>;
+}
+
+/// The CDN in front of a service's static assets.
+#[async_trait::async_trait]
+pub trait ContentDelivery: Send + Sync {
+    /// Invalidates the service's configured paths; `None` when the service has no CDN.
+    async fn invalidate(&self, service: &str) -> Result<Option<String>, PlatformError>;
+    /// Whether an invalidation has completed.
+    async fn invalidation_completed(&self, service: &str, id: &str) -> Result<bool, PlatformError>;
 }
