@@ -248,7 +248,7 @@ fn start_traffic(
                     alias.function_version().unwrap_or("1").to_string(),
                     1.0 - canary_total,
                 ));
-                shares.extend(weights.into_iter());
+                shares.extend(weights);
                 let mut data = Vec::new();
                 for (version, share) in shares {
                     let requests = (SIMULATED_RPS * share).round();
