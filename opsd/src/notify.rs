@@ -1485,6 +1485,7 @@ mod tests {
     use axum::response::{IntoResponse, Response};
     use axum::routing::post;
     use axum::Json;
+    use e2e_tests::aws_emulator::AwsEmulator;
 
     use super::*;
 
@@ -2527,83 +2528,18 @@ routes:
         assert_eq!(truncate_bytes("hi", 10), "hi");
     }
 
-    /// A `moto_server` (the AWS emulator in the workspace's `.venv`, or `MOTO_SERVER`) on
-    /// 127.0.0.1 with a port the system picked; killed when dropped.
-    struct Moto {
-        child: std::process::Child,
-        url: String,
+    /// SDK settings for the AWS emulator without an endpoint, so each SNS target's
+    /// `endpoint_url` decides where requests go: its fixed test credentials and region, no SDK
+    /// retries.
+    async fn aws_config(emulator: &AwsEmulator) -> aws_config::SdkConfig {
+        let mut builder = emulator.sdk_config().await.into_builder();
+        builder.set_endpoint_url(None);
+        builder.build()
     }
 
-    impl Moto {
-        fn start() -> Moto {
-            use std::io::BufRead;
-            let executable = std::env::var_os("MOTO_SERVER")
-                .map(std::path::PathBuf::from)
-                .unwrap_or_else(|| {
-                    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                        .join("../.venv/bin/moto_server")
-                });
-            let mut child = std::process::Command::new(&executable)
-                .args(["-H", "127.0.0.1", "-p", "0"])
-                .stdin(std::process::Stdio::null())
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap_or_else(|error| {
-                    panic!(
-                        "cannot start {} ({error}): install moto into .venv at the workspace \
-                         root, or set MOTO_SERVER to a moto_server executable",
-                        executable.display()
-                    )
-                });
-            let stderr = child.stderr.take().unwrap();
-            let (found, url) = std::sync::mpsc::channel();
-            // Keeps draining the log after startup so the server never blocks on a full pipe.
-            std::thread::spawn(move || {
-                for line in std::io::BufReader::new(stderr).lines() {
-                    let Ok(line) = line else { break };
-                    if let Some(address) = line.split("Running on ").nth(1) {
-                        let _ = found.send(address.trim().to_string());
-                    }
-                }
-            });
-            match url.recv_timeout(Duration::from_secs(60)) {
-                Ok(url) => Moto { child, url },
-                Err(_) => {
-                    let _ = child.kill();
-                    panic!(
-                        "{} did not report its address within 60 s",
-                        executable.display()
-                    );
-                }
-            }
-        }
-
-        /// SDK settings for the emulator: fixed test credentials, us-east-1, no SDK retries.
-        async fn aws_config(&self) -> aws_config::SdkConfig {
-            aws_config::defaults(aws_config::BehaviorVersion::latest())
-                .region(aws_sdk_sns::config::Region::new("us-east-1"))
-                .credentials_provider(aws_sdk_sns::config::Credentials::new(
-                    "test", "test", None, None, "moto",
-                ))
-                .retry_config(aws_smithy_types::retry::RetryConfig::disabled())
-                .load()
-                .await
-        }
-
-        async fn sns_client(&self) -> aws_sdk_sns::Client {
-            let config = aws_sdk_sns::config::Builder::from(&self.aws_config().await)
-                .endpoint_url(&self.url)
-                .build();
-            aws_sdk_sns::Client::from_conf(config)
-        }
-    }
-
-    impl Drop for Moto {
-        fn drop(&mut self) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+    /// An SNS client for setting up topics and subscriptions on the emulator.
+    async fn sns_client(emulator: &AwsEmulator) -> aws_sdk_sns::Client {
+        aws_sdk_sns::Client::new(&emulator.sdk_config().await)
     }
 
     /// The bodies an SNS `http` subscription was sent.
@@ -2630,8 +2566,10 @@ routes:
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn sns_publishes_subject_message_and_attributes_to_the_topic() {
-        let moto = tokio::task::spawn_blocking(Moto::start).await.unwrap();
-        let sns_client = moto.sns_client().await;
+        let emulator = tokio::task::spawn_blocking(AwsEmulator::start)
+            .await
+            .unwrap();
+        let sns_client = sns_client(&emulator).await;
         let topic_arn = sns_client
             .create_topic()
             .name("steno-alerts")
@@ -2652,11 +2590,11 @@ routes:
             .unwrap();
 
         let (notifier, handle) = Notifier::start_with_aws_config(
-            vec![sns("alerts", &topic_arn, Some(&moto.url))],
+            vec![sns("alerts", &topic_arn, Some(&emulator.endpoint_url()))],
             vec![route(Severity::Warning, &["alerts"])],
             None,
             fast_policy(),
-            moto.aws_config().await,
+            aws_config(&emulator).await,
         );
         notifier.send(notification("rollout/r1/rolled_back", Severity::Critical));
         notifier.send(notification("rollout/r1/rolled_back", Severity::Critical));
@@ -2695,12 +2633,13 @@ routes:
         assert!(long_subject.starts_with("[WARNING] steno: éé"));
 
         // moto's http delivery leaves the attributes out; its record of each publish has them.
-        let state: serde_json::Value = reqwest::get(format!("{}/moto-api/data.json", moto.url))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let state: serde_json::Value =
+            reqwest::get(format!("{}/moto-api/data.json", emulator.moto_url()))
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
         let topics = state["sns"]["Topic"].as_array().unwrap();
         let topic = topics.iter().find(|t| t["arn"] == topic_arn).unwrap();
         let published = topic["sent_notifications"].as_array().unwrap();
@@ -2720,14 +2659,16 @@ routes:
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn sns_publish_to_a_missing_topic_fails_at_once_naming_the_topic() {
-        let moto = tokio::task::spawn_blocking(Moto::start).await.unwrap();
+        let emulator = tokio::task::spawn_blocking(AwsEmulator::start)
+            .await
+            .unwrap();
         let missing = "arn:aws:sns:us-east-1:123456789012:no-such-topic";
         let target = SnsTarget {
             topic_arn: missing.to_string(),
             region: None,
-            endpoint_url: Some(moto.url.clone()),
+            endpoint_url: Some(emulator.endpoint_url()),
         };
-        let base = moto.aws_config().await;
+        let base = aws_config(&emulator).await;
         let publisher = SnsPublisher::connect(&target, Some(&base), &fast_policy()).await;
         let message = sns_message(&notification("k", Severity::Critical));
         let failure = publisher.publish_once(&message).await.unwrap_err();

@@ -155,6 +155,24 @@ impl Fixture {
         )
     }
 
+    /// Waits (up to 30 s) for the alias to route as expected. `deploy --wait` returns once the
+    /// outcome is stored; the alias write follows within a reconciler tick or two.
+    async fn expect_alias(&self, version: &str, weights: HashMap<String, f64>) {
+        let expected = (version.to_string(), weights);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let actual = self.alias().await;
+            if actual == expected {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the alias routes {actual:?}, expected {expected:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     async fn invalidation_ids(&self) -> Vec<String> {
         let list = self
             .cloudfront
@@ -319,6 +337,11 @@ fn chrono_now_secs() -> i64 {
 
 fn write_config(dir: &Path, endpoint: &str, distribution_id: &str) -> PathBuf {
     std::fs::write(dir.join("seed-fast.yaml"), SEED_PLAN_FAST).unwrap();
+    std::fs::write(
+        dir.join("bootstrap.zip"),
+        bootstrap_zip("packaged by opsd package"),
+    )
+    .unwrap();
     let config = format!(
         "listen: 127.0.0.1:0\n\
          data_dir: data\n\
@@ -328,6 +351,7 @@ fn write_config(dir: &Path, endpoint: &str, distribution_id: &str) -> PathBuf {
          services:\n  steno:\n    platform: aws\n    plan: {plan}\n    ready_timeout: 20s\n\
          \x20   aws:\n      region: {TEST_REGION}\n      function_name: {FUNCTION}\n      alias: {ALIAS}\n\
          \x20     endpoint_url: {endpoint}\n      poll_interval: 1s\n      max_attempts: 2\n\
+         \x20     package: bootstrap.zip\n\
          \x20     cloudfront:\n        distribution_id: {distribution_id}\n        paths: [\"/*\"]\n",
         plan = dir.join("seed-fast.yaml").display(),
     );
@@ -436,7 +460,7 @@ async fn lambda_rollouts_shift_the_alias_and_roll_back_on_errors_and_alarms() {
     })
     .await;
     assert_eq!(code, 0, "a healthy version is promoted:\n{out}");
-    assert_eq!(fixture.alias().await, ("2".to_string(), HashMap::new()));
+    fixture.expect_alias("2", HashMap::new()).await;
     let rollout = blocking({
         let opsd = opsd.clone();
         move || opsd.last_rollout()
@@ -493,7 +517,7 @@ async fn lambda_rollouts_shift_the_alias_and_roll_back_on_errors_and_alarms() {
     })
     .await;
     assert_eq!(code, 2, "a version with 20 % errors is rolled back:\n{out}");
-    assert_eq!(fixture.alias().await, ("2".to_string(), HashMap::new()));
+    fixture.expect_alias("2", HashMap::new()).await;
 
     // A CloudWatch alarm marked as a rollback trigger (the synced error-rate rule) in ALARM rolls
     // a healthy-looking canary back.
@@ -554,7 +578,7 @@ async fn lambda_rollouts_shift_the_alias_and_roll_back_on_errors_and_alarms() {
         "a rollback alarm in ALARM rolls the canary back:\n{out}"
     );
     assert!(out.contains("opsd-steno-lambda-error-rate"), "{out}");
-    assert_eq!(fixture.alias().await, ("2".to_string(), HashMap::new()));
+    fixture.expect_alias("2", HashMap::new()).await;
     fixture
         .cloudwatch
         .set_alarm_state()
@@ -564,6 +588,42 @@ async fn lambda_rollouts_shift_the_alias_and_roll_back_on_errors_and_alarms() {
         .send()
         .await
         .expect("SetAlarmState");
+
+    // A label that is not a version yet: opsd publishes the configured package as a new version
+    // (described with the label), rolls it out and promotes it.
+    let (code, out) = blocking({
+        let opsd = opsd.clone();
+        move || {
+            opsd.cli(&[
+                "deploy",
+                "steno",
+                "--version",
+                "v6-packaged",
+                "--wait",
+                "--timeout",
+                "120s",
+            ])
+        }
+    })
+    .await;
+    assert_eq!(
+        code, 0,
+        "a packaged release is published and promoted:\n{out}"
+    );
+    let versions = fixture
+        .lambda
+        .list_versions_by_function()
+        .function_name(FUNCTION)
+        .send()
+        .await
+        .expect("ListVersionsByFunction");
+    let published = versions
+        .versions()
+        .iter()
+        .find(|version| version.description() == Some("opsd release v6-packaged"))
+        .expect("opsd published the package as a version");
+    let packaged = published.version().unwrap().to_string();
+    fixture.expect_alias(&packaged, HashMap::new()).await;
 
     // Drift: someone shifts the alias by hand during a rollout; opsd reports it and does not
     // touch the alias while it differs from what opsd last set.
@@ -598,7 +658,7 @@ async fn lambda_rollouts_shift_the_alias_and_roll_back_on_errors_and_alarms() {
         .update_alias()
         .function_name(FUNCTION)
         .name(ALIAS)
-        .function_version("2")
+        .function_version(&packaged)
         .routing_config(
             aws_sdk_lambda::types::AliasRoutingConfiguration::builder()
                 .set_additional_version_weights(Some(hand_weights.clone()))
@@ -611,7 +671,7 @@ async fn lambda_rollouts_shift_the_alias_and_roll_back_on_errors_and_alarms() {
     assert_ne!(code, 0, "a drifted rollout is not promoted:\n{out}");
     assert_eq!(
         fixture.alias().await,
-        ("2".to_string(), hand_weights),
+        (packaged.clone(), hand_weights),
         "opsd left the hand-made change alone"
     );
     let (code, out) = blocking({

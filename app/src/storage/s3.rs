@@ -268,15 +268,45 @@ impl DocumentStorage for S3Storage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::moto::{test_sdk_config, MotoServer};
     use bytes::Bytes;
+    use e2e_tests::aws_emulator::{AwsEmulator, TEST_CREDENTIAL, TEST_REGION};
 
-    fn settings_for(server: &MotoServer, bucket: &str, prefix: Option<&str>) -> S3Settings {
+    /// An AWS configuration built only from constants: the emulator's static test credentials,
+    /// [`TEST_REGION`], one attempt per request. Reads no environment variables or files.
+    fn test_sdk_config() -> aws_config::SdkConfig {
+        let credentials = aws_sdk_s3::config::Credentials::new(
+            TEST_CREDENTIAL,
+            TEST_CREDENTIAL,
+            None,
+            None,
+            "aws-emulator",
+        );
+        aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new(TEST_REGION))
+            .credentials_provider(aws_sdk_s3::config::SharedCredentialsProvider::new(
+                credentials,
+            ))
+            .retry_config(aws_sdk_s3::config::retry::RetryConfig::standard().with_max_attempts(1))
+            .build()
+    }
+
+    /// An S3 client straight to the emulator's moto, with path-style addressing and no retries,
+    /// independent of the machine's AWS configuration.
+    async fn s3_client(emulator: &AwsEmulator) -> aws_sdk_s3::Client {
+        let config = aws_sdk_s3::config::Builder::from(&emulator.sdk_config().await)
+            .endpoint_url(emulator.moto_url())
+            .force_path_style(true)
+            .build();
+        aws_sdk_s3::Client::from_conf(config)
+    }
+
+    fn settings_for(emulator: &AwsEmulator, bucket: &str, prefix: Option<&str>) -> S3Settings {
         S3Settings {
             bucket: bucket.to_string(),
             prefix: prefix.map(str::to_string),
             region: None,
-            endpoint_url: Some(server.endpoint_url()),
+            endpoint_url: Some(emulator.moto_url()),
             force_path_style: true,
             max_attempts: Some(1),
         }
@@ -349,8 +379,8 @@ mod tests {
 
     #[tokio::test]
     async fn round_trip_against_the_emulator() {
-        let server = MotoServer::start();
-        let raw_client = server.s3_client();
+        let emulator = AwsEmulator::start();
+        let raw_client = s3_client(&emulator).await;
         raw_client
             .create_bucket()
             .bucket("steno-documents")
@@ -359,7 +389,7 @@ mod tests {
             .unwrap();
         let storage = S3Storage::from_sdk_config(
             &test_sdk_config(),
-            settings_for(&server, "steno-documents", Some("tenant-a")),
+            settings_for(&emulator, "steno-documents", Some("tenant-a")),
         )
         .unwrap();
         storage.check().await.unwrap();
@@ -423,10 +453,10 @@ mod tests {
 
     #[tokio::test]
     async fn missing_bucket_fails_check_and_names_the_bucket() {
-        let server = MotoServer::start();
+        let emulator = AwsEmulator::start();
         let storage = S3Storage::from_sdk_config(
             &test_sdk_config(),
-            settings_for(&server, "bucket-that-does-not-exist", None),
+            settings_for(&emulator, "bucket-that-does-not-exist", None),
         )
         .unwrap();
 
@@ -452,9 +482,9 @@ mod tests {
 
     #[tokio::test]
     async fn unreachable_endpoint_fails_check() {
-        let server = MotoServer::start();
-        let settings = settings_for(&server, "steno-documents", None);
-        drop(server);
+        let emulator = AwsEmulator::start();
+        let settings = settings_for(&emulator, "steno-documents", None);
+        drop(emulator);
         let storage = S3Storage::from_sdk_config(&test_sdk_config(), settings).unwrap();
         let error = storage.check().await.unwrap_err();
         assert!(

@@ -208,6 +208,14 @@ impl LambdaFunction {
 
     /// The alias's routing and description.
     pub async fn read_alias(&self) -> Result<(AliasRouting, Option<String>), AwsCallError> {
+        let (routing, description, _) = self.read_alias_revision().await?;
+        Ok((routing, description))
+    }
+
+    /// The alias's routing, description and revision id (for a conditional write).
+    pub async fn read_alias_revision(
+        &self,
+    ) -> Result<(AliasRouting, Option<String>, Option<String>), AwsCallError> {
         let output = call_with_retries(
             &self.retry,
             "Lambda GetAlias",
@@ -234,11 +242,25 @@ impl LambdaFunction {
                 })
                 .unwrap_or_default(),
         };
-        Ok((routing, output.description().map(str::to_string)))
+        Ok((
+            routing,
+            output.description().map(str::to_string),
+            output.revision_id().map(str::to_string),
+        ))
     }
 
     /// Writes the routing, with an explicit (possibly empty) weight map and opsd's marker.
     pub async fn write_alias(&self, routing: &AliasRouting) -> Result<(), AwsCallError> {
+        self.write_alias_if_unchanged(routing, None).await
+    }
+
+    /// Like [`LambdaFunction::write_alias`], but only if the alias is still at `revision_id`
+    /// (Lambda answers `PreconditionFailedException` when someone changed it in between).
+    pub async fn write_alias_if_unchanged(
+        &self,
+        routing: &AliasRouting,
+        revision_id: Option<&str>,
+    ) -> Result<(), AwsCallError> {
         let weights: std::collections::HashMap<String, f64> = routing
             .additional_weights
             .iter()
@@ -255,6 +277,7 @@ impl LambdaFunction {
                     .name(&self.alias)
                     .function_version(&routing.function_version)
                     .description(routing.marker())
+                    .set_revision_id(revision_id.map(str::to_string))
                     .routing_config(
                         AliasRoutingConfiguration::builder()
                             .set_additional_version_weights(Some(weights.clone()))
@@ -678,6 +701,25 @@ mod tests {
         assert_eq!(error.attempts, 4);
         assert_eq!(log.lock().unwrap().requests.len(), 4);
         assert!(error.to_string().contains("after 4 attempts"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_write_after_someone_else_changed_the_alias_is_refused_by_its_revision() {
+        let (endpoint, log) = recorded::serve(vec![RecordedResponse {
+            status: 412,
+            error_type: Some("PreconditionFailedException"),
+            body: r#"{"Type":"User","message":"The RevisionId provided does not match the latest RevisionId for the Lambda function or alias."}"#,
+        }])
+        .await;
+        let error = function_at(&endpoint)
+            .write_alias_if_unchanged(&AliasRouting::single("2"), Some("rev-1"))
+            .await
+            .unwrap_err();
+        assert_eq!(error.code(), Some("PreconditionFailedException"));
+        assert_eq!(error.attempts, 1, "a precondition failure is not retried");
+        let body: serde_json::Value =
+            serde_json::from_str(&log.lock().unwrap().requests[0].2).unwrap();
+        assert_eq!(body["RevisionId"], "rev-1");
     }
 
     #[tokio::test]

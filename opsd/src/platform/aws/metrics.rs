@@ -9,8 +9,10 @@
 //!   lines under Lambda. They give the same samples as the local router counts.
 //! - Lambda's standard metrics (`AWS/Lambda`, dimensions `FunctionName`, `Resource`
 //!   (`function:alias`) and `ExecutedVersion`, 1-minute storage): `Invocations`, `Errors`,
-//!   `Duration` (average). They are used only for seconds without Steno's metrics, with every
-//!   request put in the bucket of the average duration (so a latency comparison needs Steno's).
+//!   `Throttles`, `Duration` (average). They are used only for minutes without Steno's metrics
+//!   (a crash or timeout before Steno wrote its line, or Steno's metrics not set up): a throttled
+//!   request counts as a request that failed, and every request is put in the bucket of the
+//!   average duration (so a latency comparison needs Steno's metrics).
 //!
 //! Missing datapoints stay missing: a second without data is not a healthy second, so too little
 //! data makes the analysis inconclusive. opsd computes every ratio itself from raw sums.
@@ -101,6 +103,7 @@ pub fn queries_for(version: &VersionMetrics) -> Vec<QuerySpec> {
     }
     queries.push(lambda("invocations", "Invocations", "Sum"));
     queries.push(lambda("errors", "Errors", "Sum"));
+    queries.push(lambda("throttles", "Throttles", "Sum"));
     queries.push(lambda("duration", "Duration", "Average"));
     queries
 }
@@ -116,7 +119,8 @@ pub struct QueryResult {
 pub fn samples_from_results(results: &[QueryResult]) -> Vec<SecondSample> {
     let mut by_second: BTreeMap<i64, TrafficSample> = BTreeMap::new();
     let mut steno_seconds: std::collections::BTreeSet<i64> = Default::default();
-    let mut lambda: BTreeMap<i64, (f64, f64, Option<f64>)> = BTreeMap::new();
+    // Per minute: invocations, errors, throttles, average duration.
+    let mut lambda: BTreeMap<i64, (f64, f64, f64, Option<f64>)> = BTreeMap::new();
     let count = |value: f64| -> u64 {
         if value.is_finite() && value > 0.0 {
             value.round() as u64
@@ -138,7 +142,8 @@ pub fn samples_from_results(results: &[QueryResult]) -> Vec<SecondSample> {
                 }
                 "invocations" => lambda.entry(second).or_default().0 += value,
                 "errors" => lambda.entry(second).or_default().1 += value,
-                "duration" => lambda.entry(second).or_default().2 = Some(value),
+                "throttles" => lambda.entry(second).or_default().2 += value,
+                "duration" => lambda.entry(second).or_default().3 = Some(value),
                 id => {
                     if let Some(bucket) = id
                         .strip_prefix("bucket_")
@@ -155,7 +160,7 @@ pub fn samples_from_results(results: &[QueryResult]) -> Vec<SecondSample> {
     // Steno's seconds are authoritative; drop partial entries without a request count.
     by_second.retain(|second, _| steno_seconds.contains(second));
     // Lambda's minutes fill in only where Steno reported nothing in that minute.
-    for (minute_start, (invocations, errors, duration)) in lambda {
+    for (minute_start, (invocations, errors, throttles, duration)) in lambda {
         let covered = by_second
             .range(minute_start..minute_start + 60)
             .next()
@@ -163,18 +168,20 @@ pub fn samples_from_results(results: &[QueryResult]) -> Vec<SecondSample> {
         if covered {
             continue;
         }
-        let requests = count(invocations);
+        let invoked = count(invocations);
+        let throttled = count(throttles);
+        let requests = invoked + throttled;
         if requests == 0 {
             continue;
         }
         let mut sample = TrafficSample {
             requests,
-            errors: count(errors).min(requests),
+            errors: count(errors).min(invoked) + throttled,
             ..TrafficSample::default()
         };
         if let Some(average_ms) = duration.filter(|value| value.is_finite() && *value >= 0.0) {
-            sample.latency_buckets[latency_bucket(average_ms.round() as u64)] = requests;
-            sample.latency_total_ms = (average_ms * requests as f64).round() as u64;
+            sample.latency_buckets[latency_bucket(average_ms.round() as u64)] = invoked;
+            sample.latency_total_ms = (average_ms * invoked as f64).round() as u64;
         }
         by_second.insert(minute_start, sample);
     }
@@ -270,7 +277,7 @@ mod tests {
     #[test]
     fn queries_ask_for_steno_per_second_and_lambda_per_minute_of_one_version() {
         let queries = queries_for(&version());
-        assert_eq!(queries.len(), 3 + LATENCY_BUCKETS + 3);
+        assert_eq!(queries.len(), 3 + LATENCY_BUCKETS + 4);
         let requests = &queries[0];
         assert_eq!(requests.namespace, "Steno");
         assert_eq!(requests.metric_name, "Requests");
@@ -341,6 +348,17 @@ mod tests {
         assert_eq!(minute.sample.errors, 5);
         assert_eq!(minute.sample.latency_buckets[latency_bucket(80)], 50);
         assert_eq!(minute.sample.latency_total_ms, 4000);
+    }
+
+    #[test]
+    fn throttled_requests_count_as_failed_requests() {
+        let samples = samples_from_results(&[
+            result("invocations", &[(240, 90.0)]),
+            result("errors", &[(240, 0.0)]),
+            result("throttles", &[(240, 10.0)]),
+        ]);
+        assert_eq!(samples[0].sample.requests, 100);
+        assert_eq!(samples[0].sample.errors, 10);
     }
 
     #[test]

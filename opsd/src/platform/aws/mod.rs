@@ -427,7 +427,7 @@ impl TrafficShifter for AwsPlatform {
                 .as_deref()
                 .map(|version| (version, split.canary_weight_percent)),
         );
-        let (observed, description) = service.function.read_alias().await?;
+        let (observed, description, revision_id) = service.function.read_alias_revision().await?;
         match check_alias(&observed, description.as_deref()) {
             AliasCheck::Drifted {
                 last_written_by_opsd,
@@ -448,7 +448,22 @@ impl TrafficShifter for AwsPlatform {
             }
             AliasCheck::AsOpsdLeftIt if observed.same_as(&desired) => {}
             AliasCheck::AsOpsdLeftIt | AliasCheck::Adoptable => {
-                service.function.write_alias(&desired).await?;
+                let written = service
+                    .function
+                    .write_alias_if_unchanged(&desired, revision_id.as_deref())
+                    .await;
+                match written {
+                    Ok(()) => {}
+                    Err(error) if error.code() == Some("PreconditionFailedException") => {
+                        return Err(PlatformError::Drift {
+                            target: service.config.describe_target(),
+                            detail: "the alias changed between opsd reading and writing it; opsd \
+                                     will look again rather than overwrite that change"
+                                .into(),
+                        })
+                    }
+                    Err(error) => return Err(error.into()),
+                }
                 tracing::info!(service = %service_name, routing = %desired.describe(), "lambda alias updated");
             }
         }
