@@ -57,6 +57,7 @@ use tokio::task::JoinHandle;
 
 use aws_sdk_sns::error::{ProvideErrorMetadata, SdkError};
 
+use crate::error_chain::error_chain;
 use crate::store::Store;
 
 /// PagerDuty's Events API v2 endpoint, used when a target names no `url`.
@@ -1438,21 +1439,6 @@ fn sns_hint(code: &str) -> &'static str {
         }
         _ => "",
     }
-}
-
-/// An error and its sources, `outer: inner: ...`.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.ends_with(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 /// At most `limit` bytes of `text`, cut on a character boundary.

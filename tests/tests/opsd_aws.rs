@@ -419,6 +419,44 @@ impl Opsd {
     }
 }
 
+/// Starts `deploy --wait` of `version` in the background and returns once the canary takes
+/// traffic on the alias; the handle gives the deploy's exit code and output.
+async fn deploy_and_wait_for_canary(
+    opsd: &Opsd,
+    fixture: &Fixture,
+    version: &str,
+    timeout: &str,
+) -> tokio::task::JoinHandle<(i32, String)> {
+    let deploy = tokio::task::spawn_blocking({
+        let opsd = opsd.clone();
+        let version = version.to_string();
+        let timeout = timeout.to_string();
+        move || {
+            opsd.cli(&[
+                "deploy",
+                "steno",
+                "--version",
+                &version,
+                "--wait",
+                "--timeout",
+                &timeout,
+            ])
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, weights) = fixture.alias().await;
+        if weights.contains_key(version) {
+            return deploy;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the canary {version} never took traffic"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// Runs a blocking CLI call without stalling the runtime's other tasks (the traffic writer).
 async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
     tokio::task::spawn_blocking(work).await.unwrap()
@@ -538,31 +576,7 @@ async fn lambda_rollouts_shift_the_alias_and_roll_back_on_errors_and_alarms() {
     .await;
     assert_eq!(code, 0, "{out}");
     let alarmed = fixture.publish("v4-alarmed").await;
-    let deploy = tokio::task::spawn_blocking({
-        let opsd = opsd.clone();
-        let alarmed = alarmed.clone();
-        move || {
-            opsd.cli(&[
-                "deploy",
-                "steno",
-                "--version",
-                &alarmed,
-                "--wait",
-                "--timeout",
-                "120s",
-            ])
-        }
-    });
-    // Wait until the canary takes traffic, then trip the alarm.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let (_, weights) = fixture.alias().await;
-        if weights.contains_key(&alarmed) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the canary never took traffic");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let deploy = deploy_and_wait_for_canary(&opsd, &fixture, &alarmed, "120s").await;
     fixture
         .cloudwatch
         .set_alarm_state()
@@ -588,6 +602,9 @@ async fn lambda_rollouts_shift_the_alias_and_roll_back_on_errors_and_alarms() {
         .send()
         .await
         .expect("SetAlarmState");
+    // opsd reuses what it read for `poll_interval` (1 s here): let that read expire, or the next
+    // rollout would still see the alarm firing (as it should, while an alarm really fires).
+    tokio::time::sleep(Duration::from_millis(2500)).await;
 
     // A label that is not a version yet: opsd publishes the configured package as a new version
     // (described with the label), rolls it out and promotes it.
@@ -628,30 +645,7 @@ async fn lambda_rollouts_shift_the_alias_and_roll_back_on_errors_and_alarms() {
     // Drift: someone shifts the alias by hand during a rollout; opsd reports it and does not
     // touch the alias while it differs from what opsd last set.
     let drifted = fixture.publish("v5-drift").await;
-    let deploy = tokio::task::spawn_blocking({
-        let opsd = opsd.clone();
-        let drifted = drifted.clone();
-        move || {
-            opsd.cli(&[
-                "deploy",
-                "steno",
-                "--version",
-                &drifted,
-                "--wait",
-                "--timeout",
-                "15s",
-            ])
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let (_, weights) = fixture.alias().await;
-        if weights.contains_key(&drifted) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the canary never took traffic");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let deploy = deploy_and_wait_for_canary(&opsd, &fixture, &drifted, "15s").await;
     let hand_weights = HashMap::from([(drifted.clone(), 0.5)]);
     fixture
         .lambda

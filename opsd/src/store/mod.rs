@@ -171,14 +171,28 @@ impl Store {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(FILE_POOL_CONNECTIONS)
-            .connect_with(options)
-            .await
-            .map_err(|source| StoreError::Open {
-                path: path.to_path_buf(),
-                source,
-            })?;
+        // Switching a new file to WAL takes a lock that SQLite reports as busy at once, without
+        // waiting out `busy_timeout`, when another process opens the same new file at that
+        // moment; such an open is tried again until `BUSY_TIMEOUT` has passed.
+        let started = std::time::Instant::now();
+        let pool = loop {
+            match SqlitePoolOptions::new()
+                .max_connections(FILE_POOL_CONNECTIONS)
+                .connect_with(options.clone())
+                .await
+            {
+                Ok(pool) => break pool,
+                Err(source) if is_busy(&source) && started.elapsed() < BUSY_TIMEOUT => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(source) => {
+                    return Err(StoreError::Open {
+                        path: path.to_path_buf(),
+                        source,
+                    })
+                }
+            }
+        };
         let store = Store {
             pool,
             location: path.display().to_string(),

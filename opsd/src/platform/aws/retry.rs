@@ -12,6 +12,8 @@ use std::time::Duration;
 use aws_sdk_lambda::error::{ProvideErrorMetadata, SdkError};
 use rand::Rng;
 
+use crate::error_chain::error_chain;
+
 /// How failed calls are retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
@@ -135,7 +137,7 @@ impl FailureFacts {
         let status = error.raw_response().map(|raw| raw.status().as_u16());
         let (kind, code, message) = match error {
             SdkError::ConstructionFailure(_) => {
-                (FailureKind::Construction, None, source_chain(error))
+                (FailureKind::Construction, None, error_chain(error))
             }
             SdkError::TimeoutError(_) => (FailureKind::Timeout, None, "timed out".to_string()),
             SdkError::DispatchFailure(failure) => {
@@ -144,19 +146,19 @@ impl FailureFacts {
                 } else {
                     FailureKind::Dispatch
                 };
-                (kind, None, source_chain(error))
+                (kind, None, error_chain(error))
             }
-            SdkError::ResponseError(_) => (FailureKind::Response, None, source_chain(error)),
+            SdkError::ResponseError(_) => (FailureKind::Response, None, error_chain(error)),
             SdkError::ServiceError(service_error) => {
                 let inner = service_error.err();
                 let code = inner.code().map(str::to_string);
                 let message = inner
                     .message()
                     .map(str::to_string)
-                    .unwrap_or_else(|| source_chain(error));
+                    .unwrap_or_else(|| error_chain(error));
                 (FailureKind::Service, code, message)
             }
-            _ => (FailureKind::Response, None, source_chain(error)),
+            _ => (FailureKind::Response, None, error_chain(error)),
         };
         FailureFacts {
             kind,
@@ -165,21 +167,6 @@ impl FailureFacts {
             message,
         }
     }
-}
-
-/// The error and its sources on one line (the SDK's top-level messages alone are vague).
-fn source_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 /// A call that failed for good, naming the operation and the resource.

@@ -28,7 +28,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::core::traffic::{SecondSample, TrafficSample};
-use crate::platform::local::supervisor::error_chain;
+use crate::error_chain::error_chain;
 use crate::platform::{MetricSource, PlatformError, TrafficShifter, TrafficSplit};
 
 /// Seconds of per-release samples kept (15 minutes).

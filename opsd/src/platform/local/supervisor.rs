@@ -17,6 +17,7 @@ use tokio::process::{Child, Command};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
+use crate::error_chain::error_chain;
 use crate::platform::{HealthStatus, PlatformError, ReleaseRunner, ReleaseSpec};
 
 /// The path probed for readiness and health unless a service names another.
@@ -832,21 +833,6 @@ fn health_url(port: u16, health_path: &str) -> String {
     } else {
         format!("http://127.0.0.1:{port}/{health_path}")
     }
-}
-
-/// An error with its causes, `outer: inner: innermost`.
-pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.ends_with(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 fn pick_free_port() -> std::io::Result<u16> {
