@@ -12,9 +12,11 @@ use serde::Deserialize;
 use crate::core::alarms::{load_alarm_dir, parse_alarm_file, AlarmRule};
 use crate::core::analysis::AnalysisPolicy;
 use crate::core::config_error::ConfigError;
+use crate::core::drill::{CheckExpectation, DrillCheck, DrillTargets, GateMode};
 use crate::core::duration::parse_duration;
 use crate::core::plan::{parse_plan, preset, preset_names, RolloutPlan};
 use crate::core::rollout::{InconclusiveAction, RolloutPolicy};
+use crate::core::schedule::Schedule;
 use crate::notify::{validate_notifications, NotificationRoute, NotificationTarget};
 use crate::platform::aws::retry::RetryPolicy;
 use crate::platform::aws::{AwsServiceConfig, CloudFrontConfig};
@@ -73,6 +75,72 @@ struct RawConfig {
     analysis: Option<RawAnalysis>,
     #[serde(default)]
     notifications: Option<RawNotifications>,
+    #[serde(default)]
+    databases: BTreeMap<String, RawDatabase>,
+}
+
+/// `databases.<name>`: a database opsd snapshots and drills.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDatabase {
+    kind: Option<String>,
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    url: Option<String>,
+    #[serde(default)]
+    tools_dir: Option<String>,
+    #[serde(default)]
+    rds: Option<RawRds>,
+    #[serde(default)]
+    targets: Option<RawTargets>,
+    #[serde(default)]
+    schedule: Option<String>,
+    #[serde(default)]
+    retention: Option<String>,
+    #[serde(default)]
+    checks: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRds {
+    region: Option<String>,
+    instance: Option<String>,
+    #[serde(default)]
+    endpoint_url: Option<String>,
+    #[serde(default)]
+    instance_class: Option<String>,
+    #[serde(default)]
+    wait_timeout: Option<String>,
+    #[serde(default)]
+    poll_interval: Option<String>,
+    #[serde(default)]
+    max_attempts: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTargets {
+    #[serde(default)]
+    rto: Option<String>,
+    #[serde(default)]
+    rpo: Option<String>,
+}
+
+/// A checks file (`drills/*.yaml`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawChecksFile {
+    checks: Vec<RawDrillCheck>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDrillCheck {
+    name: String,
+    sql: String,
+    expect: serde_yaml::Value,
 }
 
 #[derive(Debug, Deserialize)]
@@ -99,6 +167,12 @@ struct RawService {
     checks: BTreeMap<String, RawCheck>,
     #[serde(default)]
     aws: Option<RawAws>,
+    #[serde(default)]
+    database: Option<String>,
+    #[serde(default)]
+    snapshot_before_deploy: Option<bool>,
+    #[serde(default)]
+    drill_gate: Option<String>,
 }
 
 /// `services.<name>.aws`: where the service runs on AWS.
@@ -214,6 +288,53 @@ pub struct ServiceConfig {
     pub checks: BTreeMap<String, CheckSpec>,
     /// Set when the service runs on the aws platform; `None` is the local platform.
     pub aws: Option<AwsServiceConfig>,
+    /// The database (a key of `databases`) whose drills gate this service's rollouts.
+    pub database: Option<String>,
+    /// Take a snapshot of `database` before every rollout (seed 000), recorded on the rollout.
+    pub snapshot_before_deploy: bool,
+    /// What a rollout does while the database's newest drill failed or is stale.
+    pub drill_gate: GateMode,
+}
+
+/// Where a database lives and how opsd snapshots it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DatabaseKind {
+    /// A SQLite file, copied with the online-backup API.
+    Sqlite { path: PathBuf },
+    /// A PostgreSQL database, dumped with `pg_dump` and restored with `pg_restore`.
+    Postgres {
+        url: String,
+        tools_dir: Option<PathBuf>,
+    },
+    /// An RDS instance: `CreateDBSnapshot` and `RestoreDBInstanceFromDBSnapshot`.
+    Rds(RdsDatabaseConfig),
+}
+
+/// An RDS instance opsd drills.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RdsDatabaseConfig {
+    pub region: String,
+    pub instance: String,
+    pub endpoint_url: Option<String>,
+    /// The scratch instance's class (default: the source's).
+    pub instance_class: Option<String>,
+    /// How long to wait for a snapshot or a scratch instance to become available.
+    pub wait_timeout: Duration,
+    pub poll_interval: Duration,
+    pub retry: RetryPolicy,
+}
+
+/// A database opsd snapshots and drills.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DatabaseConfig {
+    pub name: String,
+    pub kind: DatabaseKind,
+    pub targets: DrillTargets,
+    /// When drills are due (default `@quarterly`, seed 000).
+    pub schedule: Schedule,
+    /// Snapshots opsd took are deleted once older than this (the newest is always kept).
+    pub retention: Duration,
+    pub checks: Vec<DrillCheck>,
 }
 
 impl ServiceConfig {
@@ -239,6 +360,7 @@ pub struct Config {
     pub policy: RolloutPolicy,
     pub notification_targets: Vec<NotificationTarget>,
     pub notification_routes: Vec<NotificationRoute>,
+    pub databases: BTreeMap<String, DatabaseConfig>,
 }
 
 impl Config {
@@ -402,6 +524,32 @@ impl Config {
         validate_notifications(&notification_targets, &notification_routes)
             .map_err(|problem| error("notifications", problem.to_string()))?;
 
+        let mut databases = BTreeMap::new();
+        for (name, raw_database) in raw.databases {
+            let database = validate_database(file, text, base_dir, &name, raw_database)?;
+            databases.insert(name, database);
+        }
+        for service in services.values() {
+            if let Some(database) = &service.database {
+                if !databases.contains_key(database) {
+                    return Err(ConfigError {
+                        file: file.to_string(),
+                        line: line_of(text, "database"),
+                        column: None,
+                        field: Some(format!("services.{}.database", service.name)),
+                        message: format!(
+                            "{database:?} is not under databases; configured: {}",
+                            if databases.is_empty() {
+                                "none".to_string()
+                            } else {
+                                databases.keys().cloned().collect::<Vec<_>>().join(", ")
+                            }
+                        ),
+                    });
+                }
+            }
+        }
+
         Ok(Config {
             source: file.to_string(),
             listen,
@@ -413,6 +561,7 @@ impl Config {
             policy,
             notification_targets,
             notification_routes,
+            databases,
         })
     }
 
@@ -611,7 +760,27 @@ fn validate_service(
             ));
         }
     }
+    let drill_gate = match raw.drill_gate.as_deref() {
+        None | Some("refuse") => GateMode::Refuse,
+        Some("hold") => GateMode::Hold,
+        Some("off") => GateMode::Off,
+        Some(other) => {
+            return Err(error(
+                "drill_gate",
+                format!("{other:?} is not refuse, hold or off"),
+            ))
+        }
+    };
+    if raw.database.is_none() && raw.snapshot_before_deploy == Some(true) {
+        return Err(error(
+            "snapshot_before_deploy",
+            "needs database: <a name under databases> to know what to snapshot".into(),
+        ));
+    }
     Ok(ServiceConfig {
+        snapshot_before_deploy: raw.snapshot_before_deploy.unwrap_or(raw.database.is_some()),
+        database: raw.database,
+        drill_gate,
         // On AWS an empty initial version means "whatever the alias routes now".
         initial_version: raw.initial_version.unwrap_or_else(|| {
             if aws.is_some() {
@@ -728,6 +897,226 @@ fn validate_aws(
         };
     }
     Ok(config)
+}
+
+/// Steno's drill checks, embedded so a database without a `checks` file is still verified.
+const EMBEDDED_STENO_CHECKS: &str = include_str!("../../drills/steno-checks.yaml");
+
+/// `databases.<name>`, validated.
+fn validate_database(
+    file: &str,
+    text: &str,
+    base_dir: &Path,
+    name: &str,
+    raw: RawDatabase,
+) -> Result<DatabaseConfig, ConfigError> {
+    let error = |field: &str, message: String| ConfigError {
+        file: file.to_string(),
+        line: line_of(text, field.rsplit('.').next().unwrap_or(field))
+            .or_else(|| line_of(text, name)),
+        column: None,
+        field: Some(format!("databases.{name}.{field}")),
+        message,
+    };
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
+    {
+        return Err(error(
+            "",
+            format!("{name:?} must be letters, digits, - and _ only (it names snapshots)"),
+        ));
+    }
+    let kind_name = raw.kind.as_deref().unwrap_or("");
+    if kind_name != "sqlite" && raw.path.is_some() {
+        return Err(error("path", "is only for kind: sqlite".into()));
+    }
+    if kind_name != "postgres" && raw.url.is_some() {
+        return Err(error("url", "is only for kind: postgres".into()));
+    }
+    let kind = match raw.kind.as_deref() {
+        Some("sqlite") => {
+            let path = raw
+                .path
+                .ok_or_else(|| error("path", "a sqlite database needs path: <file>".into()))?;
+            DatabaseKind::Sqlite {
+                path: base_dir.join(path),
+            }
+        }
+        Some("postgres") => {
+            let url = raw.url.ok_or_else(|| {
+                error(
+                    "url",
+                    "a postgres database needs url: postgres://user@host:port/name".into(),
+                )
+            })?;
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                return Err(error(
+                    "url",
+                    "must start with postgres:// (user, host, port and database name)".into(),
+                ));
+            }
+            DatabaseKind::Postgres {
+                url,
+                tools_dir: raw.tools_dir.map(|dir| base_dir.join(dir)),
+            }
+        }
+        Some("rds") => {
+            let rds = raw.rds.ok_or_else(|| {
+                error(
+                    "rds",
+                    "kind: rds needs an rds block with region and instance".into(),
+                )
+            })?;
+            let region = rds
+                .region
+                .ok_or_else(|| error("rds.region", "is required".into()))?;
+            let instance = rds
+                .instance
+                .ok_or_else(|| error("rds.instance", "is required".into()))?;
+            if let Some(endpoint) = &rds.endpoint_url {
+                if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+                    return Err(error(
+                        "rds.endpoint_url",
+                        format!("{endpoint:?} must start with http:// or https://"),
+                    ));
+                }
+            }
+            let mut retry = RetryPolicy::default();
+            if let Some(attempts) = rds.max_attempts {
+                if attempts == 0 || attempts > 10 {
+                    return Err(error(
+                        "rds.max_attempts",
+                        format!("{attempts} must be between 1 and 10"),
+                    ));
+                }
+                retry.max_attempts = attempts;
+            }
+            DatabaseKind::Rds(RdsDatabaseConfig {
+                region,
+                instance,
+                endpoint_url: rds.endpoint_url,
+                instance_class: rds.instance_class,
+                wait_timeout: duration_field(
+                    rds.wait_timeout.as_deref(),
+                    "rds.wait_timeout",
+                    Duration::from_secs(3600),
+                    &error,
+                )?,
+                poll_interval: duration_field(
+                    rds.poll_interval.as_deref(),
+                    "rds.poll_interval",
+                    Duration::from_secs(15),
+                    &error,
+                )?,
+                retry,
+            })
+        }
+        Some(other) => {
+            return Err(error(
+                "kind",
+                format!("{other:?} is not a database kind; use sqlite, postgres or rds"),
+            ))
+        }
+        None => return Err(error("kind", "is required: sqlite, postgres or rds".into())),
+    };
+    let mut targets = DrillTargets::default();
+    if let Some(raw_targets) = raw.targets {
+        targets.rto = duration_field(
+            raw_targets.rto.as_deref(),
+            "targets.rto",
+            targets.rto,
+            &error,
+        )?;
+        targets.rpo = duration_field(
+            raw_targets.rpo.as_deref(),
+            "targets.rpo",
+            targets.rpo,
+            &error,
+        )?;
+    }
+    let schedule = Schedule::parse(raw.schedule.as_deref().unwrap_or("@quarterly"))
+        .map_err(|message| error("schedule", message))?;
+    let retention = duration_field(
+        raw.retention.as_deref(),
+        "retention",
+        Duration::from_secs(30 * 86400),
+        &error,
+    )?;
+    let checks = match raw.checks {
+        Some(path) => {
+            let full = base_dir.join(&path);
+            let checks_text = std::fs::read_to_string(&full).map_err(|read_error| {
+                error(
+                    "checks",
+                    format!("cannot read {}: {read_error}", full.display()),
+                )
+            })?;
+            parse_drill_checks(&full.display().to_string(), &checks_text)?
+        }
+        None => parse_drill_checks("(embedded) drills/steno-checks.yaml", EMBEDDED_STENO_CHECKS)?,
+    };
+    Ok(DatabaseConfig {
+        name: name.to_string(),
+        kind,
+        targets,
+        schedule,
+        retention,
+        checks,
+    })
+}
+
+/// Parses a drill checks file: `checks: [{name, sql, expect}]`, `expect: source` or a value.
+pub fn parse_drill_checks(file: &str, text: &str) -> Result<Vec<DrillCheck>, ConfigError> {
+    let raw: RawChecksFile =
+        serde_yaml::from_str(text).map_err(|error| yaml_error(file, &error))?;
+    let mut checks: Vec<DrillCheck> = Vec::new();
+    for (index, raw_check) in raw.checks.into_iter().enumerate() {
+        let error = |message: String| ConfigError {
+            file: file.to_string(),
+            line: line_of(text, "name"),
+            column: None,
+            field: Some(format!("checks[{index}]")),
+            message,
+        };
+        if raw_check.name.trim().is_empty() {
+            return Err(error("name must not be empty".into()));
+        }
+        if checks.iter().any(|check| check.name == raw_check.name) {
+            return Err(error(format!("{:?} is named twice", raw_check.name)));
+        }
+        let sql = raw_check.sql.trim().to_string();
+        let first_word = sql
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_ascii_uppercase();
+        if first_word != "SELECT" && first_word != "WITH" {
+            return Err(error(format!(
+                "check {:?}: sql must be a query (SELECT or WITH), not {first_word:?}",
+                raw_check.name
+            )));
+        }
+        let expect = match raw_check.expect {
+            serde_yaml::Value::String(text) if text == "source" => CheckExpectation::SameAsSource,
+            serde_yaml::Value::String(text) => CheckExpectation::Value(text),
+            serde_yaml::Value::Number(number) => CheckExpectation::Value(number.to_string()),
+            serde_yaml::Value::Bool(flag) => CheckExpectation::Value(flag.to_string()),
+            other => {
+                return Err(error(format!(
+                    "check {:?}: expect must be `source` or a value, not {other:?}",
+                    raw_check.name
+                )))
+            }
+        };
+        checks.push(DrillCheck {
+            name: raw_check.name,
+            sql,
+            expect,
+        });
+    }
+    Ok(checks)
 }
 
 /// The seed alarm rules embedded in the binary.

@@ -1,10 +1,13 @@
-//! The pure decision core: traffic samples, rollout plans, alarm rules, canary analysis and the
-//! rollout state machine. invariant: nothing here awaits, reads a clock, or does I/O.
+//! The pure decision core: traffic samples, rollout plans, alarm rules, canary analysis, the
+//! rollout state machine, and DR drill verdicts with their schedules.
+//! invariant: nothing here awaits, reads a clock, or does I/O.
 pub mod alarms;
 pub mod analysis;
 pub mod config_error;
+pub mod drill;
 pub mod duration;
 pub mod plan;
 pub mod rollout;
+pub mod schedule;
 pub mod severity;
 pub mod traffic;

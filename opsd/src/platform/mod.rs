@@ -1,13 +1,15 @@
 //! Platforms: object-safe traits for what opsd asks of the place a service runs (start and stop
 //! releases, probe their health, split traffic between them, read their traffic, read the
 //! platform's own alarms, purge the CDN), with a `local` implementation (processes behind opsd's
-//! own router) and an `aws` one (Lambda versions behind an alias, CloudWatch, CloudFront), and a
+//! own router) and an `aws` one (Lambda versions behind an alias, CloudWatch, CloudFront), database
+//! snapshots for DR drills ([`snapshots::DatabaseSnapshots`]), and a
 //! [`dispatch::PerService`] that sends each service to its platform. invariant: no platform SDK
 //! type crosses these traits.
 
 pub mod aws;
 pub mod dispatch;
 pub mod local;
+pub mod snapshots;
 
 use std::collections::BTreeMap;
 

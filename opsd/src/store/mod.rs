@@ -1,5 +1,6 @@
 //! The SQLite store: everything opsd must remember across restarts (rollouts and their decisions,
-//! the timeline, the audit log, stable releases, API tokens, notifications already sent).
+//! the timeline, the audit log, stable releases, API tokens, notifications already sent, DR drills
+//! and the snapshots opsd took).
 //!
 //! invariant: the store knows nothing of the rollout engine's types; the engine's state is stored
 //! as JSON text next to a few indexed columns.
@@ -7,6 +8,7 @@
 //! invariant: times are stored as RFC 3339 UTC text with milliseconds
 //! (`2025-01-31T12:00:00.000Z`), so text order is time order; finer precision is truncated.
 
+mod drills;
 mod migrations;
 mod notifications;
 mod releases;
@@ -27,6 +29,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub use drills::{DrillRecord, SnapshotRecord};
 pub use migrations::{Migration, MIGRATIONS};
 pub use releases::{ReleaseRecord, StableRelease};
 pub use rollouts::{DecisionRecord, NewDecision, NewRollout, RolloutRecord};

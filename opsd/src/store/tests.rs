@@ -67,7 +67,7 @@ async fn open_creates_the_file_and_its_directory_in_wal_mode() {
         .join("opsd.db");
     let store = Store::open(&path).await.unwrap();
     assert!(path.exists());
-    assert_eq!(store.schema_version().await.unwrap(), 1);
+    assert_eq!(store.schema_version().await.unwrap(), 2);
     let journal: String = sqlx::query("PRAGMA journal_mode")
         .fetch_one(store.pool())
         .await
@@ -650,13 +650,14 @@ async fn reopening_the_file_keeps_everything() {
     }
 
     let store = file_store(&directory).await;
-    assert_eq!(store.schema_version().await.unwrap(), 1);
+    let newest = MIGRATIONS.last().unwrap().version;
+    assert_eq!(store.schema_version().await.unwrap(), newest);
     let ledger_rows: i64 = sqlx::query("SELECT COUNT(*) FROM schema_migrations")
         .fetch_one(store.pool())
         .await
         .unwrap()
         .get(0);
-    assert_eq!(ledger_rows, 1);
+    assert_eq!(ledger_rows, MIGRATIONS.len() as i64);
 
     let active = store.active_rollouts().await.unwrap();
     assert_eq!(active.len(), 1);
@@ -724,14 +725,14 @@ async fn a_store_from_a_newer_opsd_is_refused() {
             location,
         } => {
             assert_eq!(*found, 99);
-            assert_eq!(*known, 1);
+            assert_eq!(*known, MIGRATIONS.last().unwrap().version);
             assert!(location.ends_with("opsd.db"));
         }
         other => panic!("expected SchemaTooNew, got {other:?}"),
     }
     let message = refused.to_string();
     assert!(message.contains("schema version 99"), "{message}");
-    assert!(message.contains("newer than version 1"), "{message}");
+    assert!(message.contains("newer than version 2"), "{message}");
     assert!(
         message.contains("run the opsd release that wrote it"),
         "{message}"

@@ -1,0 +1,146 @@
+//! The database snapshot capability a DR drill needs: take a snapshot with the source's row
+//! counts at that instant, restore it into a scratch target, inspect the scratch copy, and remove
+//! it (also leftovers of interrupted drills). Implemented for SQLite files and PostgreSQL (local)
+//! and RDS instances (aws). invariant: no platform SDK type crosses this trait.
+
+use crate::core::drill::{DrillCheck, ScratchInspection, SourceFingerprint, TableCounts};
+
+use super::PlatformError;
+
+/// A restorable point of a database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The platform's identifier (a file stem, an RDS snapshot identifier).
+    pub id: String,
+    /// When the snapshot's data was current, ms since the epoch.
+    pub taken_at_ms: i64,
+    /// Where it is: a file path, or an ARN.
+    pub location: String,
+    pub size_bytes: Option<u64>,
+    /// SHA-256 of the snapshot file, for platforms that keep one.
+    pub sha256: Option<String>,
+}
+
+/// A snapshot just taken, with what the source held at that instant (when the platform can read
+/// the source's tables).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TakenSnapshot {
+    pub snapshot: Snapshot,
+    pub fingerprint: Option<SourceFingerprint>,
+}
+
+/// Snapshots and scratch restores of one configured database.
+#[async_trait::async_trait]
+pub trait DatabaseSnapshots: Send + Sync {
+    /// What this database is, for messages: `sqlite file …`, `postgres … database steno`, `RDS instance …`.
+    fn describe(&self) -> String;
+
+    /// The scratch target's name for a drill (recorded before it is created). Every scratch name
+    /// of this database matches what [`DatabaseSnapshots::leftover_scratches`] looks for.
+    fn scratch_name(&self, drill_id: &str) -> String;
+
+    /// Takes a snapshot now; the fingerprint holds the row count of every table and the value
+    /// of every `checks` entry whose expectation is the source, read at the snapshot's instant.
+    async fn take_snapshot(
+        &self,
+        snapshot_id: &str,
+        checks: &[DrillCheck],
+    ) -> Result<TakenSnapshot, PlatformError>;
+
+    /// The restorable points that exist now, newest first (including ones opsd did not take).
+    async fn snapshots(&self) -> Result<Vec<Snapshot>, PlatformError>;
+
+    /// Whether the snapshot still has the digest recorded when it was taken; `None` when the
+    /// platform keeps no digest.
+    async fn digest_matches(
+        &self,
+        snapshot: &Snapshot,
+        recorded_sha256: Option<&str>,
+    ) -> Result<Option<bool>, PlatformError>;
+
+    /// Restores `snapshot` into a new scratch target named `scratch`, and returns once it can be
+    /// inspected.
+    async fn restore(&self, snapshot: &Snapshot, scratch: &str) -> Result<(), PlatformError>;
+
+    /// Reads the scratch copy: the engine's integrity check, every table's row count, and the
+    /// value of each check (`None` in the inspection when the platform cannot query the copy).
+    async fn inspect(
+        &self,
+        scratch: &str,
+        checks: &[DrillCheck],
+    ) -> Result<ScratchInspection, PlatformError>;
+
+    /// The source's row counts now (for the write gap); `None` when the source cannot be read.
+    async fn source_table_rows(&self) -> Result<Option<TableCounts>, PlatformError>;
+
+    /// Removes the scratch target; removing one that does not exist succeeds.
+    async fn drop_scratch(&self, scratch: &str) -> Result<(), PlatformError>;
+
+    /// Scratch targets of this database that exist now (leftovers when no drill runs).
+    async fn leftover_scratches(&self) -> Result<Vec<String>, PlatformError>;
+
+    /// Deletes a snapshot opsd took (retention).
+    async fn delete_snapshot(&self, snapshot: &Snapshot) -> Result<(), PlatformError>;
+}
+
+/// The value of one check's rows: one row of one column is that value as text; anything else is
+/// `sha256:<hex>` over every row's text, one per line, so a query over chosen columns in a fixed
+/// order is a checksum of them.
+pub fn check_value_of_rows(rows: &[Vec<String>]) -> String {
+    use sha2::{Digest, Sha256};
+    if rows.len() == 1 && rows[0].len() == 1 {
+        return rows[0][0].clone();
+    }
+    let mut hasher = Sha256::new();
+    for row in rows {
+        hasher.update(row.join("\u{1f}").as_bytes());
+        hasher.update(b"\n");
+    }
+    format!("sha256:{:x}", hasher.finalize())
+}
+
+/// A check's query made safe to wrap: trailing semicolons and whitespace removed.
+pub fn trimmed_query(sql: &str) -> &str {
+    sql.trim().trim_end_matches(';').trim_end()
+}
+
+/// Lowercase letters, digits and `replacement` only: for scratch names built from config names.
+pub fn identifier_part(text: &str, replacement: char) -> String {
+    text.chars()
+        .map(|ch| {
+            if ch.is_ascii_alphanumeric() {
+                ch.to_ascii_lowercase()
+            } else {
+                replacement
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_single_value_is_itself_and_rows_are_a_checksum() {
+        assert_eq!(check_value_of_rows(&[vec!["0".into()]]), "0");
+        let rows = vec![vec!["a".into(), "1".into()], vec!["b".into(), "2".into()]];
+        let checksum = check_value_of_rows(&rows);
+        assert!(checksum.starts_with("sha256:"));
+        assert_eq!(checksum.len(), "sha256:".len() + 64);
+        let mut changed = rows.clone();
+        changed[1][1] = "3".into();
+        assert_ne!(check_value_of_rows(&changed), checksum);
+        // Column boundaries count: ("ab", "") differs from ("a", "b").
+        assert_ne!(
+            check_value_of_rows(&[vec!["ab".into(), "".into()], vec!["x".into()]]),
+            check_value_of_rows(&[vec!["a".into(), "b".into()], vec!["x".into()]])
+        );
+    }
+
+    #[test]
+    fn queries_and_names_are_tidied() {
+        assert_eq!(trimmed_query(" SELECT 1;; \n"), "SELECT 1");
+        assert_eq!(identifier_part("Steno-DB.prod", '_'), "steno_db_prod");
+    }
+}
