@@ -2,7 +2,6 @@
 //! Every route but `/v1/health` and `/metrics` needs a bearer token; mutating routes need the
 //! operator role and are audited by the daemon (who, what, when, why).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::auth::sha256_hex;
@@ -62,6 +61,9 @@ impl From<ControlError> for ApiError {
                 ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
             }
             ControlError::Conflict(_) => ApiError::new(StatusCode::CONFLICT, "conflict", message),
+            ControlError::GateClosed(_) => {
+                ApiError::new(StatusCode::CONFLICT, "gate_closed", message)
+            }
             ControlError::Invalid(_) => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message)
             }
@@ -242,35 +244,16 @@ async fn history(
     Ok(Json(json!({ "rollouts": rollouts })).into_response())
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DeployRequest {
-    version: String,
-    #[serde(default)]
-    env: BTreeMap<String, String>,
-    #[serde(default)]
-    plan: Option<String>,
-    #[serde(default)]
-    reason: Option<String>,
-}
-
 async fn deploy(
     State(state): State<ApiState>,
     caller: Caller,
     Path(service): Path<String>,
-    Body(request): Body<DeployRequest>,
+    Body(request): Body<crate::daemon::DeployRequest>,
 ) -> Result<Response, ApiError> {
     caller.require_operator()?;
     let view = state
         .daemon
-        .deploy(
-            &service,
-            &request.version,
-            request.env,
-            request.plan.as_deref(),
-            &caller.actor,
-            request.reason,
-        )
+        .deploy(&service, request, &caller.actor)
         .await?;
     Ok((StatusCode::CREATED, Json(json!({ "rollout": view }))).into_response())
 }

@@ -15,6 +15,7 @@ use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 
 use crate::config::{CheckSpec, Config, ServiceConfig};
+use crate::core::drill::GateMode;
 use crate::core::plan::{preset, RolloutPlan};
 use crate::core::rollout::{
     desired_split, rebake_after_restart, step, Action, CheckState, Decision, DecisionKind,
@@ -55,10 +56,31 @@ pub enum ControlError {
     NotFound(String),
     #[error("{0}")]
     Invalid(String),
+    /// A gate (DR drill, pre-deployment snapshot) refused the rollout.
+    #[error("{0}")]
+    GateClosed(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
     Platform(#[from] PlatformError),
+}
+
+/// What `deploy` is asked to start.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeployRequest {
+    pub version: String,
+    #[serde(default)]
+    pub env: std::collections::BTreeMap<String, String>,
+    /// A preset or plan file; the service's plan when `None`.
+    #[serde(default)]
+    pub plan: Option<String>,
+    /// Why (audited).
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// Gates to override (`drill`, `snapshot`); needs a reason, audited.
+    #[serde(default)]
+    pub overrides: Vec<String>,
 }
 
 /// A rollout as the API and CLI show it.
@@ -78,6 +100,8 @@ pub struct RolloutView {
     pub finished_at: Option<String>,
     pub state: RolloutState,
     pub decisions: Vec<DecisionView>,
+    /// The snapshot taken before this rollout started, when the service takes one.
+    pub pre_deploy_snapshot: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -360,17 +384,36 @@ impl Daemon {
         Ok(())
     }
 
-    /// Starts a rollout of `version` of `service`.
+    /// Starts a rollout of `request.version` of `service`.
     pub async fn deploy(
         &self,
         service_name: &str,
-        version: &str,
-        env: std::collections::BTreeMap<String, String>,
-        plan_name: Option<&str>,
+        request: DeployRequest,
         actor: &Actor,
-        reason: Option<String>,
     ) -> Result<RolloutView, ControlError> {
+        let DeployRequest {
+            version,
+            env,
+            plan: plan_name,
+            reason,
+            overrides,
+        } = request;
+        let version = version.as_str();
+        let plan_name = plan_name.as_deref();
+        let overrides = overrides.as_slice();
         let service = self.service(service_name)?;
+        for gate in overrides {
+            if gate != "drill" && gate != "snapshot" {
+                return Err(ControlError::Invalid(format!(
+                    "--override {gate:?} is not a gate; use drill or snapshot"
+                )));
+            }
+        }
+        if !overrides.is_empty() && reason.as_deref().is_none_or(|text| text.trim().is_empty()) {
+            return Err(ControlError::Invalid(
+                "an override needs --reason: it is kept in the audit log".into(),
+            ));
+        }
         let version = version.trim();
         if version.is_empty()
             || version.len() > 100
@@ -392,9 +435,117 @@ impl Daemon {
                 "{version} is already the stable release of {service_name}"
             )));
         }
+        let rollout_id = uuid::Uuid::new_v4().to_string();
+        let gate_hold = self
+            .check_drill_gate(service, overrides, actor, reason.as_deref())
+            .await?;
+        let snapshot = self
+            .pre_deploy_snapshot(service, &rollout_id, overrides, actor, reason.as_deref())
+            .await?;
         let canary = release_of(service, version, env);
-        self.start_rollout(stable, canary, plan, actor, reason, "deploy")
+        let view = self
+            .start_rollout(
+                rollout_id, stable, canary, plan, actor, reason, "deploy", gate_hold,
+            )
+            .await?;
+        if let Some(snapshot) = snapshot {
+            self.event(
+                service_name,
+                Some(&view.id),
+                "snapshot",
+                format!(
+                    "pre-deployment snapshot {} of {} taken",
+                    snapshot.id, snapshot.database
+                ),
+            )
+            .await;
+        }
+        Ok(view)
+    }
+
+    /// The drill gate of the service's database (DESIGN §3 item 5): `Ok(None)` when open or
+    /// overridden (the override is audited), `Ok(Some(reason))` to hold, `Err` to refuse.
+    async fn check_drill_gate(
+        &self,
+        service: &ServiceConfig,
+        overrides: &[String],
+        actor: &Actor,
+        reason: Option<&str>,
+    ) -> Result<Option<String>, ControlError> {
+        let Some(database_name) = &service.database else {
+            return Ok(None);
+        };
+        if service.drill_gate == GateMode::Off {
+            return Ok(None);
+        }
+        let Some(database) = self.config.databases.get(database_name) else {
+            return Ok(None);
+        };
+        let Err(closed_because) = crate::drill::gate_status(&self.store, database).await? else {
+            return Ok(None);
+        };
+        if overrides.iter().any(|gate| gate == "drill") {
+            self.audit(
+                actor,
+                "override_drill_gate",
+                &service.name,
+                reason.map(str::to_string),
+                serde_json::json!({"gate": "drill", "database": database_name, "closed_because": closed_because}),
+            )
+            .await;
+            return Ok(None);
+        }
+        match service.drill_gate {
+            GateMode::Hold => Ok(Some(format!("drill gate: {closed_because}"))),
+            _ => Err(ControlError::GateClosed(format!(
+                "deploy of {} refused by the drill gate: {closed_because}; run `opsd drill run \
+                 {database_name}`, or override with --override drill --reason \"...\" (audited)",
+                service.name
+            ))),
+        }
+    }
+
+    /// Takes the service's pre-deployment snapshot when configured (seed 000), unless the
+    /// operator overrides `snapshot` (audited).
+    async fn pre_deploy_snapshot(
+        &self,
+        service: &ServiceConfig,
+        rollout_id: &str,
+        overrides: &[String],
+        actor: &Actor,
+        reason: Option<&str>,
+    ) -> Result<Option<crate::store::SnapshotRecord>, ControlError> {
+        let Some(database_name) = service
+            .database
+            .as_ref()
+            .filter(|_| service.snapshot_before_deploy)
+        else {
+            return Ok(None);
+        };
+        let Some(database) = self.config.databases.get(database_name) else {
+            return Ok(None);
+        };
+        match crate::drill::pre_deploy_snapshot(&self.config, &self.store, database, rollout_id)
             .await
+        {
+            Ok(snapshot) => Ok(Some(snapshot)),
+            Err(error) if overrides.iter().any(|gate| gate == "snapshot") => {
+                self.audit(
+                    actor,
+                    "override_pre_deploy_snapshot",
+                    &service.name,
+                    reason.map(str::to_string),
+                    serde_json::json!({"database": database_name, "error": error.to_string()}),
+                )
+                .await;
+                Ok(None)
+            }
+            Err(error) => Err(ControlError::GateClosed(format!(
+                "deploy of {} stopped: the pre-deployment snapshot of {database_name} failed: \
+                 {error}; fix it, or override with --override snapshot --reason \"...\" (audited)",
+                service.name
+            ))),
+        }
     }
 
     /// Rolls a service back to the release that was stable before the current one, at once.
@@ -419,23 +570,31 @@ impl Daemon {
             })?;
         let plan = preset("AllAtOnce")
             .ok_or_else(|| ControlError::Invalid("the AllAtOnce preset is missing".into()))?;
-        self.start_rollout(stable, previous, plan, actor, reason, "rollback")
-            .await
+        let rollout_id = uuid::Uuid::new_v4().to_string();
+        self.start_rollout(
+            rollout_id, stable, previous, plan, actor, reason, "rollback", None,
+        )
+        .await
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn start_rollout(
         &self,
+        id: String,
         stable: ReleaseSpec,
         canary: ReleaseSpec,
         plan: RolloutPlan,
         actor: &Actor,
         reason: Option<String>,
         action: &str,
+        gate_hold: Option<String>,
     ) -> Result<RolloutView, ControlError> {
         let service = canary.service.clone();
         let now = now_ms();
-        let id = uuid::Uuid::new_v4().to_string();
-        let state = RolloutState::new(id.clone(), stable.clone(), canary.clone(), plan, now);
+        let mut state = RolloutState::new(id.clone(), stable.clone(), canary.clone(), plan, now);
+        if let Some(reason) = gate_hold {
+            state = state.held_at_gate(reason);
+        }
         let state_json = serde_json::to_string(&state)
             .map_err(|error| ControlError::Invalid(error.to_string()))?;
         let mut active = self.active.lock().await;
@@ -635,7 +794,10 @@ impl Daemon {
         let mut pending_actions: Vec<Action> = Vec::new();
 
         // The canary process: started once, and again after an opsd restart.
-        if !rollout.canary_running && !rollout.state.phase.is_terminal() {
+        if !rollout.canary_running
+            && !rollout.state.phase.is_terminal()
+            && rollout.state.gate_hold.is_none()
+        {
             match rollout.canary_start.take() {
                 None => {
                     let runner = self.platforms.runner.clone();
@@ -1063,6 +1225,11 @@ impl Daemon {
             finished_at: state.finished_at_ms.map(|at| time_of(at).to_rfc3339()),
             state: state.clone(),
             decisions,
+            pre_deploy_snapshot: self
+                .store
+                .snapshot_of_rollout(&state.id)
+                .await?
+                .map(|snapshot| snapshot.id),
         })
     }
 

@@ -6,6 +6,7 @@ pub mod aws_commands;
 pub mod config;
 pub mod core;
 pub mod daemon;
+pub mod drill;
 pub mod error_chain;
 pub mod loadgen;
 pub mod notify;

@@ -55,6 +55,11 @@ enum Command {
         /// Why (kept in the audit log).
         #[arg(long)]
         reason: Option<String>,
+        /// Deploy although this gate is closed: `drill` (the database's newest DR drill failed
+        /// or is stale) or `snapshot` (the pre-deployment snapshot failed). Needs --reason;
+        /// audited. Repeatable.
+        #[arg(long = "override", value_name = "GATE")]
+        overrides: Vec<String>,
         /// Wait for the outcome and exit with its code (0 promoted, 2 rolled back, 3 held/timed out).
         #[arg(long)]
         wait: bool,
@@ -146,6 +151,54 @@ enum Command {
         action: CdnAction,
     },
     Package(opsd::package::PackageArgs),
+    /// DR drills: snapshot a database, restore it into a scratch copy, verify it, measure RTO
+    /// and RPO against the targets, tear the copy down, and record it all.
+    ///
+    /// Databases are configured under `databases:` in opsd.yaml (kind sqlite, postgres or rds,
+    /// targets, schedule, retention, checks). Drills run here, in this process, against opsd's
+    /// store; `opsd up` also runs them on their schedule.
+    Drill {
+        #[command(subcommand)]
+        action: DrillAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum DrillAction {
+    /// Run one drill now. Exit 0 when it passed, 2 when it failed (verification or targets).
+    Run {
+        database: String,
+        /// Restore the newest existing snapshot (what a real recovery would use) instead of
+        /// taking a new one.
+        #[arg(long)]
+        use_latest: bool,
+        /// Wait this long between the restore and the verification (to rehearse a crash).
+        #[arg(long, hide = true)]
+        pause_after_restore: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Past drills, newest first, with RTO, RPO, write gap and the RTO trend.
+    List {
+        /// Only this database.
+        database: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One drill's phases, measurements and verification items.
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Take a snapshot now (reason `manual`) without a drill.
+    Snapshot {
+        database: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -350,6 +403,10 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             opsd::package::run(args)?;
             Ok(0)
         }
+        Command::Drill { action } => {
+            let config = load_config(&cli.config)?;
+            drill_command(&config, action).await
+        }
         _ => {
             let client = Client::from_cli(&cli)?;
             client_command(&client, &cli.command).await
@@ -440,12 +497,13 @@ async fn client_command(client: &Client, command: &Command) -> anyhow::Result<u8
             env,
             plan,
             reason,
+            overrides,
             wait,
             timeout,
             json,
         } => {
             let timeout = parse_duration(timeout).map_err(|error| anyhow!("--timeout: {error}"))?;
-            let body = serde_json::json!({"version": version, "env": parse_env(env)?, "plan": plan, "reason": reason});
+            let body = serde_json::json!({"version": version, "env": parse_env(env)?, "plan": plan, "reason": reason, "overrides": overrides});
             let answer = client
                 .call(
                     Method::POST,
@@ -582,7 +640,121 @@ async fn client_command(client: &Client, command: &Command) -> anyhow::Result<u8
         | Command::Config { .. }
         | Command::Alarms { .. }
         | Command::Cdn { .. }
-        | Command::Package(_) => Ok(0),
+        | Command::Package(_)
+        | Command::Drill { .. } => Ok(0),
+    }
+}
+
+async fn open_store(config: &Config) -> anyhow::Result<opsd::store::Store> {
+    Ok(opsd::store::Store::open(&config.data_dir.join("opsd.db")).await?)
+}
+
+async fn drill_command(config: &Config, action: &DrillAction) -> anyhow::Result<u8> {
+    use opsd::drill;
+    match action {
+        DrillAction::Run {
+            database,
+            use_latest,
+            pause_after_restore,
+            json,
+        } => {
+            let database = drill::database(config, database)?;
+            let pause = pause_after_restore
+                .as_deref()
+                .map(parse_duration)
+                .transpose()
+                .map_err(|error| anyhow!("--pause-after-restore: {error}"))?;
+            let store = open_store(config).await?;
+            let options = drill::DrillOptions {
+                use_latest_snapshot: *use_latest,
+                pause_after_restore: pause,
+            };
+            let started = Instant::now();
+            let progress = |line: &str| {
+                eprintln!("[{:>6.1} s] {line}", started.elapsed().as_secs_f64());
+            };
+            let report = drill::run_drill(config, &store, database, &options, &progress).await?;
+            let value = serde_json::to_value(&report)?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&value)?);
+            } else {
+                print!("{}", drill::format_drill_report(&value));
+            }
+            Ok(match report.outcome {
+                opsd::core::drill::DrillOutcome::Passed => 0,
+                _ => 2,
+            })
+        }
+        DrillAction::List {
+            database,
+            limit,
+            json,
+        } => {
+            if let Some(name) = database {
+                drill::database(config, name)?;
+            }
+            let store = open_store(config).await?;
+            for line in drill::clean_up_interrupted_drills(config, &store).await {
+                eprintln!("{line}");
+            }
+            let drills = store.list_drills(database.as_deref(), *limit).await?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&drills)?);
+            } else {
+                print!("{}", drill::format_drill_list(&drills));
+            }
+            Ok(0)
+        }
+        DrillAction::Show { id, json } => {
+            let store = open_store(config).await?;
+            let record = store.get_drill(id).await?.ok_or_else(|| {
+                anyhow!("no drill {id:?}; `opsd drill list` shows the known ones")
+            })?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&record)?);
+            } else if record.outcome.is_none() {
+                println!(
+                    "drill {} of {} started {} is still running (scratch {})",
+                    record.id,
+                    record.database,
+                    record.started_at,
+                    record.scratch.as_deref().unwrap_or("not yet created")
+                );
+            } else {
+                print!("{}", drill::format_drill_report(&record.report));
+            }
+            Ok(0)
+        }
+        DrillAction::Snapshot { database, json } => {
+            let database = drill::database(config, database)?;
+            let store = open_store(config).await?;
+            let _lock = drill::DrillLock::try_acquire(&drill::drills_dir(config), &database.name)?
+                .ok_or_else(|| {
+                    anyhow!(
+                        "a drill of {} is running; try again when it ends",
+                        database.name
+                    )
+                })?;
+            let platform = drill::snapshots_for(config, database).await?;
+            eprintln!("taking a snapshot of {}", platform.describe());
+            let record =
+                drill::take_recorded_snapshot(&store, database, platform.as_ref(), "manual", None)
+                    .await?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&record)?);
+            } else {
+                println!(
+                    "snapshot {} of {} at {} ({})",
+                    record.id,
+                    record.database,
+                    record.location,
+                    record
+                        .size_bytes
+                        .map_or("size unknown".to_string(), |size| format!("{size} bytes"))
+                );
+            }
+            Ok(0)
+        }
     }
 }
 

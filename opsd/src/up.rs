@@ -158,8 +158,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             return Err(anyhow::anyhow!("opsd could not start: {error}"));
         }
     };
+    for line in crate::drill::clean_up_interrupted_drills(&config, &store).await {
+        println!("{line}");
+    }
     let (stop_sender, stop_receiver) = tokio::sync::watch::channel(false);
-    let reconciler = tokio::spawn(daemon.clone().run(stop_receiver));
+    let reconciler = tokio::spawn(daemon.clone().run(stop_receiver.clone()));
+    let drill_scheduler = tokio::spawn(run_scheduled_drills(
+        config.clone(),
+        store.clone(),
+        stop_receiver,
+    ));
 
     let listener = match tokio::net::TcpListener::bind(config.listen).await {
         Ok(listener) => listener,
@@ -203,12 +211,75 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     tracing::info!("shutting down");
     let _ = stop_sender.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(5), reconciler).await;
+    drill_scheduler.abort();
     platform.shutdown().await;
     notifier_task.abort();
     store.close().await;
     served.context("the API server failed")?;
     println!("opsd stopped");
     Ok(())
+}
+
+/// How often the scheduler looks for databases whose drill is due.
+const DRILL_SCHEDULE_CHECK: Duration = Duration::from_secs(30);
+
+/// Runs each database's drill when its schedule says one is due (a drill that never ran is due
+/// at once), one database at a time, until `shutdown`.
+async fn run_scheduled_drills(
+    config: Config,
+    store: Store,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    if config.databases.is_empty() {
+        return;
+    }
+    // Give the services a moment to start (a SQLite file appears on Steno's first start).
+    tokio::select! {
+        _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+        _ = shutdown.changed() => return,
+    }
+    loop {
+        for database in config.databases.values() {
+            match crate::drill::drill_is_due(&store, database).await {
+                Ok(true) => {
+                    let name = database.name.clone();
+                    let progress = move |line: &str| tracing::info!(database = %name, "{line}");
+                    match crate::drill::run_drill(
+                        &config,
+                        &store,
+                        database,
+                        &crate::drill::DrillOptions::default(),
+                        &progress,
+                    )
+                    .await
+                    {
+                        Ok(report)
+                            if report.outcome == crate::core::drill::DrillOutcome::Passed =>
+                        {
+                            tracing::info!(database = %database.name, drill = %report.id, "scheduled drill passed")
+                        }
+                        Ok(report) => tracing::warn!(
+                            database = %database.name,
+                            drill = %report.id,
+                            reasons = %report.reasons.join("; "),
+                            "scheduled drill failed"
+                        ),
+                        Err(error) => {
+                            tracing::warn!(database = %database.name, error = %error, "scheduled drill could not run")
+                        }
+                    }
+                }
+                Ok(false) => {}
+                Err(error) => {
+                    tracing::warn!(database = %database.name, error = %error, "cannot read drill history")
+                }
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(DRILL_SCHEDULE_CHECK) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
 }
 
 async fn shutdown_signal() {

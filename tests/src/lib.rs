@@ -3,6 +3,7 @@
 
 pub mod aws_emulator;
 pub mod cbor_front;
+pub mod steno_data;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;

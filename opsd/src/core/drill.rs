@@ -90,21 +90,7 @@ pub fn verify_restore(
     checks: &[DrillCheck],
     digest_matches: Option<bool>,
 ) -> Vec<VerificationItem> {
-    let mut items = Vec::new();
-    match digest_matches {
-        Some(true) => items.push(VerificationItem::new(
-            "snapshot digest",
-            ItemStatus::Passed,
-            "the snapshot's sha256 matches the one recorded when it was taken",
-        )),
-        Some(false) => items.push(VerificationItem::new(
-            "snapshot digest",
-            ItemStatus::Failed,
-            "the snapshot's sha256 differs from the one recorded when it was taken: it was \
-             changed or truncated since",
-        )),
-        None => {}
-    }
+    let mut items: Vec<VerificationItem> = digest_item(digest_matches).into_iter().collect();
     if scratch.integrity_problems.is_empty() {
         items.push(VerificationItem::new(
             "integrity",
@@ -213,6 +199,23 @@ pub fn verify_restore(
         }
     }
     items
+}
+
+/// The verification item for a snapshot file's digest (`None`: the platform keeps no digest).
+pub fn digest_item(digest_matches: Option<bool>) -> Option<VerificationItem> {
+    match digest_matches? {
+        true => Some(VerificationItem::new(
+            "snapshot digest",
+            ItemStatus::Passed,
+            "the snapshot's sha256 matches the one recorded when it was taken",
+        )),
+        false => Some(VerificationItem::new(
+            "snapshot digest",
+            ItemStatus::Failed,
+            "the snapshot's sha256 differs from the one recorded when it was taken: it was \
+             changed or truncated since",
+        )),
+    }
 }
 
 fn abbreviate(value: &str) -> String {

@@ -133,6 +133,10 @@ pub struct RolloutState {
     /// The latest analysis, shown by `status` even when it changed nothing.
     pub last_comparison: Option<Comparison>,
     pub last_summary: String,
+    /// Set while a rollout waits before its canary starts because a gate (e.g. a stale DR drill)
+    /// was closed in hold mode; an operator's resume clears it and the canary starts.
+    #[serde(default)]
+    pub gate_hold: Option<String>,
 }
 
 /// What the platforms and the operator reported since the previous step.
@@ -255,11 +259,25 @@ impl RolloutState {
             finished_at_ms: None,
             last_comparison: None,
             last_summary: "starting the canary release".to_string(),
+            gate_hold: None,
         }
+    }
+
+    /// A new rollout held before its canary starts because a gate is closed: no canary runs and
+    /// no traffic moves until an operator resumes it (audited) or aborts it.
+    pub fn held_at_gate(mut self, reason: String) -> RolloutState {
+        self.phase = Phase::Held;
+        self.last_summary =
+            format!("held before start: {reason}; resume to override (audited) or abort");
+        self.gate_hold = Some(reason);
+        self
     }
 
     /// The canary's weight the current phase calls for.
     pub fn canary_weight_percent(&self) -> u8 {
+        if self.gate_hold.is_some() {
+            return 0;
+        }
         match self.phase {
             Phase::Starting | Phase::RolledBack | Phase::Aborted | Phase::Failed => 0,
             Phase::Promoted => 100,
@@ -423,6 +441,20 @@ fn apply_command(
             }
         }
         OperatorCommand::Resume => {
+            if let Some(gate) = state.gate_hold.take() {
+                state.phase = Phase::Starting;
+                record(
+                    state,
+                    DecisionKind::Resume,
+                    now,
+                    format!(
+                        "resumed by an operator over a closed gate ({gate}); starting the canary"
+                    ),
+                    evidence,
+                    actions,
+                );
+                return;
+            }
             if matches!(state.phase, Phase::Paused | Phase::Held) {
                 state.phase = Phase::Baking;
                 begin_step(state, state.step_index, now, actions);
@@ -1305,6 +1337,39 @@ mod tests {
             promoted.decisions.last().unwrap().evidence.operator_command,
             Some(OperatorCommand::Promote)
         );
+    }
+
+    #[test]
+    fn a_rollout_held_at_a_closed_gate_moves_no_traffic_until_resumed() {
+        let mut trace = Trace::new(fast_plan(), Side::new(500, 5));
+        trace.state = trace
+            .state
+            .clone()
+            .held_at_gate("drill gate: the newest DR drill of steno failed".into());
+        assert_eq!(trace.state.phase, Phase::Held);
+        assert_eq!(trace.state.canary_weight_percent(), 0);
+        assert_eq!(
+            desired_split(&trace.state),
+            TrafficSplit::all_to("steno@v1")
+        );
+        for _ in 0..5 {
+            trace.second(None, Vec::new());
+        }
+        assert_eq!(
+            trace.state.phase,
+            Phase::Held,
+            "it does not start by itself"
+        );
+        assert_eq!(trace.state.canary_weight_percent(), 0);
+        // The trace's canary answers ready in the same second, so it starts baking at once.
+        trace.second(None, vec![OperatorCommand::Resume]);
+        assert!(trace.state.gate_hold.is_none());
+        assert!(trace
+            .decisions
+            .iter()
+            .any(|decision| decision.summary.contains("over a closed gate")));
+        assert_eq!(trace.state.phase, Phase::Baking);
+        assert_eq!(trace.state.canary_weight_percent(), 10);
     }
 
     #[test]

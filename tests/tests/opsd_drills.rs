@@ -1,0 +1,508 @@
+//! End to end: `opsd drill` against real Steno databases made by `steno migrate` and filled with
+//! generated firms, letters and revisions. On SQLite and on PostgreSQL: a drill passes with
+//! measured RTO and RPO; a snapshot damaged after the fact (rows deleted, or the file truncated)
+//! fails the drill's verification; opsd killed mid-drill leaves a scratch copy that the next
+//! start removes. Through `opsd up`: a failed drill closes the deploy gate, an override with a
+//! reason is audited, and the rollout records its pre-deployment snapshot.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use e2e_tests::steno_data::{
+    create_postgres_database, fill_postgres, fill_sqlite, migrate_with_steno, postgres_databases,
+};
+use e2e_tests::{binary, RunningProcess};
+use serde_json::Value;
+
+fn write_config(dir: &Path, database_block: &str) -> PathBuf {
+    let config = format!(
+        "listen: 127.0.0.1:0\n\
+         data_dir: data\n\
+         services:\n  steno:\n    public_addr: 127.0.0.1:0\n    database: steno\n    ready_timeout: 20s\n\
+         databases:\n  steno:\n{database_block}",
+    );
+    let path = dir.join("opsd.yaml");
+    std::fs::write(&path, config).unwrap();
+    path
+}
+
+struct Output {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Output {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|error| panic!("not JSON ({error}): {}\n{}", self.stdout, self.stderr))
+    }
+}
+
+fn opsd(dir: &Path, args: &[&str]) -> Output {
+    let output = Command::new(binary("opsd"))
+        .arg("--config")
+        .arg(dir.join("opsd.yaml"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("opsd runs");
+    Output {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+fn item<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["verification"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|item| item["name"] == name)
+        .unwrap_or_else(|| panic!("no verification item {name:?} in {report:#}"))
+}
+
+/// The checks a passing drill and a damaged snapshot are judged by.
+fn assert_passed_with_measurements(report: &Value, letters: u64) {
+    assert_eq!(report["outcome"], "passed", "{report:#}");
+    assert!(report["measurement"]["rto_ms"].as_u64().unwrap() > 0);
+    assert_eq!(item(report, "integrity")["status"], "passed");
+    assert_eq!(item(report, "rows in letters")["status"], "passed");
+    assert_eq!(
+        item(report, "rows in letters")["detail"],
+        format!("{letters} rows, as at snapshot time")
+    );
+    assert_eq!(
+        item(report, "rows in letter_revisions")["detail"],
+        format!("{} rows, as at snapshot time", letters * 2)
+    );
+    assert_eq!(item(report, "check letters checksum")["status"], "passed");
+    assert_eq!(
+        item(report, "check every letter's firm exists")["status"],
+        "passed"
+    );
+    let phases: Vec<&str> = report["measurement"]["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|phase| phase["phase"].as_str().unwrap())
+        .collect();
+    assert_eq!(phases, vec!["snapshot", "restore", "verify", "teardown"]);
+    assert_eq!(report["scratch_removed"], true);
+}
+
+/// Runs `drill run` with a pause after the restore, kills opsd there with SIGKILL, and returns
+/// the scratch name it reported.
+fn kill_mid_drill(dir: &Path) -> String {
+    let mut child = Command::new(binary("opsd"))
+        .arg("--config")
+        .arg(dir.join("opsd.yaml"))
+        .args(["drill", "run", "steno", "--pause-after-restore", "120s"])
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (lines_sender, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = lines_sender.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut scratch = None;
+    loop {
+        let line = lines
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("the drill reports its progress");
+        if let Some(rest) = line.split(" into scratch ").nth(1) {
+            scratch = Some(rest.trim().to_string());
+        }
+        if line.contains("pausing") {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    scratch.expect("the drill named its scratch target")
+}
+
+#[test]
+fn sqlite_drills_measure_fail_on_damaged_snapshots_and_clean_up_after_a_kill() {
+    let dir = tempfile::tempdir().unwrap();
+    let steno_dir = dir.path().join("steno-data");
+    std::fs::create_dir_all(&steno_dir).unwrap();
+    let database_path = steno_dir.join("steno.db");
+    migrate_with_steno(&format!("sqlite://{}", database_path.display()), &steno_dir);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(fill_sqlite(&database_path, 4, 1, 120, 600));
+    write_config(
+        dir.path(),
+        &format!(
+            "    kind: sqlite\n    path: {}\n    targets: {{rto: 2h, rpo: 1h}}\n    schedule: \"@daily\"\n",
+            database_path.display()
+        ),
+    );
+
+    // 1. A drill passes; the first has no earlier restorable point, the second measures RPO.
+    let first = opsd(dir.path(), &["drill", "run", "steno", "--json"]);
+    assert_eq!(first.code, 0, "{}\n{}", first.stdout, first.stderr);
+    let first = first.json();
+    assert_passed_with_measurements(&first, 120);
+    assert!(first["measurement"]["rpo_ms"].is_null(), "{first:#}");
+    runtime.block_on(fill_sqlite(&database_path, 4, 121, 5, 600));
+    let second = opsd(dir.path(), &["drill", "run", "steno", "--json"]);
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    let second = second.json();
+    assert_passed_with_measurements(&second, 125);
+    let rpo = second["measurement"]["rpo_ms"].as_u64().expect("an RPO");
+    assert!(rpo < 3_600_000, "{rpo}");
+
+    // 2. A snapshot that lost rows after it was taken fails verification.
+    let snapshot = opsd(dir.path(), &["drill", "snapshot", "steno", "--json"]).json();
+    let snapshot_file = PathBuf::from(snapshot["location"].as_str().unwrap());
+    runtime.block_on(async {
+        use sqlx::{Connection, Executor};
+        let mut connection =
+            sqlx::SqliteConnection::connect(&format!("sqlite://{}", snapshot_file.display()))
+                .await
+                .unwrap();
+        connection
+            .execute("DELETE FROM letter_revisions WHERE letter_id IN (SELECT id FROM letters WHERE id > 'letter-5')")
+            .await
+            .unwrap();
+        connection
+            .execute("DELETE FROM letters WHERE id > 'letter-5'")
+            .await
+            .unwrap();
+        connection.close().await.unwrap();
+    });
+    // Rows written to the source after the snapshot are the write gap of a restore from it.
+    runtime.block_on(fill_sqlite(&database_path, 4, 126, 3, 600));
+    let damaged = opsd(
+        dir.path(),
+        &["drill", "run", "steno", "--use-latest", "--json"],
+    );
+    assert_eq!(damaged.code, 2, "{}\n{}", damaged.stdout, damaged.stderr);
+    let damaged = damaged.json();
+    assert_eq!(damaged["outcome"], "failed");
+    assert_eq!(item(&damaged, "snapshot digest")["status"], "failed");
+    let letters = item(&damaged, "rows in letters");
+    assert_eq!(letters["status"], "failed");
+    assert!(
+        letters["detail"].as_str().unwrap().contains("lost"),
+        "{letters}"
+    );
+    assert_eq!(
+        damaged["measurement"]["write_gap_rows"].as_u64(),
+        Some(3 * 6)
+    );
+    assert_eq!(damaged["scratch_removed"], true);
+
+    // 3. A truncated snapshot fails too.
+    let snapshot = opsd(dir.path(), &["drill", "snapshot", "steno", "--json"]).json();
+    let snapshot_file = PathBuf::from(snapshot["location"].as_str().unwrap());
+    let length = std::fs::metadata(&snapshot_file).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&snapshot_file)
+        .unwrap()
+        .set_len(length / 3)
+        .unwrap();
+    let truncated = opsd(
+        dir.path(),
+        &["drill", "run", "steno", "--use-latest", "--json"],
+    );
+    assert_eq!(
+        truncated.code, 2,
+        "{}\n{}",
+        truncated.stdout, truncated.stderr
+    );
+    assert_eq!(truncated.json()["outcome"], "failed");
+
+    // 4. Killed mid-drill: the scratch copy stays until the next start removes it.
+    let scratch = kill_mid_drill(dir.path());
+    let scratch_file = dir
+        .path()
+        .join("data/drills")
+        .join(format!("{scratch}.sqlite"));
+    assert!(scratch_file.exists(), "the kill left {scratch_file:?}");
+    let listing = opsd(dir.path(), &["drill", "list"]);
+    assert_eq!(listing.code, 0, "{}", listing.stderr);
+    assert!(
+        listing
+            .stderr
+            .contains(&format!("removed scratch {scratch}")),
+        "{}",
+        listing.stderr
+    );
+    assert!(!scratch_file.exists(), "{scratch_file:?} was removed");
+    assert!(listing.stdout.contains("interrupted"), "{}", listing.stdout);
+    assert!(listing.stdout.contains("passed"), "{}", listing.stdout);
+    assert!(listing.stdout.contains("failed"), "{}", listing.stdout);
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("data/drills"))
+        .unwrap()
+        .flatten()
+        .filter(|entry| entry.file_name().to_string_lossy().contains("-drill-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn postgres_drills_measure_fail_on_damaged_snapshots_and_clean_up_after_a_kill() {
+    let admin_url = std::env::var("STENO_TEST_POSTGRES_URL").expect(
+        "STENO_TEST_POSTGRES_URL must name a PostgreSQL server (scripts/test.sh starts one)",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let database_name = format!("steno_drill_e2e_{}", std::process::id());
+    let url = runtime.block_on(create_postgres_database(&admin_url, &database_name));
+    migrate_with_steno(&url, dir.path());
+    runtime.block_on(fill_postgres(&url, 4, 1, 150, 800));
+    write_config(
+        dir.path(),
+        &format!("    kind: postgres\n    url: {url}\n    targets: {{rto: 2h, rpo: 1h}}\n"),
+    );
+
+    let first = opsd(dir.path(), &["drill", "run", "steno", "--json"]);
+    assert_eq!(first.code, 0, "{}\n{}", first.stdout, first.stderr);
+    assert_passed_with_measurements(&first.json(), 150);
+    assert!(
+        first.stderr.contains("restoring"),
+        "progress: {}",
+        first.stderr
+    );
+    let second = opsd(dir.path(), &["drill", "run", "steno", "--json"]);
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    let second = second.json();
+    assert!(second["measurement"]["rpo_ms"].as_u64().unwrap() < 3_600_000);
+
+    // A dump cut short fails: pg_restore stops with --exit-on-error, and the digest differs.
+    let snapshot = opsd(dir.path(), &["drill", "snapshot", "steno", "--json"]).json();
+    let dump = PathBuf::from(snapshot["location"].as_str().unwrap());
+    let length = std::fs::metadata(&dump).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&dump)
+        .unwrap()
+        .set_len(length / 2)
+        .unwrap();
+    let truncated = opsd(
+        dir.path(),
+        &["drill", "run", "steno", "--use-latest", "--json"],
+    );
+    assert_eq!(
+        truncated.code, 2,
+        "{}\n{}",
+        truncated.stdout, truncated.stderr
+    );
+    let truncated = truncated.json();
+    assert_eq!(truncated["outcome"], "failed");
+    assert_eq!(item(&truncated, "snapshot digest")["status"], "failed");
+    assert!(
+        truncated["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|reason| reason.as_str().unwrap().contains("pg_restore")),
+        "{truncated:#}"
+    );
+
+    // A dump of a database that lost rows, put in place of a good one, fails on row counts.
+    let good = opsd(dir.path(), &["drill", "snapshot", "steno", "--json"]).json();
+    let good_dump = PathBuf::from(good["location"].as_str().unwrap());
+    let lossy_url = runtime.block_on(create_postgres_database(
+        &admin_url,
+        &format!("{database_name}_lossy"),
+    ));
+    migrate_with_steno(&lossy_url, dir.path());
+    runtime.block_on(fill_postgres(&lossy_url, 4, 1, 140, 800));
+    let status = Command::new("pg_dump")
+        .args(["--format=custom", "--file"])
+        .arg(&good_dump)
+        .arg(format!("--dbname={lossy_url}"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let lossy = opsd(
+        dir.path(),
+        &["drill", "run", "steno", "--use-latest", "--json"],
+    );
+    assert_eq!(lossy.code, 2, "{}\n{}", lossy.stdout, lossy.stderr);
+    let lossy = lossy.json();
+    assert_eq!(
+        item(&lossy, "rows in letters")["detail"],
+        "140 rows restored, 150 at snapshot time (10 lost)"
+    );
+
+    // Killed mid-drill: the scratch database exists until the next start drops it.
+    let scratch = kill_mid_drill(dir.path());
+    assert!(
+        runtime
+            .block_on(postgres_databases(&admin_url))
+            .contains(&scratch),
+        "the kill left {scratch}"
+    );
+    let listing = opsd(dir.path(), &["drill", "list", "steno"]);
+    assert_eq!(listing.code, 0, "{}", listing.stderr);
+    assert!(
+        listing
+            .stderr
+            .contains(&format!("removed scratch {scratch}")),
+        "{}",
+        listing.stderr
+    );
+    let databases = runtime.block_on(postgres_databases(&admin_url));
+    assert!(
+        !databases.iter().any(|name| name.starts_with("opsd_drill_")),
+        "{databases:?}"
+    );
+    let drill_id = listing
+        .stdout
+        .lines()
+        .find(|line| line.contains("interrupted"))
+        .and_then(|line| line.split_whitespace().next())
+        .expect("the killed drill is listed as interrupted")
+        .to_string();
+    let shown = opsd(dir.path(), &["drill", "show", &drill_id, "--json"]).json();
+    assert_eq!(shown["outcome"], "interrupted");
+    assert!(shown["scratch_removed_at"].is_string());
+    runtime.block_on(async {
+        use sqlx::{Connection, Executor};
+        let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+        for name in [database_name.clone(), format!("{database_name}_lossy")] {
+            admin
+                .execute(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)").as_str())
+                .await
+                .unwrap();
+        }
+    });
+}
+
+#[test]
+fn a_failed_drill_closes_the_deploy_gate_until_an_audited_override() {
+    let dir = tempfile::tempdir().unwrap();
+    let steno_dir = dir.path().join("steno-data");
+    std::fs::create_dir_all(&steno_dir).unwrap();
+    let database_path = steno_dir.join("steno.db");
+    migrate_with_steno(&format!("sqlite://{}", database_path.display()), &steno_dir);
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(fill_sqlite(&database_path, 2, 1, 20, 200));
+    // A checks file whose invariant the data breaks: the drill fails verification.
+    std::fs::write(
+        dir.path().join("checks.yaml"),
+        "checks:\n  - name: no letters at all\n    sql: SELECT count(*) FROM letters\n    expect: 0\n",
+    )
+    .unwrap();
+    write_config(
+        dir.path(),
+        &format!(
+            "    kind: sqlite\n    path: {}\n    checks: checks.yaml\n    schedule: \"@yearly\"\n",
+            database_path.display()
+        ),
+    );
+    let failed = opsd(dir.path(), &["drill", "run", "steno"]);
+    assert_eq!(failed.code, 2, "{}\n{}", failed.stdout, failed.stderr);
+    assert!(
+        failed.stdout.contains("check no letters at all"),
+        "{}",
+        failed.stdout
+    );
+
+    binary("steno");
+    let mut command = Command::new(binary("opsd"));
+    command
+        .arg("--config")
+        .arg(dir.path().join("opsd.yaml"))
+        .arg("up")
+        .current_dir(dir.path());
+    let mut process = RunningProcess::start(command, Duration::from_secs(60));
+    let server = process.base_url.clone();
+    let client = |args: &[&str]| {
+        let mut full = vec!["--server", server.as_str()];
+        full.extend_from_slice(args);
+        opsd(dir.path(), &full)
+    };
+
+    let refused = client(&["deploy", "steno", "--version", "v2"]);
+    assert_eq!(refused.code, 1, "{}", refused.stdout);
+    assert!(
+        refused.stderr.contains("refused by the drill gate"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused.stderr.contains("no letters at all"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused.stderr.contains("--override drill"),
+        "{}",
+        refused.stderr
+    );
+
+    let no_reason = client(&["deploy", "steno", "--version", "v2", "--override", "drill"]);
+    assert_eq!(no_reason.code, 1);
+    assert!(
+        no_reason.stderr.contains("needs --reason"),
+        "{}",
+        no_reason.stderr
+    );
+
+    let overridden = client(&[
+        "deploy",
+        "steno",
+        "--version",
+        "v2",
+        "--override",
+        "drill",
+        "--reason",
+        "hotfix for a data leak; drill fix tracked separately",
+        "--json",
+    ]);
+    assert_eq!(overridden.code, 0, "{}", overridden.stderr);
+    let rollout = overridden.json();
+    let snapshot = rollout["pre_deploy_snapshot"]
+        .as_str()
+        .expect("the rollout records its pre-deployment snapshot");
+    assert!(snapshot.starts_with("opsd-steno-"), "{snapshot}");
+    assert!(dir
+        .path()
+        .join("data/snapshots/steno")
+        .join(format!("{snapshot}.sqlite"))
+        .exists());
+
+    let token = std::fs::read_to_string(dir.path().join("data/operator.token")).unwrap();
+    let audit: Value = reqwest::blocking::Client::new()
+        .get(format!("{server}/v1/audit"))
+        .bearer_auth(token.trim())
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let override_entry = audit["audit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|entry| entry["action"] == "override_drill_gate")
+        .unwrap_or_else(|| panic!("no override in the audit log: {audit:#}"));
+    assert_eq!(
+        override_entry["reason"],
+        "hotfix for a data leak; drill fix tracked separately"
+    );
+    assert!(override_entry["detail"]["closed_because"]
+        .as_str()
+        .unwrap()
+        .contains("failed"));
+    let _ = client(&["abort", "steno", "--reason", "test over"]);
+    process.terminate(Duration::from_secs(20));
+}
