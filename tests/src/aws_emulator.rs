@@ -18,7 +18,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_cloudwatch::config::{Credentials, SharedCredentialsProvider};
 
-use crate::cbor_front::start_cbor_front;
+use crate::cbor_front::{start_logged_cbor_front, RequestLog};
 
 /// The region every test client signs for (moto keeps separate state per region).
 pub const TEST_REGION: &str = "us-east-1";
@@ -40,6 +40,8 @@ pub struct AwsEmulator {
     /// Dropping (or sending on) this stops the front's runtime thread.
     stop_front: Option<tokio::sync::oneshot::Sender<()>>,
     front_thread: Option<std::thread::JoinHandle<()>>,
+    /// Every request the front forwarded to moto, in order.
+    request_log: RequestLog,
 }
 
 impl AwsEmulator {
@@ -51,6 +53,8 @@ impl AwsEmulator {
         let (address_sender, address_receiver) = mpsc::channel();
         let (stop_front, stop_requested) = tokio::sync::oneshot::channel::<()>();
         let moto_url = moto.url();
+        let request_log = RequestLog::default();
+        let front_log = request_log.clone();
         let front_thread = std::thread::Builder::new()
             .name("aws-emulator-cbor-front".into())
             .spawn(move || {
@@ -68,7 +72,7 @@ impl AwsEmulator {
                     }
                 };
                 runtime.block_on(async move {
-                    match start_cbor_front(moto_url).await {
+                    match start_logged_cbor_front(moto_url, front_log).await {
                         Ok((address, serving)) => {
                             let _ = address_sender.send(Ok(address));
                             // Serve until the emulator is dropped (the sender is dropped too).
@@ -96,7 +100,26 @@ impl AwsEmulator {
             front_address,
             stop_front: Some(stop_front),
             front_thread: Some(front_thread),
+            request_log,
         }
+    }
+
+    /// The actions of every request the front forwarded to moto since the start or the last
+    /// [`Self::clear_requests`], oldest first: operation names such as `CreateDBSnapshot` or
+    /// `DescribeAlarms`, and `METHOD path` for REST calls (see "Request log" in
+    /// [`crate::cbor_front`]). Calls made to [`Self::moto_url`] directly are not seen.
+    pub fn requests(&self) -> Vec<String> {
+        self.request_log.actions()
+    }
+
+    /// The forwarded requests with the service each was for, oldest first.
+    pub fn forwarded_requests(&self) -> Vec<crate::cbor_front::ForwardedRequest> {
+        self.request_log.entries()
+    }
+
+    /// Forgets the requests recorded so far.
+    pub fn clear_requests(&self) {
+        self.request_log.clear();
     }
 
     /// The URL every AWS client uses (CloudWatch, Lambda, CloudFront, SNS, ...): the CBOR front,
@@ -684,6 +707,50 @@ mod tests {
             .map(|list| list.items().len())
             .unwrap_or(0);
         assert_eq!(items, 0, "{distributions:?}");
+    }
+
+    #[tokio::test]
+    async fn the_request_log_lists_forwarded_calls_in_order_until_cleared() {
+        let emulator = AwsEmulator::start();
+        let config = emulator.sdk_config().await;
+        assert!(emulator.requests().is_empty(), "{:?}", emulator.requests());
+        let sns = aws_sdk_sns::Client::new(&config);
+        sns.create_topic()
+            .name("opsd-log")
+            .send()
+            .await
+            .expect("SNS create_topic succeeds through the front");
+        cloudwatch(&config)
+            .describe_alarms()
+            .send()
+            .await
+            .expect("describe_alarms succeeds through the front");
+        aws_sdk_lambda::Client::new(&config)
+            .list_functions()
+            .send()
+            .await
+            .expect("Lambda list_functions succeeds through the front");
+        let requests = emulator.requests();
+        assert_eq!(requests.len(), 3, "{requests:?}");
+        assert_eq!(requests[0], "CreateTopic");
+        assert_eq!(requests[1], "DescribeAlarms");
+        assert!(
+            requests[2].starts_with("GET /2015-03-31/functions"),
+            "{requests:?}"
+        );
+        let services: Vec<String> = emulator
+            .forwarded_requests()
+            .into_iter()
+            .map(|request| request.service)
+            .collect();
+        assert_eq!(services, ["sns", "monitoring", "lambda"]);
+        emulator.clear_requests();
+        assert!(emulator.requests().is_empty());
+        sns.list_topics()
+            .send()
+            .await
+            .expect("SNS list_topics succeeds through the front");
+        assert_eq!(emulator.requests(), ["ListTopics"]);
     }
 
     #[tokio::test]

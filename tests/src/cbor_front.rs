@@ -27,6 +27,23 @@
 //!   not JSON), a CBOR call gets a CBOR error map whose `__type` is [`FRONT_ERROR_CODE`] and a
 //!   pass-through call gets `502 Bad Gateway` with a plain-text explanation.
 //!
+//! # Request log
+//!
+//! Every request the front forwards to moto is recorded in a [`RequestLog`], in the order the
+//! front forwards them, as a [`ForwardedRequest`] (service hint, action), so tests can check
+//! which AWS calls happened and in what order:
+//!
+//! - query protocol (RDS, SNS, IAM): the `Action` field of the form body (or of the query string);
+//! - JSON and RPC v2 CBOR protocols: the operation of the `X-Amz-Target` header (the part after
+//!   the last `.`); its service prefix is the service hint;
+//! - REST protocols (Lambda, CloudFront) and moto's own API: `METHOD path`, without the query.
+//!
+//! The service hint is the service of the `Authorization` header's credential scope (`rds`,
+//! `lambda`, `monitoring`, …), else the `X-Amz-Target` prefix, `moto-api` for moto's own API,
+//! and empty when the request names none.
+//! Requests the front answers itself without forwarding (a body it cannot read or translate)
+//! are not recorded. Recording never changes what is forwarded.
+//!
 //! # CBOR request → JSON
 //!
 //! - Tag 1 (epoch-seconds timestamp) → a JSON number of epoch seconds: an integer when the value
@@ -63,13 +80,13 @@
 
 use std::io::Read;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_smithy_types::date_time::{DateTime, Format};
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::Response;
 use bytes::Bytes;
 use ciborium::value::{Integer, Value as Cbor};
@@ -153,13 +170,70 @@ impl std::fmt::Display for TranslationError {
 
 impl std::error::Error for TranslationError {}
 
+/// One request the front forwarded to moto.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForwardedRequest {
+    /// The AWS service as far as the request tells: its signing name (`rds`, `sns`, `lambda`,
+    /// `monitoring`), else the `X-Amz-Target` prefix, `moto-api` for moto's own API, empty when
+    /// it names none.
+    pub service: String,
+    /// The operation (`CreateDBSnapshot`, `DescribeAlarms`) or, for REST calls, `METHOD path`.
+    pub action: String,
+}
+
+/// The requests a front forwarded, in order. Cloning shares the log.
+#[derive(Debug, Clone, Default)]
+pub struct RequestLog {
+    entries: Arc<Mutex<Vec<ForwardedRequest>>>,
+}
+
+impl RequestLog {
+    /// Appends one forwarded request.
+    pub fn record(&self, request: ForwardedRequest) {
+        self.lock().push(request);
+    }
+
+    /// Every request recorded since the start or the last [`RequestLog::clear`], oldest first.
+    pub fn entries(&self) -> Vec<ForwardedRequest> {
+        self.lock().clone()
+    }
+
+    /// The actions of [`RequestLog::entries`], oldest first.
+    pub fn actions(&self) -> Vec<String> {
+        self.lock()
+            .iter()
+            .map(|request| request.action.clone())
+            .collect()
+    }
+
+    /// Forgets every recorded request.
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<ForwardedRequest>> {
+        // A panic while holding the lock cannot leave the list half-written; keep using it.
+        self.entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
 /// Starts the front on 127.0.0.1 with a port picked by the operating system, forwarding to
 /// `moto_url` (such as `http://127.0.0.1:40123`). Returns the address it listens on and the task
 /// serving it; aborting the task stops the front.
 pub async fn start_cbor_front(
     moto_url: String,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    let router = cbor_front_router(moto_url)?;
+    start_logged_cbor_front(moto_url, RequestLog::default()).await
+}
+
+/// Like [`start_cbor_front`], recording every forwarded request in `log`.
+pub async fn start_logged_cbor_front(
+    moto_url: String,
+    log: RequestLog,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let router = logged_cbor_front_router(moto_url, log)?;
     let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
     let address = listener.local_addr()?;
     let serving = tokio::spawn(async move {
@@ -172,6 +246,14 @@ pub async fn start_cbor_front(
 
 /// The front as an axum router (no I/O until served), forwarding to `moto_url`.
 pub fn cbor_front_router(moto_url: String) -> std::io::Result<axum::Router> {
+    logged_cbor_front_router(moto_url, RequestLog::default())
+}
+
+/// Like [`cbor_front_router`], recording every forwarded request in `log`.
+pub fn logged_cbor_front_router(
+    moto_url: String,
+    log: RequestLog,
+) -> std::io::Result<axum::Router> {
     let client = reqwest::Client::builder()
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
@@ -183,6 +265,7 @@ pub fn cbor_front_router(moto_url: String) -> std::io::Result<axum::Router> {
     let front = Arc::new(Front {
         moto_url: moto_url.trim_end_matches('/').to_string(),
         client,
+        log,
     });
     Ok(axum::Router::new().fallback(handle).with_state(front))
 }
@@ -191,6 +274,7 @@ pub fn cbor_front_router(moto_url: String) -> std::io::Result<axum::Router> {
 struct Front {
     moto_url: String,
     client: reqwest::Client,
+    log: RequestLog,
 }
 
 /// `(target, operation)` of an RPC v2 CBOR path `/service/<target>/operation/<operation>`.
@@ -272,6 +356,10 @@ impl Front {
                 return cbor_front_error(StatusCode::BAD_REQUEST, &message);
             }
         }
+        self.log.record(ForwardedRequest {
+            service: credential_scope_service(headers).unwrap_or_else(|| target.to_string()),
+            action: operation.to_string(),
+        });
         let answer = self
             .client
             .post(format!("{}/", self.moto_url))
@@ -334,6 +422,12 @@ impl Front {
             .unwrap_or("/");
         let url = format!("{}{path_and_query}", self.moto_url);
         let headers = without_headers(&parts.headers, &["host", "content-length", "expect"]);
+        self.log.record(describe_pass_through(
+            &parts.method,
+            &parts.uri,
+            &parts.headers,
+            &body,
+        ));
         let answer = self
             .client
             .request(parts.method.clone(), &url)
@@ -366,6 +460,106 @@ impl Front {
         *response.headers_mut() = headers;
         response
     }
+}
+
+/// The service and action of a request the front passes through unchanged (see "Request log"
+/// in the module documentation).
+pub fn describe_pass_through(
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> ForwardedRequest {
+    let path = uri.path();
+    let signed_service = credential_scope_service(headers);
+    if path.starts_with("/moto-api") {
+        return ForwardedRequest {
+            service: "moto-api".into(),
+            action: format!("{method} {path}"),
+        };
+    }
+    if let Some(target) = headers
+        .get("x-amz-target")
+        .and_then(|value| value.to_str().ok())
+    {
+        let (prefix, operation) = target.rsplit_once('.').unwrap_or(("", target));
+        return ForwardedRequest {
+            service: signed_service.unwrap_or_else(|| prefix.to_string()),
+            action: operation.to_string(),
+        };
+    }
+    let action = uri
+        .query()
+        .and_then(|query| form_field(query.as_bytes(), "Action"))
+        .or_else(|| form_body_action(headers, body));
+    ForwardedRequest {
+        service: signed_service.unwrap_or_default(),
+        action: action.unwrap_or_else(|| format!("{method} {path}")),
+    }
+}
+
+/// The service of a SigV4 `Authorization` header's credential scope
+/// (`Credential=<key>/<date>/<region>/<service>/aws4_request`).
+pub fn credential_scope_service(headers: &HeaderMap) -> Option<String> {
+    let authorization = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let credential = authorization
+        .split([' ', ','])
+        .find_map(|part| part.trim().strip_prefix("Credential="))?;
+    let scope: Vec<&str> = credential.split('/').collect();
+    match scope.as_slice() {
+        [.., service, "aws4_request"] if !service.is_empty() => Some((*service).to_string()),
+        _ => None,
+    }
+}
+
+/// The `Action` of a form-encoded (query protocol) body, inflated first when gzipped.
+fn form_body_action(headers: &HeaderMap, body: &[u8]) -> Option<String> {
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.contains("x-www-form-urlencoded"));
+    if !is_form {
+        return None;
+    }
+    let body = inflate_if_gzipped(headers, Bytes::copy_from_slice(body)).ok()?;
+    form_field(&body, "Action")
+}
+
+/// The decoded value of `name` in `a=1&b=2` form encoding.
+fn form_field(form: &[u8], name: &str) -> Option<String> {
+    form.split(|byte| *byte == b'&').find_map(|pair| {
+        let (key, value) = match pair.iter().position(|byte| *byte == b'=') {
+            Some(at) => (&pair[..at], &pair[at + 1..]),
+            None => (pair, &[][..]),
+        };
+        (percent_decoded(key) == name).then(|| percent_decoded(value))
+    })
+}
+
+/// Form decoding: `+` is a space and `%XX` a byte; malformed escapes stay as they are.
+fn percent_decoded(text: &[u8]) -> String {
+    let mut bytes = Vec::with_capacity(text.len());
+    let mut index = 0;
+    while index < text.len() {
+        match text[index] {
+            b'+' => bytes.push(b' '),
+            b'%' => {
+                let escaped = text
+                    .get(index + 1..index + 3)
+                    .and_then(|hex| std::str::from_utf8(hex).ok())
+                    .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+                if let Some(byte) = escaped {
+                    bytes.push(byte);
+                    index += 2;
+                } else {
+                    bytes.push(b'%');
+                }
+            }
+            byte => bytes.push(byte),
+        }
+        index += 1;
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 /// A copy of `headers` without hop-by-hop headers and without the `also_dropped` names
@@ -1030,5 +1224,184 @@ mod tests {
             encode_cbor(&Cbor::Integer(1_700_000_000.into())),
             [0x1a, 0x65, 0x53, 0xf1, 0x00]
         );
+    }
+
+    fn signed_headers(service: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        let authorization = format!(
+            "AWS4-HMAC-SHA256 Credential=testing/20261122/us-east-1/{service}/aws4_request, \
+             SignedHeaders=host;x-amz-date, Signature=00"
+        );
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_str(&authorization).unwrap(),
+        );
+        headers
+    }
+
+    fn uri(text: &str) -> Uri {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn query_protocol_requests_are_logged_by_their_action_field() {
+        let mut headers = signed_headers("rds");
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-www-form-urlencoded; charset=utf-8"),
+        );
+        let body = b"DBSnapshotIdentifier=opsd-steno-1&Action=CreateDBSnapshot&Version=2014-10-31";
+        assert_eq!(
+            describe_pass_through(&Method::POST, &uri("/"), &headers, body),
+            ForwardedRequest {
+                service: "rds".into(),
+                action: "CreateDBSnapshot".into()
+            }
+        );
+        // The action may also come in the query string, and is form-decoded.
+        let get = describe_pass_through(
+            &Method::GET,
+            &uri("/?Action=List%54opics&Version=2010-03-31"),
+            &signed_headers("sns"),
+            b"",
+        );
+        assert_eq!(
+            (get.service.as_str(), get.action.as_str()),
+            ("sns", "ListTopics")
+        );
+        // A form body without an Action field is a REST call as far as the log is concerned.
+        let no_action = describe_pass_through(&Method::POST, &uri("/x"), &headers, b"a=1");
+        assert_eq!(no_action.action, "POST /x");
+    }
+
+    #[test]
+    fn json_rest_and_moto_requests_are_logged() {
+        let mut headers = signed_headers("logs");
+        headers.insert(
+            HeaderName::from_static("x-amz-target"),
+            HeaderValue::from_static("Logs_20140328.PutLogEvents"),
+        );
+        assert_eq!(
+            describe_pass_through(&Method::POST, &uri("/"), &headers, b"{}"),
+            ForwardedRequest {
+                service: "logs".into(),
+                action: "PutLogEvents".into()
+            }
+        );
+        let mut unsigned = HeaderMap::new();
+        unsigned.insert(
+            HeaderName::from_static("x-amz-target"),
+            HeaderValue::from_static("AmazonSSM.GetParameter"),
+        );
+        let json = describe_pass_through(&Method::POST, &uri("/"), &unsigned, b"{}");
+        assert_eq!(
+            (json.service.as_str(), json.action.as_str()),
+            ("AmazonSSM", "GetParameter")
+        );
+        let rest = describe_pass_through(
+            &Method::GET,
+            &uri("/2015-03-31/functions/?MaxItems=50"),
+            &signed_headers("lambda"),
+            b"",
+        );
+        assert_eq!(
+            (rest.service.as_str(), rest.action.as_str()),
+            ("lambda", "GET /2015-03-31/functions/")
+        );
+        let moto = describe_pass_through(&Method::POST, &uri("/moto-api/reset"), &unsigned, b"");
+        assert_eq!(
+            (moto.service.as_str(), moto.action.as_str()),
+            ("moto-api", "POST /moto-api/reset")
+        );
+        assert_eq!(credential_scope_service(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn clones_of_a_request_log_share_it_until_cleared() {
+        let log = RequestLog::default();
+        let shared = log.clone();
+        shared.record(ForwardedRequest {
+            service: "rds".into(),
+            action: "DescribeDBInstances".into(),
+        });
+        log.record(ForwardedRequest {
+            service: "sns".into(),
+            action: "Publish".into(),
+        });
+        assert_eq!(log.actions(), ["DescribeDBInstances", "Publish"]);
+        assert_eq!(shared.entries()[1].service, "sns");
+        shared.clear();
+        assert!(log.entries().is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_front_logs_every_request_it_forwards_in_order() {
+        // A stand-in for moto that answers every request with an empty JSON object.
+        let stand_in = axum::Router::new().fallback(|| async { "{}" });
+        let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .await
+            .unwrap();
+        let stand_in_url = format!("http://{}", listener.local_addr().unwrap());
+        let stand_in_task = tokio::spawn(async move {
+            let _ = axum::serve(listener, stand_in).await;
+        });
+        let log = RequestLog::default();
+        let (address, front_task) = start_logged_cbor_front(stand_in_url, log.clone())
+            .await
+            .unwrap();
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let front = format!("http://{address}");
+        let form = client
+            .post(format!("{front}/"))
+            .headers(signed_headers("rds"))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body("Action=DescribeDBInstances&Version=2014-10-31")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(form.status(), StatusCode::OK);
+        assert_eq!(form.text().await.unwrap(), "{}", "passed through unchanged");
+        let cbor = client
+            .post(format!(
+                "{front}/service/GraniteServiceVersion20100801/operation/DescribeAlarms"
+            ))
+            .headers(signed_headers("monitoring"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(cbor.status(), StatusCode::OK);
+        assert_eq!(cbor.bytes().await.unwrap().as_ref(), [0xa0], "{{}} as CBOR");
+        client
+            .get(format!("{front}/2015-03-31/functions/"))
+            .headers(signed_headers("lambda"))
+            .send()
+            .await
+            .unwrap();
+        // A CBOR body the front cannot decode is answered by the front, not forwarded.
+        client
+            .post(format!("{front}/service/S/operation/Broken"))
+            .body(vec![0xff, 0x00])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            log.entries(),
+            [
+                ForwardedRequest {
+                    service: "rds".into(),
+                    action: "DescribeDBInstances".into()
+                },
+                ForwardedRequest {
+                    service: "monitoring".into(),
+                    action: "DescribeAlarms".into()
+                },
+                ForwardedRequest {
+                    service: "lambda".into(),
+                    action: "GET /2015-03-31/functions/".into()
+                },
+            ]
+        );
+        front_task.abort();
+        stand_in_task.abort();
     }
 }

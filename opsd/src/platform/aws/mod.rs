@@ -9,6 +9,7 @@ pub mod alarm_sync;
 pub mod cdn;
 pub mod lambda;
 pub mod metrics;
+pub mod rds;
 pub mod retry;
 
 use std::collections::{BTreeMap, HashMap};
