@@ -110,10 +110,14 @@ fn main() {
             let mut bare = Vec::new();
             let mut drill = Vec::new();
             let mut last_phases = String::new();
-            let mut letters = 0;
+            let mut letters = String::new();
             for run in 0..runs {
                 // Alternate which goes first so neither always gets the warmer cache.
-                let order = if run % 2 == 0 { [true, false] } else { [false, true] };
+                let order = if run % 2 == 0 {
+                    [true, false]
+                } else {
+                    [false, true]
+                };
                 for bare_first in order {
                     if bare_first {
                         bare.push(bare_dump_and_restore(&admin_url, &url).await);
@@ -140,7 +144,9 @@ fn main() {
                             .measurement
                             .phases
                             .iter()
-                            .map(|phase| format!("{} {:.2} s", phase.phase, phase.millis as f64 / 1000.0))
+                            .map(|phase| {
+                                format!("{} {:.2} s", phase.phase, phase.millis as f64 / 1000.0)
+                            })
                             .collect::<Vec<_>>()
                             .join(", ");
                     }

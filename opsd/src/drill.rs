@@ -103,11 +103,8 @@ pub async fn snapshots_for(
             &snapshot_dir,
             tools_dir.as_deref(),
         )?),
-        DatabaseKind::Rds(_) => {
-            return Err(DrillError::Platform(PlatformError::Operation {
-                operation: format!("drills of {}", database.name),
-                message: "RDS drills are not available in this build".into(),
-            }))
+        DatabaseKind::Rds(rds) => {
+            Arc::new(crate::platform::aws::rds::RdsSnapshots::connect(&database.name, rds).await)
         }
     })
 }

@@ -506,3 +506,88 @@ fn a_failed_drill_closes_the_deploy_gate_until_an_audited_override() {
     let _ = client(&["abort", "steno", "--reason", "test over"]);
     process.terminate(Duration::from_secs(20));
 }
+
+/// Calls the emulator's query API (RDS has no client in the tests crate); moto reads the service
+/// from the credential scope and does not check signatures.
+fn rds_query(emulator: &e2e_tests::aws_emulator::AwsEmulator, body: &str) -> String {
+    use e2e_tests::aws_emulator::{TEST_CREDENTIAL, TEST_REGION};
+    let response = reqwest::blocking::Client::new()
+        .post(emulator.endpoint_url())
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .header(
+            "Authorization",
+            format!("AWS4-HMAC-SHA256 Credential={TEST_CREDENTIAL}/20260101/{TEST_REGION}/rds/aws4_request, SignedHeaders=host, Signature=0"),
+        )
+        .body(format!("{body}&Version=2014-10-31"))
+        .send()
+        .unwrap();
+    let status = response.status();
+    let text = response.text().unwrap();
+    assert!(status.is_success(), "{body}: {status} {text}");
+    text
+}
+
+#[test]
+fn rds_drills_snapshot_restore_verify_and_delete_in_order_leaving_nothing_behind() {
+    use e2e_tests::aws_emulator::{AwsEmulator, TEST_CREDENTIAL, TEST_REGION};
+    let emulator = AwsEmulator::start();
+    rds_query(
+        &emulator,
+        "Action=CreateDBInstance&DBInstanceIdentifier=steno-db&DBInstanceClass=db.t4g.medium&Engine=postgres&AllocatedStorage=20&MasterUsername=steno&MasterUserPassword=not-a-secret1",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    write_config(
+        dir.path(),
+        &format!(
+            "    kind: rds\n    rds:\n      region: {TEST_REGION}\n      instance: steno-db\n      endpoint_url: {}\n      poll_interval: 100ms\n      wait_timeout: 2m\n",
+            emulator.endpoint_url()
+        ),
+    );
+    emulator.clear_requests();
+    let output = Command::new(binary("opsd"))
+        .arg("--config")
+        .arg(dir.path().join("opsd.yaml"))
+        .args(["drill", "run", "steno", "--json"])
+        .env("AWS_ACCESS_KEY_ID", TEST_CREDENTIAL)
+        .env("AWS_SECRET_ACCESS_KEY", TEST_CREDENTIAL)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_PROFILE")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["outcome"], "passed", "{report:#}");
+    assert_eq!(item(&report, "integrity")["status"], "passed");
+    // Without database credentials the rows of an RDS copy are not read: never counted as passed.
+    assert_eq!(item(&report, "row counts")["status"], "not_checked");
+    let scratch = report["scratch"].as_str().unwrap();
+    assert!(scratch.starts_with("steno-db-drill-"), "{scratch}");
+    assert_eq!(report["scratch_removed"], true);
+
+    // The calls, in order (other calls may sit between them).
+    let calls = emulator.requests();
+    let expected = [
+        "CreateDBSnapshot",
+        "DescribeDBSnapshots",
+        "RestoreDBInstanceFromDBSnapshot",
+        "DescribeDBInstances",
+        "DeleteDBInstance",
+    ];
+    let mut position = 0;
+    for call in &calls {
+        if position < expected.len() && call == expected[position] {
+            position += 1;
+        }
+    }
+    assert_eq!(position, expected.len(), "calls in order: {calls:?}");
+
+    let instances = rds_query(&emulator, "Action=DescribeDBInstances");
+    assert!(instances.contains("<DBInstanceIdentifier>steno-db</DBInstanceIdentifier>"));
+    assert!(!instances.contains("-drill-"), "{instances}");
+    let snapshots = rds_query(&emulator, "Action=DescribeDBSnapshots");
+    assert!(!snapshots.contains("-drill-"), "{snapshots}");
+    assert!(snapshots.contains(report["snapshot_id"].as_str().unwrap()));
+}
