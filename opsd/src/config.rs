@@ -97,6 +97,8 @@ struct RawDatabase {
     #[serde(default)]
     schedule: Option<String>,
     #[serde(default)]
+    snapshot_schedule: Option<String>,
+    #[serde(default)]
     retention: Option<String>,
     #[serde(default)]
     checks: Option<String>,
@@ -332,6 +334,9 @@ pub struct DatabaseConfig {
     pub targets: DrillTargets,
     /// When drills are due (default `@quarterly`, seed 000).
     pub schedule: Schedule,
+    /// When opsd takes a snapshot by itself (restorable points between drills, which bound the
+    /// RPO); `None`: only drills, deployments and `opsd drill snapshot` take them.
+    pub snapshot_schedule: Option<Schedule>,
     /// Snapshots opsd took are deleted once older than this (the newest is always kept).
     pub retention: Duration,
     pub checks: Vec<DrillCheck>,
@@ -1038,6 +1043,12 @@ fn validate_database(
     }
     let schedule = Schedule::parse(raw.schedule.as_deref().unwrap_or("@quarterly"))
         .map_err(|message| error("schedule", message))?;
+    let snapshot_schedule = raw
+        .snapshot_schedule
+        .as_deref()
+        .map(Schedule::parse)
+        .transpose()
+        .map_err(|message| error("snapshot_schedule", message))?;
     let retention = duration_field(
         raw.retention.as_deref(),
         "retention",
@@ -1062,6 +1073,7 @@ fn validate_database(
         kind,
         targets,
         schedule,
+        snapshot_schedule,
         retention,
         checks,
     })
@@ -1286,6 +1298,112 @@ mod tests {
             other_platform.to_string().contains("local or aws"),
             "{other_platform}"
         );
+    }
+
+    #[test]
+    fn databases_take_kind_targets_schedules_and_the_embedded_steno_checks() {
+        let config = parse(
+            "services:\n  steno:\n    database: main\n    drill_gate: hold\ndatabases:\n  main:\n    kind: postgres\n    url: postgres://steno@127.0.0.1:5432/steno\n    targets: {rto: 30m, rpo: 5m}\n    schedule: \"0 3 * * 1\"\n    snapshot_schedule: \"@hourly\"\n    retention: 7d\n  local:\n    kind: sqlite\n    path: data/steno.db\n  cloud:\n    kind: rds\n    rds: {region: eu-west-1, instance: steno-prod}\n",
+        )
+        .unwrap();
+        let main = &config.databases["main"];
+        assert_eq!(main.targets.rto, Duration::from_secs(1800));
+        assert_eq!(main.targets.rpo, Duration::from_secs(300));
+        assert_eq!(main.schedule.as_str(), "0 3 * * 1");
+        assert!(main.snapshot_schedule.is_some());
+        assert_eq!(main.retention, Duration::from_secs(7 * 86400));
+        assert!(main
+            .checks
+            .iter()
+            .any(|check| check.name == "letters checksum"));
+        let local = &config.databases["local"];
+        assert_eq!(
+            local.kind,
+            DatabaseKind::Sqlite {
+                path: PathBuf::from("/srv/data/steno.db")
+            }
+        );
+        // Seed defaults: RTO < 2 h, RPO < 1 h (seed 002), quarterly drills (seed 000).
+        assert_eq!(local.targets, DrillTargets::default());
+        assert_eq!(local.schedule.as_str(), "@quarterly");
+        assert!(
+            matches!(&config.databases["cloud"].kind, DatabaseKind::Rds(rds) if rds.instance == "steno-prod")
+        );
+        let steno = &config.services["steno"];
+        assert_eq!(steno.database.as_deref(), Some("main"));
+        assert!(
+            steno.snapshot_before_deploy,
+            "on by default with a database"
+        );
+        assert_eq!(steno.drill_gate, GateMode::Hold);
+    }
+
+    #[test]
+    fn bad_database_blocks_name_the_field() {
+        let cases = [
+            (
+                "databases:\n  db:\n    kind: oracle\n",
+                "databases.db.kind",
+                "sqlite, postgres or rds",
+            ),
+            (
+                "databases:\n  db:\n    kind: sqlite\n",
+                "databases.db.path",
+                "needs path",
+            ),
+            (
+                "databases:\n  db:\n    kind: postgres\n    url: mysql://x\n",
+                "databases.db.url",
+                "postgres://",
+            ),
+            (
+                "databases:\n  db:\n    kind: sqlite\n    path: a.db\n    schedule: every day\n",
+                "databases.db.schedule",
+                "fields",
+            ),
+            (
+                "databases:\n  db:\n    kind: sqlite\n    path: a.db\n    url: postgres://x/y\n",
+                "databases.db.url",
+                "only for kind: postgres",
+            ),
+            (
+                "databases:\n  db:\n    kind: rds\n    rds: {region: eu-west-1}\n",
+                "databases.db.rds.instance",
+                "required",
+            ),
+        ];
+        for (block, field, words) in cases {
+            let error = parse(&format!("services:\n  steno: {{}}\n{block}")).unwrap_err();
+            assert_eq!(error.field.as_deref(), Some(field), "{block}: {error}");
+            assert!(error.to_string().contains(words), "{block}: {error}");
+        }
+        let unknown = parse("services:\n  steno:\n    database: nope\n").unwrap_err();
+        assert_eq!(unknown.field.as_deref(), Some("services.steno.database"));
+        let gate = parse("services:\n  steno:\n    drill_gate: maybe\n").unwrap_err();
+        assert!(gate.to_string().contains("refuse, hold or off"), "{gate}");
+    }
+
+    #[test]
+    fn checks_files_take_queries_and_expectations_only() {
+        let checks = parse_drill_checks(
+            "checks.yaml",
+            "checks:\n  - name: none\n    sql: SELECT 0\n    expect: 0\n  - name: same\n    sql: WITH x AS (SELECT 1) SELECT * FROM x\n    expect: source\n",
+        )
+        .unwrap();
+        assert_eq!(checks[0].expect, CheckExpectation::Value("0".into()));
+        assert_eq!(checks[1].expect, CheckExpectation::SameAsSource);
+        let writes = parse_drill_checks(
+            "checks.yaml",
+            "checks:\n  - name: oops\n    sql: DELETE FROM letters\n    expect: 0\n",
+        )
+        .unwrap_err();
+        assert!(writes.to_string().contains("must be a query"), "{writes}");
+        let twice = parse_drill_checks(
+            "checks.yaml",
+            "checks:\n  - name: a\n    sql: SELECT 1\n    expect: 1\n  - name: a\n    sql: SELECT 1\n    expect: 1\n",
+        )
+        .unwrap_err();
+        assert!(twice.to_string().contains("named twice"), "{twice}");
     }
 
     #[test]

@@ -675,6 +675,37 @@ pub async fn drill_is_due(store: &Store, database: &DatabaseConfig) -> Result<bo
     .is_some())
 }
 
+/// Whether a scheduled snapshot is due: the snapshot schedule fired since the newest snapshot
+/// opsd took of this database (of any reason).
+pub async fn snapshot_is_due(store: &Store, database: &DatabaseConfig) -> Result<bool, StoreError> {
+    let Some(schedule) = &database.snapshot_schedule else {
+        return Ok(false);
+    };
+    let newest = store.live_snapshots(&database.name).await?;
+    let last = newest.first().map(|snapshot| snapshot.taken_at.naive_utc());
+    Ok(crate::core::schedule::is_overdue(
+        schedule,
+        last,
+        Utc::now().naive_utc(),
+        chrono::Duration::zero(),
+    )
+    .is_some())
+}
+
+/// Takes a scheduled snapshot (holding the drill lock) and applies retention.
+pub async fn scheduled_snapshot(
+    config: &Config,
+    store: &Store,
+    database: &DatabaseConfig,
+) -> Result<SnapshotRecord, DrillError> {
+    let _lock = DrillLock::acquire(&drills_dir(config), &database.name)?;
+    let platform = snapshots_for(config, database).await?;
+    let record =
+        take_recorded_snapshot(store, database, platform.as_ref(), "scheduled", None).await?;
+    apply_retention(store, database, platform.as_ref()).await;
+    Ok(record)
+}
+
 /// `opsd drill list` as text: one line per drill, newest first, with the RTO trend.
 pub fn format_drill_list(drills: &[DrillRecord]) -> String {
     let mut out = String::new();

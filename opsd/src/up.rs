@@ -224,7 +224,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 const DRILL_SCHEDULE_CHECK: Duration = Duration::from_secs(30);
 
 /// Runs each database's drill when its schedule says one is due (a drill that never ran is due
-/// at once), one database at a time, until `shutdown`.
+/// at once) and takes its scheduled snapshots, one database at a time, until `shutdown`.
 async fn run_scheduled_drills(
     config: Config,
     store: Store,
@@ -272,6 +272,21 @@ async fn run_scheduled_drills(
                 Ok(false) => {}
                 Err(error) => {
                     tracing::warn!(database = %database.name, error = %error, "cannot read drill history")
+                }
+            }
+            match crate::drill::snapshot_is_due(&store, database).await {
+                Ok(true) => match crate::drill::scheduled_snapshot(&config, &store, database).await
+                {
+                    Ok(snapshot) => {
+                        tracing::info!(database = %database.name, snapshot = %snapshot.id, "scheduled snapshot taken")
+                    }
+                    Err(error) => {
+                        tracing::warn!(database = %database.name, error = %error, "scheduled snapshot failed")
+                    }
+                },
+                Ok(false) => {}
+                Err(error) => {
+                    tracing::warn!(database = %database.name, error = %error, "cannot read snapshot history")
                 }
             }
         }

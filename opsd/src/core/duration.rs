@@ -1,4 +1,5 @@
-//! Human-written durations in configuration: `500ms`, `30s`, `5m`, `1h`, `1m30s`, or bare seconds.
+//! Human-written durations in configuration: `500ms`, `30s`, `5m`, `1h`, `30d`, `1m30s`, or bare
+//! seconds.
 
 use std::fmt;
 use std::time::Duration;
@@ -7,11 +8,17 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
 /// The units a duration may be written in, largest first (a duration lists them in this order).
-const UNITS: [(&str, u64); 4] = [("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)];
+const UNITS: [(&str, u64); 5] = [
+    ("d", 86_400_000),
+    ("h", 3_600_000),
+    ("m", 60_000),
+    ("s", 1_000),
+    ("ms", 1),
+];
 
 /// Parses a duration such as `500ms`, `30s`, `5m`, `1h` or `1m30s`; a bare integer is seconds.
 ///
-/// Parts are whole numbers followed by a unit (`h`, `m`, `s`, `ms`), largest unit first, each unit
+/// Parts are whole numbers followed by a unit (`d`, `h`, `m`, `s`, `ms`), largest unit first, each unit
 /// at most once; spaces between them are allowed (`1m 30s`). The error says what was wrong and shows the accepted forms.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let trimmed = text.trim();
@@ -73,7 +80,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_millis(total_ms))
 }
 
-const EXAMPLES: &str = "write it like 500ms, 30s, 5m, 1h or 1m30s (a bare number is seconds)";
+const EXAMPLES: &str = "write it like 500ms, 30s, 5m, 1h, 30d or 1m30s (a bare number is seconds)";
 
 /// Writes a duration the way [`parse_duration`] reads it (`0s`, `500ms`, `5m`, `1m30s`).
 /// Sub-millisecond parts are dropped.

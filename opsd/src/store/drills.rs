@@ -33,7 +33,7 @@ pub struct SnapshotRecord {
     pub id: String,
     pub database: String,
     pub taken_at: DateTime<Utc>,
-    /// `drill`, `pre_deploy` or `manual`.
+    /// `drill`, `pre_deploy`, `scheduled` or `manual`.
     pub reason: String,
     pub rollout_id: Option<String>,
     pub location: String,

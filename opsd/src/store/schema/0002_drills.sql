@@ -17,13 +17,13 @@ CREATE TABLE drills (
 );
 CREATE INDEX drills_by_database_started ON drills (database, started_at, id);
 
--- Snapshots opsd took (for drills, before deployments, or by hand), with the source's row counts
+-- Snapshots opsd took (for drills, before deployments, on the snapshot schedule, or by hand), with the source's row counts
 -- and check values at that instant. `deleted_at` is set when retention removed it.
 CREATE TABLE snapshots (
     id TEXT PRIMARY KEY NOT NULL,
     database TEXT NOT NULL,
     taken_at TEXT NOT NULL,
-    reason TEXT NOT NULL CONSTRAINT snapshots_reason_known CHECK (reason IN ('drill', 'pre_deploy', 'manual')),
+    reason TEXT NOT NULL CONSTRAINT snapshots_reason_known CHECK (reason IN ('drill', 'pre_deploy', 'scheduled', 'manual')),
     rollout_id TEXT,
     location TEXT NOT NULL,
     size_bytes BIGINT,
