@@ -3,6 +3,7 @@
 pub mod alarms;
 pub mod analysis;
 pub mod config_error;
+pub mod cost;
 pub mod duration;
 pub mod plan;
 pub mod rollout;
