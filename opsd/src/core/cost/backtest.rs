@@ -209,11 +209,11 @@ mod tests {
     #[test]
     fn the_error_is_bounded_and_shrinks_through_the_month() {
         for (pattern, overall_limit, first_week_limit) in [
-            (Pattern::Flat, 3.0, 5.0),
-            (Pattern::WeeklySeasonal, 3.0, 5.0),
-            (Pattern::Trending, 6.0, 12.0),
-            (Pattern::SpikyNoisy, 10.0, 15.0),
-            (Pattern::RecordedLike, 6.0, 10.0),
+            (Pattern::Flat, 2.0, 3.0),
+            (Pattern::WeeklySeasonal, 2.0, 3.0),
+            (Pattern::Trending, 3.0, 6.0),
+            (Pattern::SpikyNoisy, 8.0, 14.0),
+            (Pattern::RecordedLike, 5.0, 9.0),
         ] {
             let report = report(pattern, 42);
             assert_eq!(report.months, 24, "{}", pattern.name());
@@ -237,11 +237,18 @@ mod tests {
 
     #[test]
     fn the_interval_covers_the_truth_about_as_often_as_it_says() {
-        for pattern in [Pattern::Flat, Pattern::WeeklySeasonal, Pattern::SpikyNoisy] {
+        for (pattern, minimum) in [
+            (Pattern::Flat, 70.0),
+            (Pattern::WeeklySeasonal, 65.0),
+            (Pattern::SpikyNoisy, 70.0),
+            (Pattern::RecordedLike, 70.0),
+            // A steady trend is extrapolated, but its errors compound: coverage falls short.
+            (Pattern::Trending, 50.0),
+        ] {
             let report = report(pattern, 7);
             let coverage = report.overall.coverage_percent.unwrap();
             assert!(
-                (65.0..=100.0).contains(&coverage),
+                (minimum..=95.0).contains(&coverage),
                 "{}: {coverage:.1} % covered: {report:#?}",
                 pattern.name()
             );
