@@ -58,8 +58,8 @@ pub struct BudgetChange {
     pub to: BudgetState,
     /// Whether the state got worse.
     pub escalated: bool,
-    /// The evaluation behind the change, with its evidence.
-    pub status: BudgetStatus,
+    /// The evaluation behind the change, with its evidence (boxed: it is large).
+    pub status: Box<BudgetStatus>,
 }
 
 /// One notification to send.
@@ -153,7 +153,7 @@ impl CostState {
                     from,
                     to: status.state,
                     escalated: status.state > from,
-                    status: status.clone(),
+                    status: Box::new(status.clone()),
                 }));
             }
             next.budgets.insert(
