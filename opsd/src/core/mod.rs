@@ -1,9 +1,11 @@
 //! The pure decision core: traffic samples, rollout plans, alarm rules, canary analysis, the
-//! rollout state machine, and DR drill verdicts with their schedules.
+//! rollout state machine, DR drill verdicts with their schedules, and cost budgets, forecasts
+//! and anomalies.
 //! invariant: nothing here awaits, reads a clock, or does I/O.
 pub mod alarms;
 pub mod analysis;
 pub mod config_error;
+pub mod cost;
 pub mod drill;
 pub mod duration;
 pub mod plan;

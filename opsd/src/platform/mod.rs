@@ -7,6 +7,7 @@
 //! type crosses these traits.
 
 pub mod aws;
+pub mod cost_source;
 pub mod dispatch;
 pub mod local;
 pub mod snapshots;

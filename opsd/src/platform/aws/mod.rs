@@ -7,6 +7,7 @@
 
 pub mod alarm_sync;
 pub mod cdn;
+pub mod costs;
 pub mod lambda;
 pub mod metrics;
 pub mod rds;
