@@ -97,22 +97,29 @@ pub struct AwsClients {
     pub cloudfront: aws_sdk_cloudfront::Client,
 }
 
+/// The SDK configuration every opsd AWS client starts from: credentials from the standard chain
+/// (environment, profile, SSO, instance role, ...), the region, an optional endpoint URL
+/// (emulators, VPC endpoints), short timeouts, and the SDK's own retries off (`retry.rs` decides).
+pub async fn shared_sdk_config(region: &str, endpoint_url: Option<&str>) -> aws_config::SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(aws_config::Region::new(region.to_string()))
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .operation_attempt_timeout(Duration::from_secs(20))
+                .build(),
+        );
+    if let Some(endpoint) = endpoint_url {
+        loader = loader.endpoint_url(endpoint);
+    }
+    loader.load().await
+}
+
 impl AwsClients {
     /// Credentials from the standard chain (environment, profile, SSO, instance role, ...).
     pub async fn connect(config: &AwsServiceConfig) -> AwsClients {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .region(aws_config::Region::new(config.region.clone()))
-            .retry_config(aws_config::retry::RetryConfig::disabled())
-            .timeout_config(
-                aws_config::timeout::TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(5))
-                    .operation_attempt_timeout(Duration::from_secs(20))
-                    .build(),
-            );
-        if let Some(endpoint) = &config.endpoint_url {
-            loader = loader.endpoint_url(endpoint);
-        }
-        let shared = loader.load().await;
+        let shared = shared_sdk_config(&config.region, config.endpoint_url.as_deref()).await;
         AwsClients {
             lambda: aws_sdk_lambda::Client::new(&shared),
             cloudwatch: aws_sdk_cloudwatch::Client::new(&shared),

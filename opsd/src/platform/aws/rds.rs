@@ -21,7 +21,6 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use aws_config::BehaviorVersion;
 use aws_sdk_rds::types::{DbInstance, DbSnapshot, Tag};
 
 use super::retry::{call_with_retries, AwsCallError, RetryPolicy};
@@ -374,17 +373,7 @@ impl RdsSnapshots {
     /// the standard AWS chain (environment, profile, SSO, instance role, …), the configured region
     /// and optional endpoint URL, and the SDK's own retries off (opsd's retry policy decides).
     pub async fn connect(name: &str, config: &RdsDatabaseConfig) -> RdsSnapshots {
-        let shared = aws_config::defaults(BehaviorVersion::latest())
-            .region(aws_config::Region::new(config.region.clone()))
-            .retry_config(aws_config::retry::RetryConfig::disabled())
-            .timeout_config(
-                aws_config::timeout::TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(5))
-                    .operation_attempt_timeout(Duration::from_secs(20))
-                    .build(),
-            )
-            .load()
-            .await;
+        let shared = super::shared_sdk_config(&config.region, config.endpoint_url.as_deref()).await;
         RdsSnapshots::with_sdk_config(name, config, &shared)
     }
 

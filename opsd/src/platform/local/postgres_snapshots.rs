@@ -12,7 +12,9 @@ use sqlx::{Connection, Executor, PgConnection, Row};
 use crate::core::drill::{
     CheckExpectation, DrillCheck, ScratchInspection, SourceFingerprint, TableCounts,
 };
-use crate::platform::local::sqlite_snapshots::{file_digest, remove_if_present, snapshot_files};
+use crate::platform::local::sqlite_snapshots::{
+    file_digest, file_digest_matches, remove_if_present, snapshot_files,
+};
 use crate::platform::snapshots::{
     check_value_of_rows, identifier_part, trimmed_query, DatabaseSnapshots, Snapshot, TakenSnapshot,
 };
@@ -347,15 +349,7 @@ impl DatabaseSnapshots for PostgresSnapshots {
         snapshot: &Snapshot,
         recorded_sha256: Option<&str>,
     ) -> Result<Option<bool>, PlatformError> {
-        let Some(recorded) = recorded_sha256 else {
-            return Ok(None);
-        };
-        let path = PathBuf::from(&snapshot.location);
-        let (sha256, _) = tokio::task::spawn_blocking(move || file_digest(&path))
-            .await
-            .map_err(|error| failed("hashing a snapshot", error))?
-            .map_err(|error| failed(format!("reading {}", snapshot.location), error))?;
-        Ok(Some(sha256 == recorded))
+        file_digest_matches(snapshot, recorded_sha256).await
     }
 
     async fn restore(&self, snapshot: &Snapshot, scratch: &str) -> Result<(), PlatformError> {

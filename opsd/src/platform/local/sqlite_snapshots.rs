@@ -167,6 +167,22 @@ pub fn file_digest(path: &Path) -> std::io::Result<(String, u64)> {
     Ok((format!("{:x}", hasher.finalize()), size))
 }
 
+/// Whether a snapshot file still has the SHA-256 recorded when it was taken (`None`: none was).
+pub async fn file_digest_matches(
+    snapshot: &Snapshot,
+    recorded_sha256: Option<&str>,
+) -> Result<Option<bool>, PlatformError> {
+    let Some(recorded) = recorded_sha256 else {
+        return Ok(None);
+    };
+    let path = PathBuf::from(&snapshot.location);
+    let (sha256, _) = tokio::task::spawn_blocking(move || file_digest(&path))
+        .await
+        .map_err(|error| failed("hashing a snapshot", error))?
+        .map_err(|error| failed(format!("reading {}", snapshot.location), error))?;
+    Ok(Some(sha256 == recorded))
+}
+
 /// Snapshot files in a directory with one extension, newest first.
 pub fn snapshot_files(dir: &Path, extension: &str) -> Result<Vec<Snapshot>, PlatformError> {
     let entries = match std::fs::read_dir(dir) {
@@ -402,17 +418,7 @@ impl DatabaseSnapshots for SqliteSnapshots {
         snapshot: &Snapshot,
         recorded_sha256: Option<&str>,
     ) -> Result<Option<bool>, PlatformError> {
-        let Some(recorded) = recorded_sha256 else {
-            return Ok(None);
-        };
-        let path = PathBuf::from(&snapshot.location);
-        let recorded = recorded.to_string();
-        blocking(move || {
-            let (sha256, _) = file_digest(&path)
-                .map_err(|error| failed(format!("reading {}", path.display()), error))?;
-            Ok(Some(sha256 == recorded))
-        })
-        .await
+        file_digest_matches(snapshot, recorded_sha256).await
     }
 
     async fn restore(&self, snapshot: &Snapshot, scratch: &str) -> Result<(), PlatformError> {
