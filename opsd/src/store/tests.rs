@@ -67,7 +67,7 @@ async fn open_creates_the_file_and_its_directory_in_wal_mode() {
         .join("opsd.db");
     let store = Store::open(&path).await.unwrap();
     assert!(path.exists());
-    assert_eq!(store.schema_version().await.unwrap(), 2);
+    assert_eq!(store.schema_version().await.unwrap(), 3);
     let journal: String = sqlx::query("PRAGMA journal_mode")
         .fetch_one(store.pool())
         .await
