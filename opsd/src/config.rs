@@ -1840,4 +1840,72 @@ mod tests {
             }
         );
     }
+
+    #[test]
+    fn costs_take_a_source_budgets_with_scopes_and_seed_thresholds() {
+        let config = parse(
+            "services:\n  steno:\n    budget_gate: refuse\ncosts:\n  source: aws\n  aws: {endpoint_url: \"http://127.0.0.1:4566\", max_attempts: 2}\n  check_interval: 30m\n  anomalies: {jump_floor_usd: 25, check_account_total: false, rollout_window: 12h}\n  budgets:\n    - {name: monthly, amount_usd: 1000}\n    - name: lambda\n      amount_usd: 200\n      scope: {service: AWS Lambda}\n      thresholds: [{basis: actual, percent: 90, severity: warning}]\n    - {name: prod, amount_usd: 700, scope: {tag: \"Environment=production\"}}\n",
+        )
+        .unwrap();
+        let costs = config.costs.as_ref().unwrap();
+        assert_eq!(config.services["steno"].budget_gate, GateMode::Refuse);
+        assert_eq!(costs.check_interval, Duration::from_secs(1800));
+        assert_eq!(costs.rollout_window, Duration::from_secs(12 * 3600));
+        assert_eq!(costs.anomalies.jump_floor_usd, 25.0);
+        assert!(!costs.anomalies.check_account_total);
+        assert_eq!(costs.anomalies.jump_percent, 20.0);
+        let CostSourceConfig::Aws(explorer) = &costs.source;
+        assert_eq!(explorer.region, "us-east-1");
+        assert_eq!(explorer.retry.max_attempts, 2);
+        assert_eq!(costs.budgets[0], Budget::seed_default(1000.0));
+        assert_eq!(
+            costs.budgets[1].scope,
+            BudgetScope::Service("AWS Lambda".into())
+        );
+        assert_eq!(costs.budgets[1].thresholds.len(), 1);
+        assert_eq!(
+            costs.budgets[2].scope,
+            BudgetScope::Tag {
+                key: "Environment".into(),
+                value: "production".into()
+            }
+        );
+        let plain = parse("services:\n  steno: {}\n").unwrap();
+        assert!(plain.costs.is_none());
+        assert_eq!(plain.services["steno"].budget_gate, GateMode::Off);
+    }
+
+    #[test]
+    fn bad_cost_blocks_name_the_field() {
+        let cases = [
+            ("costs:\n  source: gcp\n  budgets: [{name: b, amount_usd: 1}]\n", "costs.source", "not aws"),
+            ("costs:\n  source: local\n  budgets: [{name: b, amount_usd: 1}]\n", "costs.source", "not available yet"),
+            ("costs:\n  budgets: []\n", "costs.budgets", "at least one"),
+            ("costs:\n  budgets: [{name: b}]\n", "costs.budgets.b.amount_usd", "missing"),
+            ("costs:\n  budgets: [{name: b, amount_usd: -3}]\n", "costs.budgets.b.amount_usd", "positive"),
+            ("costs:\n  budgets: [{name: b, amount_usd: 1, period: weekly}]\n", "costs.budgets.b.period", "monthly"),
+            ("costs:\n  budgets: [{name: b, amount_usd: 1, scope: region}]\n", "costs.budgets.b.scope", "account"),
+            ("costs:\n  budgets: [{name: b, amount_usd: 1, scope: {tag: production}}]\n", "costs.budgets.b.scope.tag", "Key=value"),
+            ("costs:\n  budgets: [{name: b, amount_usd: 1, thresholds: [{basis: actual, percent: 80, severity: page}]}]\n", "costs.budgets.b.thresholds[0].severity", "warning or critical"),
+            ("costs:\n  budgets: [{name: b, amount_usd: 1, thresholds: [{basis: spend, percent: 80, severity: warning}]}]\n", "costs.budgets.b.thresholds[0].basis", "actual or forecast"),
+            ("costs:\n  budgets: [{name: b, amount_usd: 1}, {name: b, amount_usd: 2}]\n", "costs.budgets.b.name", "twice"),
+            ("costs:\n  check_interval: 5s\n  budgets: [{name: b, amount_usd: 1}]\n", "costs.check_interval", "at least 1m"),
+            ("costs:\n  aws: {max_attempts: 0}\n  budgets: [{name: b, amount_usd: 1}]\n", "costs.aws.max_attempts", "between 1 and 10"),
+            ("costs:\n  anomalies: {jump_percent: -1}\n  budgets: [{name: b, amount_usd: 1}]\n", "costs.anomalies", "jump_percent"),
+        ];
+        for (block, field, words) in cases {
+            let error = parse(&format!("services:\n  steno: {{}}\n{block}")).unwrap_err();
+            assert_eq!(error.field.as_deref(), Some(field), "{block}: {error}");
+            assert!(error.to_string().contains(words), "{block}: {error}");
+        }
+        let unknown = parse(
+            "services:\n  steno: {}\ncosts:\n  budgets: [{name: b, amount_usd: 1, limit: 2}]\n",
+        )
+        .unwrap_err();
+        assert!(unknown.to_string().contains("limit"), "{unknown}");
+        let gate = parse("services:\n  steno:\n    budget_gate: refuse\n").unwrap_err();
+        assert_eq!(gate.field.as_deref(), Some("services.steno.budget_gate"));
+        let gate = parse("services:\n  steno:\n    budget_gate: hold\n").unwrap_err();
+        assert!(gate.to_string().contains("refuse or off"), "{gate}");
+    }
 }

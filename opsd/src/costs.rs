@@ -530,3 +530,137 @@ pub async fn budget_gate_closed(store: &Store) -> Result<Option<String>, StoreEr
         }
     )))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{DEFAULT_COST_CHECK_INTERVAL, DEFAULT_ROLLOUT_WINDOW};
+    use crate::core::cost::{AnomalyRules, Budget};
+    use crate::platform::aws::costs::CostExplorerConfig;
+
+    fn day(text: &str) -> NaiveDate {
+        text.parse().unwrap()
+    }
+
+    fn costs(budgets: Vec<Budget>) -> CostsConfig {
+        CostsConfig {
+            source: CostSourceConfig::Aws(CostExplorerConfig::default()),
+            check_interval: DEFAULT_COST_CHECK_INTERVAL,
+            anomalies: AnomalyRules {
+                check_account_total: false,
+                ..AnomalyRules::seed()
+            },
+            rollout_window: DEFAULT_ROLLOUT_WINDOW,
+            budgets,
+        }
+    }
+
+    /// `daily` a day of `service` for 63 days through `today`, `today_usd` on `today`.
+    fn series(service: &str, today: NaiveDate, daily: f64, today_usd: f64) -> Vec<DailyCost> {
+        (0..=63)
+            .map(|back| {
+                let on = today.checked_sub_days(Days::new(back)).unwrap();
+                DailyCost {
+                    day: on,
+                    service: service.into(),
+                    amount_usd: if on == today { today_usd } else { daily },
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn reports_rank_services_and_take_the_worst_budget_state() {
+        let today = day("2026-06-28");
+        let mut rows = series("AWS Lambda", today, 25.0, 25.0);
+        rows.extend(series("Amazon CloudFront", today, 5.0, 5.0));
+        let report = build_report(
+            &costs(vec![Budget::seed_default(1000.0)]),
+            "test",
+            &rows,
+            &BTreeMap::new(),
+            &[],
+            today,
+        )
+        .unwrap();
+        assert_eq!(report.services[0].service, "AWS Lambda");
+        assert!((report.services[0].month_to_date_usd - 700.0).abs() < 1e-6);
+        assert!((report.month_to_date_usd - 840.0).abs() < 1e-6);
+        assert_eq!(report.state, BudgetState::Warning);
+        assert_eq!(report.exit_code, 3);
+        assert!(!report.forecast_over_budget);
+        let text = format_report(&report);
+        assert!(text.contains("AWS Lambda"), "{text}");
+        assert!(text.contains("forecast for 2026-06-30"), "{text}");
+    }
+
+    #[test]
+    fn tag_budgets_read_the_tag_rows_and_anomalies_name_recent_rollouts() {
+        let today = day("2026-07-10");
+        let rows = series("AWS Lambda", today, 10.0, 80.0);
+        let tagged = series("production", today, 40.0, 40.0);
+        let mut by_tag = BTreeMap::new();
+        by_tag.insert("Environment", tagged);
+        let mut prod = Budget::seed_default(500.0);
+        prod.name = "prod".into();
+        prod.scope = BudgetScope::Tag {
+            key: "Environment".into(),
+            value: "production".into(),
+        };
+        let rollouts = vec![
+            (
+                "r-before".to_string(),
+                day("2026-07-09").and_hms_opt(18, 0, 0).unwrap(),
+            ),
+            (
+                "r-long-ago".to_string(),
+                day("2026-07-01").and_hms_opt(9, 0, 0).unwrap(),
+            ),
+        ];
+        let report = build_report(
+            &costs(vec![Budget::seed_default(1000.0), prod]),
+            "test",
+            &rows,
+            &by_tag,
+            &rollouts,
+            today,
+        )
+        .unwrap();
+        // $400 of $500 by July 10 on the tag, and a $1,240 forecast: critical on the forecast.
+        assert_eq!(report.budgets[1].state, BudgetState::Critical);
+        assert!(report.forecast_over_budget);
+        assert_eq!(report.exit_code, 2);
+        assert_eq!(report.budgets[0].state, BudgetState::Ok);
+        assert_eq!(report.anomalies.len(), 1);
+        assert_eq!(report.anomalies[0].rollouts_before, vec!["r-before"]);
+    }
+
+    #[tokio::test]
+    async fn the_budget_gate_reads_the_newest_check() {
+        let store = Store::open_in_memory().await.unwrap();
+        assert_eq!(budget_gate_closed(&store).await.unwrap(), None);
+        let report = serde_json::json!({"budgets": [{"budget": "monthly", "budget_usd": 1000.0,
+            "forecast": {"point_usd": 1350.0},
+            "crossed": [{"threshold": {"basis": "forecast", "percent": 120.0}}]}]});
+        store
+            .insert_cost_check(
+                Utc::now(),
+                "2026-06-10",
+                "critical",
+                true,
+                &report.to_string(),
+            )
+            .await
+            .unwrap();
+        let closed = budget_gate_closed(&store).await.unwrap().unwrap();
+        assert!(
+            closed.contains("budget monthly forecast $1350.00 of $1000.00"),
+            "{closed}"
+        );
+        store
+            .insert_cost_check(Utc::now(), "2026-06-11", "ok", false, "{}")
+            .await
+            .unwrap();
+        assert_eq!(budget_gate_closed(&store).await.unwrap(), None);
+    }
+}

@@ -732,7 +732,7 @@ async fn a_store_from_a_newer_opsd_is_refused() {
     }
     let message = refused.to_string();
     assert!(message.contains("schema version 99"), "{message}");
-    assert!(message.contains("newer than version 2"), "{message}");
+    assert!(message.contains("newer than version 3"), "{message}");
     assert!(
         message.contains("run the opsd release that wrote it"),
         "{message}"
