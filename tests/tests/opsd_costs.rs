@@ -10,8 +10,9 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{Days, NaiveDate};
 use e2e_tests::aws_emulator::{AwsEmulator, TEST_CREDENTIAL};
-use e2e_tests::binary;
+use e2e_tests::{binary, RunningProcess};
 use serde_json::{json, Value};
+use std::time::Duration;
 
 /// A webhook receiver on 127.0.0.1 that keeps every body it is POSTed.
 struct Webhook {
@@ -113,10 +114,19 @@ fn inject(emulator: &AwsEmulator, answer: Value) {
 }
 
 fn write_config(dir: &Path, emulator: &AwsEmulator, webhook: &Webhook) {
+    write_config_with_service(dir, emulator, webhook, "");
+}
+
+fn write_config_with_service(
+    dir: &Path,
+    emulator: &AwsEmulator,
+    webhook: &Webhook,
+    service_lines: &str,
+) {
     let config = format!(
         "listen: 127.0.0.1:0\n\
          data_dir: data\n\
-         services:\n  steno:\n    public_addr: 127.0.0.1:0\n\
+         services:\n  steno:\n    public_addr: 127.0.0.1:0\n{service_lines}\
          notifications:\n  targets:\n    - {{name: hook, kind: slack, webhook_url: \"{hook}\"}}\n  routes:\n    - {{min_severity: info, targets: [hook]}}\n\
          costs:\n  source: aws\n  aws: {{endpoint_url: \"{endpoint}\", max_attempts: 1}}\n  anomalies: {{check_account_total: false}}\n  budgets:\n    - {{name: monthly, amount_usd: 1000}}\n",
         hook = webhook.url,
@@ -138,11 +148,12 @@ impl Output {
     }
 }
 
-fn opsd(dir: &Path, args: &[&str]) -> Output {
-    let output = Command::new(binary("opsd"))
+/// `opsd` on the config in `dir`, with the emulator's credentials and no proxy.
+fn opsd_command(dir: &Path) -> Command {
+    let mut command = Command::new(binary("opsd"));
+    command
         .arg("--config")
         .arg(dir.join("opsd.yaml"))
-        .args(args)
         .env("AWS_ACCESS_KEY_ID", TEST_CREDENTIAL)
         .env("AWS_SECRET_ACCESS_KEY", TEST_CREDENTIAL)
         .env("AWS_EC2_METADATA_DISABLED", "true")
@@ -153,9 +164,12 @@ fn opsd(dir: &Path, args: &[&str]) -> Output {
         .env_remove("https_proxy")
         .env_remove("ALL_PROXY")
         .env_remove("all_proxy")
-        .current_dir(dir)
-        .output()
-        .expect("opsd runs");
+        .current_dir(dir);
+    command
+}
+
+fn opsd(dir: &Path, args: &[&str]) -> Output {
+    let output = opsd_command(dir).args(args).output().expect("opsd runs");
     Output {
         code: output.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -333,4 +347,83 @@ fn a_config_without_costs_is_a_usage_error() {
         "{}",
         output.stderr
     );
+}
+
+#[test]
+fn a_forecast_over_budget_refuses_deploys_until_an_audited_override() {
+    let emulator = AwsEmulator::start();
+    let webhook = Webhook::start();
+    let dir = tempfile::tempdir().unwrap();
+    write_config_with_service(
+        dir.path(),
+        &emulator,
+        &webhook,
+        "    ready_timeout: 20s\n    budget_gate: refuse\n",
+    );
+    // $60 a day is past 120 % of $1,000 by the month's end, whatever today is. The daemon's own
+    // scheduled check asks for the same days and gets the same (cached) answer.
+    let today = chrono::Utc::now().date_naive();
+    inject(&emulator, answer(today, 60.0, 60.0));
+    let check = opsd(dir.path(), &["cost", "check", "--json"]);
+    assert_eq!(check.code, 2, "{}\n{}", check.stdout, check.stderr);
+    assert!(check.json()["forecast_over_budget"].as_bool().unwrap());
+
+    binary("steno");
+    let mut command = opsd_command(dir.path());
+    command.arg("up");
+    let mut process = RunningProcess::start(command, Duration::from_secs(60));
+    let server = process.base_url.clone();
+    let client = |args: &[&str]| {
+        let mut full = vec!["--server", server.as_str()];
+        full.extend_from_slice(args);
+        opsd(dir.path(), &full)
+    };
+    let refused = client(&["deploy", "steno", "--version", "v2"]);
+    assert_eq!(refused.code, 1, "{}", refused.stdout);
+    assert!(
+        refused.stderr.contains("refused by the budget gate"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused.stderr.contains("--override budget"),
+        "{}",
+        refused.stderr
+    );
+    let overridden = client(&[
+        "deploy",
+        "steno",
+        "--version",
+        "v2",
+        "--override",
+        "budget",
+        "--reason",
+        "security fix; spend reviewed with finance",
+        "--json",
+    ]);
+    assert_eq!(overridden.code, 0, "{}", overridden.stderr);
+    let token = std::fs::read_to_string(dir.path().join("data/operator.token")).unwrap();
+    let audit: Value = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .get(format!("{server}/v1/audit"))
+        .bearer_auth(token.trim())
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let entry = audit["audit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|entry| entry["action"] == "override_budget_gate")
+        .unwrap_or_else(|| panic!("no override in the audit log: {audit:#}"));
+    assert_eq!(entry["reason"], "security fix; spend reviewed with finance");
+    assert!(entry["detail"]["closed_because"]
+        .as_str()
+        .unwrap()
+        .contains("budget monthly forecast"));
+    let _ = client(&["abort", "steno", "--reason", "test over"]);
+    process.terminate(Duration::from_secs(20));
 }
