@@ -1,7 +1,8 @@
 //! The `opsd` command line: `opsd up` runs the daemon; the other commands are clients of its API.
 //!
 //! Exit codes (deploy --wait and gate): 0 promoted or healthy, 2 rolled back or failed,
-//! 3 inconclusive, paused or timed out, 1 usage, configuration or platform error.
+//! 3 inconclusive, paused or timed out, 1 usage, configuration or platform error. `cost check`:
+//! 0 within budget, 3 a warning threshold crossed, 2 a critical one (actual or forecast).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -185,6 +186,7 @@ enum CostAction {
         /// Evaluate as if today were this UTC day (YYYY-MM-DD), e.g. to re-run a past day.
         #[arg(long)]
         today: Option<String>,
+        /// Print the report as JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
@@ -194,6 +196,7 @@ enum CostAction {
         /// Report as if today were this UTC day (YYYY-MM-DD).
         #[arg(long)]
         today: Option<String>,
+        /// Print the report as JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
