@@ -12,6 +12,9 @@ use serde::Deserialize;
 use crate::core::alarms::{load_alarm_dir, parse_alarm_file, AlarmRule};
 use crate::core::analysis::AnalysisPolicy;
 use crate::core::config_error::ConfigError;
+use crate::core::cost::{
+    AnomalyRules, Budget, BudgetPeriod, BudgetScope, Threshold, ThresholdBasis, ThresholdSeverity,
+};
 use crate::core::drill::{CheckExpectation, DrillCheck, DrillTargets, GateMode};
 use crate::core::duration::parse_duration;
 use crate::core::plan::{parse_plan, preset, preset_names, RolloutPlan};
@@ -77,6 +80,82 @@ struct RawConfig {
     notifications: Option<RawNotifications>,
     #[serde(default)]
     databases: BTreeMap<String, RawDatabase>,
+    #[serde(default)]
+    costs: Option<RawCosts>,
+}
+
+/// `costs`: where daily costs come from, the budgets, and the anomaly rules.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCosts {
+    #[serde(default)]
+    source: Option<String>,
+    #[serde(default)]
+    aws: Option<RawCostsAws>,
+    #[serde(default)]
+    check_interval: Option<String>,
+    #[serde(default)]
+    anomalies: Option<RawAnomalies>,
+    #[serde(default)]
+    budgets: Vec<RawBudget>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCostsAws {
+    #[serde(default)]
+    region: Option<String>,
+    #[serde(default)]
+    endpoint_url: Option<String>,
+    #[serde(default)]
+    max_attempts: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAnomalies {
+    #[serde(default)]
+    jump_percent: Option<f64>,
+    #[serde(default)]
+    jump_floor_usd: Option<f64>,
+    #[serde(default)]
+    same_weekday_weeks: Option<u32>,
+    #[serde(default)]
+    ai_service: Option<String>,
+    #[serde(default)]
+    ai_percent_of_average: Option<f64>,
+    #[serde(default)]
+    check_account_total: Option<bool>,
+    #[serde(default)]
+    rollout_window: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBudget {
+    name: Option<String>,
+    amount_usd: Option<f64>,
+    #[serde(default)]
+    period: Option<String>,
+    #[serde(default)]
+    scope: Option<RawScope>,
+    #[serde(default)]
+    thresholds: Option<Vec<RawThreshold>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawScope {
+    Word(String),
+    Map(BTreeMap<String, String>),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawThreshold {
+    basis: Option<String>,
+    percent: Option<f64>,
+    severity: Option<String>,
 }
 
 /// `databases.<name>`: a database opsd snapshots and drills.
@@ -175,6 +254,8 @@ struct RawService {
     snapshot_before_deploy: Option<bool>,
     #[serde(default)]
     drill_gate: Option<String>,
+    #[serde(default)]
+    budget_gate: Option<String>,
 }
 
 /// `services.<name>.aws`: where the service runs on AWS.
@@ -296,6 +377,28 @@ pub struct ServiceConfig {
     pub snapshot_before_deploy: bool,
     /// What a rollout does while the database's newest drill failed or is stale.
     pub drill_gate: GateMode,
+    /// Whether a rollout is refused while the newest cost check found a budget's forecast
+    /// threshold crossed (`refuse`), or not (`off`, the default).
+    pub budget_gate: GateMode,
+}
+
+/// Where daily costs come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CostSourceConfig {
+    /// AWS Cost Explorer (`GetCostAndUsage`).
+    Aws(crate::platform::aws::costs::CostExplorerConfig),
+}
+
+/// The `costs` block, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CostsConfig {
+    pub source: CostSourceConfig,
+    /// How often `opsd up` checks the budgets (default 1 h).
+    pub check_interval: Duration,
+    pub anomalies: AnomalyRules,
+    /// Rollouts that started this long before an anomaly's day (or on it) are named with it.
+    pub rollout_window: Duration,
+    pub budgets: Vec<Budget>,
 }
 
 /// Where a database lives and how opsd snapshots it.
@@ -366,6 +469,8 @@ pub struct Config {
     pub notification_targets: Vec<NotificationTarget>,
     pub notification_routes: Vec<NotificationRoute>,
     pub databases: BTreeMap<String, DatabaseConfig>,
+    /// `None` when opsd.yaml has no `costs` block: no cost checks, no budget gate.
+    pub costs: Option<CostsConfig>,
 }
 
 impl Config {
@@ -555,6 +660,22 @@ impl Config {
             }
         }
 
+        let costs = match raw.costs {
+            Some(raw_costs) => Some(validate_costs(file, text, raw_costs)?),
+            None => None,
+        };
+        for service in services.values() {
+            if service.budget_gate != GateMode::Off && costs.is_none() {
+                return Err(ConfigError {
+                    file: file.to_string(),
+                    line: line_of(text, "budget_gate"),
+                    column: None,
+                    field: Some(format!("services.{}.budget_gate", service.name)),
+                    message: "needs a costs: block with budgets to gate on".into(),
+                });
+            }
+        }
+
         Ok(Config {
             source: file.to_string(),
             listen,
@@ -567,6 +688,7 @@ impl Config {
             notification_targets,
             notification_routes,
             databases,
+            costs,
         })
     }
 
@@ -776,6 +898,16 @@ fn validate_service(
             ))
         }
     };
+    let budget_gate = match raw.budget_gate.as_deref() {
+        None | Some("off") => GateMode::Off,
+        Some("refuse") => GateMode::Refuse,
+        Some(other) => {
+            return Err(error(
+                "budget_gate",
+                format!("{other:?} is not refuse or off"),
+            ))
+        }
+    };
     if raw.database.is_none() && raw.snapshot_before_deploy == Some(true) {
         return Err(error(
             "snapshot_before_deploy",
@@ -786,6 +918,7 @@ fn validate_service(
         snapshot_before_deploy: raw.snapshot_before_deploy.unwrap_or(raw.database.is_some()),
         database: raw.database,
         drill_gate,
+        budget_gate,
         // On AWS an empty initial version means "whatever the alias routes now".
         initial_version: raw.initial_version.unwrap_or_else(|| {
             if aws.is_some() {
@@ -804,6 +937,288 @@ fn validate_service(
         ready_timeout,
         plan,
         checks,
+    })
+}
+
+/// The seed's check interval of `opsd up`'s cost checks.
+pub const DEFAULT_COST_CHECK_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// The seed's window before an anomaly in which rollouts are named with it.
+pub const DEFAULT_ROLLOUT_WINDOW: Duration = Duration::from_secs(24 * 3600);
+
+/// `costs`, validated; errors name `costs.<field>` (budgets by name: `costs.budgets.<name>.<field>`).
+fn validate_costs(file: &str, text: &str, raw: RawCosts) -> Result<CostsConfig, ConfigError> {
+    let error = |field: &str, message: String| {
+        let key = field.rsplit('.').next().unwrap_or(field);
+        ConfigError {
+            file: file.to_string(),
+            line: line_of(text, key),
+            column: None,
+            field: Some(format!("costs.{field}")),
+            message,
+        }
+    };
+    let source = match raw.source.as_deref() {
+        None | Some("aws") => {
+            let aws = raw.aws.unwrap_or(RawCostsAws {
+                region: None,
+                endpoint_url: None,
+                max_attempts: None,
+            });
+            let mut explorer = crate::platform::aws::costs::CostExplorerConfig::default();
+            if let Some(region) = aws.region {
+                if region.trim().is_empty() {
+                    return Err(error(
+                        "aws.region",
+                        "is empty; Cost Explorer is served from us-east-1".into(),
+                    ));
+                }
+                explorer.region = region;
+            }
+            if let Some(url) = aws.endpoint_url {
+                match reqwest::Url::parse(&url) {
+                    Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {}
+                    _ => {
+                        return Err(error(
+                            "aws.endpoint_url",
+                            format!("{url:?} is not an http or https URL"),
+                        ))
+                    }
+                }
+                explorer.endpoint_url = Some(url);
+            }
+            if let Some(attempts) = aws.max_attempts {
+                if attempts == 0 || attempts > 10 {
+                    return Err(error(
+                        "aws.max_attempts",
+                        format!("{attempts} must be between 1 and 10"),
+                    ));
+                }
+                explorer.retry.max_attempts = attempts;
+            }
+            CostSourceConfig::Aws(explorer)
+        }
+        Some("local") => {
+            return Err(error(
+                "source",
+                "local is not available yet: the local platform does not record daily usage; \
+                 use source: aws"
+                    .into(),
+            ))
+        }
+        Some(other) => return Err(error("source", format!("{other:?} is not aws"))),
+    };
+    let check_interval = match raw.check_interval.as_deref() {
+        Some(text) => parse_duration(text).map_err(|message| error("check_interval", message))?,
+        None => DEFAULT_COST_CHECK_INTERVAL,
+    };
+    if check_interval < Duration::from_secs(60) {
+        return Err(error(
+            "check_interval",
+            "must be at least 1m (Cost Explorer updates a few times a day and bills per request)"
+                .into(),
+        ));
+    }
+    let mut anomalies = AnomalyRules::seed();
+    let mut rollout_window = DEFAULT_ROLLOUT_WINDOW;
+    if let Some(raw_rules) = raw.anomalies {
+        if let Some(value) = raw_rules.jump_percent {
+            anomalies.jump_percent = value;
+        }
+        if let Some(value) = raw_rules.jump_floor_usd {
+            anomalies.jump_floor_usd = value;
+        }
+        if let Some(value) = raw_rules.same_weekday_weeks {
+            anomalies.same_weekday_weeks = value;
+        }
+        if let Some(value) = raw_rules.ai_service {
+            anomalies.ai_service = value;
+        }
+        if let Some(value) = raw_rules.ai_percent_of_average {
+            anomalies.ai_percent_of_average = value;
+        }
+        if let Some(value) = raw_rules.check_account_total {
+            anomalies.check_account_total = value;
+        }
+        if let Some(text) = raw_rules.rollout_window.as_deref() {
+            rollout_window = parse_duration(text)
+                .map_err(|message| error("anomalies.rollout_window", message))?;
+        }
+        if let Err(problem) = anomalies.validate() {
+            return Err(error("anomalies", problem.to_string()));
+        }
+    }
+    let mut budgets: Vec<Budget> = Vec::new();
+    for (index, raw_budget) in raw.budgets.into_iter().enumerate() {
+        let name = raw_budget
+            .name
+            .clone()
+            .filter(|name| !name.trim().is_empty())
+            .ok_or_else(|| {
+                error(
+                    &format!("budgets[{index}].name"),
+                    "is missing; give each budget a name".into(),
+                )
+            })?;
+        let field = |key: &str| format!("budgets.{name}.{key}");
+        if budgets.iter().any(|budget| budget.name == name) {
+            return Err(error(
+                &field("name"),
+                "is used twice; budget names must be unique".into(),
+            ));
+        }
+        let amount_usd = raw_budget.amount_usd.ok_or_else(|| {
+            error(
+                &field("amount_usd"),
+                "is missing, like amount_usd: 1000".into(),
+            )
+        })?;
+        if !(amount_usd.is_finite() && amount_usd > 0.0) {
+            return Err(error(
+                &field("amount_usd"),
+                format!("{amount_usd} must be a positive number of US dollars"),
+            ));
+        }
+        match raw_budget.period.as_deref() {
+            None | Some("monthly") => {}
+            Some(other) => {
+                return Err(error(
+                    &field("period"),
+                    format!("{other:?} is not monthly (the only period for now)"),
+                ))
+            }
+        }
+        let scope = match raw_budget.scope {
+            None => BudgetScope::Account,
+            Some(RawScope::Word(word)) if word == "account" => BudgetScope::Account,
+            Some(RawScope::Word(word)) => {
+                return Err(error(
+                    &field("scope"),
+                    format!(
+                        "{word:?} is not account, {{service: <name>}} or {{tag: \"Key=value\"}}"
+                    ),
+                ))
+            }
+            Some(RawScope::Map(map)) => {
+                let mut entries = map.into_iter();
+                match (entries.next(), entries.next()) {
+                    (Some((key, service)), None)
+                        if key == "service" && !service.trim().is_empty() =>
+                    {
+                        BudgetScope::Service(service)
+                    }
+                    (Some((key, tag)), None) if key == "tag" => match tag.split_once('=') {
+                        Some((tag_key, value))
+                            if !tag_key.trim().is_empty() && !value.is_empty() =>
+                        {
+                            BudgetScope::Tag {
+                                key: tag_key.trim().to_string(),
+                                value: value.to_string(),
+                            }
+                        }
+                        _ => {
+                            return Err(error(
+                                &field("scope.tag"),
+                                format!("{tag:?} is not Key=value, like Environment=production"),
+                            ))
+                        }
+                    },
+                    _ => {
+                        return Err(error(
+                            &field("scope"),
+                            "must be account, {service: <name>} or {tag: \"Key=value\"}".into(),
+                        ))
+                    }
+                }
+            }
+        };
+        let thresholds = match raw_budget.thresholds {
+            None => Budget::seed_default(amount_usd).thresholds,
+            Some(raw_thresholds) => {
+                let mut thresholds = Vec::new();
+                for (position, raw_threshold) in raw_thresholds.into_iter().enumerate() {
+                    let at = |key: &str| field(&format!("thresholds[{position}].{key}"));
+                    let basis = match raw_threshold.basis.as_deref() {
+                        Some("actual") => ThresholdBasis::Actual,
+                        Some("forecast") => ThresholdBasis::Forecast,
+                        Some(other) => {
+                            return Err(error(
+                                &at("basis"),
+                                format!("{other:?} is not actual or forecast"),
+                            ))
+                        }
+                        None => {
+                            return Err(error(
+                                &at("basis"),
+                                "is missing: actual or forecast".into(),
+                            ))
+                        }
+                    };
+                    let percent = raw_threshold.percent.ok_or_else(|| {
+                        error(&at("percent"), "is missing, like percent: 80".into())
+                    })?;
+                    if !(percent.is_finite() && percent > 0.0 && percent <= 1000.0) {
+                        return Err(error(
+                            &at("percent"),
+                            format!("{percent} must be above 0 and at most 1000"),
+                        ));
+                    }
+                    let severity = match raw_threshold.severity.as_deref() {
+                        Some("warning") => ThresholdSeverity::Warning,
+                        Some("critical") => ThresholdSeverity::Critical,
+                        Some(other) => {
+                            return Err(error(
+                                &at("severity"),
+                                format!("{other:?} is not warning or critical"),
+                            ))
+                        }
+                        None => {
+                            return Err(error(
+                                &at("severity"),
+                                "is missing: warning or critical".into(),
+                            ))
+                        }
+                    };
+                    thresholds.push(Threshold {
+                        basis,
+                        percent,
+                        severity,
+                    });
+                }
+                if thresholds.is_empty() {
+                    return Err(error(
+                        &field("thresholds"),
+                        "is empty; leave it out for the seed's 80 % / 100 % / forecast 120 %"
+                            .into(),
+                    ));
+                }
+                thresholds
+            }
+        };
+        let budget = Budget {
+            name: name.clone(),
+            amount_usd,
+            period: BudgetPeriod::Monthly,
+            scope,
+            thresholds,
+        };
+        budget
+            .validate()
+            .map_err(|problem| error(&field("amount_usd"), problem.to_string()))?;
+        budgets.push(budget);
+    }
+    if budgets.is_empty() {
+        return Err(error(
+            "budgets",
+            "is empty; add at least one, like budgets: [{name: monthly, amount_usd: 1000}]".into(),
+        ));
+    }
+    Ok(CostsConfig {
+        source,
+        check_interval,
+        anomalies,
+        rollout_window,
+        budgets,
     })
 }
 
@@ -1424,5 +1839,73 @@ mod tests {
                 timeout: Duration::from_secs(30)
             }
         );
+    }
+
+    #[test]
+    fn costs_take_a_source_budgets_with_scopes_and_seed_thresholds() {
+        let config = parse(
+            "services:\n  steno:\n    budget_gate: refuse\ncosts:\n  source: aws\n  aws: {endpoint_url: \"http://127.0.0.1:4566\", max_attempts: 2}\n  check_interval: 30m\n  anomalies: {jump_floor_usd: 25, check_account_total: false, rollout_window: 12h}\n  budgets:\n    - {name: monthly, amount_usd: 1000}\n    - name: lambda\n      amount_usd: 200\n      scope: {service: AWS Lambda}\n      thresholds: [{basis: actual, percent: 90, severity: warning}]\n    - {name: prod, amount_usd: 700, scope: {tag: \"Environment=production\"}}\n",
+        )
+        .unwrap();
+        let costs = config.costs.as_ref().unwrap();
+        assert_eq!(config.services["steno"].budget_gate, GateMode::Refuse);
+        assert_eq!(costs.check_interval, Duration::from_secs(1800));
+        assert_eq!(costs.rollout_window, Duration::from_secs(12 * 3600));
+        assert_eq!(costs.anomalies.jump_floor_usd, 25.0);
+        assert!(!costs.anomalies.check_account_total);
+        assert_eq!(costs.anomalies.jump_percent, 20.0);
+        let CostSourceConfig::Aws(explorer) = &costs.source;
+        assert_eq!(explorer.region, "us-east-1");
+        assert_eq!(explorer.retry.max_attempts, 2);
+        assert_eq!(costs.budgets[0], Budget::seed_default(1000.0));
+        assert_eq!(
+            costs.budgets[1].scope,
+            BudgetScope::Service("AWS Lambda".into())
+        );
+        assert_eq!(costs.budgets[1].thresholds.len(), 1);
+        assert_eq!(
+            costs.budgets[2].scope,
+            BudgetScope::Tag {
+                key: "Environment".into(),
+                value: "production".into()
+            }
+        );
+        let plain = parse("services:\n  steno: {}\n").unwrap();
+        assert!(plain.costs.is_none());
+        assert_eq!(plain.services["steno"].budget_gate, GateMode::Off);
+    }
+
+    #[test]
+    fn bad_cost_blocks_name_the_field() {
+        let cases = [
+            ("costs:\n  source: gcp\n  budgets: [{name: b, amount_usd: 1}]\n", "costs.source", "not aws"),
+            ("costs:\n  source: local\n  budgets: [{name: b, amount_usd: 1}]\n", "costs.source", "not available yet"),
+            ("costs:\n  budgets: []\n", "costs.budgets", "at least one"),
+            ("costs:\n  budgets: [{name: b}]\n", "costs.budgets.b.amount_usd", "missing"),
+            ("costs:\n  budgets: [{name: b, amount_usd: -3}]\n", "costs.budgets.b.amount_usd", "positive"),
+            ("costs:\n  budgets: [{name: b, amount_usd: 1, period: weekly}]\n", "costs.budgets.b.period", "monthly"),
+            ("costs:\n  budgets: [{name: b, amount_usd: 1, scope: region}]\n", "costs.budgets.b.scope", "account"),
+            ("costs:\n  budgets: [{name: b, amount_usd: 1, scope: {tag: production}}]\n", "costs.budgets.b.scope.tag", "Key=value"),
+            ("costs:\n  budgets: [{name: b, amount_usd: 1, thresholds: [{basis: actual, percent: 80, severity: page}]}]\n", "costs.budgets.b.thresholds[0].severity", "warning or critical"),
+            ("costs:\n  budgets: [{name: b, amount_usd: 1, thresholds: [{basis: spend, percent: 80, severity: warning}]}]\n", "costs.budgets.b.thresholds[0].basis", "actual or forecast"),
+            ("costs:\n  budgets: [{name: b, amount_usd: 1}, {name: b, amount_usd: 2}]\n", "costs.budgets.b.name", "twice"),
+            ("costs:\n  check_interval: 5s\n  budgets: [{name: b, amount_usd: 1}]\n", "costs.check_interval", "at least 1m"),
+            ("costs:\n  aws: {max_attempts: 0}\n  budgets: [{name: b, amount_usd: 1}]\n", "costs.aws.max_attempts", "between 1 and 10"),
+            ("costs:\n  anomalies: {jump_percent: -1}\n  budgets: [{name: b, amount_usd: 1}]\n", "costs.anomalies", "jump_percent"),
+        ];
+        for (block, field, words) in cases {
+            let error = parse(&format!("services:\n  steno: {{}}\n{block}")).unwrap_err();
+            assert_eq!(error.field.as_deref(), Some(field), "{block}: {error}");
+            assert!(error.to_string().contains(words), "{block}: {error}");
+        }
+        let unknown = parse(
+            "services:\n  steno: {}\ncosts:\n  budgets: [{name: b, amount_usd: 1, limit: 2}]\n",
+        )
+        .unwrap_err();
+        assert!(unknown.to_string().contains("limit"), "{unknown}");
+        let gate = parse("services:\n  steno:\n    budget_gate: refuse\n").unwrap_err();
+        assert_eq!(gate.field.as_deref(), Some("services.steno.budget_gate"));
+        let gate = parse("services:\n  steno:\n    budget_gate: hold\n").unwrap_err();
+        assert!(gate.to_string().contains("refuse or off"), "{gate}");
     }
 }

@@ -403,9 +403,9 @@ impl Daemon {
         let overrides = overrides.as_slice();
         let service = self.service(service_name)?;
         for gate in overrides {
-            if gate != "drill" && gate != "snapshot" {
+            if gate != "drill" && gate != "snapshot" && gate != "budget" {
                 return Err(ControlError::Invalid(format!(
-                    "--override {gate:?} is not a gate; use drill or snapshot"
+                    "--override {gate:?} is not a gate; use drill, snapshot or budget"
                 )));
             }
         }
@@ -436,6 +436,8 @@ impl Daemon {
             )));
         }
         let rollout_id = uuid::Uuid::new_v4().to_string();
+        self.check_budget_gate(service, overrides, actor, reason.as_deref())
+            .await?;
         let gate_hold = self
             .check_drill_gate(service, overrides, actor, reason.as_deref())
             .await?;
@@ -503,6 +505,45 @@ impl Daemon {
                 service.name
             ))),
         }
+    }
+
+    /// The budget gate (`budget_gate: refuse`): refuses a deploy while the newest cost check found
+    /// a budget's forecast threshold crossed, unless the operator overrides `budget` (audited).
+    async fn check_budget_gate(
+        &self,
+        service: &ServiceConfig,
+        overrides: &[String],
+        actor: &Actor,
+        reason: Option<&str>,
+    ) -> Result<(), ControlError> {
+        if service.budget_gate == GateMode::Off || self.config.costs.is_none() {
+            return Ok(());
+        }
+        let closed_because = match crate::costs::budget_gate_closed(&self.store).await {
+            Ok(Some(closed_because)) => closed_because,
+            Ok(None) => return Ok(()),
+            Err(error) => {
+                tracing::warn!(error = %error, "cannot read the newest cost check; the budget gate stays open");
+                return Ok(());
+            }
+        };
+        if overrides.iter().any(|gate| gate == "budget") {
+            self.audit(
+                actor,
+                "override_budget_gate",
+                &service.name,
+                reason.map(str::to_string),
+                serde_json::json!({"gate": "budget", "closed_because": closed_because}),
+            )
+            .await;
+            return Ok(());
+        }
+        Err(ControlError::GateClosed(format!(
+            "deploy of {} refused by the budget gate: {closed_because}; lower the spend or raise \
+             the budget and run `opsd cost check`, or override with --override budget --reason \
+             \"...\" (audited)",
+            service.name
+        )))
     }
 
     /// Takes the service's pre-deployment snapshot when configured (seed 000), unless the

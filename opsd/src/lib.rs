@@ -5,6 +5,7 @@ pub mod auth;
 pub mod aws_commands;
 pub mod config;
 pub mod core;
+pub mod costs;
 pub mod daemon;
 pub mod drill;
 pub mod error_chain;

@@ -1,7 +1,8 @@
 //! The `opsd` command line: `opsd up` runs the daemon; the other commands are clients of its API.
 //!
 //! Exit codes (deploy --wait and gate): 0 promoted or healthy, 2 rolled back or failed,
-//! 3 inconclusive, paused or timed out, 1 usage, configuration or platform error.
+//! 3 inconclusive, paused or timed out, 1 usage, configuration or platform error. `cost check`:
+//! 0 within budget, 3 a warning threshold crossed, 2 a critical one (actual or forecast).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -56,8 +57,9 @@ enum Command {
         #[arg(long)]
         reason: Option<String>,
         /// Deploy although this gate is closed: `drill` (the database's newest DR drill failed
-        /// or is stale) or `snapshot` (the pre-deployment snapshot failed). Needs --reason;
-        /// audited. Repeatable.
+        /// or is stale), `snapshot` (the pre-deployment snapshot failed) or `budget` (the newest
+        /// cost check found a budget's forecast over its threshold). Needs --reason; audited.
+        /// Repeatable.
         #[arg(long = "override", value_name = "GATE")]
         overrides: Vec<String>,
         /// Wait for the outcome and exit with its code (0 promoted, 2 rolled back, 3 held/timed out).
@@ -160,6 +162,43 @@ enum Command {
     Drill {
         #[command(subcommand)]
         action: DrillAction,
+    },
+    /// Cost budgets: month-to-date spend, opsd's month-end forecast, budget thresholds and spend
+    /// anomalies, from the source under `costs:` in opsd.yaml (AWS Cost Explorer).
+    ///
+    /// Budgets are `costs.budgets` (amount_usd, scope account | {service: X} | {tag: Key=value},
+    /// thresholds; the default warns at 80 % and is critical at 100 % of actual spend and at
+    /// 120 % of the forecast). Commands run here, against opsd's store; `opsd up` also checks on
+    /// `costs.check_interval` and notifies state changes only.
+    Cost {
+        #[command(subcommand)]
+        action: CostAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum CostAction {
+    /// Check every budget now, record the check and notify what changed since the last one.
+    ///
+    /// Exit 0 within budget, 3 a warning threshold crossed, 2 a critical threshold crossed
+    /// (actual or forecast), 1 configuration or cost source errors.
+    Check {
+        /// Evaluate as if today were this UTC day (YYYY-MM-DD), e.g. to re-run a past day.
+        #[arg(long)]
+        today: Option<String>,
+        /// Print the report as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Month-to-date by service, the forecast with its interval, budgets and anomalies. Records
+    /// and notifies nothing; exits 0 whatever the state.
+    Report {
+        /// Report as if today were this UTC day (YYYY-MM-DD).
+        #[arg(long)]
+        today: Option<String>,
+        /// Print the report as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -407,6 +446,10 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             let config = load_config(&cli.config)?;
             drill_command(&config, action).await
         }
+        Command::Cost { action } => {
+            let config = load_config(&cli.config)?;
+            cost_command(&config, action).await
+        }
         _ => {
             let client = Client::from_cli(&cli)?;
             client_command(&client, &cli.command).await
@@ -641,12 +684,68 @@ async fn client_command(client: &Client, command: &Command) -> anyhow::Result<u8
         | Command::Alarms { .. }
         | Command::Cdn { .. }
         | Command::Package(_)
-        | Command::Drill { .. } => Ok(0),
+        | Command::Drill { .. }
+        | Command::Cost { .. } => Ok(0),
     }
 }
 
 async fn open_store(config: &Config) -> anyhow::Result<opsd::store::Store> {
     Ok(opsd::store::Store::open(&config.data_dir.join("opsd.db")).await?)
+}
+
+fn parse_today(today: Option<&str>) -> anyhow::Result<chrono::NaiveDate> {
+    match today {
+        Some(text) => text
+            .parse()
+            .map_err(|_| anyhow!("--today {text:?} is not a day like 2025-06-30")),
+        None => Ok(opsd::costs::utc_today()),
+    }
+}
+
+async fn cost_command(config: &Config, action: &CostAction) -> anyhow::Result<u8> {
+    use opsd::costs;
+    let costs_config = costs::costs_config(config)?;
+    match action {
+        CostAction::Check { today, json } => {
+            let today = parse_today(today.as_deref())?;
+            let store = open_store(config).await?;
+            let source = costs::build_source(costs_config).await;
+            let (notifier, delivery) = opsd::notify::Notifier::start(
+                config.notification_targets.clone(),
+                config.notification_routes.clone(),
+                Some(store.clone()),
+            );
+            let outcome =
+                costs::check_and_notify(costs_config, &store, source.as_ref(), today, &notifier)
+                    .await;
+            drop(notifier);
+            if tokio::time::timeout(Duration::from_secs(60), delivery)
+                .await
+                .is_err()
+            {
+                eprintln!("warning: notifications still undelivered after 60 s; giving up");
+            }
+            let outcome = outcome?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&outcome)?);
+            } else {
+                print!("{}", costs::format_check(&outcome));
+            }
+            Ok(outcome.report.exit_code)
+        }
+        CostAction::Report { today, json } => {
+            let today = parse_today(today.as_deref())?;
+            let store = open_store(config).await?;
+            let source = costs::build_source(costs_config).await;
+            let report = costs::evaluate(costs_config, &store, source.as_ref(), today).await?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", costs::format_report(&report));
+            }
+            Ok(0)
+        }
+    }
 }
 
 async fn drill_command(config: &Config, action: &DrillAction) -> anyhow::Result<u8> {

@@ -151,6 +151,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         config.notification_routes.clone(),
         Some(store.clone()),
     );
+    let notifier_for_costs = notifier.clone();
     let daemon = match Daemon::start(config.clone(), store.clone(), platforms, notifier).await {
         Ok(daemon) => daemon,
         Err(error) => {
@@ -163,6 +164,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
     let (stop_sender, stop_receiver) = tokio::sync::watch::channel(false);
     let reconciler = tokio::spawn(daemon.clone().run(stop_receiver.clone()));
+    let cost_scheduler = tokio::spawn(run_scheduled_cost_checks(
+        config.clone(),
+        store.clone(),
+        notifier_for_costs,
+        stop_receiver.clone(),
+    ));
     let drill_scheduler = tokio::spawn(run_scheduled_drills(
         config.clone(),
         store.clone(),
@@ -212,6 +219,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let _ = stop_sender.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(5), reconciler).await;
     drill_scheduler.abort();
+    cost_scheduler.abort();
     platform.shutdown().await;
     notifier_task.abort();
     store.close().await;
@@ -292,6 +300,42 @@ async fn run_scheduled_drills(
         }
         tokio::select! {
             _ = tokio::time::sleep(DRILL_SCHEDULE_CHECK) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// Checks the cost budgets every `costs.check_interval` (the first check a few seconds after
+/// start) and sends a notification for each change of state or new anomaly, until `shutdown`.
+async fn run_scheduled_cost_checks(
+    config: Config,
+    store: Store,
+    notifier: Notifier,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let Some(costs) = config.costs.clone() else {
+        return;
+    };
+    tokio::select! {
+        _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+        _ = shutdown.changed() => return,
+    }
+    let source = crate::costs::build_source(&costs).await;
+    loop {
+        let today = crate::costs::utc_today();
+        match crate::costs::check_and_notify(&costs, &store, source.as_ref(), today, &notifier)
+            .await
+        {
+            Ok(outcome) => tracing::info!(
+                check = outcome.check_id,
+                state = ?outcome.report.state,
+                notified = outcome.notified.len(),
+                "cost check done"
+            ),
+            Err(error) => tracing::warn!(error = %error, "cost check could not run"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(costs.check_interval) => {}
             _ = shutdown.changed() => return,
         }
     }

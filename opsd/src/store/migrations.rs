@@ -25,6 +25,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "drills",
         sql: include_str!("schema/0002_drills.sql"),
     },
+    Migration {
+        version: 3,
+        name: "costs",
+        sql: include_str!("schema/0003_costs.sql"),
+    },
 ];
 
 const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\

@@ -8,6 +8,7 @@
 //! invariant: times are stored as RFC 3339 UTC text with milliseconds
 //! (`2025-01-31T12:00:00.000Z`), so text order is time order; finer precision is truncated.
 
+mod costs;
 mod drills;
 mod migrations;
 mod notifications;
@@ -29,6 +30,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub use costs::CostCheckRecord;
 pub use drills::{DrillRecord, SnapshotRecord};
 pub use migrations::{Migration, MIGRATIONS};
 pub use releases::{ReleaseRecord, StableRelease};

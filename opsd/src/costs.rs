@@ -1,0 +1,666 @@
+//! Cost checks at the I/O edge: builds the configured [`CostSource`], reads the daily costs of
+//! the month and enough history for the forecast and the anomaly baselines, evaluates every
+//! budget, finds the anomalies of today and yesterday and names the rollouts that started shortly
+//! before them, records the check in the store and says which notifications are new
+//! ([`CostState::advance`], persisted, so a restart does not alert again).
+//!
+//! Exit codes (DESIGN §3): 0 every budget within its thresholds, 3 a warning threshold crossed,
+//! 2 a critical threshold crossed (actual or forecast); 1 for configuration or platform errors.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Days, NaiveDate, Utc};
+use serde::Serialize;
+
+use crate::config::{Config, CostSourceConfig, CostsConfig};
+use crate::core::cost::{
+    daily_totals, daily_totals_by_service, detect_anomalies, evaluate_budget, forecast_month_end,
+    link_rollouts, month_bounds, Anomaly, BudgetScope, BudgetState, BudgetStatus, CostError,
+    CostNotification, CostState, DailyCost, Forecast, ThresholdBasis,
+};
+use crate::notify::{Notification, Notifier};
+use crate::platform::aws::costs::CostExplorerSource;
+use crate::platform::cost_source::{CostGrouping, CostSource, CostSourceError};
+use crate::store::{Store, StoreError};
+
+/// Days of history read before `today`: four weeks of forecast lookback and four same-weekday
+/// weeks of anomaly baseline before yesterday, with a margin; always covers the month's start.
+pub const HISTORY_DAYS: u64 = 63;
+
+/// Rollouts read from the store to link anomalies to.
+const ROLLOUTS_TO_LINK: u32 = 500;
+
+/// What went wrong in a cost check. Each message says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum CostCheckError {
+    #[error("no costs: block in {0}; add one with a source and at least one budget")]
+    NotConfigured(String),
+    #[error("{0}")]
+    Source(#[from] CostSourceError),
+    #[error("{0}")]
+    Core(#[from] CostError),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("the remembered cost state cannot be read ({0}); delete the row of the cost_state table to start afresh (the next check notifies every current state once)")]
+    State(String),
+}
+
+/// The spend of one service (or tag value) this month.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ServiceSpend {
+    pub service: String,
+    pub month_to_date_usd: f64,
+}
+
+/// One cost check: the month so far by service, the account's forecast, every budget and the
+/// anomalies of today and yesterday.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CostReport {
+    pub today: NaiveDate,
+    pub source: String,
+    pub month_start: NaiveDate,
+    pub month_end: NaiveDate,
+    pub month_to_date_usd: f64,
+    /// Services by month-to-date spend, largest first.
+    pub services: Vec<ServiceSpend>,
+    /// The whole account's month-end forecast.
+    pub forecast: Forecast,
+    pub budgets: Vec<BudgetStatus>,
+    pub anomalies: Vec<Anomaly>,
+    /// The worst budget state.
+    pub state: BudgetState,
+    /// Whether some budget's forecast threshold is crossed (what the budget gate reads).
+    pub forecast_over_budget: bool,
+    /// 0, 2 or 3 (see the module documentation).
+    pub exit_code: u8,
+}
+
+/// The configured `costs` block, or an error naming the configuration file.
+pub fn costs_config(config: &Config) -> Result<&CostsConfig, CostCheckError> {
+    config
+        .costs
+        .as_ref()
+        .ok_or_else(|| CostCheckError::NotConfigured(config.source.clone()))
+}
+
+/// Builds the configured cost source (credentials from the standard chain on AWS).
+pub async fn build_source(costs: &CostsConfig) -> Box<dyn CostSource> {
+    match &costs.source {
+        CostSourceConfig::Aws(explorer) => Box::new(CostExplorerSource::connect(explorer).await),
+    }
+}
+
+fn source_name(costs: &CostsConfig) -> String {
+    match &costs.source {
+        CostSourceConfig::Aws(_) => crate::platform::aws::costs::SOURCE_NAME.to_string(),
+    }
+}
+
+/// Today as a UTC calendar day.
+pub fn utc_today() -> NaiveDate {
+    Utc::now().date_naive()
+}
+
+/// The check's exit code: 2 when any budget is critical, 3 when any is at warning, else 0.
+pub fn exit_code(state: BudgetState) -> u8 {
+    match state {
+        BudgetState::Ok => 0,
+        BudgetState::Warning => 3,
+        BudgetState::Critical => 2,
+    }
+}
+
+fn state_name(state: BudgetState) -> &'static str {
+    match state {
+        BudgetState::Ok => "ok",
+        BudgetState::Warning => "warning",
+        BudgetState::Critical => "critical",
+    }
+}
+
+/// Reads the costs and evaluates them on `today`, without touching the store's state.
+pub async fn evaluate(
+    costs: &CostsConfig,
+    store: &Store,
+    source: &dyn CostSource,
+    today: NaiveDate,
+) -> Result<CostReport, CostCheckError> {
+    let (month_start, _) = month_bounds(today)?;
+    let from = today
+        .checked_sub_days(Days::new(HISTORY_DAYS))
+        .unwrap_or(NaiveDate::MIN)
+        .min(month_start);
+    let to_exclusive = today
+        .succ_opt()
+        .ok_or(CostError::DayOutOfRange { day: today })?;
+    let by_service = source
+        .daily_costs(from, to_exclusive, CostGrouping::Service)
+        .await?;
+    let tag_keys: BTreeSet<&str> = costs
+        .budgets
+        .iter()
+        .filter_map(|budget| budget.scope.tag_key())
+        .collect();
+    let mut by_tag: BTreeMap<&str, Vec<DailyCost>> = BTreeMap::new();
+    for key in tag_keys {
+        let rows = source
+            .daily_costs(from, to_exclusive, CostGrouping::Tag(key.to_string()))
+            .await?;
+        by_tag.insert(key, rows);
+    }
+    let rollouts = store.list_rollouts(None, ROLLOUTS_TO_LINK).await?;
+    let rollouts: Vec<(String, chrono::NaiveDateTime)> = rollouts
+        .into_iter()
+        .map(|rollout| (rollout.id, rollout.created_at.naive_utc()))
+        .collect();
+    build_report(
+        costs,
+        &source_name(costs),
+        &by_service,
+        &by_tag,
+        &rollouts,
+        today,
+    )
+}
+
+/// The pure part of [`evaluate`]: a report from rows already read.
+pub fn build_report(
+    costs: &CostsConfig,
+    source: &str,
+    by_service: &[DailyCost],
+    by_tag: &BTreeMap<&str, Vec<DailyCost>>,
+    rollouts: &[(String, chrono::NaiveDateTime)],
+    today: NaiveDate,
+) -> Result<CostReport, CostCheckError> {
+    let (month_start, month_end) = month_bounds(today)?;
+    let rows: Vec<DailyCost> = by_service
+        .iter()
+        .filter(|row| row.day <= today)
+        .cloned()
+        .collect();
+    let mut budgets = Vec::new();
+    for budget in &costs.budgets {
+        let in_scope = match &budget.scope {
+            BudgetScope::Tag { key, .. } => budget
+                .scope
+                .select(by_tag.get(key.as_str()).map(Vec::as_slice).unwrap_or(&[])),
+            _ => budget.scope.select(&rows),
+        };
+        budgets.push(evaluate_budget(budget, &in_scope, today)?);
+    }
+    let mut anomalies = Vec::new();
+    if let Some(yesterday) = today.pred_opt() {
+        anomalies.extend(detect_anomalies(&rows, yesterday, &costs.anomalies)?);
+    }
+    anomalies.extend(detect_anomalies(&rows, today, &costs.anomalies)?);
+    let window = chrono::Duration::from_std(costs.rollout_window)
+        .unwrap_or_else(|_| chrono::Duration::days(1));
+    let anomalies = link_rollouts(anomalies, rollouts, window);
+    let mut services: Vec<ServiceSpend> = daily_totals_by_service(&rows)?
+        .into_iter()
+        .map(|(service, totals)| ServiceSpend {
+            service,
+            month_to_date_usd: totals
+                .range(month_start..=today)
+                .map(|(_, amount)| amount)
+                .sum(),
+        })
+        .filter(|spend| spend.month_to_date_usd != 0.0)
+        .collect();
+    services.sort_by(|a, b| {
+        b.month_to_date_usd
+            .total_cmp(&a.month_to_date_usd)
+            .then(a.service.cmp(&b.service))
+    });
+    let forecast = forecast_month_end(&daily_totals(&rows)?, today)?;
+    let state = budgets
+        .iter()
+        .map(|status| status.state)
+        .max()
+        .unwrap_or(BudgetState::Ok);
+    let forecast_over_budget = budgets.iter().any(|status| {
+        status
+            .crossed
+            .iter()
+            .any(|crossing| crossing.threshold.basis == ThresholdBasis::Forecast)
+    });
+    Ok(CostReport {
+        today,
+        source: source.to_string(),
+        month_start,
+        month_end,
+        month_to_date_usd: forecast.month_to_date_usd,
+        services,
+        forecast,
+        budgets,
+        anomalies,
+        state,
+        forecast_over_budget,
+        exit_code: exit_code(state),
+    })
+}
+
+/// A check's report and the notifications it sent.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckOutcome {
+    pub check_id: i64,
+    #[serde(flatten)]
+    pub report: CostReport,
+    /// One line per new notification (state changes and new anomalies only).
+    pub notified: Vec<String>,
+}
+
+/// Evaluates, records the check, advances the remembered state and sends a notification for each
+/// change it reports (through `notifier`, routed by severity).
+pub async fn check_and_notify(
+    costs: &CostsConfig,
+    store: &Store,
+    source: &dyn CostSource,
+    today: NaiveDate,
+    notifier: &Notifier,
+) -> Result<CheckOutcome, CostCheckError> {
+    let report = evaluate(costs, store, source, today).await?;
+    let checked_at = Utc::now();
+    let report_json =
+        serde_json::to_string(&report).map_err(|error| CostCheckError::State(error.to_string()))?;
+    let check_id = store
+        .insert_cost_check(
+            checked_at,
+            &today.to_string(),
+            state_name(report.state),
+            report.forecast_over_budget,
+            &report_json,
+        )
+        .await?;
+    let previous: CostState = match store.cost_state_json().await? {
+        Some(text) => {
+            serde_json::from_str(&text).map_err(|error| CostCheckError::State(error.to_string()))?
+        }
+        None => CostState::default(),
+    };
+    let (notifications, next) = previous.advance(&report.budgets, &report.anomalies, today);
+    let next_json =
+        serde_json::to_string(&next).map_err(|error| CostCheckError::State(error.to_string()))?;
+    store.save_cost_state_json(&next_json).await?;
+    let mut notified = Vec::new();
+    for notification in &notifications {
+        notifier.send(notification_of(notification, check_id, checked_at));
+        notified.push(notification.summary());
+    }
+    Ok(CheckOutcome {
+        check_id,
+        report,
+        notified,
+    })
+}
+
+/// The notifier's message for one cost notification. Budget changes carry the check's id in
+/// their key (a budget may go back and forth in a month); anomalies are keyed by day, service and
+/// rule, so one is delivered once.
+pub fn notification_of(
+    notification: &CostNotification,
+    check_id: i64,
+    checked_at: DateTime<Utc>,
+) -> Notification {
+    let (key, title) = match notification {
+        CostNotification::Budget(change) => (
+            format!(
+                "cost/budget/{}/{}/{}-{}/{check_id}",
+                change.budget,
+                change.status.period_start,
+                state_name(change.from),
+                state_name(change.to)
+            ),
+            format!(
+                "budget {}: {} -> {}",
+                change.budget,
+                state_name(change.from),
+                state_name(change.to)
+            ),
+        ),
+        CostNotification::Anomaly(anomaly) => (
+            format!(
+                "cost/anomaly/{}/{}/{}",
+                anomaly.day,
+                anomaly.service,
+                anomaly.rule.as_str()
+            ),
+            format!("cost anomaly: {} on {}", anomaly.service, anomaly.day),
+        ),
+    };
+    let mut body = notification.summary();
+    if let CostNotification::Anomaly(anomaly) = notification {
+        if !anomaly.rollouts_before.is_empty() {
+            body.push_str(&format!(
+                "; rollouts shortly before: {}",
+                anomaly.rollouts_before.join(", ")
+            ));
+        }
+    }
+    Notification {
+        key,
+        severity: notification.severity(),
+        title,
+        body,
+        service: "costs".into(),
+        rollout_id: None,
+        resolve: false,
+        details: serde_json::json!({
+            "checked_at": checked_at.to_rfc3339(),
+            "notification": notification,
+        }),
+    }
+}
+
+fn money(amount: f64) -> String {
+    format!("${amount:.2}")
+}
+
+/// The budgets as a table: name, budget, month-to-date, forecast, state, crossed thresholds.
+fn format_budgets(report: &CostReport) -> String {
+    let mut out = format!(
+        "{:<16} {:>12} {:>12} {:>6} {:>12} {:>6} {:<9} {}\n",
+        "BUDGET", "AMOUNT", "SPENT", "%", "FORECAST", "%", "STATE", "CROSSED"
+    );
+    for status in &report.budgets {
+        let crossed: Vec<String> = status
+            .crossed
+            .iter()
+            .map(|crossing| {
+                format!(
+                    "{} ({:?})",
+                    crossing.threshold.label(),
+                    crossing.threshold.severity
+                )
+                .to_lowercase()
+            })
+            .collect();
+        out.push_str(&format!(
+            "{:<16} {:>12} {:>12} {:>5.0}% {:>12} {:>5.0}% {:<9} {}\n",
+            status.budget,
+            money(status.budget_usd),
+            money(status.month_to_date_usd),
+            status.actual_percent,
+            money(status.forecast.point_usd),
+            status.forecast_percent,
+            state_name(status.state),
+            if crossed.is_empty() {
+                "-".to_string()
+            } else {
+                crossed.join(", ")
+            }
+        ));
+        for skipped in &status.skipped {
+            out.push_str(&format!(
+                "  {} not evaluated: {}\n",
+                skipped.threshold.label(),
+                skipped.reason
+            ));
+        }
+    }
+    out
+}
+
+fn format_anomalies(report: &CostReport) -> String {
+    if report.anomalies.is_empty() {
+        return "anomalies: none\n".into();
+    }
+    let mut out = String::from("anomalies:\n");
+    for anomaly in &report.anomalies {
+        out.push_str(&format!("  {}", anomaly.summary()));
+        if anomaly.rollouts_before.is_empty() {
+            out.push('\n');
+        } else {
+            out.push_str(&format!(
+                "; rollouts shortly before: {}\n",
+                anomaly.rollouts_before.join(", ")
+            ));
+        }
+    }
+    out
+}
+
+/// `opsd cost check` as text: the state, the budgets, the anomalies and what was notified.
+pub fn format_check(outcome: &CheckOutcome) -> String {
+    let report = &outcome.report;
+    let mut out = format!(
+        "cost check {} ({}): {} — exit {}\n",
+        report.today,
+        report.source,
+        state_name(report.state),
+        report.exit_code
+    );
+    out.push_str(&format_budgets(report));
+    out.push_str(&format_anomalies(report));
+    if outcome.notified.is_empty() {
+        out.push_str("notified: nothing new\n");
+    } else {
+        out.push_str("notified:\n");
+        for line in &outcome.notified {
+            out.push_str(&format!("  {line}\n"));
+        }
+    }
+    out
+}
+
+/// `opsd cost report` as text: month-to-date by service, the forecast with its interval, the
+/// budgets and the anomalies.
+pub fn format_report(report: &CostReport) -> String {
+    let mut out = format!(
+        "costs {}..{} as of {} ({})\n\n{:<32} {:>12}\n",
+        report.month_start,
+        report.month_end,
+        report.today,
+        report.source,
+        "SERVICE",
+        "MONTH TO DATE"
+    );
+    for spend in &report.services {
+        out.push_str(&format!(
+            "{:<32} {:>12}\n",
+            spend.service,
+            money(spend.month_to_date_usd)
+        ));
+    }
+    out.push_str(&format!(
+        "{:<32} {:>12}\n\n",
+        "total",
+        money(report.month_to_date_usd)
+    ));
+    let forecast = &report.forecast;
+    let high = forecast
+        .high_usd
+        .map(money)
+        .unwrap_or_else(|| "unknown".into());
+    out.push_str(&format!(
+        "forecast for {}: {} ({:.0} % interval {} – {}; {} days observed, {} remaining)\n\n",
+        report.month_end,
+        money(forecast.point_usd),
+        forecast.interval_percent,
+        money(forecast.low_usd),
+        high,
+        forecast.days_observed,
+        forecast.days_remaining
+    ));
+    out.push_str(&format_budgets(report));
+    out.push_str(&format_anomalies(report));
+    out
+}
+
+/// The budget gate's view: `Some(reason)` when the newest check found a forecast threshold
+/// crossed, `None` otherwise (no check yet is open: the gate does not guess).
+pub async fn budget_gate_closed(store: &Store) -> Result<Option<String>, StoreError> {
+    let Some(check) = store.latest_cost_check().await? else {
+        return Ok(None);
+    };
+    if !check.forecast_over_budget {
+        return Ok(None);
+    }
+    let crossed: Vec<String> = check.report["budgets"]
+        .as_array()
+        .map(|budgets| {
+            budgets
+                .iter()
+                .filter(|budget| {
+                    budget["crossed"].as_array().is_some_and(|crossed| {
+                        crossed
+                            .iter()
+                            .any(|crossing| crossing["threshold"]["basis"] == "forecast")
+                    })
+                })
+                .map(|budget| {
+                    format!(
+                        "budget {} forecast ${:.2} of ${:.2}",
+                        budget["budget"].as_str().unwrap_or("?"),
+                        budget["forecast"]["point_usd"].as_f64().unwrap_or(0.0),
+                        budget["budget_usd"].as_f64().unwrap_or(0.0)
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Some(format!(
+        "the cost check of {} (at {}) found {}",
+        check.today,
+        check.checked_at.to_rfc3339(),
+        if crossed.is_empty() {
+            "a forecast over budget".to_string()
+        } else {
+            crossed.join(", ")
+        }
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{DEFAULT_COST_CHECK_INTERVAL, DEFAULT_ROLLOUT_WINDOW};
+    use crate::core::cost::{AnomalyRules, Budget};
+    use crate::platform::aws::costs::CostExplorerConfig;
+
+    fn day(text: &str) -> NaiveDate {
+        text.parse().unwrap()
+    }
+
+    fn costs(budgets: Vec<Budget>) -> CostsConfig {
+        CostsConfig {
+            source: CostSourceConfig::Aws(CostExplorerConfig::default()),
+            check_interval: DEFAULT_COST_CHECK_INTERVAL,
+            anomalies: AnomalyRules {
+                check_account_total: false,
+                ..AnomalyRules::seed()
+            },
+            rollout_window: DEFAULT_ROLLOUT_WINDOW,
+            budgets,
+        }
+    }
+
+    /// `daily` a day of `service` for 63 days through `today`, `today_usd` on `today`.
+    fn series(service: &str, today: NaiveDate, daily: f64, today_usd: f64) -> Vec<DailyCost> {
+        (0..=63)
+            .map(|back| {
+                let on = today.checked_sub_days(Days::new(back)).unwrap();
+                DailyCost {
+                    day: on,
+                    service: service.into(),
+                    amount_usd: if on == today { today_usd } else { daily },
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn reports_rank_services_and_take_the_worst_budget_state() {
+        let today = day("2026-06-28");
+        let mut rows = series("AWS Lambda", today, 25.0, 25.0);
+        rows.extend(series("Amazon CloudFront", today, 5.0, 5.0));
+        let report = build_report(
+            &costs(vec![Budget::seed_default(1000.0)]),
+            "test",
+            &rows,
+            &BTreeMap::new(),
+            &[],
+            today,
+        )
+        .unwrap();
+        assert_eq!(report.services[0].service, "AWS Lambda");
+        assert!((report.services[0].month_to_date_usd - 700.0).abs() < 1e-6);
+        assert!((report.month_to_date_usd - 840.0).abs() < 1e-6);
+        assert_eq!(report.state, BudgetState::Warning);
+        assert_eq!(report.exit_code, 3);
+        assert!(!report.forecast_over_budget);
+        let text = format_report(&report);
+        assert!(text.contains("AWS Lambda"), "{text}");
+        assert!(text.contains("forecast for 2026-06-30"), "{text}");
+    }
+
+    #[test]
+    fn tag_budgets_read_the_tag_rows_and_anomalies_name_recent_rollouts() {
+        let today = day("2026-07-10");
+        let rows = series("AWS Lambda", today, 10.0, 80.0);
+        let tagged = series("production", today, 40.0, 40.0);
+        let mut by_tag = BTreeMap::new();
+        by_tag.insert("Environment", tagged);
+        let mut prod = Budget::seed_default(500.0);
+        prod.name = "prod".into();
+        prod.scope = BudgetScope::Tag {
+            key: "Environment".into(),
+            value: "production".into(),
+        };
+        let rollouts = vec![
+            (
+                "r-before".to_string(),
+                day("2026-07-09").and_hms_opt(18, 0, 0).unwrap(),
+            ),
+            (
+                "r-long-ago".to_string(),
+                day("2026-07-01").and_hms_opt(9, 0, 0).unwrap(),
+            ),
+        ];
+        let report = build_report(
+            &costs(vec![Budget::seed_default(1000.0), prod]),
+            "test",
+            &rows,
+            &by_tag,
+            &rollouts,
+            today,
+        )
+        .unwrap();
+        // $400 of $500 by July 10 on the tag, and a $1,240 forecast: critical on the forecast.
+        assert_eq!(report.budgets[1].state, BudgetState::Critical);
+        assert!(report.forecast_over_budget);
+        assert_eq!(report.exit_code, 2);
+        assert_eq!(report.budgets[0].state, BudgetState::Ok);
+        assert_eq!(report.anomalies.len(), 1);
+        assert_eq!(report.anomalies[0].rollouts_before, vec!["r-before"]);
+    }
+
+    #[tokio::test]
+    async fn the_budget_gate_reads_the_newest_check() {
+        let store = Store::open_in_memory().await.unwrap();
+        assert_eq!(budget_gate_closed(&store).await.unwrap(), None);
+        let report = serde_json::json!({"budgets": [{"budget": "monthly", "budget_usd": 1000.0,
+            "forecast": {"point_usd": 1350.0},
+            "crossed": [{"threshold": {"basis": "forecast", "percent": 120.0}}]}]});
+        store
+            .insert_cost_check(
+                Utc::now(),
+                "2026-06-10",
+                "critical",
+                true,
+                &report.to_string(),
+            )
+            .await
+            .unwrap();
+        let closed = budget_gate_closed(&store).await.unwrap().unwrap();
+        assert!(
+            closed.contains("budget monthly forecast $1350.00 of $1000.00"),
+            "{closed}"
+        );
+        store
+            .insert_cost_check(Utc::now(), "2026-06-11", "ok", false, "{}")
+            .await
+            .unwrap();
+        assert_eq!(budget_gate_closed(&store).await.unwrap(), None);
+    }
+}

@@ -1,0 +1,429 @@
+//! End to end: `opsd cost check` and `opsd cost report` against Cost Explorer in the emulator,
+//! with daily costs injected per scenario: within budget (exit 0), 80 % warning (exit 3), 100 %
+//! critical (exit 2), a forecast past 120 % (exit 2, the forecast threshold named) and a spend
+//! anomaly named in the report. Each change of state is notified once to a Slack-compatible
+//! webhook served by the test; checking the same state again notifies nothing.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+
+use chrono::{Days, NaiveDate};
+use e2e_tests::aws_emulator::{AwsEmulator, TEST_CREDENTIAL};
+use e2e_tests::{binary, RunningProcess};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// A webhook receiver on 127.0.0.1 that keeps every body it is POSTed.
+struct Webhook {
+    url: String,
+    bodies: Arc<Mutex<Vec<Value>>>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl Webhook {
+    fn start() -> Webhook {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let bodies: Arc<Mutex<Vec<Value>>> = Arc::default();
+        let kept = Arc::clone(&bodies);
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
+                let kept = Arc::clone(&kept);
+                async move {
+                    kept.lock().unwrap().push(body);
+                    "ok"
+                }
+            }),
+        );
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let address = listener.local_addr().unwrap();
+        runtime.spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        Webhook {
+            url: format!("http://{address}/hook"),
+            bodies,
+            _runtime: runtime,
+        }
+    }
+
+    fn count(&self) -> usize {
+        self.bodies.lock().unwrap().len()
+    }
+
+    fn last_text(&self) -> String {
+        self.bodies
+            .lock()
+            .unwrap()
+            .last()
+            .map(|body| body.to_string())
+            .unwrap_or_default()
+    }
+}
+
+fn day(text: &str) -> NaiveDate {
+    text.parse().unwrap()
+}
+
+/// A `GetCostAndUsage` answer covering the days opsd asks for on `today` (63 days of history
+/// through today): `AWS Lambda` costs `daily` a day, except `today`, which costs `today_usd`.
+fn answer(today: NaiveDate, daily: f64, today_usd: f64) -> Value {
+    let first = today.checked_sub_days(Days::new(63)).unwrap();
+    let mut results = Vec::new();
+    let mut current = first;
+    while current <= today {
+        let amount = if current == today { today_usd } else { daily };
+        results.push(json!({
+            "TimePeriod": {"Start": current.to_string(), "End": current.succ_opt().unwrap().to_string()},
+            "Total": {},
+            "Groups": [{"Keys": ["AWS Lambda"], "Metrics": {"UnblendedCost": {"Amount": format!("{amount:.2}"), "Unit": "USD"}}}],
+            "Estimated": false
+        }));
+        current = current.succ_opt().unwrap();
+    }
+    json!({
+        "GroupDefinitions": [{"Type": "DIMENSION", "Key": "SERVICE"}],
+        "ResultsByTime": results,
+        "DimensionValueAttributes": []
+    })
+}
+
+/// Queues one answer; moto gives it to the next `GetCostAndUsage` with a body it has not seen
+/// and answers the same body again from its cache.
+fn inject(emulator: &AwsEmulator, answer: Value) {
+    let url = format!(
+        "{}/moto-api/static/ce/cost-and-usage-results",
+        emulator.moto_url()
+    );
+    let response = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .post(&url)
+        .json(&json!({ "results": [answer] }))
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 201, "POST {url}");
+}
+
+fn write_config(dir: &Path, emulator: &AwsEmulator, webhook: &Webhook) {
+    write_config_with_service(dir, emulator, webhook, "");
+}
+
+fn write_config_with_service(
+    dir: &Path,
+    emulator: &AwsEmulator,
+    webhook: &Webhook,
+    service_lines: &str,
+) {
+    let config = format!(
+        "listen: 127.0.0.1:0\n\
+         data_dir: data\n\
+         services:\n  steno:\n    public_addr: 127.0.0.1:0\n{service_lines}\
+         notifications:\n  targets:\n    - {{name: hook, kind: slack, webhook_url: \"{hook}\"}}\n  routes:\n    - {{min_severity: info, targets: [hook]}}\n\
+         costs:\n  source: aws\n  aws: {{endpoint_url: \"{endpoint}\", max_attempts: 1}}\n  anomalies: {{check_account_total: false}}\n  budgets:\n    - {{name: monthly, amount_usd: 1000}}\n",
+        hook = webhook.url,
+        endpoint = emulator.endpoint_url(),
+    );
+    std::fs::write(dir.join("opsd.yaml"), config).unwrap();
+}
+
+struct Output {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Output {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|error| panic!("not JSON ({error}): {}\n{}", self.stdout, self.stderr))
+    }
+}
+
+/// `opsd` on the config in `dir`, with the emulator's credentials and no proxy.
+fn opsd_command(dir: &Path) -> Command {
+    let mut command = Command::new(binary("opsd"));
+    command
+        .arg("--config")
+        .arg(dir.join("opsd.yaml"))
+        .env("AWS_ACCESS_KEY_ID", TEST_CREDENTIAL)
+        .env("AWS_SECRET_ACCESS_KEY", TEST_CREDENTIAL)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_PROFILE")
+        .env_remove("HTTP_PROXY")
+        .env_remove("http_proxy")
+        .env_remove("HTTPS_PROXY")
+        .env_remove("https_proxy")
+        .env_remove("ALL_PROXY")
+        .env_remove("all_proxy")
+        .current_dir(dir);
+    command
+}
+
+fn opsd(dir: &Path, args: &[&str]) -> Output {
+    let output = opsd_command(dir).args(args).output().expect("opsd runs");
+    Output {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// Runs one scenario in a fresh data directory: the first check exits `code` and sends
+/// `notifications`, a second check of the same day exits the same and sends nothing new.
+/// Returns the first check's JSON.
+fn scenario(
+    emulator: &AwsEmulator,
+    webhook: &Webhook,
+    today: &str,
+    answer_value: Value,
+    code: i32,
+    notifications: usize,
+) -> Value {
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path(), emulator, webhook);
+    inject(emulator, answer_value);
+    let before = webhook.count();
+    let first = opsd(dir.path(), &["cost", "check", "--today", today, "--json"]);
+    assert_eq!(
+        first.code, code,
+        "{today}: {}\n{}",
+        first.stdout, first.stderr
+    );
+    let report = first.json();
+    assert_eq!(
+        webhook.count() - before,
+        notifications,
+        "{today}: {report:#}"
+    );
+    assert_eq!(report["notified"].as_array().unwrap().len(), notifications);
+    let second = opsd(dir.path(), &["cost", "check", "--today", today]);
+    assert_eq!(second.code, code, "{}\n{}", second.stdout, second.stderr);
+    assert!(
+        second.stdout.contains("notified: nothing new"),
+        "{}",
+        second.stdout
+    );
+    assert_eq!(
+        webhook.count() - before,
+        notifications,
+        "a second check of the same state notified again"
+    );
+    report
+}
+
+#[test]
+fn cost_checks_exit_by_budget_state_and_notify_changes_once() {
+    let emulator = AwsEmulator::start();
+    let webhook = Webhook::start();
+
+    // $20 a day: $300 by June 15 and $600 forecast of $1,000.
+    let ok = scenario(
+        &emulator,
+        &webhook,
+        "2026-06-15",
+        answer(day("2026-06-15"), 20.0, 20.0),
+        0,
+        0,
+    );
+    assert_eq!(ok["state"], "ok", "{ok:#}");
+    assert!((ok["month_to_date_usd"].as_f64().unwrap() - 300.0).abs() < 0.01);
+
+    // $30 a day: $840 by June 28 (84 %), $900 forecast: warning only.
+    let warning = scenario(
+        &emulator,
+        &webhook,
+        "2026-06-28",
+        answer(day("2026-06-28"), 30.0, 30.0),
+        3,
+        1,
+    );
+    assert_eq!(warning["budgets"][0]["state"], "warning", "{warning:#}");
+    assert!(
+        webhook.last_text().contains("ok -> warning"),
+        "{}",
+        webhook.last_text()
+    );
+
+    // $40 a day: $1,120 by May 28 (112 %): critical on actual spend.
+    let critical = scenario(
+        &emulator,
+        &webhook,
+        "2026-05-28",
+        answer(day("2026-05-28"), 40.0, 40.0),
+        2,
+        1,
+    );
+    let crossed = critical["budgets"][0]["crossed"].as_array().unwrap();
+    assert!(
+        crossed
+            .iter()
+            .any(|crossing| crossing["threshold"]["basis"] == "actual"
+                && crossing["threshold"]["percent"] == 100.0),
+        "{critical:#}"
+    );
+    assert!(
+        webhook.last_text().contains("ok -> critical"),
+        "{}",
+        webhook.last_text()
+    );
+
+    // $45 a day: $450 by June 10 (45 %), but $1,350 forecast (135 %): critical on the forecast.
+    let forecast = scenario(
+        &emulator,
+        &webhook,
+        "2026-06-10",
+        answer(day("2026-06-10"), 45.0, 45.0),
+        2,
+        1,
+    );
+    let crossed = forecast["budgets"][0]["crossed"].as_array().unwrap();
+    assert_eq!(crossed.len(), 1, "{forecast:#}");
+    assert_eq!(crossed[0]["threshold"]["basis"], "forecast");
+    assert_eq!(crossed[0]["threshold"]["percent"], 120.0);
+    assert!(forecast["forecast_over_budget"].as_bool().unwrap());
+    assert!(
+        webhook.last_text().contains("forecast 120%"),
+        "{}",
+        webhook.last_text()
+    );
+
+    // $10 a day, then $80 on July 10: an anomaly (+$70, +700 % over the weekday baseline)
+    // within budget.
+    let anomaly = scenario(
+        &emulator,
+        &webhook,
+        "2026-07-10",
+        answer(day("2026-07-10"), 10.0, 80.0),
+        0,
+        1,
+    );
+    let anomalies = anomaly["anomalies"].as_array().unwrap();
+    assert_eq!(anomalies.len(), 1, "{anomaly:#}");
+    assert_eq!(anomalies[0]["service"], "AWS Lambda");
+    assert_eq!(anomalies[0]["day"], "2026-07-10");
+    assert!(
+        webhook.last_text().contains("cost anomaly"),
+        "{}",
+        webhook.last_text()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path(), &emulator, &webhook);
+    let report = opsd(dir.path(), &["cost", "report", "--today", "2026-07-10"]);
+    assert_eq!(report.code, 0, "{}\n{}", report.stdout, report.stderr);
+    assert!(report.stdout.contains("AWS Lambda"), "{}", report.stdout);
+    assert!(
+        report.stdout.contains("AWS Lambda on 2026-07-10: $80.00"),
+        "{}",
+        report.stdout
+    );
+    assert!(
+        report.stdout.contains("forecast for 2026-07-31"),
+        "{}",
+        report.stdout
+    );
+}
+
+#[test]
+fn a_config_without_costs_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("opsd.yaml"),
+        "services:\n  steno:\n    public_addr: 127.0.0.1:0\n",
+    )
+    .unwrap();
+    let output = opsd(dir.path(), &["cost", "check"]);
+    assert_eq!(output.code, 1);
+    assert!(
+        output.stderr.contains("no costs: block"),
+        "{}",
+        output.stderr
+    );
+}
+
+#[test]
+fn a_forecast_over_budget_refuses_deploys_until_an_audited_override() {
+    let emulator = AwsEmulator::start();
+    let webhook = Webhook::start();
+    let dir = tempfile::tempdir().unwrap();
+    write_config_with_service(
+        dir.path(),
+        &emulator,
+        &webhook,
+        "    ready_timeout: 20s\n    budget_gate: refuse\n",
+    );
+    // $60 a day is past 120 % of $1,000 by the month's end, whatever today is. The daemon's own
+    // scheduled check asks for the same days and gets the same (cached) answer.
+    let today = chrono::Utc::now().date_naive();
+    inject(&emulator, answer(today, 60.0, 60.0));
+    let check = opsd(dir.path(), &["cost", "check", "--json"]);
+    assert_eq!(check.code, 2, "{}\n{}", check.stdout, check.stderr);
+    assert!(check.json()["forecast_over_budget"].as_bool().unwrap());
+
+    binary("steno");
+    let mut command = opsd_command(dir.path());
+    command.arg("up");
+    let mut process = RunningProcess::start(command, Duration::from_secs(60));
+    let server = process.base_url.clone();
+    let client = |args: &[&str]| {
+        let mut full = vec!["--server", server.as_str()];
+        full.extend_from_slice(args);
+        opsd(dir.path(), &full)
+    };
+    let refused = client(&["deploy", "steno", "--version", "v2"]);
+    assert_eq!(refused.code, 1, "{}", refused.stdout);
+    assert!(
+        refused.stderr.contains("refused by the budget gate"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused.stderr.contains("--override budget"),
+        "{}",
+        refused.stderr
+    );
+    let overridden = client(&[
+        "deploy",
+        "steno",
+        "--version",
+        "v2",
+        "--override",
+        "budget",
+        "--reason",
+        "security fix; spend reviewed with finance",
+        "--json",
+    ]);
+    assert_eq!(overridden.code, 0, "{}", overridden.stderr);
+    let token = std::fs::read_to_string(dir.path().join("data/operator.token")).unwrap();
+    let audit: Value = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .get(format!("{server}/v1/audit"))
+        .bearer_auth(token.trim())
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let entry = audit["audit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|entry| entry["action"] == "override_budget_gate")
+        .unwrap_or_else(|| panic!("no override in the audit log: {audit:#}"));
+    assert_eq!(entry["reason"], "security fix; spend reviewed with finance");
+    assert!(entry["detail"]["closed_because"]
+        .as_str()
+        .unwrap()
+        .contains("budget monthly forecast"));
+    let _ = client(&["abort", "steno", "--reason", "test over"]);
+    process.terminate(Duration::from_secs(20));
+}
