@@ -3,9 +3,7 @@
 //! [`CostSource`] trait.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
-use aws_config::BehaviorVersion;
 use aws_sdk_costexplorer::operation::get_cost_and_usage::GetCostAndUsageOutput;
 use aws_sdk_costexplorer::types::{
     DateInterval, Granularity, GroupDefinition, GroupDefinitionType,
@@ -64,19 +62,7 @@ impl CostExplorerSource {
     /// instance role, ...), the configured region and endpoint, and SDK retries off (opsd's
     /// [`RetryPolicy`] retries), as the other AWS clients are built.
     pub async fn connect(config: &CostExplorerConfig) -> CostExplorerSource {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .region(aws_config::Region::new(config.region.clone()))
-            .retry_config(aws_config::retry::RetryConfig::disabled())
-            .timeout_config(
-                aws_config::timeout::TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(5))
-                    .operation_attempt_timeout(Duration::from_secs(20))
-                    .build(),
-            );
-        if let Some(endpoint) = &config.endpoint_url {
-            loader = loader.endpoint_url(endpoint);
-        }
-        let shared = loader.load().await;
+        let shared = super::shared_sdk_config(&config.region, config.endpoint_url.as_deref()).await;
         CostExplorerSource {
             client: aws_sdk_costexplorer::Client::new(&shared),
             retry: config.retry,
@@ -471,7 +457,7 @@ mod tests {
     async fn bad_requests_fail_before_calling_aws() {
         let source = CostExplorerSource::from_sdk_config(
             &aws_config::SdkConfig::builder()
-                .behavior_version(BehaviorVersion::latest())
+                .behavior_version(aws_config::BehaviorVersion::latest())
                 .build(),
             &CostExplorerConfig {
                 endpoint_url: Some("http://127.0.0.1:9".into()),
