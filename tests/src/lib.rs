@@ -165,3 +165,28 @@ impl Drop for RunningProcess {
         let _ = self.child.wait();
     }
 }
+
+/// What a finished command printed, and its exit code (-1 when killed by a signal).
+pub struct CommandOutput {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl CommandOutput {
+    /// Runs `command` to the end and keeps what it printed.
+    pub fn of(command: &mut Command) -> CommandOutput {
+        let output = command.output().expect("the command runs");
+        CommandOutput {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// Standard output as JSON; panics with both streams when it is not.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|error| panic!("not JSON ({error}): {}\n{}", self.stdout, self.stderr))
+    }
+}

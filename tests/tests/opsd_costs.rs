@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{Days, NaiveDate};
 use e2e_tests::aws_emulator::{AwsEmulator, TEST_CREDENTIAL};
-use e2e_tests::{binary, RunningProcess};
+use e2e_tests::{binary, CommandOutput, RunningProcess};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -135,19 +135,6 @@ fn write_config_with_service(
     std::fs::write(dir.join("opsd.yaml"), config).unwrap();
 }
 
-struct Output {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Output {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|error| panic!("not JSON ({error}): {}\n{}", self.stdout, self.stderr))
-    }
-}
-
 /// `opsd` on the config in `dir`, with the emulator's credentials and no proxy.
 fn opsd_command(dir: &Path) -> Command {
     let mut command = Command::new(binary("opsd"));
@@ -168,13 +155,8 @@ fn opsd_command(dir: &Path) -> Command {
     command
 }
 
-fn opsd(dir: &Path, args: &[&str]) -> Output {
-    let output = opsd_command(dir).args(args).output().expect("opsd runs");
-    Output {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+fn opsd(dir: &Path, args: &[&str]) -> CommandOutput {
+    CommandOutput::of(opsd_command(dir).args(args))
 }
 
 /// Runs one scenario in a fresh data directory: the first check exits `code` and sends

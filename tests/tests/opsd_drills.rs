@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use e2e_tests::steno_data::{
     create_postgres_database, fill_postgres, fill_sqlite, migrate_with_steno, postgres_databases,
 };
-use e2e_tests::{binary, RunningProcess};
+use e2e_tests::{binary, CommandOutput, RunningProcess};
 use serde_json::Value;
 
 fn write_config(dir: &Path, database_block: &str) -> PathBuf {
@@ -27,32 +27,14 @@ fn write_config(dir: &Path, database_block: &str) -> PathBuf {
     path
 }
 
-struct Output {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Output {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|error| panic!("not JSON ({error}): {}\n{}", self.stdout, self.stderr))
-    }
-}
-
-fn opsd(dir: &Path, args: &[&str]) -> Output {
-    let output = Command::new(binary("opsd"))
-        .arg("--config")
-        .arg(dir.join("opsd.yaml"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("opsd runs");
-    Output {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+fn opsd(dir: &Path, args: &[&str]) -> CommandOutput {
+    CommandOutput::of(
+        Command::new(binary("opsd"))
+            .arg("--config")
+            .arg(dir.join("opsd.yaml"))
+            .args(args)
+            .current_dir(dir),
+    )
 }
 
 fn item<'a>(report: &'a Value, name: &str) -> &'a Value {
