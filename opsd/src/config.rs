@@ -93,6 +93,8 @@ struct RawCosts {
     #[serde(default)]
     aws: Option<RawCostsAws>,
     #[serde(default)]
+    local: Option<RawCostsLocal>,
+    #[serde(default)]
     check_interval: Option<String>,
     #[serde(default)]
     anomalies: Option<RawAnomalies>,
@@ -109,6 +111,27 @@ struct RawCostsAws {
     endpoint_url: Option<String>,
     #[serde(default)]
     max_attempts: Option<u32>,
+}
+
+/// `costs.local`: how the local cost model prices what the router counted.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCostsLocal {
+    #[serde(default)]
+    memory_mb: Option<u32>,
+    #[serde(default)]
+    ai: Option<RawCostsAi>,
+}
+
+/// `costs.local.ai`: where Steno's token counts are and what a million tokens cost.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCostsAi {
+    database: Option<String>,
+    per_million_input_tokens_usd: Option<f64>,
+    per_million_output_tokens_usd: Option<f64>,
+    #[serde(default)]
+    service: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -387,6 +410,8 @@ pub struct ServiceConfig {
 pub enum CostSourceConfig {
     /// AWS Cost Explorer (`GetCostAndUsage`).
     Aws(crate::platform::aws::costs::CostExplorerConfig),
+    /// The local cost model: the router's counted usage and Steno's tokens, priced.
+    Local(crate::platform::local::costs::LocalCostConfig),
 }
 
 /// The `costs` block, validated.
@@ -661,7 +686,13 @@ impl Config {
         }
 
         let costs = match raw.costs {
-            Some(raw_costs) => Some(validate_costs(file, text, raw_costs)?),
+            Some(raw_costs) => Some(validate_costs(
+                file,
+                text,
+                raw_costs,
+                &databases,
+                &services,
+            )?),
             None => None,
         };
         for service in services.values() {
@@ -947,7 +978,13 @@ pub const DEFAULT_COST_CHECK_INTERVAL: Duration = Duration::from_secs(3600);
 pub const DEFAULT_ROLLOUT_WINDOW: Duration = Duration::from_secs(24 * 3600);
 
 /// `costs`, validated; errors name `costs.<field>` (budgets by name: `costs.budgets.<name>.<field>`).
-fn validate_costs(file: &str, text: &str, raw: RawCosts) -> Result<CostsConfig, ConfigError> {
+fn validate_costs(
+    file: &str,
+    text: &str,
+    raw: RawCosts,
+    databases: &BTreeMap<String, DatabaseConfig>,
+    services: &BTreeMap<String, ServiceConfig>,
+) -> Result<CostsConfig, ConfigError> {
     let error = |field: &str, message: String| {
         let key = field.rsplit('.').next().unwrap_or(field);
         ConfigError {
@@ -998,16 +1035,25 @@ fn validate_costs(file: &str, text: &str, raw: RawCosts) -> Result<CostsConfig, 
             }
             CostSourceConfig::Aws(explorer)
         }
-        Some("local") => {
+        Some("local") => CostSourceConfig::Local(validate_local_costs(
+            raw.local.as_ref(),
+            databases,
+            services,
+            &error,
+        )?),
+        Some(other) => {
             return Err(error(
                 "source",
-                "local is not available yet: the local platform does not record daily usage; \
-                 use source: aws"
-                    .into(),
+                format!("{other:?} is not aws or local"),
             ))
         }
-        Some(other) => return Err(error("source", format!("{other:?} is not aws"))),
     };
+    if raw.source.as_deref() != Some("local") && raw.local.is_some() {
+        return Err(error(
+            "local",
+            "is only read with source: local; remove it or set source: local".into(),
+        ));
+    }
     let check_interval = match raw.check_interval.as_deref() {
         Some(text) => parse_duration(text).map_err(|message| error("check_interval", message))?,
         None => DEFAULT_COST_CHECK_INTERVAL,
@@ -1220,6 +1266,107 @@ fn validate_costs(file: &str, text: &str, raw: RawCosts) -> Result<CostsConfig, 
         rollout_window,
         budgets,
     })
+}
+
+/// `costs.local`, validated: the memory size (Lambda's 128–10,240 MB) and the AI block, whose
+/// database must be a SQLite or PostgreSQL database under `databases`.
+fn validate_local_costs(
+    raw: Option<&RawCostsLocal>,
+    databases: &BTreeMap<String, DatabaseConfig>,
+    services: &BTreeMap<String, ServiceConfig>,
+    error: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<crate::platform::local::costs::LocalCostConfig, ConfigError> {
+    use crate::core::cost::pricing::AiPrices;
+    use crate::platform::local::costs::{LocalAiConfig, LocalCostConfig, TokenDatabase};
+
+    let mut local = LocalCostConfig::default();
+    let Some(raw) = raw else {
+        return Ok(local);
+    };
+    if let Some(memory_mb) = raw.memory_mb {
+        if !(128..=10_240).contains(&memory_mb) {
+            return Err(error(
+                "local.memory_mb",
+                format!("{memory_mb} must be between 128 and 10240 (Lambda's memory sizes)"),
+            ));
+        }
+        local.memory_mb = memory_mb;
+    }
+    if let Some(ai) = &raw.ai {
+        let database = ai.database.clone().ok_or_else(|| {
+            error(
+                "local.ai.database",
+                "is missing: name the database (under databases) holding Steno's letter revisions"
+                    .into(),
+            )
+        })?;
+        let configured = databases.get(&database).ok_or_else(|| {
+            error(
+                "local.ai.database",
+                format!(
+                    "{database:?} is not under databases; configured: {}",
+                    if databases.is_empty() {
+                        "none".to_string()
+                    } else {
+                        databases.keys().cloned().collect::<Vec<_>>().join(", ")
+                    }
+                ),
+            )
+        })?;
+        let location = match &configured.kind {
+            DatabaseKind::Sqlite { path } => TokenDatabase::Sqlite(path.clone()),
+            DatabaseKind::Postgres { url, .. } => TokenDatabase::Postgres(url.clone()),
+            DatabaseKind::Rds(_) => {
+                return Err(error(
+                    "local.ai.database",
+                    format!(
+                        "{database:?} is an RDS instance; the local cost model reads tokens from \
+                         a sqlite or postgres database"
+                    ),
+                ))
+            }
+        };
+        let price = |value: Option<f64>, field: &str| -> Result<f64, ConfigError> {
+            let value = value.ok_or_else(|| {
+                error(
+                    &format!("local.ai.{field}"),
+                    format!("is missing, like {field}: 3.0 (your model's price in US dollars)"),
+                )
+            })?;
+            if value.is_finite() && value >= 0.0 {
+                Ok(value)
+            } else {
+                Err(error(
+                    &format!("local.ai.{field}"),
+                    format!("{value} must be a number of US dollars, 0 or more"),
+                ))
+            }
+        };
+        let mut prices = AiPrices::new(
+            price(ai.per_million_input_tokens_usd, "per_million_input_tokens_usd")?,
+            price(
+                ai.per_million_output_tokens_usd,
+                "per_million_output_tokens_usd",
+            )?,
+        );
+        if let Some(service) = &ai.service {
+            prices.service = service.clone();
+        }
+        prices
+            .validate()
+            .map_err(|problem| error("local.ai.service", problem.to_string()))?;
+        let owner_service = services
+            .values()
+            .find(|service| service.database.as_deref() == Some(database.as_str()))
+            .map(|service| service.name.clone());
+        local.ai = Some(LocalAiConfig {
+            database,
+            location,
+            prices,
+            owner_service,
+        });
+    }
+    Ok(local)
 }
 
 fn duration_field(
@@ -1854,7 +2001,9 @@ mod tests {
         assert_eq!(costs.anomalies.jump_floor_usd, 25.0);
         assert!(!costs.anomalies.check_account_total);
         assert_eq!(costs.anomalies.jump_percent, 20.0);
-        let CostSourceConfig::Aws(explorer) = &costs.source;
+        let CostSourceConfig::Aws(explorer) = &costs.source else {
+            panic!("source: aws gives Cost Explorer")
+        };
         assert_eq!(explorer.region, "us-east-1");
         assert_eq!(explorer.retry.max_attempts, 2);
         assert_eq!(costs.budgets[0], Budget::seed_default(1000.0));
@@ -1876,10 +2025,56 @@ mod tests {
     }
 
     #[test]
+    fn a_local_cost_source_prices_with_the_seed_table_and_reads_tokens_from_a_database() {
+        use crate::platform::local::costs::{TokenDatabase, DEFAULT_MEMORY_MB};
+        let databases = "databases:\n  steno: {kind: sqlite, path: data/steno.db}\n  big: {kind: rds, rds: {region: eu-west-1, instance: prod}}\n";
+        let config = parse(&format!(
+            "services:\n  steno:\n    database: steno\n{databases}costs:\n  source: local\n  local:\n    memory_mb: 1024\n    ai: {{database: steno, per_million_input_tokens_usd: 3, per_million_output_tokens_usd: 15}}\n  budgets: [{{name: monthly, amount_usd: 1000}}]\n"
+        ))
+        .unwrap();
+        let CostSourceConfig::Local(local) = &config.costs.as_ref().unwrap().source else {
+            panic!("source: local gives the local model")
+        };
+        assert_eq!(local.memory_mb, 1024);
+        assert_eq!(local.prices, crate::core::cost::pricing::PriceTable::seed());
+        let ai = local.ai.as_ref().unwrap();
+        assert!(matches!(&ai.location, TokenDatabase::Sqlite(path) if path.ends_with("data/steno.db")));
+        assert_eq!(ai.prices.per_million_output_tokens_usd, 15.0);
+        assert_eq!(ai.prices.service, "AI");
+        assert_eq!(ai.owner_service.as_deref(), Some("steno"));
+
+        let plain = parse("services:\n  steno: {}\ncosts:\n  source: local\n  budgets: [{name: b, amount_usd: 1}]\n").unwrap();
+        let CostSourceConfig::Local(local) = &plain.costs.as_ref().unwrap().source else {
+            panic!("source: local gives the local model")
+        };
+        assert_eq!(local.memory_mb, DEFAULT_MEMORY_MB);
+        assert!(local.ai.is_none());
+
+        let cases = [
+            ("ai: {per_million_input_tokens_usd: 1, per_million_output_tokens_usd: 1}", "costs.local.ai.database", "is missing"),
+            ("ai: {database: nope, per_million_input_tokens_usd: 1, per_million_output_tokens_usd: 1}", "costs.local.ai.database", "big, steno"),
+            ("ai: {database: big, per_million_input_tokens_usd: 1, per_million_output_tokens_usd: 1}", "costs.local.ai.database", "RDS instance"),
+            ("ai: {database: steno, per_million_output_tokens_usd: 1}", "costs.local.ai.per_million_input_tokens_usd", "is missing"),
+            ("ai: {database: steno, per_million_input_tokens_usd: 1, per_million_output_tokens_usd: -2}", "costs.local.ai.per_million_output_tokens_usd", "0 or more"),
+            ("ai: {database: steno, per_million_input_tokens_usd: 1, per_million_output_tokens_usd: 1, service: \" \"}", "costs.local.ai.service", "empty"),
+        ];
+        for (ai, field, words) in cases {
+            let error = parse(&format!(
+                "services:\n  steno: {{}}\n{databases}costs:\n  source: local\n  local:\n    {ai}\n  budgets: [{{name: b, amount_usd: 1}}]\n"
+            ))
+            .unwrap_err();
+            assert_eq!(error.field.as_deref(), Some(field), "{ai}: {error}");
+            assert!(error.to_string().contains(words), "{ai}: {error}");
+        }
+        let misplaced = parse("services:\n  steno: {}\ncosts:\n  local: {memory_mb: 512}\n  budgets: [{name: b, amount_usd: 1}]\n").unwrap_err();
+        assert_eq!(misplaced.field.as_deref(), Some("costs.local"), "{misplaced}");
+    }
+
+    #[test]
     fn bad_cost_blocks_name_the_field() {
         let cases = [
-            ("costs:\n  source: gcp\n  budgets: [{name: b, amount_usd: 1}]\n", "costs.source", "not aws"),
-            ("costs:\n  source: local\n  budgets: [{name: b, amount_usd: 1}]\n", "costs.source", "not available yet"),
+            ("costs:\n  source: gcp\n  budgets: [{name: b, amount_usd: 1}]\n", "costs.source", "not aws or local"),
+            ("costs:\n  source: local\n  local: {memory_mb: 64}\n  budgets: [{name: b, amount_usd: 1}]\n", "costs.local.memory_mb", "between 128 and 10240"),
             ("costs:\n  budgets: []\n", "costs.budgets", "at least one"),
             ("costs:\n  budgets: [{name: b}]\n", "costs.budgets.b.amount_usd", "missing"),
             ("costs:\n  budgets: [{name: b, amount_usd: -3}]\n", "costs.budgets.b.amount_usd", "positive"),

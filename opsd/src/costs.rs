@@ -19,7 +19,9 @@ use crate::core::cost::{
     CostNotification, CostState, DailyCost, Forecast, ThresholdBasis,
 };
 use crate::notify::{Notification, Notifier};
+use crate::core::cost::pricing::{AiPrices, PriceTable};
 use crate::platform::aws::costs::CostExplorerSource;
+use crate::platform::local::costs::LocalCostSource;
 use crate::platform::cost_source::{CostGrouping, CostSource, CostSourceError};
 use crate::store::{Store, StoreError};
 
@@ -73,6 +75,9 @@ pub struct CostReport {
     pub forecast_over_budget: bool,
     /// 0, 2 or 3 (see the module documentation).
     pub exit_code: u8,
+    /// The local cost model's month-to-date usage and prices (absent for Cost Explorer).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<LocalUsageSummary>,
 }
 
 /// The configured `costs` block, or an error naming the configuration file.
@@ -83,17 +88,78 @@ pub fn costs_config(config: &Config) -> Result<&CostsConfig, CostCheckError> {
         .ok_or_else(|| CostCheckError::NotConfigured(config.source.clone()))
 }
 
-/// Builds the configured cost source (credentials from the standard chain on AWS).
-pub async fn build_source(costs: &CostsConfig) -> Box<dyn CostSource> {
+/// Builds the configured cost source (credentials from the standard chain on AWS; the local
+/// model reads the usage recorded in `store`).
+pub async fn build_source(costs: &CostsConfig, store: &Store) -> Box<dyn CostSource> {
     match &costs.source {
         CostSourceConfig::Aws(explorer) => Box::new(CostExplorerSource::connect(explorer).await),
+        CostSourceConfig::Local(local) => {
+            Box::new(LocalCostSource::new(store.clone(), local.clone()))
+        }
     }
 }
 
 fn source_name(costs: &CostsConfig) -> String {
     match &costs.source {
         CostSourceConfig::Aws(_) => crate::platform::aws::costs::SOURCE_NAME.to_string(),
+        CostSourceConfig::Local(_) => crate::platform::local::costs::SOURCE_NAME.to_string(),
     }
+}
+
+/// What the local cost model priced this month: the counted usage, the tokens and the prices,
+/// so anyone can redo the sums by hand.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LocalUsageSummary {
+    pub requests: u64,
+    pub errors: u64,
+    /// Summed request durations (time to response headers, each rounded up to 1 ms).
+    pub duration_ms: u64,
+    pub memory_mb: u32,
+    /// `duration_ms` / 1,000 × `memory_mb` / 1,024.
+    pub gb_seconds: f64,
+    pub bytes_out: u64,
+    pub ai_input_tokens: u64,
+    pub ai_output_tokens: u64,
+    pub prices: PriceTable,
+    pub ai_prices: Option<AiPrices>,
+}
+
+/// The month-to-date usage behind the local model's costs (`None` for other sources).
+pub async fn local_usage_summary(
+    costs: &CostsConfig,
+    store: &Store,
+    today: NaiveDate,
+) -> Result<Option<LocalUsageSummary>, CostCheckError> {
+    let CostSourceConfig::Local(local) = &costs.source else {
+        return Ok(None);
+    };
+    let (month_start, _) = month_bounds(today)?;
+    let to_exclusive = today
+        .succ_opt()
+        .ok_or(CostError::DayOutOfRange { day: today })?;
+    let rows = store.usage_between(month_start, to_exclusive).await?;
+    let mut summary = LocalUsageSummary {
+        requests: rows.iter().map(|row| row.requests).sum(),
+        errors: rows.iter().map(|row| row.errors).sum(),
+        duration_ms: rows.iter().map(|row| row.duration_ms).sum(),
+        memory_mb: local.memory_mb,
+        gb_seconds: 0.0,
+        bytes_out: rows.iter().map(|row| row.bytes_out).sum(),
+        ai_input_tokens: 0,
+        ai_output_tokens: 0,
+        prices: local.prices,
+        ai_prices: local.ai.as_ref().map(|ai| ai.prices.clone()),
+    };
+    summary.gb_seconds =
+        summary.duration_ms as f64 / 1_000.0 * f64::from(summary.memory_mb) / 1_024.0;
+    if let Some(ai) = &local.ai {
+        let tokens =
+            crate::platform::local::costs::read_tokens_by_day(ai, month_start, to_exclusive)
+                .await?;
+        summary.ai_input_tokens = tokens.values().map(|day| day.input).sum();
+        summary.ai_output_tokens = tokens.values().map(|day| day.output).sum();
+    }
+    Ok(Some(summary))
 }
 
 /// Today as a UTC calendar day.
@@ -153,14 +219,16 @@ pub async fn evaluate(
         .into_iter()
         .map(|rollout| (rollout.id, rollout.created_at.naive_utc()))
         .collect();
-    build_report(
+    let mut report = build_report(
         costs,
         &source_name(costs),
         &by_service,
         &by_tag,
         &rollouts,
         today,
-    )
+    )?;
+    report.usage = local_usage_summary(costs, store, today).await?;
+    Ok(report)
 }
 
 /// The pure part of [`evaluate`]: a report from rows already read.
@@ -237,6 +305,7 @@ pub fn build_report(
         state,
         forecast_over_budget,
         exit_code: exit_code(state),
+        usage: None,
     })
 }
 
@@ -356,6 +425,31 @@ fn money(amount: f64) -> String {
     format!("${amount:.2}")
 }
 
+/// The local model's month-to-date usage: what was counted and the prices it was priced at.
+fn format_local_usage(usage: &LocalUsageSummary) -> String {
+    let mut out = format!(
+        "usage this month (local model, priced as Lambda at {} MB + API Gateway + CloudFront):\n  \
+         {} requests ({} errors), {:.3} GB-seconds, {:.6} GB out\n",
+        usage.memory_mb,
+        usage.requests,
+        usage.errors,
+        usage.gb_seconds,
+        usage.bytes_out as f64 / 1_073_741_824.0
+    );
+    match &usage.ai_prices {
+        Some(prices) => out.push_str(&format!(
+            "  {} input and {} output tokens at ${}/M and ${}/M ({})\n\n",
+            usage.ai_input_tokens,
+            usage.ai_output_tokens,
+            prices.per_million_input_tokens_usd,
+            prices.per_million_output_tokens_usd,
+            prices.service
+        )),
+        None => out.push_str("  AI tokens not counted (no costs.local.ai block)\n\n"),
+    }
+    out
+}
+
 /// The budgets as a table: name, budget, month-to-date, forecast, state, crossed thresholds.
 fn format_budgets(report: &CostReport) -> String {
     let mut out = format!(
@@ -467,6 +561,9 @@ pub fn format_report(report: &CostReport) -> String {
         "total",
         money(report.month_to_date_usd)
     ));
+    if let Some(usage) = &report.usage {
+        out.push_str(&format_local_usage(usage));
+    }
     let forecast = &report.forecast;
     let high = forecast
         .high_usd

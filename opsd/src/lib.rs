@@ -15,3 +15,4 @@ pub mod package;
 pub mod platform;
 pub mod store;
 pub mod up;
+pub mod usage;

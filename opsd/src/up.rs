@@ -1,5 +1,6 @@
 //! `opsd up`: opens the store, creates API tokens on first start, starts the local platform
-//! (release processes behind opsd's router), the notifier, the reconciler and the API, prints
+//! (release processes behind opsd's router, whose usage is recorded per day for the local cost
+//! model), the notifier, the reconciler and the API, prints
 //! where everything is, and stops it all (children included) on Ctrl-C or SIGTERM.
 
 use std::collections::HashMap;
@@ -19,6 +20,7 @@ use crate::platform::aws::{AwsPlatform, AwsServiceSetup};
 use crate::platform::dispatch::{NoPlatformExtras, PerService, PlatformSet};
 use crate::platform::local::{LocalPlatform, LocalServiceConfig};
 use crate::store::Store;
+use crate::usage::UsageRecorder;
 
 /// Where `opsd up` writes the operator token for local CLI use (readable by the owner only).
 pub fn operator_token_path(config: &Config) -> PathBuf {
@@ -173,8 +175,23 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let drill_scheduler = tokio::spawn(run_scheduled_drills(
         config.clone(),
         store.clone(),
-        stop_receiver,
+        stop_receiver.clone(),
     ));
+    let local_services: Vec<String> = config
+        .services
+        .values()
+        .filter(|service| service.aws.is_none())
+        .map(|service| service.name.clone())
+        .collect();
+    let usage_recorder = tokio::spawn(
+        UsageRecorder::new(
+            platform.clone(),
+            store.clone(),
+            local_services,
+            crate::usage::unix_second(),
+        )
+        .run(stop_receiver),
+    );
 
     let listener = match tokio::net::TcpListener::bind(config.listen).await {
         Ok(listener) => listener,
@@ -218,6 +235,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     tracing::info!("shutting down");
     let _ = stop_sender.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(5), reconciler).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), usage_recorder).await;
     drill_scheduler.abort();
     cost_scheduler.abort();
     platform.shutdown().await;
@@ -320,7 +338,7 @@ async fn run_scheduled_cost_checks(
         _ = tokio::time::sleep(Duration::from_secs(5)) => {}
         _ = shutdown.changed() => return,
     }
-    let source = crate::costs::build_source(&costs).await;
+    let source = crate::costs::build_source(&costs, &store).await;
     loop {
         let today = crate::costs::utc_today();
         match crate::costs::check_and_notify(&costs, &store, source.as_ref(), today, &notifier)

@@ -38,6 +38,10 @@ pub struct TrafficSample {
     pub latency_buckets: [u64; LATENCY_BUCKETS],
     /// Sum of all latencies, for the mean.
     pub latency_total_ms: u64,
+    /// Response body bytes sent to clients (counted by the local router when a response body
+    /// ends; 0 where the platform does not report it). Priced as CDN transfer by the cost model.
+    #[serde(default)]
+    pub bytes_out: u64,
 }
 
 /// The bucket a latency falls into.
@@ -71,6 +75,7 @@ impl TrafficSample {
             *mine += theirs;
         }
         self.latency_total_ms = self.latency_total_ms.saturating_add(other.latency_total_ms);
+        self.bytes_out = self.bytes_out.saturating_add(other.bytes_out);
     }
 
     /// The sum of many samples.

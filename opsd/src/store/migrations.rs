@@ -30,6 +30,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "costs",
         sql: include_str!("schema/0003_costs.sql"),
     },
+    Migration {
+        version: 4,
+        name: "usage",
+        sql: include_str!("schema/0004_usage.sql"),
+    },
 ];
 
 const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\

@@ -16,6 +16,7 @@ mod releases;
 mod rollouts;
 mod timeline;
 mod tokens;
+mod usage;
 
 #[cfg(test)]
 mod tests;
@@ -37,6 +38,7 @@ pub use releases::{ReleaseRecord, StableRelease};
 pub use rollouts::{DecisionRecord, NewDecision, NewRollout, RolloutRecord};
 pub use timeline::{AuditRecord, EventRecord, NewAuditEntry, NewEvent};
 pub use tokens::{ApiToken, TokenRole, UnknownTokenRole};
+pub use usage::{UsageCounts, UsageRow};
 
 /// How long a statement waits for another connection or process to release the write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -135,6 +137,8 @@ pub enum StoreError {
         #[source]
         source: sqlx::Error,
     },
+    #[error("{what} {value} is larger than the store can hold ({max} at most); nothing was written")]
+    TooLarge { what: String, value: u64, max: i64 },
     #[error("the store failed: {0}; if this persists, check free disk space and the store file")]
     Database(#[source] sqlx::Error),
 }

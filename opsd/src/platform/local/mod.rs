@@ -1,6 +1,7 @@
 //! The local platform: releases run as child processes under a [`Supervisor`], and each
 //! service's public port is a [`TrafficRouter`] that splits and counts their traffic.
 
+pub mod costs;
 pub mod postgres_snapshots;
 pub mod router;
 pub mod sqlite_snapshots;

@@ -1,6 +1,6 @@
 //! The local router: each service's public port, an HTTP/1.1 reverse proxy that splits requests
-//! between the stable and canary releases by weight and counts every release's requests, errors
-//! and latencies per second.
+//! between the stable and canary releases by weight and counts every release's requests, errors,
+//! latencies and response bytes per second (the usage the local cost model prices).
 //!
 //! invariant: bodies stream through in both directions; nothing buffers a whole request or
 //! response.
@@ -8,6 +8,8 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -15,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
+use hyper::body::{Frame, Incoming, SizeHint};
 use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONNECTION, CONTENT_TYPE};
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode, Uri, Version};
@@ -211,6 +213,30 @@ impl TrafficRouter {
         stats
     }
 
+    /// Each release's traffic summed over the seconds `from..to` (half open), for the releases
+    /// that have counters; the usage recorder reads consecutive windows of this.
+    pub fn usage_between(&self, service: &str, from: i64, to: i64) -> Vec<(String, TrafficSample)> {
+        let Some(route) = self.routes.get(service) else {
+            return Vec::new();
+        };
+        let counters: Vec<(String, Arc<ReleaseCounter>)> = read(&route.counters)
+            .iter()
+            .map(|(id, counter)| (id.clone(), Arc::clone(counter)))
+            .collect();
+        let mut usage: Vec<(String, TrafficSample)> = counters
+            .into_iter()
+            .map(|(id, counter)| {
+                let seconds = counter.between(from, to);
+                (
+                    id,
+                    TrafficSample::sum(seconds.iter().map(|second| &second.sample)),
+                )
+            })
+            .collect();
+        usage.sort_by(|left, right| left.0.cmp(&right.0));
+        usage
+    }
+
     /// Stops accepting connections and lets open ones finish their requests (up to 5 s).
     pub async fn shutdown(&self) {
         self.shutdown.send_replace(true);
@@ -379,15 +405,23 @@ impl ServiceRoute {
                 )
             }
         };
-        if counted {
-            let is_error = response.status().is_server_error();
-            self.counter(release_id).record(
-                unix_second(),
-                whole_millis_rounded_up(started.elapsed()),
-                is_error,
-            );
+        if !counted {
+            return response;
         }
-        response
+        let is_error = response.status().is_server_error();
+        let counter = self.counter(release_id);
+        counter.record(
+            unix_second(),
+            whole_millis_rounded_up(started.elapsed()),
+            is_error,
+        );
+        let (parts, body) = response.into_parts();
+        let body = CountedBody {
+            inner: body,
+            bytes: 0,
+            counter,
+        };
+        Response::from_parts(parts, body.boxed())
     }
 
     async fn forward(
@@ -462,6 +496,25 @@ impl ReleaseCounter {
         }
     }
 
+    /// Adds response bytes to `second` (a second with no request yet is created for them).
+    fn record_bytes(&self, second: i64, bytes: u64) {
+        let mut seconds = lock(&self.seconds);
+        match seconds.iter().rposition(|entry| entry.second <= second) {
+            Some(index) if seconds[index].second == second => {
+                let sample = &mut seconds[index].sample;
+                sample.bytes_out = sample.bytes_out.saturating_add(bytes);
+            }
+            position => {
+                let sample = TrafficSample {
+                    bytes_out: bytes,
+                    ..TrafficSample::default()
+                };
+                let at = position.map_or(0, |index| index + 1);
+                seconds.insert(at, SecondSample { second, sample });
+            }
+        }
+    }
+
     /// The stored seconds in `from..to`.
     fn between(&self, from: i64, to: i64) -> Vec<SecondSample> {
         lock(&self.seconds)
@@ -469,6 +522,49 @@ impl ReleaseCounter {
             .filter(|entry| entry.second >= from && entry.second < to)
             .copied()
             .collect()
+    }
+}
+
+/// A response body on its way to the client that counts its bytes and adds them to the release's
+/// current second when it is dropped (finished, or abandoned by the client): one count per
+/// response, however many chunks it streams.
+struct CountedBody {
+    inner: ProxyBody,
+    bytes: u64,
+    counter: Arc<ReleaseCounter>,
+}
+
+impl hyper::body::Body for CountedBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(frame))) = &polled {
+            if let Some(data) = frame.data_ref() {
+                self.bytes = self.bytes.saturating_add(data.len() as u64);
+            }
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for CountedBody {
+    fn drop(&mut self) {
+        if self.bytes > 0 {
+            self.counter.record_bytes(unix_second(), self.bytes);
+        }
     }
 }
 
@@ -828,6 +924,13 @@ mod tests {
         assert_eq!(canary_total.requests, to_canary_overall);
         assert_eq!(stable_total.requests, 4 * REQUESTS - to_canary_overall);
         assert_eq!(canary_total.errors + stable_total.errors, 0);
+        // Every answer is six bytes ("stable", "canary"), counted for the release that sent it.
+        eventually("every body's bytes are counted", Duration::from_secs(5), async || {
+            total(&router, "web@canary").await.bytes_out == 6 * to_canary_overall
+                && total(&router, "web@stable").await.bytes_out
+                    == 6 * (4 * REQUESTS - to_canary_overall)
+        })
+        .await;
     }
 
     #[tokio::test]
@@ -931,6 +1034,19 @@ mod tests {
             .unwrap();
         assert_eq!(echoed, expected, "{length} bytes sent");
         assert_eq!(total(&router, "web@streamer").await.requests, 2);
+        // Response bytes are counted once each body is done: the stream and the echo's answer.
+        let bytes_sent = (received + echoed.len()) as u64;
+        eventually("the response bytes are counted", Duration::from_secs(5), async || {
+            total(&router, "web@streamer").await.bytes_out == bytes_sent
+        })
+        .await;
+        let now = unix_second();
+        let usage = router.usage_between("web", now - 120, now + 2);
+        assert_eq!(usage.len(), 1);
+        assert_eq!(usage[0].0, "web@streamer");
+        assert_eq!(usage[0].1.requests, 2);
+        assert_eq!(usage[0].1.bytes_out, bytes_sent);
+        assert!(router.usage_between("nope", now - 120, now + 2).is_empty());
     }
 
     async fn one_connection(
