@@ -382,7 +382,8 @@ pub struct ServiceConfig {
     /// What a rollout does while the database's newest drill failed or is stale.
     pub drill_gate: GateMode,
     /// Whether a rollout is refused while the newest cost check found a budget's forecast
-    /// threshold crossed (`refuse`), or not (`off`, the default).
+    /// threshold crossed or is older than `costs.gate_max_age` (`refuse`), or not (`off`, the
+    /// default).
     pub budget_gate: GateMode,
 }
 
