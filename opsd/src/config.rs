@@ -16,7 +16,7 @@ use crate::core::cost::{
     AnomalyRules, Budget, BudgetPeriod, BudgetScope, Threshold, ThresholdBasis, ThresholdSeverity,
 };
 use crate::core::drill::{CheckExpectation, DrillCheck, DrillTargets, GateMode};
-use crate::core::duration::parse_duration;
+use crate::core::duration::{format_duration, parse_duration};
 use crate::core::plan::{parse_plan, preset, preset_names, RolloutPlan};
 use crate::core::rollout::{InconclusiveAction, RolloutPolicy};
 use crate::core::schedule::Schedule;
@@ -97,6 +97,8 @@ struct RawCosts {
     #[serde(default)]
     check_interval: Option<String>,
     #[serde(default)]
+    gate_max_age: Option<String>,
+    #[serde(default)]
     anomalies: Option<RawAnomalies>,
     #[serde(default)]
     budgets: Vec<RawBudget>,
@@ -164,6 +166,8 @@ struct RawBudget {
     scope: Option<RawScope>,
     #[serde(default)]
     thresholds: Option<Vec<RawThreshold>>,
+    #[serde(default)]
+    notify: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -401,7 +405,8 @@ pub struct ServiceConfig {
     /// What a rollout does while the database's newest drill failed or is stale.
     pub drill_gate: GateMode,
     /// Whether a rollout is refused while the newest cost check found a budget's forecast
-    /// threshold crossed (`refuse`), or not (`off`, the default).
+    /// threshold crossed or is older than `costs.gate_max_age` (`refuse`), or not (`off`, the
+    /// default).
     pub budget_gate: GateMode,
 }
 
@@ -420,6 +425,9 @@ pub struct CostsConfig {
     pub source: CostSourceConfig,
     /// How often `opsd up` checks the budgets (default 1 h).
     pub check_interval: Duration,
+    /// How old the newest cost check may be for the budget gate to trust it (default 3 ×
+    /// `check_interval`, at least `check_interval`); an older one keeps the gate closed.
+    pub gate_max_age: Duration,
     pub anomalies: AnomalyRules,
     /// Rollouts that started this long before an anomaly's day (or on it) are named with it.
     pub rollout_window: Duration,
@@ -692,6 +700,7 @@ impl Config {
                 raw_costs,
                 &databases,
                 &services,
+                &notification_targets,
             )?),
             None => None,
         };
@@ -977,13 +986,19 @@ pub const DEFAULT_COST_CHECK_INTERVAL: Duration = Duration::from_secs(3600);
 /// The seed's window before an anomaly in which rollouts are named with it.
 pub const DEFAULT_ROLLOUT_WINDOW: Duration = Duration::from_secs(24 * 3600);
 
+/// How many check intervals old the newest cost check may be, by default, for the budget gate to
+/// trust it: one missed or failed scheduled check is tolerated, a stopped checker is not.
+pub const DEFAULT_GATE_MAX_AGE_INTERVALS: u32 = 3;
+
 /// `costs`, validated; errors name `costs.<field>` (budgets by name: `costs.budgets.<name>.<field>`).
+/// A budget's `notify` must name targets of `notification_targets`.
 fn validate_costs(
     file: &str,
     text: &str,
     raw: RawCosts,
     databases: &BTreeMap<String, DatabaseConfig>,
     services: &BTreeMap<String, ServiceConfig>,
+    notification_targets: &[NotificationTarget],
 ) -> Result<CostsConfig, ConfigError> {
     let error = |field: &str, message: String| {
         let key = field.rsplit('.').next().unwrap_or(field);
@@ -1063,6 +1078,20 @@ fn validate_costs(
             "check_interval",
             "must be at least 1m (Cost Explorer updates a few times a day and bills per request)"
                 .into(),
+        ));
+    }
+    let gate_max_age = match raw.gate_max_age.as_deref() {
+        Some(text) => parse_duration(text).map_err(|message| error("gate_max_age", message))?,
+        None => check_interval.saturating_mul(DEFAULT_GATE_MAX_AGE_INTERVALS),
+    };
+    if gate_max_age < check_interval {
+        return Err(error(
+            "gate_max_age",
+            format!(
+                "{} is shorter than check_interval {}: the newest check would be too old between                  two checks; make it at least check_interval (default 3 × check_interval)",
+                format_duration(gate_max_age),
+                format_duration(check_interval)
+            ),
         ));
     }
     let mut anomalies = AnomalyRules::seed();
@@ -1241,12 +1270,48 @@ fn validate_costs(
                 thresholds
             }
         };
+        let mut notify: Vec<String> = Vec::new();
+        if let Some(names) = raw_budget.notify {
+            if names.is_empty() {
+                return Err(error(
+                    &field("notify"),
+                    "is empty; name at least one target, or leave it out to route by severity"
+                        .into(),
+                ));
+            }
+            for target in names {
+                if !notification_targets
+                    .iter()
+                    .any(|known| known.name == target)
+                {
+                    let known: Vec<&str> = notification_targets
+                        .iter()
+                        .map(|known| known.name.as_str())
+                        .collect();
+                    return Err(error(
+                        &field("notify"),
+                        format!(
+                            "{target:?} is not under notifications.targets; configured: {}",
+                            if known.is_empty() {
+                                "none".to_string()
+                            } else {
+                                known.join(", ")
+                            }
+                        ),
+                    ));
+                }
+                if !notify.contains(&target) {
+                    notify.push(target);
+                }
+            }
+        }
         let budget = Budget {
             name: name.clone(),
             amount_usd,
             period: BudgetPeriod::Monthly,
             scope,
             thresholds,
+            notify,
         };
         budget
             .validate()
@@ -1262,6 +1327,7 @@ fn validate_costs(
     Ok(CostsConfig {
         source,
         check_interval,
+        gate_max_age,
         anomalies,
         rollout_window,
         budgets,
@@ -1997,6 +2063,8 @@ mod tests {
         let costs = config.costs.as_ref().unwrap();
         assert_eq!(config.services["steno"].budget_gate, GateMode::Refuse);
         assert_eq!(costs.check_interval, Duration::from_secs(1800));
+        // gate_max_age defaults to 3 x check_interval.
+        assert_eq!(costs.gate_max_age, Duration::from_secs(3 * 1800));
         assert_eq!(costs.rollout_window, Duration::from_secs(12 * 3600));
         assert_eq!(costs.anomalies.jump_floor_usd, 25.0);
         assert!(!costs.anomalies.check_account_total);
@@ -2019,9 +2087,46 @@ mod tests {
                 value: "production".into()
             }
         );
+        assert!(costs.budgets.iter().all(|budget| budget.notify.is_empty()));
         let plain = parse("services:\n  steno: {}\n").unwrap();
         assert!(plain.costs.is_none());
         assert_eq!(plain.services["steno"].budget_gate, GateMode::Off);
+    }
+
+    const TWO_TARGETS: &str = "notifications:\n  targets:\n    - {name: chat, kind: slack, webhook_url: \"http://127.0.0.1:9/hook\"}\n    - {name: finance, kind: slack, webhook_url: \"http://127.0.0.1:9/finance\"}\n  routes:\n    - {min_severity: info, targets: [chat]}\n";
+
+    #[test]
+    fn budgets_may_name_their_notification_targets_and_the_gate_its_max_age() {
+        let config = parse(&format!(
+            "services:\n  steno: {{}}\n{TWO_TARGETS}costs:\n  check_interval: 1h\n  gate_max_age: 2h\n  budgets:\n    - {{name: monthly, amount_usd: 1000}}\n    - {{name: prod, amount_usd: 700, notify: [finance, chat, finance]}}\n"
+        ))
+        .unwrap();
+        let costs = config.costs.as_ref().unwrap();
+        assert_eq!(costs.gate_max_age, Duration::from_secs(7200));
+        assert!(costs.budgets[0].notify.is_empty());
+        assert_eq!(costs.budgets[1].notify, ["finance", "chat"]);
+        let equal = parse(
+            "services:\n  steno: {}\ncosts:\n  check_interval: 1h\n  gate_max_age: 1h\n  budgets: [{name: b, amount_usd: 1}]\n",
+        )
+        .unwrap();
+        assert_eq!(equal.costs.unwrap().gate_max_age, Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn an_unknown_notify_target_names_the_budget_and_lists_the_targets() {
+        let error = parse(&format!(
+            "services:\n  steno: {{}}\n{TWO_TARGETS}costs:\n  budgets:\n    - {{name: prod, amount_usd: 700, notify: [finanse]}}\n"
+        ))
+        .unwrap_err();
+        assert_eq!(error.field.as_deref(), Some("costs.budgets.prod.notify"));
+        let message = error.to_string();
+        assert!(message.contains("\"finanse\""), "{message}");
+        assert!(message.contains("configured: chat, finance"), "{message}");
+        let none = parse(
+            "services:\n  steno: {}\ncosts:\n  budgets: [{name: b, amount_usd: 1, notify: [chat]}]\n",
+        )
+        .unwrap_err();
+        assert!(none.to_string().contains("configured: none"), "{none}");
     }
 
     #[test]
@@ -2085,6 +2190,9 @@ mod tests {
             ("costs:\n  budgets: [{name: b, amount_usd: 1, thresholds: [{basis: spend, percent: 80, severity: warning}]}]\n", "costs.budgets.b.thresholds[0].basis", "actual or forecast"),
             ("costs:\n  budgets: [{name: b, amount_usd: 1}, {name: b, amount_usd: 2}]\n", "costs.budgets.b.name", "twice"),
             ("costs:\n  check_interval: 5s\n  budgets: [{name: b, amount_usd: 1}]\n", "costs.check_interval", "at least 1m"),
+            ("costs:\n  check_interval: 1h\n  gate_max_age: 30m\n  budgets: [{name: b, amount_usd: 1}]\n", "costs.gate_max_age", "at least check_interval"),
+            ("costs:\n  gate_max_age: soon\n  budgets: [{name: b, amount_usd: 1}]\n", "costs.gate_max_age", "like"),
+            ("costs:\n  budgets: [{name: b, amount_usd: 1, notify: []}]\n", "costs.budgets.b.notify", "route by severity"),
             ("costs:\n  aws: {max_attempts: 0}\n  budgets: [{name: b, amount_usd: 1}]\n", "costs.aws.max_attempts", "between 1 and 10"),
             ("costs:\n  anomalies: {jump_percent: -1}\n  budgets: [{name: b, amount_usd: 1}]\n", "costs.anomalies", "jump_percent"),
         ];

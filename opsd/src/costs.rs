@@ -14,9 +14,10 @@ use serde::Serialize;
 
 use crate::config::{Config, CostSourceConfig, CostsConfig};
 use crate::core::cost::{
-    daily_totals, daily_totals_by_service, detect_anomalies, evaluate_budget, forecast_month_end,
-    link_rollouts, month_bounds, Anomaly, BudgetScope, BudgetState, BudgetStatus, CostError,
-    CostNotification, CostState, DailyCost, Forecast, ThresholdBasis,
+    budget_gate, daily_totals, daily_totals_by_service, detect_anomalies, evaluate_budget,
+    forecast_month_end, link_rollouts, month_bounds, Anomaly, BudgetGateClosed, BudgetScope,
+    BudgetState, BudgetStatus, CostError, CostNotification, CostState, DailyCost, Forecast,
+    NewestCostCheck, ThresholdBasis,
 };
 use crate::notify::{Notification, Notifier};
 use crate::core::cost::pricing::{AiPrices, PriceTable};
@@ -320,7 +321,7 @@ pub struct CheckOutcome {
 }
 
 /// Evaluates, records the check, advances the remembered state and sends a notification for each
-/// change it reports (through `notifier`, routed by severity).
+/// change it reports (through `notifier`: to a budget's `notify` targets, else by severity).
 pub async fn check_and_notify(
     costs: &CostsConfig,
     store: &Store,
@@ -364,8 +365,9 @@ pub async fn check_and_notify(
 }
 
 /// The notifier's message for one cost notification. Budget changes carry the check's id in
-/// their key (a budget may go back and forth in a month); anomalies are keyed by day, service and
-/// rule, so one is delivered once.
+/// their key (a budget may go back and forth in a month) and go to the budget's `notify` targets
+/// when it names some (else by severity); anomalies are keyed by day, service and rule, so one is
+/// delivered once, and are always routed by severity.
 pub fn notification_of(
     notification: &CostNotification,
     check_id: i64,
@@ -418,6 +420,7 @@ pub fn notification_of(
             "checked_at": checked_at.to_rfc3339(),
             "notification": notification,
         }),
+        targets: notification.explicit_targets().map(<[String]>::to_vec),
     }
 }
 
@@ -584,16 +587,31 @@ pub fn format_report(report: &CostReport) -> String {
     out
 }
 
-/// The budget gate's view: `Some(reason)` when the newest check found a forecast threshold
-/// crossed, `None` otherwise (no check yet is open: the gate does not guess).
-pub async fn budget_gate_closed(store: &Store) -> Result<Option<String>, StoreError> {
-    let Some(check) = store.latest_cost_check().await? else {
-        return Ok(None);
-    };
-    if !check.forecast_over_budget {
-        return Ok(None);
-    }
-    let crossed: Vec<String> = check.report["budgets"]
+/// The budget gate's view of the newest recorded cost check at `now` (see
+/// [`crate::core::cost::budget_gate`]): `Some` closed while that check found a forecast over
+/// budget or is older than `max_age` (`costs.gate_max_age`), `None` open. No check yet is open:
+/// a first deploy must not wait for the first cost data. Never calls the cost source.
+pub async fn budget_gate_closed(
+    store: &Store,
+    now: DateTime<Utc>,
+    max_age: std::time::Duration,
+) -> Result<Option<BudgetGateClosed>, StoreError> {
+    let newest = store
+        .latest_cost_check()
+        .await?
+        .map(|check| NewestCostCheck {
+            over_budget: forecast_crossings(&check.report),
+            checked_at: check.checked_at,
+            today: check.today,
+            forecast_over_budget: check.forecast_over_budget,
+        });
+    Ok(budget_gate(newest.as_ref(), now, max_age))
+}
+
+/// The budgets of a recorded report whose forecast threshold is crossed, like `budget monthly
+/// forecast $1350.00 of $1000.00`; empty when the report does not say.
+fn forecast_crossings(report: &serde_json::Value) -> Vec<String> {
+    report["budgets"]
         .as_array()
         .map(|budgets| {
             budgets
@@ -615,17 +633,7 @@ pub async fn budget_gate_closed(store: &Store) -> Result<Option<String>, StoreEr
                 })
                 .collect()
         })
-        .unwrap_or_default();
-    Ok(Some(format!(
-        "the cost check of {} (at {}) found {}",
-        check.today,
-        check.checked_at.to_rfc3339(),
-        if crossed.is_empty() {
-            "a forecast over budget".to_string()
-        } else {
-            crossed.join(", ")
-        }
-    )))
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -643,6 +651,7 @@ mod tests {
         CostsConfig {
             source: CostSourceConfig::Aws(CostExplorerConfig::default()),
             check_interval: DEFAULT_COST_CHECK_INTERVAL,
+            gate_max_age: DEFAULT_COST_CHECK_INTERVAL * 3,
             anomalies: AnomalyRules {
                 check_account_total: false,
                 ..AnomalyRules::seed()
@@ -733,15 +742,22 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_budget_gate_reads_the_newest_check() {
+    async fn the_budget_gate_reads_the_newest_check_and_its_age() {
         let store = Store::open_in_memory().await.unwrap();
-        assert_eq!(budget_gate_closed(&store).await.unwrap(), None);
+        let max_age = std::time::Duration::from_secs(3 * 3600);
+        let checked_at: DateTime<Utc> = "2026-06-10T09:00:00Z".parse().unwrap();
+        let fresh = checked_at + chrono::Duration::hours(1);
+        let stale = checked_at + chrono::Duration::hours(4);
+        assert_eq!(
+            budget_gate_closed(&store, fresh, max_age).await.unwrap(),
+            None
+        );
         let report = serde_json::json!({"budgets": [{"budget": "monthly", "budget_usd": 1000.0,
             "forecast": {"point_usd": 1350.0},
             "crossed": [{"threshold": {"basis": "forecast", "percent": 120.0}}]}]});
         store
             .insert_cost_check(
-                Utc::now(),
+                checked_at,
                 "2026-06-10",
                 "critical",
                 true,
@@ -749,15 +765,84 @@ mod tests {
             )
             .await
             .unwrap();
-        let closed = budget_gate_closed(&store).await.unwrap().unwrap();
+        let closed = budget_gate_closed(&store, fresh, max_age)
+            .await
+            .unwrap()
+            .unwrap();
         assert!(
-            closed.contains("budget monthly forecast $1350.00 of $1000.00"),
-            "{closed}"
+            closed
+                .reason
+                .contains("budget monthly forecast $1350.00 of $1000.00"),
+            "{closed:?}"
         );
+        assert!(!closed.stale);
+        let closed = budget_gate_closed(&store, stale, max_age)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(closed.stale, "{closed:?}");
+        assert!(
+            closed.reason.contains("budget monthly forecast"),
+            "{closed:?}"
+        );
+        let later = checked_at + chrono::Duration::minutes(30);
         store
-            .insert_cost_check(Utc::now(), "2026-06-11", "ok", false, "{}")
+            .insert_cost_check(later, "2026-06-11", "ok", false, "{}")
             .await
             .unwrap();
-        assert_eq!(budget_gate_closed(&store).await.unwrap(), None);
+        assert_eq!(
+            budget_gate_closed(&store, fresh, max_age).await.unwrap(),
+            None
+        );
+        let closed = budget_gate_closed(&store, stale + chrono::Duration::hours(1), max_age)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            closed
+                .reason
+                .starts_with("the newest cost check is from 2026-06-10 09:30:00 UTC"),
+            "{closed:?}"
+        );
+    }
+
+    #[test]
+    fn budget_notifications_go_to_the_budget_targets_and_anomalies_by_severity() {
+        let today = day("2026-07-10");
+        let rows = series("AWS Lambda", today, 10.0, 80.0);
+        let mut routed = Budget::seed_default(100.0);
+        routed.name = "routed".into();
+        let mut named = Budget::seed_default(100.0);
+        named.name = "named".into();
+        named.notify = vec!["finance".into()];
+        let report = build_report(
+            &costs(vec![routed, named]),
+            "test",
+            &rows,
+            &BTreeMap::new(),
+            &[],
+            today,
+        )
+        .unwrap();
+        let (notifications, _) =
+            CostState::default().advance(&report.budgets, &report.anomalies, today);
+        assert_eq!(notifications.len(), 3, "{notifications:?}");
+        let checked_at = Utc::now();
+        let sent: Vec<Notification> = notifications
+            .iter()
+            .map(|notification| notification_of(notification, 7, checked_at))
+            .collect();
+        let by_title = |prefix: &str| {
+            sent.iter()
+                .find(|notification| notification.title.starts_with(prefix))
+                .unwrap_or_else(|| panic!("no {prefix}: {sent:?}"))
+        };
+        assert_eq!(
+            by_title("budget named").targets,
+            Some(vec!["finance".into()])
+        );
+        assert_eq!(by_title("budget routed").targets, None);
+        assert_eq!(by_title("cost anomaly").targets, None);
+        assert!(by_title("budget named").key.ends_with("/7"));
     }
 }

@@ -508,7 +508,8 @@ impl Daemon {
     }
 
     /// The budget gate (`budget_gate: refuse`): refuses a deploy while the newest cost check found
-    /// a budget's forecast threshold crossed, unless the operator overrides `budget` (audited).
+    /// a budget's forecast threshold crossed, or is older than `costs.gate_max_age`, unless the
+    /// operator overrides `budget` (audited).
     async fn check_budget_gate(
         &self,
         service: &ServiceConfig,
@@ -516,11 +517,20 @@ impl Daemon {
         actor: &Actor,
         reason: Option<&str>,
     ) -> Result<(), ControlError> {
-        if service.budget_gate == GateMode::Off || self.config.costs.is_none() {
+        let Some(costs) = self.config.costs.as_ref() else {
+            return Ok(());
+        };
+        if service.budget_gate == GateMode::Off {
             return Ok(());
         }
-        let closed_because = match crate::costs::budget_gate_closed(&self.store).await {
-            Ok(Some(closed_because)) => closed_because,
+        let closed = match crate::costs::budget_gate_closed(
+            &self.store,
+            Utc::now(),
+            costs.gate_max_age,
+        )
+        .await
+        {
+            Ok(Some(closed)) => closed,
             Ok(None) => return Ok(()),
             Err(error) => {
                 tracing::warn!(error = %error, "cannot read the newest cost check; the budget gate stays open");
@@ -533,16 +543,15 @@ impl Daemon {
                 "override_budget_gate",
                 &service.name,
                 reason.map(str::to_string),
-                serde_json::json!({"gate": "budget", "closed_because": closed_because}),
+                serde_json::json!({"gate": "budget", "closed_because": closed.reason, "stale": closed.stale}),
             )
             .await;
             return Ok(());
         }
         Err(ControlError::GateClosed(format!(
-            "deploy of {} refused by the budget gate: {closed_because}; lower the spend or raise \
-             the budget and run `opsd cost check`, or override with --override budget --reason \
-             \"...\" (audited)",
-            service.name
+            "deploy of {} refused by the budget gate: {}; {}, or override with --override budget \
+             --reason \"...\" (audited)",
+            service.name, closed.reason, closed.what_to_do
         )))
     }
 
@@ -795,6 +804,7 @@ impl Daemon {
                                 rollout_id: Some(rollout_id.clone()),
                                 resolve: false,
                                 details: serde_json::Value::Null,
+                                targets: None,
                             });
                         }
                         rollout.last_error = Some(message);
@@ -1182,6 +1192,7 @@ impl Daemon {
                 rollout_id: Some(state.id.clone()),
                 resolve: false,
                 details: serde_json::to_value(&decision.evidence).unwrap_or_default(),
+                targets: None,
             });
         }
     }

@@ -33,8 +33,10 @@
 //! one retry loop for every kind of target.
 //!
 //! Routing: a notification goes to every target named by a route whose `min_severity` it meets
-//! (critical meets warning and info; warning meets info). Each target has its own queue and
-//! delivery task, so a dead or stalled target never delays the others.
+//! (critical meets warning and info; warning meets info), unless it names its own targets
+//! ([`Notification::targets`], e.g. a cost budget's `notify` list): then it goes to exactly those
+//! and the routes are not consulted. Each target has its own queue and delivery task, so a dead
+//! or stalled target never delays the others.
 //!
 //! Dedupe: a delivery is identified by the notification's `key`, whether it triggers or
 //! resolves, and the target (`<key>#<trigger|resolve>@<target>`); one already delivered is
@@ -410,6 +412,26 @@ pub fn validate_notifications(
     Ok(())
 }
 
+/// The names of the targets `notification` goes to, each once: its own
+/// [`Notification::targets`] when it names them, else [`routed_targets`] by its severity.
+pub fn notification_targets<'a>(
+    routes: &'a [NotificationRoute],
+    notification: &'a Notification,
+) -> Vec<&'a str> {
+    match &notification.targets {
+        Some(names) => {
+            let mut chosen: Vec<&str> = Vec::new();
+            for name in names {
+                if !chosen.contains(&name.as_str()) {
+                    chosen.push(name);
+                }
+            }
+            chosen
+        }
+        None => routed_targets(routes, notification.severity),
+    }
+}
+
 /// The names of the targets a notification of `severity` goes to, each once, in the order the
 /// routes name them.
 pub fn routed_targets(routes: &[NotificationRoute], severity: Severity) -> Vec<&str> {
@@ -500,6 +522,10 @@ pub struct Notification {
     /// Resolves (PagerDuty `event_action: resolve`) what the same key triggered.
     pub resolve: bool,
     pub details: serde_json::Value,
+    /// The targets (by name) this notification goes to, instead of the severity routes; `None`
+    /// routes it by severity. Dedupe per target is the same either way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub targets: Option<Vec<String>>,
 }
 
 /// Delivery settings; the defaults suit production, tests shorten them.
@@ -666,7 +692,7 @@ impl Notifier {
             {
                 tracing::warn!(
                     target_name = %target.name,
-                    "notification target is not named by any route"
+                    "notification target is not named by any route; only notifications that name it (like a cost budget's notify) reach it"
                 );
             }
             let (queue, pending) = mpsc::channel(capacity);
@@ -761,7 +787,8 @@ fn build_client(policy: &DeliveryPolicy) -> Option<reqwest::Client> {
     }
 }
 
-/// Hands each notification to the queues of the targets its severity routes it to.
+/// Hands each notification to the queues of the targets it names, or else of the targets its
+/// severity routes it to.
 struct Router {
     routes: Vec<NotificationRoute>,
     target_queues: HashMap<String, mpsc::Sender<Arc<Queued>>>,
@@ -786,7 +813,7 @@ impl Router {
 
     fn route(&self, queued: Arc<Queued>) {
         let notification = &queued.notification;
-        let targets = routed_targets(&self.routes, notification.severity);
+        let targets = notification_targets(&self.routes, notification);
         if targets.is_empty() {
             tracing::debug!(
                 key = %notification.key,
@@ -804,6 +831,16 @@ impl Router {
                         severity = %notification.severity,
                         problem = %problem,
                         "notification not delivered: target disabled"
+                    );
+                } else if notification.targets.is_some() {
+                    // Routes naming unknown targets are reported once at start; a notification
+                    // naming one (the config loader refuses that) is reported each time.
+                    NotificationCounters::count(&self.counters.failed);
+                    tracing::error!(
+                        target_name = target,
+                        key = %notification.key,
+                        severity = %notification.severity,
+                        "notification not delivered: it names a target that is not configured"
                     );
                 }
                 continue;
@@ -1629,6 +1666,7 @@ mod tests {
             rollout_id: Some("r1".to_string()),
             resolve: false,
             details: json!({"error_rate": 0.07}),
+            targets: None,
         }
     }
 
@@ -1965,6 +2003,57 @@ routes:
         let paged = pager.bodies();
         assert_eq!(paged.len(), 1);
         assert_eq!(paged[0]["dedup_key"], "k/critical");
+    }
+
+    #[tokio::test]
+    async fn a_notification_naming_targets_goes_only_to_them() {
+        let (chat, chat_url) = Receiver::start(&[]).await;
+        let (finance, finance_url) = Receiver::start(&[]).await;
+        let (pager, pager_url) = Receiver::start(&[]).await;
+        let (notifier, handle) = start_notifier(
+            &config(
+                vec![
+                    slack("chat", &chat_url),
+                    slack("finance", &finance_url),
+                    pagerduty("pager", &pager_url),
+                ],
+                // No route names finance; a critical notification would reach chat and pager.
+                vec![route(Severity::Info, &["chat", "pager"])],
+            ),
+            fast_policy(),
+            None,
+        );
+        let mut named = notification("cost/budget/prod", Severity::Critical);
+        named.targets = Some(vec!["finance".into(), "finance".into()]);
+        notifier.send(named.clone());
+        // The same key again: deduplicated per target as usual.
+        notifier.send(named);
+        let mut unknown = notification("cost/budget/other", Severity::Critical);
+        unknown.targets = Some(vec!["nowhere".into()]);
+        notifier.send(unknown);
+        notifier.send(notification("rollout/r1/rolled_back", Severity::Critical));
+        let counters = notifier.counters();
+        drain(notifier, handle).await;
+
+        let delivered = finance.bodies();
+        assert_eq!(delivered.len(), 1, "{delivered:?}");
+        assert!(delivered[0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("Rollout r1 rolled back"));
+        // The routed notification reached its routes and not finance.
+        assert_eq!(chat.count(), 1);
+        assert_eq!(pager.bodies()[0]["dedup_key"], "rollout/r1/rolled_back");
+        assert_eq!(pager.count(), 1);
+        assert_eq!(
+            counters.snapshot(),
+            NotificationCounts {
+                sent: 3,
+                deduplicated: 1,
+                failed: 1,
+                ..Default::default()
+            }
+        );
     }
 
     #[tokio::test]

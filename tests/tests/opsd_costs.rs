@@ -2,7 +2,9 @@
 //! with daily costs injected per scenario: within budget (exit 0), 80 % warning (exit 3), 100 %
 //! critical (exit 2), a forecast past 120 % (exit 2, the forecast threshold named) and a spend
 //! anomaly named in the report. Each change of state is notified once to a Slack-compatible
-//! webhook served by the test; checking the same state again notifies nothing.
+//! webhook served by the test; checking the same state again notifies nothing. A budget scoped
+//! to a tag is evaluated from answers grouped by that tag, and a budget that names its
+//! notification targets notifies only them.
 
 use std::path::Path;
 use std::process::Command;
@@ -90,6 +92,34 @@ fn answer(today: NaiveDate, daily: f64, today_usd: f64) -> Value {
     }
     json!({
         "GroupDefinitions": [{"Type": "DIMENSION", "Key": "SERVICE"}],
+        "ResultsByTime": results,
+        "DimensionValueAttributes": []
+    })
+}
+
+/// A `GetCostAndUsage` answer grouped by the tag `key` for the days opsd asks for on `today`:
+/// each `(value, daily)` costs `daily` every day. Cost Explorer names the groups `key$value`.
+fn tag_answer(today: NaiveDate, key: &str, values: &[(&str, f64)]) -> Value {
+    let first = today.checked_sub_days(Days::new(63)).unwrap();
+    let mut results = Vec::new();
+    let mut current = first;
+    while current <= today {
+        let groups: Vec<Value> = values
+            .iter()
+            .map(|(value, daily)| {
+                json!({"Keys": [format!("{key}${value}")], "Metrics": {"UnblendedCost": {"Amount": format!("{daily:.2}"), "Unit": "USD"}}})
+            })
+            .collect();
+        results.push(json!({
+            "TimePeriod": {"Start": current.to_string(), "End": current.succ_opt().unwrap().to_string()},
+            "Total": {},
+            "Groups": groups,
+            "Estimated": false
+        }));
+        current = current.succ_opt().unwrap();
+    }
+    json!({
+        "GroupDefinitions": [{"Type": "TAG", "Key": key}],
         "ResultsByTime": results,
         "DimensionValueAttributes": []
     })
@@ -408,4 +438,159 @@ fn a_forecast_over_budget_refuses_deploys_until_an_audited_override() {
         .contains("budget monthly forecast"));
     let _ = client(&["abort", "steno", "--reason", "test over"]);
     process.terminate(Duration::from_secs(20));
+}
+
+/// Two webhook targets: `ops`, which the routes send every severity to, and `finance`, which no
+/// route names. A generous account budget and a $1,000 budget on the tag
+/// `Environment=production`, with `notify_line` added to it.
+fn write_tag_config(
+    dir: &Path,
+    endpoint: &str,
+    ops: &Webhook,
+    finance: &Webhook,
+    notify_line: &str,
+) {
+    let config = format!(
+        "listen: 127.0.0.1:0\n\
+         data_dir: data\n\
+         services:\n  steno:\n    public_addr: 127.0.0.1:0\n\
+         notifications:\n  targets:\n    - {{name: ops, kind: slack, webhook_url: \"{ops}\"}}\n    - {{name: finance, kind: slack, webhook_url: \"{finance}\"}}\n  routes:\n    - {{min_severity: info, targets: [ops]}}\n\
+         costs:\n  source: aws\n  aws: {{endpoint_url: \"{endpoint}\", max_attempts: 1}}\n  anomalies: {{check_account_total: false}}\n  budgets:\n    - {{name: monthly, amount_usd: 100000}}\n    - name: production\n      amount_usd: 1000\n      scope: {{tag: \"Environment=production\"}}\n{notify_line}",
+        ops = ops.url,
+        finance = finance.url,
+    );
+    std::fs::write(dir.join("opsd.yaml"), config).unwrap();
+}
+
+/// Queues the two answers one check on `today` asks for, in the order opsd asks: by service
+/// (flat $10 a day of Lambda: no anomaly, far under the account budget), then by the tag
+/// `Environment` ($45 a day in production, $100 in staging, $5 untagged).
+fn inject_tagged_day(emulator: &AwsEmulator, today: NaiveDate) {
+    inject(emulator, answer(today, 10.0, 10.0));
+    inject(
+        emulator,
+        tag_answer(
+            today,
+            "Environment",
+            &[("production", 45.0), ("staging", 100.0), ("", 5.0)],
+        ),
+    );
+}
+
+#[test]
+fn a_tag_budget_counts_its_tag_and_notifies_the_targets_it_names() {
+    let emulator = AwsEmulator::start();
+    let ops = Webhook::start();
+    let finance = Webhook::start();
+
+    // Without notify: routed by severity, to ops only.
+    let dir = tempfile::tempdir().unwrap();
+    write_tag_config(dir.path(), &emulator.endpoint_url(), &ops, &finance, "");
+    inject_tagged_day(&emulator, day("2026-06-10"));
+    let check = opsd(
+        dir.path(),
+        &["cost", "check", "--today", "2026-06-10", "--json"],
+    );
+    // Production: $450 by June 10 (45 %), $1,350 forecast (135 %): critical on the forecast.
+    // Staging's $100 a day would be over the actual thresholds if it were counted.
+    assert_eq!(check.code, 2, "{}\n{}", check.stdout, check.stderr);
+    let report = check.json();
+    let production = &report["budgets"][1];
+    assert_eq!(production["budget"], "production", "{report:#}");
+    assert_eq!(production["state"], "critical", "{report:#}");
+    assert!(
+        (production["month_to_date_usd"].as_f64().unwrap() - 450.0).abs() < 0.01,
+        "{report:#}"
+    );
+    let crossed = production["crossed"].as_array().unwrap();
+    assert_eq!(crossed.len(), 1, "{report:#}");
+    assert_eq!(crossed[0]["threshold"]["basis"], "forecast");
+    assert_eq!(report["budgets"][0]["state"], "ok", "{report:#}");
+    assert_eq!(
+        report["notified"].as_array().unwrap().len(),
+        1,
+        "{report:#}"
+    );
+    assert_eq!(ops.count(), 1, "{report:#}");
+    assert_eq!(finance.count(), 0, "{report:#}");
+    assert!(
+        ops.last_text()
+            .contains("budget production: ok -> critical"),
+        "{}",
+        ops.last_text()
+    );
+
+    // With notify: [finance]: to finance only, though the routes send everything to ops.
+    let dir = tempfile::tempdir().unwrap();
+    write_tag_config(
+        dir.path(),
+        &emulator.endpoint_url(),
+        &ops,
+        &finance,
+        "      notify: [finance]\n",
+    );
+    inject_tagged_day(&emulator, day("2026-06-11"));
+    let check = opsd(
+        dir.path(),
+        &["cost", "check", "--today", "2026-06-11", "--json"],
+    );
+    assert_eq!(check.code, 2, "{}\n{}", check.stdout, check.stderr);
+    let report = check.json();
+    assert_eq!(report["budgets"][1]["state"], "critical", "{report:#}");
+    assert_eq!(
+        report["notified"].as_array().unwrap().len(),
+        1,
+        "{report:#}"
+    );
+    assert_eq!(finance.count(), 1, "{report:#}");
+    assert_eq!(
+        ops.count(),
+        1,
+        "ops got the budget's notification: {}",
+        ops.last_text()
+    );
+    assert!(
+        finance
+            .last_text()
+            .contains("budget production: ok -> critical"),
+        "{}",
+        finance.last_text()
+    );
+
+    // The same state again (the emulator answers the same requests from its cache): nothing new.
+    let again = opsd(dir.path(), &["cost", "check", "--today", "2026-06-11"]);
+    assert_eq!(again.code, 2, "{}\n{}", again.stdout, again.stderr);
+    assert!(
+        again.stdout.contains("notified: nothing new"),
+        "{}",
+        again.stdout
+    );
+    assert_eq!((ops.count(), finance.count()), (1, 1));
+}
+
+#[test]
+fn a_budget_naming_an_unknown_target_is_a_config_error() {
+    let ops = Webhook::start();
+    let finance = Webhook::start();
+    let dir = tempfile::tempdir().unwrap();
+    // Refused while loading the configuration, before any cost source is called.
+    write_tag_config(
+        dir.path(),
+        "http://127.0.0.1:9",
+        &ops,
+        &finance,
+        "      notify: [accounting]\n",
+    );
+    let output = opsd(dir.path(), &["cost", "check"]);
+    assert_eq!(output.code, 1, "{}", output.stdout);
+    assert!(
+        output.stderr.contains("costs.budgets.production.notify"),
+        "{}",
+        output.stderr
+    );
+    assert!(
+        output.stderr.contains("configured: ops, finance"),
+        "{}",
+        output.stderr
+    );
 }

@@ -109,6 +109,10 @@ pub struct Budget {
     pub period: BudgetPeriod,
     pub scope: BudgetScope,
     pub thresholds: Vec<Threshold>,
+    /// The notification targets (by name) this budget's state changes go to instead of the
+    /// severity routes; empty routes them by severity.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notify: Vec<String>,
 }
 
 impl Budget {
@@ -145,6 +149,7 @@ impl Budget {
                     severity: ThresholdSeverity::Critical,
                 },
             ],
+            notify: Vec::new(),
         }
     }
 
@@ -235,6 +240,9 @@ pub struct BudgetStatus {
     pub crossed: Vec<CrossedThreshold>,
     pub skipped: Vec<SkippedThreshold>,
     pub state: BudgetState,
+    /// The budget's [`Budget::notify`] targets, carried to its state-change notifications.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notify: Vec<String>,
 }
 
 /// Evaluates `budget` on `today`: month-to-date spend of the month containing `today` (its days up
@@ -316,6 +324,7 @@ pub(crate) fn evaluate_totals(
         crossed,
         skipped,
         state,
+        notify: budget.notify.clone(),
     })
 }
 

@@ -16,12 +16,14 @@
 //! - [`anomaly`]: [`anomaly::detect_anomalies`] and [`anomaly::link_rollouts`].
 //! - [`pricing`]: [`pricing::PriceTable`], [`pricing::price_usage`] for the local platform.
 //! - [`state`]: [`state::CostState`], which notifications are new.
+//! - [`gate`]: [`gate::budget_gate`], whether the newest cost check lets a rollout start.
 //! - [`synthetic`]: seeded synthetic cost series for the back-test and its benchmark.
 
 pub mod anomaly;
 pub mod backtest;
 pub mod budget;
 pub mod forecast;
+pub mod gate;
 pub mod pricing;
 pub mod state;
 pub mod synthetic;
@@ -38,6 +40,7 @@ pub use budget::{
     CrossedThreshold, SkippedThreshold, Threshold, ThresholdBasis, ThresholdSeverity,
 };
 pub use forecast::{forecast_month_end, Forecast, ForecastQuality};
+pub use gate::{budget_gate, BudgetGateClosed, NewestCostCheck};
 pub use pricing::{
     as_daily_costs, cost_per_thousand_requests, price_usage, AiPrices, PriceTable, ServiceCost,
     Usage,

@@ -58,7 +58,8 @@ pub struct BudgetChange {
     pub to: BudgetState,
     /// Whether the state got worse.
     pub escalated: bool,
-    /// The evaluation behind the change, with its evidence (boxed: it is large).
+    /// The evaluation behind the change, with its evidence and the budget's `notify` targets
+    /// (boxed: it is large).
     pub status: Box<BudgetStatus>,
 }
 
@@ -82,6 +83,18 @@ impl CostNotification {
             },
             CostNotification::Budget(_) => Severity::Info,
             CostNotification::Anomaly(_) => Severity::Warning,
+        }
+    }
+
+    /// The targets a budget change goes to instead of the severity routes (the budget's
+    /// `notify`); `None` for a budget without `notify` and for anomalies, which are routed by
+    /// severity.
+    pub fn explicit_targets(&self) -> Option<&[String]> {
+        match self {
+            CostNotification::Budget(change) if !change.status.notify.is_empty() => {
+                Some(&change.status.notify)
+            }
+            _ => None,
         }
     }
 
