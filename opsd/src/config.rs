@@ -351,6 +351,18 @@ struct RawAnalysis {
     on_inconclusive: Option<String>,
     #[serde(default)]
     health_failures_to_roll_back: Option<u32>,
+    #[serde(default)]
+    cost_per_request: Option<RawCostPerRequest>,
+}
+
+/// `analysis.cost_per_request`: hold a canary whose requests cost this many times the baseline's.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCostPerRequest {
+    #[serde(default)]
+    max_ratio: Option<f64>,
+    #[serde(default)]
+    min_requests: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -627,6 +639,22 @@ impl Config {
                 }
                 policy.health_failures_to_roll_back = failures;
             }
+            if let Some(raw_check) = analysis.cost_per_request {
+                let check = crate::core::cost::CostPerRequestPolicy {
+                    max_ratio: raw_check
+                        .max_ratio
+                        .unwrap_or(crate::core::cost::release_cost::DEFAULT_MAX_RATIO),
+                    min_requests: raw_check
+                        .min_requests
+                        .unwrap_or(policy.analysis.min_canary_requests),
+                    memory_mb: crate::platform::local::costs::DEFAULT_MEMORY_MB,
+                    prices: crate::core::cost::PriceTable::seed(),
+                };
+                check
+                    .validate()
+                    .map_err(|message| error("cost_per_request", message))?;
+                policy.cost_per_request = Some(check);
+            }
         }
 
         let mut services = BTreeMap::new();
@@ -704,6 +732,14 @@ impl Config {
             )?),
             None => None,
         };
+        // The cost-per-request check prices requests like the local cost model does.
+        if let (Some(check), Some(CostSourceConfig::Local(local))) = (
+            policy.cost_per_request.as_mut(),
+            costs.as_ref().map(|costs| &costs.source),
+        ) {
+            check.memory_mb = local.memory_mb;
+            check.prices = local.prices;
+        }
         for service in services.values() {
             if service.budget_gate != GateMode::Off && costs.is_none() {
                 return Err(ConfigError {
@@ -2171,6 +2207,21 @@ mod tests {
             assert_eq!(error.field.as_deref(), Some(field), "{ai}: {error}");
             assert!(error.to_string().contains(words), "{ai}: {error}");
         }
+        let checked = parse(&format!(
+            "analysis:\n  cost_per_request: {{max_ratio: 3}}\nservices:\n  steno: {{}}\n{databases}costs:\n  source: local\n  local: {{memory_mb: 1024}}\n  budgets: [{{name: b, amount_usd: 1}}]\n"
+        ))
+        .unwrap();
+        let check = checked.policy.cost_per_request.as_ref().unwrap();
+        assert_eq!(check.max_ratio, 3.0);
+        assert_eq!(check.memory_mb, 1024);
+        assert_eq!(check.min_requests, checked.policy.analysis.min_canary_requests);
+        let defaults = parse("analysis:\n  cost_per_request: {}\nservices:\n  steno: {}\n").unwrap();
+        let check = defaults.policy.cost_per_request.as_ref().unwrap();
+        assert_eq!((check.max_ratio, check.memory_mb), (2.0, DEFAULT_MEMORY_MB));
+        assert!(parse("services:\n  steno: {}\n").unwrap().policy.cost_per_request.is_none());
+        let bad = parse("analysis:\n  cost_per_request: {max_ratio: 0.5}\nservices:\n  steno: {}\n").unwrap_err();
+        assert_eq!(bad.field.as_deref(), Some("cost_per_request"), "{bad}");
+        assert!(bad.to_string().contains("above 1"), "{bad}");
         let misplaced = parse("services:\n  steno: {}\ncosts:\n  local: {memory_mb: 512}\n  budgets: [{name: b, amount_usd: 1}]\n").unwrap_err();
         assert_eq!(misplaced.field.as_deref(), Some("costs.local"), "{misplaced}");
     }

@@ -939,7 +939,8 @@ impl Daemon {
         rollout.checks = still_running;
         observation.check_results = finished_checks;
 
-        let (next, actions) = step(&rollout.state, &observation, &self.config.policy);
+        let policy = self.policy_for(&service);
+        let (next, actions) = step(&rollout.state, &observation, &policy);
         pending_actions.extend(actions);
         // Persist first: a decision is recorded and acted on only once its state is stored.
         let changed = serde_json::to_string(&next).ok() != state_before;
@@ -1286,6 +1287,23 @@ impl Daemon {
     }
 
     /// Status of one service or all.
+    /// The rollout policy of `service`: the configured one, without the cost-per-request check
+    /// on AWS (CloudWatch reports neither response bytes nor each request's duration).
+    fn policy_for(&self, service: &str) -> std::borrow::Cow<'_, crate::core::rollout::RolloutPolicy> {
+        let on_aws = self
+            .config
+            .services
+            .get(service)
+            .is_some_and(|config| config.aws.is_some());
+        if on_aws && self.config.policy.cost_per_request.is_some() {
+            let mut policy = self.config.policy.clone();
+            policy.cost_per_request = None;
+            std::borrow::Cow::Owned(policy)
+        } else {
+            std::borrow::Cow::Borrowed(&self.config.policy)
+        }
+    }
+
     pub async fn status(&self, service: Option<&str>) -> Result<Vec<ServiceStatus>, ControlError> {
         let names: Vec<String> = match service {
             Some(name) => {

@@ -13,6 +13,7 @@ use super::alarms::{
     evaluate_alarm, AlarmEvaluation, AlarmMetric, AlarmRule, AlarmState, ExternalAlarm,
 };
 use super::analysis::{compare, AnalysisPolicy, Comparison, Verdict};
+use super::cost::release_cost::{compare_cost_per_request, CostPerRequestComparison, CostPerRequestPolicy};
 use super::plan::RolloutPlan;
 use super::traffic::{SecondSample, TrafficSample};
 use crate::platform::{HealthStatus, ReleaseSpec, TrafficSplit};
@@ -36,6 +37,9 @@ pub struct RolloutPolicy {
     /// Consecutive failed health probes of the canary that roll it back (3, seed 002).
     pub health_failures_to_roll_back: u32,
     pub on_inconclusive: InconclusiveAction,
+    /// The optional cost-per-request check at the end of each bake (local platform only).
+    #[serde(default)]
+    pub cost_per_request: Option<CostPerRequestPolicy>,
 }
 
 impl Default for RolloutPolicy {
@@ -45,6 +49,7 @@ impl Default for RolloutPolicy {
             alarms: Vec::new(),
             health_failures_to_roll_back: 3,
             on_inconclusive: InconclusiveAction::Hold,
+            cost_per_request: None,
         }
     }
 }
@@ -137,6 +142,12 @@ pub struct RolloutState {
     /// was closed in hold mode; an operator's resume clears it and the canary starts.
     #[serde(default)]
     pub gate_hold: Option<String>,
+    /// Set while the rollout is held because the canary's cost per request reached the limit.
+    #[serde(default)]
+    pub cost_hold: bool,
+    /// An operator resumed over a cost hold: the cost check is not applied again.
+    #[serde(default)]
+    pub cost_accepted: bool,
 }
 
 /// What the platforms and the operator reported since the previous step.
@@ -222,6 +233,9 @@ pub struct Evidence {
     /// Platform-evaluated alarms seen when the decision was taken.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub external_alarms: Vec<ExternalAlarm>,
+    /// The cost-per-request check, when it ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_per_request: Option<CostPerRequestComparison>,
 }
 
 /// Side effects the reconciler performs for a step (traffic itself follows [`desired_split`]).
@@ -260,6 +274,8 @@ impl RolloutState {
             last_comparison: None,
             last_summary: "starting the canary release".to_string(),
             gate_hold: None,
+            cost_hold: false,
+            cost_accepted: false,
         }
     }
 
@@ -456,6 +472,10 @@ fn apply_command(
                 return;
             }
             if matches!(state.phase, Phase::Paused | Phase::Held) {
+                if state.cost_hold {
+                    state.cost_hold = false;
+                    state.cost_accepted = true;
+                }
                 state.phase = Phase::Baking;
                 begin_step(state, state.step_index, now, actions);
                 record(
@@ -751,7 +771,7 @@ fn step_baking(
     let started = state.step_started_at_ms.unwrap_or(now);
     let elapsed = now - started;
     let required = state.bake_required().as_millis() as i64;
-    let evidence = Evidence {
+    let mut evidence = Evidence {
         comparison: Some(comparison.clone()),
         alarms,
         consecutive_health_failures: state.consecutive_health_failures,
@@ -784,6 +804,30 @@ fn step_baking(
         .all(|check| check.state == CheckState::Passed);
     if elapsed < required || !checks_done {
         return;
+    }
+    // 6. A passing bake may still be held for its cost per request.
+    if comparison.verdict == Verdict::Pass && !state.cost_accepted {
+        if let Some(cost_policy) = &policy.cost_per_request {
+            let cost = compare_cost_per_request(
+                &observation.canary_traffic,
+                &observation.baseline_traffic,
+                cost_policy,
+            );
+            let exceeded = cost.exceeded;
+            let reason = cost.reason.clone();
+            evidence.cost_per_request = Some(cost);
+            if exceeded {
+                state.phase = Phase::Held;
+                state.cost_hold = true;
+                let summary = format!(
+                    "the {} % step passed its bake but the canary's requests cost more: {reason}; \
+                     held for an operator (resume accepts the cost, abort rolls back)",
+                    state.canary_weight_percent()
+                );
+                record(state, DecisionKind::Hold, now, summary, evidence, actions);
+                return;
+            }
+        }
     }
     match comparison.verdict {
         Verdict::Pass => {
@@ -951,6 +995,8 @@ mod tests {
     struct Side {
         error_every: u64,
         latency_ms: u64,
+        /// Response bytes of each request.
+        bytes_per_request: u64,
         total: TrafficSample,
         count: u64,
     }
@@ -960,6 +1006,7 @@ mod tests {
             Side {
                 error_every,
                 latency_ms,
+                bytes_per_request: 0,
                 total: TrafficSample::default(),
                 count: 0,
             }
@@ -971,6 +1018,7 @@ mod tests {
                 self.count += 1;
                 let is_error = self.error_every > 0 && self.count % self.error_every == 0;
                 second.record(self.latency_ms, is_error);
+                second.bytes_out += self.bytes_per_request;
             }
             self.total.add(&second);
             second
@@ -1114,6 +1162,67 @@ mod tests {
         assert_eq!(comparison.verdict, Verdict::Pass);
         assert!(advance.evidence.bake_elapsed_ms.unwrap() >= 10_000);
         assert_eq!(trace.state.winner().unwrap().version, "v2");
+    }
+
+    fn cost_check() -> CostPerRequestPolicy {
+        CostPerRequestPolicy {
+            max_ratio: 2.0,
+            min_requests: 50,
+            memory_mb: 512,
+            prices: crate::core::cost::PriceTable::seed(),
+        }
+    }
+
+    #[test]
+    fn a_canary_that_doubles_the_cost_of_a_request_is_held_until_an_operator_accepts_it() {
+        let mut canary = Side::new(500, 5);
+        canary.bytes_per_request = 4 << 20;
+        let mut trace = Trace::new(fast_plan(), canary);
+        trace.baseline.bytes_per_request = 1 << 20;
+        trace.policy.cost_per_request = Some(cost_check());
+        trace.ready();
+        trace.run_until_terminal(20);
+        assert_eq!(trace.state.phase, Phase::Held, "{}", trace.state.last_summary);
+        assert!(trace.state.cost_hold);
+        assert_eq!(trace.state.canary_weight_percent(), 10);
+        assert_eq!(trace.kinds(), vec![DecisionKind::Start, DecisionKind::Hold]);
+        let hold = &trace.decisions[1];
+        let cost = hold.evidence.cost_per_request.as_ref().unwrap();
+        assert!(cost.exceeded);
+        assert!(cost.ratio.unwrap() > 3.0, "{cost:?}");
+        assert!(hold.summary.contains("cost more"), "{}", hold.summary);
+        assert!(hold.summary.contains("resume accepts the cost"), "{}", hold.summary);
+
+        // The operator accepts the cost: the step bakes again and the check is not applied again.
+        trace.second(Some(HealthStatus::Healthy), vec![OperatorCommand::Resume]);
+        assert!(!trace.state.cost_hold && trace.state.cost_accepted);
+        trace.run_until_terminal(60);
+        assert_eq!(trace.state.phase, Phase::Promoted);
+        assert_eq!(
+            trace.kinds(),
+            vec![
+                DecisionKind::Start,
+                DecisionKind::Hold,
+                DecisionKind::Resume,
+                DecisionKind::Advance,
+                DecisionKind::Promote
+            ]
+        );
+    }
+
+    #[test]
+    fn a_canary_that_costs_the_same_advances_with_its_cost_as_evidence() {
+        let mut canary = Side::new(500, 5);
+        canary.bytes_per_request = 1 << 20;
+        let mut trace = Trace::new(fast_plan(), canary);
+        trace.baseline.bytes_per_request = 1 << 20;
+        trace.policy.cost_per_request = Some(cost_check());
+        trace.ready();
+        trace.run_until_terminal(60);
+        assert_eq!(trace.state.phase, Phase::Promoted);
+        let cost = trace.decisions[1].evidence.cost_per_request.as_ref().unwrap();
+        assert!(!cost.exceeded);
+        assert!((cost.ratio.unwrap() - 1.0).abs() < 1e-9, "{cost:?}");
     }
 
     fn external_alarm(name: &str, state: &str, rolls_back: bool) -> ExternalAlarm {

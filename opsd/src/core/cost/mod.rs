@@ -15,6 +15,7 @@
 //! - [`backtest`]: [`backtest::backtest`], how good that forecast was on a history.
 //! - [`anomaly`]: [`anomaly::detect_anomalies`] and [`anomaly::link_rollouts`].
 //! - [`pricing`]: [`pricing::PriceTable`], [`pricing::price_usage`] for the local platform.
+//! - [`release_cost`]: [`release_cost::compare_cost_per_request`], canary against baseline.
 //! - [`state`]: [`state::CostState`], which notifications are new.
 //! - [`gate`]: [`gate::budget_gate`], whether the newest cost check lets a rollout start.
 //! - [`synthetic`]: seeded synthetic cost series for the back-test and its benchmark.
@@ -25,6 +26,7 @@ pub mod budget;
 pub mod forecast;
 pub mod gate;
 pub mod pricing;
+pub mod release_cost;
 pub mod state;
 pub mod synthetic;
 
@@ -45,6 +47,7 @@ pub use pricing::{
     as_daily_costs, cost_per_thousand_requests, price_usage, AiPrices, PriceTable, ServiceCost,
     Usage,
 };
+pub use release_cost::{compare_cost_per_request, CostPerRequestComparison, CostPerRequestPolicy};
 pub use state::{AnomalyKey, BudgetChange, CostNotification, CostState};
 
 /// The name of the service that holds AI (language model) spend unless configured otherwise.
