@@ -1092,12 +1092,7 @@ fn validate_costs(
             services,
             &error,
         )?),
-        Some(other) => {
-            return Err(error(
-                "source",
-                format!("{other:?} is not aws or local"),
-            ))
-        }
+        Some(other) => return Err(error("source", format!("{other:?} is not aws or local"))),
     };
     if raw.source.as_deref() != Some("local") && raw.local.is_some() {
         return Err(error(
@@ -1445,7 +1440,10 @@ fn validate_local_costs(
             }
         };
         let mut prices = AiPrices::new(
-            price(ai.per_million_input_tokens_usd, "per_million_input_tokens_usd")?,
+            price(
+                ai.per_million_input_tokens_usd,
+                "per_million_input_tokens_usd",
+            )?,
             price(
                 ai.per_million_output_tokens_usd,
                 "per_million_output_tokens_usd",
@@ -2179,7 +2177,9 @@ mod tests {
         assert_eq!(local.memory_mb, 1024);
         assert_eq!(local.prices, crate::core::cost::pricing::PriceTable::seed());
         let ai = local.ai.as_ref().unwrap();
-        assert!(matches!(&ai.location, TokenDatabase::Sqlite(path) if path.ends_with("data/steno.db")));
+        assert!(
+            matches!(&ai.location, TokenDatabase::Sqlite(path) if path.ends_with("data/steno.db"))
+        );
         assert_eq!(ai.prices.per_million_output_tokens_usd, 15.0);
         assert_eq!(ai.prices.service, "AI");
         assert_eq!(ai.owner_service.as_deref(), Some("steno"));
@@ -2214,16 +2214,30 @@ mod tests {
         let check = checked.policy.cost_per_request.as_ref().unwrap();
         assert_eq!(check.max_ratio, 3.0);
         assert_eq!(check.memory_mb, 1024);
-        assert_eq!(check.min_requests, checked.policy.analysis.min_canary_requests);
-        let defaults = parse("analysis:\n  cost_per_request: {}\nservices:\n  steno: {}\n").unwrap();
+        assert_eq!(
+            check.min_requests,
+            checked.policy.analysis.min_canary_requests
+        );
+        let defaults =
+            parse("analysis:\n  cost_per_request: {}\nservices:\n  steno: {}\n").unwrap();
         let check = defaults.policy.cost_per_request.as_ref().unwrap();
         assert_eq!((check.max_ratio, check.memory_mb), (2.0, DEFAULT_MEMORY_MB));
-        assert!(parse("services:\n  steno: {}\n").unwrap().policy.cost_per_request.is_none());
-        let bad = parse("analysis:\n  cost_per_request: {max_ratio: 0.5}\nservices:\n  steno: {}\n").unwrap_err();
+        assert!(parse("services:\n  steno: {}\n")
+            .unwrap()
+            .policy
+            .cost_per_request
+            .is_none());
+        let bad =
+            parse("analysis:\n  cost_per_request: {max_ratio: 0.5}\nservices:\n  steno: {}\n")
+                .unwrap_err();
         assert_eq!(bad.field.as_deref(), Some("cost_per_request"), "{bad}");
         assert!(bad.to_string().contains("above 1"), "{bad}");
         let misplaced = parse("services:\n  steno: {}\ncosts:\n  local: {memory_mb: 512}\n  budgets: [{name: b, amount_usd: 1}]\n").unwrap_err();
-        assert_eq!(misplaced.field.as_deref(), Some("costs.local"), "{misplaced}");
+        assert_eq!(
+            misplaced.field.as_deref(),
+            Some("costs.local"),
+            "{misplaced}"
+        );
     }
 
     #[test]

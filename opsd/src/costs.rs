@@ -13,6 +13,7 @@ use chrono::{DateTime, Days, NaiveDate, Utc};
 use serde::Serialize;
 
 use crate::config::{Config, CostSourceConfig, CostsConfig};
+use crate::core::cost::pricing::{AiPrices, PriceTable};
 use crate::core::cost::{
     budget_gate, daily_totals, daily_totals_by_service, detect_anomalies, evaluate_budget,
     forecast_month_end, link_rollouts, month_bounds, Anomaly, BudgetGateClosed, BudgetScope,
@@ -20,10 +21,9 @@ use crate::core::cost::{
     NewestCostCheck, ThresholdBasis,
 };
 use crate::notify::{Notification, Notifier};
-use crate::core::cost::pricing::{AiPrices, PriceTable};
 use crate::platform::aws::costs::CostExplorerSource;
-use crate::platform::local::costs::LocalCostSource;
 use crate::platform::cost_source::{CostGrouping, CostSource, CostSourceError};
+use crate::platform::local::costs::LocalCostSource;
 use crate::store::{Store, StoreError};
 
 /// Days of history read before `today`: four weeks of forecast lookback and four same-weekday
@@ -424,8 +424,14 @@ pub fn notification_of(
     }
 }
 
+/// Dollars with cents; amounts under a dollar (the local model's, typically) get four decimals,
+/// so a fraction of a cent does not read as nothing.
 fn money(amount: f64) -> String {
-    format!("${amount:.2}")
+    if amount != 0.0 && amount.abs() < 1.0 {
+        format!("${amount:.4}")
+    } else {
+        format!("${amount:.2}")
+    }
 }
 
 /// The local model's month-to-date usage: what was counted and the prices it was priced at.

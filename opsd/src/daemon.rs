@@ -1289,7 +1289,10 @@ impl Daemon {
     /// Status of one service or all.
     /// The rollout policy of `service`: the configured one, without the cost-per-request check
     /// on AWS (CloudWatch reports neither response bytes nor each request's duration).
-    fn policy_for(&self, service: &str) -> std::borrow::Cow<'_, crate::core::rollout::RolloutPolicy> {
+    fn policy_for(
+        &self,
+        service: &str,
+    ) -> std::borrow::Cow<'_, crate::core::rollout::RolloutPolicy> {
         let on_aws = self
             .config
             .services

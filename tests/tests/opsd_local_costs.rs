@@ -181,7 +181,8 @@ fn a_known_local_load_costs_what_the_price_table_says() {
         text.stdout
     );
     assert!(
-        text.stdout.contains("2500000 input and 500000 output tokens"),
+        text.stdout
+            .contains("2500000 input and 500000 output tokens"),
         "{}",
         text.stdout
     );

@@ -13,7 +13,9 @@ use super::alarms::{
     evaluate_alarm, AlarmEvaluation, AlarmMetric, AlarmRule, AlarmState, ExternalAlarm,
 };
 use super::analysis::{compare, AnalysisPolicy, Comparison, Verdict};
-use super::cost::release_cost::{compare_cost_per_request, CostPerRequestComparison, CostPerRequestPolicy};
+use super::cost::release_cost::{
+    compare_cost_per_request, CostPerRequestComparison, CostPerRequestPolicy,
+};
 use super::plan::RolloutPlan;
 use super::traffic::{SecondSample, TrafficSample};
 use crate::platform::{HealthStatus, ReleaseSpec, TrafficSplit};
@@ -1182,7 +1184,12 @@ mod tests {
         trace.policy.cost_per_request = Some(cost_check());
         trace.ready();
         trace.run_until_terminal(20);
-        assert_eq!(trace.state.phase, Phase::Held, "{}", trace.state.last_summary);
+        assert_eq!(
+            trace.state.phase,
+            Phase::Held,
+            "{}",
+            trace.state.last_summary
+        );
         assert!(trace.state.cost_hold);
         assert_eq!(trace.state.canary_weight_percent(), 10);
         assert_eq!(trace.kinds(), vec![DecisionKind::Start, DecisionKind::Hold]);
@@ -1191,7 +1198,11 @@ mod tests {
         assert!(cost.exceeded);
         assert!(cost.ratio.unwrap() > 3.0, "{cost:?}");
         assert!(hold.summary.contains("cost more"), "{}", hold.summary);
-        assert!(hold.summary.contains("resume accepts the cost"), "{}", hold.summary);
+        assert!(
+            hold.summary.contains("resume accepts the cost"),
+            "{}",
+            hold.summary
+        );
 
         // The operator accepts the cost: the step bakes again and the check is not applied again.
         trace.second(Some(HealthStatus::Healthy), vec![OperatorCommand::Resume]);
@@ -1220,7 +1231,11 @@ mod tests {
         trace.ready();
         trace.run_until_terminal(60);
         assert_eq!(trace.state.phase, Phase::Promoted);
-        let cost = trace.decisions[1].evidence.cost_per_request.as_ref().unwrap();
+        let cost = trace.decisions[1]
+            .evidence
+            .cost_per_request
+            .as_ref()
+            .unwrap();
         assert!(!cost.exceeded);
         assert!((cost.ratio.unwrap() - 1.0).abs() < 1e-9, "{cost:?}");
     }

@@ -137,7 +137,9 @@ pub enum StoreError {
         #[source]
         source: sqlx::Error,
     },
-    #[error("{what} {value} is larger than the store can hold ({max} at most); nothing was written")]
+    #[error(
+        "{what} {value} is larger than the store can hold ({max} at most); nothing was written"
+    )]
     TooLarge { what: String, value: u64, max: i64 },
     #[error("the store failed: {0}; if this persists, check free disk space and the store file")]
     Database(#[source] sqlx::Error),

@@ -152,7 +152,12 @@ mod tests {
         assert_eq!(rows[0].release_id, "");
         assert_eq!(rows[0].requests, 0);
         assert_eq!(
-            (rows[1].requests, rows[1].errors, rows[1].duration_ms, rows[1].bytes_out),
+            (
+                rows[1].requests,
+                rows[1].errors,
+                rows[1].duration_ms,
+                rows[1].bytes_out
+            ),
             (20, 2, 500, 8_192)
         );
         let all = store

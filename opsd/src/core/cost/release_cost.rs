@@ -166,7 +166,11 @@ mod tests {
         );
         assert!(heavier.exceeded, "{heavier:?}");
         assert!(heavier.ratio.unwrap() > 3.0);
-        assert!(heavier.reason.contains("× the baseline's"), "{}", heavier.reason);
+        assert!(
+            heavier.reason.contains("× the baseline's"),
+            "{}",
+            heavier.reason
+        );
         // 50 % more is within the limit.
         let bit_more = compare_cost_per_request(
             &traffic(500, 150, 3 << 19),
@@ -196,13 +200,14 @@ mod tests {
             },
             ..policy()
         };
-        let nothing = compare_cost_per_request(
-            &traffic(500, 100, 100),
-            &traffic(500, 100, 100),
-            &free,
-        );
+        let nothing =
+            compare_cost_per_request(&traffic(500, 100, 100), &traffic(500, 100, 100), &free);
         assert!(!nothing.exceeded);
-        assert!(nothing.reason.contains("cost nothing"), "{}", nothing.reason);
+        assert!(
+            nothing.reason.contains("cost nothing"),
+            "{}",
+            nothing.reason
+        );
     }
 
     #[test]

@@ -149,15 +149,17 @@ pub fn price_days(
         .as_ref()
         .map(|ai| ai.prices.clone())
         .unwrap_or_else(|| AiPrices::new(0.0, 0.0));
-    let priced = |usage: &Usage| -> Result<Vec<crate::core::cost::pricing::ServiceCost>, CostSourceError> {
-        price_usage(usage, &config.prices, &ai_prices).map_err(|error| {
-            CostSourceError::MalformedResponse {
-                source_name: SOURCE_NAME.into(),
-                detail: error.to_string(),
-            }
-        })
-    };
-    let tag_is_service = matches!(group_by, CostGrouping::Tag(key) if key.eq_ignore_ascii_case("service"));
+    let priced =
+        |usage: &Usage| -> Result<Vec<crate::core::cost::pricing::ServiceCost>, CostSourceError> {
+            price_usage(usage, &config.prices, &ai_prices).map_err(|error| {
+                CostSourceError::MalformedResponse {
+                    source_name: SOURCE_NAME.into(),
+                    detail: error.to_string(),
+                }
+            })
+        };
+    let tag_is_service =
+        matches!(group_by, CostGrouping::Tag(key) if key.eq_ignore_ascii_case("service"));
     let mut rows = Vec::new();
     for (day, services) in &by_day {
         let day_tokens = tokens.get(day).copied().unwrap_or_default();
@@ -311,14 +313,15 @@ pub async fn read_tokens_by_day(
     };
     let mut by_day = BTreeMap::new();
     for (day_text, input, output) in rows {
-        let day = day_text.parse::<NaiveDate>().map_err(|_| {
-            CostSourceError::MalformedResponse {
-                source_name: SOURCE_NAME.into(),
-                detail: format!(
-                    "a letter revision's created_at starts with {day_text:?}, not a date"
-                ),
-            }
-        })?;
+        let day =
+            day_text
+                .parse::<NaiveDate>()
+                .map_err(|_| CostSourceError::MalformedResponse {
+                    source_name: SOURCE_NAME.into(),
+                    detail: format!(
+                        "a letter revision's created_at starts with {day_text:?}, not a date"
+                    ),
+                })?;
         by_day.insert(
             day,
             DayTokens {
@@ -338,7 +341,14 @@ mod tests {
         text.parse().unwrap()
     }
 
-    fn row(on: &str, service: &str, release: &str, requests: u64, duration_ms: u64, bytes_out: u64) -> UsageRow {
+    fn row(
+        on: &str,
+        service: &str,
+        release: &str,
+        requests: u64,
+        duration_ms: u64,
+        bytes_out: u64,
+    ) -> UsageRow {
         UsageRow {
             day: day(on),
             service: service.into(),
@@ -394,7 +404,10 @@ mod tests {
             .collect();
         assert_eq!(amounts.len(), 4);
         assert_eq!(amounts[0].0, "AWS Lambda");
-        assert!(close(amounts[0].1, 0.0006 + 600.0 * 0.5 * 0.000_016_666_7), "{amounts:?}");
+        assert!(
+            close(amounts[0].1, 0.0006 + 600.0 * 0.5 * 0.000_016_666_7),
+            "{amounts:?}"
+        );
         assert_eq!(amounts[1].0, "Amazon API Gateway");
         assert!(close(amounts[1].1, 0.0105), "{amounts:?}");
         assert_eq!(amounts[2].0, "Amazon CloudFront");

@@ -9,9 +9,9 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -925,11 +925,15 @@ mod tests {
         assert_eq!(stable_total.requests, 4 * REQUESTS - to_canary_overall);
         assert_eq!(canary_total.errors + stable_total.errors, 0);
         // Every answer is six bytes ("stable", "canary"), counted for the release that sent it.
-        eventually("every body's bytes are counted", Duration::from_secs(5), async || {
-            total(&router, "web@canary").await.bytes_out == 6 * to_canary_overall
-                && total(&router, "web@stable").await.bytes_out
-                    == 6 * (4 * REQUESTS - to_canary_overall)
-        })
+        eventually(
+            "every body's bytes are counted",
+            Duration::from_secs(5),
+            async || {
+                total(&router, "web@canary").await.bytes_out == 6 * to_canary_overall
+                    && total(&router, "web@stable").await.bytes_out
+                        == 6 * (4 * REQUESTS - to_canary_overall)
+            },
+        )
         .await;
     }
 
@@ -1036,9 +1040,11 @@ mod tests {
         assert_eq!(total(&router, "web@streamer").await.requests, 2);
         // Response bytes are counted once each body is done: the stream and the echo's answer.
         let bytes_sent = (received + echoed.len()) as u64;
-        eventually("the response bytes are counted", Duration::from_secs(5), async || {
-            total(&router, "web@streamer").await.bytes_out == bytes_sent
-        })
+        eventually(
+            "the response bytes are counted",
+            Duration::from_secs(5),
+            async || total(&router, "web@streamer").await.bytes_out == bytes_sent,
+        )
         .await;
         let now = unix_second();
         let usage = router.usage_between("web", now - 120, now + 2);
