@@ -6,7 +6,7 @@ pub mod cbor_front;
 pub mod steno_data;
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -164,6 +164,31 @@ impl Drop for RunningProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `opsd --config <dir>/opsd.yaml up` started in `dir`, once its API is listening (its URL is the
+/// process's `base_url`), and the public URL it printed for `service`.
+pub fn start_opsd_up(dir: &Path, service: &str) -> (RunningProcess, String) {
+    binary("steno");
+    let mut command = Command::new(binary("opsd"));
+    command
+        .arg("--config")
+        .arg(dir.join("opsd.yaml"))
+        .arg("up")
+        .current_dir(dir);
+    let process = RunningProcess::start(command, Duration::from_secs(60));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let public_url = loop {
+        let line = process
+            .stdout_lines
+            .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+            .unwrap_or_else(|_| panic!("opsd printed no URL for {service}"));
+        if line.starts_with(service) {
+            let start = line.find("http://").expect("a URL");
+            break line[start..].split_whitespace().next().unwrap().to_string();
+        }
+    };
+    (process, public_url)
 }
 
 /// What a finished command printed, and its exit code (-1 when killed by a signal).

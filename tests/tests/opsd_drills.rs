@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use e2e_tests::steno_data::{
     create_postgres_database, fill_postgres, fill_sqlite, migrate_with_steno, postgres_databases,
 };
-use e2e_tests::{binary, CommandOutput, RunningProcess};
+use e2e_tests::{binary, start_opsd_up, CommandOutput};
 use serde_json::Value;
 
 fn write_config(dir: &Path, database_block: &str) -> PathBuf {
@@ -399,14 +399,7 @@ fn a_failed_drill_closes_the_deploy_gate_until_an_audited_override() {
         failed.stdout
     );
 
-    binary("steno");
-    let mut command = Command::new(binary("opsd"));
-    command
-        .arg("--config")
-        .arg(dir.path().join("opsd.yaml"))
-        .arg("up")
-        .current_dir(dir.path());
-    let mut process = RunningProcess::start(command, Duration::from_secs(60));
+    let (mut process, _) = start_opsd_up(dir.path(), "steno");
     let server = process.base_url.clone();
     let client = |args: &[&str]| {
         let mut full = vec!["--server", server.as_str()];

@@ -7,8 +7,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use e2e_tests::steno_data::{fill_sqlite, migrate_with_steno};
-use e2e_tests::{binary, CommandOutput, RunningProcess};
+use e2e_tests::steno_data::{
+    create_postgres_database, fill_postgres, fill_sqlite, migrate_with_steno,
+};
+use e2e_tests::{binary, start_opsd_up, CommandOutput};
 use serde_json::Value;
 
 /// Requests the test sends through the router.
@@ -81,25 +83,7 @@ fn a_known_local_load_costs_what_the_price_table_says() {
     )
     .unwrap();
 
-    binary("steno");
-    let mut command = Command::new(binary("opsd"));
-    command
-        .arg("--config")
-        .arg(dir.path().join("opsd.yaml"))
-        .arg("up")
-        .current_dir(dir.path());
-    let mut process = RunningProcess::start(command, Duration::from_secs(60));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let public_url = loop {
-        let line = process
-            .stdout_lines
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .expect("opsd prints the service URL");
-        if line.starts_with("steno") {
-            let start = line.find("http://").expect("a URL");
-            break line[start..].split_whitespace().next().unwrap().to_string();
-        }
-    };
+    let (mut process, public_url) = start_opsd_up(dir.path(), "steno");
 
     // The known load: unauthenticated reads, each answered 401 with a JSON body whose bytes the
     // client counts as it receives them.
@@ -193,4 +177,68 @@ fn a_known_local_load_costs_what_the_price_table_says() {
     assert_eq!(checked["budgets"][0]["state"], "warning");
 
     process.terminate(Duration::from_secs(20));
+}
+
+#[test]
+fn ai_spend_is_read_from_a_steno_postgres_database() {
+    let admin_url = std::env::var("STENO_TEST_POSTGRES_URL").expect(
+        "STENO_TEST_POSTGRES_URL must name a PostgreSQL server (scripts/test.sh starts one)",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let database_name = format!("steno_costs_e2e_{}", std::process::id());
+    let url = runtime.block_on(create_postgres_database(&admin_url, &database_name));
+    migrate_with_steno(&url, dir.path());
+    let today = chrono::Utc::now();
+    runtime.block_on(async {
+        use sqlx::Connection;
+        fill_postgres(&url, 1, 1, 3, 100).await;
+        let mut connection = sqlx::PgConnection::connect(&url).await.unwrap();
+        // Six revisions: four today with known tokens, two last year (outside the month).
+        sqlx::query(
+            "UPDATE letter_revisions SET input_tokens = 100000, output_tokens = 20000, created_at = $1",
+        )
+        .bind(today.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .execute(&mut connection)
+        .await
+        .unwrap();
+        let last_year = sqlx::query(
+            "UPDATE letter_revisions SET created_at = '2025-01-15T10:00:00Z' WHERE letter_id = 'letter-3'",
+        )
+        .execute(&mut connection)
+        .await
+        .unwrap();
+        assert_eq!(last_year.rows_affected(), 2);
+        connection.close().await.unwrap();
+    });
+    std::fs::write(
+        dir.path().join("opsd.yaml"),
+        format!(
+            "data_dir: data\n\
+             services:\n  steno: {{database: steno}}\n\
+             databases:\n  steno: {{kind: postgres, url: \"{url}\"}}\n\
+             costs:\n  source: local\n  local:\n    ai: {{database: steno, per_million_input_tokens_usd: 3, per_million_output_tokens_usd: 15, service: Anthropic}}\n  \
+             budgets: [{{name: monthly, amount_usd: 1000}}]\n"
+        ),
+    )
+    .unwrap();
+    let output = opsd(dir.path(), &["cost", "report", "--json"]);
+    assert_eq!(output.code, 0, "{}\n{}", output.stdout, output.stderr);
+    let report = output.json();
+    // 4 × 100,000 input tokens at $3/M + 4 × 20,000 output tokens at $15/M = $1.20 + $1.20.
+    assert_eq!(report["usage"]["ai_input_tokens"], 400_000);
+    assert_eq!(report["usage"]["ai_output_tokens"], 80_000);
+    let ai = service_amount(&report, "Anthropic");
+    assert!((ai - 2.40).abs() < 1e-9, "{ai}");
+    // No traffic recorded: no AWS service has spend.
+    assert_eq!(report["usage"]["requests"], 0);
+
+    runtime.block_on(async {
+        use sqlx::{Connection, Executor};
+        let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+        admin
+            .execute(format!("DROP DATABASE IF EXISTS \"{database_name}\" WITH (FORCE)").as_str())
+            .await
+            .unwrap();
+    });
 }

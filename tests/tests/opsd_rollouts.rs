@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use e2e_tests::{binary, RunningProcess};
+use e2e_tests::{binary, start_opsd_up, RunningProcess};
 use serde_json::Value;
 
 /// A fast plan: 10 % for 6 s, 50 % for 6 s, then 100 %.
@@ -37,26 +37,8 @@ fn write_config(dir: &Path) -> PathBuf {
 }
 
 fn start_opsd(dir: &Path) -> Opsd {
-    binary("steno");
-    let mut command = Command::new(binary("opsd"));
-    command
-        .arg("--config")
-        .arg(dir.join("opsd.yaml"))
-        .arg("up")
-        .current_dir(dir);
-    let process = RunningProcess::start(command, Duration::from_secs(60));
+    let (process, public_url) = start_opsd_up(dir, "steno");
     let api_url = process.base_url.clone();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let public_url = loop {
-        let line = process
-            .stdout_lines
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .expect("opsd prints the service URL");
-        if line.starts_with("steno") {
-            let start = line.find("http://").expect("a URL");
-            break line[start..].split_whitespace().next().unwrap().to_string();
-        }
-    };
     Opsd {
         process,
         api_url,

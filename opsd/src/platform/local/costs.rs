@@ -15,7 +15,7 @@ use std::str::FromStr;
 
 use chrono::NaiveDate;
 use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{Connection, PgConnection, Row, SqliteConnection};
+use sqlx::{Connection, PgConnection, SqliteConnection};
 
 use crate::core::cost::pricing::{as_daily_costs, price_usage, AiPrices, PriceTable, Usage};
 use crate::core::cost::DailyCost;
@@ -165,18 +165,7 @@ pub fn price_days(
         let day_tokens = tokens.get(day).copied().unwrap_or_default();
         match group_by {
             CostGrouping::Service => {
-                let mut total = Usage {
-                    memory_mb: config.memory_mb,
-                    ai_input_tokens: day_tokens.input,
-                    ai_output_tokens: day_tokens.output,
-                    ..Usage::default()
-                };
-                for usage in services.values() {
-                    total.requests += usage.requests;
-                    total.duration_ms_total += usage.duration_ms_total;
-                    total.bytes_out += usage.bytes_out;
-                }
-                let mut lines = priced(&total)?;
+                let mut lines = priced(&day_total(services, day_tokens, config.memory_mb))?;
                 if config.ai.is_none() {
                     lines.retain(|line| line.service != ai_prices.service);
                 }
@@ -209,18 +198,10 @@ pub fn price_days(
                 }));
             }
             CostGrouping::Tag(_) => {
-                let mut total = Usage {
-                    memory_mb: config.memory_mb,
-                    ai_input_tokens: day_tokens.input,
-                    ai_output_tokens: day_tokens.output,
-                    ..Usage::default()
-                };
-                for usage in services.values() {
-                    total.requests += usage.requests;
-                    total.duration_ms_total += usage.duration_ms_total;
-                    total.bytes_out += usage.bytes_out;
-                }
-                let amount_usd: f64 = priced(&total)?.iter().map(|line| line.amount_usd).sum();
+                let amount_usd: f64 = priced(&day_total(services, day_tokens, config.memory_mb))?
+                    .iter()
+                    .map(|line| line.amount_usd)
+                    .sum();
                 rows.push(DailyCost {
                     day: *day,
                     service: UNTAGGED.into(),
@@ -232,13 +213,24 @@ pub fn price_days(
     Ok(rows)
 }
 
-const SQLITE_TOKENS_BY_DAY: &str = "SELECT substr(created_at, 1, 10) AS day, \
-     CAST(COALESCE(SUM(input_tokens), 0) AS BIGINT) AS input, \
-     CAST(COALESCE(SUM(output_tokens), 0) AS BIGINT) AS output \
-     FROM letter_revisions WHERE created_at >= ?1 AND created_at < ?2 \
-     GROUP BY substr(created_at, 1, 10)";
+/// One day's usage of every service together, with the day's tokens.
+fn day_total(services: &BTreeMap<&str, Usage>, tokens: DayTokens, memory_mb: u32) -> Usage {
+    let mut total = Usage {
+        memory_mb,
+        ai_input_tokens: tokens.input,
+        ai_output_tokens: tokens.output,
+        ..Usage::default()
+    };
+    for usage in services.values() {
+        total.requests += usage.requests;
+        total.duration_ms_total += usage.duration_ms_total;
+        total.bytes_out += usage.bytes_out;
+    }
+    total
+}
 
-const POSTGRES_TOKENS_BY_DAY: &str = "SELECT substr(created_at, 1, 10) AS day, \
+/// The tokens per day; the same text for SQLite and PostgreSQL (both read `$1`, `$2`).
+const TOKENS_BY_DAY: &str = "SELECT substr(created_at, 1, 10) AS day, \
      CAST(COALESCE(SUM(input_tokens), 0) AS BIGINT) AS input, \
      CAST(COALESCE(SUM(output_tokens), 0) AS BIGINT) AS output \
      FROM letter_revisions WHERE created_at >= $1 AND created_at < $2 \
@@ -270,45 +262,27 @@ pub async fn read_tokens_by_day(
             let mut connection = SqliteConnection::connect_with(&options)
                 .await
                 .map_err(|error| unavailable(format!("{}: {error}", path.display())))?;
-            let rows = sqlx::query(SQLITE_TOKENS_BY_DAY)
+            let rows = sqlx::query_as::<_, (String, i64, i64)>(TOKENS_BY_DAY)
                 .bind(&from_text)
                 .bind(&to_text)
                 .fetch_all(&mut connection)
                 .await
                 .map_err(|error| unavailable(error.to_string()))?;
             let _ = connection.close().await;
-            rows.into_iter()
-                .map(|row| {
-                    Ok((
-                        row.try_get::<String, _>("day")?,
-                        row.try_get::<i64, _>("input")?,
-                        row.try_get::<i64, _>("output")?,
-                    ))
-                })
-                .collect::<Result<Vec<_>, sqlx::Error>>()
-                .map_err(|error| unavailable(error.to_string()))?
+            rows
         }
         TokenDatabase::Postgres(url) => {
             let mut connection = PgConnection::connect(url)
                 .await
                 .map_err(|error| unavailable(error.to_string()))?;
-            let rows = sqlx::query(POSTGRES_TOKENS_BY_DAY)
+            let rows = sqlx::query_as::<_, (String, i64, i64)>(TOKENS_BY_DAY)
                 .bind(&from_text)
                 .bind(&to_text)
                 .fetch_all(&mut connection)
                 .await
                 .map_err(|error| unavailable(error.to_string()))?;
             let _ = connection.close().await;
-            rows.into_iter()
-                .map(|row| {
-                    Ok((
-                        row.try_get::<String, _>("day")?,
-                        row.try_get::<i64, _>("input")?,
-                        row.try_get::<i64, _>("output")?,
-                    ))
-                })
-                .collect::<Result<Vec<_>, sqlx::Error>>()
-                .map_err(|error| unavailable(error.to_string()))?
+            rows
         }
     };
     let mut by_day = BTreeMap::new();
