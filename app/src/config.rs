@@ -23,11 +23,19 @@ pub struct ChaosSettings {
     pub added_latency: Duration,
     /// Health answers 503 while true.
     pub fail_health: bool,
+    /// Spaces appended to every non-health response body (a release that sends more bytes).
+    pub padding_bytes: usize,
 }
+
+/// The most `STENO_CHAOS_PAD_BYTES` may add to one response.
+pub const MAX_CHAOS_PADDING_BYTES: usize = 16 * 1024 * 1024;
 
 impl ChaosSettings {
     pub fn is_active(&self) -> bool {
-        self.error_rate > 0.0 || !self.added_latency.is_zero() || self.fail_health
+        self.error_rate > 0.0
+            || !self.added_latency.is_zero()
+            || self.fail_health
+            || self.padding_bytes > 0
     }
 }
 
@@ -155,6 +163,17 @@ impl Settings {
             let millis = parse_number::<u64>("STENO_CHAOS_LATENCY_MS", &value)?;
             settings.chaos.added_latency = Duration::from_millis(millis);
         }
+        if let Some(value) = get("STENO_CHAOS_PAD_BYTES") {
+            let bytes = parse_number::<usize>("STENO_CHAOS_PAD_BYTES", &value)?;
+            if bytes > MAX_CHAOS_PADDING_BYTES {
+                return Err(invalid(
+                    "STENO_CHAOS_PAD_BYTES",
+                    &value,
+                    "must be at most 16777216 (16 MiB) bytes added to each response",
+                ));
+            }
+            settings.chaos.padding_bytes = bytes;
+        }
         if let Some(value) = get("STENO_CHAOS_FAIL_HEALTH") {
             settings.chaos.fail_health = parse_flag("STENO_CHAOS_FAIL_HEALTH", &value)?;
         }
@@ -227,8 +246,10 @@ mod tests {
             ("STENO_CHAOS_ERROR_RATE", "0.2"),
             ("STENO_CHAOS_LATENCY_MS", "500"),
             ("STENO_CHAOS_FAIL_HEALTH", "true"),
+            ("STENO_CHAOS_PAD_BYTES", "65536"),
         ]))
         .unwrap();
+        assert_eq!(settings.chaos.padding_bytes, 65536);
         assert_eq!(settings.version, "v2");
         assert_eq!(settings.chaos.error_rate, 0.2);
         assert_eq!(settings.chaos.added_latency, Duration::from_millis(500));

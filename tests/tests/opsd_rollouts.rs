@@ -1,7 +1,9 @@
 //! End to end: `opsd up` with real Steno processes behind its router and real traffic. A good
 //! release is promoted through every step; a release with 20 % errors, one with +500 ms latency
 //! and one whose health fails are each rolled back with the right exit codes from
-//! `deploy --wait` and `gate`; opsd killed with SIGKILL mid-rollout and restarted ends consistent.
+//! `deploy --wait` and `gate`; with the cost-per-request check on, a release that sends 100 kB
+//! more per response is held until an operator accepts it; opsd killed with SIGKILL mid-rollout
+//! and restarted ends consistent.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -21,13 +23,18 @@ struct Opsd {
 }
 
 fn write_config(dir: &Path) -> PathBuf {
+    write_config_with_analysis(dir, "")
+}
+
+/// The fast plan's configuration with `extra_analysis` (indented lines) under `analysis:`.
+fn write_config_with_analysis(dir: &Path, extra_analysis: &str) -> PathBuf {
     std::fs::write(dir.join("fast.yaml"), FAST_PLAN).unwrap();
     let config = format!(
         "listen: 127.0.0.1:0\n\
          data_dir: data\n\
          tick: 200ms\n\
          health_probe_interval: 500ms\n\
-         analysis:\n  min_requests: 40\n  on_inconclusive: rollback\n\
+         analysis:\n  min_requests: 40\n  on_inconclusive: rollback\n{extra_analysis}\
          services:\n  steno:\n    public_addr: 127.0.0.1:0\n    plan: {}\n    ready_timeout: 20s\n",
         dir.join("fast.yaml").display()
     );
@@ -404,6 +411,94 @@ fn sigkill_mid_rollout_then_restart_ends_consistent() {
         "decisions from before the kill are kept: {kinds:?}"
     );
     assert_eq!(kinds.last().map(String::as_str), Some("promote"));
+    let _ = load.kill();
+    let _ = load.wait();
+}
+
+#[test]
+fn a_release_that_more_than_doubles_the_cost_of_a_request_is_held_until_resumed() {
+    let dir = tempfile::tempdir().unwrap();
+    write_config_with_analysis(dir.path(), "  cost_per_request: {max_ratio: 2}\n");
+    let opsd = start_opsd(dir.path());
+    let mut load = opsd.load(250, 600);
+
+    // Same binary, same responses: the cost check passes (ratio about 1) and says so.
+    let (code, out) = opsd.cli(&[
+        "deploy",
+        "steno",
+        "--version",
+        "v2",
+        "--wait",
+        "--timeout",
+        "90s",
+    ]);
+    assert_eq!(code, 0, "a release that costs the same is promoted:\n{out}");
+    let (code, out) = opsd.cli(&["history", "steno", "--json", "--limit", "1"]);
+    assert_eq!(code, 0, "{out}");
+    let history: Value = serde_json::from_str(&out).unwrap();
+    let advance = &history["rollouts"][0]["decisions"][1];
+    assert_eq!(advance["kind"], "advance", "{history:#}");
+    let cost = &advance["evidence"]["cost_per_request"];
+    assert_eq!(cost["exceeded"], false, "{cost:#}");
+    let ratio = cost["ratio"].as_f64().unwrap();
+    assert!(
+        ratio < 1.5,
+        "the same release costs about the same: {ratio}"
+    );
+
+    // 100,000 more bytes per response: about $7.9 per million requests of CloudFront transfer
+    // on top of about $4.7 of request charges, so each request costs more than twice as much.
+    let (code, out) = opsd.cli(&[
+        "deploy",
+        "steno",
+        "--version",
+        "v3-heavy",
+        "--env",
+        "STENO_CHAOS_PAD_BYTES=100000",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let held = loop {
+        let status = opsd.status();
+        let rollout = &status["service"]["active_rollout"];
+        if rollout["phase"] == "held" {
+            break rollout.clone();
+        }
+        assert!(
+            rollout["phase"] != "rolled_back" && !rollout.is_null(),
+            "the heavier release was not held: {status:#}"
+        );
+        assert!(Instant::now() < deadline, "not held in time: {status:#}");
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    assert_eq!(held["canary_weight_percent"], 10, "{held:#}");
+    let hold = held["decisions"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(hold["kind"], "hold", "{held:#}");
+    assert!(
+        hold["summary"].as_str().unwrap().contains("cost more"),
+        "{hold:#}"
+    );
+    let cost = &hold["evidence"]["cost_per_request"];
+    assert_eq!(cost["exceeded"], true, "{cost:#}");
+    assert!(cost["ratio"].as_f64().unwrap() >= 2.0, "{cost:#}");
+    assert_eq!(stable_version(&opsd), "v2");
+
+    // The operator accepts the cost: the rollout goes on and is promoted.
+    let (code, out) = opsd.cli(&[
+        "resume",
+        "steno",
+        "--reason",
+        "bigger answers are intended: full letters inline",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let (gate, out) = opsd.cli(&["gate", "steno", "--timeout", "90s"]);
+    assert_eq!(gate, 0, "{out}");
+    assert_eq!(stable_version(&opsd), "v3-heavy");
     let _ = load.kill();
     let _ = load.wait();
 }

@@ -1,5 +1,6 @@
 //! Fault injection for canary drills (off by default): a fraction of non-health requests answered
-//! 500, added latency, or a failing health check, as set by the `STENO_CHAOS_*` variables.
+//! 500, added latency, padded response bodies (a release that costs more bytes per request), or a
+//! failing health check, as set by the `STENO_CHAOS_*` variables.
 
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
@@ -42,5 +43,29 @@ pub async fn inject_faults(
         )
             .into_response();
     }
-    next.run(request).await
+    let response = next.run(request).await;
+    if chaos.padding_bytes == 0 {
+        return response;
+    }
+    pad_body(response, chaos.padding_bytes).await
+}
+
+/// Appends `padding` spaces to the body (still valid JSON or HTML); the length header is dropped
+/// so the server computes it again.
+async fn pad_body(response: Response, padding: usize) -> Response {
+    let (mut parts, body) = response.into_parts();
+    let mut bytes = match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(bytes) => bytes.to_vec(),
+        Err(error) => {
+            tracing::warn!(error = %error, "cannot read a response body to pad it");
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "response body unreadable",
+            )
+                .into_response();
+        }
+    };
+    bytes.resize(bytes.len() + padding, b' ');
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(bytes))
 }

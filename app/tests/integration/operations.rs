@@ -86,6 +86,28 @@ async fn chaos_fails_a_fraction_of_requests_but_not_health() {
 }
 
 #[tokio::test]
+async fn chaos_pads_response_bodies_but_not_health() {
+    let plain = TestApp::sqlite().await;
+    let unpadded = plain.call(Method::GET, "/login", None, None).await.text();
+    let app = TestApp::sqlite_with(|settings| settings.chaos.padding_bytes = 5_000).await;
+    let padded = app.call(Method::GET, "/login", None, None).await.text();
+    assert_eq!(padded.len(), unpadded.len() + 5_000);
+    assert!(padded.starts_with(&unpadded));
+    let error = app
+        .call(
+            Method::POST,
+            "/v1/auth/login",
+            None,
+            Some(json!({"email": "a@b.test", "password": "x"})),
+        )
+        .await;
+    // Trailing spaces keep a JSON answer JSON.
+    assert!(error.json()["error"]["code"].is_string());
+    let health = app.call(Method::GET, "/v1/health", None, None).await.text();
+    assert!(!health.ends_with(' '), "health is not padded");
+}
+
+#[tokio::test]
 async fn chaos_can_fail_health() {
     let app = TestApp::sqlite_with(|settings| settings.chaos.fail_health = true).await;
     let health = app.call(Method::GET, "/v1/health", None, None).await;
