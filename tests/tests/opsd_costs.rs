@@ -436,7 +436,41 @@ fn a_forecast_over_budget_refuses_deploys_until_an_audited_override() {
         .as_str()
         .unwrap()
         .contains("budget monthly forecast"));
-    let _ = client(&["abort", "steno", "--reason", "test over"]);
+    let aborted = client(&["abort", "steno", "--reason", "test over"]);
+    assert_eq!(aborted.code, 0, "{}", aborted.stderr);
+
+    // A gate that cannot read the newest cost check does not open.
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        use sqlx::Connection;
+        let store = dir.path().join("data/opsd.db");
+        let mut connection =
+            sqlx::SqliteConnection::connect(&format!("sqlite://{}", store.display()))
+                .await
+                .unwrap();
+        sqlx::query("ALTER TABLE cost_checks RENAME TO cost_checks_hidden")
+            .execute(&mut connection)
+            .await
+            .unwrap();
+        connection.close().await.unwrap();
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let blind = loop {
+        let attempt = client(&["deploy", "steno", "--version", "v3"]);
+        if !attempt.stderr.contains("in progress") {
+            break attempt;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the aborted rollout never settled"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(blind.code, 1, "{}", blind.stdout);
+    assert!(
+        blind.stderr.contains("cost check cannot be read"),
+        "{}",
+        blind.stderr
+    );
     process.terminate(Duration::from_secs(20));
 }
 
