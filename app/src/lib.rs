@@ -13,6 +13,7 @@ pub mod http;
 pub mod lambda_metrics;
 pub mod metrics;
 pub mod model;
+pub mod request_usage;
 pub mod service;
 pub mod state;
 pub mod status_banner;

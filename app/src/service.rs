@@ -660,6 +660,7 @@ pub async fn draft_letter(
         state
             .metrics()
             .ai_tokens_used(usage.input_tokens, usage.output_tokens);
+        crate::request_usage::record_ai_tokens(usage.input_tokens, usage.output_tokens);
     }
     tracing::info!(letter_id = %letter.id, matter_id = %matter_id, engine = outcome.engine, "letter drafted");
     let revision = letters::get_revision(state.database(), caller.firm_id(), &letter.id, 1)
@@ -730,6 +731,7 @@ pub async fn refine_letter(
         state
             .metrics()
             .ai_tokens_used(usage.input_tokens, usage.output_tokens);
+        crate::request_usage::record_ai_tokens(usage.input_tokens, usage.output_tokens);
     }
     tracing::info!(letter_id = %letter_id, revision = number, "letter refined");
     get_revision(state, caller, letter_id, Some(number)).await

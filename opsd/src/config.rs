@@ -649,6 +649,7 @@ impl Config {
                         .unwrap_or(policy.analysis.min_canary_requests),
                     memory_mb: crate::platform::local::costs::DEFAULT_MEMORY_MB,
                     prices: crate::core::cost::PriceTable::seed(),
+                    ai_prices: None,
                 };
                 check
                     .validate()
@@ -739,6 +740,7 @@ impl Config {
         ) {
             check.memory_mb = local.memory_mb;
             check.prices = local.prices;
+            check.ai_prices = local.ai.as_ref().map(|ai| ai.prices.clone());
         }
         for service in services.values() {
             if service.budget_gate != GateMode::Off && costs.is_none() {

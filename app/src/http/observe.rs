@@ -1,6 +1,7 @@
 //! Per-request observation: a request id (taken from `x-request-id` or generated), a tracing span
-//! carrying it (plus the user and firm once known), one log line per request, and the metrics
-//! (Prometheus always; under AWS Lambda also one CloudWatch EMF line per request).
+//! carrying it (plus the user and firm once known), one log line per request, the metrics
+//! (Prometheus always; under AWS Lambda also one CloudWatch EMF line per request), and the AI
+//! tokens the request spent as response headers (`request_usage`).
 
 use std::time::{Instant, SystemTime};
 
@@ -42,7 +43,9 @@ pub async fn observe_request(
         user_id = tracing::field::Empty,
         firm_id = tracing::field::Empty,
     );
-    let mut response = next.run(request).instrument(span.clone()).await;
+    let (mut response, ai_tokens) =
+        crate::request_usage::metered(next.run(request).instrument(span.clone())).await;
+    crate::request_usage::add_token_headers(response.headers_mut(), ai_tokens);
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
     state

@@ -384,3 +384,64 @@ async fn matter_input_is_validated(app: TestApp) {
     missing.assert_error(StatusCode::NOT_FOUND);
 }
 on_both_backends!(matter_input_is_validated);
+
+/// A stand-in for the Messages API: every call answers the same letter sections and says it
+/// used 1,200 input and 800 output tokens.
+async fn messages_api_answering_sections() -> String {
+    const SECTIONS: &str = r#"{"sections":[
+        {"heading":"Facts of the Incident","paragraphs":["Casey Morgan ran a red light."]},
+        {"heading":"Liability","paragraphs":["Liability is clear."]},
+        {"heading":"Injuries and Treatment","paragraphs":["Jordan Rivera was treated."]},
+        {"heading":"Special Damages","paragraphs":["The bills are enclosed."]},
+        {"heading":"Demand","paragraphs":["We demand payment."]}
+    ]}"#;
+    let app = axum::Router::new().route(
+        "/v1/messages",
+        axum::routing::post(|| async {
+            axum::Json(json!({
+                "id": "msg_test",
+                "type": "message",
+                "role": "assistant",
+                "model": "test-model",
+                "content": [{ "type": "text", "text": SECTIONS }],
+                "stop_reason": "end_turn",
+                "usage": { "input_tokens": 1200, "output_tokens": 800 }
+            }))
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+#[tokio::test]
+async fn ai_drafts_report_the_tokens_they_spent_on_the_response() {
+    let base_url = messages_api_answering_sections().await;
+    let app = TestApp::sqlite_with(|settings| {
+        settings.anthropic = Some(steno::config::AnthropicSettings {
+            api_key: "test-key".into(),
+            base_url: Some(base_url),
+            model: None,
+        })
+    })
+    .await;
+    let (token, _) = app
+        .register("Rivera & Hale LLP", "avery@riverahale.test")
+        .await;
+    let (matter_id, _) = matter_with_documents(&app, &token).await;
+    let drafted = app
+        .post(
+            &format!("/v1/matters/{matter_id}/letters"),
+            &token,
+            json!({}),
+        )
+        .await;
+    assert_eq!(drafted.status, StatusCode::CREATED, "{}", drafted.text());
+    assert_eq!(drafted.json()["revision"]["input_tokens"], 1200);
+    assert_eq!(drafted.headers["x-ai-input-tokens"], "1200");
+    assert_eq!(drafted.headers["x-ai-output-tokens"], "800");
+    // Requests that spend no tokens carry no token headers.
+    let listed = app.get("/v1/letters", &token).await;
+    assert!(!listed.headers.contains_key("x-ai-input-tokens"));
+}

@@ -1172,6 +1172,7 @@ mod tests {
             min_requests: 50,
             memory_mb: 512,
             prices: crate::core::cost::PriceTable::seed(),
+            ai_prices: None,
         }
     }
 

@@ -42,6 +42,12 @@ pub struct TrafficSample {
     /// ends; 0 where the platform does not report it). Priced as CDN transfer by the cost model.
     #[serde(default)]
     pub bytes_out: u64,
+    /// AI tokens the release reported spending on these requests (Steno's `x-ai-input-tokens`
+    /// and `x-ai-output-tokens` response headers; 0 where not reported).
+    #[serde(default)]
+    pub ai_input_tokens: u64,
+    #[serde(default)]
+    pub ai_output_tokens: u64,
 }
 
 /// The bucket a latency falls into.
@@ -76,6 +82,8 @@ impl TrafficSample {
         }
         self.latency_total_ms = self.latency_total_ms.saturating_add(other.latency_total_ms);
         self.bytes_out = self.bytes_out.saturating_add(other.bytes_out);
+        self.ai_input_tokens = self.ai_input_tokens.saturating_add(other.ai_input_tokens);
+        self.ai_output_tokens = self.ai_output_tokens.saturating_add(other.ai_output_tokens);
     }
 
     /// The sum of many samples.

@@ -4,7 +4,9 @@
 //! analysis check: a canary whose cost per request reaches `max_ratio` times the baseline's is
 //! held at the end of its bake, so an operator decides whether the new cost is intended.
 //!
-//! AI tokens are not in it: Steno's letter revisions do not say which release drafted them.
+//! AI tokens count when the releases report them on their responses (Steno does, for drafts and
+//! refinements) and AI prices are configured: a prompt change that doubles the tokens per request
+//! is the costliest regression a release of Steno can make.
 
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +26,9 @@ pub struct CostPerRequestPolicy {
     /// The Lambda memory size requests are priced at, in MB.
     pub memory_mb: u32,
     pub prices: PriceTable,
+    /// Prices of the AI tokens the releases report; `None` leaves tokens out.
+    #[serde(default)]
+    pub ai_prices: Option<AiPrices>,
 }
 
 impl CostPerRequestPolicy {
@@ -38,7 +43,11 @@ impl CostPerRequestPolicy {
         if self.min_requests == 0 {
             return Err("min_requests must be at least 1".into());
         }
-        self.prices.validate().map_err(|error| error.to_string())
+        self.prices.validate().map_err(|error| error.to_string())?;
+        match &self.ai_prices {
+            Some(ai_prices) => ai_prices.validate().map_err(|error| error.to_string()),
+            None => Ok(()),
+        }
     }
 }
 
@@ -62,8 +71,8 @@ fn usage_of(sample: &TrafficSample, memory_mb: u32) -> Usage {
         duration_ms_total: sample.latency_total_ms as f64,
         memory_mb,
         bytes_out: sample.bytes_out,
-        ai_input_tokens: 0,
-        ai_output_tokens: 0,
+        ai_input_tokens: sample.ai_input_tokens,
+        ai_output_tokens: sample.ai_output_tokens,
     }
 }
 
@@ -74,11 +83,18 @@ pub fn compare_cost_per_request(
     baseline: &TrafficSample,
     policy: &CostPerRequestPolicy,
 ) -> CostPerRequestComparison {
-    let no_ai = AiPrices::new(0.0, 0.0);
+    let ai_prices = policy
+        .ai_prices
+        .clone()
+        .unwrap_or_else(|| AiPrices::new(0.0, 0.0));
     let per_thousand = |sample: &TrafficSample| {
-        cost_per_thousand_requests(&usage_of(sample, policy.memory_mb), &policy.prices, &no_ai)
-            .ok()
-            .flatten()
+        cost_per_thousand_requests(
+            &usage_of(sample, policy.memory_mb),
+            &policy.prices,
+            &ai_prices,
+        )
+        .ok()
+        .flatten()
     };
     let canary_usd = per_thousand(canary);
     let baseline_usd = per_thousand(baseline);
@@ -126,6 +142,7 @@ mod tests {
             min_requests: 200,
             memory_mb: 512,
             prices: PriceTable::seed(),
+            ai_prices: None,
         }
     }
 
@@ -179,6 +196,54 @@ mod tests {
         );
         assert!(!bit_more.exceeded, "{bit_more:?}");
         assert!(bit_more.ratio.unwrap() > 1.3);
+    }
+
+    #[test]
+    fn a_release_whose_drafts_spend_far_more_tokens_is_flagged_when_ai_is_priced() {
+        // 1,000 requests, 1 in 10 a draft of 1,200 input and 800 output tokens: at $3 and $15
+        // per million the AI of 1,000 requests costs 100 × (0.0036 + 0.012) = $1.56, far above
+        // the ~$0.005 the requests themselves cost.
+        let with_tokens = |input_per_draft: u64, output_per_draft: u64| {
+            let mut sample = traffic(1_000, 50, 2_000);
+            sample.ai_input_tokens = 100 * input_per_draft;
+            sample.ai_output_tokens = 100 * output_per_draft;
+            sample
+        };
+        let priced = CostPerRequestPolicy {
+            ai_prices: Some(AiPrices::new(3.0, 15.0)),
+            ..policy()
+        };
+        let baseline =
+            compare_cost_per_request(&with_tokens(1_200, 800), &with_tokens(1_200, 800), &priced);
+        let expected = 100.0 * (1_200.0 * 3.0 + 800.0 * 15.0) / 1e6;
+        let infra = compare_cost_per_request(
+            &traffic(1_000, 50, 2_000),
+            &traffic(1_000, 50, 2_000),
+            &policy(),
+        );
+        let baseline_usd = baseline.baseline_usd_per_thousand.unwrap();
+        assert!(
+            (baseline_usd - infra.baseline_usd_per_thousand.unwrap() - expected).abs() < 1e-12,
+            "{baseline_usd}"
+        );
+        // Twice the input and three times the output a draft: $4.32 of AI per 1,000 requests.
+        let longer = compare_cost_per_request(
+            &with_tokens(2_400, 2_400),
+            &with_tokens(1_200, 800),
+            &priced,
+        );
+        assert!(longer.exceeded, "{longer:?}");
+        assert!(longer.ratio.unwrap() > 2.7, "{longer:?}");
+        // Without AI prices the same traffic costs the same on both sides.
+        let unpriced = compare_cost_per_request(
+            &with_tokens(2_400, 2_400),
+            &with_tokens(1_200, 800),
+            &policy(),
+        );
+        assert!(
+            !unpriced.exceeded && unpriced.ratio == Some(1.0),
+            "{unpriced:?}"
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The local router: each service's public port, an HTTP/1.1 reverse proxy that splits requests
 //! between the stable and canary releases by weight and counts every release's requests, errors,
-//! latencies and response bytes per second (the usage the local cost model prices).
+//! latencies, response bytes and reported AI tokens per second (the usage the local cost model
+//! and the cost-per-request check price).
 //!
 //! invariant: bodies stream through in both directions; nothing buffers a whole request or
 //! response.
@@ -37,6 +38,10 @@ use crate::platform::{MetricSource, PlatformError, TrafficShifter, TrafficSplit}
 pub const SAMPLE_RETENTION_SECS: i64 = 15 * 60;
 /// The window of [`TrafficRouter::router_stats`].
 pub const DASHBOARD_WINDOW_SECS: i64 = 60;
+
+/// Response headers in which a release reports the AI tokens a request spent (Steno sets them).
+pub const AI_INPUT_TOKENS_HEADER: &str = "x-ai-input-tokens";
+pub const AI_OUTPUT_TOKENS_HEADER: &str = "x-ai-output-tokens";
 
 /// Headers that describe one connection rather than the message, dropped in both directions.
 const HOP_BY_HOP_HEADERS: [&str; 7] = [
@@ -410,11 +415,15 @@ impl ServiceRoute {
         }
         let is_error = response.status().is_server_error();
         let counter = self.counter(release_id);
-        counter.record(
-            unix_second(),
-            whole_millis_rounded_up(started.elapsed()),
-            is_error,
+        let second = unix_second();
+        counter.record(second, whole_millis_rounded_up(started.elapsed()), is_error);
+        let (input_tokens, output_tokens) = (
+            token_header(response.headers(), AI_INPUT_TOKENS_HEADER),
+            token_header(response.headers(), AI_OUTPUT_TOKENS_HEADER),
         );
+        if input_tokens > 0 || output_tokens > 0 {
+            counter.record_ai_tokens(second, input_tokens, output_tokens);
+        }
         let (parts, body) = response.into_parts();
         let body = CountedBody {
             inner: body,
@@ -496,23 +505,33 @@ impl ReleaseCounter {
         }
     }
 
-    /// Adds response bytes to `second` (a second with no request yet is created for them).
-    fn record_bytes(&self, second: i64, bytes: u64) {
+    /// Changes the sample of `second` (created empty when it has none yet).
+    fn add_to_second(&self, second: i64, update: impl FnOnce(&mut TrafficSample)) {
         let mut seconds = lock(&self.seconds);
         match seconds.iter().rposition(|entry| entry.second <= second) {
-            Some(index) if seconds[index].second == second => {
-                let sample = &mut seconds[index].sample;
-                sample.bytes_out = sample.bytes_out.saturating_add(bytes);
-            }
+            Some(index) if seconds[index].second == second => update(&mut seconds[index].sample),
             position => {
-                let sample = TrafficSample {
-                    bytes_out: bytes,
-                    ..TrafficSample::default()
-                };
+                let mut sample = TrafficSample::default();
+                update(&mut sample);
                 let at = position.map_or(0, |index| index + 1);
                 seconds.insert(at, SecondSample { second, sample });
             }
         }
+    }
+
+    /// Adds response bytes to `second`.
+    fn record_bytes(&self, second: i64, bytes: u64) {
+        self.add_to_second(second, |sample| {
+            sample.bytes_out = sample.bytes_out.saturating_add(bytes)
+        });
+    }
+
+    /// Adds the AI tokens a response reported to `second`.
+    fn record_ai_tokens(&self, second: i64, input: u64, output: u64) {
+        self.add_to_second(second, |sample| {
+            sample.ai_input_tokens = sample.ai_input_tokens.saturating_add(input);
+            sample.ai_output_tokens = sample.ai_output_tokens.saturating_add(output);
+        });
     }
 
     /// The stored seconds in `from..to`.
@@ -644,6 +663,15 @@ fn json_error(status: StatusCode, code: &str, message: &str) -> Response<ProxyBo
     response
 }
 
+/// A token count from a response header; missing or unreadable counts as 0.
+fn token_header(headers: &HeaderMap, name: &str) -> u64 {
+    headers
+        .get(name)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|text| text.trim().parse().ok())
+        .unwrap_or(0)
+}
+
 fn whole_millis_rounded_up(elapsed: Duration) -> u64 {
     let nanos = elapsed.as_nanos();
     u64::try_from(nanos.div_ceil(1_000_000)).unwrap_or(u64::MAX)
@@ -723,6 +751,7 @@ mod tests {
             .route("/echo", axum::routing::post(echo_body))
             .route("/stream", axum::routing::get(stream_body))
             .route("/hang", axum::routing::get(hang))
+            .route("/draft", axum::routing::post(draft))
             .fallback(answer)
             .with_state(state);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -752,6 +781,15 @@ mod tests {
             Behaviour::Slow => tokio::time::sleep(SLOW_DELAY).await,
         }
         state.name.into_response()
+    }
+
+    /// Answers like a drafting request that spent 1,200 input and 800 output tokens.
+    async fn draft() -> axum::response::Response {
+        let mut response = "drafted".into_response();
+        let headers = response.headers_mut();
+        headers.insert(AI_INPUT_TOKENS_HEADER, HeaderValue::from_static("1200"));
+        headers.insert(AI_OUTPUT_TOKENS_HEADER, HeaderValue::from_static("800"));
+        response
     }
 
     async fn echo_headers(
@@ -1053,6 +1091,19 @@ mod tests {
         assert_eq!(usage[0].1.requests, 2);
         assert_eq!(usage[0].1.bytes_out, bytes_sent);
         assert!(router.usage_between("nope", now - 120, now + 2).is_empty());
+
+        // AI tokens a release reports on its responses are counted for it.
+        for _ in 0..3 {
+            let drafted = client.post(format!("{url}/draft")).send().await.unwrap();
+            assert_eq!(drafted.headers()[AI_INPUT_TOKENS_HEADER], "1200");
+            drafted.bytes().await.unwrap();
+        }
+        let counted = total(&router, "web@streamer").await;
+        assert_eq!(counted.requests, 5);
+        assert_eq!(
+            (counted.ai_input_tokens, counted.ai_output_tokens),
+            (3_600, 2_400)
+        );
     }
 
     async fn one_connection(
