@@ -34,6 +34,26 @@ pub fn migrate_with_steno(database_url: &str, data_dir: &Path) {
     );
 }
 
+/// The PostgreSQL server the suite runs against (`STENO_TEST_POSTGRES_URL`); panics with what to
+/// do when it is not set, so a test needing it never passes without it.
+pub fn postgres_admin_url() -> String {
+    std::env::var("STENO_TEST_POSTGRES_URL").expect(
+        "STENO_TEST_POSTGRES_URL must name a PostgreSQL server (scripts/test.sh starts one)",
+    )
+}
+
+/// Drops the databases `names` on the server `admin_url` names (those that exist).
+pub async fn drop_postgres_databases(admin_url: &str, names: &[String]) {
+    let mut admin = PgConnection::connect(admin_url).await.unwrap();
+    for name in names {
+        admin
+            .execute(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)").as_str())
+            .await
+            .unwrap();
+    }
+    admin.close().await.unwrap();
+}
+
 /// Creates an empty PostgreSQL database next to the one `admin_url` names and returns its URL.
 pub async fn create_postgres_database(admin_url: &str, name: &str) -> String {
     let mut admin = PgConnection::connect(admin_url)

@@ -10,7 +10,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use e2e_tests::steno_data::{
-    create_postgres_database, fill_postgres, fill_sqlite, migrate_with_steno, postgres_databases,
+    create_postgres_database, drop_postgres_databases, fill_postgres, fill_sqlite,
+    migrate_with_steno, postgres_admin_url, postgres_databases,
 };
 use e2e_tests::{binary, start_opsd_up, CommandOutput};
 use serde_json::Value;
@@ -239,9 +240,7 @@ fn sqlite_drills_measure_fail_on_damaged_snapshots_and_clean_up_after_a_kill() {
 
 #[test]
 fn postgres_drills_measure_fail_on_damaged_snapshots_and_clean_up_after_a_kill() {
-    let admin_url = std::env::var("STENO_TEST_POSTGRES_URL").expect(
-        "STENO_TEST_POSTGRES_URL must name a PostgreSQL server (scripts/test.sh starts one)",
-    );
+    let admin_url = postgres_admin_url();
     let dir = tempfile::tempdir().unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let database_name = format!("steno_drill_e2e_{}", std::process::id());
@@ -356,16 +355,10 @@ fn postgres_drills_measure_fail_on_damaged_snapshots_and_clean_up_after_a_kill()
     let shown = opsd(dir.path(), &["drill", "show", &drill_id, "--json"]).json();
     assert_eq!(shown["outcome"], "interrupted");
     assert!(shown["scratch_removed_at"].is_string());
-    runtime.block_on(async {
-        use sqlx::{Connection, Executor};
-        let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
-        for name in [database_name.clone(), format!("{database_name}_lossy")] {
-            admin
-                .execute(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)").as_str())
-                .await
-                .unwrap();
-        }
-    });
+    runtime.block_on(drop_postgres_databases(
+        &admin_url,
+        &[database_name.clone(), format!("{database_name}_lossy")],
+    ));
 }
 
 #[test]

@@ -8,7 +8,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use e2e_tests::steno_data::{
-    create_postgres_database, fill_postgres, fill_sqlite, migrate_with_steno,
+    create_postgres_database, drop_postgres_databases, fill_postgres, fill_sqlite,
+    migrate_with_steno, postgres_admin_url,
 };
 use e2e_tests::{binary, start_opsd_up, CommandOutput};
 use serde_json::Value;
@@ -181,9 +182,7 @@ fn a_known_local_load_costs_what_the_price_table_says() {
 
 #[test]
 fn ai_spend_is_read_from_a_steno_postgres_database() {
-    let admin_url = std::env::var("STENO_TEST_POSTGRES_URL").expect(
-        "STENO_TEST_POSTGRES_URL must name a PostgreSQL server (scripts/test.sh starts one)",
-    );
+    let admin_url = postgres_admin_url();
     let dir = tempfile::tempdir().unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let database_name = format!("steno_costs_e2e_{}", std::process::id());
@@ -233,12 +232,5 @@ fn ai_spend_is_read_from_a_steno_postgres_database() {
     // No traffic recorded: no AWS service has spend.
     assert_eq!(report["usage"]["requests"], 0);
 
-    runtime.block_on(async {
-        use sqlx::{Connection, Executor};
-        let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
-        admin
-            .execute(format!("DROP DATABASE IF EXISTS \"{database_name}\" WITH (FORCE)").as_str())
-            .await
-            .unwrap();
-    });
+    runtime.block_on(drop_postgres_databases(&admin_url, &[database_name]));
 }
