@@ -840,3 +840,110 @@ pub fn format_drill_report(report: &serde_json::Value) -> String {
     }
     out
 }
+
+/// The notification for a scheduled drill that did not pass: critical when it ran and failed
+/// (keyed by the drill, so each failure is told once), warning when it could not run at all
+/// (keyed by database and day, so a drill that stays broken is told once a day, not every check).
+/// `None` for a passed drill.
+pub fn scheduled_drill_notification(
+    database: &str,
+    result: Result<&DrillReport, &DrillError>,
+    now: DateTime<Utc>,
+) -> Option<crate::notify::Notification> {
+    use crate::core::severity::Severity;
+    let (key, severity, title, body, details) = match result {
+        Ok(report) if report.outcome == DrillOutcome::Passed => return None,
+        Ok(report) => (
+            format!("drill/{database}/{}/{}", report.id, report.outcome.as_str()),
+            Severity::Critical,
+            format!("DR drill of {database} {}", report.outcome.as_str()),
+            format!(
+                "the scheduled restore drill of {database} {}: {}; deploys gated on it are refused \
+                 until a drill passes (opsd drill show {})",
+                report.outcome.as_str(),
+                report.reasons.join("; "),
+                report.id
+            ),
+            serde_json::to_value(report).unwrap_or_default(),
+        ),
+        Err(error) => (
+            format!("drill/{database}/could-not-run/{}", now.date_naive()),
+            Severity::Warning,
+            format!("DR drill of {database} could not run"),
+            format!("the scheduled restore drill of {database} could not run: {error}"),
+            serde_json::json!({ "error": error.to_string() }),
+        ),
+    };
+    Some(crate::notify::Notification {
+        key,
+        severity,
+        title,
+        body,
+        service: "drills".into(),
+        rollout_id: None,
+        resolve: false,
+        details,
+        targets: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(outcome: DrillOutcome) -> DrillReport {
+        let at = Utc.with_ymd_and_hms(2026, 11, 22, 3, 0, 0).unwrap();
+        DrillReport {
+            id: "d-1".into(),
+            database: "steno".into(),
+            target: "steno.db".into(),
+            started_at: at,
+            finished_at: at,
+            outcome,
+            reasons: vec!["rows in letters: 140 restored, 150 at snapshot time (10 lost)".into()],
+            snapshot_id: None,
+            snapshot_taken_at: None,
+            snapshot_size_bytes: None,
+            used_existing_snapshot: false,
+            scratch: None,
+            scratch_removed: true,
+            measurement: DrillMeasurement::default(),
+            rto_target_ms: 7_200_000,
+            rpo_target_ms: 3_600_000,
+            verification: Vec::new(),
+            snapshots_removed_by_retention: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn failed_scheduled_drills_page_and_broken_ones_warn_once_a_day() {
+        use crate::core::severity::Severity;
+        let now = Utc.with_ymd_and_hms(2026, 11, 22, 3, 0, 0).unwrap();
+        assert!(
+            scheduled_drill_notification("steno", Ok(&report(DrillOutcome::Passed)), now).is_none()
+        );
+        let failed =
+            scheduled_drill_notification("steno", Ok(&report(DrillOutcome::Failed)), now).unwrap();
+        assert_eq!(failed.severity, Severity::Critical);
+        assert_eq!(failed.key, "drill/steno/d-1/failed");
+        assert!(failed.body.contains("10 lost"), "{}", failed.body);
+        assert!(
+            failed.body.contains("opsd drill show d-1"),
+            "{}",
+            failed.body
+        );
+        let error = DrillError::NoSnapshot {
+            database: "steno".into(),
+        };
+        let broken = scheduled_drill_notification("steno", Err(&error), now).unwrap();
+        assert_eq!(broken.severity, Severity::Warning);
+        assert_eq!(broken.key, "drill/steno/could-not-run/2026-11-22");
+        let later =
+            scheduled_drill_notification("steno", Err(&error), now + chrono::Duration::hours(5))
+                .unwrap();
+        assert_eq!(
+            later.key, broken.key,
+            "the same day: the same key, sent once"
+        );
+    }
+}

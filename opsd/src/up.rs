@@ -154,6 +154,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         Some(store.clone()),
     );
     let notifier_for_costs = notifier.clone();
+    let notifier_for_drills = notifier.clone();
     let daemon = match Daemon::start(config.clone(), store.clone(), platforms, notifier).await {
         Ok(daemon) => daemon,
         Err(error) => {
@@ -175,6 +176,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let drill_scheduler = tokio::spawn(run_scheduled_drills(
         config.clone(),
         store.clone(),
+        notifier_for_drills,
         stop_receiver.clone(),
     ));
     let local_services: Vec<String> = config
@@ -250,10 +252,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 const DRILL_SCHEDULE_CHECK: Duration = Duration::from_secs(30);
 
 /// Runs each database's drill when its schedule says one is due (a drill that never ran is due
-/// at once) and takes its scheduled snapshots, one database at a time, until `shutdown`.
+/// at once) and takes its scheduled snapshots, one database at a time, until `shutdown`. A drill
+/// that fails pages (critical); one that cannot run warns once a day.
 async fn run_scheduled_drills(
     config: Config,
     store: Store,
+    notifier: Notifier,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     if config.databases.is_empty() {
@@ -270,15 +274,22 @@ async fn run_scheduled_drills(
                 Ok(true) => {
                     let name = database.name.clone();
                     let progress = move |line: &str| tracing::info!(database = %name, "{line}");
-                    match crate::drill::run_drill(
+                    let result = crate::drill::run_drill(
                         &config,
                         &store,
                         database,
                         &crate::drill::DrillOptions::default(),
                         &progress,
                     )
-                    .await
-                    {
+                    .await;
+                    if let Some(notification) = crate::drill::scheduled_drill_notification(
+                        &database.name,
+                        result.as_ref(),
+                        chrono::Utc::now(),
+                    ) {
+                        notifier.send(notification);
+                    }
+                    match result {
                         Ok(report)
                             if report.outcome == crate::core::drill::DrillOutcome::Passed =>
                         {

@@ -4,6 +4,7 @@
 pub mod aws_emulator;
 pub mod cbor_front;
 pub mod steno_data;
+pub mod webhook;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -8,67 +8,13 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
 
 use chrono::{Days, NaiveDate};
 use e2e_tests::aws_emulator::{AwsEmulator, TEST_CREDENTIAL};
+use e2e_tests::webhook::Webhook;
 use e2e_tests::{binary, CommandOutput, RunningProcess};
 use serde_json::{json, Value};
 use std::time::Duration;
-
-/// A webhook receiver on 127.0.0.1 that keeps every body it is POSTed.
-struct Webhook {
-    url: String,
-    bodies: Arc<Mutex<Vec<Value>>>,
-    _runtime: tokio::runtime::Runtime,
-}
-
-impl Webhook {
-    fn start() -> Webhook {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let bodies: Arc<Mutex<Vec<Value>>> = Arc::default();
-        let kept = Arc::clone(&bodies);
-        let app = axum::Router::new().route(
-            "/hook",
-            axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
-                let kept = Arc::clone(&kept);
-                async move {
-                    kept.lock().unwrap().push(body);
-                    "ok"
-                }
-            }),
-        );
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
-        let address = listener.local_addr().unwrap();
-        runtime.spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
-        Webhook {
-            url: format!("http://{address}/hook"),
-            bodies,
-            _runtime: runtime,
-        }
-    }
-
-    fn count(&self) -> usize {
-        self.bodies.lock().unwrap().len()
-    }
-
-    fn last_text(&self) -> String {
-        self.bodies
-            .lock()
-            .unwrap()
-            .last()
-            .map(|body| body.to_string())
-            .unwrap_or_default()
-    }
-}
 
 fn day(text: &str) -> NaiveDate {
     text.parse().unwrap()

@@ -13,6 +13,7 @@ use e2e_tests::steno_data::{
     create_postgres_database, drop_postgres_databases, fill_postgres, fill_sqlite,
     migrate_with_steno, postgres_admin_url, postgres_databases,
 };
+use e2e_tests::webhook::Webhook;
 use e2e_tests::{binary, start_opsd_up, CommandOutput};
 use serde_json::Value;
 
@@ -558,4 +559,49 @@ fn rds_drills_snapshot_restore_verify_and_delete_in_order_leaving_nothing_behind
     let snapshots = rds_query(&emulator, "Action=DescribeDBSnapshots");
     assert!(!snapshots.contains("-drill-"), "{snapshots}");
     assert!(snapshots.contains(report["snapshot_id"].as_str().unwrap()));
+}
+
+#[test]
+fn a_scheduled_drill_that_fails_pages_the_on_call_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let steno_dir = dir.path().join("steno-data");
+    std::fs::create_dir_all(&steno_dir).unwrap();
+    let database_path = steno_dir.join("steno.db");
+    migrate_with_steno(&format!("sqlite://{}", database_path.display()), &steno_dir);
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(fill_sqlite(&database_path, 1, 1, 5, 100));
+    std::fs::write(
+        dir.path().join("checks.yaml"),
+        "checks:\n  - name: no letters at all\n    sql: SELECT count(*) FROM letters\n    expect: 0\n",
+    )
+    .unwrap();
+    let on_call = Webhook::start();
+    // The drill never ran, so `opsd up` runs it on its own a few seconds after starting.
+    write_config(
+        dir.path(),
+        &format!(
+            "    kind: sqlite\n    path: {}\n    checks: checks.yaml\n    schedule: \"@yearly\"\n\
+             notifications:\n  targets:\n    - {{name: on-call, kind: slack, webhook_url: \"{}\"}}\n  \
+             routes:\n    - {{min_severity: critical, targets: [on-call]}}\n",
+            database_path.display(),
+            on_call.url
+        ),
+    );
+    let (mut process, _) = start_opsd_up(dir.path(), "steno");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while on_call.count() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "no notification of the failed scheduled drill"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let text = on_call.last_text();
+    assert!(text.contains("DR drill of steno failed"), "{text}");
+    assert!(text.contains("no letters at all"), "{text}");
+    let listed = opsd(dir.path(), &["drill", "list", "--json"]).json();
+    assert_eq!(listed[0]["outcome"], "failed", "{listed:#}");
+    process.terminate(Duration::from_secs(20));
+    assert_eq!(on_call.count(), 1, "one failure, one page");
 }
