@@ -596,22 +596,30 @@ pub fn format_report(report: &CostReport) -> String {
 /// The budget gate's view of the newest recorded cost check at `now` (see
 /// [`crate::core::cost::budget_gate`]): `Some` closed while that check found a forecast over
 /// budget or is older than `max_age` (`costs.gate_max_age`), `None` open. No check yet is open:
-/// a first deploy must not wait for the first cost data. Never calls the cost source.
+/// a first deploy must not wait for the first cost data. A check that cannot be read closes the
+/// gate (a gate that cannot see does not open; the audited override still works). Never calls
+/// the cost source.
 pub async fn budget_gate_closed(
     store: &Store,
     now: DateTime<Utc>,
     max_age: std::time::Duration,
-) -> Result<Option<BudgetGateClosed>, StoreError> {
-    let newest = store
-        .latest_cost_check()
-        .await?
-        .map(|check| NewestCostCheck {
+) -> Option<BudgetGateClosed> {
+    let newest = match store.latest_cost_check().await {
+        Ok(newest) => newest.map(|check| NewestCostCheck {
             over_budget: forecast_crossings(&check.report),
             checked_at: check.checked_at,
             today: check.today,
             forecast_over_budget: check.forecast_over_budget,
-        });
-    Ok(budget_gate(newest.as_ref(), now, max_age))
+        }),
+        Err(error) => {
+            return Some(BudgetGateClosed {
+                reason: format!("the newest cost check cannot be read ({error})"),
+                what_to_do: "check opsd's store, then run opsd cost check".into(),
+                stale: true,
+            })
+        }
+    };
+    budget_gate(newest.as_ref(), now, max_age)
 }
 
 /// The budgets of a recorded report whose forecast threshold is crossed, like `budget monthly
@@ -755,7 +763,7 @@ mod tests {
         let fresh = checked_at + chrono::Duration::hours(1);
         let stale = checked_at + chrono::Duration::hours(4);
         assert_eq!(
-            budget_gate_closed(&store, fresh, max_age).await.unwrap(),
+            budget_gate_closed(&store, fresh, max_age).await,
             None
         );
         let report = serde_json::json!({"budgets": [{"budget": "monthly", "budget_usd": 1000.0,
@@ -771,10 +779,7 @@ mod tests {
             )
             .await
             .unwrap();
-        let closed = budget_gate_closed(&store, fresh, max_age)
-            .await
-            .unwrap()
-            .unwrap();
+        let closed = budget_gate_closed(&store, fresh, max_age).await.unwrap();
         assert!(
             closed
                 .reason
@@ -782,10 +787,7 @@ mod tests {
             "{closed:?}"
         );
         assert!(!closed.stale);
-        let closed = budget_gate_closed(&store, stale, max_age)
-            .await
-            .unwrap()
-            .unwrap();
+        let closed = budget_gate_closed(&store, stale, max_age).await.unwrap();
         assert!(closed.stale, "{closed:?}");
         assert!(
             closed.reason.contains("budget monthly forecast"),
@@ -797,12 +799,11 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(
-            budget_gate_closed(&store, fresh, max_age).await.unwrap(),
+            budget_gate_closed(&store, fresh, max_age).await,
             None
         );
         let closed = budget_gate_closed(&store, stale + chrono::Duration::hours(1), max_age)
             .await
-            .unwrap()
             .unwrap();
         assert!(
             closed
@@ -810,6 +811,14 @@ mod tests {
                 .starts_with("the newest cost check is from 2026-06-10 09:30:00 UTC"),
             "{closed:?}"
         );
+        // A store that cannot be read closes the gate.
+        store.close().await;
+        let blind = budget_gate_closed(&store, fresh, max_age).await.unwrap();
+        assert!(
+            blind.reason.starts_with("the newest cost check cannot be read"),
+            "{blind:?}"
+        );
+        assert!(blind.stale);
     }
 
     #[test]
