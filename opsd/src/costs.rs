@@ -762,10 +762,7 @@ mod tests {
         let checked_at: DateTime<Utc> = "2026-06-10T09:00:00Z".parse().unwrap();
         let fresh = checked_at + chrono::Duration::hours(1);
         let stale = checked_at + chrono::Duration::hours(4);
-        assert_eq!(
-            budget_gate_closed(&store, fresh, max_age).await,
-            None
-        );
+        assert_eq!(budget_gate_closed(&store, fresh, max_age).await, None);
         let report = serde_json::json!({"budgets": [{"budget": "monthly", "budget_usd": 1000.0,
             "forecast": {"point_usd": 1350.0},
             "crossed": [{"threshold": {"basis": "forecast", "percent": 120.0}}]}]});
@@ -798,10 +795,7 @@ mod tests {
             .insert_cost_check(later, "2026-06-11", "ok", false, "{}")
             .await
             .unwrap();
-        assert_eq!(
-            budget_gate_closed(&store, fresh, max_age).await,
-            None
-        );
+        assert_eq!(budget_gate_closed(&store, fresh, max_age).await, None);
         let closed = budget_gate_closed(&store, stale + chrono::Duration::hours(1), max_age)
             .await
             .unwrap();
@@ -815,7 +809,9 @@ mod tests {
         store.close().await;
         let blind = budget_gate_closed(&store, fresh, max_age).await.unwrap();
         assert!(
-            blind.reason.starts_with("the newest cost check cannot be read"),
+            blind
+                .reason
+                .starts_with("the newest cost check cannot be read"),
             "{blind:?}"
         );
         assert!(blind.stale);

@@ -26,6 +26,27 @@ pub const TEST_REGION: &str = "us-east-1";
 /// The static access key id and secret of the test credentials.
 pub const TEST_CREDENTIAL: &str = "testing";
 
+/// Points a child process's AWS SDK at the emulator's test credentials: no profile, no instance
+/// metadata, and no proxy between it and the emulator on loopback.
+pub fn use_test_credentials(command: &mut Command) -> &mut Command {
+    command
+        .env("AWS_ACCESS_KEY_ID", TEST_CREDENTIAL)
+        .env("AWS_SECRET_ACCESS_KEY", TEST_CREDENTIAL)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_PROFILE");
+    for proxy in [
+        "HTTP_PROXY",
+        "http_proxy",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ] {
+        command.env_remove(proxy);
+    }
+    command
+}
+
 /// How long moto may take to start listening, and the front to start serving.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 

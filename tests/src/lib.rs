@@ -167,16 +167,32 @@ impl Drop for RunningProcess {
     }
 }
 
-/// `opsd --config <dir>/opsd.yaml up` started in `dir`, once its API is listening (its URL is the
-/// process's `base_url`), and the public URL it printed for `service`.
-pub fn start_opsd_up(dir: &Path, service: &str) -> (RunningProcess, String) {
-    binary("steno");
+/// `opsd --config <dir>/opsd.yaml`, run in `dir`; add the subcommand and its arguments.
+pub fn opsd_command(dir: &Path) -> Command {
     let mut command = Command::new(binary("opsd"));
     command
         .arg("--config")
         .arg(dir.join("opsd.yaml"))
-        .arg("up")
         .current_dir(dir);
+    command
+}
+
+/// Runs `opsd --config <dir>/opsd.yaml <args>` in `dir` to the end.
+pub fn run_opsd(dir: &Path, args: &[&str]) -> CommandOutput {
+    CommandOutput::of(opsd_command(dir).args(args))
+}
+
+/// `opsd --config <dir>/opsd.yaml up` started in `dir`, once its API is listening (its URL is the
+/// process's `base_url`), and the public URL it printed for `service`.
+pub fn start_opsd_up(dir: &Path, service: &str) -> (RunningProcess, String) {
+    start_opsd_up_with(opsd_command(dir), service)
+}
+
+/// Like [`start_opsd_up`] with a prepared `opsd --config ...` command (e.g. with AWS settings in
+/// its environment); `up` is added here.
+pub fn start_opsd_up_with(mut command: Command, service: &str) -> (RunningProcess, String) {
+    binary("steno");
+    command.arg("up");
     let process = RunningProcess::start(command, Duration::from_secs(60));
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let public_url = loop {

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit, StateValue};
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{FunctionCode, Runtime};
-use e2e_tests::aws_emulator::{AwsEmulator, TEST_CREDENTIAL, TEST_REGION};
+use e2e_tests::aws_emulator::{use_test_credentials, AwsEmulator, TEST_CREDENTIAL, TEST_REGION};
 use e2e_tests::{binary, RunningProcess};
 use serde_json::Value;
 
@@ -362,15 +362,8 @@ fn write_config(dir: &Path, endpoint: &str, distribution_id: &str) -> PathBuf {
 
 /// `opsd` on the config in `dir`, with the emulator's credentials.
 fn opsd_command(dir: &Path) -> Command {
-    let mut command = Command::new(binary("opsd"));
-    command
-        .arg("--config")
-        .arg(dir.join("opsd.yaml"))
-        .env("AWS_ACCESS_KEY_ID", TEST_CREDENTIAL)
-        .env("AWS_SECRET_ACCESS_KEY", TEST_CREDENTIAL)
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env_remove("AWS_PROFILE")
-        .current_dir(dir);
+    let mut command = e2e_tests::opsd_command(dir);
+    use_test_credentials(&mut command);
     command
 }
 

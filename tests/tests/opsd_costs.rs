@@ -10,9 +10,9 @@ use std::path::Path;
 use std::process::Command;
 
 use chrono::{Days, NaiveDate};
-use e2e_tests::aws_emulator::{AwsEmulator, TEST_CREDENTIAL};
+use e2e_tests::aws_emulator::{use_test_credentials, AwsEmulator};
 use e2e_tests::webhook::Webhook;
-use e2e_tests::{binary, CommandOutput, RunningProcess};
+use e2e_tests::{start_opsd_up_with, CommandOutput};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -112,22 +112,10 @@ fn write_config_with_service(
 }
 
 /// `opsd` on the config in `dir`, with the emulator's credentials and no proxy.
+/// `opsd --config ...` with the emulator's credentials and no proxies.
 fn opsd_command(dir: &Path) -> Command {
-    let mut command = Command::new(binary("opsd"));
-    command
-        .arg("--config")
-        .arg(dir.join("opsd.yaml"))
-        .env("AWS_ACCESS_KEY_ID", TEST_CREDENTIAL)
-        .env("AWS_SECRET_ACCESS_KEY", TEST_CREDENTIAL)
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env_remove("AWS_PROFILE")
-        .env_remove("HTTP_PROXY")
-        .env_remove("http_proxy")
-        .env_remove("HTTPS_PROXY")
-        .env_remove("https_proxy")
-        .env_remove("ALL_PROXY")
-        .env_remove("all_proxy")
-        .current_dir(dir);
+    let mut command = e2e_tests::opsd_command(dir);
+    use_test_credentials(&mut command);
     command
 }
 
@@ -326,10 +314,7 @@ fn a_forecast_over_budget_refuses_deploys_until_an_audited_override() {
     assert_eq!(check.code, 2, "{}\n{}", check.stdout, check.stderr);
     assert!(check.json()["forecast_over_budget"].as_bool().unwrap());
 
-    binary("steno");
-    let mut command = opsd_command(dir.path());
-    command.arg("up");
-    let mut process = RunningProcess::start(command, Duration::from_secs(60));
+    let (mut process, _) = start_opsd_up_with(opsd_command(dir.path()), "steno");
     let server = process.base_url.clone();
     let client = |args: &[&str]| {
         let mut full = vec!["--server", server.as_str()];

@@ -14,7 +14,7 @@ use e2e_tests::steno_data::{
     migrate_with_steno, postgres_admin_url, postgres_databases,
 };
 use e2e_tests::webhook::Webhook;
-use e2e_tests::{binary, start_opsd_up, CommandOutput};
+use e2e_tests::{binary, run_opsd, start_opsd_up};
 use serde_json::Value;
 
 fn write_config(dir: &Path, database_block: &str) -> PathBuf {
@@ -27,16 +27,6 @@ fn write_config(dir: &Path, database_block: &str) -> PathBuf {
     let path = dir.join("opsd.yaml");
     std::fs::write(&path, config).unwrap();
     path
-}
-
-fn opsd(dir: &Path, args: &[&str]) -> CommandOutput {
-    CommandOutput::of(
-        Command::new(binary("opsd"))
-            .arg("--config")
-            .arg(dir.join("opsd.yaml"))
-            .args(args)
-            .current_dir(dir),
-    )
 }
 
 fn item<'a>(report: &'a Value, name: &str) -> &'a Value {
@@ -136,13 +126,13 @@ fn sqlite_drills_measure_fail_on_damaged_snapshots_and_clean_up_after_a_kill() {
     );
 
     // 1. A drill passes; the first has no earlier restorable point, the second measures RPO.
-    let first = opsd(dir.path(), &["drill", "run", "steno", "--json"]);
+    let first = run_opsd(dir.path(), &["drill", "run", "steno", "--json"]);
     assert_eq!(first.code, 0, "{}\n{}", first.stdout, first.stderr);
     let first = first.json();
     assert_passed_with_measurements(&first, 120);
     assert!(first["measurement"]["rpo_ms"].is_null(), "{first:#}");
     runtime.block_on(fill_sqlite(&database_path, 4, 121, 5, 600));
-    let second = opsd(dir.path(), &["drill", "run", "steno", "--json"]);
+    let second = run_opsd(dir.path(), &["drill", "run", "steno", "--json"]);
     assert_eq!(second.code, 0, "{}", second.stderr);
     let second = second.json();
     assert_passed_with_measurements(&second, 125);
@@ -150,7 +140,7 @@ fn sqlite_drills_measure_fail_on_damaged_snapshots_and_clean_up_after_a_kill() {
     assert!(rpo < 3_600_000, "{rpo}");
 
     // 2. A snapshot that lost rows after it was taken fails verification.
-    let snapshot = opsd(dir.path(), &["drill", "snapshot", "steno", "--json"]).json();
+    let snapshot = run_opsd(dir.path(), &["drill", "snapshot", "steno", "--json"]).json();
     let snapshot_file = PathBuf::from(snapshot["location"].as_str().unwrap());
     runtime.block_on(async {
         use sqlx::{Connection, Executor};
@@ -170,7 +160,7 @@ fn sqlite_drills_measure_fail_on_damaged_snapshots_and_clean_up_after_a_kill() {
     });
     // Rows written to the source after the snapshot are the write gap of a restore from it.
     runtime.block_on(fill_sqlite(&database_path, 4, 126, 3, 600));
-    let damaged = opsd(
+    let damaged = run_opsd(
         dir.path(),
         &["drill", "run", "steno", "--use-latest", "--json"],
     );
@@ -191,7 +181,7 @@ fn sqlite_drills_measure_fail_on_damaged_snapshots_and_clean_up_after_a_kill() {
     assert_eq!(damaged["scratch_removed"], true);
 
     // 3. A truncated snapshot fails too.
-    let snapshot = opsd(dir.path(), &["drill", "snapshot", "steno", "--json"]).json();
+    let snapshot = run_opsd(dir.path(), &["drill", "snapshot", "steno", "--json"]).json();
     let snapshot_file = PathBuf::from(snapshot["location"].as_str().unwrap());
     let length = std::fs::metadata(&snapshot_file).unwrap().len();
     std::fs::OpenOptions::new()
@@ -200,7 +190,7 @@ fn sqlite_drills_measure_fail_on_damaged_snapshots_and_clean_up_after_a_kill() {
         .unwrap()
         .set_len(length / 3)
         .unwrap();
-    let truncated = opsd(
+    let truncated = run_opsd(
         dir.path(),
         &["drill", "run", "steno", "--use-latest", "--json"],
     );
@@ -218,7 +208,7 @@ fn sqlite_drills_measure_fail_on_damaged_snapshots_and_clean_up_after_a_kill() {
         .join("data/drills")
         .join(format!("{scratch}.sqlite"));
     assert!(scratch_file.exists(), "the kill left {scratch_file:?}");
-    let listing = opsd(dir.path(), &["drill", "list"]);
+    let listing = run_opsd(dir.path(), &["drill", "list"]);
     assert_eq!(listing.code, 0, "{}", listing.stderr);
     assert!(
         listing
@@ -253,7 +243,7 @@ fn postgres_drills_measure_fail_on_damaged_snapshots_and_clean_up_after_a_kill()
         &format!("    kind: postgres\n    url: {url}\n    targets: {{rto: 2h, rpo: 1h}}\n"),
     );
 
-    let first = opsd(dir.path(), &["drill", "run", "steno", "--json"]);
+    let first = run_opsd(dir.path(), &["drill", "run", "steno", "--json"]);
     assert_eq!(first.code, 0, "{}\n{}", first.stdout, first.stderr);
     assert_passed_with_measurements(&first.json(), 150);
     assert!(
@@ -261,13 +251,13 @@ fn postgres_drills_measure_fail_on_damaged_snapshots_and_clean_up_after_a_kill()
         "progress: {}",
         first.stderr
     );
-    let second = opsd(dir.path(), &["drill", "run", "steno", "--json"]);
+    let second = run_opsd(dir.path(), &["drill", "run", "steno", "--json"]);
     assert_eq!(second.code, 0, "{}", second.stderr);
     let second = second.json();
     assert!(second["measurement"]["rpo_ms"].as_u64().unwrap() < 3_600_000);
 
     // A dump cut short fails: pg_restore stops with --exit-on-error, and the digest differs.
-    let snapshot = opsd(dir.path(), &["drill", "snapshot", "steno", "--json"]).json();
+    let snapshot = run_opsd(dir.path(), &["drill", "snapshot", "steno", "--json"]).json();
     let dump = PathBuf::from(snapshot["location"].as_str().unwrap());
     let length = std::fs::metadata(&dump).unwrap().len();
     std::fs::OpenOptions::new()
@@ -276,7 +266,7 @@ fn postgres_drills_measure_fail_on_damaged_snapshots_and_clean_up_after_a_kill()
         .unwrap()
         .set_len(length / 2)
         .unwrap();
-    let truncated = opsd(
+    let truncated = run_opsd(
         dir.path(),
         &["drill", "run", "steno", "--use-latest", "--json"],
     );
@@ -298,7 +288,7 @@ fn postgres_drills_measure_fail_on_damaged_snapshots_and_clean_up_after_a_kill()
     );
 
     // A dump of a database that lost rows, put in place of a good one, fails on row counts.
-    let good = opsd(dir.path(), &["drill", "snapshot", "steno", "--json"]).json();
+    let good = run_opsd(dir.path(), &["drill", "snapshot", "steno", "--json"]).json();
     let good_dump = PathBuf::from(good["location"].as_str().unwrap());
     let lossy_url = runtime.block_on(create_postgres_database(
         &admin_url,
@@ -313,7 +303,7 @@ fn postgres_drills_measure_fail_on_damaged_snapshots_and_clean_up_after_a_kill()
         .status()
         .unwrap();
     assert!(status.success());
-    let lossy = opsd(
+    let lossy = run_opsd(
         dir.path(),
         &["drill", "run", "steno", "--use-latest", "--json"],
     );
@@ -332,7 +322,7 @@ fn postgres_drills_measure_fail_on_damaged_snapshots_and_clean_up_after_a_kill()
             .contains(&scratch),
         "the kill left {scratch}"
     );
-    let listing = opsd(dir.path(), &["drill", "list", "steno"]);
+    let listing = run_opsd(dir.path(), &["drill", "list", "steno"]);
     assert_eq!(listing.code, 0, "{}", listing.stderr);
     assert!(
         listing
@@ -353,7 +343,7 @@ fn postgres_drills_measure_fail_on_damaged_snapshots_and_clean_up_after_a_kill()
         .and_then(|line| line.split_whitespace().next())
         .expect("the killed drill is listed as interrupted")
         .to_string();
-    let shown = opsd(dir.path(), &["drill", "show", &drill_id, "--json"]).json();
+    let shown = run_opsd(dir.path(), &["drill", "show", &drill_id, "--json"]).json();
     assert_eq!(shown["outcome"], "interrupted");
     assert!(shown["scratch_removed_at"].is_string());
     runtime.block_on(drop_postgres_databases(
@@ -385,7 +375,7 @@ fn a_failed_drill_closes_the_deploy_gate_until_an_audited_override() {
             database_path.display()
         ),
     );
-    let failed = opsd(dir.path(), &["drill", "run", "steno"]);
+    let failed = run_opsd(dir.path(), &["drill", "run", "steno"]);
     assert_eq!(failed.code, 2, "{}\n{}", failed.stdout, failed.stderr);
     assert!(
         failed.stdout.contains("check no letters at all"),
@@ -398,7 +388,7 @@ fn a_failed_drill_closes_the_deploy_gate_until_an_audited_override() {
     let client = |args: &[&str]| {
         let mut full = vec!["--server", server.as_str()];
         full.extend_from_slice(args);
-        opsd(dir.path(), &full)
+        run_opsd(dir.path(), &full)
     };
 
     let refused = client(&["deploy", "steno", "--version", "v2"]);
@@ -498,7 +488,7 @@ fn rds_query(emulator: &e2e_tests::aws_emulator::AwsEmulator, body: &str) -> Str
 
 #[test]
 fn rds_drills_snapshot_restore_verify_and_delete_in_order_leaving_nothing_behind() {
-    use e2e_tests::aws_emulator::{AwsEmulator, TEST_CREDENTIAL, TEST_REGION};
+    use e2e_tests::aws_emulator::{use_test_credentials, AwsEmulator, TEST_REGION};
     let emulator = AwsEmulator::start();
     rds_query(
         &emulator,
@@ -513,15 +503,8 @@ fn rds_drills_snapshot_restore_verify_and_delete_in_order_leaving_nothing_behind
         ),
     );
     emulator.clear_requests();
-    let output = Command::new(binary("opsd"))
-        .arg("--config")
-        .arg(dir.path().join("opsd.yaml"))
+    let output = use_test_credentials(&mut e2e_tests::opsd_command(dir.path()))
         .args(["drill", "run", "steno", "--json"])
-        .env("AWS_ACCESS_KEY_ID", TEST_CREDENTIAL)
-        .env("AWS_SECRET_ACCESS_KEY", TEST_CREDENTIAL)
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env_remove("AWS_PROFILE")
-        .current_dir(dir.path())
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -600,7 +583,7 @@ fn a_scheduled_drill_that_fails_pages_the_on_call_target() {
     let text = on_call.last_text();
     assert!(text.contains("DR drill of steno failed"), "{text}");
     assert!(text.contains("no letters at all"), "{text}");
-    let listed = opsd(dir.path(), &["drill", "list", "--json"]).json();
+    let listed = run_opsd(dir.path(), &["drill", "list", "--json"]).json();
     assert_eq!(listed[0]["outcome"], "failed", "{listed:#}");
     process.terminate(Duration::from_secs(20));
     assert_eq!(on_call.count(), 1, "one failure, one page");

@@ -3,15 +3,13 @@
 //! Steno's letter revisions, then checks `opsd cost report` against a hand computation from the
 //! seed's price table (seed 001 §1.2), and `opsd cost check` against the budget.
 
-use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use e2e_tests::steno_data::{
     create_postgres_database, drop_postgres_databases, fill_postgres, fill_sqlite,
     migrate_with_steno, postgres_admin_url,
 };
-use e2e_tests::{binary, start_opsd_up, CommandOutput};
+use e2e_tests::{run_opsd, start_opsd_up};
 use serde_json::Value;
 
 /// Requests the test sends through the router.
@@ -19,16 +17,6 @@ const REQUESTS: u64 = 240;
 /// Tokens put on each of the 10 letter revisions the test data holds.
 const INPUT_TOKENS_PER_REVISION: u64 = 250_000;
 const OUTPUT_TOKENS_PER_REVISION: u64 = 50_000;
-
-fn opsd(dir: &Path, args: &[&str]) -> CommandOutput {
-    CommandOutput::of(
-        Command::new(binary("opsd"))
-            .arg("--config")
-            .arg(dir.join("opsd.yaml"))
-            .args(args)
-            .current_dir(dir),
-    )
-}
 
 fn service_amount(report: &Value, service: &str) -> f64 {
     report["services"]
@@ -106,7 +94,7 @@ fn a_known_local_load_costs_what_the_price_table_says() {
     // The recorder stores a window every 10 s; wait until the whole load is in the store.
     let deadline = Instant::now() + Duration::from_secs(60);
     let report = loop {
-        let output = opsd(dir.path(), &["cost", "report", "--json"]);
+        let output = run_opsd(dir.path(), &["cost", "report", "--json"]);
         assert_eq!(output.code, 0, "{}\n{}", output.stdout, output.stderr);
         let report = output.json();
         if report["usage"]["requests"].as_u64() == Some(REQUESTS)
@@ -159,7 +147,7 @@ fn a_known_local_load_costs_what_the_price_table_says() {
         "{total}"
     );
 
-    let text = opsd(dir.path(), &["cost", "report"]);
+    let text = run_opsd(dir.path(), &["cost", "report"]);
     assert!(
         text.stdout.contains(&format!("{REQUESTS} requests")),
         "{}",
@@ -172,7 +160,7 @@ fn a_known_local_load_costs_what_the_price_table_says() {
         text.stdout
     );
 
-    let check = opsd(dir.path(), &["cost", "check", "--json"]);
+    let check = run_opsd(dir.path(), &["cost", "check", "--json"]);
     assert_eq!(check.code, 3, "{}\n{}", check.stdout, check.stderr);
     let checked = check.json();
     assert_eq!(checked["budgets"][0]["state"], "warning");
@@ -221,7 +209,7 @@ fn ai_spend_is_read_from_a_steno_postgres_database() {
         ),
     )
     .unwrap();
-    let output = opsd(dir.path(), &["cost", "report", "--json"]);
+    let output = run_opsd(dir.path(), &["cost", "report", "--json"]);
     assert_eq!(output.code, 0, "{}\n{}", output.stdout, output.stderr);
     let report = output.json();
     // 4 × 100,000 input tokens at $3/M + 4 × 20,000 output tokens at $15/M = $1.20 + $1.20.
