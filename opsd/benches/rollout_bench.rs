@@ -85,6 +85,7 @@ fn simulate(plan: &RolloutPlan, policy: &RolloutPolicy, canary: Release, seed: u
         service: "steno".into(),
         version: version.into(),
         env: BTreeMap::new(),
+        env_from: Default::default(),
     };
     let start_ms = 1_800_000_000_000;
     let mut state = RolloutState::new(

@@ -173,6 +173,7 @@ async fn main() {
         service: "steno".into(),
         version: "v1".into(),
         env: Default::default(),
+        env_from: Default::default(),
     };
     platform
         .ensure_running(&release)

@@ -16,7 +16,8 @@ use tokio::task::JoinHandle;
 
 use crate::config::{CheckSpec, Config, ServiceConfig};
 use crate::core::drill::GateMode;
-use crate::core::plan::{preset, RolloutPlan};
+use crate::core::plan::{plan_from_document, preset, RolloutPlan};
+use crate::core::release_env::{check_env, check_key, Fingerprinter};
 use crate::core::rollout::{
     desired_split, rebake_after_restart, step, Action, CheckState, Decision, DecisionKind,
     Observation, OperatorCommand, Phase, Readiness, RolloutState,
@@ -66,21 +67,48 @@ pub enum ControlError {
 }
 
 /// What `deploy` is asked to start.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Clone, Default, serde::Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeployRequest {
     pub version: String,
+    /// Environment values of the release (stored with the rollout, shown only as fingerprints).
     #[serde(default)]
     pub env: std::collections::BTreeMap<String, String>,
-    /// A preset or plan file; the service's plan when `None`.
+    /// Keys the release takes from secrets named in opsd.yaml (key → secret name).
     #[serde(default)]
-    pub plan: Option<String>,
+    pub env_from: std::collections::BTreeMap<String, String>,
+    /// The plan; the service's plan when `None`.
+    #[serde(default)]
+    pub plan: Option<PlanChoice>,
     /// Why (audited).
     #[serde(default)]
     pub reason: Option<String>,
     /// Gates to override (`drill`, `snapshot`); needs a reason, audited.
     #[serde(default)]
     pub overrides: Vec<String>,
+}
+
+impl std::fmt::Debug for DeployRequest {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("DeployRequest")
+            .field("version", &self.version)
+            .field("env_keys", &self.env.keys().collect::<Vec<_>>())
+            .field("env_from", &self.env_from)
+            .field("plan", &self.plan)
+            .field("reason", &self.reason)
+            .field("overrides", &self.overrides)
+            .finish()
+    }
+}
+
+/// How a deploy names its plan: a preset or plan in `plans_dir` by name, or the plan itself.
+/// Never a path on opsd's host.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum PlanChoice {
+    Named(String),
+    Document(serde_json::Value),
 }
 
 /// A rollout as the API and CLI show it.
@@ -148,6 +176,8 @@ pub struct Daemon {
     notifier: Notifier,
     active: Mutex<HashMap<String, Arc<Mutex<ActiveRollout>>>>,
     stable: Mutex<HashMap<String, ReleaseSpec>>,
+    /// Turns release environment values into the fingerprints views show.
+    fingerprints: Fingerprinter,
 }
 
 fn now_ms() -> i64 {
@@ -165,16 +195,37 @@ fn release_of(
     service: &ServiceConfig,
     version: &str,
     mut env: std::collections::BTreeMap<String, String>,
+    env_from: std::collections::BTreeMap<String, String>,
 ) -> ReleaseSpec {
     if let Some(variable) = &service.version_env {
-        env.entry(variable.clone())
-            .or_insert_with(|| version.to_string());
+        if !env_from.contains_key(variable) {
+            env.entry(variable.clone())
+                .or_insert_with(|| version.to_string());
+        }
     }
     ReleaseSpec {
         service: service.name.clone(),
         version: version.to_string(),
         env,
+        env_from,
     }
+}
+
+/// Refuses a plan whose steps run a check the service does not define.
+fn check_plan_checks(service: &ServiceConfig, plan: &RolloutPlan) -> Result<(), ControlError> {
+    for (index, step) in plan.steps.iter().enumerate() {
+        for check in &step.checks {
+            if !service.checks.contains_key(check) {
+                return Err(ControlError::Invalid(format!(
+                    "plan {}: steps[{index}].checks names {check:?}, which services.{}.checks does not define; defined: {}",
+                    plan.name,
+                    service.name,
+                    service.checks.keys().cloned().collect::<Vec<_>>().join(", ")
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn release_from_json(value: &serde_json::Value) -> Option<ReleaseSpec> {
@@ -190,6 +241,7 @@ impl Daemon {
         platforms: Platforms,
         notifier: Notifier,
     ) -> Result<Arc<Daemon>, ControlError> {
+        let fingerprints = Fingerprinter::new(store.fingerprint_key().await?);
         let daemon = Arc::new(Daemon {
             config,
             store,
@@ -197,6 +249,7 @@ impl Daemon {
             notifier,
             active: Mutex::new(HashMap::new()),
             stable: Mutex::new(HashMap::new()),
+            fingerprints,
         });
         for service in daemon.config.services.values() {
             let stable = daemon.restore_stable_release(service).await?;
@@ -326,7 +379,12 @@ impl Daemon {
         } else {
             service.initial_version.clone()
         };
-        let initial = release_of(service, &initial_version, Default::default());
+        let initial = release_of(
+            service,
+            &initial_version,
+            Default::default(),
+            Default::default(),
+        );
         self.store
             .set_stable_release(
                 &service.name,
@@ -394,12 +452,12 @@ impl Daemon {
         let DeployRequest {
             version,
             env,
-            plan: plan_name,
+            env_from,
+            plan: plan_choice,
             reason,
             overrides,
         } = request;
         let version = version.as_str();
-        let plan_name = plan_name.as_deref();
         let overrides = overrides.as_slice();
         let service = self.service(service_name)?;
         for gate in overrides {
@@ -421,13 +479,19 @@ impl Daemon {
         {
             return Err(ControlError::Invalid(format!("version {version:?} must be non-empty, without spaces or @, at most 100 characters")));
         }
-        let plan = match plan_name {
-            Some(name) => self
+        self.check_release_env(service, &env, &env_from)?;
+        let plan = match plan_choice {
+            Some(PlanChoice::Named(name)) => self
                 .config
-                .resolve_plan(name)
+                .named_plan(name.trim())
                 .map_err(|error| ControlError::Invalid(error.to_string()))?,
+            Some(PlanChoice::Document(document)) => {
+                plan_from_document("the request's plan", document)
+                    .map_err(|error| ControlError::Invalid(error.to_string()))?
+            }
             None => service.plan.clone(),
         };
+        check_plan_checks(service, &plan)?;
         self.settle_previous(service_name).await?;
         let stable = self.stable_release(service_name).await?;
         if stable.version == version {
@@ -444,7 +508,7 @@ impl Daemon {
         let snapshot = self
             .pre_deploy_snapshot(service, &rollout_id, overrides, actor, reason.as_deref())
             .await?;
-        let canary = release_of(service, version, env);
+        let canary = release_of(service, version, env, env_from);
         let view = self
             .start_rollout(
                 rollout_id, stable, canary, plan, actor, reason, "deploy", gate_hold,
@@ -1267,7 +1331,7 @@ impl Daemon {
             summary: state.last_summary.clone(),
             created_at: time_of(state.created_at_ms).to_rfc3339(),
             finished_at: state.finished_at_ms.map(|at| time_of(at).to_rfc3339()),
-            state: state.clone(),
+            state: self.shown_state(state),
             decisions,
             pre_deploy_snapshot: self
                 .store
@@ -1275,6 +1339,49 @@ impl Daemon {
                 .await?
                 .map(|snapshot| snapshot.id),
         })
+    }
+
+    /// The state as views show it: release environment values as fingerprints.
+    fn shown_state(&self, state: &RolloutState) -> RolloutState {
+        let mut shown = state.clone();
+        shown.stable = shown.stable.redacted(&self.fingerprints);
+        shown.canary = shown.canary.redacted(&self.fingerprints);
+        shown
+    }
+
+    /// Refuses a release environment with a key that is malformed, of the loader and search-path
+    /// family (unless the service's `allow_env` names it) or set by opsd; an oversized value; or
+    /// an `env_from` naming a secret opsd.yaml does not define. The message names the key.
+    fn check_release_env(
+        &self,
+        service: &ServiceConfig,
+        env: &std::collections::BTreeMap<String, String>,
+        env_from: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), ControlError> {
+        let invalid =
+            |what: &str, message: String| ControlError::Invalid(format!("{what}: {message}"));
+        check_env(env, &service.allow_env)
+            .map_err(|violation| invalid("env", violation.to_string()))?;
+        for (key, secret) in env_from {
+            check_key(key, &service.allow_env)
+                .map_err(|violation| invalid("env_from", violation.to_string()))?;
+            if env.contains_key(key) {
+                return Err(invalid(
+                    "env_from",
+                    format!("{key:?} is also given under env; give it one value"),
+                ));
+            }
+            if !self.config.secrets.contains_key(secret) {
+                return Err(invalid(
+                    "env_from",
+                    format!(
+                        "{key:?} names secret {:?}, which opsd.yaml's secrets does not define",
+                        secret.chars().take(100).collect::<String>()
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Status of one service or all.

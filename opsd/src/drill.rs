@@ -147,7 +147,7 @@ impl DrillLock {
             path: path.clone(),
             source,
         };
-        std::fs::create_dir_all(dir).map_err(lock_error)?;
+        crate::private_files::ensure_private_dir(dir).map_err(lock_error)?;
         let file = File::options()
             .create(true)
             .truncate(false)

@@ -13,6 +13,7 @@ pub mod loadgen;
 pub mod notify;
 pub mod package;
 pub mod platform;
+pub mod private_files;
 pub mod store;
 pub mod up;
 pub mod usage;

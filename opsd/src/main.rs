@@ -47,10 +47,17 @@ enum Command {
         #[arg(long)]
         version: String,
         /// Environment of the new release, KEY=VALUE (repeatable), e.g. STENO_CHAOS_ERROR_RATE=0.2.
+        /// Stored with the rollout and shown only as fingerprints; put secrets in --env-from.
         #[arg(long = "env", value_name = "KEY=VALUE")]
         env: Vec<String>,
-        /// A preset (Canary10Percent5Minutes, Linear10PercentEvery1Minute, AllAtOnce, SeedCanary, ...)
-        /// or a plan YAML file; defaults to the service's plan.
+        /// Environment of the new release taken from a secret defined under `secrets:` in
+        /// opsd.yaml, KEY=SECRET (repeatable). The value is read when the release starts and
+        /// never stored.
+        #[arg(long = "env-from", value_name = "KEY=SECRET")]
+        env_from: Vec<String>,
+        /// A preset (Canary10Percent5Minutes, Linear10PercentEvery1Minute, AllAtOnce, SeedCanary, ...),
+        /// the name of a plan in opsd's plans directory, or a plan YAML file on this machine (read
+        /// here and sent as a plan document); defaults to the service's plan.
         #[arg(long)]
         plan: Option<String>,
         /// Why (kept in the audit log).
@@ -304,6 +311,7 @@ fn load_config(path: &Path) -> anyhow::Result<Config> {
 }
 
 fn main() -> ExitCode {
+    opsd::private_files::restrict_process_umask();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
@@ -325,7 +333,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
     match &cli.command {
         Command::Up => {
             let config = load_config(&cli.config)?;
-            opsd::up::run(config).await?;
+            opsd::up::run(config, std::env::vars().collect()).await?;
             Ok(0)
         }
         Command::Config {
@@ -517,18 +525,30 @@ impl Client {
     }
 }
 
-fn parse_env(pairs: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
+fn parse_env(pairs: &[String], flag: &str) -> anyhow::Result<BTreeMap<String, String>> {
     let mut env = BTreeMap::new();
     for pair in pairs {
-        let (key, value) = pair
-            .split_once('=')
-            .ok_or_else(|| anyhow!("--env {pair:?} must be KEY=VALUE"))?;
+        let Some((key, value)) = pair.split_once('=') else {
+            let key = pair.chars().take(40).collect::<String>();
+            bail!("{flag} {key:?}... must be KEY=VALUE");
+        };
         if key.is_empty() {
-            bail!("--env {pair:?} has an empty name");
+            bail!("{flag} has an empty KEY in KEY=VALUE");
         }
         env.insert(key.to_string(), value.to_string());
     }
     Ok(env)
+}
+
+/// What `--plan` sends: a preset or plan name as it is, or the content of a plan file on this
+/// machine as a plan document (opsd never reads a path its caller names).
+fn plan_for_request(name_or_file: &str) -> anyhow::Result<serde_json::Value> {
+    let path = std::path::Path::new(name_or_file);
+    if opsd::core::plan::preset(name_or_file).is_some() || !path.is_file() {
+        return Ok(serde_json::Value::String(name_or_file.to_string()));
+    }
+    let plan = opsd::core::plan::load_plan_file(path)?;
+    Ok(opsd::core::plan::plan_document(&plan))
 }
 
 async fn client_command(client: &Client, command: &Command) -> anyhow::Result<u8> {
@@ -538,6 +558,7 @@ async fn client_command(client: &Client, command: &Command) -> anyhow::Result<u8
             service,
             version,
             env,
+            env_from,
             plan,
             reason,
             overrides,
@@ -546,7 +567,8 @@ async fn client_command(client: &Client, command: &Command) -> anyhow::Result<u8
             json,
         } => {
             let timeout = parse_duration(timeout).map_err(|error| anyhow!("--timeout: {error}"))?;
-            let body = serde_json::json!({"version": version, "env": parse_env(env)?, "plan": plan, "reason": reason, "overrides": overrides});
+            let plan = plan.as_deref().map(plan_for_request).transpose()?;
+            let body = serde_json::json!({"version": version, "env": parse_env(env, "--env")?, "env_from": parse_env(env_from, "--env-from")?, "plan": plan, "reason": reason, "overrides": overrides});
             let answer = client
                 .call(
                     Method::POST,

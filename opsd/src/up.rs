@@ -19,6 +19,7 @@ use crate::notify::Notifier;
 use crate::platform::aws::{AwsPlatform, AwsServiceSetup};
 use crate::platform::dispatch::{NoPlatformExtras, PerService, PlatformSet};
 use crate::platform::local::{LocalPlatform, LocalServiceConfig};
+use crate::platform::secrets::Secrets;
 use crate::store::Store;
 use crate::usage::UsageRecorder;
 
@@ -52,7 +53,11 @@ fn write_private_file(path: &std::path::Path, contents: &str) -> std::io::Result
 }
 
 /// Every service's platform: the local one, or AWS for services with an `aws` block.
-pub async fn build_platforms(config: &Config, local: Arc<LocalPlatform>) -> Platforms {
+pub async fn build_platforms(
+    config: &Config,
+    local: Arc<LocalPlatform>,
+    secrets: &Secrets,
+) -> Platforms {
     let aws_setups: Vec<AwsServiceSetup> = config
         .services
         .values()
@@ -62,6 +67,8 @@ pub async fn build_platforms(config: &Config, local: Arc<LocalPlatform>) -> Plat
                 config: aws.clone(),
                 rules: config.policy.alarms.clone(),
                 ready_timeout: service.ready_timeout,
+                env_from: service.env_from.clone(),
+                secrets: secrets.clone(),
             })
         })
         .collect();
@@ -103,10 +110,15 @@ pub async fn build_platforms(config: &Config, local: Arc<LocalPlatform>) -> Plat
     }
 }
 
-/// Runs the daemon until Ctrl-C or SIGTERM.
-pub async fn run(config: Config) -> anyhow::Result<()> {
+/// Runs the daemon until Ctrl-C or SIGTERM. `environment` is opsd's own environment, which
+/// `secrets` of the `env` kind are read from.
+pub async fn run(config: Config, environment: HashMap<String, String>) -> anyhow::Result<()> {
     init_logging();
-    std::fs::create_dir_all(&config.data_dir).with_context(|| {
+    let secrets = Secrets::new(config.secrets.clone(), environment);
+    secrets
+        .check_all()
+        .context("a secret named in opsd.yaml cannot be read")?;
+    crate::private_files::ensure_private_dir(&config.data_dir).with_context(|| {
         format!(
             "cannot create the data directory {}",
             config.data_dir.display()
@@ -138,16 +150,17 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .map(|service| {
             let mut local = LocalServiceConfig::new(service.name.clone(), service.command.clone());
             local.base_env = service.env.clone();
+            local.env_from = service.env_from.clone();
             local.health_path = service.health_path.clone();
             local.ready_timeout = service.ready_timeout;
             (local, service.public_addr)
         })
         .collect();
     let log_dir = config.data_dir.join("logs");
-    let platform = LocalPlatform::start(services, log_dir)
+    let platform = LocalPlatform::start_with_secrets(services, log_dir, secrets.clone())
         .await
         .context("cannot start the local platform")?;
-    let platforms = build_platforms(&config, platform.clone()).await;
+    let platforms = build_platforms(&config, platform.clone(), &secrets).await;
     let (notifier, notifier_task) = Notifier::start(
         config.notification_targets.clone(),
         config.notification_routes.clone(),

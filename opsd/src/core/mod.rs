@@ -9,6 +9,7 @@ pub mod cost;
 pub mod drill;
 pub mod duration;
 pub mod plan;
+pub mod release_env;
 pub mod rollout;
 pub mod schedule;
 pub mod severity;

@@ -343,18 +343,44 @@ pub(crate) fn is_plain_name(name: &str) -> bool {
 pub fn parse_plan(file_name: &str, text: &str) -> Result<RolloutPlan, ConfigError> {
     let raw: RawPlan =
         serde_yaml::from_str(text).map_err(|error| ConfigError::from_yaml(file_name, &error))?;
+    plan_from_raw(file_name, raw, Some(text))
+}
 
+/// Reads a plan document given inline (the JSON of an API request), checked like a plan file;
+/// `source` names it in errors. Errors name fields, never echo values other than the ones at
+/// fault.
+pub fn plan_from_document(
+    source: &str,
+    document: serde_json::Value,
+) -> Result<RolloutPlan, ConfigError> {
+    if !document.is_object() {
+        return Err(ConfigError::new(
+            source,
+            "a plan document is an object like {\"name\": \"fast\", \"steps\": [{\"weight\": 10, \"bake\": \"30s\"}, {\"weight\": 100}]}",
+        ));
+    }
+    let raw: RawPlan = serde_json::from_value(document)
+        .map_err(|error| ConfigError::new(source, error.to_string()))?;
+    plan_from_raw(source, raw, None)
+}
+
+/// Checks a parsed plan; `text`, when the plan came from a file, places errors on its lines.
+fn plan_from_raw(
+    file_name: &str,
+    raw: RawPlan,
+    text: Option<&str>,
+) -> Result<RolloutPlan, ConfigError> {
     let name = raw.name.trim().to_string();
     if !is_plain_name(&name) {
         return Err(ConfigError::new(
             file_name,
             format!(
                 "{:?} is not a plan name; use 1 to 100 letters, digits, '-', '_' or '.'",
-                raw.name
+                shorten(&raw.name)
             ),
         )
         .with_field("name")
-        .at(top_level_key_location(text, "name")));
+        .at(text.and_then(|text| top_level_key_location(text, "name"))));
     }
 
     validate_steps(raw.steps.iter().map(|step| {
@@ -368,9 +394,14 @@ pub fn parse_plan(file_name: &str, text: &str) -> Result<RolloutPlan, ConfigErro
         let (field, location) = match violation.step_index {
             Some(index) => (
                 format!("steps[{index}].{}", violation.field),
-                locate_list_field(text, "steps", index, Some(violation.field)),
+                text.and_then(|text| {
+                    locate_list_field(text, "steps", index, Some(violation.field))
+                }),
             ),
-            None => ("steps".to_string(), top_level_key_location(text, "steps")),
+            None => (
+                "steps".to_string(),
+                text.and_then(|text| top_level_key_location(text, "steps")),
+            ),
         };
         ConfigError::new(file_name, violation.message)
             .with_field(field)
@@ -391,6 +422,34 @@ pub fn parse_plan(file_name: &str, text: &str) -> Result<RolloutPlan, ConfigErro
     })
 }
 
+/// The plan as a plan document (the shape [`plan_from_document`] reads), for sending a plan
+/// file's content through the API.
+pub fn plan_document(plan: &RolloutPlan) -> serde_json::Value {
+    let steps: Vec<serde_json::Value> = plan
+        .steps
+        .iter()
+        .map(|step| {
+            let mut document = serde_json::json!({"weight": step.canary_weight_percent});
+            if step.canary_weight_percent < 100 || !step.bake.is_zero() {
+                document["bake"] = format_duration(step.bake).into();
+            }
+            if !step.checks.is_empty() {
+                document["checks"] = step.checks.clone().into();
+            }
+            document
+        })
+        .collect();
+    serde_json::json!({"name": plan.name, "steps": steps})
+}
+
+/// At most 40 characters of a name, for an error message.
+fn shorten(text: &str) -> String {
+    match text.char_indices().nth(40) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_string(),
+    }
+}
+
 /// Reads a custom plan from a YAML file.
 pub fn load_plan_file(path: &Path) -> Result<RolloutPlan, ConfigError> {
     let file_name = path.display().to_string();
@@ -405,6 +464,37 @@ mod tests {
 
     fn minutes(count: u64) -> Duration {
         Duration::from_secs(count * 60)
+    }
+
+    #[test]
+    fn a_plan_document_round_trips_and_is_checked_like_a_file() {
+        for name in preset_names() {
+            let plan = preset(name).unwrap();
+            let back = plan_from_document("doc", plan_document(&plan)).unwrap();
+            assert_eq!(back, plan);
+        }
+        let odd = parse_plan(
+            "odd.yaml",
+            "name: odd\nsteps:\n  - {weight: 5, bake: 1m30s, checks: [smoke]}\n  - {weight: 20, bake: 500ms}\n  - {weight: 100, bake: 10s}\n",
+        )
+        .unwrap();
+        assert_eq!(plan_from_document("doc", plan_document(&odd)).unwrap(), odd);
+
+        let error = plan_from_document(
+            "the request's plan",
+            serde_json::json!({"name": "x", "steps": [{"weight": 50, "bake": "1m"}]}),
+        )
+        .unwrap_err();
+        assert_eq!(error.field.as_deref(), Some("steps[0].weight"));
+        assert!(error.to_string().contains("the request's plan"), "{error}");
+        let error = plan_from_document("doc", serde_json::json!("/etc/passwd")).unwrap_err();
+        assert!(error.to_string().contains("a plan document is an object"));
+        let error = plan_from_document(
+            "doc",
+            serde_json::json!({"name": "x", "steps": [], "extra": 1}),
+        )
+        .unwrap_err();
+        assert!(error.to_string().contains("unknown field"), "{error}");
     }
 
     #[test]

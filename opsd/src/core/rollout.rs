@@ -969,6 +969,7 @@ mod tests {
             service: "steno".into(),
             version: version.into(),
             env: BTreeMap::new(),
+            env_from: Default::default(),
         }
     }
 

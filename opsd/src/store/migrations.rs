@@ -35,6 +35,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "usage",
         sql: include_str!("schema/0004_usage.sql"),
     },
+    Migration {
+        version: 5,
+        name: "store keys",
+        sql: include_str!("schema/0005_store_keys.sql"),
+    },
 ];
 
 const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\

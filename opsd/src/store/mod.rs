@@ -10,6 +10,7 @@
 
 mod costs;
 mod drills;
+mod keys;
 mod migrations;
 mod notifications;
 mod releases;
@@ -26,6 +27,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
+
+use crate::private_files::{ensure_private_dir, ensure_private_file, restrict_existing_file};
 use sqlx::error::ErrorKind;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -55,6 +58,15 @@ pub enum StoreError {
         path.display()
     )]
     CreateDirectory {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "cannot create the store file {} readable by its owner only (mode 0600): {source}; check the directory's ownership",
+        path.display()
+    )]
+    MakePrivate {
         path: PathBuf,
         #[source]
         source: std::io::Error,
@@ -168,12 +180,28 @@ impl Store {
     /// refused with [`StoreError::SchemaTooNew`].
     pub async fn open(path: &Path) -> Result<Store, StoreError> {
         if let Some(directory) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            tokio::fs::create_dir_all(directory)
-                .await
-                .map_err(|source| StoreError::CreateDirectory {
+            if !directory.exists() {
+                ensure_private_dir(directory).map_err(|source| StoreError::CreateDirectory {
                     path: directory.to_path_buf(),
                     source,
                 })?;
+            }
+        }
+        // The store holds token hashes, the fingerprint key and release environments: 0600,
+        // and SQLite gives its -wal and -shm files the database file's mode.
+        ensure_private_file(path).map_err(|source| StoreError::MakePrivate {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        for suffix in ["-wal", "-shm"] {
+            let mut companion = path.as_os_str().to_owned();
+            companion.push(suffix);
+            restrict_existing_file(Path::new(&companion)).map_err(|source| {
+                StoreError::MakePrivate {
+                    path: PathBuf::from(&companion),
+                    source,
+                }
+            })?;
         }
         let options = SqliteConnectOptions::new()
             .filename(path)

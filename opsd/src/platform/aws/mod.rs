@@ -26,6 +26,7 @@ use self::metrics::{queries_for, samples_from_results, VersionMetrics};
 use self::retry::RetryPolicy;
 use crate::core::alarms::{AlarmRule, ExternalAlarm};
 use crate::core::traffic::SecondSample;
+use crate::platform::secrets::Secrets;
 use crate::platform::{
     AlarmWatcher, ContentDelivery, HealthStatus, MetricSource, PlatformError, ReleaseRunner,
     ReleaseSpec, TrafficShifter, TrafficSplit,
@@ -157,6 +158,9 @@ struct AwsService {
     distribution: Option<cdn::Distribution>,
     rules: Vec<AlarmRule>,
     ready_timeout: Duration,
+    /// Keys every version opsd publishes takes from a secret (key → secret name).
+    env_from: BTreeMap<String, String>,
+    secrets: Secrets,
     versions: Mutex<VersionBook>,
     last_written: Mutex<Option<Cached<AliasRouting>>>,
     series: Mutex<HashMap<String, CachedSeries>>,
@@ -169,6 +173,9 @@ pub struct AwsServiceSetup {
     pub config: AwsServiceConfig,
     pub rules: Vec<AlarmRule>,
     pub ready_timeout: Duration,
+    /// Keys every version opsd publishes takes from a secret (key → secret name).
+    pub env_from: BTreeMap<String, String>,
+    pub secrets: Secrets,
 }
 
 /// The AWS implementation of the platform traits, for the services configured on AWS.
@@ -217,6 +224,8 @@ impl AwsPlatform {
                     config: setup.config,
                     rules: setup.rules,
                     ready_timeout: setup.ready_timeout,
+                    env_from: setup.env_from,
+                    secrets: setup.secrets,
                     versions: Mutex::new(VersionBook::default()),
                     last_written: Mutex::new(None),
                     series: Mutex::new(HashMap::new()),
@@ -259,7 +268,7 @@ impl AwsService {
         };
         let version = match found {
             Some(entry) => {
-                if !release.env.is_empty() {
+                if !release.env.is_empty() || !release.env_from.is_empty() {
                     return Err(PlatformError::Start {
                         release: release.release_id(),
                         reason: format!(
@@ -290,9 +299,19 @@ impl AwsService {
                         release: release.release_id(),
                         reason: format!("cannot read the package {}: {error}", package.display()),
                     })?;
+                let mut env_from = self.env_from.clone();
+                env_from.extend(release.env_from.clone());
+                let mut env =
+                    self.secrets
+                        .resolve(&env_from)
+                        .map_err(|error| PlatformError::Start {
+                            release: release.release_id(),
+                            reason: error.to_string(),
+                        })?;
+                env.extend(release.env.clone());
                 tracing::info!(service = %self.name, label = %label, package = %package.display(), "publishing a new Lambda version");
                 self.function
-                    .publish(label, zip, &release.env, self.ready_timeout)
+                    .publish(label, zip, &env, self.ready_timeout)
                     .await?
             }
         };
@@ -350,6 +369,7 @@ impl AwsService {
             service: self.name.clone(),
             version: label.to_string(),
             env: BTreeMap::new(),
+            env_from: Default::default(),
         })
         .await
     }

@@ -18,6 +18,7 @@ pub use router::{RouteConfig, TrafficRouter, UpstreamResolver};
 pub use supervisor::{LocalServiceConfig, RestartPolicy, Supervisor};
 
 use crate::core::traffic::{SecondSample, TrafficSample};
+use crate::platform::secrets::Secrets;
 use crate::platform::{
     HealthStatus, MetricSource, PlatformError, ReleaseRunner, ReleaseSpec, TrafficShifter,
     TrafficSplit,
@@ -37,6 +38,15 @@ impl LocalPlatform {
         services: Vec<(LocalServiceConfig, SocketAddr)>,
         log_dir: impl Into<PathBuf>,
     ) -> Result<Arc<LocalPlatform>, PlatformError> {
+        Self::start_with_secrets(services, log_dir, Secrets::default()).await
+    }
+
+    /// [`LocalPlatform::start`], with the secrets releases take by `env_from`.
+    pub async fn start_with_secrets(
+        services: Vec<(LocalServiceConfig, SocketAddr)>,
+        log_dir: impl Into<PathBuf>,
+        secrets: Secrets,
+    ) -> Result<Arc<LocalPlatform>, PlatformError> {
         let routes = services
             .iter()
             .map(|(config, listen)| RouteConfig {
@@ -46,7 +56,7 @@ impl LocalPlatform {
             })
             .collect();
         let configs = services.into_iter().map(|(config, _)| config).collect();
-        let supervisor = Supervisor::new(configs, log_dir)?;
+        let supervisor = Supervisor::new(configs, log_dir)?.with_secrets(secrets);
         let router = TrafficRouter::bind(routes, Arc::new(supervisor.resolver())).await?;
         for (service, addr) in router.public_addresses() {
             tracing::info!(service = %service, addr = %addr, "local platform serving");
@@ -156,6 +166,7 @@ mod tests {
             ]
             .into_iter()
             .collect(),
+            env_from: Default::default(),
         }
     }
 

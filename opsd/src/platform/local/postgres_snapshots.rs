@@ -253,14 +253,12 @@ impl DatabaseSnapshots for PostgresSnapshots {
         checks: &[DrillCheck],
     ) -> Result<TakenSnapshot, PlatformError> {
         let operation = format!("snapshot of {}", self.describe());
-        tokio::fs::create_dir_all(&self.snapshot_dir)
-            .await
-            .map_err(|error| {
-                failed(
-                    format!("creating {}", self.snapshot_dir.display()),
-                    format!("{error}; check the permissions of opsd's data directory"),
-                )
-            })?;
+        crate::private_files::ensure_private_dir(&self.snapshot_dir).map_err(|error| {
+            failed(
+                format!("creating {}", self.snapshot_dir.display()),
+                format!("{error}; check the permissions of opsd's data directory"),
+            )
+        })?;
         let mut connection = self.connect(&self.url).await?;
         connection
             .execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")

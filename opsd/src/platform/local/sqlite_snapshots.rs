@@ -268,7 +268,7 @@ fn take_snapshot_blocking(
     snapshot_id: &str,
     checks: &[DrillCheck],
 ) -> Result<TakenSnapshot, PlatformError> {
-    std::fs::create_dir_all(&database.snapshot_dir).map_err(|error| {
+    crate::private_files::ensure_private_dir(&database.snapshot_dir).map_err(|error| {
         failed(
             format!("creating {}", database.snapshot_dir.display()),
             format!("{error}; check the permissions of opsd's data directory"),
@@ -323,7 +323,7 @@ fn restore_blocking(
     snapshot: &Snapshot,
     scratch: &str,
 ) -> Result<(), PlatformError> {
-    std::fs::create_dir_all(&database.scratch_dir).map_err(|error| {
+    crate::private_files::ensure_private_dir(&database.scratch_dir).map_err(|error| {
         failed(
             format!("creating {}", database.scratch_dir.display()),
             format!("{error}; check the permissions of opsd's data directory"),

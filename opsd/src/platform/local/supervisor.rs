@@ -18,6 +18,7 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::error_chain::error_chain;
+use crate::platform::secrets::Secrets;
 use crate::platform::{HealthStatus, PlatformError, ReleaseRunner, ReleaseSpec};
 
 /// The path probed for readiness and health unless a service names another.
@@ -65,6 +66,8 @@ pub struct LocalServiceConfig {
     pub command: Vec<String>,
     /// Environment of every release, under the release's own environment and `PORT`.
     pub base_env: BTreeMap<String, String>,
+    /// Keys every release takes from a secret (key → secret name), read when a release starts.
+    pub env_from: BTreeMap<String, String>,
     /// Path answered with 2xx once a release is ready and while it is healthy.
     pub health_path: String,
     pub ready_timeout: Duration,
@@ -81,6 +84,7 @@ impl LocalServiceConfig {
             name: name.into(),
             command,
             base_env: BTreeMap::new(),
+            env_from: BTreeMap::new(),
             health_path: DEFAULT_HEALTH_PATH.to_string(),
             ready_timeout: DEFAULT_READY_TIMEOUT,
             working_dir: None,
@@ -103,6 +107,7 @@ struct SupervisorInner {
     stop_grace: Duration,
     http: reqwest::Client,
     releases: Mutex<HashMap<String, Arc<ManagedRelease>>>,
+    secrets: Secrets,
 }
 
 /// One release the supervisor has been asked to run, across its starts, crashes and stops.
@@ -194,6 +199,7 @@ impl Supervisor {
                 stop_grace: DEFAULT_STOP_GRACE,
                 http,
                 releases: Mutex::new(HashMap::new()),
+                secrets: Secrets::default(),
             }),
         })
     }
@@ -203,6 +209,15 @@ impl Supervisor {
     pub fn with_stop_grace(mut self, grace: Duration) -> Supervisor {
         if let Some(inner) = Arc::get_mut(&mut self.inner) {
             inner.stop_grace = grace;
+        }
+        self
+    }
+
+    /// Sets where `env_from` secrets are read. Takes effect only on a supervisor not yet cloned
+    /// (call it right after [`Supervisor::new`]).
+    pub fn with_secrets(mut self, secrets: Secrets) -> Supervisor {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.secrets = secrets;
         }
         self
     }
@@ -296,7 +311,7 @@ impl Supervisor {
             release: release.id.clone(),
             reason: format!("no free loopback port: {error}"),
         })?;
-        let mut launch = LaunchPlan::new(release, port);
+        let mut launch = LaunchPlan::new(release, port, &self.inner.secrets)?;
         let child = launch.spawn().await?;
         tracing::info!(release = %release.id, port, pid = child.id().unwrap_or(0), log = %release.log_path.display(), "release started");
         release.state.send_replace(RunState {
@@ -486,7 +501,11 @@ struct LaunchPlan {
 }
 
 impl LaunchPlan {
-    fn new(release: &ManagedRelease, port: u16) -> LaunchPlan {
+    fn new(
+        release: &ManagedRelease,
+        port: u16,
+        secrets: &Secrets,
+    ) -> Result<LaunchPlan, PlatformError> {
         let port_text = port.to_string();
         let mut words = release
             .config
@@ -495,10 +514,19 @@ impl LaunchPlan {
             .map(|word| word.replace(PORT_TOKEN, &port_text));
         let program = words.next().unwrap_or_default();
         let args = words.collect();
+        let mut env_from = release.config.env_from.clone();
+        env_from.extend(release.spec.env_from.clone());
+        let secret_values = secrets
+            .resolve(&env_from)
+            .map_err(|error| PlatformError::Start {
+                release: release.id.clone(),
+                reason: error.to_string(),
+            })?;
         let mut env = release.config.base_env.clone();
+        env.extend(secret_values);
         env.extend(release.spec.env.clone());
         env.insert("PORT".to_string(), port_text);
-        LaunchPlan {
+        Ok(LaunchPlan {
             release_id: release.id.clone(),
             program,
             args,
@@ -508,7 +536,7 @@ impl LaunchPlan {
             restart: release.config.restart.clone(),
             port,
             log_offset: 0,
-        }
+        })
     }
 
     fn start_error(&self, reason: String) -> PlatformError {
@@ -546,12 +574,9 @@ impl LaunchPlan {
     /// Opens the log for appending, marks where this run starts, and returns two handles to it.
     fn open_log(&mut self) -> std::io::Result<(std::fs::File, std::fs::File)> {
         if let Some(dir) = self.log_path.parent() {
-            std::fs::create_dir_all(dir)?;
+            crate::private_files::ensure_private_dir(dir)?;
         }
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log_path)?;
+        let mut file = crate::private_files::open_private_append(&self.log_path)?;
         writeln!(
             file,
             "==== opsd: starting {} on port {} at {} ====",
@@ -878,6 +903,7 @@ mod tests {
                 .iter()
                 .map(|(name, value)| (name.to_string(), value.to_string()))
                 .collect(),
+            env_from: Default::default(),
         }
     }
 
@@ -974,6 +1000,7 @@ mod tests {
             service: "ghost".to_string(),
             version: "v1".to_string(),
             env: BTreeMap::new(),
+            env_from: Default::default(),
         };
         let error = supervisor.ensure_running(&ghost).await.unwrap_err();
         assert!(

@@ -23,34 +23,37 @@ use crate::core::schedule::Schedule;
 use crate::notify::{validate_notifications, NotificationRoute, NotificationTarget};
 use crate::platform::aws::retry::RetryPolicy;
 use crate::platform::aws::{AwsServiceConfig, CloudFrontConfig};
+use crate::platform::secrets::SecretSource;
+
+mod secrets;
 
 /// The seed alarms, embedded so `opsd up` works from any directory.
 const EMBEDDED_ALARMS: &[(&str, &str)] = &[
     (
         "lambda-error-rate.yaml",
-        include_str!("../../alarms/lambda-error-rate.yaml"),
+        include_str!("../../../alarms/lambda-error-rate.yaml"),
     ),
-    ("api-5xx.yaml", include_str!("../../alarms/api-5xx.yaml")),
+    ("api-5xx.yaml", include_str!("../../../alarms/api-5xx.yaml")),
     (
         "p99-latency.yaml",
-        include_str!("../../alarms/p99-latency.yaml"),
+        include_str!("../../../alarms/p99-latency.yaml"),
     ),
     (
         "api-p95-latency.yaml",
-        include_str!("../../alarms/api-p95-latency.yaml"),
+        include_str!("../../../alarms/api-p95-latency.yaml"),
     ),
-    ("rds-cpu.yaml", include_str!("../../alarms/rds-cpu.yaml")),
+    ("rds-cpu.yaml", include_str!("../../../alarms/rds-cpu.yaml")),
     (
         "rds-free-storage.yaml",
-        include_str!("../../alarms/rds-free-storage.yaml"),
+        include_str!("../../../alarms/rds-free-storage.yaml"),
     ),
     (
         "lambda-throttles.yaml",
-        include_str!("../../alarms/lambda-throttles.yaml"),
+        include_str!("../../../alarms/lambda-throttles.yaml"),
     ),
     (
         "health-check.yaml",
-        include_str!("../../alarms/health-check.yaml"),
+        include_str!("../../../alarms/health-check.yaml"),
     ),
 ];
 
@@ -82,6 +85,8 @@ struct RawConfig {
     databases: BTreeMap<String, RawDatabase>,
     #[serde(default)]
     costs: Option<RawCosts>,
+    #[serde(default)]
+    secrets: BTreeMap<String, secrets::RawSecret>,
 }
 
 /// `costs`: where daily costs come from, the budgets, and the anomaly rules.
@@ -262,6 +267,10 @@ struct RawService {
     #[serde(default)]
     env: BTreeMap<String, String>,
     #[serde(default)]
+    env_from: BTreeMap<String, String>,
+    #[serde(default)]
+    allow_env: Vec<String>,
+    #[serde(default)]
     health_path: Option<String>,
     #[serde(default)]
     ready_timeout: Option<String>,
@@ -401,6 +410,10 @@ pub struct ServiceConfig {
     pub public_addr: SocketAddr,
     pub command: Vec<String>,
     pub env: BTreeMap<String, String>,
+    /// Keys every release takes from a secret (key → a name under `secrets`).
+    pub env_from: BTreeMap<String, String>,
+    /// Keys of the loader and search-path family that releases may set anyway.
+    pub allow_env: Vec<String>,
     pub health_path: String,
     pub ready_timeout: Duration,
     pub initial_version: String,
@@ -516,6 +529,8 @@ pub struct Config {
     pub databases: BTreeMap<String, DatabaseConfig>,
     /// `None` when opsd.yaml has no `costs` block: no cost checks, no budget gate.
     pub costs: Option<CostsConfig>,
+    /// Named values releases take by `env_from`, read when a release starts.
+    pub secrets: BTreeMap<String, SecretSource>,
 }
 
 impl Config {
@@ -658,6 +673,7 @@ impl Config {
             }
         }
 
+        let secrets = secrets::validate_secrets(file, text, base_dir, raw.secrets)?;
         let mut services = BTreeMap::new();
         for (index, (name, raw_service)) in raw.services.into_iter().enumerate() {
             let service = validate_service(
@@ -669,6 +685,23 @@ impl Config {
                 index,
                 name.clone(),
                 raw_service,
+            )?;
+            let service_error = |field: &str, message: String| ConfigError {
+                file: file.to_string(),
+                line: line_of(text, field.split('.').next().unwrap_or(field))
+                    .or_else(|| line_of(text, &name)),
+                column: None,
+                field: Some(format!("services.{name}.{field}")),
+                message,
+            };
+            secrets::validate_release_env(
+                &secrets::ReleaseEnvRules {
+                    env: service.env.clone(),
+                    env_from: service.env_from.clone(),
+                    allow_env: service.allow_env.clone(),
+                },
+                &secrets,
+                &service_error,
             )?;
             services.insert(name, service);
         }
@@ -767,6 +800,7 @@ impl Config {
             notification_routes,
             databases,
             costs,
+            secrets,
         })
     }
 
@@ -774,6 +808,89 @@ impl Config {
     pub fn resolve_plan(&self, name_or_file: &str) -> Result<RolloutPlan, ConfigError> {
         resolve_plan(name_or_file, &self.plans_dir)
     }
+
+    /// A plan by name, as an API caller may choose one: a preset, or a plan file in `plans_dir`
+    /// named `<name>.yaml`, `<name>.yml` or `<name>`. Never a path: a name with a separator or a
+    /// leading dot is refused, and a file that resolves outside `plans_dir` (a symlink) is not
+    /// read. Errors name the plans there are, never a path outside `plans_dir` or its content.
+    pub fn named_plan(&self, name: &str) -> Result<RolloutPlan, NamedPlanError> {
+        if let Some(plan) = preset(name) {
+            return Ok(plan);
+        }
+        if !crate::core::plan::is_plain_name(name) || name.starts_with('.') {
+            return Err(NamedPlanError::NotAName {
+                available: self.plan_names(),
+            });
+        }
+        let not_found = || NamedPlanError::Unknown {
+            name: name.to_string(),
+            available: self.plan_names(),
+        };
+        let Ok(plans_dir) = self.plans_dir.canonicalize() else {
+            return Err(not_found());
+        };
+        for candidate in [
+            format!("{name}.yaml"),
+            format!("{name}.yml"),
+            name.to_string(),
+        ] {
+            let Ok(path) = plans_dir.join(&candidate).canonicalize() else {
+                continue;
+            };
+            if path.parent() != Some(plans_dir.as_path()) || !path.is_file() {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).map_err(|_| NamedPlanError::Unreadable {
+                name: name.to_string(),
+            })?;
+            return parse_plan(&format!("plans/{candidate}"), &text)
+                .map_err(NamedPlanError::Broken);
+        }
+        Err(not_found())
+    }
+
+    /// The names of the plan files in `plans_dir` (without `.yaml`/`.yml`), sorted.
+    pub fn plan_names(&self) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(&self.plans_dir) else {
+            return Vec::new();
+        };
+        let mut names: Vec<String> = entries
+            .filter_map(|entry| entry.ok())
+            .filter(|entry| entry.path().is_file())
+            .filter_map(|entry| entry.file_name().into_string().ok())
+            .filter_map(|file| {
+                file.strip_suffix(".yaml")
+                    .or_else(|| file.strip_suffix(".yml"))
+                    .map(str::to_string)
+            })
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+fn names_or_none(names: &[String]) -> String {
+    if names.is_empty() {
+        "none".to_string()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// Why a plan name from an API caller names no plan.
+#[derive(Debug, thiserror::Error)]
+pub enum NamedPlanError {
+    #[error("a plan is given by name (a preset or a file in the plans directory, without a path) or as a plan document; a name holds letters, digits, '-', '_' and '.', and does not start with '.'; plans: {}; presets: {}", names_or_none(available), preset_names().join(", "))]
+    NotAName { available: Vec<String> },
+    #[error("no preset and no plan named {name:?} in the plans directory; plans: {}; presets: {}", names_or_none(available), preset_names().join(", "))]
+    Unknown {
+        name: String,
+        available: Vec<String>,
+    },
+    #[error("the plan {name:?} in the plans directory cannot be read")]
+    Unreadable { name: String },
+    #[error(transparent)]
+    Broken(ConfigError),
 }
 
 fn resolve_plan(name_or_file: &str, plans_dir: &Path) -> Result<RolloutPlan, ConfigError> {
@@ -1011,6 +1128,8 @@ fn validate_service(
         public_addr,
         command,
         env,
+        env_from: raw.env_from,
+        allow_env: raw.allow_env,
         health_path,
         ready_timeout,
         plan,
@@ -1569,7 +1688,7 @@ fn validate_aws(
 }
 
 /// Steno's drill checks, embedded so a database without a `checks` file is still verified.
-const EMBEDDED_STENO_CHECKS: &str = include_str!("../../drills/steno-checks.yaml");
+const EMBEDDED_STENO_CHECKS: &str = include_str!("../../../drills/steno-checks.yaml");
 
 /// `databases.<name>`, validated.
 fn validate_database(
