@@ -110,7 +110,12 @@ struct PhaseResult {
     seconds: f64,
 }
 
-async fn probe(client: reqwest::Client, url: String, token: String, stop: Arc<AtomicBool>) -> (Vec<f64>, u64) {
+async fn probe(
+    client: reqwest::Client,
+    url: String,
+    token: String,
+    stop: Arc<AtomicBool>,
+) -> (Vec<f64>, u64) {
     let mut latencies = Vec::new();
     let mut errors = 0;
     while !stop.load(Ordering::Relaxed) {
@@ -133,7 +138,13 @@ enum Flood {
     ManyClients,
 }
 
-async fn run_phase(name: &'static str, base: &str, token: &str, flood: Flood, options: &Options) -> PhaseResult {
+async fn run_phase(
+    name: &'static str,
+    base: &str,
+    token: &str,
+    flood: Flood,
+    options: &Options,
+) -> PhaseResult {
     let stop = Arc::new(AtomicBool::new(false));
     let statuses = Arc::new(Mutex::new(BTreeMap::<u16, u64>::new()));
     let flood_errors = Arc::new(AtomicU64::new(0));
@@ -154,7 +165,12 @@ async fn run_phase(name: &'static str, base: &str, token: &str, flood: Flood, op
                     let email = if flood == Flood::ManyClients {
                         request = request.header(
                             "x-forwarded-for",
-                            format!("10.{}.{}.{}", (number >> 16) & 255, (number >> 8) & 255, number & 255),
+                            format!(
+                                "10.{}.{}.{}",
+                                (number >> 16) & 255,
+                                (number >> 8) & 255,
+                                number & 255
+                            ),
                         );
                         format!("user{number}@flood.test")
                     } else {

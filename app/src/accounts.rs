@@ -131,8 +131,8 @@ fn account_key(email: &str) -> String {
 }
 
 fn window_floor(state: &AppState) -> chrono::DateTime<chrono::Utc> {
-    let window = chrono::Duration::from_std(account_policy(state).window)
-        .unwrap_or(chrono::Duration::MAX);
+    let window =
+        chrono::Duration::from_std(account_policy(state).window).unwrap_or(chrono::Duration::MAX);
     let now = state.clock().now();
     now.checked_sub_signed(window).unwrap_or(now)
 }
@@ -358,7 +358,9 @@ pub async fn change_password(
     admit_account(state, &key).await?;
     let stored_hash = firms::password_hash(state.database(), caller.firm_id(), &caller.user.id)
         .await?
-        .ok_or_else(|| AppError::Unauthorized("the user of this access token no longer exists".into()))?;
+        .ok_or_else(|| {
+            AppError::Unauthorized("the user of this access token no longer exists".into())
+        })?;
     let current = current_password.to_string();
     let proposed = new_password.to_string();
     let checked_hash = stored_hash.clone();
@@ -395,8 +397,7 @@ pub async fn change_password(
         Ok(generation) => generation,
         Err(DbError::Conflict) => {
             return Err(AppError::Conflict(
-                "the password was changed at the same time by another request; log in again"
-                    .into(),
+                "the password was changed at the same time by another request; log in again".into(),
             ))
         }
         Err(error) => return Err(error.into()),
@@ -454,12 +455,13 @@ pub async fn accept_invitation(
 ) -> Result<Session, AppError> {
     let name = required("name", name, MAX_NAME_CHARS)?;
     let token_hash = auth::sha256_hex(token.trim().as_bytes());
-    let (invitation, firm) =
-        firms::open_invitation(state.database(), &token_hash, &time_text(state.clock().now()))
-            .await?
-            .ok_or_else(|| {
-                AppError::Unauthorized(AcceptInvitationError::InvalidToken.to_string())
-            })?;
+    let (invitation, firm) = firms::open_invitation(
+        state.database(),
+        &token_hash,
+        &time_text(state.clock().now()),
+    )
+    .await?
+    .ok_or_else(|| AppError::Unauthorized(AcceptInvitationError::InvalidToken.to_string()))?;
     check_new_password(
         "password",
         password,

@@ -210,7 +210,10 @@ mod tests {
         let token = signer.issue(&legacy);
         let payload = token.split('.').nth(1).unwrap();
         let json = String::from_utf8(URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
-        assert!(!json.contains("jti") && !json.contains("generation"), "{json}");
+        assert!(
+            !json.contains("jti") && !json.contains("generation"),
+            "{json}"
+        );
         assert_eq!(signer.verify(&token, 1_500).unwrap(), legacy);
     }
 

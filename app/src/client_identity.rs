@@ -262,7 +262,10 @@ mod tests {
         );
         let untrusted_defaults = resolve(&proxied, &TrustedProxies::default(), true);
         assert_eq!(untrusted_defaults.address, Some(ip("127.0.0.1")));
-        assert!(untrusted_defaults.https, "STENO_PUBLIC_URL=https://... wins");
+        assert!(
+            untrusted_defaults.https,
+            "STENO_PUBLIC_URL=https://... wins"
+        );
     }
 
     #[test]

@@ -29,7 +29,10 @@ pub enum AppError {
     Unprocessable(String),
     /// Throttled; the client may retry after this many seconds (sent as `Retry-After`).
     #[error("{message}")]
-    TooManyRequests { message: String, retry_after_secs: u64 },
+    TooManyRequests {
+        message: String,
+        retry_after_secs: u64,
+    },
     #[error("{0}")]
     Upstream(String),
     #[error("{0}")]

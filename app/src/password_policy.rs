@@ -267,7 +267,11 @@ mod tests {
             "  letmein 2025 ",
             "Summer2024!!",
         ] {
-            assert_eq!(verdict(password), Err(PolicyViolation::Common), "{password}");
+            assert_eq!(
+                verdict(password),
+                Err(PolicyViolation::Common),
+                "{password}"
+            );
         }
     }
 

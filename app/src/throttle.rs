@@ -27,7 +27,9 @@ pub struct WindowCount {
 pub enum Verdict {
     Allowed,
     /// Refused until the window ends, `retry_after` from now (whole seconds, at least one).
-    Limited { retry_after: Duration },
+    Limited {
+        retry_after: Duration,
+    },
 }
 
 fn window_end(count: &WindowCount, policy: WindowPolicy) -> DateTime<Utc> {
@@ -150,7 +152,10 @@ mod tests {
     fn a_window_allows_its_maximum_then_refuses_until_it_ends() {
         let mut count = None;
         for second in 0..3 {
-            assert_eq!(judge(count.as_ref(), at(second), policy()), Verdict::Allowed);
+            assert_eq!(
+                judge(count.as_ref(), at(second), policy()),
+                Verdict::Allowed
+            );
             count = Some(count_one(count, at(second), policy()));
         }
         assert_eq!(

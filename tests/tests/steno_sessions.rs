@@ -136,10 +136,7 @@ async fn two_processes_share_lockouts_and_revocations() {
 #[tokio::test]
 async fn one_client_is_limited_without_affecting_others() {
     let data_dir = tempfile::tempdir().unwrap();
-    let process = steno(
-        data_dir.path(),
-        &[("STENO_LOGIN_CLIENT_MAX_ATTEMPTS", "5")],
-    );
+    let process = steno(data_dir.path(), &[("STENO_LOGIN_CLIENT_MAX_ATTEMPTS", "5")]);
     let base = process.base_url.clone();
     let client = client();
     for attempt in 0..5 {
@@ -167,7 +164,11 @@ async fn one_client_is_limited_without_affecting_others() {
         .unwrap();
     assert_eq!(spoofed.status(), StatusCode::TOO_MANY_REQUESTS);
     // Other routes are not throttled.
-    let health = client.get(format!("{base}/v1/health")).send().await.unwrap();
+    let health = client
+        .get(format!("{base}/v1/health"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(health.status(), StatusCode::OK);
 }
 

@@ -22,8 +22,10 @@ CREATE TABLE token_generations (
 );
 
 -- Failed logins per account key (SHA-256 of the lowercased email) in the current window.
+-- Windows that ended are deleted as new failures are counted.
 CREATE TABLE login_failures (
     account_key TEXT PRIMARY KEY,
     window_started_at TEXT NOT NULL,
     failures BIGINT NOT NULL
 );
+CREATE INDEX login_failures_by_window ON login_failures (window_started_at);

@@ -13,11 +13,12 @@ pub async fn failures(
     database: &Database,
     account_key: &str,
 ) -> Result<Option<WindowCount>, DbError> {
-    let row =
-        sqlx::query("SELECT window_started_at, failures FROM login_failures WHERE account_key = $1")
-            .bind(account_key)
-            .fetch_optional(database.pool())
-            .await?;
+    let row = sqlx::query(
+        "SELECT window_started_at, failures FROM login_failures WHERE account_key = $1",
+    )
+    .bind(account_key)
+    .fetch_optional(database.pool())
+    .await?;
     let Some(row) = row else {
         return Ok(None);
     };
@@ -38,7 +39,8 @@ pub async fn failures(
 
 /// Counts one failure at `now`; a window that started at or before `window_floor` (now minus the
 /// window) is over, and counting starts again at one. One statement, so concurrent failures from
-/// several processes are all counted.
+/// several processes are all counted. Other accounts' finished windows are deleted, so the table
+/// holds at most the accounts that failed within one window.
 pub async fn record_failure(
     database: &Database,
     account_key: &str,
@@ -58,6 +60,11 @@ pub async fn record_failure(
     .bind(time_text(window_floor))
     .execute(database.pool())
     .await?;
+    sqlx::query("DELETE FROM login_failures WHERE window_started_at <= $1 AND account_key <> $2")
+        .bind(time_text(window_floor))
+        .bind(account_key)
+        .execute(database.pool())
+        .await?;
     Ok(())
 }
 

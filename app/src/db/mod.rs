@@ -43,7 +43,9 @@ impl Backend {
 pub enum DbError {
     #[error("DATABASE_URL {url:?} is not supported: use sqlite://PATH or postgres://USER@HOST/DB")]
     UnsupportedUrl { url: String },
-    #[error("could not prepare {path} for the SQLite database (directory 0700, files 0600): {source}")]
+    #[error(
+        "could not prepare {path} for the SQLite database (directory 0700, files 0600): {source}"
+    )]
     CreateDirectory {
         path: String,
         source: std::io::Error,

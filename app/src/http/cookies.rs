@@ -68,7 +68,9 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(
             header::COOKIE,
-            "steno_session_old=x; steno_session=abc; steno_csrf=".parse().unwrap(),
+            "steno_session_old=x; steno_session=abc; steno_csrf="
+                .parse()
+                .unwrap(),
         );
         assert_eq!(
             read_cookie(&headers, "steno_session").as_deref(),

@@ -59,7 +59,9 @@ impl<S: Send + Sync> FromRequestParts<S> for CsrfToken {
 pub enum CsrfRefusal {
     #[error("the form came from another site ({0}), not from Steno")]
     ForeignOrigin(String),
-    #[error("the request says neither where it came from (Origin) nor which page sent it (Referer)")]
+    #[error(
+        "the request says neither where it came from (Origin) nor which page sent it (Referer)"
+    )]
     UnknownOrigin,
     #[error("Steno cannot tell its own address: the request has no Host header")]
     NoHost,
@@ -186,7 +188,10 @@ pub async fn protect_forms(
                         }
                     }
                 } else {
-                    Ok(parts.uri.query().and_then(|query| token_in(query.as_bytes())))
+                    Ok(parts
+                        .uri
+                        .query()
+                        .and_then(|query| token_in(query.as_bytes())))
                 };
                 presented.and_then(|presented| match (&existing_cookie, presented) {
                     (Some(cookie), Some(presented))
@@ -205,11 +210,16 @@ pub async fn protect_forms(
             } else {
                 StatusCode::FORBIDDEN
             };
-            let message = format!(
-                "This form was refused: {refusal}. Reload the page and submit it again."
-            );
+            let message =
+                format!("This form was refused: {refusal}. Reload the page and submit it again.");
             let response = super::ui::error_page(status, &message);
-            return with_cookie(response, existing_cookie.is_none(), cookie_name, &cookie_value, &client);
+            return with_cookie(
+                response,
+                existing_cookie.is_none(),
+                cookie_name,
+                &cookie_value,
+                &client,
+            );
         }
     }
     parts.extensions.insert(CsrfToken(token));
@@ -231,7 +241,8 @@ fn with_cookie(
     client: &ClientContext,
 ) -> Response {
     if needed {
-        if let Ok(header_value) = HeaderValue::from_str(&set_cookie(name, value, None, client.https))
+        if let Ok(header_value) =
+            HeaderValue::from_str(&set_cookie(name, value, None, client.https))
         {
             response
                 .headers_mut()

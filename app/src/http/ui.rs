@@ -387,7 +387,12 @@ async fn document_page(
         escape(&document.created_at),
         escape(&text)
     );
-    Ok(page(&state, &document.filename, Some((&user, &csrf)), &body))
+    Ok(page(
+        &state,
+        &document.filename,
+        Some((&user, &csrf)),
+        &body,
+    ))
 }
 
 async fn new_matter_page(State(state): State<AppState>, UiUser(user, csrf): UiUser) -> UiResult {
@@ -879,7 +884,12 @@ async fn password_submit(
         &form.new_password,
     )
     .await?;
-    Ok(with_session(&session, &state, &client, "/app/account?changed=1"))
+    Ok(with_session(
+        &session,
+        &state,
+        &client,
+        "/app/account?changed=1",
+    ))
 }
 
 #[cfg(test)]

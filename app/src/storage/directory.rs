@@ -39,11 +39,13 @@ pub struct DirectoryStorage {
 impl DirectoryStorage {
     /// Opens the storage at `root`, creating the directory (and its parents) when missing.
     pub fn open(root: PathBuf) -> Result<Self, StorageError> {
-        private_dir_builder(true).create(&root).map_err(|source| StorageError::Io {
-            action: "create storage directory",
-            path: root.clone(),
-            source,
-        })?;
+        private_dir_builder(true)
+            .create(&root)
+            .map_err(|source| StorageError::Io {
+                action: "create storage directory",
+                path: root.clone(),
+                source,
+            })?;
         let root = fs::canonicalize(&root).map_err(|source| StorageError::Io {
             action: "resolve storage directory",
             path: root.clone(),

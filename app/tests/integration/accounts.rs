@@ -58,7 +58,12 @@ async fn register_login_and_me(app: TestApp) {
             Some(json!({"firm_name": "Other", "admin_name": "X", "admin_email": "avery@riverahale.test", "admin_password": "another long password"})),
         )
         .await;
-    assert_eq!(same_email.status, StatusCode::CREATED, "{}", same_email.text());
+    assert_eq!(
+        same_email.status,
+        StatusCode::CREATED,
+        "{}",
+        same_email.text()
+    );
 
     let short = app
         .call(

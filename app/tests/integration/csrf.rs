@@ -40,7 +40,8 @@ fn assert_refused_without_session(answer: &Answer) {
 }
 
 async fn login_forms_need_the_token_and_steno_origin(app: TestApp) {
-    app.register("Rivera & Hale LLP", "avery@riverahale.test").await;
+    app.register("Rivera & Hale LLP", "avery@riverahale.test")
+        .await;
     let browser = Browser::open(&app).await;
     let with_token = format!("csrf_token={}&{LOGIN_BODY}", browser.csrf_token);
     let cookie = Some(browser.cookie_header());
@@ -57,7 +58,13 @@ async fn login_forms_need_the_token_and_steno_origin(app: TestApp) {
     assert!(foreign.text().contains("evil.example"));
     // No token, or a token made for another browser's cookie.
     assert_refused_without_session(
-        &post_login(&app, Some(("origin", TEST_ORIGIN)), cookie.clone(), LOGIN_BODY.into()).await,
+        &post_login(
+            &app,
+            Some(("origin", TEST_ORIGIN)),
+            cookie.clone(),
+            LOGIN_BODY.into(),
+        )
+        .await,
     );
     let other_browser = Browser::open(&app).await;
     assert_refused_without_session(
@@ -71,15 +78,31 @@ async fn login_forms_need_the_token_and_steno_origin(app: TestApp) {
     );
     // A token without its cookie (a pre-session token is bound to the cookie).
     assert_refused_without_session(
-        &post_login(&app, Some(("origin", TEST_ORIGIN)), None, with_token.clone()).await,
+        &post_login(
+            &app,
+            Some(("origin", TEST_ORIGIN)),
+            None,
+            with_token.clone(),
+        )
+        .await,
     );
     // Neither Origin nor Referer.
-    assert_refused_without_session(&post_login(&app, None, cookie.clone(), with_token.clone()).await);
+    assert_refused_without_session(
+        &post_login(&app, None, cookie.clone(), with_token.clone()).await,
+    );
 
     // Steno's own form, identified by Origin or, failing that, by Referer.
-    for origin in [("origin", TEST_ORIGIN), ("referer", "http://steno.test/login")] {
+    for origin in [
+        ("origin", TEST_ORIGIN),
+        ("referer", "http://steno.test/login"),
+    ] {
         let accepted = post_login(&app, Some(origin), cookie.clone(), with_token.clone()).await;
-        assert_eq!(accepted.status, StatusCode::SEE_OTHER, "{}", accepted.text());
+        assert_eq!(
+            accepted.status,
+            StatusCode::SEE_OTHER,
+            "{}",
+            accepted.text()
+        );
         assert!(set_cookie_value(&accepted, "steno_session").is_some());
     }
 }
@@ -96,7 +119,12 @@ async fn every_form_needs_the_token(app: TestApp) {
             "firm_name=Rivera+%26+Hale&admin_name=Avery&admin_email=avery%40rh.test&admin_password=correct+horse+battery",
         )
         .await;
-    assert_eq!(registered.status, StatusCode::SEE_OTHER, "{}", registered.text());
+    assert_eq!(
+        registered.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        registered.text()
+    );
     for (path, content_type) in [
         ("/login", "application/x-www-form-urlencoded"),
         ("/register", "application/x-www-form-urlencoded"),
@@ -104,8 +132,14 @@ async fn every_form_needs_the_token(app: TestApp) {
         ("/invite/accept", "application/x-www-form-urlencoded"),
         ("/app/documents", "multipart/form-data; boundary=x"),
         ("/app/matters", "application/x-www-form-urlencoded"),
-        ("/app/matters/some-matter/letters", "application/x-www-form-urlencoded"),
-        ("/app/letters/some-letter/refine", "application/x-www-form-urlencoded"),
+        (
+            "/app/matters/some-matter/letters",
+            "application/x-www-form-urlencoded",
+        ),
+        (
+            "/app/letters/some-letter/refine",
+            "application/x-www-form-urlencoded",
+        ),
         ("/app/firm", "application/x-www-form-urlencoded"),
         ("/app/firm/logo", "multipart/form-data; boundary=x"),
         ("/app/invitations", "application/x-www-form-urlencoded"),
@@ -122,7 +156,12 @@ async fn every_form_needs_the_token(app: TestApp) {
                     .unwrap(),
             )
             .await;
-        assert_eq!(answer.status, StatusCode::FORBIDDEN, "{path}: {}", answer.text());
+        assert_eq!(
+            answer.status,
+            StatusCode::FORBIDDEN,
+            "{path}: {}",
+            answer.text()
+        );
     }
     let firm = browser.get(&app, "/app/firm").await.text();
     assert!(firm.contains("Rivera &amp; Hale") && !firm.contains("Renamed"));
@@ -136,26 +175,49 @@ fn assert_security_headers(answer: &Answer, what: &str) {
     let csp = answer.headers[header::CONTENT_SECURITY_POLICY]
         .to_str()
         .unwrap();
-    assert!(csp.contains("frame-ancestors 'none'") && csp.contains("default-src 'none'"), "{what}");
+    assert!(
+        csp.contains("frame-ancestors 'none'") && csp.contains("default-src 'none'"),
+        "{what}"
+    );
     assert_eq!(answer.headers[header::X_FRAME_OPTIONS], "DENY", "{what}");
-    assert_eq!(answer.headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff", "{what}");
-    assert_eq!(answer.headers[header::REFERRER_POLICY], "same-origin", "{what}");
+    assert_eq!(
+        answer.headers[header::X_CONTENT_TYPE_OPTIONS],
+        "nosniff",
+        "{what}"
+    );
+    assert_eq!(
+        answer.headers[header::REFERRER_POLICY],
+        "same-origin",
+        "{what}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_response_carries_the_security_headers() {
     let app = TestApp::sqlite().await;
-    for path in ["/login", "/register", "/v1/health", "/no/such/page", "/v1/me"] {
+    for path in [
+        "/login",
+        "/register",
+        "/v1/health",
+        "/no/such/page",
+        "/v1/me",
+    ] {
         let answer = app
             .send(Request::get(path).body(Body::empty()).unwrap())
             .await;
         assert_security_headers(&answer, path);
-        assert!(answer.headers.get(header::STRICT_TRANSPORT_SECURITY).is_none());
+        assert!(answer
+            .headers
+            .get(header::STRICT_TRANSPORT_SECURITY)
+            .is_none());
     }
     let page = app
         .send(Request::get("/login").body(Body::empty()).unwrap())
         .await;
-    assert!(!page.text().contains("javascript:"), "the policy allows no script");
+    assert!(
+        !page.text().contains("javascript:"),
+        "the policy allows no script"
+    );
 }
 
 fn behind_a_trusted_proxy(settings: &mut Settings) {
@@ -190,12 +252,22 @@ async fn cookies_are_secure_when_served_over_https() {
     let app = TestApp::sqlite_with(behind_a_trusted_proxy).await;
     let proxied = login_page_from(&app, "127.0.0.1", Some("https")).await;
     let cookie = csrf_cookie_line(&proxied);
-    assert!(cookie.starts_with("__Host-steno_csrf=") && cookie.contains("; Secure"), "{cookie}");
-    assert!(proxied.headers.contains_key(header::STRICT_TRANSPORT_SECURITY));
+    assert!(
+        cookie.starts_with("__Host-steno_csrf=") && cookie.contains("; Secure"),
+        "{cookie}"
+    );
+    assert!(proxied
+        .headers
+        .contains_key(header::STRICT_TRANSPORT_SECURITY));
     let spoofed = login_page_from(&app, "198.51.100.7", Some("https")).await;
     let cookie = csrf_cookie_line(&spoofed);
-    assert!(cookie.starts_with("steno_csrf=") && !cookie.contains("Secure"), "{cookie}");
-    assert!(!spoofed.headers.contains_key(header::STRICT_TRANSPORT_SECURITY));
+    assert!(
+        cookie.starts_with("steno_csrf=") && !cookie.contains("Secure"),
+        "{cookie}"
+    );
+    assert!(!spoofed
+        .headers
+        .contains_key(header::STRICT_TRANSPORT_SECURITY));
 
     let public = TestApp::sqlite_with(|settings| {
         settings.account_security.public_url = Some("https://steno.example.com".into());
@@ -205,13 +277,25 @@ async fn cookies_are_secure_when_served_over_https() {
     let page = login_page_from(&public, "198.51.100.7", None).await;
     let csrf_cookie = set_cookie_value(&page, "__Host-steno_csrf").expect("secure csrf cookie");
     let token = csrf_field_in(&page.text()).unwrap();
-    let body = format!("csrf_token={token}&email=avery%40rh.test&password=correct+horse+battery+staple");
+    let body =
+        format!("csrf_token={token}&email=avery%40rh.test&password=correct+horse+battery+staple");
     let cookie = format!("__Host-steno_csrf={csrf_cookie}");
     // With a public URL, the form must come from exactly that origin.
-    let from_host = post_login_with(&public, "http://steno.test", cookie.clone(), body.clone()).await;
-    assert_eq!(from_host.status, StatusCode::FORBIDDEN, "{}", from_host.text());
+    let from_host =
+        post_login_with(&public, "http://steno.test", cookie.clone(), body.clone()).await;
+    assert_eq!(
+        from_host.status,
+        StatusCode::FORBIDDEN,
+        "{}",
+        from_host.text()
+    );
     let accepted = post_login_with(&public, "https://steno.example.com", cookie, body).await;
-    assert_eq!(accepted.status, StatusCode::SEE_OTHER, "{}", accepted.text());
+    assert_eq!(
+        accepted.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        accepted.text()
+    );
     let session = accepted.headers[header::SET_COOKIE].to_str().unwrap();
     assert!(
         session.starts_with("__Host-steno_session=") && session.contains("; Secure"),

@@ -3,11 +3,11 @@ mod support;
 
 mod accounts;
 mod bad_input;
+mod csrf;
 mod documents;
 mod fixtures;
 mod isolation;
 mod letters;
-mod csrf;
 mod migration;
 mod operations;
 mod permissions;

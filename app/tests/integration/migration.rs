@@ -22,9 +22,15 @@ const V1_ROWS: &[&str] = &[
 async fn write_version_one(url: &str, schema: &str) {
     sqlx::any::install_default_drivers();
     let mut connection = AnyConnection::connect(url).await.unwrap();
-    sqlx::raw_sql(schema).execute(&mut connection).await.unwrap();
+    sqlx::raw_sql(schema)
+        .execute(&mut connection)
+        .await
+        .unwrap();
     for statement in V1_ROWS {
-        sqlx::raw_sql(statement).execute(&mut connection).await.unwrap();
+        sqlx::raw_sql(statement)
+            .execute(&mut connection)
+            .await
+            .unwrap();
     }
     connection.close().await.unwrap();
 }
@@ -51,13 +57,22 @@ async fn insert_user(database: &Database, id: &str, firm: &str, email: &str) -> 
 
 async fn upgrade_keeps_everything(url: String, schema: &str) {
     write_version_one(&url, schema).await;
-    let database = Database::connect(&url).await.expect("migrates to version 2");
+    let database = Database::connect(&url)
+        .await
+        .expect("migrates to version 2");
     assert_eq!(applied_versions(&database).await.unwrap(), vec![1, 2]);
     assert_eq!(count(&database, "SELECT COUNT(*) FROM users").await, 1);
-    assert_eq!(count(&database, "SELECT COUNT(*) FROM invitations").await, 1);
+    assert_eq!(
+        count(&database, "SELECT COUNT(*) FROM invitations").await,
+        1
+    );
     assert_eq!(count(&database, "SELECT COUNT(*) FROM documents").await, 1);
     assert_eq!(
-        count(&database, "SELECT COUNT(*) FROM users WHERE email = 'a@x.test' AND password_hash = 'h'").await,
+        count(
+            &database,
+            "SELECT COUNT(*) FROM users WHERE email = 'a@x.test' AND password_hash = 'h'"
+        )
+        .await,
         1
     );
     assert!(

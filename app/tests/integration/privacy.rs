@@ -8,7 +8,12 @@ use serde_json::{json, Value};
 use crate::on_both_backends;
 use crate::support::{TestApp, ADMIN_PASSWORD};
 
-async fn register_with(app: &TestApp, firm: &str, email: &str, password: &str) -> (StatusCode, Value) {
+async fn register_with(
+    app: &TestApp,
+    firm: &str,
+    email: &str,
+    password: &str,
+) -> (StatusCode, Value) {
     let answer = app
         .call(
             Method::POST,
@@ -34,11 +39,25 @@ async fn emails_taken_elsewhere_are_not_revealed(app: TestApp) {
     let email = "avery@shared.test";
     let (status, first) = register_with(&app, "First Firm LLP", email, ADMIN_PASSWORD).await;
     assert_eq!(status, StatusCode::CREATED);
-    let (status, second) =
-        register_with(&app, "Second Firm LLP", "AVERY@shared.test", "violet kettles hum").await;
-    assert_eq!(status, StatusCode::CREATED, "a taken email registers like a fresh one");
-    let (status, fresh) =
-        register_with(&app, "Third Firm LLP", "fresh@shared.test", "violet kettles hum").await;
+    let (status, second) = register_with(
+        &app,
+        "Second Firm LLP",
+        "AVERY@shared.test",
+        "violet kettles hum",
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "a taken email registers like a fresh one"
+    );
+    let (status, fresh) = register_with(
+        &app,
+        "Third Firm LLP",
+        "fresh@shared.test",
+        "violet kettles hum",
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(shape(&second), shape(&fresh));
     assert_ne!(first["firm"]["id"], second["firm"]["id"]);
@@ -109,7 +128,11 @@ async fn weak_passwords_are_refused_with_a_reason(app: TestApp) {
     }
     let (token, _) = app.register("Granite Law", "avery@granite.test").await;
     let invited = app
-        .post("/v1/invitations", &token, json!({"email": "blake@granite.test"}))
+        .post(
+            "/v1/invitations",
+            &token,
+            json!({"email": "blake@granite.test"}),
+        )
         .await;
     let weak = app
         .call(

@@ -50,7 +50,10 @@ async fn logout_revokes_the_token_everywhere(app: TestApp) {
         .await
         .assert_error(StatusCode::UNAUTHORIZED);
     // Only that token: the session from registration is still valid.
-    assert_eq!(me_on(&app.router, &registration_token).await, StatusCode::OK);
+    assert_eq!(
+        me_on(&app.router, &registration_token).await,
+        StatusCode::OK
+    );
 }
 on_both_backends!(logout_revokes_the_token_everywhere);
 
@@ -58,9 +61,8 @@ async fn a_password_change_revokes_every_token(app: TestApp) {
     let email = "avery@riverahale.test";
     let (first_token, _) = app.register("Rivera & Hale LLP", email).await;
     let second_token = login_token(&app, email, ADMIN_PASSWORD).await;
-    let change = |current: &str, new: &str| {
-        json!({"current_password": current, "new_password": new})
-    };
+    let change =
+        |current: &str, new: &str| json!({"current_password": current, "new_password": new});
 
     let wrong = app
         .post(

@@ -37,7 +37,10 @@ async fn an_account_locks_after_repeated_failures(app: TestApp) {
     }
     let locked = app.login_from("198.51.100.50", email, ADMIN_PASSWORD).await;
     let message = locked.assert_error(StatusCode::TOO_MANY_REQUESTS);
-    assert!(message.contains("too many failed password attempts"), "{message}");
+    assert!(
+        message.contains("too many failed password attempts"),
+        "{message}"
+    );
     assert!((1..=900).contains(&retry_after(&locked)));
 
     let other_process = app.second_process().await;
@@ -72,7 +75,11 @@ async fn an_account_locks_after_repeated_failures(app: TestApp) {
         .assert_error(StatusCode::UNAUTHORIZED);
     }
     let unknown = app
-        .login_from("203.0.113.99", "nobody@riverahale.test", "any password at all")
+        .login_from(
+            "203.0.113.99",
+            "nobody@riverahale.test",
+            "any password at all",
+        )
         .await;
     let without_digits = |text: &str| text.replace(|ch: char| ch.is_ascii_digit(), "");
     assert_eq!(
@@ -90,7 +97,8 @@ fn sixty_per_client(settings: &mut Settings) {
 /// The 61st password attempt from one address within a minute is refused, whatever the email;
 /// other addresses are not affected; a new minute starts afresh.
 async fn a_client_is_limited_per_window(app: TestApp) {
-    app.register("Rivera & Hale LLP", "avery@riverahale.test").await;
+    app.register("Rivera & Hale LLP", "avery@riverahale.test")
+        .await;
     for attempt in 1..=60 {
         app.login_from(
             "192.0.2.10",
@@ -120,7 +128,11 @@ async fn a_client_is_limited_per_window(app: TestApp) {
             Some(json!({"firm_name": "X", "admin_name": "X", "admin_email": "x@x.test", "admin_password": ADMIN_PASSWORD})),
         )
         .await;
-    assert_eq!(register.status, StatusCode::CREATED, "no peer is one client, 'unknown'");
+    assert_eq!(
+        register.status,
+        StatusCode::CREATED,
+        "no peer is one client, 'unknown'"
+    );
 
     app.clock.advance(Duration::from_secs(60));
     let after = app

@@ -36,7 +36,10 @@ async fn the_whole_flow_works_in_the_browser(app: TestApp) {
         .unwrap()
         .to_string();
     assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Lax"));
-    assert!(!set_cookie.contains("Secure"), "plain HTTP without STENO_PUBLIC_URL");
+    assert!(
+        !set_cookie.contains("Secure"),
+        "plain HTTP without STENO_PUBLIC_URL"
+    );
     assert!(browser.session_cookie.is_some());
 
     let dashboard = browser.get(&app, "/app").await;
@@ -117,7 +120,11 @@ async fn the_whole_flow_works_in_the_browser(app: TestApp) {
     assert!(docx.bytes.starts_with(b"PK"));
 
     let unsupported = browser
-        .post_form(&app, &format!("{letter_page}/refine"), "instruction=sing+it")
+        .post_form(
+            &app,
+            &format!("{letter_page}/refine"),
+            "instruction=sing+it",
+        )
         .await;
     assert_eq!(unsupported.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(unsupported.text().contains("Something went wrong"));
@@ -145,7 +152,10 @@ async fn the_whole_flow_works_in_the_browser(app: TestApp) {
         .await;
     assert_eq!(location(&changed), "/app/account?changed=1");
     let after_change = browser.session_cookie.clone().unwrap();
-    assert_ne!(before_change, after_change, "a new session replaces the old");
+    assert_ne!(
+        before_change, after_change,
+        "a new session replaces the old"
+    );
     let old_session = app
         .send(
             Request::get("/app")

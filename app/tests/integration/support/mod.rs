@@ -330,7 +330,8 @@ macro_rules! on_both_backends_with {
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                super::$scenario($crate::support::TestApp::postgres_with(super::$adjust).await).await;
+                super::$scenario($crate::support::TestApp::postgres_with(super::$adjust).await)
+                    .await;
             }
         }
     };
