@@ -167,8 +167,7 @@ pub async fn protect_forms(
         .clone()
         .unwrap_or_else(crate::auth::random_secret);
     let token = state.signer().csrf_token(&cookie_value);
-    let (mut parts, body) = request.into_parts();
-    let mut body = body;
+    let (mut parts, mut body) = request.into_parts();
     if is_state_changing(&parts.method) {
         let public_url = state.settings().account_security.public_url.as_deref();
         let expected = expected_origin(&parts.headers, &client, public_url);
