@@ -1,4 +1,5 @@
-//! Passwords (argon2id) and access tokens (JWT, HS256, with expiry).
+//! Passwords (argon2id), access tokens (JWT, HS256, with expiry, an id and a generation for
+//! revocation) and the web UI's CSRF tokens (an HMAC of the browser's CSRF cookie).
 //!
 //! The signing secret is shared by every Steno process on one database (stable and canary alike),
 //! so a token issued by one release is accepted by the other during a rollout.
@@ -37,6 +38,13 @@ pub struct Claims {
     pub iat: i64,
     /// Expires at, seconds since the Unix epoch.
     pub exp: i64,
+    /// The token's id, revoked by logout. Tokens issued before revocation existed have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+    /// The user's token generation when issued; a password change moves it on and every token
+    /// of an older generation is refused. Absent means generation 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<i64>,
 }
 
 /// Hashes a password with argon2id and a random salt (PHC string format).
@@ -134,6 +142,31 @@ impl TokenSigner {
     }
 }
 
+/// The prefix that keeps CSRF MACs apart from token signatures made with the same secret
+/// (a JWT's signing input is base64url text and never contains a NUL byte).
+const CSRF_DOMAIN: &[u8] = b"steno-csrf\0";
+
+impl TokenSigner {
+    /// The CSRF token a form must carry for the browser whose CSRF cookie is `cookie_value`.
+    pub fn csrf_token(&self, cookie_value: &str) -> String {
+        let mut mac = self.mac();
+        mac.update(CSRF_DOMAIN);
+        mac.update(cookie_value.as_bytes());
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    }
+
+    /// Checks a form's CSRF token against the browser's CSRF cookie, in constant time.
+    pub fn verify_csrf_token(&self, cookie_value: &str, token: &str) -> bool {
+        let Ok(signature) = URL_SAFE_NO_PAD.decode(token.trim()) else {
+            return false;
+        };
+        let mut mac = self.mac();
+        mac.update(CSRF_DOMAIN);
+        mac.update(cookie_value.as_bytes());
+        mac.verify_slice(&signature).is_ok()
+    }
+}
+
 /// A random secret of 32 bytes, hex encoded.
 pub fn random_secret() -> String {
     use rand::RngCore;
@@ -161,7 +194,38 @@ mod tests {
             firm: "firm-1".into(),
             iat: 1_000,
             exp,
+            jti: Some("token-1".into()),
+            generation: Some(2),
         }
+    }
+
+    #[test]
+    fn tokens_without_an_id_or_generation_still_parse() {
+        let signer = TokenSigner::new(b"secret");
+        let legacy = Claims {
+            jti: None,
+            generation: None,
+            ..claims(2_000)
+        };
+        let token = signer.issue(&legacy);
+        let payload = token.split('.').nth(1).unwrap();
+        let json = String::from_utf8(URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+        assert!(
+            !json.contains("jti") && !json.contains("generation"),
+            "{json}"
+        );
+        assert_eq!(signer.verify(&token, 1_500).unwrap(), legacy);
+    }
+
+    #[test]
+    fn csrf_tokens_are_bound_to_their_cookie_and_secret() {
+        let signer = TokenSigner::new(b"secret");
+        let token = signer.csrf_token("cookie-a");
+        assert!(signer.verify_csrf_token("cookie-a", &token));
+        assert!(!signer.verify_csrf_token("cookie-b", &token));
+        assert!(!TokenSigner::new(b"other").verify_csrf_token("cookie-a", &token));
+        assert!(!signer.verify_csrf_token("cookie-a", ""));
+        assert!(!signer.verify_csrf_token("cookie-a", "not base64 !!"));
     }
 
     #[test]

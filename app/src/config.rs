@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::client_identity::TrustedProxies;
 use crate::storage::S3Settings;
 
 /// Where uploaded documents are kept.
@@ -47,6 +48,60 @@ pub struct AnthropicSettings {
     pub model: Option<String>,
 }
 
+/// Login throttling, password hashing bounds, trusted proxies and the public URL.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountSecuritySettings {
+    /// Failed logins per account (email) allowed in one window before the account is locked
+    /// for the rest of it (`STENO_LOGIN_ACCOUNT_MAX_FAILURES`).
+    pub account_max_failures: u32,
+    /// `STENO_LOGIN_ACCOUNT_WINDOW_SECS`.
+    pub account_window: Duration,
+    /// Password attempts (login, registration, invitation acceptance, password change) per
+    /// client address in one window (`STENO_LOGIN_CLIENT_MAX_ATTEMPTS`).
+    pub client_max_attempts: u32,
+    /// `STENO_LOGIN_CLIENT_WINDOW_SECS`.
+    pub client_window: Duration,
+    /// Client addresses tracked at once by the per-client limiter.
+    pub client_table_size: usize,
+    /// Password hashes computed at once (`STENO_PASSWORD_HASH_CONCURRENCY`).
+    pub hash_concurrency: usize,
+    /// Callers allowed to wait for a hashing slot before new ones are refused with 429
+    /// (`STENO_PASSWORD_HASH_QUEUE`).
+    pub hash_queue: usize,
+    /// Proxies whose `X-Forwarded-For`/`X-Forwarded-Proto` are believed (`STENO_TRUSTED_PROXIES`).
+    pub trusted_proxies: TrustedProxies,
+    /// The address users reach Steno at (`STENO_PUBLIC_URL`), scheme and host, no trailing slash.
+    /// When it is `https://...`, cookies are `Secure` and every form must come from that origin.
+    pub public_url: Option<String>,
+}
+
+impl Default for AccountSecuritySettings {
+    fn default() -> AccountSecuritySettings {
+        let cores = std::thread::available_parallelism()
+            .map(usize::from)
+            .unwrap_or(2);
+        AccountSecuritySettings {
+            account_max_failures: 10,
+            account_window: Duration::from_secs(15 * 60),
+            client_max_attempts: 30,
+            client_window: Duration::from_secs(60),
+            client_table_size: 100_000,
+            hash_concurrency: (cores / 2).max(1),
+            hash_queue: 32,
+            trusted_proxies: TrustedProxies::default(),
+            public_url: None,
+        }
+    }
+}
+
+impl AccountSecuritySettings {
+    pub fn public_url_is_https(&self) -> bool {
+        self.public_url
+            .as_deref()
+            .is_some_and(|url| url.starts_with("https://"))
+    }
+}
+
 /// Everything Steno needs to start.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -62,6 +117,7 @@ pub struct Settings {
     pub status_url: Option<String>,
     pub status_poll_interval: Duration,
     pub anthropic: Option<AnthropicSettings>,
+    pub account_security: AccountSecuritySettings,
 }
 
 /// A setting that could not be used.
@@ -91,6 +147,7 @@ impl Settings {
             status_url: None,
             status_poll_interval: Duration::from_secs(15),
             anthropic: None,
+            account_security: AccountSecuritySettings::default(),
         }
     }
 
@@ -189,8 +246,68 @@ impl Settings {
                 model: get("STENO_ANTHROPIC_MODEL"),
             });
         }
+        read_account_security(&get, &mut settings.account_security)?;
         Ok(settings)
     }
+}
+
+fn read_account_security(
+    get: &dyn Fn(&str) -> Option<String>,
+    security: &mut AccountSecuritySettings,
+) -> Result<(), SettingsError> {
+    let positive = |variable: &'static str| -> Result<Option<u64>, SettingsError> {
+        match get(variable) {
+            Some(value) => {
+                let number = parse_number::<u64>(variable, &value)?;
+                if number == 0 {
+                    return Err(invalid(variable, &value, "must be at least 1"));
+                }
+                Ok(Some(number))
+            }
+            None => Ok(None),
+        }
+    };
+    let count = |number: u64| u32::try_from(number).unwrap_or(u32::MAX);
+    if let Some(failures) = positive("STENO_LOGIN_ACCOUNT_MAX_FAILURES")? {
+        security.account_max_failures = count(failures);
+    }
+    if let Some(seconds) = positive("STENO_LOGIN_ACCOUNT_WINDOW_SECS")? {
+        security.account_window = Duration::from_secs(seconds);
+    }
+    if let Some(attempts) = positive("STENO_LOGIN_CLIENT_MAX_ATTEMPTS")? {
+        security.client_max_attempts = count(attempts);
+    }
+    if let Some(seconds) = positive("STENO_LOGIN_CLIENT_WINDOW_SECS")? {
+        security.client_window = Duration::from_secs(seconds);
+    }
+    if let Some(concurrency) = positive("STENO_PASSWORD_HASH_CONCURRENCY")? {
+        security.hash_concurrency = usize::try_from(concurrency).unwrap_or(usize::MAX);
+    }
+    if let Some(value) = get("STENO_PASSWORD_HASH_QUEUE") {
+        security.hash_queue = parse_number::<usize>("STENO_PASSWORD_HASH_QUEUE", &value)?;
+    }
+    if let Some(value) = get("STENO_TRUSTED_PROXIES") {
+        security.trusted_proxies = TrustedProxies::parse(&value)
+            .map_err(|reason| invalid("STENO_TRUSTED_PROXIES", &value, &reason))?;
+    }
+    if let Some(value) = get("STENO_PUBLIC_URL") {
+        security.public_url = Some(parse_public_url(&value)?);
+    }
+    Ok(())
+}
+
+/// `STENO_PUBLIC_URL`: `http(s)://host[:port]`, kept as the origin (no path, no trailing slash).
+fn parse_public_url(value: &str) -> Result<String, SettingsError> {
+    let reason = "expected the address users reach Steno at, such as https://steno.example.com";
+    let (scheme, rest) = value
+        .split_once("://")
+        .ok_or_else(|| invalid("STENO_PUBLIC_URL", value, reason))?;
+    let scheme = scheme.to_ascii_lowercase();
+    let host = rest.split('/').next().unwrap_or_default();
+    if !(scheme == "http" || scheme == "https") || host.is_empty() || host.contains('@') {
+        return Err(invalid("STENO_PUBLIC_URL", value, reason));
+    }
+    Ok(format!("{scheme}://{}", host.to_ascii_lowercase()))
 }
 
 fn invalid(variable: &'static str, value: &str, reason: &str) -> SettingsError {
@@ -270,6 +387,39 @@ mod tests {
         let error =
             Settings::from_environment(&env(&[("STENO_MAX_UPLOAD_BYTES", "0")])).unwrap_err();
         assert_eq!(error.variable, "STENO_MAX_UPLOAD_BYTES");
+    }
+
+    #[test]
+    fn account_security_settings_are_read_and_checked() {
+        let settings = Settings::from_environment(&env(&[
+            ("STENO_LOGIN_ACCOUNT_MAX_FAILURES", "5"),
+            ("STENO_LOGIN_ACCOUNT_WINDOW_SECS", "60"),
+            ("STENO_LOGIN_CLIENT_MAX_ATTEMPTS", "100"),
+            ("STENO_PASSWORD_HASH_CONCURRENCY", "3"),
+            ("STENO_TRUSTED_PROXIES", "127.0.0.1,10.0.0.0/8"),
+            ("STENO_PUBLIC_URL", "HTTPS://Steno.Example.com/app/"),
+        ]))
+        .unwrap();
+        let security = settings.account_security;
+        assert_eq!(security.account_max_failures, 5);
+        assert_eq!(security.account_window, Duration::from_secs(60));
+        assert_eq!(security.client_max_attempts, 100);
+        assert_eq!(security.hash_concurrency, 3);
+        assert!(security.trusted_proxies.trusts("10.1.2.3".parse().unwrap()));
+        assert_eq!(
+            security.public_url.as_deref(),
+            Some("https://steno.example.com")
+        );
+        assert!(security.public_url_is_https());
+        for (variable, value) in [
+            ("STENO_TRUSTED_PROXIES", "10.0.0.0/40"),
+            ("STENO_PUBLIC_URL", "steno.example.com"),
+            ("STENO_LOGIN_ACCOUNT_MAX_FAILURES", "0"),
+            ("STENO_PASSWORD_HASH_CONCURRENCY", "many"),
+        ] {
+            let error = Settings::from_environment(&env(&[(variable, value)])).unwrap_err();
+            assert_eq!(error.variable, variable);
+        }
     }
 
     #[test]

@@ -27,6 +27,12 @@ pub enum AppError {
     UnsupportedMediaType(String),
     #[error("{0}")]
     Unprocessable(String),
+    /// Throttled; the client may retry after this many seconds (sent as `Retry-After`).
+    #[error("{message}")]
+    TooManyRequests {
+        message: String,
+        retry_after_secs: u64,
+    },
     #[error("{0}")]
     Upstream(String),
     #[error("{0}")]
@@ -46,6 +52,7 @@ impl AppError {
             AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Upstream(_) => StatusCode::BAD_GATEWAY,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -63,6 +70,7 @@ impl AppError {
             AppError::PayloadTooLarge(_) => "payload_too_large",
             AppError::UnsupportedMediaType(_) => "unsupported_media_type",
             AppError::Unprocessable(_) => "unprocessable",
+            AppError::TooManyRequests { .. } => "too_many_requests",
             AppError::Upstream(_) => "upstream_error",
             AppError::Unavailable(_) => "unavailable",
             AppError::Internal(_) => "internal",
@@ -76,6 +84,16 @@ impl AppError {
                 "an internal error occurred; it has been logged with this request's id".to_string()
             }
             other => other.to_string(),
+        }
+    }
+
+    /// The seconds a throttled client should wait, for the `Retry-After` header.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            AppError::TooManyRequests {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
+            _ => None,
         }
     }
 

@@ -1,8 +1,12 @@
 //! Steno, the demand-letter generator: library root wiring the modules the `steno` binary serves.
 //!
-//! Layers, outside in: `http` (router, API, UI) → `service` (operations, validation, firm scoping)
-//! → `db`, `storage`, `drafting`, `extract`, `export` (each owning one concern).
+//! Layers, outside in: `http` (router, API, UI) → `accounts` and `service` (operations,
+//! validation, firm scoping, throttling) → `db`, `storage`, `drafting`, `extract`, `export` (each
+//! owning one concern).
+pub mod accounts;
 pub mod auth;
+pub mod client_identity;
+pub mod clock;
 pub mod config;
 pub mod db;
 pub mod drafting;
@@ -13,8 +17,11 @@ pub mod http;
 pub mod lambda_metrics;
 pub mod metrics;
 pub mod model;
+pub mod password_hashing;
+pub mod password_policy;
 pub mod request_usage;
 pub mod service;
 pub mod state;
 pub mod status_banner;
 pub mod storage;
+pub mod throttle;

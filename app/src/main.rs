@@ -17,7 +17,8 @@ use steno::status_banner;
 ///
 /// Configuration comes from environment variables: DATABASE_URL (default: a SQLite file under
 /// ./steno-data), STENO_STORAGE_DIR or STENO_S3_BUCKET, STENO_JWT_SECRET, STENO_VERSION,
-/// ANTHROPIC_API_KEY, STENO_STATUS_URL, and the STENO_CHAOS_* fault-injection switches.
+/// ANTHROPIC_API_KEY, STENO_STATUS_URL, STENO_PUBLIC_URL, STENO_TRUSTED_PROXIES, the
+/// STENO_LOGIN_* throttling limits, and the STENO_CHAOS_* fault-injection switches.
 /// See the README for the full list.
 #[derive(Parser)]
 #[command(name = "steno", version, about, long_about)]

@@ -1,17 +1,19 @@
-//! The operations of Steno, shared by the JSON API and the web UI: accounts, uploads, matters,
-//! drafting, refinement and export. Each takes the authenticated caller and touches only the
-//! caller's firm; input is validated before anything is written.
+//! The operations of Steno, shared by the JSON API and the web UI: the firm profile, uploads,
+//! matters, drafting, refinement and export (accounts, logins and tokens are in `accounts`).
+//! Each takes the authenticated caller and touches only the caller's firm; input is validated
+//! before anything is written.
 
 use bytes::Bytes;
 use chrono::{NaiveDate, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
+pub use crate::accounts::{RegisterFirm, Session};
 use crate::auth::{self, Claims};
 use crate::db::documents::{self, DocumentRecord, NewDocument};
-use crate::db::firms::{self, AcceptInvitationError, Firm, Invitation, NewInvitation, Role, User};
+use crate::db::firms::{self, Firm, Role, User};
 use crate::db::letters::{self, LetterRecord, NewRevision, RevisionRecord};
 use crate::db::matters::{self, MatterRecord};
-use crate::db::{new_id, now_text, time_text};
+use crate::db::{new_id, now_text};
 use crate::error::AppError;
 use crate::export::{self, ImageFormat, Letterhead, LogoImage};
 use crate::extract;
@@ -21,14 +23,14 @@ use crate::state::AppState;
 /// The longest text field accepted from a form or JSON body, in characters.
 const MAX_FIELD_CHARS: usize = 20_000;
 const MAX_NAME_CHARS: usize = 200;
-const MIN_PASSWORD_CHARS: usize = 10;
 const MAX_LOGO_BYTES: usize = 2 * 1024 * 1024;
-const INVITATION_DAYS: i64 = 7;
 
 /// The authenticated caller of a request.
 #[derive(Debug, Clone)]
 pub struct CurrentUser {
     pub user: User,
+    /// The access token the caller presented (its id and expiry are what logout revokes).
+    pub token: Claims,
 }
 
 impl CurrentUser {
@@ -36,7 +38,7 @@ impl CurrentUser {
         &self.user.firm_id
     }
 
-    fn require_admin(&self) -> Result<(), AppError> {
+    pub(crate) fn require_admin(&self) -> Result<(), AppError> {
         if self.user.role == Role::Admin {
             Ok(())
         } else {
@@ -45,27 +47,6 @@ impl CurrentUser {
             ))
         }
     }
-}
-
-/// What a successful login or registration returns.
-#[derive(Debug, Serialize)]
-pub struct Session {
-    pub access_token: String,
-    pub token_type: &'static str,
-    pub expires_at: String,
-    pub user: User,
-    pub firm: Firm,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RegisterFirm {
-    pub firm_name: String,
-    #[serde(default)]
-    pub firm_address: String,
-    pub admin_name: String,
-    pub admin_email: String,
-    pub admin_password: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -136,7 +117,7 @@ pub struct ExportedFile {
     pub filename: String,
 }
 
-fn required(field: &str, value: &str, max_chars: usize) -> Result<String, AppError> {
+pub(crate) fn required(field: &str, value: &str, max_chars: usize) -> Result<String, AppError> {
     let trimmed = value.trim();
     if trimmed.is_empty() {
         return Err(AppError::Unprocessable(format!(
@@ -146,7 +127,7 @@ fn required(field: &str, value: &str, max_chars: usize) -> Result<String, AppErr
     optional(field, trimmed, max_chars)
 }
 
-fn optional(field: &str, value: &str, max_chars: usize) -> Result<String, AppError> {
+pub(crate) fn optional(field: &str, value: &str, max_chars: usize) -> Result<String, AppError> {
     let trimmed = value.trim();
     if trimmed.chars().count() > max_chars {
         return Err(AppError::Unprocessable(format!(
@@ -154,192 +135,6 @@ fn optional(field: &str, value: &str, max_chars: usize) -> Result<String, AppErr
         )));
     }
     Ok(trimmed.to_string())
-}
-
-fn normalise_email(field: &str, email: &str) -> Result<String, AppError> {
-    let email = email.trim().to_ascii_lowercase();
-    let valid = email.len() <= 254
-        && !email.chars().any(char::is_whitespace)
-        && matches!(email.split_once('@'), Some((local, domain)) if !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.'));
-    if valid {
-        Ok(email)
-    } else {
-        Err(AppError::Unprocessable(format!(
-            "{field} {email:?} is not a valid email address"
-        )))
-    }
-}
-
-fn check_password(field: &str, password: &str) -> Result<(), AppError> {
-    let chars = password.chars().count();
-    if chars < MIN_PASSWORD_CHARS {
-        return Err(AppError::Unprocessable(format!(
-            "{field} is too short: use at least {MIN_PASSWORD_CHARS} characters"
-        )));
-    }
-    if chars > 1024 {
-        return Err(AppError::Unprocessable(format!(
-            "{field} is too long: at most 1024 characters"
-        )));
-    }
-    Ok(())
-}
-
-fn hash_password(password: &str) -> Result<String, AppError> {
-    auth::hash_password(password).map_err(|error| AppError::Internal(error.to_string()))
-}
-
-/// Runs CPU-heavy password hashing off the async workers.
-async fn hash_password_blocking(password: String) -> Result<String, AppError> {
-    tokio::task::spawn_blocking(move || hash_password(&password))
-        .await
-        .map_err(|error| AppError::Internal(format!("password hashing task failed: {error}")))?
-}
-
-fn issue_session(state: &AppState, user: User, firm: Firm) -> Session {
-    let now = Utc::now();
-    let ttl = chrono::Duration::from_std(state.settings().token_ttl)
-        .unwrap_or_else(|_| chrono::Duration::hours(8));
-    let expires = now + ttl;
-    let claims = Claims {
-        sub: user.id.clone(),
-        firm: user.firm_id.clone(),
-        iat: now.timestamp(),
-        exp: expires.timestamp(),
-    };
-    Session {
-        access_token: state.signer().issue(&claims),
-        token_type: "Bearer",
-        expires_at: time_text(expires),
-        user,
-        firm,
-    }
-}
-
-/// Registers a new firm with its first admin and logs the admin in.
-pub async fn register_firm(state: &AppState, input: RegisterFirm) -> Result<Session, AppError> {
-    let firm_name = required("firm_name", &input.firm_name, MAX_NAME_CHARS)?;
-    let firm_address = optional("firm_address", &input.firm_address, 1000)?;
-    let admin_name = required("admin_name", &input.admin_name, MAX_NAME_CHARS)?;
-    let admin_email = normalise_email("admin_email", &input.admin_email)?;
-    check_password("admin_password", &input.admin_password)?;
-    let password_hash = hash_password_blocking(input.admin_password).await?;
-    let created = firms::create_firm_with_admin(
-        state.database(),
-        &firm_name,
-        &firm_address,
-        &admin_email,
-        &admin_name,
-        &password_hash,
-    )
-    .await;
-    match created {
-        Ok((firm, user)) => {
-            tracing::info!(firm_id = %firm.id, user_id = %user.id, "firm registered");
-            Ok(issue_session(state, user, firm))
-        }
-        Err(error) if firms::is_unique_violation(&error) => Err(AppError::Conflict(format!(
-            "a user with email {admin_email} already exists; log in instead"
-        ))),
-        Err(error) => Err(error.into()),
-    }
-}
-
-/// Logs a user in with email and password.
-pub async fn login(state: &AppState, email: &str, password: &str) -> Result<Session, AppError> {
-    let email = email.trim().to_ascii_lowercase();
-    let found = firms::find_login(state.database(), &email).await?;
-    let stored_hash = found
-        .as_ref()
-        .map(|(_, hash)| hash.clone())
-        .unwrap_or_else(|| auth::decoy_hash().to_string());
-    let password = password.to_string();
-    let password_matches =
-        tokio::task::spawn_blocking(move || auth::verify_password(&password, &stored_hash))
-            .await
-            .map_err(|error| AppError::Internal(format!("password check failed: {error}")))?;
-    match found {
-        Some((user, _)) if password_matches => {
-            let firm = firms::get_firm(state.database(), &user.firm_id)
-                .await?
-                .ok_or_else(|| {
-                    AppError::Internal(format!("firm of user {} is missing", user.id))
-                })?;
-            Ok(issue_session(state, user, firm))
-        }
-        _ => Err(AppError::Unauthorized("invalid email or password".into())),
-    }
-}
-
-/// Resolves an access token to its user; the user must still exist in the token's firm.
-pub async fn authenticate(state: &AppState, token: &str) -> Result<CurrentUser, AppError> {
-    let claims = state
-        .signer()
-        .verify(token, Utc::now().timestamp())
-        .map_err(|error| AppError::Unauthorized(error.to_string()))?;
-    let user = firms::find_user(state.database(), &claims.firm, &claims.sub)
-        .await?
-        .ok_or_else(|| {
-            AppError::Unauthorized("the user of this access token no longer exists".into())
-        })?;
-    Ok(CurrentUser { user })
-}
-
-/// Invites someone to the caller's firm; returns the invitation and the one-time token to send them.
-pub async fn invite_user(
-    state: &AppState,
-    caller: &CurrentUser,
-    email: &str,
-    role: &str,
-) -> Result<(Invitation, String), AppError> {
-    caller.require_admin()?;
-    let email = normalise_email("email", email)?;
-    let role = Role::parse(role).ok_or_else(|| {
-        AppError::Unprocessable(format!("role {role:?} is not valid; use admin or member"))
-    })?;
-    if firms::find_login(state.database(), &email).await?.is_some() {
-        return Err(AppError::Conflict(format!(
-            "a user with email {email} already exists"
-        )));
-    }
-    let token = auth::random_secret();
-    let expires_at = time_text(Utc::now() + chrono::Duration::days(INVITATION_DAYS));
-    let invitation = firms::create_invitation(
-        state.database(),
-        NewInvitation {
-            firm_id: caller.firm_id(),
-            email: &email,
-            role,
-            token_hash: &auth::sha256_hex(token.as_bytes()),
-            invited_by: &caller.user.id,
-            expires_at: &expires_at,
-        },
-    )
-    .await?;
-    Ok((invitation, token))
-}
-
-/// Accepts an invitation: creates the user and logs them in.
-pub async fn accept_invitation(
-    state: &AppState,
-    token: &str,
-    name: &str,
-    password: &str,
-) -> Result<Session, AppError> {
-    let name = required("name", name, MAX_NAME_CHARS)?;
-    check_password("password", password)?;
-    let password_hash = hash_password_blocking(password.to_string()).await?;
-    let token_hash = auth::sha256_hex(token.trim().as_bytes());
-    match firms::accept_invitation(state.database(), &token_hash, &name, &password_hash).await {
-        Ok((firm, user)) => Ok(issue_session(state, user, firm)),
-        Err(AcceptInvitationError::InvalidToken) => Err(AppError::Unauthorized(
-            AcceptInvitationError::InvalidToken.to_string(),
-        )),
-        Err(error @ AcceptInvitationError::EmailTaken(_)) => {
-            Err(AppError::Conflict(error.to_string()))
-        }
-        Err(AcceptInvitationError::Db(error)) => Err(error.into()),
-    }
 }
 
 /// Updates the caller's firm profile (letterhead name and address).
@@ -796,25 +591,6 @@ mod tests {
         assert_eq!(clean_filename("../../etc/passwd").unwrap(), "passwd");
         assert!(clean_filename("dir/").is_err());
         assert!(clean_filename("..").is_err());
-    }
-
-    #[test]
-    fn emails_are_normalised_and_checked() {
-        assert_eq!(
-            normalise_email("e", " Ann@Firm.COM ").unwrap(),
-            "ann@firm.com"
-        );
-        for bad in [
-            "",
-            "ann",
-            "ann@",
-            "@firm.com",
-            "ann@firm",
-            "a nn@firm.com",
-            "ann@.com",
-        ] {
-            assert!(normalise_email("e", bad).is_err(), "{bad}");
-        }
     }
 
     #[test]

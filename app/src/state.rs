@@ -1,15 +1,19 @@
-//! `AppState`: the database, document storage, drafting engine, token signer, metrics and banner
-//! one Steno process shares between its requests, built from validated `Settings`.
+//! `AppState`: the database, document storage, drafting engine, token signer, metrics, banner,
+//! clock, per-client login limiter and bounded password hasher one Steno process shares between
+//! its requests, built from validated `Settings`.
 
 use std::sync::Arc;
 
 use crate::auth::{random_secret, TokenSigner};
+use crate::clock::{Clock, SystemClock};
 use crate::config::{Settings, StorageSettings};
 use crate::db::{firms, Database, DbError};
 use crate::drafting::{engine_from_settings, DraftingEngine};
 use crate::metrics::Metrics;
+use crate::password_hashing::PasswordHasher;
 use crate::status_banner::Banner;
 use crate::storage::{DirectoryStorage, DocumentStorage, S3Storage, StorageError};
+use crate::throttle::{ClientLimiter, WindowPolicy};
 
 /// Why Steno could not start.
 #[derive(Debug, thiserror::Error)]
@@ -33,11 +37,22 @@ struct Inner {
     signer: TokenSigner,
     metrics: Metrics,
     banner: Arc<Banner>,
+    clock: Arc<dyn Clock>,
+    client_limiter: ClientLimiter,
+    password_hasher: PasswordHasher,
 }
 
 impl AppState {
     /// Connects to the database (migrating it), opens document storage and picks the drafting engine.
     pub async fn start(settings: Settings) -> Result<AppState, StartError> {
+        AppState::start_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    /// Like [`AppState::start`], reading time from `clock` (tests move a manual clock).
+    pub async fn start_with_clock(
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+    ) -> Result<AppState, StartError> {
         let database = Database::connect(&settings.database_url).await?;
         let storage: Arc<dyn DocumentStorage> = match &settings.storage {
             StorageSettings::Directory(root) => Arc::new(DirectoryStorage::open(root.clone())?),
@@ -51,7 +66,7 @@ impl AppState {
             ),
             None => engine_from_settings(None, None, None),
         };
-        AppState::from_parts(settings, database, storage, engine).await
+        AppState::from_parts(settings, database, storage, engine, clock).await
     }
 
     /// Assembles a state from ready parts (tests inject their own engine or storage here).
@@ -60,14 +75,27 @@ impl AppState {
         database: Database,
         storage: Arc<dyn DocumentStorage>,
         engine: Arc<dyn DraftingEngine>,
+        clock: Arc<dyn Clock>,
     ) -> Result<AppState, StartError> {
         let secret = match &settings.jwt_secret {
             Some(secret) => secret.clone(),
             None => firms::setting_or_insert(&database, "jwt_secret", &random_secret()).await?,
         };
+        let security = &settings.account_security;
+        let client_limiter = ClientLimiter::new(
+            WindowPolicy {
+                max_events: security.client_max_attempts,
+                window: security.client_window,
+            },
+            security.client_table_size,
+        );
+        let password_hasher = PasswordHasher::new(security.hash_concurrency, security.hash_queue);
         Ok(AppState {
             inner: Arc::new(Inner {
                 signer: TokenSigner::new(secret.as_bytes()),
+                clock,
+                client_limiter,
+                password_hasher,
                 settings,
                 database,
                 storage,
@@ -76,6 +104,18 @@ impl AppState {
                 banner: Arc::new(Banner::default()),
             }),
         })
+    }
+
+    pub fn clock(&self) -> &dyn Clock {
+        self.inner.clock.as_ref()
+    }
+
+    pub fn client_limiter(&self) -> &ClientLimiter {
+        &self.inner.client_limiter
+    }
+
+    pub fn password_hasher(&self) -> &PasswordHasher {
+        &self.inner.password_hasher
     }
 
     pub fn settings(&self) -> &Settings {

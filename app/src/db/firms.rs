@@ -1,5 +1,6 @@
 //! Firms, their users, invitations and instance settings. Every read of a user or firm is scoped by
 //! firm id except the two entry points that must find an account first (login, invitation accept).
+//! An email is unique within a firm; several firms may each have a user with the same email.
 
 use serde::Serialize;
 use sqlx::any::AnyRow;
@@ -70,7 +71,7 @@ pub struct Invitation {
 pub enum AcceptInvitationError {
     #[error("the invitation token is unknown, already used or expired; ask your firm admin for a new one")]
     InvalidToken,
-    #[error("a user with email {0} already exists")]
+    #[error("someone in this firm already uses the email {0}; ask your firm admin")]
     EmailTaken(String),
     #[error(transparent)]
     Db(#[from] DbError),
@@ -128,8 +129,8 @@ pub fn is_unique_violation(error: &DbError) -> bool {
     }
 }
 
-/// Creates a firm and its first admin in one transaction. Fails with a unique violation when the
-/// email is taken (see [`is_unique_violation`]); nothing is written then.
+/// Creates a firm and its first admin in one transaction; nothing is written on error. The firm
+/// is new, so the admin's email cannot collide with another user of it.
 pub async fn create_firm_with_admin(
     database: &Database,
     firm_name: &str,
@@ -181,21 +182,85 @@ pub async fn create_firm_with_admin(
     Ok((firm, user))
 }
 
-/// Finds a user and their password hash by email, across firms (login only).
-pub async fn find_login(
+/// The accounts a login with `email` may mean, across firms, oldest first, at most `limit`,
+/// each with its password hash (login only).
+pub async fn find_login_candidates(
     database: &Database,
     email: &str,
-) -> Result<Option<(User, String)>, DbError> {
-    let row = sqlx::query(&format!(
-        "SELECT {USER_COLUMNS}, password_hash FROM users WHERE email = $1"
+    limit: usize,
+) -> Result<Vec<(User, String)>, DbError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {USER_COLUMNS}, password_hash FROM users WHERE email = $1 \
+         ORDER BY created_at, id LIMIT $2"
     ))
+    .bind(email)
+    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+    .fetch_all(database.pool())
+    .await?;
+    rows.iter()
+        .map(|row| Ok((user_from_row(row)?, row.try_get("password_hash")?)))
+        .collect()
+}
+
+/// The user of `firm_id` with `email`, if any.
+pub async fn find_user_by_email(
+    database: &Database,
+    firm_id: &str,
+    email: &str,
+) -> Result<Option<User>, DbError> {
+    let row = sqlx::query(&format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE firm_id = $1 AND email = $2"
+    ))
+    .bind(firm_id)
     .bind(email)
     .fetch_optional(database.pool())
     .await?;
-    match row {
-        Some(row) => Ok(Some((user_from_row(&row)?, row.try_get("password_hash")?))),
-        None => Ok(None),
-    }
+    row.as_ref().map(user_from_row).transpose()
+}
+
+/// A user's password hash, within their firm (password change).
+pub async fn password_hash(
+    database: &Database,
+    firm_id: &str,
+    user_id: &str,
+) -> Result<Option<String>, DbError> {
+    let row = sqlx::query("SELECT password_hash FROM users WHERE id = $1 AND firm_id = $2")
+        .bind(user_id)
+        .bind(firm_id)
+        .fetch_optional(database.pool())
+        .await?;
+    row.map(|row| row.try_get("password_hash").map_err(DbError::from))
+        .transpose()
+}
+
+/// An invitation that can still be accepted at `now`, with its firm (read before accepting, so
+/// the new password can be checked against the email and the firm's name).
+pub async fn open_invitation(
+    database: &Database,
+    token_hash: &str,
+    now: &str,
+) -> Result<Option<(Invitation, Firm)>, DbError> {
+    let row = sqlx::query(
+        "SELECT id, firm_id, email, role, invited_by, created_at, expires_at, accepted_at \
+         FROM invitations WHERE token_hash = $1 AND accepted_at IS NULL AND expires_at > $2",
+    )
+    .bind(token_hash)
+    .bind(now)
+    .fetch_optional(database.pool())
+    .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let invitation = invitation_from_row(&row)?;
+    let firm = get_firm(database, &invitation.firm_id)
+        .await?
+        .ok_or_else(|| {
+            DbError::Corrupt(format!(
+                "firm {} of an invitation is missing",
+                invitation.firm_id
+            ))
+        })?;
+    Ok(Some((invitation, firm)))
 }
 
 /// A user of the given firm.

@@ -15,12 +15,20 @@ pub struct Migration {
 }
 
 /// Every migration this build knows, in order. Append only; never edit a released one.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    sqlite: include_str!("../../migrations/sqlite/0001_initial.sql"),
-    postgres: include_str!("../../migrations/postgres/0001_initial.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial",
+        sqlite: include_str!("../../migrations/sqlite/0001_initial.sql"),
+        postgres: include_str!("../../migrations/postgres/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "account_security",
+        sqlite: include_str!("../../migrations/sqlite/0002_account_security.sql"),
+        postgres: include_str!("../../migrations/postgres/0002_account_security.sql"),
+    },
+];
 
 /// An arbitrary constant naming Steno's advisory lock on PostgreSQL.
 const POSTGRES_MIGRATION_LOCK: i64 = 0x5374_656e_6f01;
@@ -38,11 +46,32 @@ pub(super) async fn migrate(database: &Database) -> Result<(), DbError> {
 }
 
 /// SQLite: one IMMEDIATE transaction holds the write lock while versions are read and applied.
+/// Foreign-key enforcement is off around it (SQLite ignores that switch inside a transaction),
+/// so a migration may rebuild a table others reference; every foreign key is checked before the
+/// commit, and a violation rolls the whole migration back.
 async fn migrate_sqlite(connection: &mut PoolConnection<Any>) -> Result<(), DbError> {
+    sqlx::raw_sql("PRAGMA foreign_keys = OFF")
+        .execute(&mut **connection)
+        .await?;
+    let outcome = migrate_sqlite_in_transaction(connection).await;
+    let restored = sqlx::raw_sql("PRAGMA foreign_keys = ON")
+        .execute(&mut **connection)
+        .await;
+    outcome?;
+    restored?;
+    Ok(())
+}
+
+async fn migrate_sqlite_in_transaction(
+    connection: &mut PoolConnection<Any>,
+) -> Result<(), DbError> {
     sqlx::raw_sql("BEGIN IMMEDIATE")
         .execute(&mut **connection)
         .await?;
-    let outcome = apply_pending(connection, Backend::Sqlite).await;
+    let mut outcome = apply_pending(connection, Backend::Sqlite).await;
+    if outcome.is_ok() {
+        outcome = check_sqlite_foreign_keys(connection).await;
+    }
     let finish = if outcome.is_ok() {
         "COMMIT"
     } else {
@@ -50,6 +79,23 @@ async fn migrate_sqlite(connection: &mut PoolConnection<Any>) -> Result<(), DbEr
     };
     sqlx::raw_sql(finish).execute(&mut **connection).await?;
     outcome
+}
+
+async fn check_sqlite_foreign_keys(connection: &mut PoolConnection<Any>) -> Result<(), DbError> {
+    let violations = sqlx::query("SELECT \"table\", parent FROM pragma_foreign_key_check")
+        .fetch_all(&mut **connection)
+        .await?;
+    match violations.first() {
+        None => Ok(()),
+        Some(row) => {
+            let table: String = row.try_get(0)?;
+            let parent: String = row.try_get(1)?;
+            Err(DbError::Corrupt(format!(
+                "after migrating, {} rows break foreign keys (first: {table} → {parent}); nothing was changed",
+                violations.len()
+            )))
+        }
+    }
 }
 
 /// PostgreSQL: a session advisory lock serialises migrators; each migration is its own transaction.

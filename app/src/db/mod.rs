@@ -7,8 +7,11 @@
 pub mod documents;
 pub mod firms;
 pub mod letters;
+pub mod login_failures;
 pub mod matters;
 mod migrations;
+mod private_files;
+pub mod sessions;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -40,7 +43,9 @@ impl Backend {
 pub enum DbError {
     #[error("DATABASE_URL {url:?} is not supported: use sqlite://PATH or postgres://USER@HOST/DB")]
     UnsupportedUrl { url: String },
-    #[error("could not create the directory {path} for the SQLite database: {source}")]
+    #[error(
+        "could not prepare {path} for the SQLite database (directory 0700, files 0600): {source}"
+    )]
     CreateDirectory {
         path: String,
         source: std::io::Error,
@@ -156,7 +161,10 @@ fn backend_of(url: &str) -> Result<Backend, DbError> {
     }
 }
 
-/// Makes sure the SQLite file's directory exists and that the file is created when missing.
+/// Makes sure the SQLite file's directory exists (created 0700) and that the file exists with
+/// mode 0600, before SQLite opens it: SQLite gives its `-wal` and `-shm` files the database
+/// file's permissions, so all three stay private to Steno's user whatever the umask. An existing
+/// database file readable by others (from an older release) is tightened to 0600 too.
 fn prepare_sqlite_url(url: &str) -> Result<String, DbError> {
     let rest = url
         .trim_start_matches("sqlite://")
@@ -165,15 +173,24 @@ fn prepare_sqlite_url(url: &str) -> Result<String, DbError> {
         Some((path, query)) => (path, Some(query)),
         None => (rest, None),
     };
-    if path != ":memory:" && !path.is_empty() {
+    let read_only = query.is_some_and(|query| query.contains("mode=ro"));
+    if path != ":memory:" && !path.is_empty() && !read_only {
         if let Some(parent) = Path::new(path).parent() {
             if !parent.as_os_str().is_empty() {
-                std::fs::create_dir_all(parent).map_err(|source| DbError::CreateDirectory {
-                    path: parent.display().to_string(),
-                    source,
+                private_files::create_private_dir_all(parent).map_err(|source| {
+                    DbError::CreateDirectory {
+                        path: parent.display().to_string(),
+                        source,
+                    }
                 })?;
             }
         }
+        private_files::make_database_files_private(Path::new(path)).map_err(|source| {
+            DbError::CreateDirectory {
+                path: path.to_string(),
+                source,
+            }
+        })?;
     }
     let query = match query {
         Some(query) if query.contains("mode=") => query.to_string(),

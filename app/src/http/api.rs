@@ -1,4 +1,5 @@
-//! The JSON API under `/v1`: accounts, documents, matters, letters, refinement and export.
+//! The JSON API under `/v1`: accounts (login, logout, password change), documents, matters,
+//! letters, refinement and export.
 //! Every handler authenticates with a bearer token and works only inside the caller's firm; a
 //! record of another firm is answered exactly like a record that does not exist (404).
 
@@ -12,17 +13,21 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::client::Client;
 use super::extractors::{ApiJson, ApiUser};
 use super::upload::read_upload;
+use crate::accounts::{self, RegisterFirm};
 use crate::db::{documents, firms, letters, matters};
 use crate::error::AppError;
-use crate::service::{self, ExportFormat, MatterInput, RegisterFirm};
+use crate::service::{self, ExportFormat, MatterInput};
 use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/v1/firms", post(register_firm))
         .route("/v1/auth/login", post(login))
+        .route("/v1/auth/logout", post(logout))
+        .route("/v1/auth/password", post(change_password))
         .route("/v1/me", get(me))
         .route("/v1/firm", get(get_firm).put(update_firm))
         .route("/v1/firm/logo", put(put_logo))
@@ -58,9 +63,10 @@ fn ok(body: Value) -> Response {
 
 async fn register_firm(
     State(state): State<AppState>,
+    Client(client): Client,
     ApiJson(input): ApiJson<RegisterFirm>,
 ) -> ApiResult {
-    let session = service::register_firm(&state, input).await?;
+    let session = accounts::register_firm(&state, &client, input).await?;
     Ok(created(json!(session)))
 }
 
@@ -71,8 +77,44 @@ struct LoginInput {
     password: String,
 }
 
-async fn login(State(state): State<AppState>, ApiJson(input): ApiJson<LoginInput>) -> ApiResult {
-    let session = service::login(&state, &input.email, &input.password).await?;
+async fn login(
+    State(state): State<AppState>,
+    Client(client): Client,
+    ApiJson(input): ApiJson<LoginInput>,
+) -> ApiResult {
+    let session = accounts::login(&state, &client, &input.email, &input.password).await?;
+    Ok(ok(json!(session)))
+}
+
+/// Revokes the presented token: it is refused from now on by every Steno process.
+async fn logout(State(state): State<AppState>, ApiUser(caller): ApiUser) -> ApiResult {
+    accounts::logout(&state, &caller).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PasswordChangeInput {
+    current_password: String,
+    new_password: String,
+}
+
+/// Changes the caller's password; every token the caller held is revoked and a new session is
+/// returned.
+async fn change_password(
+    State(state): State<AppState>,
+    Client(client): Client,
+    ApiUser(caller): ApiUser,
+    ApiJson(input): ApiJson<PasswordChangeInput>,
+) -> ApiResult {
+    let session = accounts::change_password(
+        &state,
+        &client,
+        &caller,
+        &input.current_password,
+        &input.new_password,
+    )
+    .await?;
     Ok(ok(json!(session)))
 }
 
@@ -135,7 +177,7 @@ async fn invite(
     ApiJson(input): ApiJson<InviteInput>,
 ) -> ApiResult {
     let (invitation, token) =
-        service::invite_user(&state, &caller, &input.email, &input.role).await?;
+        accounts::invite_user(&state, &caller, &input.email, &input.role).await?;
     Ok(created(json!({
         "invitation": invitation,
         "token": token,
@@ -163,10 +205,12 @@ struct AcceptInput {
 
 async fn accept_invitation(
     State(state): State<AppState>,
+    Client(client): Client,
     ApiJson(input): ApiJson<AcceptInput>,
 ) -> ApiResult {
     let session =
-        service::accept_invitation(&state, &input.token, &input.name, &input.password).await?;
+        accounts::accept_invitation(&state, &client, &input.token, &input.name, &input.password)
+            .await?;
     Ok(created(json!(session)))
 }
 

@@ -1,5 +1,6 @@
-//! Request extractors: the API's bearer-token user, the web UI's cookie user, and a JSON body
-//! extractor whose rejections are clear JSON errors naming the problem.
+//! Request extractors: the API's bearer-token user, the web UI's cookie user (with the page's
+//! CSRF token), and a JSON body extractor whose rejections are clear JSON errors naming the
+//! problem.
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -8,12 +9,13 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::de::DeserializeOwned;
 
+use super::cookies::{read_cookie, session_cookie_name};
+use super::csrf::CsrfToken;
+use crate::accounts;
+use crate::client_identity::ClientContext;
 use crate::error::AppError;
-use crate::service::{self, CurrentUser};
+use crate::service::CurrentUser;
 use crate::state::AppState;
-
-/// The cookie holding the web UI's access token.
-pub const SESSION_COOKIE: &str = "steno_session";
 
 /// The caller of an API request, authenticated by `Authorization: Bearer <token>`.
 pub struct ApiUser(pub CurrentUser);
@@ -41,15 +43,16 @@ impl FromRequestParts<AppState> for ApiUser {
             .ok_or_else(|| {
                 AppError::Unauthorized("the Authorization header must use the Bearer scheme".into())
             })?;
-        let user = service::authenticate(state, token.trim()).await?;
+        let user = accounts::authenticate(state, token.trim()).await?;
         record_caller(&user);
         Ok(ApiUser(user))
     }
 }
 
-/// The caller of a web UI request, authenticated by the session cookie; redirects to the login
-/// page when there is none or it expired.
-pub struct UiUser(pub CurrentUser);
+/// The caller of a web UI request, authenticated by the session cookie, with the CSRF token the
+/// page's forms carry; redirects to the login page when there is no session or it ended
+/// (expired, logged out, or revoked by a password change).
+pub struct UiUser(pub CurrentUser, pub CsrfToken);
 
 impl FromRequestParts<AppState> for UiUser {
     type Rejection = Response;
@@ -58,30 +61,31 @@ impl FromRequestParts<AppState> for UiUser {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let Some(token) = session_cookie(parts) else {
+        let Some(token) = session_token(parts) else {
             return Err(Redirect::to("/login").into_response());
         };
-        match service::authenticate(state, &token).await {
+        let csrf = parts
+            .extensions
+            .get::<CsrfToken>()
+            .cloned()
+            .unwrap_or_default();
+        match accounts::authenticate(state, &token).await {
             Ok(user) => {
                 record_caller(&user);
-                Ok(UiUser(user))
+                Ok(UiUser(user, csrf))
             }
             Err(_) => Err(Redirect::to("/login?expired=1").into_response()),
         }
     }
 }
 
-fn session_cookie(parts: &Parts) -> Option<String> {
-    parts
-        .headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
-        .map(|(_, value)| value.to_string())
-        .filter(|value| !value.is_empty())
+/// The access token in the request's session cookie, if any.
+pub fn session_token(parts: &Parts) -> Option<String> {
+    let https = parts
+        .extensions
+        .get::<ClientContext>()
+        .is_some_and(|client| client.https);
+    read_cookie(&parts.headers, session_cookie_name(https))
 }
 
 fn record_caller(user: &CurrentUser) {

@@ -1,16 +1,23 @@
 //! The HTTP surface: `router(state)` builds one axum `Router` (JSON API, web UI, health, metrics)
 //! that either host serves: `axum::serve` for `steno serve`, `lambda_http` under AWS Lambda (where
-//! `router_with_lambda_metrics` adds one CloudWatch EMF metrics line per request).
+//! `router_with_lambda_metrics` adds one CloudWatch EMF metrics line per request). Middleware,
+//! outside in: observation, fault injection, client identification, security headers; the web
+//! UI's routes add CSRF protection.
 
 mod api;
 mod chaos;
+mod client;
+mod cookies;
+mod csrf;
 mod extractors;
 mod health;
 mod observe;
+mod security_headers;
 mod ui;
 mod upload;
 
 use std::future::Future;
+use std::net::SocketAddr;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
@@ -34,9 +41,14 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/health", get(health::health))
         .route("/metrics", get(metrics))
         .merge(api::routes())
-        .merge(ui::routes())
+        .merge(ui::routes(&state))
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn(security_headers::add_security_headers))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            client::identify_client,
+        ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             chaos::inject_faults,
@@ -58,15 +70,19 @@ pub fn router_with_lambda_metrics(state: AppState, lambda_metrics: LambdaMetrics
 }
 
 /// Serves the router on a bound listener until `shutdown` completes, then drains open requests.
+/// Each request knows its TCP peer (the client address when no trusted proxy is in front).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = router(state);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
@@ -95,7 +111,19 @@ impl IntoResponse for AppError {
                 "message": self.public_message(),
             }
         });
-        (self.status(), Json(body)).into_response()
+        let mut response = (self.status(), Json(body)).into_response();
+        add_retry_after(&mut response, &self);
+        response
+    }
+}
+
+/// Adds `Retry-After` to a throttled answer.
+pub(crate) fn add_retry_after(response: &mut Response, error: &AppError) {
+    if let Some(seconds) = error.retry_after_secs() {
+        response.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from(seconds),
+        );
     }
 }
 

@@ -1,6 +1,7 @@
 //! The server-rendered web UI for the whole flow: register or log in, upload documents, create a
-//! matter, generate a letter, refine it, and download it as DOCX or PDF. It calls the same
-//! service operations as the JSON API; the session is an HttpOnly cookie holding the access token.
+//! matter, generate a letter, refine it, download it as DOCX or PDF, change the password and log
+//! out. It calls the same operations as the JSON API; the session is an HttpOnly cookie holding
+//! the access token, and every form carries a CSRF token (see `csrf`).
 
 use axum::body::Bytes;
 use axum::extract::multipart::MultipartRejection;
@@ -13,18 +14,24 @@ use chrono::NaiveDate;
 use serde::Deserialize;
 
 use super::api::file_response;
-use super::extractors::{UiUser, SESSION_COOKIE};
+use super::client::Client;
+use super::cookies::{session_cookie_name, set_cookie};
+use super::csrf::{self, CsrfToken};
+use super::extractors::{session_token, UiUser};
 use super::upload::read_upload;
+use crate::accounts::{self, RegisterFirm, Session};
+use crate::client_identity::ClientContext;
 use crate::db::firms::Role;
 use crate::db::{documents, firms, letters, matters};
 use crate::error::AppError;
 use crate::model::{
     format_cents, format_long_date, specials_line, ManualSpecial, SpecialsCategory,
 };
-use crate::service::{self, CurrentUser, ExportFormat, MatterInput, RegisterFirm, Session};
+use crate::service::{self, CurrentUser, ExportFormat, MatterInput};
 use crate::state::AppState;
 
-pub fn routes() -> Router<AppState> {
+/// The web UI's routes, every one behind the CSRF protection.
+pub fn routes(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/", get(|| async { Redirect::to("/app") }))
         .route("/login", get(login_page).post(login_submit))
@@ -44,6 +51,12 @@ pub fn routes() -> Router<AppState> {
         .route("/app/firm", get(firm_page).post(firm_submit))
         .route("/app/firm/logo", post(logo_submit))
         .route("/app/invitations", post(invite_submit))
+        .route("/app/account", get(account_page))
+        .route("/app/account/password", post(password_submit))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            csrf::protect_forms,
+        ))
 }
 
 /// An error shown as an HTML page with the right status code.
@@ -61,12 +74,19 @@ impl IntoResponse for UiError {
         if status == StatusCode::INTERNAL_SERVER_ERROR {
             tracing::error!(error = %self.0, "page failed");
         }
-        let body = format!(
-            "<h1>Something went wrong</h1><p class=\"error\">{}</p><p><a href=\"javascript:history.back()\">Go back</a> · <a href=\"/app\">Dashboard</a></p>",
-            escape(&self.0.public_message())
-        );
-        (status, Html(layout("Error", None, None, &body))).into_response()
+        let mut response = error_page(status, &self.0.public_message());
+        super::add_retry_after(&mut response, &self.0);
+        response
     }
+}
+
+/// An error page with `message` (escaped here) and the given status.
+pub(super) fn error_page(status: StatusCode, message: &str) -> Response {
+    let body = format!(
+        "<h1>Something went wrong</h1><p class=\"error\">{}</p><p><a href=\"/login\">Log in</a> · <a href=\"/app\">Dashboard</a></p>",
+        escape(message)
+    );
+    (status, Html(layout("Error", None, None, &body))).into_response()
 }
 
 type UiResult = Result<Response, UiError>;
@@ -98,12 +118,16 @@ textarea{min-height:5em}button.primary{background:#1f3a5f;color:#fff;border:none
 .banner{background:#fff3cd;border-bottom:1px solid #e0c36c;padding:.6em 1.5em}.error{color:#a11}.muted{color:#667}\
 .letter{background:#fff;padding:2em;border:1px solid #ccd;white-space:pre-wrap;font-family:Georgia,serif;line-height:1.45}";
 
-fn layout(title: &str, user: Option<&CurrentUser>, banner: Option<&str>, body: &str) -> String {
-    let nav = match user {
-        Some(user) => format!(
-            "<span>{} · <a href=\"/app\">Dashboard</a> · <a href=\"/app/firm\">Firm</a> · \
-             <form method=\"post\" action=\"/logout\" style=\"display:inline\"><button>Log out</button></form></span>",
-            escape(&user.user.name)
+/// Who is looking at a page: the user and the CSRF token their forms carry.
+type Viewer<'a> = Option<(&'a CurrentUser, &'a CsrfToken)>;
+
+fn layout(title: &str, viewer: Viewer<'_>, banner: Option<&str>, body: &str) -> String {
+    let nav = match viewer {
+        Some((user, csrf)) => format!(
+            "<span>{} · <a href=\"/app\">Dashboard</a> · <a href=\"/app/firm\">Firm</a> · <a href=\"/app/account\">Account</a> · \
+             <form method=\"post\" action=\"/logout\" style=\"display:inline\">{}<button>Log out</button></form></span>",
+            escape(&user.user.name),
+            csrf.field()
         ),
         None => "<span><a href=\"/login\">Log in</a> · <a href=\"/register\">Register a firm</a></span>".to_string(),
     };
@@ -123,17 +147,22 @@ fn layout(title: &str, user: Option<&CurrentUser>, banner: Option<&str>, body: &
     )
 }
 
-fn page(state: &AppState, title: &str, user: Option<&CurrentUser>, body: &str) -> Response {
+fn page(state: &AppState, title: &str, viewer: Viewer<'_>, body: &str) -> Response {
     let banner = state.banner().current();
-    Html(layout(title, user, banner.as_deref(), body)).into_response()
+    (
+        [(header::CACHE_CONTROL, "no-store")],
+        Html(layout(title, viewer, banner.as_deref(), body)),
+    )
+        .into_response()
 }
 
 /// Logs the browser in by setting the session cookie, then goes to `to`.
-fn with_session(session: &Session, state: &AppState, to: &str) -> Response {
-    let max_age = state.settings().token_ttl.as_secs();
-    let cookie = format!(
-        "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}",
-        session.access_token
+fn with_session(session: &Session, state: &AppState, client: &ClientContext, to: &str) -> Response {
+    let cookie = set_cookie(
+        session_cookie_name(client.https),
+        &session.access_token,
+        Some(state.settings().token_ttl.as_secs()),
+        client.https,
     );
     ([(header::SET_COOKIE, cookie)], Redirect::to(to)).into_response()
 }
@@ -143,18 +172,23 @@ struct LoginQuery {
     expired: Option<String>,
 }
 
-async fn login_page(State(state): State<AppState>, Query(query): Query<LoginQuery>) -> Response {
+async fn login_page(
+    State(state): State<AppState>,
+    csrf: CsrfToken,
+    Query(query): Query<LoginQuery>,
+) -> Response {
     let notice = if query.expired.is_some() {
         "<p class=\"muted\">Your session ended; please log in again.</p>"
     } else {
         ""
     };
     let body = format!(
-        "<section><h1>Log in</h1>{notice}<form method=\"post\" action=\"/login\">\
+        "<section><h1>Log in</h1>{notice}<form method=\"post\" action=\"/login\">{}\
          <label for=\"email\">Email</label><input type=\"email\" id=\"email\" name=\"email\" required>\
          <label for=\"password\">Password</label><input type=\"password\" id=\"password\" name=\"password\" required>\
          <button class=\"primary\" type=\"submit\">Log in</button></form>\
-         <p class=\"muted\">New firm? <a href=\"/register\">Register it</a>.</p></section>"
+         <p class=\"muted\">New firm? <a href=\"/register\">Register it</a>.</p></section>",
+        csrf.field()
     );
     page(&state, "Log in", None, &body)
 }
@@ -167,34 +201,65 @@ struct LoginForm {
 
 async fn login_submit(
     State(state): State<AppState>,
+    Client(client): Client,
     axum::Form(form): axum::Form<LoginForm>,
 ) -> UiResult {
-    let session = service::login(&state, &form.email, &form.password).await?;
-    Ok(with_session(&session, &state, "/app"))
+    let session = accounts::login(&state, &client, &form.email, &form.password).await?;
+    Ok(with_session(&session, &state, &client, "/app"))
 }
 
-async fn register_page(State(state): State<AppState>) -> Response {
-    let body = "<section><h1>Register your firm</h1><form method=\"post\" action=\"/register\">\
+async fn register_page(State(state): State<AppState>, csrf: CsrfToken) -> Response {
+    let body = format!("<section><h1>Register your firm</h1><form method=\"post\" action=\"/register\">{}\
         <label for=\"firm_name\">Firm name</label><input type=\"text\" id=\"firm_name\" name=\"firm_name\" required>\
         <label for=\"firm_address\">Firm address (one line per row, printed on the letterhead)</label><textarea id=\"firm_address\" name=\"firm_address\"></textarea>\
         <label for=\"admin_name\">Your name</label><input type=\"text\" id=\"admin_name\" name=\"admin_name\" required>\
         <label for=\"admin_email\">Your email</label><input type=\"email\" id=\"admin_email\" name=\"admin_email\" required>\
-        <label for=\"admin_password\">Password (at least 10 characters)</label><input type=\"password\" id=\"admin_password\" name=\"admin_password\" required minlength=\"10\">\
-        <button class=\"primary\" type=\"submit\">Register</button></form></section>";
-    page(&state, "Register", None, body)
+        <label for=\"admin_password\">Password: at least 10 characters, not a common password, a sequence, or built from your email or the firm's name (three or four unrelated words work well)</label><input type=\"password\" id=\"admin_password\" name=\"admin_password\" required minlength=\"10\">\
+        <button class=\"primary\" type=\"submit\">Register</button></form></section>", csrf.field());
+    page(&state, "Register", None, &body)
+}
+
+/// The registration form (it also carries `csrf_token`, which the API's input would refuse).
+#[derive(Deserialize)]
+struct RegisterForm {
+    firm_name: String,
+    #[serde(default)]
+    firm_address: String,
+    admin_name: String,
+    admin_email: String,
+    admin_password: String,
 }
 
 async fn register_submit(
     State(state): State<AppState>,
-    axum::Form(form): axum::Form<RegisterFirm>,
+    Client(client): Client,
+    axum::Form(form): axum::Form<RegisterForm>,
 ) -> UiResult {
-    let session = service::register_firm(&state, form).await?;
-    Ok(with_session(&session, &state, "/app"))
+    let input = RegisterFirm {
+        firm_name: form.firm_name,
+        firm_address: form.firm_address,
+        admin_name: form.admin_name,
+        admin_email: form.admin_email,
+        admin_password: form.admin_password,
+    };
+    let session = accounts::register_firm(&state, &client, input).await?;
+    Ok(with_session(&session, &state, &client, "/app"))
 }
 
-async fn logout() -> Response {
-    let cookie = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
-    ([(header::SET_COOKIE, cookie)], Redirect::to("/login")).into_response()
+/// Revokes the session's token (when it is still valid) and clears the cookie.
+async fn logout(
+    State(state): State<AppState>,
+    Client(client): Client,
+    request: axum::extract::Request,
+) -> UiResult {
+    let (parts, _) = request.into_parts();
+    if let Some(token) = session_token(&parts) {
+        if let Ok(caller) = accounts::authenticate(&state, &token).await {
+            accounts::logout(&state, &caller).await?;
+        }
+    }
+    let cookie = set_cookie(session_cookie_name(client.https), "", Some(0), client.https);
+    Ok(([(header::SET_COOKIE, cookie)], Redirect::to("/login")).into_response())
 }
 
 #[derive(Deserialize)]
@@ -202,14 +267,19 @@ struct AcceptQuery {
     token: Option<String>,
 }
 
-async fn accept_page(State(state): State<AppState>, Query(query): Query<AcceptQuery>) -> Response {
+async fn accept_page(
+    State(state): State<AppState>,
+    csrf: CsrfToken,
+    Query(query): Query<AcceptQuery>,
+) -> Response {
     let token = escape(query.token.as_deref().unwrap_or_default());
     let body = format!(
-        "<section><h1>Join your firm on Steno</h1><form method=\"post\" action=\"/invite/accept\">\
+        "<section><h1>Join your firm on Steno</h1><form method=\"post\" action=\"/invite/accept\">{}\
          <input type=\"hidden\" name=\"token\" value=\"{token}\">\
          <label for=\"name\">Your name</label><input type=\"text\" id=\"name\" name=\"name\" required>\
-         <label for=\"password\">Choose a password (at least 10 characters)</label><input type=\"password\" id=\"password\" name=\"password\" required minlength=\"10\">\
-         <button class=\"primary\" type=\"submit\">Join</button></form></section>"
+         <label for=\"password\">Choose a password: at least 10 characters, not a common password, a sequence, or built from your email or the firm's name</label><input type=\"password\" id=\"password\" name=\"password\" required minlength=\"10\">\
+         <button class=\"primary\" type=\"submit\">Join</button></form></section>",
+        csrf.field()
     );
     page(&state, "Accept invitation", None, &body)
 }
@@ -223,14 +293,16 @@ struct AcceptForm {
 
 async fn accept_submit(
     State(state): State<AppState>,
+    Client(client): Client,
     axum::Form(form): axum::Form<AcceptForm>,
 ) -> UiResult {
     let session =
-        service::accept_invitation(&state, &form.token, &form.name, &form.password).await?;
-    Ok(with_session(&session, &state, "/app"))
+        accounts::accept_invitation(&state, &client, &form.token, &form.name, &form.password)
+            .await?;
+    Ok(with_session(&session, &state, &client, "/app"))
 }
 
-async fn dashboard(State(state): State<AppState>, UiUser(user): UiUser) -> UiResult {
+async fn dashboard(State(state): State<AppState>, UiUser(user, csrf): UiUser) -> UiResult {
     let documents = documents::list_documents(state.database(), user.firm_id()).await?;
     let matters = matters::list_matters(state.database(), user.firm_id()).await?;
     let mut body = String::from("<section><h1>Source documents</h1>");
@@ -251,9 +323,10 @@ async fn dashboard(State(state): State<AppState>, UiUser(user): UiUser) -> UiRes
         body.push_str("</table>");
     }
     body.push_str(&format!(
-        "<form method=\"post\" action=\"/app/documents\" enctype=\"multipart/form-data\">\
+        "<form method=\"post\" action=\"/app/documents?{}\" enctype=\"multipart/form-data\">\
          <label for=\"file\">Upload a document (up to {} bytes)</label><input type=\"file\" id=\"file\" name=\"file\" required>\
          <button class=\"primary\" type=\"submit\">Upload</button></form></section>",
+        csrf.query(),
         state.settings().max_upload_bytes
     ));
     body.push_str("<section><h1>Matters</h1>");
@@ -273,12 +346,12 @@ async fn dashboard(State(state): State<AppState>, UiUser(user): UiUser) -> UiRes
         body.push_str("</table>");
     }
     body.push_str("<p><a href=\"/app/matters/new\">New matter</a></p></section>");
-    Ok(page(&state, "Dashboard", Some(&user), &body))
+    Ok(page(&state, "Dashboard", Some((&user, &csrf)), &body))
 }
 
 async fn upload_submit(
     State(state): State<AppState>,
-    UiUser(user): UiUser,
+    UiUser(user, _csrf): UiUser,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> UiResult {
     let multipart = multipart.map_err(|rejection| AppError::BadRequest(rejection.body_text()))?;
@@ -298,7 +371,7 @@ async fn upload_submit(
 
 async fn document_page(
     State(state): State<AppState>,
-    UiUser(user): UiUser,
+    UiUser(user, csrf): UiUser,
     Path(id): Path<String>,
 ) -> UiResult {
     let document = service::get_document(&state, &user, &id).await?;
@@ -314,10 +387,15 @@ async fn document_page(
         escape(&document.created_at),
         escape(&text)
     );
-    Ok(page(&state, &document.filename, Some(&user), &body))
+    Ok(page(
+        &state,
+        &document.filename,
+        Some((&user, &csrf)),
+        &body,
+    ))
 }
 
-async fn new_matter_page(State(state): State<AppState>, UiUser(user): UiUser) -> UiResult {
+async fn new_matter_page(State(state): State<AppState>, UiUser(user, csrf): UiUser) -> UiResult {
     let documents = documents::list_documents(state.database(), user.firm_id()).await?;
     let mut checkboxes = String::new();
     for document in &documents {
@@ -344,11 +422,12 @@ async fn new_matter_page(State(state): State<AppState>, UiUser(user): UiUser) ->
         format!("<label for=\"{name}\">{label}</label><textarea id=\"{name}\" name=\"{name}\" required></textarea>")
     };
     let body = format!(
-        "<section><h1>New matter</h1><form method=\"post\" action=\"/app/matters\">{}{}{}{}{}{}{}{}{}{}\
+        "<section><h1>New matter</h1><form method=\"post\" action=\"/app/matters\">{}{}{}{}{}{}{}{}{}{}{}\
          <label for=\"manual_specials\">Other specials, one per line: category | description | amount | date (category is medical, lost_wages or other; date optional, YYYY-MM-DD)</label>\
          <textarea id=\"manual_specials\" name=\"manual_specials\"></textarea>\
          {}{}<h2>Source documents</h2>{checkboxes}\
          <button class=\"primary\" type=\"submit\">Create matter</button></form></section>",
+        csrf.field(),
         text_input("claimant_name", "Claimant (our client)", "text", true),
         text_input("defendant_name", "Defendant", "text", true),
         text_input("insurer_name", "Insurer (letter recipient)", "text", false),
@@ -362,7 +441,7 @@ async fn new_matter_page(State(state): State<AppState>, UiUser(user): UiUser) ->
         text_input("demand_amount", "Total demand in dollars (optional; computed when empty)", "text", false),
         text_input("response_days", "Days to respond (default 30)", "number", false),
     );
-    Ok(page(&state, "New matter", Some(&user), &body))
+    Ok(page(&state, "New matter", Some((&user, &csrf)), &body))
 }
 
 /// Parses a dollar amount such as `1,234.50` or `$85000` into cents.
@@ -496,7 +575,7 @@ fn matter_input_from_form(body: &[u8]) -> Result<MatterInput, AppError> {
 
 async fn new_matter_submit(
     State(state): State<AppState>,
-    UiUser(user): UiUser,
+    UiUser(user, _csrf): UiUser,
     body: Bytes,
 ) -> UiResult {
     let input = matter_input_from_form(&body)?;
@@ -506,7 +585,7 @@ async fn new_matter_submit(
 
 async fn matter_page(
     State(state): State<AppState>,
-    UiUser(user): UiUser,
+    UiUser(user, csrf): UiUser,
     Path(id): Path<String>,
 ) -> UiResult {
     let matter = service::get_matter(&state, &user, &id).await?;
@@ -555,15 +634,16 @@ async fn matter_page(
         body.push_str("</ul>");
     }
     body.push_str(&format!(
-        "<form method=\"post\" action=\"/app/matters/{}/letters\"><button class=\"primary\" type=\"submit\">Generate demand letter</button></form></section>",
-        escape(&matter.id)
+        "<form method=\"post\" action=\"/app/matters/{}/letters\">{}<button class=\"primary\" type=\"submit\">Generate demand letter</button></form></section>",
+        escape(&matter.id),
+        csrf.field()
     ));
-    Ok(page(&state, &matter.title, Some(&user), &body))
+    Ok(page(&state, &matter.title, Some((&user, &csrf)), &body))
 }
 
 async fn generate_submit(
     State(state): State<AppState>,
-    UiUser(user): UiUser,
+    UiUser(user, _csrf): UiUser,
     Path(id): Path<String>,
 ) -> UiResult {
     let (letter, _) = service::draft_letter(&state, &user, &id).await?;
@@ -577,7 +657,7 @@ struct RevisionQuery {
 
 async fn letter_page(
     State(state): State<AppState>,
-    UiUser(user): UiUser,
+    UiUser(user, csrf): UiUser,
     Path(id): Path<String>,
     Query(query): Query<RevisionQuery>,
 ) -> UiResult {
@@ -613,7 +693,7 @@ async fn letter_page(
          <a href=\"/app/matters/{}\">Back to the matter</a></p>\
          <div class=\"letter\">{}</div></section>\
          <section><h2>Itemised specials</h2><ul>{specials}</ul></section>\
-         <section><h2>Refine</h2><form method=\"post\" action=\"/app/letters/{id}/refine\">\
+         <section><h2>Refine</h2><form method=\"post\" action=\"/app/letters/{id}/refine\">{csrf_field}\
          <label for=\"instruction\">Instruction (for example: \"give them 45 days\", \"increase the demand to $85,000\", \"make it firmer\")</label>\
          <textarea id=\"instruction\" name=\"instruction\" required></textarea>\
          <button class=\"primary\" type=\"submit\">Refine</button></form></section>\
@@ -627,8 +707,9 @@ async fn letter_page(
         escape(&draft.plain_text()),
         id = escape(&letter.id),
         rev = revision.revision,
+        csrf_field = csrf.field(),
     );
-    Ok(page(&state, "Demand letter", Some(&user), &body))
+    Ok(page(&state, "Demand letter", Some((&user, &csrf)), &body))
 }
 
 #[derive(Deserialize)]
@@ -638,7 +719,7 @@ struct RefineForm {
 
 async fn refine_submit(
     State(state): State<AppState>,
-    UiUser(user): UiUser,
+    UiUser(user, _csrf): UiUser,
     Path(id): Path<String>,
     axum::Form(form): axum::Form<RefineForm>,
 ) -> UiResult {
@@ -648,7 +729,7 @@ async fn refine_submit(
 
 async fn export_download(
     State(state): State<AppState>,
-    UiUser(user): UiUser,
+    UiUser(user, _csrf): UiUser,
     Path((id, format)): Path<(String, String)>,
     Query(query): Query<RevisionQuery>,
 ) -> UiResult {
@@ -657,7 +738,7 @@ async fn export_download(
     Ok(file_response(file.bytes, file.content_type, &file.filename))
 }
 
-async fn firm_page(State(state): State<AppState>, UiUser(user): UiUser) -> UiResult {
+async fn firm_page(State(state): State<AppState>, UiUser(user, csrf): UiUser) -> UiResult {
     let firm = service::current_firm(&state, &user).await?;
     let users = firms::list_users(state.database(), user.firm_id()).await?;
     let mut people = String::from("<ul>");
@@ -672,20 +753,22 @@ async fn firm_page(State(state): State<AppState>, UiUser(user): UiUser) -> UiRes
     people.push_str("</ul>");
     let admin_forms = if user.user.role == Role::Admin {
         format!(
-            "<section><h2>Letterhead</h2><form method=\"post\" action=\"/app/firm\">\
+            "<section><h2>Letterhead</h2><form method=\"post\" action=\"/app/firm\">{csrf_field}\
              <label for=\"name\">Firm name</label><input type=\"text\" id=\"name\" name=\"name\" value=\"{}\" required>\
              <label for=\"address\">Address (one line per row)</label><textarea id=\"address\" name=\"address\">{}</textarea>\
              <button class=\"primary\" type=\"submit\">Save</button></form>\
-             <form method=\"post\" action=\"/app/firm/logo\" enctype=\"multipart/form-data\">\
+             <form method=\"post\" action=\"/app/firm/logo?{csrf_query}\" enctype=\"multipart/form-data\">\
              <label for=\"logo\">Logo (PNG or JPEG, up to 2 MB){}</label><input type=\"file\" id=\"logo\" name=\"logo\" accept=\"image/png,image/jpeg\" required>\
              <button class=\"primary\" type=\"submit\">Upload logo</button></form></section>\
-             <section><h2>Invite a colleague</h2><form method=\"post\" action=\"/app/invitations\">\
+             <section><h2>Invite a colleague</h2><form method=\"post\" action=\"/app/invitations\">{csrf_field}\
              <label for=\"email\">Email</label><input type=\"email\" id=\"email\" name=\"email\" required>\
              <label for=\"role\">Role</label><select id=\"role\" name=\"role\"><option value=\"member\">member</option><option value=\"admin\">admin</option></select>\
              <button class=\"primary\" type=\"submit\">Create invitation</button></form></section>",
             escape(&firm.name),
             escape(&firm.address),
-            if firm.has_logo { " — a logo is set" } else { "" }
+            if firm.has_logo { " — a logo is set" } else { "" },
+            csrf_field = csrf.field(),
+            csrf_query = csrf.query(),
         )
     } else {
         String::new()
@@ -695,7 +778,7 @@ async fn firm_page(State(state): State<AppState>, UiUser(user): UiUser) -> UiRes
         escape(&firm.name),
         escape(&firm.address).replace('\n', "<br>")
     );
-    Ok(page(&state, "Firm", Some(&user), &body))
+    Ok(page(&state, "Firm", Some((&user, &csrf)), &body))
 }
 
 #[derive(Deserialize)]
@@ -707,7 +790,7 @@ struct FirmForm {
 
 async fn firm_submit(
     State(state): State<AppState>,
-    UiUser(user): UiUser,
+    UiUser(user, _csrf): UiUser,
     axum::Form(form): axum::Form<FirmForm>,
 ) -> UiResult {
     service::update_firm(&state, &user, &form.name, &form.address).await?;
@@ -716,7 +799,7 @@ async fn firm_submit(
 
 async fn logo_submit(
     State(state): State<AppState>,
-    UiUser(user): UiUser,
+    UiUser(user, _csrf): UiUser,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> UiResult {
     let multipart = multipart.map_err(|rejection| AppError::BadRequest(rejection.body_text()))?;
@@ -735,10 +818,10 @@ struct InviteForm {
 
 async fn invite_submit(
     State(state): State<AppState>,
-    UiUser(user): UiUser,
+    UiUser(user, csrf): UiUser,
     axum::Form(form): axum::Form<InviteForm>,
 ) -> UiResult {
-    let (invitation, token) = service::invite_user(&state, &user, &form.email, &form.role).await?;
+    let (invitation, token) = accounts::invite_user(&state, &user, &form.email, &form.role).await?;
     let body = format!(
         "<section><h1>Invitation created</h1><p>Send this link to {} (valid until {}):</p>\
          <p><code>/invite/accept?token={}</code></p><p><a href=\"/app/firm\">Back</a></p></section>",
@@ -746,7 +829,67 @@ async fn invite_submit(
         escape(&invitation.expires_at),
         escape(&token)
     );
-    Ok(page(&state, "Invitation", Some(&user), &body))
+    Ok(page(&state, "Invitation", Some((&user, &csrf)), &body))
+}
+
+#[derive(Deserialize)]
+struct AccountQuery {
+    changed: Option<String>,
+}
+
+async fn account_page(
+    State(state): State<AppState>,
+    UiUser(user, csrf): UiUser,
+    Query(query): Query<AccountQuery>,
+) -> UiResult {
+    let notice = if query.changed.is_some() {
+        "<p class=\"muted\">Your password was changed; every other session was logged out.</p>"
+    } else {
+        ""
+    };
+    let body = format!(
+        "<section><h1>Your account</h1><p>{} &lt;{}&gt; · {}</p>{notice}</section>\
+         <section><h2>Change your password</h2><form method=\"post\" action=\"/app/account/password\">{}\
+         <label for=\"current_password\">Current password</label><input type=\"password\" id=\"current_password\" name=\"current_password\" required>\
+         <label for=\"new_password\">New password: at least 10 characters, not a common password, a sequence, or built from your email or the firm's name</label>\
+         <input type=\"password\" id=\"new_password\" name=\"new_password\" required minlength=\"10\">\
+         <button class=\"primary\" type=\"submit\">Change password</button></form>\
+         <p class=\"muted\">Changing it logs out every session of yours, on every device.</p></section>",
+        escape(&user.user.name),
+        escape(&user.user.email),
+        user.user.role.as_str(),
+        csrf.field()
+    );
+    Ok(page(&state, "Account", Some((&user, &csrf)), &body))
+}
+
+#[derive(Deserialize)]
+struct PasswordForm {
+    current_password: String,
+    new_password: String,
+}
+
+/// Changes the password; the old session cookie is replaced with the new session's.
+async fn password_submit(
+    State(state): State<AppState>,
+    Client(client): Client,
+    UiUser(user, _csrf): UiUser,
+    axum::Form(form): axum::Form<PasswordForm>,
+) -> UiResult {
+    let session = accounts::change_password(
+        &state,
+        &client,
+        &user,
+        &form.current_password,
+        &form.new_password,
+    )
+    .await?;
+    Ok(with_session(
+        &session,
+        &state,
+        &client,
+        "/app/account?changed=1",
+    ))
 }
 
 #[cfg(test)]

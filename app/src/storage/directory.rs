@@ -4,13 +4,31 @@
 //! temporary file in the same directory, is flushed to disk, and is then renamed
 //! over the final name, so a crash never leaves half a document under a key.
 //! Temporary file names contain '~', which no valid key may contain, so a key
-//! can never address a temporary file.
+//! can never address a temporary file. Documents are private to Steno's user: files are created
+//! 0600 and the directories Steno creates 0700, whatever the umask.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
 
 use super::{validate_key, DocumentStorage, StorageError};
+
+#[cfg(unix)]
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+
+/// Mode of stored documents.
+const DOCUMENT_FILE_MODE: u32 = 0o600;
+/// Mode of the directories the storage creates.
+const DOCUMENT_DIR_MODE: u32 = 0o700;
+
+/// A directory builder that creates private directories.
+fn private_dir_builder(recursive: bool) -> DirBuilder {
+    let mut builder = DirBuilder::new();
+    builder.recursive(recursive);
+    #[cfg(unix)]
+    builder.mode(DOCUMENT_DIR_MODE);
+    builder
+}
 
 /// Stores documents as files below a root directory.
 #[derive(Debug, Clone)]
@@ -21,11 +39,13 @@ pub struct DirectoryStorage {
 impl DirectoryStorage {
     /// Opens the storage at `root`, creating the directory (and its parents) when missing.
     pub fn open(root: PathBuf) -> Result<Self, StorageError> {
-        fs::create_dir_all(&root).map_err(|source| StorageError::Io {
-            action: "create storage directory",
-            path: root.clone(),
-            source,
-        })?;
+        private_dir_builder(true)
+            .create(&root)
+            .map_err(|source| StorageError::Io {
+                action: "create storage directory",
+                path: root.clone(),
+                source,
+            })?;
         let root = fs::canonicalize(&root).map_err(|source| StorageError::Io {
             action: "resolve storage directory",
             path: root.clone(),
@@ -100,7 +120,7 @@ fn create_parent_directories(root: &Path, file_path: &Path) -> Result<(), Storag
     let mut directory = root.to_path_buf();
     for component in relative_parent.components() {
         directory.push(component);
-        match fs::create_dir(&directory) {
+        match private_dir_builder(false).create(&directory) {
             Ok(()) => {}
             Err(error) if error.kind() == ErrorKind::AlreadyExists && directory.is_dir() => {}
             Err(source) => {
@@ -125,9 +145,11 @@ fn write_and_sync(temporary_path: &Path, bytes: &[u8]) -> Result<(), StorageErro
             source,
         }
     };
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    options.mode(DOCUMENT_FILE_MODE);
+    let mut file = options
         .open(temporary_path)
         .map_err(io_error("create temporary file"))?;
     file.write_all(bytes)

@@ -8,18 +8,29 @@ use serde_json::json;
 
 use crate::letters::matter_with_documents;
 use crate::on_both_backends;
-use crate::support::{Answer, TestApp};
+use crate::support::{Answer, Browser, TestApp, TEST_HOST, TEST_ORIGIN};
 
 const UNKNOWN_ID: &str = "00000000-0000-4000-8000-000000000000";
 
+/// A web UI request by the holder of `token`, from a browser with a valid CSRF cookie and token,
+/// so that only firm scoping decides the answer.
 async fn ui_call(app: &TestApp, method: Method, path: &str, token: &str, form: &str) -> Answer {
+    let mut browser = Browser::open(app).await;
+    browser.session_cookie = Some(token.to_string());
+    let body = if method == Method::POST {
+        format!("csrf_token={}&{form}", browser.csrf_token)
+    } else {
+        form.to_string()
+    };
     app.send(
         Request::builder()
             .method(method)
             .uri(path)
-            .header(header::COOKIE, format!("steno_session={token}"))
+            .header(header::HOST, TEST_HOST)
+            .header(header::ORIGIN, TEST_ORIGIN)
+            .header(header::COOKIE, browser.cookie_header())
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Body::from(form.to_string()))
+            .body(Body::from(body))
             .unwrap(),
     )
     .await

@@ -3,9 +3,15 @@ mod support;
 
 mod accounts;
 mod bad_input;
+mod csrf;
 mod documents;
 mod fixtures;
 mod isolation;
 mod letters;
+mod migration;
 mod operations;
+mod permissions;
+mod privacy;
+mod sessions;
+mod throttling;
 mod ui;

@@ -7,7 +7,7 @@ use axum::http::{Method, StatusCode};
 use axum::routing::get;
 use serde_json::json;
 
-use crate::support::TestApp;
+use crate::support::{csrf_field_in, TestApp};
 
 #[tokio::test]
 async fn health_reports_the_seed_schema() {
@@ -88,9 +88,14 @@ async fn chaos_fails_a_fraction_of_requests_but_not_health() {
 #[tokio::test]
 async fn chaos_pads_response_bodies_but_not_health() {
     let plain = TestApp::sqlite().await;
-    let unpadded = plain.call(Method::GET, "/login", None, None).await.text();
+    // Each page carries its own CSRF token (same length); compare the pages without it.
+    let without_token = |html: String| {
+        let token = csrf_field_in(&html).expect("the login form has a token");
+        html.replace(&token, "")
+    };
+    let unpadded = without_token(plain.call(Method::GET, "/login", None, None).await.text());
     let app = TestApp::sqlite_with(|settings| settings.chaos.padding_bytes = 5_000).await;
-    let padded = app.call(Method::GET, "/login", None, None).await.text();
+    let padded = without_token(app.call(Method::GET, "/login", None, None).await.text());
     assert_eq!(padded.len(), unpadded.len() + 5_000);
     assert!(padded.starts_with(&unpadded));
     let error = app

@@ -2,13 +2,16 @@
 //! PostgreSQL database, and small helpers to call it with `oneshot` and read JSON answers.
 #![allow(dead_code)]
 
+use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
 use axum::Router;
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
+use steno::clock::{Clock, ManualClock};
 use steno::config::Settings;
 use steno::state::AppState;
 use tempfile::TempDir;
@@ -21,7 +24,12 @@ pub struct TestApp {
     pub router: Router,
     pub state: AppState,
     pub data_dir: TempDir,
+    /// The clock the app reads; tests move it to end throttling windows.
+    pub clock: Arc<ManualClock>,
 }
+
+/// The password every test firm's admin registers with.
+pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
 
 /// A response as the tests read it.
 pub struct Answer {
@@ -85,12 +93,40 @@ impl TestApp {
     }
 
     async fn start(settings: Settings, data_dir: TempDir) -> TestApp {
-        let state = AppState::start(settings).await.expect("steno starts");
+        let clock = Arc::new(ManualClock::starting_at(chrono::Utc::now()));
+        let shared: Arc<dyn Clock> = clock.clone();
+        let state = AppState::start_with_clock(settings, shared)
+            .await
+            .expect("steno starts");
         TestApp {
             router: steno::http::router(state.clone()),
             state,
             data_dir,
+            clock,
         }
+    }
+
+    /// A second Steno process on the same database and document storage (its own router,
+    /// limiter and clock), as during a rollout.
+    pub async fn second_process(&self) -> Router {
+        let state = AppState::start(self.state.settings().clone())
+            .await
+            .expect("second steno starts");
+        steno::http::router(state)
+    }
+
+    /// Logs in through the API from `peer` and returns the answer.
+    pub async fn login_from(&self, peer: &str, email: &str, password: &str) -> Answer {
+        let mut request = Request::builder()
+            .method(Method::POST)
+            .uri("/v1/auth/login")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(
+                json!({"email": email, "password": password}).to_string(),
+            ))
+            .expect("request");
+        with_peer(&mut request, peer);
+        self.send(request).await
     }
 
     pub async fn send(&self, request: Request<Body>) -> Answer {
@@ -157,7 +193,7 @@ impl TestApp {
                     "firm_address": "100 Main Street\nSpringfield, IL 62701",
                     "admin_name": "Avery Admin",
                     "admin_email": email,
-                    "admin_password": "correct horse battery staple",
+                    "admin_password": ADMIN_PASSWORD,
                 })),
             )
             .await;
@@ -194,6 +230,14 @@ impl TestApp {
     pub fn data_dir(&self) -> &Path {
         self.data_dir.path()
     }
+}
+
+/// Marks a request as coming over TCP from `peer` (an IP address), as `axum::serve` does.
+pub fn with_peer(request: &mut Request<Body>, peer: &str) {
+    let address: std::net::IpAddr = peer.parse().expect("peer is an IP address");
+    request
+        .extensions_mut()
+        .insert(axum::extract::ConnectInfo(SocketAddr::new(address, 40_000)));
 }
 
 /// A multipart/form-data body with one file part.
@@ -272,4 +316,152 @@ macro_rules! on_both_backends {
             }
         }
     };
+}
+
+/// Declares one test per backend for an async scenario `fn(TestApp)` on adjusted settings.
+#[macro_export]
+macro_rules! on_both_backends_with {
+    ($scenario:ident, $adjust:ident) => {
+        mod $scenario {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$scenario($crate::support::TestApp::sqlite_with(super::$adjust).await).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$scenario($crate::support::TestApp::postgres_with(super::$adjust).await)
+                    .await;
+            }
+        }
+    };
+}
+
+/// The host and origin the browser tests use.
+pub const TEST_HOST: &str = "steno.test";
+pub const TEST_ORIGIN: &str = "http://steno.test";
+
+/// A browser for the web UI tests: keeps its CSRF cookie and session cookie, sends forms with
+/// the CSRF token and its own origin, like a real browser on Steno's pages.
+pub struct Browser {
+    pub csrf_cookie: String,
+    pub csrf_token: String,
+    pub session_cookie: Option<String>,
+}
+
+/// The value of the hidden `csrf_token` field in a page.
+pub fn csrf_field_in(html: &str) -> Option<String> {
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = html.find(marker)? + marker.len();
+    let end = html[start..].find('"')? + start;
+    Some(html[start..end].to_string())
+}
+
+/// The `name=value` of the cookie `name` set by a response.
+pub fn set_cookie_value(answer: &Answer, name: &str) -> Option<String> {
+    answer
+        .headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .find(|value| value.starts_with(&format!("{name}=")))
+        .map(|value| {
+            value
+                .split(';')
+                .next()
+                .unwrap_or_default()
+                .trim_start_matches(&format!("{name}="))
+                .to_string()
+        })
+}
+
+impl Browser {
+    /// Opens the login page: the browser receives its CSRF cookie and the forms' token.
+    pub async fn open(app: &TestApp) -> Browser {
+        let page = app
+            .send(
+                Request::get("/login")
+                    .header(header::HOST, TEST_HOST)
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+        Browser {
+            csrf_cookie: set_cookie_value(&page, "steno_csrf").expect("a csrf cookie"),
+            csrf_token: csrf_field_in(&page.text()).expect("a csrf field"),
+            session_cookie: None,
+        }
+    }
+
+    pub fn cookie_header(&self) -> String {
+        match &self.session_cookie {
+            Some(session) => format!("steno_csrf={}; steno_session={session}", self.csrf_cookie),
+            None => format!("steno_csrf={}", self.csrf_cookie),
+        }
+    }
+
+    fn remember_session(&mut self, answer: &Answer) {
+        if let Some(session) = set_cookie_value(answer, "steno_session") {
+            self.session_cookie = Some(session).filter(|value| !value.is_empty());
+        }
+    }
+
+    /// Posts a URL-encoded form (the CSRF field is added) from Steno's own origin.
+    pub async fn post_form(&mut self, app: &TestApp, path: &str, body: &str) -> Answer {
+        let body = if body.is_empty() {
+            format!("csrf_token={}", self.csrf_token)
+        } else {
+            format!("csrf_token={}&{body}", self.csrf_token)
+        };
+        let answer = app
+            .send(
+                Request::post(path)
+                    .header(header::HOST, TEST_HOST)
+                    .header(header::ORIGIN, TEST_ORIGIN)
+                    .header(header::COOKIE, self.cookie_header())
+                    .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                    .body(Body::from(body))
+                    .unwrap(),
+            )
+            .await;
+        self.remember_session(&answer);
+        answer
+    }
+
+    /// Posts a multipart upload (the CSRF token in the action's query) from Steno's origin.
+    pub async fn post_multipart(
+        &mut self,
+        app: &TestApp,
+        path: &str,
+        field: &str,
+        filename: &str,
+        bytes: &[u8],
+    ) -> Answer {
+        let (body, boundary) = multipart_body(field, filename, "text/plain", bytes);
+        app.send(
+            Request::post(format!("{path}?csrf_token={}", self.csrf_token))
+                .header(header::HOST, TEST_HOST)
+                .header(header::ORIGIN, TEST_ORIGIN)
+                .header(header::COOKIE, self.cookie_header())
+                .header(
+                    header::CONTENT_TYPE,
+                    format!("multipart/form-data; boundary={boundary}"),
+                )
+                .body(Body::from(body))
+                .unwrap(),
+        )
+        .await
+    }
+
+    pub async fn get(&self, app: &TestApp, path: &str) -> Answer {
+        app.send(
+            Request::get(path)
+                .header(header::HOST, TEST_HOST)
+                .header(header::COOKIE, self.cookie_header())
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+    }
 }

@@ -1,0 +1,114 @@
+//! Schema version 2 on a database written by version 1: rows and foreign keys survive the users
+//! table's change from globally unique emails to emails unique per firm, on both engines.
+
+use sqlx::{AnyConnection, Connection};
+use steno::db::{applied_versions, Backend, Database};
+
+use crate::support::fresh_postgres_database;
+
+const SQLITE_V1: &str = include_str!("../../migrations/sqlite/0001_initial.sql");
+const POSTGRES_V1: &str = include_str!("../../migrations/postgres/0001_initial.sql");
+
+const V1_ROWS: &[&str] = &[
+    "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)",
+    "INSERT INTO schema_migrations VALUES (1, 'initial', '2026-01-01T00:00:00.000Z')",
+    "INSERT INTO firms (id, name, address, created_at) VALUES ('firm-1', 'One', '', '2026-01-01T00:00:00.000Z')",
+    "INSERT INTO firms (id, name, address, created_at) VALUES ('firm-2', 'Two', '', '2026-01-01T00:00:00.000Z')",
+    "INSERT INTO users (id, firm_id, email, name, password_hash, role, created_at) VALUES ('user-1', 'firm-1', 'a@x.test', 'A', 'h', 'admin', '2026-01-01T00:00:00.000Z')",
+    "INSERT INTO invitations (id, firm_id, email, role, token_hash, invited_by, created_at, expires_at) VALUES ('inv-1', 'firm-1', 'b@x.test', 'member', 't', 'user-1', '2026-01-01T00:00:00.000Z', '2026-01-08T00:00:00.000Z')",
+    "INSERT INTO documents (id, firm_id, filename, kind, content_type, size_bytes, sha256, storage_key, extracted_text, uploaded_by, created_at) VALUES ('doc-1', 'firm-1', 'f.txt', 'other', 'text/plain', 1, 's', 'k', 't', 'user-1', '2026-01-01T00:00:00.000Z')",
+];
+
+async fn write_version_one(url: &str, schema: &str) {
+    sqlx::any::install_default_drivers();
+    let mut connection = AnyConnection::connect(url).await.unwrap();
+    sqlx::raw_sql(schema)
+        .execute(&mut connection)
+        .await
+        .unwrap();
+    for statement in V1_ROWS {
+        sqlx::raw_sql(statement)
+            .execute(&mut connection)
+            .await
+            .unwrap();
+    }
+    connection.close().await.unwrap();
+}
+
+async fn count(database: &Database, sql: &str) -> i64 {
+    sqlx::query_scalar::<_, i64>(sql)
+        .fetch_one(database.pool())
+        .await
+        .unwrap()
+}
+
+async fn insert_user(database: &Database, id: &str, firm: &str, email: &str) -> bool {
+    sqlx::query(
+        "INSERT INTO users (id, firm_id, email, name, password_hash, role, created_at) \
+         VALUES ($1, $2, $3, 'N', 'h', 'member', '2026-01-02T00:00:00.000Z')",
+    )
+    .bind(id)
+    .bind(firm)
+    .bind(email)
+    .execute(database.pool())
+    .await
+    .is_ok()
+}
+
+async fn upgrade_keeps_everything(url: String, schema: &str) {
+    write_version_one(&url, schema).await;
+    let database = Database::connect(&url)
+        .await
+        .expect("migrates to version 2");
+    assert_eq!(applied_versions(&database).await.unwrap(), vec![1, 2]);
+    assert_eq!(count(&database, "SELECT COUNT(*) FROM users").await, 1);
+    assert_eq!(
+        count(&database, "SELECT COUNT(*) FROM invitations").await,
+        1
+    );
+    assert_eq!(count(&database, "SELECT COUNT(*) FROM documents").await, 1);
+    assert_eq!(
+        count(
+            &database,
+            "SELECT COUNT(*) FROM users WHERE email = 'a@x.test' AND password_hash = 'h'"
+        )
+        .await,
+        1
+    );
+    assert!(
+        insert_user(&database, "user-2", "firm-2", "a@x.test").await,
+        "the same email in another firm"
+    );
+    assert!(
+        !insert_user(&database, "user-3", "firm-1", "a@x.test").await,
+        "never twice in one firm"
+    );
+    assert!(
+        !insert_user(&database, "user-4", "no-such-firm", "c@x.test").await,
+        "foreign keys are enforced again after the migration"
+    );
+    if database.backend() == Backend::Sqlite {
+        let violations = count(&database, "SELECT COUNT(*) FROM pragma_foreign_key_check").await;
+        assert_eq!(violations, 0);
+    }
+    database.close().await;
+    // A second start finds nothing to do.
+    let again = Database::connect(&url).await.unwrap();
+    assert_eq!(applied_versions(&again).await.unwrap(), vec![1, 2]);
+    again.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn version_one_sqlite_databases_upgrade() {
+    let directory = tempfile::tempdir().unwrap();
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        directory.path().join("steno.db").display()
+    );
+    upgrade_keeps_everything(url, SQLITE_V1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn version_one_postgres_databases_upgrade() {
+    upgrade_keeps_everything(fresh_postgres_database().await, POSTGRES_V1).await;
+}
