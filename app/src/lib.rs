@@ -1,7 +1,8 @@
 //! Steno, the demand-letter generator: library root wiring the modules the `steno` binary serves.
 //!
 //! Layers, outside in: `http` (router, API, UI) → `service` (operations, validation, firm scoping)
-//! → `db`, `storage`, `drafting`, `extract`, `export` (each owning one concern).
+//! → `db`, `storage`, `drafting`, `extractor` (which runs `extract` in a bounded child process),
+//! `export` (each owning one concern); `limits` names the bounds on a request's work.
 pub mod auth;
 pub mod config;
 pub mod db;
@@ -9,8 +10,10 @@ pub mod drafting;
 pub mod error;
 pub mod export;
 pub mod extract;
+pub mod extractor;
 pub mod http;
 pub mod lambda_metrics;
+pub mod limits;
 pub mod metrics;
 pub mod model;
 pub mod request_usage;

@@ -1,4 +1,4 @@
-//! `AppState`: the database, document storage, drafting engine, token signer, metrics and banner
+//! `AppState`: the database, document storage, drafting engine, extractor, token signer, metrics and banner
 //! one Steno process shares between its requests, built from validated `Settings`.
 
 use std::sync::Arc;
@@ -7,6 +7,7 @@ use crate::auth::{random_secret, TokenSigner};
 use crate::config::{Settings, StorageSettings};
 use crate::db::{firms, Database, DbError};
 use crate::drafting::{engine_from_settings, DraftingEngine};
+use crate::extractor::{Extractor, ExtractorError};
 use crate::metrics::Metrics;
 use crate::status_banner::Banner;
 use crate::storage::{DirectoryStorage, DocumentStorage, S3Storage, StorageError};
@@ -18,6 +19,8 @@ pub enum StartError {
     Database(#[from] DbError),
     #[error("document storage is not usable: {0}")]
     Storage(#[from] StorageError),
+    #[error("the document extractor is not usable: {0}")]
+    Extractor(#[from] ExtractorError),
 }
 
 #[derive(Clone)]
@@ -30,6 +33,7 @@ struct Inner {
     database: Database,
     storage: Arc<dyn DocumentStorage>,
     engine: Arc<dyn DraftingEngine>,
+    extractor: Extractor,
     signer: TokenSigner,
     metrics: Metrics,
     banner: Arc<Banner>,
@@ -54,13 +58,15 @@ impl AppState {
         AppState::from_parts(settings, database, storage, engine).await
     }
 
-    /// Assembles a state from ready parts (tests inject their own engine or storage here).
+    /// Assembles a state from ready parts (tests inject their own engine or storage here). The
+    /// extractor program is resolved here and probed by the hosts (`Extractor::probe`).
     pub async fn from_parts(
         settings: Settings,
         database: Database,
         storage: Arc<dyn DocumentStorage>,
         engine: Arc<dyn DraftingEngine>,
     ) -> Result<AppState, StartError> {
+        let extractor = Extractor::new(&settings.extractor, settings.max_logo_dimension)?;
         let secret = match &settings.jwt_secret {
             Some(secret) => secret.clone(),
             None => firms::setting_or_insert(&database, "jwt_secret", &random_secret()).await?,
@@ -72,6 +78,7 @@ impl AppState {
                 database,
                 storage,
                 engine,
+                extractor,
                 metrics: Metrics::default(),
                 banner: Arc::new(Banner::default()),
             }),
@@ -92,6 +99,10 @@ impl AppState {
 
     pub fn engine(&self) -> &dyn DraftingEngine {
         self.inner.engine.as_ref()
+    }
+
+    pub fn extractor(&self) -> &Extractor {
+        &self.inner.extractor
     }
 
     pub fn signer(&self) -> &TokenSigner {

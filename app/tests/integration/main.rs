@@ -5,6 +5,7 @@ mod accounts;
 mod bad_input;
 mod documents;
 mod fixtures;
+mod hostile_uploads;
 mod isolation;
 mod letters;
 mod operations;
