@@ -513,7 +513,7 @@ pub fn blank_png(width: u32, height: u32, rgb: bool) -> Vec<u8> {
     header.extend_from_slice(&[bit_depth, colour_type, 0, 0, 0]);
     let mut row = vec![0xFFu8; row_bytes + 1];
     row[0] = 0; // filter type "none"
-    let mut encoder = ZlibEncoder::new(Vec::new(), Compression::best());
+    let mut encoder = ZlibEncoder::new(Vec::new(), Compression::default());
     for _ in 0..height {
         encoder.write_all(&row).expect("compressing in memory");
     }

@@ -935,6 +935,58 @@ mod tests {
     }
 
     #[test]
+    fn text_past_the_limit_is_refused_naming_it() {
+        let limits = DocumentLimits {
+            max_text_bytes: 200,
+            ..DocumentLimits::default()
+        };
+        let line = "Office visit 04/02/2025, $120.00";
+        let lines: Vec<&str> = std::iter::repeat_n(line, 12).collect();
+        let paragraphs: String = lines
+            .iter()
+            .map(|line| format!("<w:p><w:r><w:t>{line}</w:t></w:r></w:p>"))
+            .collect();
+        let document = format!(
+            "<w:document xmlns:w=\"http://schemas.openxmlformats.org/wordprocessingml/2006/main\"><w:body>{paragraphs}</w:body></w:document>"
+        );
+        let inputs = [
+            (DocumentKind::PlainText, lines.join("\n").into_bytes()),
+            (DocumentKind::Pdf, lopdf_built_pdf(&lines)),
+            (
+                DocumentKind::Docx,
+                zip_of(&[("word/document.xml", document.as_str())]),
+            ),
+        ];
+        for (kind, bytes) in inputs {
+            match extract_text_within(kind, &bytes, &limits) {
+                Err(ExtractError::Limit(hit)) => {
+                    assert_eq!(hit.limit, Limit::ExtractedTextBytes, "{kind:?}");
+                    assert!(hit
+                        .to_string()
+                        .contains("extracted_text_bytes limit of 200 bytes"));
+                }
+                other => panic!("{kind:?}: expected the text limit, got {other:?}"),
+            }
+            let text = extract_text(kind, &bytes).unwrap();
+            assert!(text.matches("$120.00").count() == 12, "{kind:?}: {text}");
+        }
+    }
+
+    #[test]
+    fn a_docx_part_past_the_decompressed_limit_is_refused() {
+        let limits = DocumentLimits {
+            max_decompressed_bytes: 1000,
+            ..DocumentLimits::default()
+        };
+        let padding = " ".repeat(2000);
+        let archive = zip_of(&[("word/document.xml", padding.as_str())]);
+        match extract_text_within(DocumentKind::Docx, &archive, &limits) {
+            Err(ExtractError::Limit(hit)) => assert_eq!(hit.limit, Limit::DecompressedBytes),
+            other => panic!("expected the decompressed limit, got {other:?}"),
+        }
+    }
+
+    #[test]
     fn whitespace_is_normalised_lightly() {
         assert_eq!(
             normalise_whitespace(

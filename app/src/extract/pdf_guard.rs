@@ -611,3 +611,211 @@ fn summarise(
         draws: draws.into_iter().collect(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::export::test_support::{png_logo, sample_letter, sample_letterhead};
+    use e2e_tests::hostile::{pdf_file, stream_object, zlib, zlib_of_repeated};
+
+    fn small_limits() -> DocumentLimits {
+        DocumentLimits {
+            max_text_bytes: 1 << 20,
+            max_decompressed_bytes: 1 << 20,
+            max_nesting_depth: 8,
+            max_pdf_objects: 50,
+            max_page_content_bytes: 64 * 1024,
+        }
+    }
+
+    fn limit_of(result: Result<impl std::fmt::Debug, ExtractError>) -> Limit {
+        match result {
+            Err(ExtractError::Limit(hit)) => hit.limit,
+            other => panic!("expected a limit, got {other:?}"),
+        }
+    }
+
+    /// Catalog 1, pages 2, page 3 with `contents` and `resources`, font 4, then `extra` from 5.
+    fn page_pdf(contents: &str, resources: &str, extra: Vec<Vec<u8>>) -> Vec<u8> {
+        let mut objects = vec![
+            b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_vec(),
+            format!(
+                "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {contents} \
+                 /Resources << /Font << /F1 4 0 R >> {resources} >> >>"
+            )
+            .into_bytes(),
+            b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_vec(),
+        ];
+        objects.extend(extra);
+        pdf_file(&objects)
+    }
+
+    fn checked(bytes: &[u8], limits: &DocumentLimits) -> Result<(), ExtractError> {
+        let scan = scan_file(bytes, limits)?;
+        let document = Document::load_mem(bytes).expect("the test PDF loads");
+        check_pages(&document, &scan, limits)
+    }
+
+    #[test]
+    fn stream_dictionaries_are_read_at_their_top_level_only() {
+        let facts = stream_facts(
+            b"<< /Length 42 /Filter [/FlateDecode /A85] /DecodeParms << /Length 7 /N 3 >> >>",
+        );
+        assert_eq!(facts.length, Some(42));
+        assert_eq!(facts.filters, vec![Filter::Flate, Filter::Ascii85]);
+        assert_eq!(facts.object_stream, None);
+        let facts =
+            stream_facts(b"<< /Type /ObjStm /N 12 /First 60 /Length 9 0 R /Filter /FlateDecode >>");
+        assert_eq!(facts.length, None, "an indirect length is not trusted");
+        assert_eq!(facts.object_stream, Some(12));
+    }
+
+    #[test]
+    fn stream_data_ends_at_its_length_or_at_endstream() {
+        let file = b"stream\nabc endstream here";
+        assert_eq!(stream_data_end(file, 7, Some(3)), 10);
+        // A wrong length falls back to the keyword.
+        assert_eq!(stream_data_end(file, 7, Some(1)), 11);
+        assert_eq!(stream_data_end(file, 7, None), 11);
+        assert_eq!(stream_data_end(b"stream\nno end", 7, None), 13);
+    }
+
+    #[test]
+    fn binary_stream_data_is_not_lexed() {
+        let mut image = vec![b'['; 500];
+        image.extend_from_slice(b"<<((((");
+        let pdf = page_pdf(
+            "5 0 R",
+            "/XObject << /Im 6 0 R >>",
+            vec![
+                stream_object("", b"BT /F1 12 Tf (x) Tj ET q /Im Do Q"),
+                stream_object(
+                    "/Type /XObject /Subtype /Image /Width 1 /Height 1 /ColorSpace /DeviceGray /BitsPerComponent 8",
+                    &image,
+                ),
+            ],
+        );
+        checked(&pdf, &small_limits()).unwrap();
+    }
+
+    #[test]
+    fn steno_letters_pass_with_room_to_spare() {
+        let pdf = crate::export::render_pdf(&sample_letter(), &sample_letterhead(Some(png_logo())))
+            .unwrap();
+        let limits = DocumentLimits::default();
+        let scan = scan_file(&pdf, &limits).unwrap();
+        assert!(scan.objects > 5 && scan.streams > 2, "{scan:?}");
+        let document = Document::load_mem(&pdf).unwrap();
+        check_pages(&document, &scan, &limits).unwrap();
+    }
+
+    #[test]
+    fn each_limit_is_named() {
+        let limits = small_limits();
+        let deep = format!("{}{}", "[".repeat(9), "]".repeat(9));
+        let nested_body = page_pdf(
+            "5 0 R",
+            "",
+            vec![stream_object("", b"q Q"), deep.clone().into_bytes()],
+        );
+        assert_eq!(
+            limit_of(scan_file(&nested_body, &limits)),
+            Limit::NestingDepth
+        );
+        let exactly_at_limit = format!("{}{}", "[".repeat(8), "]".repeat(8));
+        let at_limit = page_pdf(
+            "5 0 R",
+            "",
+            vec![stream_object("", b"q Q"), exactly_at_limit.into_bytes()],
+        );
+        checked(&at_limit, &limits).unwrap();
+
+        let nested_content = page_pdf(
+            "5 0 R",
+            "",
+            vec![stream_object(
+                "/Filter /FlateDecode",
+                &zlib(format!("{deep} TJ").as_bytes()),
+            )],
+        );
+        assert_eq!(
+            limit_of(checked(&nested_content, &limits)),
+            Limit::NestingDepth
+        );
+
+        let many_objects: Vec<Vec<u8>> = (0..60).map(|_| b"null".to_vec()).collect();
+        let crowded = page_pdf(
+            "5 0 R",
+            "",
+            [vec![stream_object("", b"q Q")], many_objects].concat(),
+        );
+        assert_eq!(limit_of(scan_file(&crowded, &limits)), Limit::PdfObjects);
+
+        let bomb = page_pdf(
+            "5 0 R",
+            "",
+            vec![stream_object(
+                "/Filter /FlateDecode",
+                &zlib_of_repeated(b' ', 2 << 20),
+            )],
+        );
+        assert!(
+            scan_file(&bomb, &limits).is_ok(),
+            "content is measured once it would be read"
+        );
+        assert_eq!(limit_of(checked(&bomb, &limits)), Limit::DecompressedBytes);
+
+        let shared = stream_object("/Filter /FlateDecode", &zlib(&vec![b' '; 16 * 1024]));
+        let repeated = page_pdf(&format!("[{}]", "5 0 R ".repeat(5)), "", vec![shared]);
+        assert_eq!(
+            limit_of(checked(&repeated, &limits)),
+            Limit::PageContentBytes
+        );
+        let three_times = page_pdf(
+            &format!("[{}]", "5 0 R ".repeat(3)),
+            "",
+            vec![stream_object(
+                "/Filter /FlateDecode",
+                &zlib(&vec![b' '; 16 * 1024]),
+            )],
+        );
+        checked(&three_times, &limits).unwrap();
+    }
+
+    #[test]
+    fn forms_drawing_forms_are_counted_by_use_and_loops_are_refused() {
+        let limits = small_limits();
+        let form = |resources: &str, content: &[u8]| {
+            stream_object(
+                &format!("/Type /XObject /Subtype /Form /BBox [0 0 9 9] {resources}"),
+                content,
+            )
+        };
+        let fan_out = page_pdf(
+            "5 0 R",
+            "/XObject << /A 6 0 R >>",
+            vec![
+                stream_object("", b"/A Do"),
+                form(
+                    "/Resources << /XObject << /B 7 0 R >> >>",
+                    "/B Do ".repeat(30).as_bytes(),
+                ),
+                form("", &vec![b' '; 4096]),
+            ],
+        );
+        assert_eq!(
+            limit_of(checked(&fan_out, &limits)),
+            Limit::PageContentBytes
+        );
+        let looping = page_pdf(
+            "5 0 R",
+            "/XObject << /A 6 0 R >>",
+            vec![
+                stream_object("", b"/A Do"),
+                form("/Resources << /XObject << /A 6 0 R >> >>", b"/A Do"),
+            ],
+        );
+        assert_eq!(limit_of(checked(&looping, &limits)), Limit::NestingDepth);
+    }
+}
