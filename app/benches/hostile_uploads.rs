@@ -6,9 +6,10 @@
 //! server survived, and the other client's latency. Accepted logos are followed by three
 //! concurrent PDF exports, accepted DOCX text bombs by a draft, as an attacker would.
 //!
-//! Run (see docs/hostile-uploads.md): `cargo bench -p steno --bench hostile_uploads -- [--steno
-//! PATH] [--label NAME] [--cap-gib 4] [--size full|test] [--only NAME] [--markdown FILE]`.
-//! Without `--steno` it attacks the `steno` binary built with the bench (release).
+//! Run (see docs/hostile-uploads.md): `cargo bench --workspace --bench hostile_uploads -- [--steno
+//! PATH] [--label NAME] [--cap-gib 4] [--size full|test] [--only NAME] [--timeout-secs 180]
+//! [--markdown FILE]`. Without `--steno` it attacks the `steno` binary built with the bench
+//! (release).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -26,6 +27,8 @@ struct Options {
     cap_bytes: u64,
     size: Size,
     only: Option<String>,
+    /// How long the attacker waits for an answer before giving up.
+    timeout: Duration,
     markdown: Option<PathBuf>,
 }
 
@@ -36,6 +39,7 @@ fn parse_options() -> Options {
         cap_bytes: 4 << 30,
         size: Size::Full,
         only: None,
+        timeout: Duration::from_secs(180),
         markdown: None,
     };
     let arguments: Vec<String> = std::env::args().skip(1).collect();
@@ -55,6 +59,10 @@ fn parse_options() -> Options {
                 }
             }
             "--only" => options.only = Some(value),
+            "--timeout-secs" => {
+                options.timeout =
+                    Duration::from_secs(value.parse().expect("--timeout-secs takes a number"))
+            }
             "--markdown" => options.markdown = Some(PathBuf::from(value)),
             _ => {
                 // `cargo bench` adds its own flags (such as --bench); they are not ours.
@@ -121,6 +129,24 @@ fn start_server(options: &Options) -> Server {
         pid,
         _data_dir: data_dir,
     }
+}
+
+/// Stops a server: SIGTERM, then SIGKILL if it has not exited within 20 s (a server still busy
+/// parsing an abandoned upload may never finish its graceful shutdown).
+fn stop_server(server: &mut Server) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &server.pid.to_string()])
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = server.process.child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    println!("  (the server did not stop within 20 s of SIGTERM; killed)");
+    let _ = server.process.child.kill();
+    let _ = server.process.child.wait();
 }
 
 /// A firm with one ordinary document, a matter and a letter (so an accepted logo can be
@@ -237,7 +263,10 @@ struct Step {
     elapsed: Duration,
 }
 
-async fn describe(response: reqwest::Result<reqwest::Response>) -> (Option<u16>, String, Value) {
+async fn describe(
+    response: reqwest::Result<reqwest::Response>,
+    timeout: Duration,
+) -> (Option<u16>, String, Value) {
     match response {
         Ok(response) => {
             let status = response.status().as_u16();
@@ -250,7 +279,11 @@ async fn describe(response: reqwest::Result<reqwest::Response>) -> (Option<u16>,
             };
             (Some(status), text, json)
         }
-        Err(error) if error.is_timeout() => (None, "no answer in 180 s".to_string(), Value::Null),
+        Err(error) if error.is_timeout() => (
+            None,
+            format!("no answer in {} s", timeout.as_secs()),
+            Value::Null,
+        ),
         Err(_) => (None, "connection lost".to_string(), Value::Null),
     }
 }
@@ -262,6 +295,7 @@ async fn attack(
     base: &str,
     firm: &Firm,
     input: &HostileInput,
+    timeout: Duration,
 ) -> Vec<Step> {
     let mut steps = Vec::new();
     let started = Instant::now();
@@ -287,7 +321,7 @@ async fn attack(
                 .await
         }
     };
-    let (status, outcome, body) = describe(response).await;
+    let (status, outcome, body) = describe(response, timeout).await;
     steps.push(Step {
         what: match input.target {
             Target::Document => "upload".to_string(),
@@ -307,7 +341,7 @@ async fn attack(
             let answers = futures_join_all(exports.collect()).await;
             let mut outcomes = Vec::new();
             for answer in answers {
-                outcomes.push(describe(answer).await.1);
+                outcomes.push(describe(answer, timeout).await.1);
             }
             steps.push(Step {
                 what: "3 concurrent PDF exports".to_string(),
@@ -317,8 +351,8 @@ async fn attack(
         }
         Target::Document => {
             let document_id = body["document"]["id"].as_str().unwrap_or_default();
-            let (_, outcome, _) =
-                describe(matter_and_letter(client, base, &firm.token, document_id).await).await;
+            let drafted = matter_and_letter(client, base, &firm.token, document_id).await;
+            let (_, outcome, _) = describe(drafted, timeout).await;
             steps.push(Step {
                 what: "draft from it".to_string(),
                 outcome,
@@ -355,7 +389,7 @@ fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
 async fn main() {
     let options = parse_options();
     let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(180))
+        .timeout(options.timeout)
         .build()
         .expect("client");
     println!(
@@ -367,7 +401,7 @@ async fn main() {
     let mut rows = vec![
         format!("Attack on `{}` ({}), `prlimit --as={}`:", options.label, options.steno.display(), options.cap_bytes),
         String::new(),
-        "| input | file | request | answer | time | server peak RSS | extractor peak RSS | server after | other client: answers, p50, max |".to_string(),
+        "| input | file | request | answer | time | server peak RSS | extractor peak RSS | server after | other client: answers, p50 / p95 / max |".to_string(),
         "|---|---|---|---|---|---|---|---|---|".to_string(),
     ];
     for input in corpus(options.size) {
@@ -430,7 +464,7 @@ async fn main() {
                 (latencies, failures)
             })
         };
-        let steps = attack(&client, &base, &firm, &input).await;
+        let steps = attack(&client, &base, &firm, &input, options.timeout).await;
         let alive = server.process.child.try_wait().ok().flatten().is_none();
         let server_peak = status_field(server.pid, "VmHWM:")
             .unwrap_or(0)
@@ -470,7 +504,7 @@ async fn main() {
             }
         };
         let bystander_text = format!(
-            "{} ok{}, {:.0} ms, {:.0} ms",
+            "{} ok{}, {:.0} / {:.0} / {:.0} ms",
             latencies.len(),
             if failures > 0 {
                 format!(" + {failures} failed")
@@ -478,6 +512,7 @@ async fn main() {
                 String::new()
             },
             percentile(&latencies, 0.5).as_secs_f64() * 1000.0,
+            percentile(&latencies, 0.95).as_secs_f64() * 1000.0,
             latencies.last().copied().unwrap_or_default().as_secs_f64() * 1000.0,
         );
         for (index, step) in steps.iter().enumerate() {
@@ -518,7 +553,7 @@ async fn main() {
             rows.push(row);
         }
         if alive {
-            let _ = server.process.terminate(Duration::from_secs(20));
+            stop_server(&mut server);
         }
     }
     if let Some(path) = &options.markdown {
