@@ -277,6 +277,9 @@ async fn one_request(
 async fn bench_api(options: &Options) {
     let data_dir = tempfile::tempdir().expect("temp dir");
     let mut settings = Settings::for_data_dir(data_dir.path());
+    // The bench serves the router in its own process; uploads are read by the built binary.
+    settings.extractor.program =
+        steno::config::ExtractorProgram::Path(env!("CARGO_BIN_EXE_steno").into());
     let backend = match &options.postgres_url {
         Some(url) => {
             settings.database_url = url.clone();

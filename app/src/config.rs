@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::client_identity::TrustedProxies;
+use crate::extract::DocumentLimits;
 use crate::storage::S3Settings;
 
 /// Where uploaded documents are kept.
@@ -94,6 +95,57 @@ impl Default for AccountSecuritySettings {
     }
 }
 
+/// Which program Steno runs as its extractor child.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExtractorProgram {
+    /// The running `steno` binary itself (`/proc/self/exe` on Linux, so a binary replaced on
+    /// disk during a deploy still extracts with its own code).
+    ThisExecutable,
+    /// Another `steno` binary (tests and embedders whose own executable is not `steno`).
+    Path(PathBuf),
+}
+
+/// The bounded extractor child process: where it comes from and what it may use.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExtractorSettings {
+    pub program: ExtractorProgram,
+    /// Extractions running at once; further uploads wait (up to `timeout`) for a slot.
+    pub concurrency: usize,
+    /// Address-space limit of each child (`RLIMIT_AS`).
+    pub memory_bytes: u64,
+    /// CPU-time limit of each child (`RLIMIT_CPU`).
+    pub cpu_seconds: u64,
+    /// Wall-clock limit of each child, after which it is killed.
+    pub timeout: Duration,
+    /// Stack limit of each child (`RLIMIT_STACK`).
+    pub stack_bytes: u64,
+    /// What one document may make the child do.
+    pub document: DocumentLimits,
+}
+
+pub const DEFAULT_EXTRACT_CONCURRENCY: usize = 2;
+pub const DEFAULT_EXTRACT_MEMORY_BYTES: u64 = 512 * 1024 * 1024;
+pub const DEFAULT_EXTRACT_CPU_SECS: u64 = 10;
+pub const DEFAULT_EXTRACT_TIMEOUT_SECS: u64 = 20;
+pub const DEFAULT_EXTRACT_STACK_BYTES: u64 = 8 * 1024 * 1024;
+pub const DEFAULT_MAX_LOGO_DIMENSION: u32 = 4096;
+pub const DEFAULT_MAX_DRAFT_SOURCE_BYTES: u64 = 8 * 1024 * 1024;
+pub const DEFAULT_MAX_EXPORT_LETTER_BYTES: u64 = 1024 * 1024;
+
+impl Default for ExtractorSettings {
+    fn default() -> ExtractorSettings {
+        ExtractorSettings {
+            program: ExtractorProgram::ThisExecutable,
+            concurrency: DEFAULT_EXTRACT_CONCURRENCY,
+            memory_bytes: DEFAULT_EXTRACT_MEMORY_BYTES,
+            cpu_seconds: DEFAULT_EXTRACT_CPU_SECS,
+            timeout: Duration::from_secs(DEFAULT_EXTRACT_TIMEOUT_SECS),
+            stack_bytes: DEFAULT_EXTRACT_STACK_BYTES,
+            document: DocumentLimits::default(),
+        }
+    }
+}
+
 impl AccountSecuritySettings {
     pub fn public_url_is_https(&self) -> bool {
         self.public_url
@@ -118,6 +170,14 @@ pub struct Settings {
     pub status_poll_interval: Duration,
     pub anthropic: Option<AnthropicSettings>,
     pub account_security: AccountSecuritySettings,
+    /// The extractor child that reads uploaded documents and logos.
+    pub extractor: ExtractorSettings,
+    /// The widest or tallest logo accepted, in pixels (checked from the image header).
+    pub max_logo_dimension: u32,
+    /// Source-document text one draft may read.
+    pub max_draft_source_bytes: u64,
+    /// Text of one letter revision an export may render.
+    pub max_export_letter_bytes: u64,
 }
 
 /// A setting that could not be used.
@@ -148,6 +208,10 @@ impl Settings {
             status_poll_interval: Duration::from_secs(15),
             anthropic: None,
             account_security: AccountSecuritySettings::default(),
+            extractor: ExtractorSettings::default(),
+            max_logo_dimension: DEFAULT_MAX_LOGO_DIMENSION,
+            max_draft_source_bytes: DEFAULT_MAX_DRAFT_SOURCE_BYTES,
+            max_export_letter_bytes: DEFAULT_MAX_EXPORT_LETTER_BYTES,
         }
     }
 
@@ -239,6 +303,7 @@ impl Settings {
             let seconds = parse_number::<u64>("STENO_STATUS_POLL_SECS", &value)?;
             settings.status_poll_interval = Duration::from_secs(seconds.max(1));
         }
+        read_limits(&get, &mut settings)?;
         if let Some(api_key) = get("ANTHROPIC_API_KEY") {
             settings.anthropic = Some(AnthropicSettings {
                 api_key,
@@ -292,6 +357,89 @@ fn read_account_security(
     }
     if let Some(value) = get("STENO_PUBLIC_URL") {
         security.public_url = Some(parse_public_url(&value)?);
+    }
+    Ok(())
+}
+
+/// The extraction, logo, drafting and export limits (see `crate::limits` for their names).
+fn read_limits(
+    get: &impl Fn(&str) -> Option<String>,
+    settings: &mut Settings,
+) -> Result<(), SettingsError> {
+    let positive = |variable: &'static str, minimum: u64| -> Result<Option<u64>, SettingsError> {
+        let Some(value) = get(variable) else {
+            return Ok(None);
+        };
+        let number = parse_number::<u64>(variable, &value)?;
+        if number < minimum {
+            return Err(invalid(
+                variable,
+                &value,
+                &format!("must be at least {minimum}"),
+            ));
+        }
+        Ok(Some(number))
+    };
+    let extractor = &mut settings.extractor;
+    if let Some(path) = get("STENO_EXTRACTOR") {
+        extractor.program = ExtractorProgram::Path(PathBuf::from(path));
+    }
+    if let Some(slots) = positive("STENO_EXTRACT_CONCURRENCY", 1)? {
+        extractor.concurrency = usize::try_from(slots).unwrap_or(usize::MAX);
+    }
+    // The child is the steno binary itself: below ~64 MiB of address space it cannot start.
+    if let Some(bytes) = positive("STENO_EXTRACT_MEMORY_BYTES", 64 * 1024 * 1024)? {
+        extractor.memory_bytes = bytes;
+    }
+    if let Some(seconds) = positive("STENO_EXTRACT_CPU_SECS", 1)? {
+        extractor.cpu_seconds = seconds;
+    }
+    if let Some(seconds) = positive("STENO_EXTRACT_TIMEOUT_SECS", 1)? {
+        extractor.timeout = Duration::from_secs(seconds);
+    }
+    if let Some(bytes) = positive("STENO_EXTRACT_STACK_BYTES", 1024 * 1024)? {
+        extractor.stack_bytes = bytes;
+    }
+    let document = &mut extractor.document;
+    if let Some(bytes) = positive("STENO_MAX_EXTRACTED_TEXT_BYTES", 1)? {
+        document.max_text_bytes = bytes;
+    }
+    if let Some(bytes) = positive("STENO_MAX_DECOMPRESSED_BYTES", 1)? {
+        document.max_decompressed_bytes = bytes;
+    }
+    if let Some(depth) = positive("STENO_MAX_NESTING_DEPTH", 4)? {
+        if depth > 1000 {
+            return Err(invalid(
+                "STENO_MAX_NESTING_DEPTH",
+                &depth.to_string(),
+                "must be at most 1000 (deeper nesting overflows the parser's stack)",
+            ));
+        }
+        document.max_nesting_depth = depth as usize;
+    }
+    if let Some(objects) = positive("STENO_MAX_PDF_OBJECTS", 1)? {
+        document.max_pdf_objects = objects;
+    }
+    if let Some(bytes) = positive("STENO_MAX_PAGE_CONTENT_BYTES", 1)? {
+        document.max_page_content_bytes = bytes;
+    }
+    if let Some(pixels) = positive("STENO_MAX_LOGO_DIMENSION", 16)? {
+        settings.max_logo_dimension = u32::try_from(pixels)
+            .ok()
+            .filter(|pixels| *pixels <= 65_535)
+            .ok_or_else(|| {
+                invalid(
+                    "STENO_MAX_LOGO_DIMENSION",
+                    &pixels.to_string(),
+                    "must be at most 65535 pixels",
+                )
+            })?;
+    }
+    if let Some(bytes) = positive("STENO_MAX_DRAFT_SOURCE_BYTES", 1)? {
+        settings.max_draft_source_bytes = bytes;
+    }
+    if let Some(bytes) = positive("STENO_MAX_EXPORT_LETTER_BYTES", 1)? {
+        settings.max_export_letter_bytes = bytes;
     }
     Ok(())
 }
@@ -419,6 +567,69 @@ mod tests {
         ] {
             let error = Settings::from_environment(&env(&[(variable, value)])).unwrap_err();
             assert_eq!(error.variable, variable);
+        }
+    }
+
+    #[test]
+    fn limits_have_defaults_and_are_read() {
+        let defaults = Settings::from_environment(&HashMap::new()).unwrap();
+        assert_eq!(defaults.extractor, ExtractorSettings::default());
+        assert_eq!(defaults.extractor.program, ExtractorProgram::ThisExecutable);
+        assert_eq!(defaults.max_logo_dimension, 4096);
+        let settings = Settings::from_environment(&env(&[
+            ("STENO_EXTRACTOR", "/opt/steno/bin/steno"),
+            ("STENO_EXTRACT_CONCURRENCY", "4"),
+            ("STENO_EXTRACT_MEMORY_BYTES", "268435456"),
+            ("STENO_EXTRACT_CPU_SECS", "5"),
+            ("STENO_EXTRACT_TIMEOUT_SECS", "9"),
+            ("STENO_EXTRACT_STACK_BYTES", "4194304"),
+            ("STENO_MAX_EXTRACTED_TEXT_BYTES", "1000"),
+            ("STENO_MAX_DECOMPRESSED_BYTES", "2000"),
+            ("STENO_MAX_NESTING_DEPTH", "32"),
+            ("STENO_MAX_PDF_OBJECTS", "500"),
+            ("STENO_MAX_PAGE_CONTENT_BYTES", "3000"),
+            ("STENO_MAX_LOGO_DIMENSION", "2048"),
+            ("STENO_MAX_DRAFT_SOURCE_BYTES", "4000"),
+            ("STENO_MAX_EXPORT_LETTER_BYTES", "5000"),
+        ]))
+        .unwrap();
+        let extractor = &settings.extractor;
+        assert_eq!(
+            extractor.program,
+            ExtractorProgram::Path(PathBuf::from("/opt/steno/bin/steno"))
+        );
+        assert_eq!(extractor.concurrency, 4);
+        assert_eq!(extractor.memory_bytes, 268_435_456);
+        assert_eq!(extractor.cpu_seconds, 5);
+        assert_eq!(extractor.timeout, Duration::from_secs(9));
+        assert_eq!(extractor.stack_bytes, 4_194_304);
+        assert_eq!(
+            extractor.document,
+            DocumentLimits {
+                max_text_bytes: 1000,
+                max_decompressed_bytes: 2000,
+                max_nesting_depth: 32,
+                max_pdf_objects: 500,
+                max_page_content_bytes: 3000,
+            }
+        );
+        assert_eq!(settings.max_logo_dimension, 2048);
+        assert_eq!(settings.max_draft_source_bytes, 4000);
+        assert_eq!(settings.max_export_letter_bytes, 5000);
+    }
+
+    #[test]
+    fn impossible_limits_name_the_variable() {
+        for (variable, value) in [
+            ("STENO_EXTRACT_CONCURRENCY", "0"),
+            ("STENO_EXTRACT_MEMORY_BYTES", "1048576"),
+            ("STENO_EXTRACT_TIMEOUT_SECS", "soon"),
+            ("STENO_MAX_NESTING_DEPTH", "100000"),
+            ("STENO_MAX_LOGO_DIMENSION", "70000"),
+            ("STENO_MAX_EXTRACTED_TEXT_BYTES", "0"),
+        ] {
+            let error = Settings::from_environment(&env(&[(variable, value)])).unwrap_err();
+            assert_eq!(error.variable, variable, "{error}");
         }
     }
 

@@ -5,8 +5,11 @@ use axum::http::StatusCode;
 
 use crate::db::DbError;
 use crate::drafting::DraftingError;
+use crate::export::logo::LogoError;
 use crate::export::ExportError;
 use crate::extract::ExtractError;
+use crate::extractor::ExtractorError;
+use crate::limits::LimitExceeded;
 use crate::storage::StorageError;
 
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +36,10 @@ pub enum AppError {
         message: String,
         retry_after_secs: u64,
     },
+    /// A request reached one of the named limits (`crate::limits`); answered 422 with the
+    /// limit's name, value and variable.
+    #[error("{0}")]
+    LimitExceeded(LimitExceeded),
     #[error("{0}")]
     Upstream(String),
     #[error("{0}")]
@@ -51,8 +58,10 @@ impl AppError {
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            AppError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Unprocessable(_) | AppError::LimitExceeded(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             AppError::Upstream(_) => StatusCode::BAD_GATEWAY,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -71,6 +80,7 @@ impl AppError {
             AppError::UnsupportedMediaType(_) => "unsupported_media_type",
             AppError::Unprocessable(_) => "unprocessable",
             AppError::TooManyRequests { .. } => "too_many_requests",
+            AppError::LimitExceeded(_) => "limit_exceeded",
             AppError::Upstream(_) => "upstream_error",
             AppError::Unavailable(_) => "unavailable",
             AppError::Internal(_) => "internal",
@@ -125,7 +135,37 @@ impl From<StorageError> for AppError {
 
 impl From<ExtractError> for AppError {
     fn from(error: ExtractError) -> AppError {
-        AppError::Unprocessable(error.to_string())
+        match error {
+            ExtractError::Limit(hit) => AppError::LimitExceeded(hit),
+            other => AppError::Unprocessable(other.to_string()),
+        }
+    }
+}
+
+impl From<ExtractorError> for AppError {
+    fn from(error: ExtractorError) -> AppError {
+        match error {
+            ExtractorError::Rejected(rejection) => match rejection.limit {
+                Some(hit) => AppError::LimitExceeded(hit),
+                None if rejection.unsupported_type => {
+                    AppError::UnsupportedMediaType(rejection.message)
+                }
+                None => AppError::Unprocessable(rejection.message),
+            },
+            ExtractorError::Limit(hit) => AppError::LimitExceeded(hit),
+            error @ ExtractorError::Crashed { .. } => AppError::Unprocessable(error.to_string()),
+            error @ ExtractorError::Busy { .. } => AppError::Unavailable(error.to_string()),
+            error @ ExtractorError::Unusable { .. } => AppError::Internal(error.to_string()),
+        }
+    }
+}
+
+impl From<LogoError> for AppError {
+    fn from(error: LogoError) -> AppError {
+        match error {
+            LogoError::Limit(hit) => AppError::LimitExceeded(hit),
+            LogoError::Image(error) => error.into(),
+        }
     }
 }
 

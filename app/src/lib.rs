@@ -1,8 +1,9 @@
 //! Steno, the demand-letter generator: library root wiring the modules the `steno` binary serves.
 //!
 //! Layers, outside in: `http` (router, API, UI) → `accounts` and `service` (operations,
-//! validation, firm scoping, throttling) → `db`, `storage`, `drafting`, `extract`, `export` (each
-//! owning one concern).
+//! validation, firm scoping, throttling) → `db`, `storage`, `drafting`, `extractor` (which runs
+//! `extract` in a bounded child process), `export` (each owning one concern); `limits` names the
+//! bounds on a request's work.
 pub mod accounts;
 pub mod auth;
 pub mod client_identity;
@@ -13,8 +14,10 @@ pub mod drafting;
 pub mod error;
 pub mod export;
 pub mod extract;
+pub mod extractor;
 pub mod http;
 pub mod lambda_metrics;
+pub mod limits;
 pub mod metrics;
 pub mod model;
 pub mod password_hashing;

@@ -37,6 +37,10 @@ enum Command {
     },
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Internal: read one uploaded document or logo on stdin within the limits given, as the
+    /// bounded child process the server starts for every upload.
+    #[command(hide = true, subcommand)]
+    Extract(steno::extractor::child::ExtractJob),
 }
 
 fn init_logging() {
@@ -53,7 +57,13 @@ fn init_logging() {
 }
 
 fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let command = Cli::parse().command.unwrap_or(Command::Serve {
+        addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+    });
+    if let Command::Extract(job) = &command {
+        // The extractor child: no logging, no runtime, no settings, no environment.
+        std::process::exit(steno::extractor::child::run(job.clone()));
+    }
     init_logging();
     let environment: HashMap<String, String> = std::env::vars().collect();
     let settings = Settings::from_environment(&environment).context("invalid configuration")?;
@@ -62,10 +72,9 @@ fn main() -> anyhow::Result<()> {
         let lambda_function = LambdaFunction::from_environment(&environment);
         return runtime.block_on(run_on_lambda(settings, lambda_function));
     }
-    match cli.command.unwrap_or(Command::Serve {
-        addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
-    }) {
+    match command {
         Command::Serve { addr } => runtime.block_on(serve(settings, addr)),
+        Command::Extract(job) => std::process::exit(steno::extractor::child::run(job)),
         Command::Migrate => runtime.block_on(async {
             let state = AppState::start(settings).await?;
             let versions = steno::db::applied_versions(state.database()).await?;
@@ -83,6 +92,11 @@ async fn serve(settings: Settings, addr: SocketAddr) -> anyhow::Result<()> {
     let poll_interval = settings.status_poll_interval;
     let version = settings.version.clone();
     let state = AppState::start(settings)
+        .await
+        .context("steno could not start")?;
+    state
+        .extractor()
+        .probe()
         .await
         .context("steno could not start")?;
     let poller = status_url.map(|url| {
@@ -141,6 +155,11 @@ async fn run_on_lambda(
     lambda_function: Option<LambdaFunction>,
 ) -> anyhow::Result<()> {
     let state = AppState::start(settings)
+        .await
+        .context("steno could not start")?;
+    state
+        .extractor()
+        .probe()
         .await
         .context("steno could not start")?;
     let app = match lambda_function {

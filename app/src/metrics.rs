@@ -29,6 +29,8 @@ struct Registry {
     exports: BTreeMap<String, u64>,
     ai_tokens: BTreeMap<String, u64>,
     chaos_errors: u64,
+    extractions: BTreeMap<String, u64>,
+    extractor_peak_rss_bytes: u64,
 }
 
 /// A process-wide set of counters; cheap to clone behind an `Arc` in the app state.
@@ -93,6 +95,16 @@ impl Metrics {
         self.with(|registry| {
             *registry.ai_tokens.entry("input".into()).or_default() += input_tokens;
             *registry.ai_tokens.entry("output".into()).or_default() += output_tokens;
+        });
+    }
+
+    /// Counts one extractor child by outcome ("ok", "rejected", a limit's name, "crashed",
+    /// "busy") and keeps the largest resident set a child has reached.
+    pub fn extraction_finished(&self, outcome: &str, peak_child_rss_bytes: u64) {
+        self.with(|registry| {
+            *registry.extractions.entry(outcome.to_string()).or_default() += 1;
+            registry.extractor_peak_rss_bytes =
+                registry.extractor_peak_rss_bytes.max(peak_child_rss_bytes);
         });
     }
 
@@ -185,6 +197,16 @@ impl Metrics {
                 "direction",
                 &registry.ai_tokens,
             );
+            write_labelled_counter(
+                &mut out,
+                "steno_extractions_total",
+                "Extractor child processes run, by outcome (ok, rejected, crashed, busy, or the limit reached).",
+                "outcome",
+                &registry.extractions,
+            );
+            let _ = writeln!(out, "# HELP steno_extractor_peak_rss_bytes Largest resident set any extractor child reached.");
+            let _ = writeln!(out, "# TYPE steno_extractor_peak_rss_bytes gauge");
+            let _ = writeln!(out, "steno_extractor_peak_rss_bytes {}", registry.extractor_peak_rss_bytes);
             let _ = writeln!(out, "# HELP steno_chaos_errors_total Requests answered 500 by fault injection.");
             let _ = writeln!(out, "# TYPE steno_chaos_errors_total counter");
             let _ = writeln!(out, "steno_chaos_errors_total {}", registry.chaos_errors);

@@ -15,8 +15,10 @@ use crate::db::letters::{self, LetterRecord, NewRevision, RevisionRecord};
 use crate::db::matters::{self, MatterRecord};
 use crate::db::{new_id, now_text};
 use crate::error::AppError;
+use crate::export::logo::{self, LogoError, StoredLogo};
 use crate::export::{self, ImageFormat, Letterhead, LogoImage};
-use crate::extract;
+use crate::extractor::ExtractorError;
+use crate::limits::{Limit, LimitExceeded};
 use crate::model::{ManualSpecial, MatterFacts};
 use crate::state::AppState;
 
@@ -151,7 +153,10 @@ pub async fn update_firm(
     current_firm(state, caller).await
 }
 
-/// Stores the letterhead logo (PNG or JPEG).
+/// Stores the letterhead logo (PNG or JPEG). Its size is checked from the header before any
+/// decoding; a PNG is then normalised in the extractor child (scaled to fit
+/// `logo::STORED_LOGO_MAX_SIDE`, re-encoded), so exports never decode a large image. A JPEG is
+/// stored as it is: Steno never decodes JPEGs, exports embed them unchanged.
 pub async fn set_logo(
     state: &AppState,
     caller: &CurrentUser,
@@ -171,11 +176,42 @@ pub async fn set_logo(
         bytes: bytes.to_vec(),
         format,
     };
-    logo.pixel_size()
-        .map_err(|error| AppError::Unprocessable(error.to_string()))?;
-    let content_type = format.content_type();
-    firms::set_logo(state.database(), caller.firm_id(), bytes, content_type).await?;
+    logo::check_dimensions(&logo, state.settings().max_logo_dimension).map_err(
+        |error| match error {
+            LogoError::Limit(hit) => AppError::LimitExceeded(hit),
+            LogoError::Image(error) => AppError::Unprocessable(error.to_string()),
+        },
+    )?;
+    let stored = match format {
+        ImageFormat::Jpeg => logo.bytes,
+        ImageFormat::Png => {
+            let normalised = state
+                .extractor()
+                .normalise_logo(Bytes::copy_from_slice(bytes))
+                .await;
+            record_extraction(state, &normalised);
+            normalised?
+        }
+    };
+    firms::set_logo(
+        state.database(),
+        caller.firm_id(),
+        &stored,
+        format.content_type(),
+    )
+    .await?;
     current_firm(state, caller).await
+}
+
+/// Counts an extractor run in the metrics, with the largest child seen so far.
+fn record_extraction<T>(state: &AppState, outcome: &Result<T, ExtractorError>) {
+    let label = match outcome {
+        Ok(_) => "ok",
+        Err(error) => error.outcome(),
+    };
+    state
+        .metrics()
+        .extraction_finished(label, state.extractor().peak_child_rss_bytes());
 }
 
 pub async fn current_firm(state: &AppState, caller: &CurrentUser) -> Result<Firm, AppError> {
@@ -218,16 +254,14 @@ pub async fn upload_document(
             bytes.len()
         )));
     }
-    let kind = extract::detect_kind(&filename, declared_content_type, &bytes)
-        .map_err(|error| AppError::UnsupportedMediaType(error.to_string()))?;
-    let text = {
-        let bytes = bytes.clone();
-        tokio::task::spawn_blocking(move || extract::extract_text(kind, &bytes))
-            .await
-            .map_err(|error| {
-                AppError::Internal(format!("text extraction task failed: {error}"))
-            })??
-    };
+    // Kind detection and text extraction both read the file: only the extractor child does.
+    let extracted = state
+        .extractor()
+        .extract_document(&filename, declared_content_type, bytes.clone())
+        .await;
+    record_extraction(state, &extracted);
+    let extracted = extracted?;
+    let (kind, text) = (extracted.kind, extracted.text);
     let document_id = new_id();
     let storage_key = format!("{}/{}", caller.firm_id(), document_id);
     let size_bytes = bytes.len();
@@ -422,8 +456,7 @@ pub async fn draft_letter(
     matter_id: &str,
 ) -> Result<(LetterRecord, RevisionRecord), AppError> {
     let matter = get_matter(state, caller, matter_id).await?;
-    let documents =
-        documents::matter_source_documents(state.database(), caller.firm_id(), matter_id).await?;
+    let documents = draft_sources(state, caller, matter_id).await?;
     let today = Utc::now().date_naive();
     let mut outcome = state
         .engine()
@@ -462,6 +495,37 @@ pub async fn draft_letter(
         .await?
         .ok_or_else(|| AppError::Internal("the first revision vanished".into()))?;
     Ok((letter, revision))
+}
+
+/// The matter's documents, refused when their text passes the draft source limit. The
+/// database counts the characters first (a character is at least a byte), so oversized text,
+/// such as a document stored before extraction had limits, is never loaded.
+async fn draft_sources(
+    state: &AppState,
+    caller: &CurrentUser,
+    matter_id: &str,
+) -> Result<Vec<crate::model::SourceDocument>, AppError> {
+    let limit = state.settings().max_draft_source_bytes;
+    let too_much = || {
+        AppError::LimitExceeded(LimitExceeded::new(
+            Limit::DraftSourceBytes,
+            limit,
+            "the matter's documents hold more text than",
+            "attach fewer or shorter documents to the matter (split long ones) and draft again",
+        ))
+    };
+    let chars =
+        documents::matter_source_text_chars(state.database(), caller.firm_id(), matter_id).await?;
+    if u64::try_from(chars).unwrap_or(u64::MAX) > limit {
+        return Err(too_much());
+    }
+    let sources =
+        documents::matter_source_documents(state.database(), caller.firm_id(), matter_id).await?;
+    let bytes: u64 = sources.iter().map(|source| source.text.len() as u64).sum();
+    if bytes > limit {
+        return Err(too_much());
+    }
+    Ok(sources)
 }
 
 pub async fn get_letter(
@@ -541,12 +605,17 @@ pub async fn export_letter(
     format: ExportFormat,
 ) -> Result<ExportedFile, AppError> {
     let (letter, revision) = get_revision(state, caller, letter_id, revision).await?;
+    let limit = state.settings().max_export_letter_bytes;
+    if export::letter_text_bytes(&revision.draft) > limit {
+        return Err(AppError::LimitExceeded(LimitExceeded::new(
+            Limit::ExportLetterBytes,
+            limit,
+            "this revision of the letter holds more text than",
+            "shorten the letter and export again",
+        )));
+    }
     let firm = current_firm(state, caller).await?;
-    let logo = firms::get_logo(state.database(), caller.firm_id())
-        .await?
-        .and_then(|(bytes, _)| {
-            ImageFormat::detect(&bytes).map(|format| LogoImage { bytes, format })
-        });
+    let logo = export_logo(state, caller).await?;
     let letterhead = Letterhead {
         firm_name: firm.name.clone(),
         address_lines: firm
@@ -576,6 +645,55 @@ pub async fn export_letter(
             format.extension()
         ),
     })
+}
+
+/// The firm's logo ready for an export. A stored logo is checked from its header at every
+/// export: one over the dimension limit (stored before uploads were checked) is refused, and a
+/// PNG Steno did not normalise is normalised in the extractor child for this export.
+async fn export_logo(
+    state: &AppState,
+    caller: &CurrentUser,
+) -> Result<Option<LogoImage>, AppError> {
+    let Some(logo) = firms::get_logo(state.database(), caller.firm_id())
+        .await?
+        .and_then(|(bytes, _)| {
+            ImageFormat::detect(&bytes).map(|format| LogoImage { bytes, format })
+        })
+    else {
+        return Ok(None);
+    };
+    let reupload = "an admin must upload the logo again on the firm page";
+    let decision =
+        logo::stored_logo_use(&logo, state.settings().max_logo_dimension).map_err(|error| {
+            match error {
+                LogoError::Limit(hit) => AppError::LimitExceeded(LimitExceeded {
+                    what: format!("the firm's stored logo: {}", hit.what),
+                    advice: reupload.to_string(),
+                    ..hit
+                }),
+                LogoError::Image(error) => error.into(),
+            }
+        })?;
+    match decision {
+        StoredLogo::Ready => Ok(Some(logo)),
+        StoredLogo::NeedsNormalising => {
+            let normalised = state
+                .extractor()
+                .normalise_logo(Bytes::from(logo.bytes))
+                .await;
+            record_extraction(state, &normalised);
+            let bytes = normalised.map_err(|error| match AppError::from(error) {
+                AppError::Unprocessable(message) => AppError::Unprocessable(format!(
+                    "the firm's logo cannot be used: {message}; {reupload}"
+                )),
+                other => other,
+            })?;
+            Ok(Some(LogoImage {
+                bytes,
+                format: ImageFormat::Png,
+            }))
+        }
+    }
 }
 
 #[cfg(test)]

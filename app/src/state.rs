@@ -1,6 +1,6 @@
-//! `AppState`: the database, document storage, drafting engine, token signer, metrics, banner,
-//! clock, per-client login limiter and bounded password hasher one Steno process shares between
-//! its requests, built from validated `Settings`.
+//! `AppState`: the database, document storage, drafting engine, extractor, token signer, metrics,
+//! banner, clock, per-client login limiter and bounded password hasher one Steno process shares
+//! between its requests, built from validated `Settings`.
 
 use std::sync::Arc;
 
@@ -9,6 +9,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{Settings, StorageSettings};
 use crate::db::{firms, Database, DbError};
 use crate::drafting::{engine_from_settings, DraftingEngine};
+use crate::extractor::{Extractor, ExtractorError};
 use crate::metrics::Metrics;
 use crate::password_hashing::PasswordHasher;
 use crate::status_banner::Banner;
@@ -22,6 +23,8 @@ pub enum StartError {
     Database(#[from] DbError),
     #[error("document storage is not usable: {0}")]
     Storage(#[from] StorageError),
+    #[error("the document extractor is not usable: {0}")]
+    Extractor(#[from] ExtractorError),
 }
 
 #[derive(Clone)]
@@ -34,6 +37,7 @@ struct Inner {
     database: Database,
     storage: Arc<dyn DocumentStorage>,
     engine: Arc<dyn DraftingEngine>,
+    extractor: Extractor,
     signer: TokenSigner,
     metrics: Metrics,
     banner: Arc<Banner>,
@@ -69,7 +73,8 @@ impl AppState {
         AppState::from_parts(settings, database, storage, engine, clock).await
     }
 
-    /// Assembles a state from ready parts (tests inject their own engine or storage here).
+    /// Assembles a state from ready parts (tests inject their own engine or storage here). The
+    /// extractor program is resolved here and probed by the hosts (`Extractor::probe`).
     pub async fn from_parts(
         settings: Settings,
         database: Database,
@@ -77,6 +82,7 @@ impl AppState {
         engine: Arc<dyn DraftingEngine>,
         clock: Arc<dyn Clock>,
     ) -> Result<AppState, StartError> {
+        let extractor = Extractor::new(&settings.extractor, settings.max_logo_dimension)?;
         let secret = match &settings.jwt_secret {
             Some(secret) => secret.clone(),
             None => firms::setting_or_insert(&database, "jwt_secret", &random_secret()).await?,
@@ -100,6 +106,7 @@ impl AppState {
                 database,
                 storage,
                 engine,
+                extractor,
                 metrics: Metrics::default(),
                 banner: Arc::new(Banner::default()),
             }),
@@ -132,6 +139,10 @@ impl AppState {
 
     pub fn engine(&self) -> &dyn DraftingEngine {
         self.inner.engine.as_ref()
+    }
+
+    pub fn extractor(&self) -> &Extractor {
+        &self.inner.extractor
     }
 
     pub fn signer(&self) -> &TokenSigner {

@@ -3,6 +3,7 @@
 
 pub mod aws_emulator;
 pub mod cbor_front;
+pub mod hostile;
 pub mod steno_data;
 pub mod webhook;
 

@@ -125,6 +125,25 @@ pub async fn get_document_text(
         .map_err(DbError::from)
 }
 
+/// How many characters of extracted text the matter's documents hold together, counted by the
+/// database so a draft can refuse oversized sources before loading them.
+pub async fn matter_source_text_chars(
+    database: &Database,
+    firm_id: &str,
+    matter_id: &str,
+) -> Result<i64, DbError> {
+    let row = sqlx::query(
+        "SELECT CAST(COALESCE(SUM(LENGTH(d.extracted_text)), 0) AS BIGINT) AS chars \
+         FROM matter_documents md JOIN documents d ON d.id = md.document_id \
+         WHERE md.matter_id = $1 AND d.firm_id = $2",
+    )
+    .bind(matter_id)
+    .bind(firm_id)
+    .fetch_one(database.pool())
+    .await?;
+    Ok(row.try_get("chars")?)
+}
+
 /// The documents attached to a matter, in the order they were attached, with their text.
 pub async fn matter_source_documents(
     database: &Database,

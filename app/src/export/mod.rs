@@ -1,6 +1,7 @@
 //! Rendering a letter draft to DOCX and PDF on the firm's letterhead: the letterhead and logo types, logo header parsing and the specials table shared by both formats.
 
 mod docx;
+pub mod logo;
 mod pdf;
 
 use crate::model::{format_cents, LetterDraft, SpecialsItem, SpecialsSource};
@@ -90,6 +91,31 @@ pub fn render_docx(letter: &LetterDraft, letterhead: &Letterhead) -> Result<Vec<
 /// Renders the letter as a PDF on the firm's letterhead.
 pub fn render_pdf(letter: &LetterDraft, letterhead: &Letterhead) -> Result<Vec<u8>, ExportError> {
     pdf::render(letter, letterhead)
+}
+
+/// The text an export of `letter` lays out, in bytes: every line, paragraph and specials cell.
+/// Export work grows with it, so exports are refused above a limit.
+pub fn letter_text_bytes(letter: &LetterDraft) -> u64 {
+    let lines = |lines: &[String]| lines.iter().map(|line| line.len() as u64).sum::<u64>();
+    let sections: u64 = letter
+        .sections
+        .iter()
+        .map(|section| section.heading.len() as u64 + lines(&section.paragraphs))
+        .sum();
+    // A specials row also prints a date, a category, its source and an amount.
+    const SPECIALS_ROW_CELLS_BYTES: u64 = 64;
+    let specials: u64 = letter
+        .specials
+        .iter()
+        .map(|item| item.description.len() as u64 + SPECIALS_ROW_CELLS_BYTES)
+        .sum();
+    lines(&letter.recipient)
+        + lines(&letter.reference)
+        + letter.salutation.len() as u64
+        + sections
+        + specials
+        + letter.closing.len() as u64
+        + lines(&letter.signature)
 }
 
 /// The tallest the logo is printed, in points.

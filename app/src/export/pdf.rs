@@ -1,13 +1,12 @@
 //! PDF export: lays a letter draft out on US Letter pages in builtin Helvetica (WinAnsi), with the logo, page breaks and "Page N of M" footers, and writes it with lopdf.
 
-use std::io::Cursor;
-
 use lopdf::content::{Content, Operation};
 use lopdf::{dictionary, Dictionary, Document, Object, Stream, StringFormat};
 
+use super::logo::decode_png;
 use super::{
-    invalid_logo, jpeg_header, specials_totals, ExportError, ImageFormat, Letterhead, LogoImage,
-    SpecialsRow, SPECIALS_COLUMN_TITLES, SPECIALS_TABLE_TITLE,
+    jpeg_header, specials_totals, ExportError, ImageFormat, Letterhead, LogoImage, SpecialsRow,
+    SPECIALS_COLUMN_TITLES, SPECIALS_TABLE_TITLE,
 };
 use crate::model::{format_long_date, LetterDraft};
 
@@ -24,8 +23,6 @@ const SPECIALS_COLUMN_WIDTHS: [f32; 5] = [58.0, 62.0, 160.0, 118.0, 70.0];
 const CELL_PADDING: f32 = 3.0;
 const TABLE_RULE_GREY: f32 = 0.6;
 
-/// The most memory a decoded PNG logo may take.
-const MAX_DECODED_LOGO_BYTES: usize = 64 * 1024 * 1024;
 const LOGO_RESOURCE_NAME: &str = "Logo";
 
 /// How a run of text is set: font, size, line spacing and the space left after it.
@@ -765,16 +762,6 @@ fn jpeg_image_stream(bytes: &[u8]) -> Result<Stream, ExportError> {
     Ok(Stream::new(dictionary, bytes.to_vec()).with_compression(false))
 }
 
-/// 8-bit samples of a decoded PNG, flattened onto a white page.
-#[derive(Debug, Clone, PartialEq)]
-struct DecodedPng {
-    width: u32,
-    height: u32,
-    /// "DeviceGray" (one byte a pixel) or "DeviceRGB" (three).
-    color_space: &'static str,
-    samples: Vec<u8>,
-}
-
 fn png_image_stream(bytes: &[u8]) -> Result<Stream, ExportError> {
     let decoded = decode_png(bytes)?;
     let mut stream = Stream::new(
@@ -785,54 +772,6 @@ fn png_image_stream(bytes: &[u8]) -> Result<Stream, ExportError> {
         .compress()
         .map_err(|error| ExportError::PdfWrite(format!("compressing the logo failed: {error}")))?;
     Ok(stream)
-}
-
-/// Decodes any PNG to 8-bit grey or RGB samples; palettes are expanded and alpha is
-/// blended onto white so transparent logos look right on the page.
-fn decode_png(bytes: &[u8]) -> Result<DecodedPng, ExportError> {
-    let png_error = |error: png::DecodingError| invalid_logo(ImageFormat::Png, &error.to_string());
-    let mut decoder = png::Decoder::new_with_limits(
-        Cursor::new(bytes),
-        png::Limits {
-            bytes: MAX_DECODED_LOGO_BYTES,
-        },
-    );
-    decoder.set_transformations(png::Transformations::normalize_to_color8());
-    let mut reader = decoder.read_info().map_err(png_error)?;
-    let mut buffer = vec![0; reader.output_buffer_size()];
-    let frame = reader.next_frame(&mut buffer).map_err(png_error)?;
-    buffer.truncate(frame.buffer_size());
-    let (color_space, samples) = match frame.color_type {
-        png::ColorType::Grayscale => ("DeviceGray", buffer),
-        png::ColorType::Rgb => ("DeviceRGB", buffer),
-        png::ColorType::GrayscaleAlpha => ("DeviceGray", blend_onto_white(&buffer, 1)),
-        png::ColorType::Rgba => ("DeviceRGB", blend_onto_white(&buffer, 3)),
-        png::ColorType::Indexed => {
-            return Err(ExportError::UnsupportedLogo {
-                reason: "its colour palette could not be expanded".to_string(),
-            })
-        }
-    };
-    Ok(DecodedPng {
-        width: frame.width,
-        height: frame.height,
-        color_space,
-        samples,
-    })
-}
-
-/// Drops the alpha channel after blending each pixel onto a white background.
-fn blend_onto_white(samples: &[u8], color_channels: usize) -> Vec<u8> {
-    let pixel_size = color_channels + 1;
-    let mut blended = Vec::with_capacity(samples.len() / pixel_size * color_channels);
-    for pixel in samples.chunks_exact(pixel_size) {
-        let alpha = u32::from(pixel[color_channels]);
-        for &channel in &pixel[..color_channels] {
-            let value = (u32::from(channel) * alpha + 255 * (255 - alpha) + 127) / 255;
-            blended.push(value as u8);
-        }
-    }
-    blended
 }
 
 fn font_dictionary(font: Font) -> Dictionary {

@@ -105,12 +105,19 @@ impl IntoResponse for AppError {
         if self.status() == StatusCode::INTERNAL_SERVER_ERROR {
             tracing::error!(error = %self, "request failed");
         }
-        let body = json!({
+        let mut body = json!({
             "error": {
                 "code": self.code(),
                 "message": self.public_message(),
             }
         });
+        if let AppError::LimitExceeded(hit) = &self {
+            body["error"]["limit"] = json!({
+                "name": hit.limit.name(),
+                "value": hit.value,
+                "variable": hit.limit.variable(),
+            });
+        }
         let mut response = (self.status(), Json(body)).into_response();
         add_retry_after(&mut response, &self);
         response

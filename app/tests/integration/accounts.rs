@@ -190,7 +190,7 @@ async fn tokens_from_one_process_work_on_another_sharing_the_database() {
     let (token, _) = first
         .register("Rivera & Hale LLP", "avery@riverahale.test")
         .await;
-    let mut settings = steno::config::Settings::for_data_dir(first.data_dir());
+    let mut settings = crate::support::test_settings(first.data_dir());
     settings.version = "v2".into();
     let second_state = steno::state::AppState::start(settings).await.unwrap();
     let second = steno::http::router(second_state);

@@ -169,7 +169,7 @@ async fn bad_uploads_are_refused_and_change_nothing(app: TestApp) {
 }
 on_both_backends!(bad_uploads_are_refused_and_change_nothing);
 
-fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+pub fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut files = Vec::new();
     if let Ok(entries) = std::fs::read_dir(dir) {
         for entry in entries.flatten() {

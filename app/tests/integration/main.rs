@@ -6,6 +6,7 @@ mod bad_input;
 mod csrf;
 mod documents;
 mod fixtures;
+mod hostile_uploads;
 mod isolation;
 mod letters;
 mod migration;

@@ -12,7 +12,7 @@ use axum::Router;
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use steno::clock::{Clock, ManualClock};
-use steno::config::Settings;
+use steno::config::{ExtractorProgram, Settings};
 use steno::state::AppState;
 use tempfile::TempDir;
 use tower::ServiceExt;
@@ -74,7 +74,7 @@ impl TestApp {
 
     pub async fn sqlite_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
         let data_dir = tempfile::tempdir().expect("temp dir");
-        let mut settings = Settings::for_data_dir(data_dir.path());
+        let mut settings = test_settings(data_dir.path());
         adjust(&mut settings);
         Self::start(settings, data_dir).await
     }
@@ -86,7 +86,7 @@ impl TestApp {
 
     pub async fn postgres_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
         let data_dir = tempfile::tempdir().expect("temp dir");
-        let mut settings = Settings::for_data_dir(data_dir.path());
+        let mut settings = test_settings(data_dir.path());
         settings.database_url = fresh_postgres_database().await;
         adjust(&mut settings);
         Self::start(settings, data_dir).await
@@ -238,6 +238,19 @@ pub fn with_peer(request: &mut Request<Body>, peer: &str) {
     request
         .extensions_mut()
         .insert(axum::extract::ConnectInfo(SocketAddr::new(address, 40_000)));
+}
+
+/// Settings for a test app under `data_dir`: the router runs inside the test binary, so its
+/// extractor child is the real `steno` binary Cargo built for these tests.
+pub fn test_settings(data_dir: &Path) -> Settings {
+    let mut settings = Settings::for_data_dir(data_dir);
+    settings.extractor.program = ExtractorProgram::Path(steno_binary().into());
+    settings
+}
+
+/// The `steno` binary built for these tests.
+pub fn steno_binary() -> &'static str {
+    env!("CARGO_BIN_EXE_steno")
 }
 
 /// A multipart/form-data body with one file part.

@@ -1,6 +1,12 @@
-//! Text extraction from uploaded source documents: recognising PDF, DOCX and plain text by their bytes and pulling out their text.
+//! Text extraction from uploaded source documents: recognising PDF, DOCX and plain text by their
+//! bytes and pulling out their text within [`DocumentLimits`]. This code parses untrusted files;
+//! Steno runs it only inside the bounded extractor child process (see `crate::extractor`).
 
-use std::io::{Cursor, Read};
+mod pdf_guard;
+mod pdf_lexer;
+mod stream_decode;
+
+use std::io::{Cursor, Read, Write};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use quick_xml::events::Event;
@@ -8,6 +14,53 @@ use quick_xml::name::{Namespace, ResolveResult};
 use quick_xml::NsReader;
 use zip::result::ZipError;
 use zip::ZipArchive;
+
+use crate::limits::{Limit, LimitExceeded};
+
+/// The limits one document's extraction stays within (the extractor child also runs under
+/// memory, CPU and time limits that back these up).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DocumentLimits {
+    /// Text extracted from one document, after whitespace is normalised.
+    pub max_text_bytes: u64,
+    /// Bytes the compressed streams of a PDF (each once), or the document part of a DOCX,
+    /// may inflate to.
+    pub max_decompressed_bytes: u64,
+    /// Nesting of arrays, dictionaries and strings in a PDF; also bounds page-tree and form depth.
+    pub max_nesting_depth: usize,
+    pub max_pdf_objects: u64,
+    /// Page content the PDF text extractor may be asked to read, every reuse counted.
+    pub max_page_content_bytes: u64,
+}
+
+impl Default for DocumentLimits {
+    fn default() -> DocumentLimits {
+        DocumentLimits {
+            max_text_bytes: 2 * 1024 * 1024,
+            max_decompressed_bytes: 64 * 1024 * 1024,
+            max_nesting_depth: 64,
+            max_pdf_objects: 100_000,
+            max_page_content_bytes: 32 * 1024 * 1024,
+        }
+    }
+}
+
+impl DocumentLimits {
+    /// Raw text collected before whitespace normalisation; normalising only shrinks it, so
+    /// twice the final limit leaves room for layout whitespace while bounding the work.
+    fn max_raw_text_bytes(&self) -> usize {
+        usize::try_from(self.max_text_bytes.saturating_mul(2)).unwrap_or(usize::MAX)
+    }
+
+    fn text_limit_error(&self) -> ExtractError {
+        ExtractError::Limit(LimitExceeded::new(
+            Limit::ExtractedTextBytes,
+            self.max_text_bytes,
+            "the text extracted from the document is larger than",
+            "split the document and upload the parts",
+        ))
+    }
+}
 
 /// The kinds of source document Steno reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -80,8 +133,8 @@ pub enum ExtractError {
     UnreadableDocx { reason: String },
     #[error("the DOCX has no word/document.xml, so it is not a Word document or it is damaged; save it again from Word and upload the new file")]
     DocxWithoutDocument,
-    #[error("the DOCX text is larger than {limit_bytes} bytes of XML; split the document and upload the parts")]
-    DocxTooLarge { limit_bytes: u64 },
+    #[error("{0}")]
+    Limit(LimitExceeded),
     #[error("the text file is not UTF-8 (the first invalid byte is at offset {offset}); save it with UTF-8 encoding and upload it again")]
     TextNotUtf8 { offset: usize },
     #[error("the text file contains NUL bytes, so it is binary data rather than text; upload the document as a PDF or DOCX")]
@@ -91,8 +144,6 @@ pub enum ExtractError {
 const PDF_SIGNATURE: &[u8] = b"%PDF-";
 const ZIP_SIGNATURE: &[u8] = b"PK\x03\x04";
 const DOCX_DOCUMENT_PART: &str = "word/document.xml";
-/// Upper bound on the unpacked document XML, against archives that inflate enormously.
-const MAX_DOCUMENT_XML_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Decides what kind of document an upload is from its bytes, rejecting anything that is
 /// not a PDF, a DOCX or UTF-8 text, and files named or declared as a PDF or DOCX that are not.
@@ -204,14 +255,28 @@ fn kind_claimed_by_content_type(content_type: &str) -> Option<DocumentKind> {
     }
 }
 
-/// Extracts the readable text of a document whose kind `detect_kind` decided.
+/// Extracts the readable text of a document whose kind `detect_kind` decided, within the
+/// default limits.
 pub fn extract_text(kind: DocumentKind, bytes: &[u8]) -> Result<String, ExtractError> {
+    extract_text_within(kind, bytes, &DocumentLimits::default())
+}
+
+/// Extracts the readable text of a document within `limits`.
+pub fn extract_text_within(
+    kind: DocumentKind,
+    bytes: &[u8],
+    limits: &DocumentLimits,
+) -> Result<String, ExtractError> {
     let raw = match kind {
         DocumentKind::PlainText => plain_text(bytes)?,
-        DocumentKind::Pdf => pdf_text(bytes)?,
-        DocumentKind::Docx => docx_text(bytes)?,
+        DocumentKind::Pdf => pdf_text(bytes, limits)?,
+        DocumentKind::Docx => docx_text(bytes, limits)?,
     };
-    Ok(normalise_whitespace(&raw))
+    let text = normalise_whitespace(&raw);
+    if text.len() as u64 > limits.max_text_bytes {
+        return Err(limits.text_limit_error());
+    }
+    Ok(text)
 }
 
 fn plain_text(bytes: &[u8]) -> Result<String, ExtractError> {
@@ -224,25 +289,72 @@ fn plain_text(bytes: &[u8]) -> Result<String, ExtractError> {
     Ok(text.strip_prefix('\u{FEFF}').unwrap_or(text).to_string())
 }
 
-fn pdf_text(bytes: &[u8]) -> Result<String, ExtractError> {
-    let parsed = catch_unwind(|| pdf_extract::extract_text_from_mem(bytes)).map_err(|_| {
-        ExtractError::UnreadablePdf {
-            reason: "the PDF parser failed on its structure".to_string(),
+/// Text the PDF extractor writes, refused past a cap so a page cannot produce unbounded output.
+struct CappedText {
+    bytes: Vec<u8>,
+    cap: usize,
+    exceeded: bool,
+}
+
+impl Write for CappedText {
+    fn write(&mut self, buffer: &[u8]) -> std::io::Result<usize> {
+        if self.bytes.len() + buffer.len() > self.cap {
+            self.exceeded = true;
+            return Err(std::io::Error::other("extracted text limit reached"));
         }
-    })?;
-    let text = parsed.map_err(|error| ExtractError::UnreadablePdf {
-        reason: error.to_string(),
-    })?;
+        self.bytes.extend_from_slice(buffer);
+        Ok(buffer.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn unreadable_pdf(reason: impl ToString) -> ExtractError {
+    ExtractError::UnreadablePdf {
+        reason: reason.to_string(),
+    }
+}
+
+/// Checks the raw file against the limits, loads it, checks its pages, then extracts the text
+/// into a capped buffer.
+fn pdf_text(bytes: &[u8], limits: &DocumentLimits) -> Result<String, ExtractError> {
+    let scan = pdf_guard::scan_file(bytes, limits)?;
+    let parsed = catch_unwind(AssertUnwindSafe(|| {
+        let mut document = lopdf::Document::load_mem(bytes).map_err(unreadable_pdf)?;
+        if document.is_encrypted() {
+            document.decrypt("").map_err(unreadable_pdf)?;
+        }
+        pdf_guard::check_pages(&document, &scan, limits)?;
+        let mut sink = CappedText {
+            bytes: Vec::new(),
+            cap: limits.max_raw_text_bytes(),
+            exceeded: false,
+        };
+        let written = {
+            let writer: &mut dyn Write = &mut sink;
+            let mut output = pdf_extract::PlainTextOutput::new(writer);
+            pdf_extract::output_doc(&document, &mut output)
+        };
+        if sink.exceeded {
+            return Err(limits.text_limit_error());
+        }
+        written.map_err(unreadable_pdf)?;
+        Ok(String::from_utf8_lossy(&sink.bytes).into_owned())
+    }));
+    let text =
+        parsed.unwrap_or_else(|_| Err(unreadable_pdf("the PDF parser failed on its structure")))?;
     if text.trim().is_empty() {
         return Err(ExtractError::PdfWithoutText);
     }
     Ok(text)
 }
 
-fn docx_text(bytes: &[u8]) -> Result<String, ExtractError> {
+fn docx_text(bytes: &[u8], limits: &DocumentLimits) -> Result<String, ExtractError> {
     let parsed = catch_unwind(AssertUnwindSafe(|| {
-        let xml = read_docx_document_part(bytes)?;
-        document_xml_text(&xml)
+        let xml = read_docx_document_part(bytes, limits)?;
+        document_xml_text(&xml, limits)
     }));
     parsed.unwrap_or_else(|_| {
         Err(ExtractError::UnreadableDocx {
@@ -255,7 +367,7 @@ fn unreadable_docx(reason: String) -> ExtractError {
     ExtractError::UnreadableDocx { reason }
 }
 
-fn read_docx_document_part(bytes: &[u8]) -> Result<Vec<u8>, ExtractError> {
+fn read_docx_document_part(bytes: &[u8], limits: &DocumentLimits) -> Result<Vec<u8>, ExtractError> {
     let mut archive = ZipArchive::new(Cursor::new(bytes))
         .map_err(|error| unreadable_docx(format!("it is not a valid ZIP archive ({error})")))?;
     let part = match archive.by_name(DOCX_DOCUMENT_PART) {
@@ -268,17 +380,20 @@ fn read_docx_document_part(bytes: &[u8]) -> Result<Vec<u8>, ExtractError> {
         }
     };
     let mut xml = Vec::new();
-    part.take(MAX_DOCUMENT_XML_BYTES + 1)
+    part.take(limits.max_decompressed_bytes + 1)
         .read_to_end(&mut xml)
         .map_err(|error| {
             unreadable_docx(format!(
                 "{DOCX_DOCUMENT_PART} could not be unpacked ({error})"
             ))
         })?;
-    if xml.len() as u64 > MAX_DOCUMENT_XML_BYTES {
-        return Err(ExtractError::DocxTooLarge {
-            limit_bytes: MAX_DOCUMENT_XML_BYTES,
-        });
+    if xml.len() as u64 > limits.max_decompressed_bytes {
+        return Err(ExtractError::Limit(LimitExceeded::new(
+            Limit::DecompressedBytes,
+            limits.max_decompressed_bytes,
+            &format!("the DOCX's {DOCX_DOCUMENT_PART} inflates to more than"),
+            "split the document and upload the parts",
+        )));
     }
     Ok(xml)
 }
@@ -353,7 +468,7 @@ fn is_fallback_element(namespace: &ResolveResult, local_name: &[u8]) -> bool {
 
 /// Reads the paragraphs of `word/document.xml`: `w:t` text, `w:tab` tabs, `w:br` breaks,
 /// one line per `w:p` paragraph.
-fn document_xml_text(xml: &[u8]) -> Result<String, ExtractError> {
+fn document_xml_text(xml: &[u8], limits: &DocumentLimits) -> Result<String, ExtractError> {
     let malformed = |error: quick_xml::Error| {
         unreadable_docx(format!(
             "{DOCX_DOCUMENT_PART} is not well-formed XML ({error})"
@@ -397,6 +512,9 @@ fn document_xml_text(xml: &[u8]) -> Result<String, ExtractError> {
             }
             Event::Eof => break,
             _ => {}
+        }
+        if collector.text.len() > limits.max_raw_text_bytes() {
+            return Err(limits.text_limit_error());
         }
         buffer.clear();
     }
@@ -814,6 +932,58 @@ mod tests {
             extract_text(DocumentKind::PlainText, b"a\0b"),
             Err(ExtractError::TextContainsNul)
         ));
+    }
+
+    #[test]
+    fn text_past_the_limit_is_refused_naming_it() {
+        let limits = DocumentLimits {
+            max_text_bytes: 200,
+            ..DocumentLimits::default()
+        };
+        let line = "Office visit 04/02/2025, $120.00";
+        let lines: Vec<&str> = std::iter::repeat_n(line, 12).collect();
+        let paragraphs: String = lines
+            .iter()
+            .map(|line| format!("<w:p><w:r><w:t>{line}</w:t></w:r></w:p>"))
+            .collect();
+        let document = format!(
+            "<w:document xmlns:w=\"http://schemas.openxmlformats.org/wordprocessingml/2006/main\"><w:body>{paragraphs}</w:body></w:document>"
+        );
+        let inputs = [
+            (DocumentKind::PlainText, lines.join("\n").into_bytes()),
+            (DocumentKind::Pdf, lopdf_built_pdf(&lines)),
+            (
+                DocumentKind::Docx,
+                zip_of(&[("word/document.xml", document.as_str())]),
+            ),
+        ];
+        for (kind, bytes) in inputs {
+            match extract_text_within(kind, &bytes, &limits) {
+                Err(ExtractError::Limit(hit)) => {
+                    assert_eq!(hit.limit, Limit::ExtractedTextBytes, "{kind:?}");
+                    assert!(hit
+                        .to_string()
+                        .contains("extracted_text_bytes limit of 200 bytes"));
+                }
+                other => panic!("{kind:?}: expected the text limit, got {other:?}"),
+            }
+            let text = extract_text(kind, &bytes).unwrap();
+            assert!(text.matches("$120.00").count() == 12, "{kind:?}: {text}");
+        }
+    }
+
+    #[test]
+    fn a_docx_part_past_the_decompressed_limit_is_refused() {
+        let limits = DocumentLimits {
+            max_decompressed_bytes: 1000,
+            ..DocumentLimits::default()
+        };
+        let padding = " ".repeat(2000);
+        let archive = zip_of(&[("word/document.xml", padding.as_str())]);
+        match extract_text_within(DocumentKind::Docx, &archive, &limits) {
+            Err(ExtractError::Limit(hit)) => assert_eq!(hit.limit, Limit::DecompressedBytes),
+            other => panic!("expected the decompressed limit, got {other:?}"),
+        }
     }
 
     #[test]
