@@ -1011,6 +1011,11 @@ fn validate_service(
             .display()
             .to_string()
     });
+    // The local router forwards from loopback and appends the caller's address to
+    // X-Forwarded-For; Steno believes that header only from proxies it trusts, so its per-client
+    // login limits see the real caller instead of the router.
+    env.entry("STENO_TRUSTED_PROXIES".into())
+        .or_insert_with(|| "127.0.0.1".into());
     let health_path = raw.health_path.unwrap_or_else(|| "/v1/health".into());
     if !health_path.starts_with('/') {
         return Err(error(
@@ -2199,6 +2204,7 @@ mod tests {
         assert_eq!(steno.plan.steps.len(), 10);
         assert_eq!(steno.env["STENO_LOG"], "warn");
         assert!(steno.env.contains_key("STENO_DATA_DIR"));
+        assert_eq!(steno.env["STENO_TRUSTED_PROXIES"], "127.0.0.1");
         assert_eq!(
             steno.checks["smoke"],
             CheckSpec::Http {
