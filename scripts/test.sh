@@ -33,7 +33,9 @@ echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
-echo "==> cargo build (the binaries the end-to-end tests start)"
-cargo build --workspace --bins --locked
+# One build for the binaries the end-to-end tests start and every test: with --tests the binaries
+# get the same dependency features as the tests, so nothing is compiled twice.
+echo "==> cargo build (the binaries the end-to-end tests start, and the tests)"
+cargo build --workspace --bins --tests --locked
 echo "==> cargo test"
 cargo test --workspace --locked

@@ -65,10 +65,11 @@ pub fn binary(name: &str) -> PathBuf {
         (Some(_), None) => false,
     };
     if stale {
-        // One fixed command for every binary, so its feature set (and build cache) stays the same.
+        // The same command as the test script's build step: with --tests the binaries get the
+        // dependency features the tests use, so this shares the tests' build cache.
         let mut command = Command::new(env!("CARGO"));
         command
-            .args(["build", "--workspace", "--bins"])
+            .args(["build", "--workspace", "--bins", "--tests"])
             .current_dir(workspace_root());
         if profile_dir
             .file_name()
