@@ -547,7 +547,7 @@ fn plan_for_request(name_or_file: &str) -> anyhow::Result<serde_json::Value> {
     if opsd::core::plan::preset(name_or_file).is_some() || !path.is_file() {
         return Ok(serde_json::Value::String(name_or_file.to_string()));
     }
-    let plan = opsd::core::plan::load_plan_file(path)?;
+    let plan = opsd::config::files::load_plan_file(path)?;
     Ok(opsd::core::plan::plan_document(&plan))
 }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::core::alarms::{load_alarm_dir, parse_alarm_file, AlarmRule};
+use crate::core::alarms::{parse_alarm_file, AlarmRule};
 use crate::core::analysis::AnalysisPolicy;
 use crate::core::config_error::ConfigError;
 use crate::core::cost::{
@@ -24,7 +24,9 @@ use crate::notify::{validate_notifications, NotificationRoute, NotificationTarge
 use crate::platform::aws::retry::RetryPolicy;
 use crate::platform::aws::{AwsServiceConfig, CloudFrontConfig};
 use crate::platform::secrets::SecretSource;
+use files::load_alarm_dir;
 
+pub mod files;
 mod secrets;
 
 /// The seed alarms, embedded so `opsd up` works from any directory.

@@ -20,9 +20,7 @@
 //! invariant: an alarm is in ALARM only on data: a period without enough requests is no data,
 //! and any period without data makes the rule INSUFFICIENT_DATA, never OK.
 
-use std::collections::HashMap;
 use std::fmt;
-use std::path::Path;
 use std::time::Duration;
 
 use serde::de::{self, Deserializer, Visitor};
@@ -706,64 +704,12 @@ pub fn parse_alarm_file(file_name: &str, text: &str) -> Result<Vec<AlarmRule>, C
     Ok(rules)
 }
 
-/// Reads every `*.yaml` and `*.yml` file of `dir`, in file-name order. Alarm names must be unique
-/// across the files; the error names both.
-pub fn load_alarm_dir(dir: &Path) -> Result<Vec<AlarmRule>, ConfigError> {
-    let dir_name = dir.display().to_string();
-    let entries = std::fs::read_dir(dir).map_err(|error| {
-        ConfigError::new(
-            &dir_name,
-            format!("cannot read the alarm directory: {error}"),
-        )
-    })?;
-    let mut paths = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|error| {
-            ConfigError::new(
-                &dir_name,
-                format!("cannot read the alarm directory: {error}"),
-            )
-        })?;
-        let path = entry.path();
-        let is_yaml = path
-            .extension()
-            .and_then(|extension| extension.to_str())
-            .is_some_and(|extension| extension == "yaml" || extension == "yml");
-        if is_yaml && path.is_file() {
-            paths.push(path);
-        }
-    }
-    paths.sort();
-
-    let mut rules = Vec::new();
-    let mut defined_in: HashMap<String, String> = HashMap::new();
-    for path in paths {
-        let file_name = path.display().to_string();
-        let text = std::fs::read_to_string(&path).map_err(|error| {
-            ConfigError::new(&file_name, format!("cannot read the alarm file: {error}"))
-        })?;
-        for (index, rule) in parse_alarm_file(&file_name, &text)?.into_iter().enumerate() {
-            if let Some(first_file) = defined_in.get(&rule.name) {
-                return Err(ConfigError::new(
-                    &file_name,
-                    format!(
-                        "alarm {:?} is already defined in {first_file}; alarm names must be unique across files",
-                        rule.name
-                    ),
-                )
-                .with_field(format!("alarms[{index}].name"))
-                .at(locate_list_field(&text, "alarms", index, Some("name"))));
-            }
-            defined_in.insert(rule.name.clone(), file_name.clone());
-            rules.push(rule);
-        }
-    }
-    Ok(rules)
-}
-
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
+    use crate::config::files::load_alarm_dir;
 
     const EXAMPLE: &str = r#"
 alarms:
@@ -962,28 +908,6 @@ alarms:
         assert!(error_of("alarm:\n  - name: x\n")
             .message
             .contains("unknown field `alarm`"));
-    }
-
-    #[test]
-    fn loads_a_directory_and_rejects_names_used_twice() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("b.yml"), rule_text(&[("name", "second")])).unwrap();
-        std::fs::write(dir.path().join("a.yaml"), rule_text(&[("name", "first")])).unwrap();
-        std::fs::write(dir.path().join("notes.txt"), "not an alarm").unwrap();
-        let rules = load_alarm_dir(dir.path()).unwrap();
-        let names: Vec<&str> = rules.iter().map(|rule| rule.name.as_str()).collect();
-        assert_eq!(names, vec!["first", "second"]);
-
-        std::fs::write(dir.path().join("c.yaml"), rule_text(&[("name", "first")])).unwrap();
-        let error = load_alarm_dir(dir.path()).unwrap_err();
-        assert!(error.file.ends_with("c.yaml"), "{error}");
-        assert!(error.message.contains("a.yaml"), "{error}");
-        assert_eq!(
-            (error.line, error.field.as_deref()),
-            (Some(2), Some("alarms[0].name"))
-        );
-
-        assert!(load_alarm_dir(&dir.path().join("missing")).is_err());
     }
 
     /// What a seed alarm must say (DESIGN §4, from the deployment guides).

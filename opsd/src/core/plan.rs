@@ -19,7 +19,6 @@
 //! increasing, and ends with the 100 % step (the promotion).
 
 use std::fmt;
-use std::path::Path;
 use std::time::Duration;
 
 use serde::de::{self, Deserializer, Visitor};
@@ -450,14 +449,6 @@ fn shorten(text: &str) -> String {
     }
 }
 
-/// Reads a custom plan from a YAML file.
-pub fn load_plan_file(path: &Path) -> Result<RolloutPlan, ConfigError> {
-    let file_name = path.display().to_string();
-    let text = std::fs::read_to_string(path)
-        .map_err(|error| ConfigError::new(&file_name, format!("cannot read the plan: {error}")))?;
-    parse_plan(&file_name, &text)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -692,15 +683,5 @@ mod tests {
 
         let not_yaml = error_of("name: p\nsteps:\n  - weight: 10\n   bake: 1m\n");
         assert!(not_yaml.line.is_some(), "{not_yaml}");
-    }
-
-    #[test]
-    fn loads_a_plan_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("fast-demo.yaml");
-        std::fs::write(&path, FAST_DEMO).unwrap();
-        assert_eq!(load_plan_file(&path).unwrap().name, "fast-demo");
-        let missing = load_plan_file(&dir.path().join("nope.yaml")).unwrap_err();
-        assert!(missing.to_string().contains("nope.yaml"), "{missing}");
     }
 }

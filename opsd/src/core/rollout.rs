@@ -18,7 +18,7 @@ use super::cost::release_cost::{
 };
 use super::plan::RolloutPlan;
 use super::traffic::{SecondSample, TrafficSample};
-use crate::platform::{HealthStatus, ReleaseSpec, TrafficSplit};
+use crate::core::release::{HealthStatus, ReleaseSpec, TrafficSplit};
 
 /// What to do when a step's bake ends without enough evidence either way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
