@@ -6,7 +6,7 @@
 //! server survived, and the other client's latency. Accepted logos are followed by three
 //! concurrent PDF exports, accepted DOCX text bombs by a draft, as an attacker would.
 //!
-//! Run (see docs/hostile-uploads.md): `cargo bench --workspace --bench hostile_uploads -- [--steno
+//! Run (see docs/hostile-uploads.md): `cargo bench -p steno --bench hostile_uploads -- [--steno
 //! PATH] [--label NAME] [--cap-gib 4] [--size full|test] [--only NAME] [--timeout-secs 180]
 //! [--markdown FILE]`. Without `--steno` it attacks the `steno` binary built with the bench
 //! (release).
@@ -465,6 +465,16 @@ async fn main() {
             })
         };
         let steps = attack(&client, &base, &firm, &input, options.timeout).await;
+        // A server that dropped the connection may still be dying (a stack overflow, an abort
+        // on a failed allocation): give it a moment before saying whether it survived.
+        if steps.iter().any(|step| step.outcome == "connection lost") {
+            let deadline = Instant::now() + Duration::from_secs(3);
+            while Instant::now() < deadline
+                && server.process.child.try_wait().ok().flatten().is_none()
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
         let alive = server.process.child.try_wait().ok().flatten().is_none();
         let server_peak = status_field(server.pid, "VmHWM:")
             .unwrap_or(0)

@@ -234,3 +234,43 @@ impl CommandOutput {
             .unwrap_or_else(|error| panic!("not JSON ({error}): {}\n{}", self.stdout, self.stderr))
     }
 }
+
+/// The permission bits of a file (`0o600` for a private one); panics naming the path when it
+/// cannot be read.
+pub fn file_mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+/// Registers a new firm on the Steno at `base` with its admin `email` and `password`, and
+/// returns the admin's access token.
+pub async fn register_firm(
+    client: &reqwest::Client,
+    base: &str,
+    firm: &str,
+    email: &str,
+    password: &str,
+) -> String {
+    let session: serde_json::Value = client
+        .post(format!("{base}/v1/firms"))
+        .json(&serde_json::json!({
+            "firm_name": firm,
+            "admin_name": "Avery",
+            "admin_email": email,
+            "admin_password": password,
+        }))
+        .send()
+        .await
+        .expect("steno answers")
+        .json()
+        .await
+        .expect("a JSON answer");
+    session["access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("registered: {session}"))
+        .to_string()
+}

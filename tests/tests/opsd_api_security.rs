@@ -5,12 +5,11 @@
 //! `env_from` never reach the store; opsd's data files are private even under a 022 umask.
 
 use std::io::Read;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use e2e_tests::{binary, start_opsd_up_with, RunningProcess};
+use e2e_tests::{binary, file_mode, start_opsd_up_with, RunningProcess};
 use serde_json::{json, Value};
 
 const PLAIN_VALUE: &str = "plain-value-9876-visible-to-no-one";
@@ -129,14 +128,6 @@ fn environment_of_release(version: &str) -> Option<Vec<String>> {
         }
     }
     None
-}
-
-fn mode(path: &Path) -> u32 {
-    std::fs::metadata(path)
-        .unwrap_or_else(|error| panic!("{}: {error}", path.display()))
-        .permissions()
-        .mode()
-        & 0o777
 }
 
 fn contains_bytes(haystack: &[u8], needle: &str) -> bool {
@@ -309,19 +300,24 @@ fn api_callers_cannot_read_files_or_secrets_and_data_files_are_private() {
             assert!(!contains_bytes(&bytes, SECRET_VALUE), "{file}");
         }
     }
-    assert_eq!(mode(&data), 0o700);
+    assert_eq!(file_mode(&data), 0o700);
     for file in ["opsd.db", "opsd.db-wal", "opsd.db-shm", "operator.token"] {
-        assert_eq!(mode(&data.join(file)), 0o600, "{file}");
+        assert_eq!(file_mode(&data.join(file)), 0o600, "{file}");
     }
-    assert_eq!(mode(&data.join("logs")), 0o700);
+    assert_eq!(file_mode(&data.join("logs")), 0o700);
     for entry in std::fs::read_dir(data.join("logs")).unwrap().flatten() {
-        assert_eq!(mode(&entry.path()), 0o600, "{}", entry.path().display());
+        assert_eq!(
+            file_mode(&entry.path()),
+            0o600,
+            "{}",
+            entry.path().display()
+        );
     }
     let steno_data = dir.path().join(".opsd/steno-data");
     for entry in std::fs::read_dir(&steno_data).unwrap().flatten() {
         let path = entry.path();
         let expected = if path.is_dir() { 0o700 } else { 0o600 };
-        assert_eq!(mode(&path), expected, "{}", path.display());
+        assert_eq!(file_mode(&path), expected, "{}", path.display());
     }
 
     process.terminate(Duration::from_secs(20));

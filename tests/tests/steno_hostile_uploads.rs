@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use e2e_tests::hostile::{corpus, HostileInput, Size, Target};
-use e2e_tests::{binary, RunningProcess};
-use serde_json::{json, Value};
+use e2e_tests::{binary, register_firm, RunningProcess};
+use serde_json::Value;
 use sqlx::{Connection, Row, SqliteConnection};
 
 fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
@@ -96,22 +96,6 @@ fn bystander(
     })
 }
 
-async fn register(client: &reqwest::Client, base: &str, firm: &str, email: &str) -> String {
-    let session: Value = client
-        .post(format!("{base}/v1/firms"))
-        .json(&json!({"firm_name": firm, "admin_name": "Avery", "admin_email": email, "admin_password": "correct horse battery"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    session["access_token"]
-        .as_str()
-        .expect("a token")
-        .to_string()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_running_steno_refuses_every_hostile_upload_and_keeps_serving() {
     let data_dir = tempfile::tempdir().unwrap();
@@ -125,8 +109,22 @@ async fn a_running_steno_refuses_every_hostile_upload_and_keeps_serving() {
     let mut process = RunningProcess::start(command, Duration::from_secs(60));
     let base = process.base_url.clone();
     let client = reqwest::Client::new();
-    let token = register(&client, &base, "Rivera & Hale LLP", "avery@rh.test").await;
-    let other_token = register(&client, &base, "Okafor Law", "ngozi@okafor.test").await;
+    let token = register_firm(
+        &client,
+        &base,
+        "Rivera & Hale LLP",
+        "avery@rh.test",
+        "correct horse battery",
+    )
+    .await;
+    let other_token = register_firm(
+        &client,
+        &base,
+        "Okafor Law",
+        "ngozi@okafor.test",
+        "correct horse battery",
+    )
+    .await;
 
     let ordinary = client
         .post(format!("{base}/v1/documents"))

@@ -2,12 +2,11 @@
 //! served `steno`, with two processes sharing one database where that is the point, and the
 //! permissions of the files Steno creates under a 022 umask.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use e2e_tests::{binary, RunningProcess};
+use e2e_tests::{binary, file_mode, register_firm, RunningProcess};
 use reqwest::{header, redirect, Client, StatusCode};
 use serde_json::{json, Value};
 
@@ -39,22 +38,6 @@ fn client() -> Client {
         .unwrap()
 }
 
-async fn register(client: &Client, base: &str, email: &str) -> String {
-    let session: Value = client
-        .post(format!("{base}/v1/firms"))
-        .json(&json!({"firm_name": "Rivera & Hale LLP", "admin_name": "Avery", "admin_email": email, "admin_password": PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    session["access_token"]
-        .as_str()
-        .unwrap_or_else(|| panic!("registered: {session}"))
-        .to_string()
-}
-
 async fn login(client: &Client, base: &str, email: &str, password: &str) -> reqwest::Response {
     client
         .post(format!("{base}/v1/auth/login"))
@@ -74,14 +57,6 @@ async fn me(client: &Client, base: &str, token: &str) -> StatusCode {
         .status()
 }
 
-fn mode(path: &Path) -> u32 {
-    std::fs::metadata(path)
-        .unwrap_or_else(|error| panic!("{}: {error}", path.display()))
-        .permissions()
-        .mode()
-        & 0o777
-}
-
 #[tokio::test]
 async fn two_processes_share_lockouts_and_revocations() {
     let root = tempfile::tempdir().unwrap();
@@ -95,7 +70,7 @@ async fn two_processes_share_lockouts_and_revocations() {
     let (a, b) = (first.base_url.clone(), second.base_url.clone());
     let client = client();
 
-    let token = register(&client, &a, "avery@rh.test").await;
+    let token = register_firm(&client, &a, "Rivera & Hale LLP", "avery@rh.test", PASSWORD).await;
     assert_eq!(me(&client, &b, &token).await, StatusCode::OK);
 
     // Three failures on one process lock the email on both; the right password is refused.
@@ -126,11 +101,11 @@ async fn two_processes_share_lockouts_and_revocations() {
     assert_eq!(me(&client, &a, &token).await, StatusCode::UNAUTHORIZED);
 
     // The files and directories Steno created are private to its user.
-    assert_eq!(mode(&data_dir), 0o700);
+    assert_eq!(file_mode(&data_dir), 0o700);
     for file in ["steno.db", "steno.db-wal", "steno.db-shm"] {
-        assert_eq!(mode(&data_dir.join(file)), 0o600, "{file}");
+        assert_eq!(file_mode(&data_dir.join(file)), 0o600, "{file}");
     }
-    assert_eq!(mode(&data_dir.join("documents")), 0o700);
+    assert_eq!(file_mode(&data_dir.join("documents")), 0o700);
 }
 
 #[tokio::test]
@@ -188,7 +163,14 @@ async fn cross_site_login_forms_are_refused() {
     let process = steno(data_dir.path(), &[]);
     let base = process.base_url.clone();
     let client = client();
-    register(&client, &base, "avery@rh.test").await;
+    register_firm(
+        &client,
+        &base,
+        "Rivera & Hale LLP",
+        "avery@rh.test",
+        PASSWORD,
+    )
+    .await;
 
     let page = client.get(format!("{base}/login")).send().await.unwrap();
     for (name, expected) in [
