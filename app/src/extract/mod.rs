@@ -391,7 +391,7 @@ fn read_docx_document_part(bytes: &[u8], limits: &DocumentLimits) -> Result<Vec<
         return Err(ExtractError::Limit(LimitExceeded::new(
             Limit::DecompressedBytes,
             limits.max_decompressed_bytes,
-            &format!("the DOCX's {DOCX_DOCUMENT_PART} inflates to more than"),
+            format!("the DOCX's {DOCX_DOCUMENT_PART} inflates to more than"),
             "split the document and upload the parts",
         )));
     }

@@ -142,6 +142,10 @@ fn set_limit(resource: ResourceKind, soft: u64, hard: u64) -> std::io::Result<()
         if libc::getrlimit(resource, &mut current) != 0 {
             return Err(std::io::Error::last_os_error());
         }
+        #[allow(
+            clippy::unnecessary_cast,
+            reason = "rlim_t is u64 on 64-bit Linux but a 32-bit c_ulong on some 32-bit targets"
+        )]
         let hard = hard.min(current.rlim_max as u64);
         let wanted = libc::rlimit {
             rlim_cur: soft.min(hard) as libc::rlim_t,
