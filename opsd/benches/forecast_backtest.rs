@@ -4,7 +4,8 @@
 //!
 //! Run: `cargo bench -p opsd --bench forecast_backtest` (options after `--`: `--seeds N`,
 //! `--days N`). Every series is synthetic (see `opsd::core::cost::synthetic`), the recorded-like
-//! one included: it follows seed 000's production cost breakdown, not a real bill.
+//! one included: it follows the reference cost estimate of R-COST-15 (docs/requirements.md), not a
+//! real bill.
 
 use chrono::{Datelike, NaiveDate};
 

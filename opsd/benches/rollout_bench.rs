@@ -286,11 +286,12 @@ fn parse_options() -> Options {
 
 fn main() {
     let options = parse_options();
+    // R-ALARM-1 (docs/requirements.md): an error rate above 1 % rolls the canary back.
     let alarms = parse_alarm_file(
         "lambda-error-rate.yaml",
         include_str!("../../alarms/lambda-error-rate.yaml"),
     )
-    .expect("seed alarm parses");
+    .expect("the shipped lambda-error-rate rule parses");
     let policy = RolloutPolicy {
         alarms,
         ..RolloutPolicy::default()

@@ -4,7 +4,7 @@
 //! before them, records the check in the store and says which notifications are new
 //! ([`CostState::advance`], persisted, so a restart does not alert again).
 //!
-//! Exit codes (DESIGN §3): 0 every budget within its thresholds, 3 a warning threshold crossed,
+//! Exit codes (R-OPS-1 in docs/requirements.md): 0 every budget within its thresholds, 3 a warning threshold crossed,
 //! 2 a critical threshold crossed (actual or forecast); 1 for configuration or platform errors.
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -529,8 +529,9 @@ impl Daemon {
         Ok(view)
     }
 
-    /// The drill gate of the service's database (DESIGN §3 item 5): `Ok(None)` when open or
-    /// overridden (the override is audited), `Ok(Some(reason))` to hold, `Err` to refuse.
+    /// The drill gate of the service's database (R-GATE-1, R-GATE-2 in docs/requirements.md):
+    /// `Ok(None)` when open or overridden (the override is audited), `Ok(Some(reason))` to hold,
+    /// `Err` to refuse.
     async fn check_drill_gate(
         &self,
         service: &ServiceConfig,
@@ -610,8 +611,8 @@ impl Daemon {
         )))
     }
 
-    /// Takes the service's pre-deployment snapshot when configured (seed 000), unless the
-    /// operator overrides `snapshot` (audited).
+    /// Takes the service's pre-deployment snapshot when configured (R-DR-4), unless the
+    /// operator overrides `snapshot` (audited, R-GATE-4).
     async fn pre_deploy_snapshot(
         &self,
         service: &ServiceConfig,

@@ -879,7 +879,7 @@ async fn drill_command(config: &Config, action: &DrillAction) -> anyhow::Result<
     }
 }
 
-/// Exit code of a rollout phase (DESIGN contract).
+/// Exit code of a rollout phase (R-OPS-1 in docs/requirements.md).
 fn exit_code_of(phase: &str) -> Option<u8> {
     match phase {
         "promoted" => Some(0),

@@ -22,7 +22,8 @@ const ALIAS: &str = "live";
 /// Requests per second the simulated Lambda serves, split by the alias's weights.
 const SIMULATED_RPS: f64 = 200.0;
 
-/// The seed's steps (10 → 25 with smoke checks → 50 with end-to-end checks → 100) with short bakes.
+/// The steps of R-CANARY-1, R-CANARY-3 and R-CANARY-4 (docs/requirements.md): 10 → 25 with smoke
+/// checks → 50 with end-to-end checks → 100, with short bakes.
 const SEED_PLAN_FAST: &str = "name: seed-fast\nsteps:\n  - weight: 10\n    bake: 4s\n  - weight: 25\n    bake: 4s\n    checks: [smoke]\n  - weight: 50\n    bake: 4s\n    checks: [e2e]\n  - weight: 100\n";
 
 /// A tiny zip holding a `bootstrap`; the emulator stores it, nothing runs it.
@@ -473,8 +474,8 @@ async fn lambda_rollouts_shift_the_alias_and_roll_back_on_errors_and_alarms() {
     );
     let (_daemon, opsd) = tokio::task::block_in_place(|| start_opsd(dir.path()));
 
-    // A healthy canary (version 2) goes through the seed's steps and is promoted: the alias ends
-    // on version 2 with no weights, and the promotion invalidated the CDN.
+    // A healthy canary (version 2) goes through the steps of R-CANARY-1 and is promoted: the
+    // alias ends on version 2 with no weights, and the promotion invalidated the CDN (R-WATCH-3).
     let (code, out) = blocking({
         let opsd = opsd.clone();
         move || {
@@ -729,7 +730,7 @@ async fn alarms_sync_is_idempotent_and_cdn_invalidations_complete() {
     let created = first[0]["created"].as_array().unwrap().len();
     assert!(
         created >= 5,
-        "the seed rules with a CloudWatch metric are created: {first:#}"
+        "the shipped rules with a CloudWatch metric are created (R-ALARM-11): {first:#}"
     );
     let after_first = describe().await;
     assert_eq!(after_first.len(), created);

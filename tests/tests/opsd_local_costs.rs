@@ -1,7 +1,7 @@
 //! End to end: the local cost model. `opsd up` runs Steno behind its router with `costs.source:
 //! local`; the test sends a known load through the router and records known token counts on
 //! Steno's letter revisions, then checks `opsd cost report` against a hand computation from the
-//! seed's price table (seed 001 §1.2), and `opsd cost check` against the budget.
+//! price table of R-COST-8 (docs/requirements.md), and `opsd cost check` against the budget.
 
 use std::time::{Duration, Instant};
 
@@ -118,7 +118,7 @@ fn a_known_local_load_costs_what_the_price_table_says() {
     let duration_ms = usage["duration_ms"].as_u64().unwrap();
     assert!(duration_ms >= REQUESTS, "{duration_ms} ms");
 
-    // By hand, from seed 001 §1.2:
+    // By hand, from the prices of R-COST-8 (AI: the configured token prices, R-COST-10):
     //   Lambda      $0.20 per 1M requests + $0.0000166667 per GB-second (512 MB = 0.5 GB)
     //   API Gateway $3.50 per 1M requests
     //   CloudFront  $0.085 per GB out (2^30 bytes) + $0.01 per 10,000 requests

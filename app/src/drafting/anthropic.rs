@@ -13,11 +13,11 @@ use chrono::NaiveDate;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::frame::{amount_in_words, specials_totals, LetterFrame};
-use super::instructions::instruction_changes_demand;
-use super::offline::{
-    DEMAND_HEADING, FACTS_HEADING, INJURIES_HEADING, LIABILITY_HEADING, SPECIALS_HEADING,
+use super::frame::{
+    amount_in_words, specials_totals, LetterFrame, DEMAND_HEADING, FACTS_HEADING, INJURIES_HEADING,
+    LIABILITY_HEADING, SPECIALS_HEADING,
 };
+use super::instructions::instruction_changes_demand;
 use super::specials::MAX_AMOUNT_CENTS;
 use super::{validate_instruction, DraftOutcome, DraftingEngine, DraftingError, TokenUsage};
 use crate::model::{

@@ -1,4 +1,4 @@
-//! The deterministic frame of every demand letter: recipient, reference block, salutation, specials, totals, demand, deadline, closing and signature.
+//! The deterministic frame of every demand letter: recipient, reference block, salutation, section headings, specials, totals, demand, deadline, closing and signature.
 //!
 //! Both engines build their drafts on this frame, so the figures in a letter never depend on
 //! which engine wrote its prose.
@@ -25,6 +25,15 @@ pub const CLAIM_NUMBER_LABEL: &str = "Claim number: ";
 pub const DATE_OF_LOSS_LABEL: &str = "Date of loss: ";
 pub const INSURER_SALUTATION: &str = "Dear Claims Representative:";
 pub const CLOSING: &str = "Sincerely,";
+
+// The headings of the letter's sections, in their order. The offline engine writes these
+// sections, the AI engine is asked for them, and refinements find the Demand section by its
+// heading.
+pub const FACTS_HEADING: &str = "Facts of the Incident";
+pub const LIABILITY_HEADING: &str = "Liability";
+pub const INJURIES_HEADING: &str = "Injuries and Treatment";
+pub const SPECIALS_HEADING: &str = "Special Damages";
+pub const DEMAND_HEADING: &str = "Demand";
 
 /// The sums of a list of specials items, by category.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

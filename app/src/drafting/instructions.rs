@@ -10,8 +10,8 @@ use std::sync::LazyLock;
 use chrono::{Days, NaiveDate};
 use regex::Regex;
 
-use super::frame::{amount_in_words, CLAIM_NUMBER_LABEL, DATE_OF_LOSS_LABEL};
-use super::offline::{demand_paragraphs, Tone, DEMAND_HEADING};
+use super::demand_wording::{demand_paragraphs, Tone};
+use super::frame::{amount_in_words, CLAIM_NUMBER_LABEL, DATE_OF_LOSS_LABEL, DEMAND_HEADING};
 use super::specials::{cents_from_parts, parse_single_date, MAX_AMOUNT_CENTS};
 use super::{validate_instruction, DraftingError, MAX_NAME_CHARS, MAX_RESPONSE_DAYS};
 use crate::model::{format_cents, format_long_date, LetterDraft, LetterSection};
@@ -749,8 +749,7 @@ pub fn replace_whole(text: &str, old: &str, new: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::offline::OfflineEngine;
-    use super::super::tests::sample_facts;
+    use super::super::tests::{drafted_letter, sample_facts};
     use super::*;
 
     fn date(year: i32, month: u32, day: u32) -> NaiveDate {
@@ -760,9 +759,7 @@ mod tests {
     fn draft() -> LetterDraft {
         let mut facts = sample_facts();
         facts.demand_amount_cents = Some(5_000_000);
-        OfflineEngine
-            .draft_letter(&facts, &[], date(2025, 6, 1))
-            .unwrap()
+        drafted_letter(&facts, date(2025, 6, 1))
     }
 
     fn today() -> NaiveDate {
@@ -938,9 +935,7 @@ mod tests {
     fn personal_salutation_follows_the_recipient() {
         let mut facts = sample_facts();
         facts.insurer_name = None;
-        let letter = OfflineEngine
-            .draft_letter(&facts, &[], date(2025, 6, 1))
-            .unwrap();
+        let letter = drafted_letter(&facts, date(2025, 6, 1));
         let refined = apply_instructions(
             &letter,
             "rename the recipient to \"Ms. Casey Morgan\"",

@@ -7,6 +7,7 @@
 //!   Steno exactly as the offline engine computes them.
 
 pub mod anthropic;
+pub mod demand_wording;
 pub mod frame;
 pub mod instructions;
 pub mod offline;
@@ -248,6 +249,14 @@ pub fn validate_instruction(instruction: &str) -> Result<(), DraftingError> {
 mod tests {
     use super::*;
     use crate::model::{ManualSpecial, SpecialsCategory};
+
+    /// The offline engine's letter for `facts` without documents, for tests that refine a real
+    /// draft.
+    pub(crate) fn drafted_letter(facts: &MatterFacts, letter_date: NaiveDate) -> LetterDraft {
+        OfflineEngine
+            .draft_letter(facts, &[], letter_date)
+            .expect("the sample matter drafts")
+    }
 
     pub(crate) fn sample_facts() -> MatterFacts {
         MatterFacts {

@@ -1,5 +1,5 @@
-//! `GET /v1/health`: the status of Steno and its dependencies in the deployment guide's schema,
-//! answering 503 when a dependency Steno cannot work without is down.
+//! `GET /v1/health`: the status of Steno and its dependencies in the schema of R-HEALTH-1
+//! (docs/requirements.md), answering 503 when a dependency Steno cannot work without is down.
 
 use std::time::{Duration, Instant};
 

@@ -9,8 +9,9 @@ use serde_json::json;
 
 use crate::support::{csrf_field_in, TestApp};
 
+/// R-HEALTH-1 (docs/requirements.md): status, timestamp, version, services and latency_ms.
 #[tokio::test]
-async fn health_reports_the_seed_schema() {
+async fn health_reports_the_required_schema() {
     let app = TestApp::sqlite_with(|settings| settings.version = "v7".into()).await;
     let health = app.call(Method::GET, "/v1/health", None, None).await;
     assert_eq!(health.status, StatusCode::OK);

@@ -29,7 +29,8 @@ use files::load_alarm_dir;
 pub mod files;
 mod secrets;
 
-/// The seed alarms, embedded so `opsd up` works from any directory.
+/// The alarm rules of R-ALARM-1 to R-ALARM-8 (docs/requirements.md, where every `R-` ID in this
+/// file is listed), embedded so `opsd up` works from any directory.
 const EMBEDDED_ALARMS: &[(&str, &str)] = &[
     (
         "lambda-error-rate.yaml",
@@ -59,7 +60,7 @@ const EMBEDDED_ALARMS: &[(&str, &str)] = &[
     ),
 ];
 
-/// The default plan of a service that names none: the seed's 10 → 25 → 50 → 100.
+/// The default plan of a service that names none: 10 → 25 → 50 → 100 (R-CANARY-1).
 pub const DEFAULT_PLAN: &str = "SeedCanary";
 
 #[derive(Debug, Deserialize)]
@@ -427,7 +428,7 @@ pub struct ServiceConfig {
     pub aws: Option<AwsServiceConfig>,
     /// The database (a key of `databases`) whose drills gate this service's rollouts.
     pub database: Option<String>,
-    /// Take a snapshot of `database` before every rollout (seed 000), recorded on the rollout.
+    /// Take a snapshot of `database` before every rollout (R-DR-4), recorded on the rollout.
     pub snapshot_before_deploy: bool,
     /// What a rollout does while the database's newest drill failed or is stale.
     pub drill_gate: GateMode,
@@ -495,7 +496,7 @@ pub struct DatabaseConfig {
     pub name: String,
     pub kind: DatabaseKind,
     pub targets: DrillTargets,
-    /// When drills are due (default `@quarterly`, seed 000).
+    /// When drills are due (default `@quarterly`, R-DR-3).
     pub schedule: Schedule,
     /// When opsd takes a snapshot by itself (restorable points between drills, which bound the
     /// RPO); `None`: only drills, deployments and `opsd drill snapshot` take them.
@@ -1067,8 +1068,9 @@ fn validate_service(
             }
         }
     }
-    // The seed plan names `smoke` and `e2e`; unless defined, they probe the health endpoint (or,
-    // on AWS, where a version has no URL of its own, ask Lambda whether it is Active).
+    // `SeedCanary` names `smoke` and `e2e` (R-CANARY-3, R-CANARY-4); unless defined, they probe
+    // the health endpoint (or, on AWS, where a version has no URL of its own, ask Lambda whether
+    // it is Active).
     for builtin in ["smoke", "e2e"] {
         checks.entry(builtin.to_string()).or_insert(match aws {
             Some(_) => CheckSpec::ReleaseHealth,
@@ -1144,10 +1146,10 @@ fn validate_service(
     })
 }
 
-/// The seed's check interval of `opsd up`'s cost checks.
+/// The default interval of `opsd up`'s cost checks: hourly (R-COST-12).
 pub const DEFAULT_COST_CHECK_INTERVAL: Duration = Duration::from_secs(3600);
 
-/// The seed's window before an anomaly in which rollouts are named with it.
+/// The default window before an anomaly in which rollouts are named with it: 24 h (R-COST-13).
 pub const DEFAULT_ROLLOUT_WINDOW: Duration = Duration::from_secs(24 * 3600);
 
 /// How many check intervals old the newest cost check may be, by default, for the budget gate to
@@ -1422,7 +1424,8 @@ fn validate_costs(
                 if thresholds.is_empty() {
                     return Err(error(
                         &field("thresholds"),
-                        "is empty; leave it out for the seed's 80 % / 100 % / forecast 120 %"
+                        "is empty; leave it out for the defaults 80 % / 100 % / forecast 120 % \
+                         (R-COST-2 to R-COST-4)"
                             .into(),
                     ));
                 }
@@ -1921,7 +1924,7 @@ pub fn parse_drill_checks(file: &str, text: &str) -> Result<Vec<DrillCheck>, Con
     Ok(checks)
 }
 
-/// The seed alarm rules embedded in the binary.
+/// The alarm rules embedded in the binary (R-ALARM-1 to R-ALARM-8).
 pub fn embedded_alarm_rules() -> Vec<AlarmRule> {
     embedded_alarms().unwrap_or_default()
 }
@@ -2113,7 +2116,7 @@ mod tests {
                 path: PathBuf::from("/srv/data/steno.db")
             }
         );
-        // Seed defaults: RTO < 2 h, RPO < 1 h (seed 002), quarterly drills (seed 000).
+        // Defaults: RTO < 2 h, RPO < 1 h (R-DR-2), quarterly drills (R-DR-3).
         assert_eq!(local.targets, DrillTargets::default());
         assert_eq!(local.schedule.as_str(), "@quarterly");
         assert!(

@@ -910,8 +910,8 @@ alarms:
             .contains("unknown field `alarm`"));
     }
 
-    /// What a seed alarm must say (DESIGN §4, from the deployment guides).
-    struct SeedAlarm {
+    /// What a shipped alarm rule must say: R-ALARM-1 to R-ALARM-8 in docs/requirements.md.
+    struct RequiredAlarm {
         name: &'static str,
         metric: AlarmMetric,
         comparison: Comparison,
@@ -925,13 +925,13 @@ alarms:
     }
 
     #[test]
-    fn the_seed_alarms_carry_the_seed_numbers() {
+    fn the_shipped_alarms_carry_the_required_numbers() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../alarms");
         let rules = load_alarm_dir(&dir).unwrap();
         assert_eq!(rules.len(), 8);
         let minutes = |count: u64| Duration::from_secs(count * 60);
-        let seeds = [
-            SeedAlarm {
+        let required = [
+            RequiredAlarm {
                 name: "lambda-error-rate",
                 metric: AlarmMetric::ErrorRate,
                 comparison: Comparison::GreaterThan,
@@ -942,7 +942,7 @@ alarms:
                 rollback: true,
                 notify: &["pagerduty", "slack"],
             },
-            SeedAlarm {
+            RequiredAlarm {
                 name: "api-5xx",
                 metric: AlarmMetric::ServerErrors,
                 comparison: Comparison::GreaterThan,
@@ -953,7 +953,7 @@ alarms:
                 rollback: false,
                 notify: &["pagerduty", "sns"],
             },
-            SeedAlarm {
+            RequiredAlarm {
                 name: "p99-latency",
                 metric: AlarmMetric::LatencyP99Ms,
                 comparison: Comparison::GreaterThan,
@@ -964,7 +964,7 @@ alarms:
                 rollback: true,
                 notify: &["pagerduty"],
             },
-            SeedAlarm {
+            RequiredAlarm {
                 name: "api-p95-latency",
                 metric: AlarmMetric::LatencyP95Ms,
                 comparison: Comparison::GreaterThan,
@@ -975,7 +975,7 @@ alarms:
                 rollback: false,
                 notify: &["slack"],
             },
-            SeedAlarm {
+            RequiredAlarm {
                 name: "rds-cpu",
                 metric: AlarmMetric::DatabaseCpuPercent,
                 comparison: Comparison::GreaterThan,
@@ -986,7 +986,7 @@ alarms:
                 rollback: false,
                 notify: &["pagerduty"],
             },
-            SeedAlarm {
+            RequiredAlarm {
                 name: "rds-free-storage",
                 metric: AlarmMetric::DatabaseFreeStorageBytes,
                 comparison: Comparison::LessThan,
@@ -997,7 +997,7 @@ alarms:
                 rollback: false,
                 notify: &["sns"],
             },
-            SeedAlarm {
+            RequiredAlarm {
                 name: "lambda-throttles",
                 metric: AlarmMetric::Throttles,
                 comparison: Comparison::GreaterThan,
@@ -1008,7 +1008,7 @@ alarms:
                 rollback: false,
                 notify: &["slack"],
             },
-            SeedAlarm {
+            RequiredAlarm {
                 name: "health-check",
                 metric: AlarmMetric::HealthCheckFailures,
                 comparison: Comparison::GreaterThan,
@@ -1020,24 +1020,25 @@ alarms:
                 notify: &["pagerduty"],
             },
         ];
-        for seed in &seeds {
-            let name = seed.name;
+        for expected in &required {
+            let name = expected.name;
             let rule = rules
                 .iter()
                 .find(|rule| rule.name == name)
-                .unwrap_or_else(|| panic!("no seed alarm {name}"));
-            assert_eq!(rule.metric, seed.metric, "{name}");
-            assert_eq!(rule.comparison, seed.comparison, "{name}");
-            assert_eq!(rule.threshold, seed.threshold, "{name}");
-            assert_eq!(rule.period, seed.period, "{name}");
-            assert_eq!(rule.evaluation_periods, seed.periods, "{name}");
-            assert_eq!(rule.severity, seed.severity, "{name}");
-            assert_eq!(rule.rollback, seed.rollback, "{name}");
-            assert_eq!(rule.notify, seed.notify, "{name}");
+                .unwrap_or_else(|| panic!("no alarm rule {name}"));
+            assert_eq!(rule.metric, expected.metric, "{name}");
+            assert_eq!(rule.comparison, expected.comparison, "{name}");
+            assert_eq!(rule.threshold, expected.threshold, "{name}");
+            assert_eq!(rule.period, expected.period, "{name}");
+            assert_eq!(rule.evaluation_periods, expected.periods, "{name}");
+            assert_eq!(rule.severity, expected.severity, "{name}");
+            assert_eq!(rule.rollback, expected.rollback, "{name}");
+            assert_eq!(rule.notify, expected.notify, "{name}");
             assert!(!rule.description.is_empty(), "{name}");
         }
-        // In the seeds' own words: p99 over 10 s for 5 minutes, CPU over 80 % for 10 minutes, and
-        // the third consecutive failed health check rolls back.
+        // In the requirements' own words: p99 over 10 s for 5 minutes (R-ALARM-3), CPU over 80 %
+        // for 10 minutes (R-ALARM-5), and the third consecutive failed health check rolls back
+        // (R-ALARM-8).
         let rule = |name: &str| rules.iter().find(|rule| rule.name == name).unwrap();
         assert_eq!(
             rule("p99-latency").period * rule("p99-latency").evaluation_periods,

@@ -1256,7 +1256,7 @@ mod tests {
         AnalysisPolicy::default().for_plan(&plan)
     }
 
-    /// DESIGN §7: healthy canaries are promoted, not rolled back, in at least 99 of 100 runs.
+    /// R-QUALITY-3 (docs/requirements.md): healthy canaries are promoted, not rolled back, in at least 99 of 100 runs.
     /// 2,000 five-minute rollouts at 100 requests per second, 10 % on the canary, one look per
     /// second, both releases at 0.2 % errors with the same latencies.
     #[test]
@@ -1277,7 +1277,7 @@ mod tests {
         );
     }
 
-    /// DESIGN §7: 20 % errors at 10 % of 100 requests per second fail within 2 looks.
+    /// R-QUALITY-1: 20 % errors at 10 % of 100 requests per second fail within 2 looks.
     #[test]
     fn a_canary_failing_one_request_in_five_fails_within_two_looks() {
         let policy = seed_plan_policy();
@@ -1334,7 +1334,7 @@ mod tests {
         );
     }
 
-    /// DESIGN §7: 0.8 % against 0.2 % (both under the 1 % alarm) is caught.
+    /// R-QUALITY-2: 0.8 % against 0.2 % (both under the 1 % alarm) is caught.
     #[test]
     fn a_canary_at_four_times_the_baseline_error_rate_is_caught() {
         let policy = seed_plan_policy();
@@ -1346,7 +1346,8 @@ mod tests {
             "0.8 % errors, 10 % for 5 minutes: {}",
             looks_summary(&first_step)
         );
-        // The seed plan's second step (25 % for 10 minutes) for those the first step missed.
+        // `SeedCanary`'s second step (25 % for 10 minutes, R-CANARY-2) for those the first step
+        // missed.
         let (canary, baseline) = (bad(), healthy());
         let second_step: Vec<Option<u32>> = first_step
             .iter()

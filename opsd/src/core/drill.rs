@@ -235,7 +235,8 @@ pub fn write_gap_rows(at_snapshot: &TableCounts, now: &TableCounts) -> u64 {
         .sum()
 }
 
-/// Recovery targets of one database (seed 002, database corruption: RTO < 2 h, RPO < 1 h).
+/// Recovery targets of one database (R-DR-2 in docs/requirements.md, database corruption: RTO
+/// < 2 h, RPO < 1 h).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DrillTargets {
     pub rto: Duration,

@@ -92,7 +92,8 @@ impl RolloutPlan {
     }
 }
 
-/// The presets, as AWS CodeDeploy names them, plus `SeedCanary` (the deployment guide's plan).
+/// The presets, as AWS CodeDeploy names them (R-CANARY-5 in docs/requirements.md), plus
+/// `SeedCanary` (the default plan, R-CANARY-1 and R-CANARY-2).
 const PRESET_NAMES: [&str; 10] = [
     "Canary10Percent5Minutes",
     "Canary10Percent10Minutes",
@@ -117,7 +118,7 @@ pub fn preset_names() -> &'static [&'static str] {
 /// - `Linear10PercentEveryNMinutes`: 10, 20, …, 90 % each for N minutes, then 100 %.
 /// - `AllAtOnce`: 100 % immediately.
 /// - `SeedCanary`: 10 % for 5 minutes → 25 % for 10 minutes with check `smoke` → 50 % for 15
-///   minutes with check `e2e` → 100 %.
+///   minutes with check `e2e` → 100 % (R-CANARY-1 to R-CANARY-4).
 pub fn preset(name: &str) -> Option<RolloutPlan> {
     let canonical = PRESET_NAMES
         .iter()
@@ -540,8 +541,9 @@ mod tests {
         assert_eq!(all.compared_steps(), 0);
     }
 
+    /// R-CANARY-1 (the steps), R-CANARY-2 (the bakes), R-CANARY-3 and R-CANARY-4 (the checks).
     #[test]
-    fn the_seed_canary_follows_the_deployment_guide() {
+    fn the_seed_canary_has_the_required_steps() {
         let plan = preset("SeedCanary").unwrap();
         assert_eq!(
             plan.steps,

@@ -36,7 +36,8 @@ pub struct RolloutPolicy {
     pub analysis: AnalysisPolicy,
     /// Alarm rules; those with `rollback: true` roll the canary back when in ALARM.
     pub alarms: Vec<AlarmRule>,
-    /// Consecutive failed health probes of the canary that roll it back (3, seed 002).
+    /// Consecutive failed health probes of the canary that roll it back (3, R-ALARM-8 in
+    /// docs/requirements.md).
     pub health_failures_to_roll_back: u32,
     pub on_inconclusive: InconclusiveAction,
     /// The optional cost-per-request check at the end of each bake (local platform only).

@@ -1,8 +1,9 @@
 //! Spend anomalies: a day whose spend, per service (and for the whole account), jumps above what
 //! the same weekday usually costs, and AI spend far above its trailing average; plus
-//! [`link_rollouts`], which names the rollouts that started shortly before an anomaly.
+//! [`link_rollouts`], which names the rollouts that started shortly before an anomaly. The `R-`
+//! IDs below are listed in docs/requirements.md.
 //!
-//! # The daily jump rule (seed 002: "> 20 % increase"; seed 001: "> $50 unexpected spend")
+//! # The daily jump rule (R-COST-5: more than 20 % and more than $50 above the expected spend)
 //!
 //! The expected spend of a service on day `d` is the median of its spend on the same weekday over
 //! the previous [`AnomalyRules::same_weekday_weeks`] weeks (`d − 7`, `d − 14`, ...), so a Monday
@@ -20,14 +21,14 @@
 //! whose spend appears from nothing (expected $0: any increase is infinite percent, so the $50
 //! floor alone decides).
 //!
-//! # The AI rule (seed 000: "AI spend > 150 % of average")
+//! # The AI rule (R-COST-6: "AI spend > 150 % of average")
 //!
 //! For the AI service ([`AnomalyRules::ai_service`], `AI` by default), the day is an anomaly when
 //! its spend is more than [`AnomalyRules::ai_percent_of_average`] (150 %) of the arithmetic mean
 //! of the previous [`AnomalyRules::ai_average_days`] (7) days with data, and above it by more than
-//! [`AnomalyRules::ai_floor_usd`] ($0 by default: the seed gives no floor). Seven days is one whole
+//! [`AnomalyRules::ai_floor_usd`] ($0 by default: R-COST-6 gives no floor). Seven days is one whole
 //! weekly cycle, so weekday patterns average out, and short enough to follow growth in usage;
-//! "average" is the seed's word, so a mean rather than a median.
+//! "average" is the requirement's word, so a mean rather than a median.
 //!
 //! # Missing data
 //!
@@ -45,7 +46,8 @@ use super::{daily_totals_by_service, mean, median, CostError, DailyCost, DEFAULT
 /// The pseudo-service under which the whole account's daily total is checked.
 pub const ACCOUNT_TOTAL: &str = "(all services)";
 
-/// The anomaly rules and their parameters. [`AnomalyRules::seed`] holds the seed values.
+/// The anomaly rules and their parameters. [`AnomalyRules::seed`] holds the default values of
+/// R-COST-5 and R-COST-6.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AnomalyRules {
     /// The relative part of the daily jump rule, in percent of the expected spend.
@@ -71,9 +73,9 @@ pub struct AnomalyRules {
 }
 
 impl AnomalyRules {
-    /// The seed values: more than 20 % (seed 002) and more than $50 (seed 001) above the same
-    /// weekday's median of the previous 4 weeks (the median of the previous 7 days when fewer
-    /// than 3 of those have data); AI spend above 150 % of its 7-day average (seed 000).
+    /// The default values: more than 20 % and more than $50 above the same weekday's median of
+    /// the previous 4 weeks (the median of the previous 7 days when fewer than 3 of those have
+    /// data), R-COST-5; AI spend above 150 % of its 7-day average, R-COST-6.
     pub fn seed() -> AnomalyRules {
         AnomalyRules {
             jump_percent: 20.0,

@@ -116,16 +116,17 @@ pub struct Budget {
 }
 
 impl Budget {
-    /// The seed's account budget (seed 000, "Budget Alerts"): warning at 80 % of actual spend,
-    /// critical at 100 % of actual spend, and an alert when the forecast passes 120 %.
+    /// The default account budget (R-COST-2 to R-COST-4 in docs/requirements.md): warning at 80 %
+    /// of actual spend, critical at 100 % of actual spend, and an alert when the forecast passes
+    /// 120 %.
     ///
-    /// The forecast alert is **critical**. Seed 000 lists it beside the critical one, and it is the
-    /// only alert that fires while there is still time to act: by the time actual spend reaches
-    /// 100 % the money is spent. The 20 % margin above the budget is what keeps it from paging on
-    /// forecast noise: a forecast at 120 % means an overspend by a fifth is the expected outcome
-    /// unless someone acts, which is as urgent as having reached the budget. It is also what the
-    /// rollout gate reads ("forecast spend over budget" holds a rollout). It is only evaluated
-    /// when the forecast stands on some history (see [`evaluate_budget`]).
+    /// The forecast alert is **critical** (R-COST-4): it is the only alert that fires while there
+    /// is still time to act: by the time actual spend reaches 100 % the money is spent. The 20 %
+    /// margin above the budget is what keeps it from paging on forecast noise: a forecast at 120 %
+    /// means an overspend by a fifth is the expected outcome unless someone acts, which is as
+    /// urgent as having reached the budget. It is also what the rollout gate reads ("forecast
+    /// spend over budget" holds a rollout, R-GATE-3). It is only evaluated when the forecast
+    /// stands on some history (see [`evaluate_budget`]).
     pub fn seed_default(amount_usd: f64) -> Budget {
         Budget {
             name: "monthly".into(),

@@ -4,10 +4,11 @@
 //! a parameter, days are UTC calendar days (as Cost Explorer reports them) and amounts are US
 //! dollars as `f64`.
 //!
-//! Seed values: a monthly budget warns at 80 % and is critical at 100 % of actual spend, with an
-//! alert when the forecast passes 120 % ([`budget::Budget::seed_default`]); a day's spend is an
-//! anomaly when it jumps more than 20 % and more than $50 above what was expected
-//! ([`anomaly::AnomalyRules::seed`]); AI spend above 150 % of its trailing average is an anomaly too.
+//! Default values (the `R-` IDs are listed in docs/requirements.md): a monthly budget warns at
+//! 80 % and is critical at 100 % of actual spend, with an alert when the forecast passes 120 %
+//! ([`budget::Budget::seed_default`], R-COST-2 to R-COST-4); a day's spend is an anomaly when it
+//! jumps more than 20 % and more than $50 above what was expected ([`anomaly::AnomalyRules::seed`],
+//! R-COST-5); AI spend above 150 % of its trailing average is an anomaly too (R-COST-6).
 //!
 //! Module map:
 //! - [`budget`]: [`budget::Budget`], [`budget::evaluate_budget`] and the state it yields.

@@ -1,11 +1,11 @@
 //! The local platform's cost model: usage counted by opsd's router priced with the AWS price
-//! table of seed 001 (§1.2 "AWS Services Used"), plus AI tokens at configured prices, so a local
-//! run is budgeted as if it ran on AWS.
+//! table of R-COST-8 (docs/requirements.md), plus AI tokens at configured prices (R-COST-10), so a
+//! local run is budgeted as if it ran on AWS.
 //!
-//! Every counted request is taken to pass through CloudFront, API Gateway and Lambda, as in seed
-//! 001's architecture. Service names are Cost Explorer's `SERVICE` names, so a budget scoped to
-//! `AWS Lambda` means the same on both platforms. Free tiers are not subtracted (the seeds' budgets
-//! are for production, past the free tier). Data sizes follow AWS billing: 1 GB = 2^30 bytes for
+//! Every counted request is taken to pass through CloudFront, API Gateway and Lambda (R-COST-8).
+//! Service names are Cost Explorer's `SERVICE` names, so a budget scoped to `AWS Lambda` means the
+//! same on both platforms. Free tiers are not subtracted (the budgets of R-COST-1 are for
+//! production, past the free tier). Data sizes follow AWS billing: 1 GB = 2^30 bytes for
 //! transfer and 1,024 MB for Lambda memory.
 
 use chrono::NaiveDate;
@@ -39,7 +39,7 @@ pub struct PriceTable {
 }
 
 impl PriceTable {
-    /// The prices of seed 001, §1.2 "AWS Services Used" ("Pricing Model" column):
+    /// The prices of R-COST-8:
     /// - Lambda: "$0.20/1M requests, $0.0000166667/GB-second";
     /// - API Gateway: "$3.50/million requests";
     /// - CloudFront: "$0.085/GB data transfer, $0.01/10K requests".
@@ -83,8 +83,8 @@ impl Default for PriceTable {
     }
 }
 
-/// AI model prices in US dollars per million tokens. No seed gives them: they depend on the model
-/// and come from configuration.
+/// AI model prices in US dollars per million tokens (R-COST-10). No guide gives them: they depend
+/// on the model and come from configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AiPrices {
     /// The service name the AI spend is reported under ([`DEFAULT_AI_SERVICE`] unless configured).

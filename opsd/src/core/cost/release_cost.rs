@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 use super::pricing::{cost_per_thousand_requests, AiPrices, PriceTable, Usage};
 use crate::core::traffic::TrafficSample;
 
-/// The seed's rule of thumb: a release that doubles the cost of a request is held.
+/// R-COST-14 (docs/requirements.md; the product's own choice): a release that doubles the cost of
+/// a request is held.
 pub const DEFAULT_MAX_RATIO: f64 = 2.0;
 
 /// The check's settings (`analysis.cost_per_request` in `opsd.yaml`).

@@ -37,7 +37,8 @@ impl SeededRandom {
     }
 }
 
-/// The shapes of synthetic series. Each is about $1,000 a month, the seed budget.
+/// The shapes of synthetic series. Each is about $1,000 a month, the budget of R-COST-1
+/// (docs/requirements.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Pattern {
@@ -49,7 +50,7 @@ pub enum Pattern {
     Trending,
     /// $33 a day with 15 % noise, and on 3 % of days a spike of 3 to 6 times the usual.
     SpikyNoisy,
-    /// Shaped like the seed 000 production cost breakdown (see [`recorded_like_day`]).
+    /// Shaped like the reference cost estimate of R-COST-15 (see [`recorded_like_day`]).
     RecordedLike,
 }
 
@@ -79,10 +80,9 @@ fn is_weekend(day: NaiveDate) -> bool {
     day.weekday().number_from_monday() >= 6
 }
 
-/// One day of the recorded-like pattern, built from seed 000's "Cost Breakdown (Estimated
-/// Production - 1000 Active Users)" table, per month: RDS $60–120, Lambda $30–50, API Gateway
-/// $10–20, S3 $10–30, CloudFront $20–40, Secrets Manager $5, CloudWatch $10–20, data transfer
-/// $10–30, Anthropic API $500–1000. It is synthetic: no real bill was available.
+/// One day of the recorded-like pattern, built from the reference cost estimate of R-COST-15,
+/// per month: RDS $60–120, Lambda $30–50, API Gateway $10–20, S3 $10–30, CloudFront $20–40,
+/// Secrets Manager $5, CloudWatch $10–20, data transfer $10–30, Anthropic API $500–1000. It is synthetic: no real bill was available.
 ///
 /// - Fixed daily costs (RDS, S3, CloudWatch): $5.00 a day, 2 % noise.
 /// - Monthly fees charged on the 1st (Secrets Manager, WAF): $10.

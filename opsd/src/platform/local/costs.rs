@@ -27,8 +27,8 @@ use crate::store::{Store, UsageRow};
 /// The name this source gives itself in reports and errors.
 pub const SOURCE_NAME: &str = "the local cost model";
 
-/// The Lambda memory size the local traffic is priced at when none is configured: seeds 000 and
-/// 001 both deploy Steno's function with `memory_size = 512`.
+/// The Lambda memory size the local traffic is priced at when none is configured: 512 MB
+/// (R-COST-9 in docs/requirements.md).
 pub const DEFAULT_MEMORY_MB: u32 = 512;
 
 /// Where Steno's letter revisions (and their token counts) are stored.
