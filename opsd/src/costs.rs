@@ -408,20 +408,13 @@ pub fn notification_of(
             ));
         }
     }
-    Notification {
-        key,
-        severity: notification.severity(),
-        title,
-        body,
-        service: "costs".into(),
-        rollout_id: None,
-        resolve: false,
-        details: serde_json::json!({
+    Notification::new(key, notification.severity(), "costs", title)
+        .with_body(body)
+        .with_details(serde_json::json!({
             "checked_at": checked_at.to_rfc3339(),
             "notification": notification,
-        }),
-        targets: notification.explicit_targets().map(<[String]>::to_vec),
-    }
+        }))
+        .with_targets(notification.explicit_targets().map(<[String]>::to_vec))
 }
 
 /// Dollars with cents; amounts under a dollar (the local model's, typically) get four decimals,

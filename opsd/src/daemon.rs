@@ -851,17 +851,16 @@ impl Daemon {
                         self.event(service, Some(&rollout_id), kind, message.clone())
                             .await;
                         if kind == "drift" {
-                            self.notifier.send(Notification {
-                                key: format!("rollout/{rollout_id}/drift"),
-                                severity: Severity::Critical,
-                                title: format!("{service}: traffic drift; opsd holds the rollout"),
-                                body: message.clone(),
-                                service: service.to_string(),
-                                rollout_id: Some(rollout_id.clone()),
-                                resolve: false,
-                                details: serde_json::Value::Null,
-                                targets: None,
-                            });
+                            self.notifier.send(
+                                Notification::new(
+                                    format!("rollout/{rollout_id}/drift"),
+                                    Severity::Critical,
+                                    service,
+                                    format!("{service}: traffic drift; opsd holds the rollout"),
+                                )
+                                .with_body(message.clone())
+                                .for_rollout(rollout_id.clone()),
+                            );
                         }
                         rollout.last_error = Some(message);
                     }
@@ -1235,22 +1234,22 @@ impl Daemon {
             _ => None,
         };
         if let Some(severity) = severity {
-            self.notifier.send(Notification {
-                key: format!("rollout/{}/{}/{}", state.id, kind, decision.at_ms),
-                severity,
-                title: format!(
-                    "{} {}: {}",
-                    state.service,
-                    state.canary.version,
-                    kind.replace('_', " ")
-                ),
-                body: decision.summary.clone(),
-                service: state.service.clone(),
-                rollout_id: Some(state.id.clone()),
-                resolve: false,
-                details: serde_json::to_value(&decision.evidence).unwrap_or_default(),
-                targets: None,
-            });
+            self.notifier.send(
+                Notification::new(
+                    format!("rollout/{}/{}/{}", state.id, kind, decision.at_ms),
+                    severity,
+                    state.service.clone(),
+                    format!(
+                        "{} {}: {}",
+                        state.service,
+                        state.canary.version,
+                        kind.replace('_', " ")
+                    ),
+                )
+                .with_body(decision.summary.clone())
+                .for_rollout(state.id.clone())
+                .with_details(serde_json::to_value(&decision.evidence).unwrap_or_default()),
+            );
         }
     }
 

@@ -874,17 +874,11 @@ pub fn scheduled_drill_notification(
             serde_json::json!({ "error": error.to_string() }),
         ),
     };
-    Some(crate::notify::Notification {
-        key,
-        severity,
-        title,
-        body,
-        service: "drills".into(),
-        rollout_id: None,
-        resolve: false,
-        details,
-        targets: None,
-    })
+    Some(
+        crate::notify::Notification::new(key, severity, "drills", title)
+            .with_body(body)
+            .with_details(details),
+    )
 }
 
 #[cfg(test)]

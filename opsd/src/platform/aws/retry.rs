@@ -75,11 +75,14 @@ pub enum RetryClass {
     Permanent,
 }
 
-/// Error codes AWS services use for throttling.
+/// Error codes AWS services use for throttling. The notifier's SNS targets are classified by this
+/// list too: `Throttled` and `KMSThrottling` (a topic encrypted with a KMS key) are SNS's.
 const THROTTLING_CODES: &[&str] = &[
     "Throttling",
     "ThrottlingException",
     "ThrottledException",
+    "Throttled",
+    "KMSThrottling",
     "TooManyRequestsException",
     "RequestLimitExceeded",
     "RequestThrottled",
