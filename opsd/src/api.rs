@@ -15,8 +15,8 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::control::{Actor, ControlError, Daemon};
 use crate::core::rollout::OperatorCommand;
-use crate::daemon::{Actor, ControlError, Daemon};
 use crate::store::TokenRole;
 
 /// What the API handlers share.
@@ -248,7 +248,7 @@ async fn deploy(
     State(state): State<ApiState>,
     caller: Caller,
     Path(service): Path<String>,
-    Body(request): Body<crate::daemon::DeployRequest>,
+    Body(request): Body<crate::control::DeployRequest>,
 ) -> Result<Response, ApiError> {
     caller.require_operator()?;
     let view = state

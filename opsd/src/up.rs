@@ -13,7 +13,7 @@ use anyhow::Context;
 use crate::api::{self, ApiState};
 use crate::auth::ensure_tokens;
 use crate::config::Config;
-use crate::daemon::{Daemon, Platforms};
+use crate::control::{Daemon, Platforms};
 use crate::loadgen::{run_load, LoadSpec};
 use crate::notify::Notifier;
 use crate::platform::aws::{AwsPlatform, AwsServiceSetup};

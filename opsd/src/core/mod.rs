@@ -8,6 +8,8 @@ pub mod config_error;
 pub mod cost;
 pub mod drill;
 pub mod duration;
+pub mod event;
+pub mod gate;
 pub mod plan;
 pub mod release;
 pub mod release_env;
@@ -42,6 +44,7 @@ mod purity_tests {
         "crate::config",
         "crate::store",
         "crate::daemon",
+        "crate::control",
         "crate::notify",
     ];
 

@@ -212,6 +212,23 @@ pub enum DecisionKind {
     Fail,
 }
 
+impl DecisionKind {
+    /// The stored name of the decision (as serialized).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DecisionKind::Start => "start",
+            DecisionKind::Advance => "advance",
+            DecisionKind::Promote => "promote",
+            DecisionKind::RollBack => "roll_back",
+            DecisionKind::Hold => "hold",
+            DecisionKind::Pause => "pause",
+            DecisionKind::Resume => "resume",
+            DecisionKind::Abort => "abort",
+            DecisionKind::Fail => "fail",
+        }
+    }
+}
+
 /// Why something happened, with the numbers that made it happen.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Decision {

@@ -1,0 +1,142 @@
+//! The gates a deploy passes before its rollout is created: one loop over [`GateKind::ALL`],
+//! each gate's verdict read from the store or the platform, decided by
+//! [`crate::core::gate::decide`], with one audited override path.
+
+use super::{Actor, ControlError, Daemon};
+use crate::config::ServiceConfig;
+use crate::core::drill::GateMode;
+use crate::core::gate::{decide, Closure, GateKind, GateOutcome, Verdict};
+use crate::store::SnapshotRecord;
+
+/// What the gates left for the rollout: a hold reason, and the pre-deployment snapshot taken.
+#[derive(Default)]
+pub(super) struct GatesPassed {
+    pub hold: Option<String>,
+    pub snapshot: Option<SnapshotRecord>,
+}
+
+/// The deploy's request to pass gates: the service, the rollout it would start and who asks.
+pub(super) struct GateRequest<'a> {
+    pub service: &'a ServiceConfig,
+    pub rollout_id: &'a str,
+    pub overrides: &'a [GateKind],
+    pub actor: &'a Actor,
+    pub reason: Option<&'a str>,
+}
+
+impl Daemon {
+    /// Passes every gate in order: refuses at the first closed one, audits each override, and
+    /// collects a hold.
+    pub(super) async fn pass_gates(
+        &self,
+        request: &GateRequest<'_>,
+    ) -> Result<GatesPassed, ControlError> {
+        let service = request.service;
+        let mut passed = GatesPassed::default();
+        for kind in GateKind::ALL {
+            let (mode, verdict) = match kind {
+                GateKind::Budget => (service.budget_gate, self.budget_verdict(service).await),
+                GateKind::Drill => (service.drill_gate, self.drill_verdict(service).await?),
+                GateKind::Snapshot => {
+                    let (verdict, snapshot) = self
+                        .take_pre_deploy_snapshot(service, request.rollout_id)
+                        .await;
+                    passed.snapshot = snapshot;
+                    (GateMode::Refuse, verdict)
+                }
+            };
+            let overridden = request.overrides.contains(&kind);
+            match decide(kind, &service.name, mode, verdict, overridden) {
+                GateOutcome::Pass => {}
+                GateOutcome::Overridden { action, evidence } => {
+                    self.audit(
+                        request.actor,
+                        action,
+                        &service.name,
+                        request.reason.map(str::to_string),
+                        evidence,
+                    )
+                    .await;
+                }
+                GateOutcome::Hold(reason) => passed.hold = Some(reason),
+                GateOutcome::Refuse(message) => return Err(ControlError::GateClosed(message)),
+            }
+        }
+        Ok(passed)
+    }
+
+    /// The budget gate: closed while the newest cost check found a budget's forecast threshold
+    /// crossed, or is older than `costs.gate_max_age`.
+    async fn budget_verdict(&self, service: &ServiceConfig) -> Verdict {
+        let Some(costs) = self.config.costs.as_ref() else {
+            return Verdict::Open;
+        };
+        if service.budget_gate == GateMode::Off {
+            return Verdict::Open;
+        }
+        match crate::costs::budget_gate_closed(&self.store, self.now(), costs.gate_max_age).await {
+            None => Verdict::Open,
+            Some(closed) => Verdict::Closed(Closure {
+                evidence: serde_json::json!({"gate": "budget", "closed_because": closed.reason, "stale": closed.stale}),
+                reason: closed.reason,
+                what_to_do: closed.what_to_do,
+            }),
+        }
+    }
+
+    /// The drill gate of the service's database: closed while its newest drill failed or is too
+    /// old.
+    async fn drill_verdict(&self, service: &ServiceConfig) -> Result<Verdict, ControlError> {
+        let Some(database_name) = &service.database else {
+            return Ok(Verdict::Open);
+        };
+        if service.drill_gate == GateMode::Off {
+            return Ok(Verdict::Open);
+        }
+        let Some(database) = self.config.databases.get(database_name) else {
+            return Ok(Verdict::Open);
+        };
+        let Err(closed_because) = crate::drill::gate_status(&self.store, database).await? else {
+            return Ok(Verdict::Open);
+        };
+        Ok(Verdict::Closed(Closure {
+            evidence: serde_json::json!({"gate": "drill", "database": database_name, "closed_because": closed_because}),
+            reason: closed_because,
+            what_to_do: format!("run `opsd drill run {database_name}`"),
+        }))
+    }
+
+    /// Takes the service's pre-deployment snapshot when configured: the gate is closed when it
+    /// fails.
+    async fn take_pre_deploy_snapshot(
+        &self,
+        service: &ServiceConfig,
+        rollout_id: &str,
+    ) -> (Verdict, Option<SnapshotRecord>) {
+        let Some(database_name) = service
+            .database
+            .as_ref()
+            .filter(|_| service.snapshot_before_deploy)
+        else {
+            return (Verdict::Open, None);
+        };
+        let Some(database) = self.config.databases.get(database_name) else {
+            return (Verdict::Open, None);
+        };
+        match crate::drill::pre_deploy_snapshot(&self.config, &self.store, database, rollout_id)
+            .await
+        {
+            Ok(snapshot) => (Verdict::Open, Some(snapshot)),
+            Err(error) => (
+                Verdict::Closed(Closure {
+                    reason: format!(
+                        "the pre-deployment snapshot of {database_name} failed: {error}"
+                    ),
+                    what_to_do: "fix it".into(),
+                    evidence: serde_json::json!({"database": database_name, "error": error.to_string()}),
+                }),
+                None,
+            ),
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! What a reconciler tick reads: the canary's start and health, both releases' traffic, the
+//! alarm series, the platform's alarms and finished smoke checks, gathered into an
+//! [`Observation`] for the pure core.
+
+use super::{ActiveRollout, ControlError, Daemon};
+use crate::core::rollout::{
+    rebake_after_restart, Action, CheckState, Observation, Phase, Readiness,
+};
+use crate::core::traffic::{SecondSample, TrafficSample};
+use crate::platform::HealthStatus;
+
+impl Daemon {
+    /// Reads what the core needs to step `rollout` at `now`. Returns the observation and the
+    /// actions due before the step (a re-bake after the canary was started again).
+    pub(super) async fn observe(
+        &self,
+        rollout: &mut ActiveRollout,
+        now: i64,
+    ) -> Result<(Observation, Vec<Action>), ControlError> {
+        let mut observation = Observation {
+            now_ms: now,
+            commands: std::mem::take(&mut rollout.commands),
+            traffic_drift: rollout.traffic_drift.clone(),
+            ..Observation::default()
+        };
+        let service = rollout.state.service.clone();
+        let canary = rollout.state.canary.clone();
+        let mut pending_actions: Vec<Action> = Vec::new();
+
+        // The canary process: started once, and again after an opsd restart.
+        if !rollout.canary_running
+            && !rollout.state.phase.is_terminal()
+            && rollout.state.gate_hold.is_none()
+        {
+            match rollout.canary_start.take() {
+                None => {
+                    let runner = self.platforms.runner.clone();
+                    let release = canary.clone();
+                    rollout.canary_start = Some(tokio::spawn(async move {
+                        runner.ensure_running(&release).await
+                    }));
+                }
+                Some(handle) if handle.is_finished() => match handle.await {
+                    Ok(Ok(())) => {
+                        rollout.canary_running = true;
+                        if rollout.state.phase != Phase::Starting {
+                            let (rebaked, actions) = rebake_after_restart(&rollout.state, now);
+                            rollout.state = rebaked;
+                            pending_actions.extend(actions);
+                        }
+                    }
+                    Ok(Err(error)) => {
+                        if rollout.state.phase == Phase::Starting {
+                            observation.canary_readiness = Readiness::Failed(error.to_string());
+                        } else {
+                            observation.canary_health =
+                                Some(HealthStatus::Unhealthy(error.to_string()));
+                        }
+                    }
+                    Err(error) => {
+                        observation.canary_readiness =
+                            Readiness::Failed(format!("the start task failed: {error}"))
+                    }
+                },
+                Some(handle) => rollout.canary_start = Some(handle),
+            }
+        }
+        if rollout.canary_running {
+            observation.canary_readiness = Readiness::Ready;
+        }
+
+        let phase = rollout.state.phase;
+        let observing =
+            matches!(phase, Phase::Baking | Phase::Paused | Phase::Held) && rollout.canary_running;
+        if observing
+            && now - rollout.last_probe_ms >= self.config.health_probe_interval.as_millis() as i64
+        {
+            rollout.last_probe_ms = now;
+            observation.canary_health = Some(self.platforms.runner.probe_health(&canary).await);
+        }
+        if observing {
+            let step_start_ms = rollout.state.step_started_at_ms.unwrap_or(now);
+            let from = step_start_ms.div_euclid(1000);
+            let to = now.div_euclid(1000) + 1;
+            let canary_samples = self
+                .platforms
+                .metrics
+                .samples(&service, &canary.release_id(), from, to)
+                .await?;
+            let baseline_samples = self
+                .platforms
+                .metrics
+                .samples(&service, &rollout.state.stable.release_id(), from, to)
+                .await?;
+            observation.canary_traffic =
+                TrafficSample::sum(canary_samples.iter().map(|entry| &entry.sample));
+            observation.baseline_traffic =
+                TrafficSample::sum(baseline_samples.iter().map(|entry| &entry.sample));
+            observation.canary_series = self
+                .alarm_series(&service, &canary.release_id(), now)
+                .await?;
+            match self.platforms.alarms.firing_alarms(&service).await {
+                Ok(alarms) => observation.external_alarms = alarms,
+                Err(error) => {
+                    tracing::warn!(service = %service, error = %error, "cannot read the platform's alarms")
+                }
+            }
+        }
+
+        let mut finished_checks = Vec::new();
+        let mut still_running = Vec::new();
+        for (name, handle) in std::mem::take(&mut rollout.checks) {
+            if handle.is_finished() {
+                let result = handle.await.unwrap_or_else(|error| {
+                    CheckState::Failed(format!("the check task failed: {error}"))
+                });
+                finished_checks.push((name, result));
+            } else {
+                still_running.push((name, handle));
+            }
+        }
+        rollout.checks = still_running;
+        observation.check_results = finished_checks;
+
+        Ok((observation, pending_actions))
+    }
+
+    /// Recent per-second samples long enough for every alarm rule's window.
+    pub(super) async fn alarm_series(
+        &self,
+        service: &str,
+        release_id: &str,
+        now: i64,
+    ) -> Result<Vec<SecondSample>, ControlError> {
+        let longest = self
+            .config
+            .policy
+            .alarms
+            .iter()
+            .map(|rule| rule.period.as_secs() * u64::from(rule.evaluation_periods))
+            .max()
+            .unwrap_or(60)
+            .min(3600) as i64;
+        let to = now.div_euclid(1000) + 1;
+        Ok(self
+            .platforms
+            .metrics
+            .samples(service, release_id, to - longest - 1, to)
+            .await?)
+    }
+}

@@ -1,0 +1,406 @@
+//! The reconciler in-process, on a fake platform and a clock the test moves: a rollout promoted,
+//! one rolled back, a platform error retried, and opsd restarted in the middle of a step.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex as StdMutex};
+
+use super::*;
+use crate::core::alarms::ExternalAlarm;
+use crate::core::rollout::Phase;
+use crate::core::traffic::{latency_bucket, SecondSample, TrafficSample};
+use crate::platform::{
+    AlarmWatcher, ContentDelivery, HealthStatus, MetricSource, PlatformError, ReleaseRunner,
+    TrafficShifter,
+};
+
+/// A clock the test sets.
+struct TestClock(AtomicI64);
+
+impl Clock for TestClock {
+    fn now_ms(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl TestClock {
+    fn advance_secs(&self, seconds: i64) {
+        self.0.fetch_add(seconds * 1000, Ordering::SeqCst);
+    }
+}
+
+/// Per-second traffic of one release: requests and the share of them that fail.
+#[derive(Clone, Copy)]
+struct Traffic {
+    requests: u64,
+    errors: u64,
+}
+
+/// Every platform capability in memory: releases that start at once, a split table, traffic by
+/// release version, and a switch that makes the next split change fail.
+#[derive(Default)]
+struct FakePlatform {
+    running: StdMutex<HashSet<String>>,
+    started: StdMutex<Vec<String>>,
+    stopped: StdMutex<Vec<String>>,
+    splits: StdMutex<HashMap<String, TrafficSplit>>,
+    traffic: StdMutex<HashMap<String, Traffic>>,
+    failing_split_changes: AtomicU32,
+}
+
+impl FakePlatform {
+    fn set_traffic(&self, version: &str, requests: u64, errors: u64) {
+        self.traffic
+            .lock()
+            .unwrap()
+            .insert(version.to_string(), Traffic { requests, errors });
+    }
+
+    fn split(&self) -> TrafficSplit {
+        self.splits.lock().unwrap()["steno"].clone()
+    }
+}
+
+#[async_trait::async_trait]
+impl ReleaseRunner for FakePlatform {
+    async fn ensure_running(&self, release: &ReleaseSpec) -> Result<(), PlatformError> {
+        if self.running.lock().unwrap().insert(release.release_id()) {
+            self.started.lock().unwrap().push(release.version.clone());
+        }
+        Ok(())
+    }
+    async fn stop(&self, release: &ReleaseSpec) -> Result<(), PlatformError> {
+        self.running.lock().unwrap().remove(&release.release_id());
+        self.stopped.lock().unwrap().push(release.version.clone());
+        Ok(())
+    }
+    async fn probe_health(&self, release: &ReleaseSpec) -> HealthStatus {
+        if self.running.lock().unwrap().contains(&release.release_id()) {
+            HealthStatus::Healthy
+        } else {
+            HealthStatus::Unhealthy("not running".into())
+        }
+    }
+    async fn running(&self) -> Vec<ReleaseSpec> {
+        Vec::new()
+    }
+}
+
+#[async_trait::async_trait]
+impl TrafficShifter for FakePlatform {
+    async fn set_split(&self, service: &str, split: &TrafficSplit) -> Result<(), PlatformError> {
+        let failing = &self.failing_split_changes;
+        if failing.load(Ordering::SeqCst) > 0 {
+            failing.fetch_sub(1, Ordering::SeqCst);
+            return Err(PlatformError::Operation {
+                operation: "set_split".into(),
+                message: "the router did not answer".into(),
+            });
+        }
+        self.splits
+            .lock()
+            .unwrap()
+            .insert(service.to_string(), split.clone());
+        Ok(())
+    }
+    async fn current_split(&self, service: &str) -> Result<Option<TrafficSplit>, PlatformError> {
+        Ok(self.splits.lock().unwrap().get(service).cloned())
+    }
+}
+
+#[async_trait::async_trait]
+impl MetricSource for FakePlatform {
+    async fn samples(
+        &self,
+        _service: &str,
+        release_id: &str,
+        from_second: i64,
+        to_second: i64,
+    ) -> Result<Vec<SecondSample>, PlatformError> {
+        let version = release_id.rsplit('@').next().unwrap_or_default();
+        let Some(traffic) = self.traffic.lock().unwrap().get(version).copied() else {
+            return Ok(Vec::new());
+        };
+        Ok((from_second..to_second)
+            .map(|second| {
+                let mut sample = TrafficSample {
+                    requests: traffic.requests,
+                    errors: traffic.errors,
+                    latency_total_ms: traffic.requests * 20,
+                    ..TrafficSample::default()
+                };
+                sample.latency_buckets[latency_bucket(20)] = traffic.requests;
+                SecondSample { second, sample }
+            })
+            .collect())
+    }
+}
+
+#[async_trait::async_trait]
+impl AlarmWatcher for FakePlatform {
+    async fn firing_alarms(&self, _service: &str) -> Result<Vec<ExternalAlarm>, PlatformError> {
+        Ok(Vec::new())
+    }
+}
+
+#[async_trait::async_trait]
+impl ContentDelivery for FakePlatform {
+    async fn invalidate(&self, _service: &str) -> Result<Option<String>, PlatformError> {
+        Ok(None)
+    }
+    async fn invalidation_completed(
+        &self,
+        _service: &str,
+        _id: &str,
+    ) -> Result<bool, PlatformError> {
+        Ok(true)
+    }
+}
+
+/// One test's world: a daemon on the fake platform, its clock, store and platform.
+struct World {
+    daemon: Arc<Daemon>,
+    clock: Arc<TestClock>,
+    platform: Arc<FakePlatform>,
+    store: Store,
+}
+
+const CONFIG: &str = "services:\n  steno:\n    initial_version: v1\n    plan: Canary10Percent5Minutes\nanalysis:\n  min_requests: 200\n  on_inconclusive: hold\n";
+
+async fn daemon_on(
+    platform: Arc<FakePlatform>,
+    store: Store,
+    clock: Arc<TestClock>,
+) -> Arc<Daemon> {
+    let config = Config::parse(
+        "opsd.yaml",
+        CONFIG,
+        Path::new("/nonexistent"),
+        Path::new("/usr/bin/steno"),
+    )
+    .expect("the test configuration is valid");
+    let platforms = Platforms {
+        runner: platform.clone(),
+        shifter: platform.clone(),
+        metrics: platform.clone(),
+        alarms: platform.clone(),
+        cdn: platform,
+    };
+    let (notifier, _delivery) = Notifier::start(Vec::new(), Vec::new(), None);
+    Daemon::start_with_clock(config, store, platforms, notifier, clock)
+        .await
+        .expect("the daemon starts")
+}
+
+async fn world() -> World {
+    let platform = Arc::new(FakePlatform::default());
+    let store = Store::open_in_memory().await.unwrap();
+    let clock = Arc::new(TestClock(AtomicI64::new(1_780_000_000_000)));
+    let daemon = daemon_on(platform.clone(), store.clone(), clock.clone()).await;
+    World {
+        daemon,
+        clock,
+        platform,
+        store,
+    }
+}
+
+impl World {
+    /// One reconciler pass, then room for the tasks it spawned (the canary's start) to finish.
+    async fn tick(&self) {
+        self.daemon.reconcile_service("steno").await;
+        for _ in 0..5 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    async fn deploy(&self, version: &str) -> String {
+        let request = DeployRequest {
+            version: version.into(),
+            ..DeployRequest::default()
+        };
+        let view = self
+            .daemon
+            .deploy("steno", request, &Actor::system())
+            .await
+            .expect("the deploy is accepted");
+        view.id
+    }
+
+    async fn phase(&self, id: &str) -> Phase {
+        self.daemon.rollout(id).await.unwrap().phase
+    }
+
+    /// Ticks once a second of the test's clock until the rollout leaves `phase` or
+    /// `max_seconds` pass.
+    async fn run_while(&self, id: &str, phase: Phase, max_seconds: i64) {
+        for _ in 0..max_seconds {
+            if self.phase(id).await != phase {
+                return;
+            }
+            self.clock.advance_secs(1);
+            self.tick().await;
+        }
+    }
+
+    async fn event_kinds(&self) -> Vec<String> {
+        let mut events = self
+            .store
+            .list_events(Some("steno"), None, 100)
+            .await
+            .unwrap();
+        events.reverse();
+        events.into_iter().map(|event| event.kind).collect()
+    }
+}
+
+#[tokio::test]
+async fn a_healthy_canary_is_baked_at_ten_percent_then_promoted() {
+    let world = world().await;
+    world.platform.set_traffic("v1", 50, 0);
+    world.platform.set_traffic("v2", 50, 0);
+    let id = world.deploy("v2").await;
+    world.tick().await;
+    world.tick().await;
+    assert_eq!(world.phase(&id).await, Phase::Baking);
+    let split = world.platform.split();
+    assert_eq!(split.canary.as_deref(), Some("steno@v2"));
+    assert_eq!(split.canary_weight_percent, 10);
+
+    world.run_while(&id, Phase::Baking, 10 * 60).await;
+    assert_eq!(world.phase(&id).await, Phase::Promoted);
+    assert_eq!(world.platform.split(), TrafficSplit::all_to("steno@v2"));
+    assert_eq!(
+        *world.platform.stopped.lock().unwrap(),
+        vec!["v1".to_string()]
+    );
+    assert_eq!(
+        world
+            .store
+            .stable_release("steno")
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        "v2"
+    );
+    let decisions: Vec<String> = world
+        .daemon
+        .rollout(&id)
+        .await
+        .unwrap()
+        .decisions
+        .into_iter()
+        .map(|decision| decision.kind)
+        .collect();
+    assert_eq!(decisions, vec!["start", "promote"]);
+}
+
+#[tokio::test]
+async fn a_canary_failing_a_fifth_of_its_requests_is_rolled_back() {
+    let world = world().await;
+    world.platform.set_traffic("v1", 50, 0);
+    world.platform.set_traffic("v2", 50, 10);
+    let id = world.deploy("v2").await;
+    world.tick().await;
+    world.tick().await;
+    world.run_while(&id, Phase::Baking, 10 * 60).await;
+    assert_eq!(world.phase(&id).await, Phase::RolledBack);
+    assert_eq!(world.platform.split(), TrafficSplit::all_to("steno@v1"));
+    assert_eq!(
+        *world.platform.stopped.lock().unwrap(),
+        vec!["v2".to_string()]
+    );
+    assert_eq!(
+        world
+            .store
+            .stable_release("steno")
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        "v1"
+    );
+    assert!(world.event_kinds().await.contains(&"roll_back".to_string()));
+}
+
+#[tokio::test]
+async fn a_platform_error_is_on_the_timeline_once_and_retried_on_the_next_tick() {
+    let world = world().await;
+    world.platform.set_traffic("v1", 50, 0);
+    world.platform.set_traffic("v2", 50, 0);
+    let id = world.deploy("v2").await;
+    world.tick().await;
+    world
+        .platform
+        .failing_split_changes
+        .store(2, Ordering::SeqCst);
+    world.tick().await;
+    world.tick().await;
+    assert_eq!(world.platform.split(), TrafficSplit::all_to("steno@v1"));
+    let errors = world
+        .event_kinds()
+        .await
+        .into_iter()
+        .filter(|kind| kind == "platform_error")
+        .count();
+    assert_eq!(errors, 1, "the same error is recorded once");
+    world.tick().await;
+    assert_eq!(world.phase(&id).await, Phase::Baking);
+    assert_eq!(world.platform.split().canary_weight_percent, 10);
+}
+
+#[tokio::test]
+async fn after_a_restart_mid_step_the_rollout_resumes_and_bakes_again() {
+    let world = world().await;
+    world.platform.set_traffic("v1", 50, 0);
+    world.platform.set_traffic("v2", 50, 0);
+    let id = world.deploy("v2").await;
+    world.tick().await;
+    world.tick().await;
+    world.clock.advance_secs(120);
+    world.tick().await;
+    assert_eq!(world.phase(&id).await, Phase::Baking);
+
+    // opsd restarts: a new daemon on the same store; the canary process is gone.
+    world.platform.running.lock().unwrap().remove("steno@v2");
+    let restarted = World {
+        daemon: daemon_on(
+            world.platform.clone(),
+            world.store.clone(),
+            world.clock.clone(),
+        )
+        .await,
+        clock: world.clock.clone(),
+        platform: world.platform.clone(),
+        store: world.store.clone(),
+    };
+    restarted.tick().await;
+    restarted.tick().await;
+    assert!(restarted
+        .platform
+        .running
+        .lock()
+        .unwrap()
+        .contains("steno@v2"));
+    assert_eq!(
+        *restarted.platform.started.lock().unwrap(),
+        vec!["v1".to_string(), "v2".to_string(), "v2".to_string()]
+    );
+    assert!(restarted
+        .event_kinds()
+        .await
+        .contains(&"resumed".to_string()));
+    assert_eq!(restarted.phase(&id).await, Phase::Baking);
+    assert_eq!(restarted.platform.split().canary_weight_percent, 10);
+
+    // The bake starts again after the restart: still baking 4 minutes later, promoted after 5.
+    restarted.clock.advance_secs(240);
+    restarted.tick().await;
+    assert_eq!(restarted.phase(&id).await, Phase::Baking);
+    restarted.run_while(&id, Phase::Baking, 5 * 60).await;
+    assert_eq!(restarted.phase(&id).await, Phase::Promoted);
+    let state = restarted.daemon.rollout(&id).await.unwrap();
+    assert_eq!(state.steps, 2);
+}

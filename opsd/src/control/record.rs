@@ -1,0 +1,104 @@
+//! What the daemon writes down: decisions (stored, on the timeline and notified by severity),
+//! timeline events of a typed [`EventKind`], and the audit log.
+
+use super::{time_of, Actor, Daemon};
+use crate::core::event::EventKind;
+use crate::core::rollout::{Decision, DecisionKind, RolloutState};
+use crate::notify::{Notification, Severity};
+use crate::store::{NewAuditEntry, NewDecision, NewEvent};
+
+impl Daemon {
+    pub(super) async fn record_decision(&self, state: &RolloutState, decision: &Decision) {
+        let kind = decision.kind.as_str();
+        let evidence = serde_json::to_value(&decision.evidence).unwrap_or_default();
+        if let Err(error) = self
+            .store
+            .append_decision(&NewDecision {
+                rollout_id: state.id.clone(),
+                at: time_of(decision.at_ms),
+                step_index: decision.step_index as u32,
+                verdict: kind.to_string(),
+                summary: decision.summary.clone(),
+                evidence,
+            })
+            .await
+        {
+            tracing::error!(rollout_id = %state.id, error = %error, "could not store a decision");
+        }
+        tracing::info!(rollout_id = %state.id, service = %state.service, decision = %kind, weight = decision.canary_weight_percent, "{}", decision.summary);
+        self.event(
+            &state.service,
+            Some(&state.id),
+            EventKind::Decision(decision.kind),
+            decision.summary.clone(),
+        )
+        .await;
+        let severity = match decision.kind {
+            DecisionKind::RollBack | DecisionKind::Fail => Some(Severity::Critical),
+            DecisionKind::Hold | DecisionKind::Abort => Some(Severity::Warning),
+            DecisionKind::Promote | DecisionKind::Start => Some(Severity::Info),
+            _ => None,
+        };
+        if let Some(severity) = severity {
+            self.notifier.send(
+                Notification::new(
+                    format!("rollout/{}/{}/{}", state.id, kind, decision.at_ms),
+                    severity,
+                    state.service.clone(),
+                    format!(
+                        "{} {}: {}",
+                        state.service,
+                        state.canary.version,
+                        kind.replace('_', " ")
+                    ),
+                )
+                .with_body(decision.summary.clone())
+                .for_rollout(state.id.clone())
+                .with_details(serde_json::to_value(&decision.evidence).unwrap_or_default()),
+            );
+        }
+    }
+
+    pub(super) async fn event(
+        &self,
+        service: &str,
+        rollout_id: Option<&str>,
+        kind: EventKind,
+        message: String,
+    ) {
+        let event = NewEvent {
+            at: self.now(),
+            service: service.to_string(),
+            rollout_id: rollout_id.map(str::to_string),
+            kind: kind.as_str().to_string(),
+            message,
+            data: serde_json::Value::Null,
+        };
+        if let Err(error) = self.store.append_event(&event).await {
+            tracing::error!(error = %error, "could not store an event");
+        }
+    }
+
+    /// Appends to the audit log (who, what, when, why).
+    pub async fn audit(
+        &self,
+        actor: &Actor,
+        action: &str,
+        target: &str,
+        reason: Option<String>,
+        detail: serde_json::Value,
+    ) {
+        let entry = NewAuditEntry {
+            at: self.now(),
+            actor: actor.name.clone(),
+            role: actor.role.clone(),
+            action: action.to_string(),
+            target: target.to_string(),
+            reason,
+            detail,
+        };
+        if let Err(error) = self.store.append_audit(&entry).await {
+            tracing::error!(error = %error, "could not write the audit log");
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! What the API and the CLI show: rollouts with their decisions, and each service's status.
+//! The view types are also what the CLI's client reads back, so both sides share one shape.
+
+use serde::{Deserialize, Serialize};
+
+use super::{time_of, ControlError, Daemon};
+use crate::core::rollout::{Phase, RolloutState};
+use crate::platform::TrafficSplit;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RolloutView {
+    pub id: String,
+    pub service: String,
+    pub stable_version: String,
+    pub canary_version: String,
+    pub plan: String,
+    pub phase: Phase,
+    pub step: usize,
+    pub steps: usize,
+    pub canary_weight_percent: u8,
+    pub summary: String,
+    pub created_at: String,
+    pub finished_at: Option<String>,
+    pub state: RolloutState,
+    pub decisions: Vec<DecisionView>,
+    /// The snapshot taken before this rollout started, when the service takes one.
+    pub pre_deploy_snapshot: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DecisionView {
+    pub seq: i64,
+    pub at: String,
+    pub kind: String,
+    pub step_index: u32,
+    pub summary: String,
+    pub evidence: serde_json::Value,
+}
+
+/// One service's state.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServiceStatus {
+    pub service: String,
+    pub public_addr: String,
+    pub stable_version: String,
+    pub split: Option<TrafficSplit>,
+    pub active_rollout: Option<RolloutView>,
+    pub last_rollout: Option<RolloutView>,
+}
+
+impl Daemon {
+    /// A rollout with its decisions.
+    pub async fn rollout(&self, id: &str) -> Result<RolloutView, ControlError> {
+        let record = self
+            .store
+            .get_rollout(id)
+            .await?
+            .ok_or_else(|| ControlError::NotFound(format!("rollout {id} not found")))?;
+        let state: RolloutState = serde_json::from_str(&record.state_json).map_err(|error| {
+            ControlError::Invalid(format!("rollout {id} cannot be read: {error}"))
+        })?;
+        self.view_of(&state).await
+    }
+
+    pub(super) async fn view_of(&self, state: &RolloutState) -> Result<RolloutView, ControlError> {
+        let decisions = self
+            .store
+            .list_decisions(&state.id)
+            .await?
+            .into_iter()
+            .map(|decision| DecisionView {
+                seq: decision.seq,
+                at: decision.at.to_rfc3339(),
+                kind: decision.verdict,
+                step_index: decision.step_index,
+                summary: decision.summary,
+                evidence: decision.evidence,
+            })
+            .collect();
+        Ok(RolloutView {
+            id: state.id.clone(),
+            service: state.service.clone(),
+            stable_version: state.stable.version.clone(),
+            canary_version: state.canary.version.clone(),
+            plan: state.plan.name.clone(),
+            phase: state.phase,
+            step: state.step_index + 1,
+            steps: state.plan.steps.len(),
+            canary_weight_percent: state.canary_weight_percent(),
+            summary: state.last_summary.clone(),
+            created_at: time_of(state.created_at_ms).to_rfc3339(),
+            finished_at: state.finished_at_ms.map(|at| time_of(at).to_rfc3339()),
+            state: self.shown_state(state),
+            decisions,
+            pre_deploy_snapshot: self
+                .store
+                .snapshot_of_rollout(&state.id)
+                .await?
+                .map(|snapshot| snapshot.id),
+        })
+    }
+
+    /// The state as views show it: release environment values as fingerprints.
+    pub(super) fn shown_state(&self, state: &RolloutState) -> RolloutState {
+        let mut shown = state.clone();
+        shown.stable = shown.stable.redacted(&self.fingerprints);
+        shown.canary = shown.canary.redacted(&self.fingerprints);
+        shown
+    }
+
+    pub async fn status(&self, service: Option<&str>) -> Result<Vec<ServiceStatus>, ControlError> {
+        let names: Vec<String> = match service {
+            Some(name) => {
+                self.service(name)?;
+                vec![name.to_string()]
+            }
+            None => self.config.services.keys().cloned().collect(),
+        };
+        let mut statuses = Vec::new();
+        for name in names {
+            let config = self.service(&name)?;
+            let stable = self
+                .stable_release(&name)
+                .await
+                .map(|release| release.version)
+                .unwrap_or_default();
+            let active = self.store.active_rollout(&name).await?;
+            let active_view = match active {
+                Some(record) => Some(self.rollout(&record.id).await?),
+                None => None,
+            };
+            let last = match &active_view {
+                Some(_) => None,
+                None => match self
+                    .store
+                    .list_rollouts(Some(&name), 1)
+                    .await?
+                    .into_iter()
+                    .next()
+                {
+                    Some(record) => Some(self.rollout(&record.id).await?),
+                    None => None,
+                },
+            };
+            statuses.push(ServiceStatus {
+                service: name.clone(),
+                public_addr: config.public_target(),
+                stable_version: stable,
+                split: self
+                    .platforms
+                    .shifter
+                    .current_split(&name)
+                    .await
+                    .ok()
+                    .flatten(),
+                active_rollout: active_view,
+                last_rollout: last,
+            });
+        }
+        Ok(statuses)
+    }
+
+    /// The service's rollouts, newest first.
+    pub async fn history(
+        &self,
+        service: &str,
+        limit: u32,
+    ) -> Result<Vec<RolloutView>, ControlError> {
+        self.service(service)?;
+        let mut views = Vec::new();
+        for record in self.store.list_rollouts(Some(service), limit).await? {
+            views.push(self.rollout(&record.id).await?);
+        }
+        Ok(views)
+    }
+}

@@ -1,0 +1,61 @@
+//! The kinds of entries the daemon puts on a service's timeline, one variant per kind, so the
+//! timeline's vocabulary is a type rather than strings scattered over the code.
+
+use super::rollout::DecisionKind;
+
+/// What happened, as the timeline's `kind` column records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    /// A rollout was created.
+    RolloutStarted,
+    /// opsd restarted and picked an active rollout up again.
+    Resumed,
+    /// A decision of the rollout state machine.
+    Decision(DecisionKind),
+    /// The pre-deployment snapshot was taken.
+    Snapshot,
+    /// Someone else changed the traffic routing; the rollout is held.
+    Drift,
+    /// A platform call failed; the reconciler retries on the next tick.
+    PlatformError,
+    /// A CDN invalidation after a promotion was created, finished or failed.
+    CdnInvalidation,
+}
+
+impl EventKind {
+    /// The stored name of the kind.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::RolloutStarted => "rollout_started",
+            EventKind::Resumed => "resumed",
+            EventKind::Decision(kind) => kind.as_str(),
+            EventKind::Snapshot => "snapshot",
+            EventKind::Drift => "drift",
+            EventKind::PlatformError => "platform_error",
+            EventKind::CdnInvalidation => "cdn_invalidation",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decision_events_are_named_as_decisions_are_stored() {
+        for kind in [
+            DecisionKind::Start,
+            DecisionKind::Advance,
+            DecisionKind::Promote,
+            DecisionKind::RollBack,
+            DecisionKind::Hold,
+            DecisionKind::Pause,
+            DecisionKind::Resume,
+            DecisionKind::Abort,
+            DecisionKind::Fail,
+        ] {
+            let stored = serde_json::to_value(kind).unwrap();
+            assert_eq!(stored.as_str(), Some(EventKind::Decision(kind).as_str()));
+        }
+    }
+}
