@@ -359,6 +359,66 @@ fn bad_configuration_is_refused_with_file_line_and_field() {
     assert!(good.status.success(), "embedded defaults validate");
 }
 
+/// Usage errors exit 1 with the usage on stderr, for every command: exit 2 would tell CI "rolled
+/// back". Help and version still exit 0.
+#[test]
+fn usage_errors_exit_1_with_the_usage_for_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let commands: &[&[&str]] = &[
+        &["up"],
+        &["deploy", "steno", "--version", "v2"],
+        &["status"],
+        &["promote", "steno"],
+        &["pause", "steno"],
+        &["resume", "steno"],
+        &["abort", "steno"],
+        &["rollback", "steno"],
+        &["history", "steno"],
+        &["gate", "steno"],
+        &["load"],
+        &["config", "validate"],
+        &["alarms", "list"],
+        &["alarms", "sync"],
+        &["cdn", "invalidate", "steno"],
+        &["package", "steno"],
+        &["drill", "run", "steno"],
+        &["drill", "list"],
+        &["drill", "show", "x"],
+        &["drill", "snapshot", "steno"],
+        &["cost", "check"],
+        &["cost", "report"],
+    ];
+    let mut cases: Vec<Vec<&str>> = commands
+        .iter()
+        .map(|args| {
+            let mut misspelt = args.to_vec();
+            misspelt.push("--wiat");
+            misspelt
+        })
+        .collect();
+    cases.push(vec!["deploy", "steno"]);
+    cases.push(vec!["deploy"]);
+    cases.push(vec!["dploy", "steno"]);
+    cases.push(vec!["load", "--rps", "-3"]);
+    cases.push(vec!["load", "--rps", "many"]);
+    cases.push(vec![]);
+    for args in &cases {
+        let output = Command::new(binary("opsd"))
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains("Usage:"), "{args:?}: {stderr}");
+    }
+    for args in [vec!["--help"], vec!["deploy", "--help"], vec!["--version"]] {
+        let output = Command::new(binary("opsd")).args(&args).output().unwrap();
+        assert_eq!(output.status.code(), Some(0), "{args:?}");
+        assert!(!output.stdout.is_empty(), "{args:?}");
+    }
+}
+
 #[test]
 fn sigkill_mid_rollout_then_restart_ends_consistent() {
     let dir = tempfile::tempdir().unwrap();

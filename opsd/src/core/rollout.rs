@@ -99,6 +99,18 @@ impl Phase {
             Phase::Failed => "failed",
         }
     }
+
+    /// The exit code of `opsd deploy --wait` and `opsd gate` once the rollout is here (R-OPS-1 in
+    /// docs/requirements.md): 0 promoted, 2 rolled back, aborted or failed, 3 paused or held for
+    /// a person; `None` while it still moves on its own.
+    pub fn exit_code(self) -> Option<u8> {
+        match self {
+            Phase::Promoted => Some(0),
+            Phase::RolledBack | Phase::Aborted | Phase::Failed => Some(2),
+            Phase::Paused | Phase::Held => Some(3),
+            Phase::Starting | Phase::Baking => None,
+        }
+    }
 }
 
 /// A smoke check's progress at the current step.

@@ -1,0 +1,285 @@
+//! The command-line tree: every command, flag and its help text.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// opsd: deploy Steno as canaries, watch them, roll back bad releases by themselves.
+///
+/// Start with `opsd up` (no configuration needed: it runs Steno on the local platform behind
+/// opsd's router on 127.0.0.1:8080 and serves the API on 127.0.0.1:7070). Then, in another
+/// terminal: `opsd deploy steno --version v2 --wait`, `opsd status`, `opsd load --rps 100`.
+#[derive(Parser)]
+#[command(name = "opsd", version, about, long_about)]
+pub struct Cli {
+    /// Configuration file; when it does not exist, embedded defaults are used.
+    #[arg(long, global = true, env = "OPSD_CONFIG", default_value = "opsd.yaml")]
+    pub config: PathBuf,
+    /// The opsd API to talk to (client commands); defaults to the configured listen address.
+    #[arg(long, global = true, env = "OPSD_SERVER")]
+    pub server: Option<String>,
+    /// API token (client commands); defaults to the operator token `opsd up` wrote to its data dir.
+    #[arg(long, global = true, env = "OPSD_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the daemon: the local platform, the router, the reconciler and the API.
+    Up,
+    /// Start a rollout of a new version.
+    Deploy {
+        service: String,
+        /// The version label of the new release.
+        #[arg(long)]
+        version: String,
+        /// Environment of the new release, KEY=VALUE (repeatable), e.g. STENO_CHAOS_ERROR_RATE=0.2.
+        /// Stored with the rollout and shown only as fingerprints; put secrets in --env-from.
+        #[arg(long = "env", value_name = "KEY=VALUE")]
+        env: Vec<String>,
+        /// Environment of the new release taken from a secret defined under `secrets:` in
+        /// opsd.yaml, KEY=SECRET (repeatable). The value is read when the release starts and
+        /// never stored.
+        #[arg(long = "env-from", value_name = "KEY=SECRET")]
+        env_from: Vec<String>,
+        /// A preset (Canary10Percent5Minutes, Linear10PercentEvery1Minute, AllAtOnce, SeedCanary, ...),
+        /// the name of a plan in opsd's plans directory, or a plan YAML file on this machine (read
+        /// here and sent as a plan document); defaults to the service's plan.
+        #[arg(long)]
+        plan: Option<String>,
+        /// Why (kept in the audit log).
+        #[arg(long)]
+        reason: Option<String>,
+        /// Deploy although this gate is closed: `drill` (the database's newest DR drill failed
+        /// or is stale), `snapshot` (the pre-deployment snapshot failed) or `budget` (the newest
+        /// cost check found a budget's forecast over its threshold). Needs --reason; audited.
+        /// Repeatable.
+        #[arg(long = "override", value_name = "GATE")]
+        overrides: Vec<String>,
+        /// Wait for the outcome and exit with its code (0 promoted, 2 rolled back, 3 held/timed out).
+        #[arg(long)]
+        wait: bool,
+        /// How long --wait waits.
+        #[arg(long, default_value = "60m")]
+        timeout: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show services, their stable releases and rollouts in progress.
+    Status {
+        service: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Promote the canary now, skipping the remaining steps.
+    Promote {
+        service: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Hold the current weight.
+    Pause {
+        service: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Continue a paused or held rollout (the current step bakes again).
+    Resume {
+        service: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Stop the rollout and send all traffic back to the stable release.
+    Abort {
+        service: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// After a completed rollout, go back to the previous release at once.
+    Rollback {
+        service: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Past rollouts of a service, with their decisions.
+    History {
+        service: String,
+        #[arg(long, default_value_t = 10)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// For CI: wait for the service's current rollout and exit with its outcome code.
+    Gate {
+        service: String,
+        #[arg(long, default_value = "60m")]
+        timeout: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send realistic Steno traffic through the router, with a progress line.
+    Load {
+        /// Requests per second.
+        #[arg(long, default_value_t = 100)]
+        rps: u32,
+        #[arg(long, default_value = "60s")]
+        duration: String,
+        /// Base URL; defaults to the first service's public address.
+        #[arg(long)]
+        target: Option<String>,
+    },
+    /// Check opsd.yaml, its plans and alarms.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+    /// CloudWatch alarms of services on AWS, made from the rules in alarms/*.yaml.
+    ///
+    /// Each rule becomes the alarm `opsd-<service>-<rule>`; opsd touches only alarms with that
+    /// prefix. A rule with `rollback: true` whose alarm is in ALARM rolls a rollout back.
+    Alarms {
+        #[command(subcommand)]
+        action: AlarmsAction,
+    },
+    /// The CDN in front of a service on AWS (CloudFront).
+    Cdn {
+        #[command(subcommand)]
+        action: CdnAction,
+    },
+    Package(opsd::package::PackageArgs),
+    /// DR drills: snapshot a database, restore it into a scratch copy, verify it, measure RTO
+    /// and RPO against the targets, tear the copy down, and record it all.
+    ///
+    /// Databases are configured under `databases:` in opsd.yaml (kind sqlite, postgres or rds,
+    /// targets, schedule, retention, checks). Drills run here, in this process, against opsd's
+    /// store; `opsd up` also runs them on their schedule.
+    Drill {
+        #[command(subcommand)]
+        action: DrillAction,
+    },
+    /// Cost budgets: month-to-date spend, opsd's month-end forecast, budget thresholds and spend
+    /// anomalies, from the source under `costs:` in opsd.yaml (AWS Cost Explorer).
+    ///
+    /// Budgets are `costs.budgets` (amount_usd, scope account | {service: X} | {tag: Key=value},
+    /// thresholds; the default warns at 80 % and is critical at 100 % of actual spend and at
+    /// 120 % of the forecast). Commands run here, against opsd's store; `opsd up` also checks on
+    /// `costs.check_interval` and notifies state changes only.
+    Cost {
+        #[command(subcommand)]
+        action: CostAction,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum CostAction {
+    /// Check every budget now, record the check and notify what changed since the last one.
+    ///
+    /// Exit 0 within budget, 3 a warning threshold crossed, 2 a critical threshold crossed
+    /// (actual or forecast), 1 configuration or cost source errors.
+    Check {
+        /// Evaluate as if today were this UTC day (YYYY-MM-DD), e.g. to re-run a past day.
+        #[arg(long)]
+        today: Option<String>,
+        /// Print the report as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Month-to-date by service, the forecast with its interval, budgets and anomalies. Records
+    /// and notifies nothing; exits 0 whatever the state.
+    Report {
+        /// Report as if today were this UTC day (YYYY-MM-DD).
+        #[arg(long)]
+        today: Option<String>,
+        /// Print the report as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum DrillAction {
+    /// Run one drill now. Exit 0 when it passed, 2 when it failed (verification or targets).
+    Run {
+        database: String,
+        /// Restore the newest existing snapshot (what a real recovery would use) instead of
+        /// taking a new one.
+        #[arg(long)]
+        use_latest: bool,
+        /// Wait this long between the restore and the verification (to rehearse a crash).
+        #[arg(long, hide = true)]
+        pause_after_restore: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Past drills, newest first, with RTO, RPO, write gap and the RTO trend.
+    List {
+        /// Only this database.
+        database: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One drill's phases, measurements and verification items.
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Take a snapshot now (reason `manual`) without a drill.
+    Snapshot {
+        database: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum AlarmsAction {
+    /// Create or update the alarms of every rule, delete owned alarms whose rule is gone.
+    /// Idempotent: a second run changes nothing.
+    Sync {
+        /// Only this service (default: every service with platform: aws).
+        #[arg(long)]
+        service: Option<String>,
+        /// Show what would change without changing anything.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// opsd's rules and CloudWatch's alarms side by side, with their state and whether they match.
+    List {
+        #[arg(long)]
+        service: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum CdnAction {
+    /// Invalidate cached paths (default: the service's configured paths, usually /*) and wait
+    /// until CloudFront reports the invalidation completed, with a progress line.
+    Invalidate {
+        service: String,
+        /// A path to invalidate, like /static/* (repeatable).
+        #[arg(long = "path")]
+        paths: Vec<String>,
+        /// Return once the invalidation is created.
+        #[arg(long)]
+        no_wait: bool,
+        #[arg(long, default_value = "15m")]
+        timeout: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ConfigAction {
+    /// Validate the configuration; errors name the file, line and field.
+    Validate,
+}

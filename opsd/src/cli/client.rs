@@ -1,0 +1,183 @@
+//! A typed client of the opsd API: each call returns the API's own view types
+//! ([`RolloutView`], [`ServiceStatus`]), so the CLI and the server share one shape.
+
+use anyhow::{bail, Context};
+use opsd::control::{DeployRequest, RolloutView, ServiceStatus};
+use reqwest::Method;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use super::args::Cli;
+
+/// `{"rollout": ...}`: what deploy, the operator commands and a rollout's page answer.
+#[derive(Serialize, Deserialize)]
+pub struct RolloutAnswer {
+    pub rollout: RolloutView,
+}
+
+/// `{"rollouts": [...]}`: a service's history.
+#[derive(Serialize, Deserialize)]
+pub struct HistoryAnswer {
+    pub rollouts: Vec<RolloutView>,
+}
+
+/// `{"service": ...}`: one service's status.
+#[derive(Serialize, Deserialize)]
+pub struct ServiceAnswer {
+    pub service: ServiceStatus,
+}
+
+/// `{"services": [...]}`: every service's status.
+#[derive(Serialize, Deserialize)]
+pub struct StatusAnswer {
+    pub services: Vec<ServiceStatus>,
+}
+
+/// An operator command on a service's active rollout, as the API's path names it.
+#[derive(Debug, Clone, Copy)]
+pub enum Verb {
+    Promote,
+    Pause,
+    Resume,
+    Abort,
+    Rollback,
+}
+
+impl Verb {
+    fn path(self) -> &'static str {
+        match self {
+            Verb::Promote => "promote",
+            Verb::Pause => "pause",
+            Verb::Resume => "resume",
+            Verb::Abort => "abort",
+            Verb::Rollback => "rollback",
+        }
+    }
+}
+
+/// A client of the opsd API.
+pub struct Client {
+    base: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+impl Client {
+    /// The API named by `--server` (else the configured listen address), with `--token` (else
+    /// the operator token `opsd up` wrote).
+    pub fn from_cli(cli: &Cli) -> anyhow::Result<Client> {
+        let config = super::load_config(&cli.config)?;
+        let base = cli
+            .server
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", config.listen));
+        let token = match &cli.token {
+            Some(token) => token.clone(),
+            None => {
+                let path = opsd::up::operator_token_path(&config);
+                std::fs::read_to_string(&path)
+                    .with_context(|| format!("no --token given and {} cannot be read; run `opsd up` first or pass --token", path.display()))?
+                    .trim()
+                    .to_string()
+            }
+        };
+        Ok(Client {
+            base: base.trim_end_matches('/').to_string(),
+            token,
+            http: reqwest::Client::new(),
+        })
+    }
+
+    pub async fn deploy(
+        &self,
+        service: &str,
+        request: &DeployRequest,
+    ) -> anyhow::Result<RolloutAnswer> {
+        let body = serde_json::to_value(request)?;
+        self.call(
+            Method::POST,
+            &format!("/v1/services/{service}/deploy"),
+            Some(body),
+        )
+        .await
+    }
+
+    pub async fn command(
+        &self,
+        service: &str,
+        verb: Verb,
+        reason: Option<&str>,
+    ) -> anyhow::Result<RolloutAnswer> {
+        self.call(
+            Method::POST,
+            &format!("/v1/services/{service}/{}", verb.path()),
+            Some(serde_json::json!({ "reason": reason })),
+        )
+        .await
+    }
+
+    pub async fn rollout(&self, id: &str) -> anyhow::Result<RolloutAnswer> {
+        self.call(Method::GET, &format!("/v1/rollouts/{id}"), None)
+            .await
+    }
+
+    pub async fn service(&self, service: &str) -> anyhow::Result<ServiceAnswer> {
+        self.call(Method::GET, &format!("/v1/services/{service}"), None)
+            .await
+    }
+
+    pub async fn status(&self) -> anyhow::Result<StatusAnswer> {
+        self.call(Method::GET, "/v1/status", None).await
+    }
+
+    pub async fn history(&self, service: &str, limit: u32) -> anyhow::Result<HistoryAnswer> {
+        self.call(
+            Method::GET,
+            &format!("/v1/services/{service}/history?limit={limit}"),
+            None,
+        )
+        .await
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> anyhow::Result<T> {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.with_context(|| {
+            format!("cannot reach opsd at {}; is `opsd up` running?", self.base)
+        })?;
+        let status = response.status();
+        let bytes = response
+            .bytes()
+            .await
+            .with_context(|| format!("opsd's answer to {path} was cut off"))?;
+        if !status.is_success() {
+            let message = serde_json::from_slice::<ApiErrorAnswer>(&bytes)
+                .map(|answer| answer.error.message)
+                .unwrap_or_else(|_| "no message".into());
+            bail!("opsd answered {status}: {message}");
+        }
+        serde_json::from_slice(&bytes)
+            .with_context(|| format!("opsd's answer to {path} is not what this opsd expects"))
+    }
+}
+
+/// `{"error": {"message": ...}}`: how the API reports a refusal.
+#[derive(Deserialize)]
+struct ApiErrorAnswer {
+    error: ApiErrorMessage,
+}
+
+#[derive(Deserialize)]
+struct ApiErrorMessage {
+    message: String,
+}
