@@ -195,10 +195,7 @@ pub fn router(state: ApiState) -> Router {
 
 async fn metrics(State(state): State<ApiState>) -> Response {
     (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
+        [(header::CONTENT_TYPE, crate::control::METRICS_CONTENT_TYPE)],
         state.daemon.metrics_text().await,
     )
         .into_response()

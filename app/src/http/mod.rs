@@ -89,7 +89,7 @@ async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) ->
     (
         [(
             axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
+            crate::metrics::METRICS_CONTENT_TYPE,
         )],
         state.metrics().render(&state.settings().version),
     )

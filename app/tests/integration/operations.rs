@@ -164,12 +164,12 @@ async fn metrics_count_requests_and_business_events() {
     assert!(answer.headers["content-type"]
         .to_str()
         .unwrap()
-        .starts_with("text/plain"));
+        .starts_with("application/openmetrics-text"));
     let metrics = answer.text();
     for expected in [
         "steno_http_requests_total{route=\"/v1/firms\",method=\"POST\",status=\"201\"} 1",
         "steno_http_requests_total{route=\"/v1/documents/{id}\",method=\"GET\",status=\"404\"} 1",
-        "steno_http_request_duration_seconds_bucket{route=\"/v1/documents\",le=\"+Inf\"} 1",
+        "steno_http_request_duration_seconds_bucket{le=\"+Inf\",route=\"/v1/documents\"} 1",
         "steno_document_uploads_total{kind=\"text\"} 1",
     ] {
         assert!(

@@ -1,23 +1,93 @@
-//! opsd's metrics in the Prometheus text format.
+//! opsd's metrics, exposed with the Prometheus project's client (`prometheus-client`, OpenMetrics
+//! text): per service whether a rollout is active and in which phase, the canary's weight, per
+//! release the last minute of traffic the platform counted, and the notifier's totals. Every
+//! scrape builds a fresh registry from the daemon's state, so nothing here can drift from it.
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 
 use super::Daemon;
 use crate::core::traffic::TrafficSample;
 
-impl Daemon {
-    /// opsd's metrics in the Prometheus text format: per service the stable release, the active
-    /// rollout's phase and canary weight, per release the last minute of traffic the router
-    /// counted, and the notifier's counters.
-    pub async fn metrics_text(&self) -> String {
-        use std::fmt::Write;
-        let mut out = String::new();
-        let now_second = self.now_ms().div_euclid(1000);
-        let _ = writeln!(
-            out,
-            "# HELP opsd_rollout_active Whether a rollout of the service is in progress."
+/// The content type of [`Daemon::metrics_text`].
+pub const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RolloutLabels {
+    service: String,
+    phase: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReleaseLabels {
+    service: String,
+    release: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: String,
+}
+
+/// The families of one scrape.
+#[derive(Default)]
+struct Scrape {
+    rollout_active: Family<RolloutLabels, Gauge>,
+    canary_weight: Family<ReleaseLabels, Gauge>,
+    requests_last_minute: Family<ReleaseLabels, Gauge>,
+    errors_last_minute: Family<ReleaseLabels, Gauge>,
+    notifications: Family<ResultLabels, Counter>,
+}
+
+impl Scrape {
+    fn encode(self) -> String {
+        let mut registry = Registry::default();
+        registry.register(
+            "opsd_rollout_active",
+            "Whether a rollout of the service is in progress",
+            self.rollout_active,
         );
-        let _ = writeln!(out, "# TYPE opsd_rollout_active gauge");
-        let mut weights = String::new();
-        let mut traffic = String::new();
+        registry.register(
+            "opsd_canary_weight_percent",
+            "The canary's share of traffic",
+            self.canary_weight,
+        );
+        registry.register(
+            "opsd_release_requests_last_minute",
+            "Requests the router sent to a release in the last 60 s",
+            self.requests_last_minute,
+        );
+        registry.register(
+            "opsd_release_errors_last_minute",
+            "Failed requests of a release in the last 60 s",
+            self.errors_last_minute,
+        );
+        registry.register(
+            "opsd_notifications",
+            "Notifications by result",
+            self.notifications,
+        );
+        let mut text = String::new();
+        if let Err(error) = encode(&mut text, &registry) {
+            tracing::error!(error = %error, "cannot encode the metrics");
+        }
+        text
+    }
+}
+
+fn gauge_value(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+impl Daemon {
+    /// opsd's metrics in the OpenMetrics text format ([`METRICS_CONTENT_TYPE`]).
+    pub async fn metrics_text(&self) -> String {
+        let scrape = Scrape::default();
+        let now_second = self.now_ms().div_euclid(1000);
         for service in self.config.services.keys() {
             let active = self.active.lock().await.get(service).cloned();
             let mut releases = Vec::new();
@@ -27,71 +97,66 @@ impl Daemon {
             match active {
                 Some(entry) => {
                     let rollout = entry.lock().await;
-                    let _ = writeln!(
-                        out,
-                        "opsd_rollout_active{{service=\"{service}\",phase=\"{}\"}} 1",
-                        rollout.state.phase.as_str()
-                    );
-                    let _ = writeln!(
-                        weights,
-                        "opsd_canary_weight_percent{{service=\"{service}\",release=\"{}\"}} {}",
-                        rollout.state.canary.release_id(),
-                        rollout.state.canary_weight_percent()
-                    );
+                    let labels = RolloutLabels {
+                        service: service.clone(),
+                        phase: rollout.state.phase.as_str().to_string(),
+                    };
+                    scrape.rollout_active.get_or_create(&labels).set(1);
+                    let canary = ReleaseLabels {
+                        service: service.clone(),
+                        release: rollout.state.canary.release_id(),
+                    };
+                    scrape
+                        .canary_weight
+                        .get_or_create(&canary)
+                        .set(i64::from(rollout.state.canary_weight_percent()));
                     releases.push(rollout.state.canary.release_id());
                 }
                 None => {
-                    let _ = writeln!(
-                        out,
-                        "opsd_rollout_active{{service=\"{service}\",phase=\"none\"}} 0"
-                    );
+                    let labels = RolloutLabels {
+                        service: service.clone(),
+                        phase: "none".into(),
+                    };
+                    scrape.rollout_active.get_or_create(&labels).set(0);
                 }
             }
             releases.dedup();
             for release in releases {
-                if let Ok(samples) = self
+                let Ok(samples) = self
                     .platforms
                     .metrics
                     .samples(service, &release, now_second - 60, now_second + 1)
                     .await
-                {
-                    let total = TrafficSample::sum(samples.iter().map(|entry| &entry.sample));
-                    let _ = writeln!(traffic, "opsd_release_requests_last_minute{{service=\"{service}\",release=\"{release}\"}} {}", total.requests);
-                    let _ = writeln!(traffic, "opsd_release_errors_last_minute{{service=\"{service}\",release=\"{release}\"}} {}", total.errors);
-                }
+                else {
+                    continue;
+                };
+                let total = TrafficSample::sum(samples.iter().map(|entry| &entry.sample));
+                let labels = ReleaseLabels {
+                    service: service.clone(),
+                    release,
+                };
+                scrape
+                    .requests_last_minute
+                    .get_or_create(&labels)
+                    .set(gauge_value(total.requests));
+                scrape
+                    .errors_last_minute
+                    .get_or_create(&labels)
+                    .set(gauge_value(total.errors));
             }
         }
-        let _ = writeln!(
-            out,
-            "# HELP opsd_canary_weight_percent The canary's share of traffic."
-        );
-        let _ = writeln!(out, "# TYPE opsd_canary_weight_percent gauge");
-        out.push_str(&weights);
-        let _ = writeln!(out, "# HELP opsd_release_requests_last_minute Requests the router sent to a release in the last 60 s.");
-        let _ = writeln!(out, "# TYPE opsd_release_requests_last_minute gauge");
-        let _ = writeln!(
-            out,
-            "# HELP opsd_release_errors_last_minute Failed requests of a release in the last 60 s."
-        );
-        let _ = writeln!(out, "# TYPE opsd_release_errors_last_minute gauge");
-        out.push_str(&traffic);
         let counts = self.notifier.counters().snapshot();
-        let _ = writeln!(
-            out,
-            "# HELP opsd_notifications_total Notifications by result."
-        );
-        let _ = writeln!(out, "# TYPE opsd_notifications_total counter");
         for (result, count) in [
             ("sent", counts.sent),
             ("failed", counts.failed),
             ("dropped", counts.dropped),
             ("deduplicated", counts.deduplicated),
         ] {
-            let _ = writeln!(
-                out,
-                "opsd_notifications_total{{result=\"{result}\"}} {count}"
-            );
+            let labels = ResultLabels {
+                result: result.into(),
+            };
+            scrape.notifications.get_or_create(&labels).inc_by(count);
         }
-        out
+        scrape.encode()
     }
 }

@@ -43,6 +43,7 @@ use crate::store::{Store, StoreError};
 
 pub use checks::run_check;
 pub use deploy::{DeployRequest, PlanChoice};
+pub use metrics::METRICS_CONTENT_TYPE;
 pub use views::{DecisionView, RolloutView, ServiceStatus};
 
 /// The platform capabilities the daemon drives.
