@@ -11,6 +11,7 @@ pub mod duration;
 pub mod plan;
 pub mod release;
 pub mod release_env;
+pub mod retry;
 pub mod rollout;
 pub mod schedule;
 pub mod severity;
