@@ -3,7 +3,8 @@
 //! and one whose health fails are each rolled back with the right exit codes from
 //! `deploy --wait` and `gate`; with the cost-per-request check on, a release that sends 100 kB
 //! more per response is held until an operator accepts it; opsd killed with SIGKILL mid-rollout
-//! and restarted ends consistent.
+//! and restarted ends consistent; `config validate` and `up` check every plan and alarm file and
+//! place errors on the file and line at fault.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -416,6 +417,107 @@ fn usage_errors_exit_1_with_the_usage_for_every_command() {
         let output = Command::new(binary("opsd")).args(&args).output().unwrap();
         assert_eq!(output.status.code(), Some(0), "{args:?}");
         assert!(!output.stdout.is_empty(), "{args:?}");
+    }
+}
+
+/// `opsd config validate` and `opsd up` with `dir/opsd.yaml`: the exit code and stderr.
+fn refused_by_both(dir: &Path) -> Vec<String> {
+    let mut messages = Vec::new();
+    for args in [vec!["config", "validate"], vec!["up"]] {
+        let output = Command::new(binary("opsd"))
+            .arg("--config")
+            .arg(dir.join("opsd.yaml"))
+            .args(&args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
+        messages.push(stderr);
+    }
+    messages
+}
+
+#[test]
+fn config_validate_checks_every_plan_and_alarm_file_at_its_own_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = "listen: 127.0.0.1:0\nservices:\n  steno:\n    public_addr: 127.0.0.1:0\n";
+    std::fs::write(dir.path().join("opsd.yaml"), config).unwrap();
+    std::fs::create_dir(dir.path().join("plans")).unwrap();
+    std::fs::write(dir.path().join("plans/fast.yaml"), FAST_PLAN).unwrap();
+    // A plan nobody names, with a weight out of range on line 5.
+    std::fs::write(
+        dir.path().join("plans/unused.yaml"),
+        "name: unused\nsteps:\n  - weight: 10\n    bake: 1m\n  - weight: 250\n",
+    )
+    .unwrap();
+    for stderr in refused_by_both(dir.path()) {
+        assert!(stderr.contains("unused.yaml:5:"), "{stderr}");
+        assert!(stderr.contains("steps[1].weight"), "{stderr}");
+    }
+    std::fs::remove_file(dir.path().join("plans/unused.yaml")).unwrap();
+
+    // An alarm file with a threshold that is not a number on line 6.
+    std::fs::create_dir(dir.path().join("alarms")).unwrap();
+    std::fs::write(
+        dir.path().join("alarms/slow.yaml"),
+        "alarms:\n  - name: slow\n    metric: error_rate\n    comparison: \">\"\n    period: 1m\n    threshold: high\n    severity: critical\n",
+    )
+    .unwrap();
+    for stderr in refused_by_both(dir.path()) {
+        assert!(stderr.contains("slow.yaml:6:"), "{stderr}");
+    }
+    std::fs::remove_dir_all(dir.path().join("alarms")).unwrap();
+
+    // A named plan running a check the service does not define: reported in the plan file.
+    std::fs::write(
+        dir.path().join("plans/nightly.yaml"),
+        "name: nightly\nsteps:\n  - weight: 10\n    bake: 1m\n    checks: [nightly]\n  - weight: 100\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("opsd.yaml"),
+        format!("{config}    plan: nightly\n"),
+    )
+    .unwrap();
+    for stderr in refused_by_both(dir.path()) {
+        assert!(
+            stderr.contains("nightly.yaml:5:5: steps[0].checks"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("opsd.yaml:"), "{stderr}");
+    }
+    assert!(
+        !dir.path().join(".opsd").exists(),
+        "a refused start creates nothing"
+    );
+}
+
+#[test]
+fn config_errors_speak_yaml_and_give_the_position_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("opsd.yaml");
+    std::fs::write(
+        &path,
+        "listen: 127.0.0.1:0\nservices:\n  steno: {}\nlisten: 127.0.0.1:1\n",
+    )
+    .unwrap();
+    for stderr in refused_by_both(dir.path()) {
+        assert!(
+            stderr.contains("opsd.yaml:4:1: listen: duplicate field `listen`"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains(" at line "), "{stderr}");
+    }
+    std::fs::write(&path, "services:\n  steno: 8080\n").unwrap();
+    for stderr in refused_by_both(dir.path()) {
+        assert!(
+            stderr.contains(
+                "opsd.yaml:2:10: services.steno: invalid type: integer `8080`, expected a mapping"
+            ),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("Raw"), "{stderr}");
+        assert!(!stderr.contains("column"), "{stderr}");
     }
 }
 

@@ -1,13 +1,19 @@
-//! Reading the plan and alarm files opsd.yaml points at. Parsing and checking them is the core's
-//! (`core::plan`, `core::alarms`); this module only finds and reads the files, so the core stays
-//! free of I/O.
+//! Reading the files opsd.yaml points at: plan files, the alarm directory, drill checks files.
+//! Parsing and checking them is the core's (`core::plan`, `core::alarms`) and the section
+//! validators'; this module only finds and reads the files, so those stay free of I/O.
 
-use std::collections::HashMap;
 use std::path::Path;
 
-use crate::core::alarms::{parse_alarm_file, AlarmRule};
-use crate::core::config_error::{locate_list_field, ConfigError};
+use crate::core::alarms::AlarmRule;
+use crate::core::config_error::ConfigError;
 use crate::core::plan::{parse_plan, RolloutPlan};
+
+/// A file's name as errors show it, and its text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct YamlFile {
+    pub path: String,
+    pub text: String,
+}
 
 /// Reads a custom plan from a YAML file.
 pub fn load_plan_file(path: &Path) -> Result<RolloutPlan, ConfigError> {
@@ -20,22 +26,41 @@ pub fn load_plan_file(path: &Path) -> Result<RolloutPlan, ConfigError> {
 /// Reads every `*.yaml` and `*.yml` file of `dir`, in file-name order. Alarm names must be unique
 /// across the files; the error names both.
 pub fn load_alarm_dir(dir: &Path) -> Result<Vec<AlarmRule>, ConfigError> {
+    let files = read_yaml_dir(dir, "alarm directory", "alarm file")?;
+    super::alarms::parse_alarm_files(&files)
+}
+
+/// Every `*.yaml` and `*.yml` file of the plans directory, in file-name order; none when the
+/// directory does not exist (plans are optional).
+pub(super) fn read_plan_dir(dir: &Path) -> Result<Vec<YamlFile>, ConfigError> {
+    if !dir.exists() {
+        return Ok(Vec::new());
+    }
+    read_yaml_dir(dir, "plans directory", "plan")
+}
+
+/// A drill checks file.
+pub(super) fn read_checks_file(path: &Path) -> std::io::Result<YamlFile> {
+    Ok(YamlFile {
+        path: path.display().to_string(),
+        text: std::fs::read_to_string(path)?,
+    })
+}
+
+/// Every `*.yaml` and `*.yml` regular file directly in `dir`, in file-name order. `what_dir` and
+/// `what_file` name them in errors.
+fn read_yaml_dir(
+    dir: &Path,
+    what_dir: &str,
+    what_file: &str,
+) -> Result<Vec<YamlFile>, ConfigError> {
     let dir_name = dir.display().to_string();
-    let entries = std::fs::read_dir(dir).map_err(|error| {
-        ConfigError::new(
-            &dir_name,
-            format!("cannot read the alarm directory: {error}"),
-        )
-    })?;
+    let unreadable = |error: std::io::Error| {
+        ConfigError::new(&dir_name, format!("cannot read the {what_dir}: {error}"))
+    };
     let mut paths = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|error| {
-            ConfigError::new(
-                &dir_name,
-                format!("cannot read the alarm directory: {error}"),
-            )
-        })?;
-        let path = entry.path();
+    for entry in std::fs::read_dir(dir).map_err(unreadable)? {
+        let path = entry.map_err(unreadable)?.path();
         let is_yaml = path
             .extension()
             .and_then(|extension| extension.to_str())
@@ -45,31 +70,19 @@ pub fn load_alarm_dir(dir: &Path) -> Result<Vec<AlarmRule>, ConfigError> {
         }
     }
     paths.sort();
-
-    let mut rules = Vec::new();
-    let mut defined_in: HashMap<String, String> = HashMap::new();
-    for path in paths {
-        let file_name = path.display().to_string();
-        let text = std::fs::read_to_string(&path).map_err(|error| {
-            ConfigError::new(&file_name, format!("cannot read the alarm file: {error}"))
-        })?;
-        for (index, rule) in parse_alarm_file(&file_name, &text)?.into_iter().enumerate() {
-            if let Some(first_file) = defined_in.get(&rule.name) {
-                return Err(ConfigError::new(
-                    &file_name,
-                    format!(
-                        "alarm {:?} is already defined in {first_file}; alarm names must be unique across files",
-                        rule.name
-                    ),
-                )
-                .with_field(format!("alarms[{index}].name"))
-                .at(locate_list_field(&text, "alarms", index, Some("name"))));
-            }
-            defined_in.insert(rule.name.clone(), file_name.clone());
-            rules.push(rule);
-        }
-    }
-    Ok(rules)
+    paths
+        .into_iter()
+        .map(|path| {
+            let file_name = path.display().to_string();
+            let text = std::fs::read_to_string(&path).map_err(|error| {
+                ConfigError::new(&file_name, format!("cannot read the {what_file}: {error}"))
+            })?;
+            Ok(YamlFile {
+                path: file_name,
+                text,
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -116,5 +129,21 @@ mod tests {
         assert_eq!(load_plan_file(&path).unwrap().name, "fast-demo");
         let missing = load_plan_file(&dir.path().join("nope.yaml")).unwrap_err();
         assert!(missing.to_string().contains("nope.yaml"), "{missing}");
+    }
+
+    #[test]
+    fn reads_the_plan_files_of_a_directory_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(read_plan_dir(&dir.path().join("missing"))
+            .unwrap()
+            .is_empty());
+        std::fs::write(dir.path().join("b.yml"), "b").unwrap();
+        std::fs::write(dir.path().join("a.yaml"), "a").unwrap();
+        std::fs::write(dir.path().join("README.md"), "not a plan").unwrap();
+        std::fs::create_dir(dir.path().join("old.yaml")).unwrap();
+        let files = read_plan_dir(dir.path()).unwrap();
+        let texts: Vec<&str> = files.iter().map(|file| file.text.as_str()).collect();
+        assert_eq!(texts, ["a", "b"]);
+        assert!(files[0].path.ends_with("a.yaml"));
     }
 }

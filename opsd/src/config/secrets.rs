@@ -1,15 +1,37 @@
 //! opsd.yaml's `secrets` block (named values read from opsd's environment or a file when a
 //! release starts) and each service's release-environment rules: `env` keys, `env_from`
-//! references to secrets, and `allow_env` for keys of the loader and search-path family.
+//! references to secrets, and `allow_env` for keys of the loader and search-path family. The
+//! platform reads secret values from the [`SecretSource`]s defined here.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use super::yaml::{line_of, names_or_none};
 use crate::core::config_error::ConfigError;
 use crate::core::release_env::{check_key, check_value};
-use crate::platform::secrets::SecretSource;
+
+/// Where a secret's value comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    /// A variable of opsd's own environment.
+    Environment(String),
+    /// A file, read each time a release starts (one trailing newline is dropped).
+    File(PathBuf),
+}
+
+impl SecretSource {
+    /// How the source is shown: `opsd's environment variable X` or `file P`.
+    pub fn describe(&self) -> String {
+        match self {
+            SecretSource::Environment(variable) => {
+                format!("opsd's environment variable {variable}")
+            }
+            SecretSource::File(path) => format!("file {}", path.display()),
+        }
+    }
+}
 
 /// `secrets.<name>`: exactly one of `env` or `file`.
 #[derive(Debug, Deserialize)]
@@ -32,7 +54,7 @@ pub(super) fn validate_secrets(
     for (name, raw_secret) in raw {
         let error = |message: String| ConfigError {
             file: file.to_string(),
-            line: super::line_of(text, &name),
+            line: line_of(text, &name),
             column: None,
             field: Some(format!("secrets.{name}")),
             message,
@@ -114,14 +136,4 @@ pub(super) fn validate_release_env(
         }
     }
     Ok(())
-}
-
-/// `a, b, c`, or `none`.
-pub(super) fn names_or_none<'a>(names: impl Iterator<Item = &'a String>) -> String {
-    let names: Vec<&str> = names.map(String::as_str).collect();
-    if names.is_empty() {
-        "none".to_string()
-    } else {
-        names.join(", ")
-    }
 }

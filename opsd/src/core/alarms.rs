@@ -674,8 +674,8 @@ pub fn parse_alarm_file(file_name: &str, text: &str) -> Result<Vec<AlarmRule>, C
             "the file is empty; it needs `alarms:` with a list of rules",
         ));
     }
-    let raw: RawAlarmFile =
-        serde_yaml::from_str(text).map_err(|error| ConfigError::from_yaml(file_name, &error))?;
+    let raw: RawAlarmFile = serde_yaml::from_str(text)
+        .map_err(|error| ConfigError::from_yaml(file_name, text, &error))?;
     let mut rules: Vec<AlarmRule> = Vec::with_capacity(raw.alarms.len());
     for (index, raw_rule) in raw.alarms.into_iter().enumerate() {
         let rule = validate_rule(raw_rule).map_err(|violation| {

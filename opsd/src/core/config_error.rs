@@ -64,31 +64,152 @@ impl ConfigError {
         self
     }
 
-    /// Translates a serde_yaml error: its location, the field path it names and its message.
-    pub fn from_yaml(file: &str, error: &serde_yaml::Error) -> ConfigError {
-        let location = error.location();
-        let mut text = error.to_string();
+    /// Translates a serde_yaml error on `text`: its location, the field path it names, and its
+    /// message in a user's words (no Rust type names, no second copy of the position). A
+    /// duplicate key is placed on its second occurrence rather than on its mapping's start.
+    pub fn from_yaml(file: &str, text: &str, error: &serde_yaml::Error) -> ConfigError {
+        let location = error.location().map(|location| TextLocation {
+            line: location.line(),
+            column: location.column(),
+        });
+        let mut written = error.to_string();
         if let Some(location) = &location {
-            let suffix = format!(" at line {} column {}", location.line(), location.column());
-            if let Some(start) = text.find(&suffix) {
-                text.replace_range(start..start + suffix.len(), "");
+            let suffix = format!(" at line {} column {}", location.line, location.column);
+            if let Some(start) = written.find(&suffix) {
+                written.replace_range(start..start + suffix.len(), "");
             }
         }
-        let (path, message) = split_field_path(&text);
+        let (path, message) = split_field_path(&written);
         let field = match (path, named_field(message)) {
             (Some(path), Some(name)) => Some(format!("{path}.{name}")),
             (None, Some(name)) => Some(name.to_string()),
             (Some(path), None) => Some(path.to_string()),
             (None, None) => None,
         };
+        let location = match (location, duplicate_key(message)) {
+            (Some(mapping), Some(key)) => {
+                Some(duplicate_key_location(text, mapping, key).unwrap_or(mapping))
+            }
+            (location, _) => location,
+        };
         ConfigError {
             file: file.to_string(),
-            line: location.as_ref().map(|location| location.line()),
-            column: location.as_ref().map(|location| location.column()),
+            line: location.map(|location| location.line),
+            column: location.map(|location| location.column),
             field,
-            message: message.to_string(),
+            message: in_user_words(message),
         }
     }
+}
+
+/// serde's words for Rust types, rewritten for someone who writes YAML: `expected struct
+/// RawConfig` becomes `expected a mapping`, `expected u16` a range of whole numbers.
+fn in_user_words(message: &str) -> String {
+    if message.starts_with("data did not match any variant of untagged enum") {
+        return "is not in any of the accepted forms".to_string();
+    }
+    let message = message
+        .replace("expected a map", "expected a mapping")
+        .replace("expected a sequence", "expected a list")
+        .replace("invalid type: map,", "invalid type: mapping,")
+        .replace("invalid type: sequence,", "invalid type: list,");
+    let words: Vec<&str> = message.split(' ').collect();
+    let mut out: Vec<String> = Vec::with_capacity(words.len());
+    let mut index = 0;
+    while index < words.len() {
+        let word = words[index];
+        if index == 0 || words[index - 1] != "expected" {
+            out.push(word.to_string());
+            index += 1;
+            continue;
+        }
+        // `struct Name` and `enum Name` are two words; the name may end the clause with a comma.
+        let (replacement, consumed) = match word.trim_end_matches(',') {
+            "struct" => ("a mapping", 2),
+            "enum" => ("one of the accepted names", 2),
+            "u8" => ("a whole number from 0 to 255", 1),
+            "u16" => ("a whole number from 0 to 65535", 1),
+            "u32" => ("a whole number from 0 to 4294967295", 1),
+            "u64" | "usize" => ("a whole number, 0 or more", 1),
+            "i8" | "i16" | "i32" | "i64" | "isize" => ("a whole number", 1),
+            "f32" | "f64" => ("a number", 1),
+            _ => {
+                out.push(word.to_string());
+                index += 1;
+                continue;
+            }
+        };
+        let last = words.get(index + consumed - 1).copied().unwrap_or(word);
+        let comma = if last.ends_with(',') { "," } else { "" };
+        out.push(format!("{replacement}{comma}"));
+        index += consumed;
+    }
+    out.join(" ")
+}
+
+/// The key a "duplicate field" message is about.
+fn duplicate_key(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix("duplicate field `")?;
+    rest.split_once('`').map(|(name, _)| name)
+}
+
+/// Where the second `key:` of the mapping that starts at `mapping` is written: in a block
+/// mapping, among the keys at the mapping's indentation; in a flow mapping (`{...}`), on its line.
+fn duplicate_key_location(text: &str, mapping: TextLocation, key: &str) -> Option<TextLocation> {
+    let lines: Vec<&str> = text.lines().collect();
+    let first_line = lines.get(mapping.line.checked_sub(1)?)?;
+    let indent = mapping.column.checked_sub(1)?;
+    let first_content = first_line.get(indent..)?;
+    if first_content.starts_with('{') {
+        let mut found = 0;
+        for (offset, _) in first_content.match_indices(key) {
+            let before = first_content[..offset].trim_end().chars().last();
+            let after = first_content[offset + key.len()..].trim_start();
+            if matches!(before, Some('{') | Some(',')) && after.starts_with(':') {
+                found += 1;
+                if found == 2 {
+                    return Some(TextLocation {
+                        line: mapping.line,
+                        column: mapping.column + offset,
+                    });
+                }
+            }
+        }
+        return None;
+    }
+    let mut found = 0;
+    for (index, line) in lines.iter().enumerate().skip(mapping.line - 1) {
+        let content = if index + 1 == mapping.line {
+            first_content
+        } else {
+            let content = line.trim_start();
+            if content.is_empty() || content.starts_with('#') {
+                continue;
+            }
+            let line_indent = line.len() - content.len();
+            if line_indent < indent {
+                break;
+            }
+            if line_indent > indent {
+                continue;
+            }
+            content
+        };
+        let unquoted = content
+            .strip_prefix(key)
+            .or_else(|| content.strip_prefix(&format!("\"{key}\"")))
+            .or_else(|| content.strip_prefix(&format!("'{key}'")));
+        if unquoted.is_some_and(|rest| rest.trim_start().starts_with(':')) {
+            found += 1;
+            if found == 2 {
+                return Some(TextLocation {
+                    line: index + 1,
+                    column: indent + 1,
+                });
+            }
+        }
+    }
+    None
 }
 
 /// serde_yaml writes `path.to[0].field: message`; the path has no spaces, messages do.
@@ -105,11 +226,12 @@ fn split_field_path(text: &str) -> (Option<&str>, &str) {
     (None, text)
 }
 
-/// The key an "unknown field" or "missing field" message is about.
+/// The key an "unknown field", "missing field" or "duplicate field" message is about.
 fn named_field(message: &str) -> Option<&str> {
     let rest = message
         .strip_prefix("unknown field `")
-        .or_else(|| message.strip_prefix("missing field `"))?;
+        .or_else(|| message.strip_prefix("missing field `"))
+        .or_else(|| message.strip_prefix("duplicate field `"))?;
     rest.split_once('`').map(|(name, _)| name)
 }
 
@@ -288,7 +410,7 @@ mod tests {
         }
         let unknown =
             serde_yaml::from_str::<Outer>("steps:\n  - weight: 1\n  - wieght: 2\n").unwrap_err();
-        let error = ConfigError::from_yaml("p.yaml", &unknown);
+        let error = ConfigError::from_yaml("p.yaml", "", &unknown);
         assert_eq!(error.line, Some(3));
         assert_eq!(error.field.as_deref(), Some("steps[1].wieght"));
         assert!(
@@ -298,12 +420,90 @@ mod tests {
         assert!(!error.message.contains("line"), "{error}");
 
         let too_big = serde_yaml::from_str::<Outer>("steps:\n  - weight: 300\n").unwrap_err();
-        let error = ConfigError::from_yaml("p.yaml", &too_big);
+        let error = ConfigError::from_yaml("p.yaml", "", &too_big);
         assert_eq!(error.line, Some(2));
         assert_eq!(error.field.as_deref(), Some("steps[0].weight"));
 
         let syntax = serde_yaml::from_str::<Outer>("steps: [\n").unwrap_err();
-        let error = ConfigError::from_yaml("p.yaml", &syntax);
+        let error = ConfigError::from_yaml("p.yaml", "", &syntax);
         assert!(error.line.is_some(), "{error}");
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct RawEntry {
+        name: String,
+        #[serde(default)]
+        port: Option<u16>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct RawDocument {
+        #[serde(default)]
+        listen: Option<String>,
+        #[serde(default)]
+        entries: Vec<RawEntry>,
+    }
+
+    fn error_in(text: &str) -> ConfigError {
+        let error = serde_yaml::from_str::<RawDocument>(text).unwrap_err();
+        ConfigError::from_yaml("opsd.yaml", text, &error)
+    }
+
+    #[test]
+    fn a_duplicate_key_is_placed_on_its_second_occurrence() {
+        let top = error_in("# settings\nlisten: a\nentries: []\nlisten: b\n");
+        assert_eq!((top.line, top.column), (Some(4), Some(1)), "{top}");
+        assert_eq!(top.field.as_deref(), Some("listen"));
+        assert_eq!(
+            top.to_string(),
+            "opsd.yaml:4:1: listen: duplicate field `listen`"
+        );
+
+        let nested =
+            error_in("entries:\n  - name: a\n    port: 1\n  - name: b\n    port: 2\n    name: c\n");
+        assert_eq!((nested.line, nested.column), (Some(6), Some(5)), "{nested}");
+        assert_eq!(nested.field.as_deref(), Some("entries[1].name"));
+
+        let flow = error_in("entries: [{name: a, port: 1, name: b}]\n");
+        assert_eq!((flow.line, flow.column), (Some(1), Some(30)), "{flow}");
+    }
+
+    #[test]
+    fn messages_name_no_rust_types_and_give_the_position_once() {
+        let cases = [
+            ("- a\n", "invalid type: list, expected a mapping"),
+            (
+                "entries: [{name: a, port: 70000}]\n",
+                "expected a whole number from 0 to 65535",
+            ),
+            (
+                "entries: {name: a}\n",
+                "invalid type: mapping, expected a list",
+            ),
+            (
+                "entries: [5]\n",
+                "invalid type: integer `5`, expected a mapping",
+            ),
+        ];
+        for (text, words) in cases {
+            let error = error_in(text);
+            let shown = error.to_string();
+            assert!(shown.contains(words), "{text:?}: {shown}");
+            for internal in ["Raw", "struct", "u16", " at line ", "column"] {
+                assert!(!shown.contains(internal), "{text:?}: {shown}");
+            }
+        }
+        assert_eq!(
+            in_user_words("invalid type: string \"x\", expected enum Severity"),
+            "invalid type: string \"x\", expected one of the accepted names"
+        );
+        assert_eq!(
+            in_user_words("data did not match any variant of untagged enum RawScope"),
+            "is not in any of the accepted forms"
+        );
     }
 }

@@ -13,6 +13,7 @@ pub mod gate;
 pub mod plan;
 pub mod release;
 pub mod release_env;
+pub mod retry;
 pub mod rollout;
 pub mod schedule;
 pub mod severity;

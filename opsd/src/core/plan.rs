@@ -341,8 +341,8 @@ pub(crate) fn is_plain_name(name: &str) -> bool {
 
 /// Reads a custom plan from YAML text; `file_name` names the file in errors.
 pub fn parse_plan(file_name: &str, text: &str) -> Result<RolloutPlan, ConfigError> {
-    let raw: RawPlan =
-        serde_yaml::from_str(text).map_err(|error| ConfigError::from_yaml(file_name, &error))?;
+    let raw: RawPlan = serde_yaml::from_str(text)
+        .map_err(|error| ConfigError::from_yaml(file_name, text, &error))?;
     plan_from_raw(file_name, raw, Some(text))
 }
 

@@ -6,30 +6,9 @@
 //! of a file's content.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
 
+pub use crate::config::SecretSource;
 use crate::core::release_env::{check_value, MAX_VALUE_BYTES};
-
-/// Where a secret's value comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SecretSource {
-    /// A variable of opsd's own environment.
-    Environment(String),
-    /// A file, read each time a release starts (one trailing newline is dropped).
-    File(PathBuf),
-}
-
-impl SecretSource {
-    /// How the source is shown: `opsd's environment variable X` or `file P`.
-    pub fn describe(&self) -> String {
-        match self {
-            SecretSource::Environment(variable) => {
-                format!("opsd's environment variable {variable}")
-            }
-            SecretSource::File(path) => format!("file {}", path.display()),
-        }
-    }
-}
 
 /// A secret that could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -6,22 +6,7 @@ use std::time::Duration;
 use aws_sdk_cloudfront::types::{InvalidationBatch, Paths};
 
 use super::retry::{call_with_retries, AwsCallError, FailureFacts, FailureKind, RetryPolicy};
-
-/// Paths must start with `/`; `*` is allowed only as the last character. Pure.
-pub fn validate_paths(paths: &[String]) -> Result<(), String> {
-    if paths.is_empty() {
-        return Err("at least one path is needed, like /*".into());
-    }
-    for path in paths {
-        if !path.starts_with('/') {
-            return Err(format!("{path:?} must start with /"));
-        }
-        if path.contains('*') && !path.ends_with('*') {
-            return Err(format!("{path:?}: * may only be the last character"));
-        }
-    }
-    Ok(())
-}
+use crate::config::validate_invalidation_paths;
 
 /// One distribution's invalidation calls.
 #[derive(Clone)]
@@ -54,7 +39,7 @@ impl Distribution {
                 message,
             },
         };
-        validate_paths(paths).map_err(invalid)?;
+        validate_invalidation_paths(paths).map_err(invalid)?;
         let batch = InvalidationBatch::builder()
             .paths(
                 Paths::builder()
@@ -127,22 +112,5 @@ impl Distribution {
             }
             tokio::time::sleep(interval).await;
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn paths_must_be_absolute_with_a_trailing_wildcard_only() {
-        assert!(validate_paths(&["/*".into(), "/static/app.js".into()]).is_ok());
-        assert!(validate_paths(&[]).is_err());
-        assert!(validate_paths(&["static/*".into()])
-            .unwrap_err()
-            .contains("must start with /"));
-        assert!(validate_paths(&["/a*/b".into()])
-            .unwrap_err()
-            .contains("last"));
     }
 }

@@ -11,6 +11,7 @@ use aws_sdk_costexplorer::types::{
 use chrono::NaiveDate;
 
 use super::retry::{call_with_retries, classify, AwsCallError, RetryClass, RetryPolicy};
+pub use crate::config::{CostExplorerConfig, DEFAULT_COST_EXPLORER_REGION as DEFAULT_REGION};
 use crate::core::cost::DailyCost;
 use crate::platform::cost_source::{
     check_request, tag_value_of_group_key, CostGrouping, CostSource, CostSourceError,
@@ -23,32 +24,10 @@ pub const SOURCE_NAME: &str = "AWS Cost Explorer";
 /// organisation's accounts.
 pub const METRIC: &str = "UnblendedCost";
 
-/// Cost Explorer is served from one region.
-pub const DEFAULT_REGION: &str = "us-east-1";
-
 /// More pages than this for one request means the answers are not progressing.
 pub const MAX_PAGES: usize = 1_000;
 
 const DATE_FORMAT: &str = "%Y-%m-%d";
-
-/// Where and how Cost Explorer is called.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CostExplorerConfig {
-    pub region: String,
-    /// For emulators and VPC endpoints; `None` uses AWS's public endpoint.
-    pub endpoint_url: Option<String>,
-    pub retry: RetryPolicy,
-}
-
-impl Default for CostExplorerConfig {
-    fn default() -> CostExplorerConfig {
-        CostExplorerConfig {
-            region: DEFAULT_REGION.into(),
-            endpoint_url: None,
-            retry: RetryPolicy::default(),
-        }
-    }
-}
 
 /// Daily costs from Cost Explorer.
 #[derive(Clone)]

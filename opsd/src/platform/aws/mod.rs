@@ -14,7 +14,6 @@ pub mod rds;
 pub mod retry;
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,7 +22,7 @@ use tokio::sync::Mutex;
 
 use self::lambda::{check_alias, AliasCheck, AliasRouting, LambdaFunction, VersionReadiness};
 use self::metrics::{queries_for, samples_from_results, VersionMetrics};
-use self::retry::RetryPolicy;
+pub use crate::config::{AwsServiceConfig, CloudFrontConfig};
 use crate::core::alarms::{AlarmRule, ExternalAlarm};
 use crate::core::traffic::SecondSample;
 use crate::platform::secrets::Secrets;
@@ -31,64 +30,6 @@ use crate::platform::{
     AlarmWatcher, ContentDelivery, HealthStatus, MetricSource, PlatformError, ReleaseRunner,
     ReleaseSpec, TrafficShifter, TrafficSplit,
 };
-
-/// CloudFront settings of a service.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CloudFrontConfig {
-    pub distribution_id: String,
-    /// Invalidated after every promotion (default `/*`).
-    pub paths: Vec<String>,
-}
-
-/// One service on AWS, as `opsd.yaml` configures it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AwsServiceConfig {
-    pub region: String,
-    pub function_name: String,
-    pub alias: String,
-    /// For emulators and VPC endpoints; `None` uses AWS's public endpoints.
-    pub endpoint_url: Option<String>,
-    /// The namespace of Steno's own high-resolution metrics.
-    pub metrics_namespace: String,
-    /// How long metric, alias and alarm reads are reused before CloudWatch or Lambda is asked
-    /// again (each read costs API quota and money).
-    pub poll_interval: Duration,
-    /// CloudWatch alarms not synced by opsd that roll a rollout back when in ALARM.
-    pub rollback_alarms: Vec<String>,
-    /// The SNS topic synced alarms notify.
-    pub alarm_topic_arn: Option<String>,
-    /// The RDS instance the database alarms watch.
-    pub database_instance: Option<String>,
-    pub cloudfront: Option<CloudFrontConfig>,
-    /// A Lambda zip (see `opsd package`) published for release labels that are not versions yet.
-    pub package: Option<PathBuf>,
-    pub retry: RetryPolicy,
-}
-
-impl AwsServiceConfig {
-    /// Defaults for a function and alias.
-    pub fn for_function(region: &str, function_name: &str, alias: &str) -> AwsServiceConfig {
-        AwsServiceConfig {
-            region: region.to_string(),
-            function_name: function_name.to_string(),
-            alias: alias.to_string(),
-            endpoint_url: None,
-            metrics_namespace: "Steno".into(),
-            poll_interval: Duration::from_secs(10),
-            rollback_alarms: Vec::new(),
-            alarm_topic_arn: None,
-            database_instance: None,
-            cloudfront: None,
-            package: None,
-            retry: RetryPolicy::default(),
-        }
-    }
-
-    /// Like `lambda:steno:live`, for status output.
-    pub fn describe_target(&self) -> String {
-        format!("lambda:{}:{}", self.function_name, self.alias)
-    }
-}
 
 /// SDK clients for one service, built once. SDK retries are off: [`retry`] decides.
 #[derive(Clone)]

@@ -10,14 +10,14 @@
 //! [`UNTAGGED`], as Cost Explorer does for resources without the tag.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::str::FromStr;
 
 use chrono::NaiveDate;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Connection, PgConnection, SqliteConnection};
 
-use crate::core::cost::pricing::{as_daily_costs, price_usage, AiPrices, PriceTable, Usage};
+pub use crate::config::{LocalAiConfig, LocalCostConfig, TokenDatabase, DEFAULT_MEMORY_MB};
+use crate::core::cost::pricing::{as_daily_costs, price_usage, AiPrices, Usage};
 use crate::core::cost::DailyCost;
 use crate::platform::cost_source::{
     check_request, CostGrouping, CostSource, CostSourceError, UNTAGGED,
@@ -26,47 +26,6 @@ use crate::store::{Store, UsageRow};
 
 /// The name this source gives itself in reports and errors.
 pub const SOURCE_NAME: &str = "the local cost model";
-
-/// The Lambda memory size the local traffic is priced at when none is configured: 512 MB
-/// (R-COST-9 in docs/requirements.md).
-pub const DEFAULT_MEMORY_MB: u32 = 512;
-
-/// Where Steno's letter revisions (and their token counts) are stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TokenDatabase {
-    Sqlite(PathBuf),
-    Postgres(String),
-}
-
-/// AI spend: which database's revisions to read and what a million tokens cost.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LocalAiConfig {
-    /// The database's name under `databases` (for messages).
-    pub database: String,
-    pub location: TokenDatabase,
-    pub prices: AiPrices,
-    /// The opsd service whose `database` this is: its tag value for `Service` grouping.
-    pub owner_service: Option<String>,
-}
-
-/// The local cost model's settings (`costs.local` in `opsd.yaml`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct LocalCostConfig {
-    pub memory_mb: u32,
-    pub prices: PriceTable,
-    /// `None`: AI spend is not counted.
-    pub ai: Option<LocalAiConfig>,
-}
-
-impl Default for LocalCostConfig {
-    fn default() -> LocalCostConfig {
-        LocalCostConfig {
-            memory_mb: DEFAULT_MEMORY_MB,
-            prices: PriceTable::seed(),
-            ai: None,
-        }
-    }
-}
 
 /// Input and output tokens of one day.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
