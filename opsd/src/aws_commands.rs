@@ -9,7 +9,7 @@ use anyhow::{anyhow, bail};
 use crate::config::{Config, ServiceConfig};
 use crate::platform::aws::alarm_sync::{self, AlarmListing, SyncReport};
 use crate::platform::aws::cdn::Distribution;
-use crate::platform::aws::AwsClients;
+use crate::platform::factory;
 
 /// The services a command applies to: one by name, or every service on AWS.
 fn aws_services<'a>(
@@ -60,7 +60,7 @@ pub async fn alarms_sync(
     let mut reports = Vec::new();
     for service in aws_services(config, service)? {
         let Some(aws) = &service.aws else { continue };
-        let clients = AwsClients::connect(aws).await;
+        let clients = factory::aws_clients(aws).await;
         let report = alarm_sync::apply_sync(
             &clients.cloudwatch,
             &aws.retry,
@@ -115,7 +115,7 @@ pub async fn alarms_list(
     let mut rows = Vec::new();
     for service in aws_services(config, service)? {
         let Some(aws) = &service.aws else { continue };
-        let clients = AwsClients::connect(aws).await;
+        let clients = factory::aws_clients(aws).await;
         let existing =
             alarm_sync::describe_owned(&clients.cloudwatch, &aws.retry, &service.name).await?;
         rows.extend(alarm_sync::listing(
@@ -187,7 +187,7 @@ pub async fn cdn_invalidate(
     } else {
         paths
     };
-    let clients = AwsClients::connect(aws).await;
+    let clients = factory::aws_clients(aws).await;
     let distribution = Distribution {
         client: clients.cloudfront,
         distribution_id: cloudfront.distribution_id.clone(),

@@ -21,9 +21,7 @@ use crate::core::cost::{
     NewestCostCheck, ThresholdBasis,
 };
 use crate::notify::{Notification, Notifier};
-use crate::platform::aws::costs::CostExplorerSource;
 use crate::platform::cost_source::{CostGrouping, CostSource, CostSourceError};
-use crate::platform::local::costs::LocalCostSource;
 use crate::store::{Store, StoreError};
 
 /// Days of history read before `today`: four weeks of forecast lookback and four same-weekday
@@ -87,17 +85,6 @@ pub fn costs_config(config: &Config) -> Result<&CostsConfig, CostCheckError> {
         .costs
         .as_ref()
         .ok_or_else(|| CostCheckError::NotConfigured(config.source.clone()))
-}
-
-/// Builds the configured cost source (credentials from the standard chain on AWS; the local
-/// model reads the usage recorded in `store`).
-pub async fn build_source(costs: &CostsConfig, store: &Store) -> Box<dyn CostSource> {
-    match &costs.source {
-        CostSourceConfig::Aws(explorer) => Box::new(CostExplorerSource::connect(explorer).await),
-        CostSourceConfig::Local(local) => {
-            Box::new(LocalCostSource::new(store.clone(), local.clone()))
-        }
-    }
 }
 
 fn source_name(costs: &CostsConfig) -> String {

@@ -10,20 +10,17 @@
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeZone, Utc};
 use serde::Serialize;
 
-use crate::config::{Config, DatabaseConfig, DatabaseKind};
+use crate::config::{Config, DatabaseConfig};
 use crate::core::drill::{
     digest_item, drill_gate, human_millis, judge_drill, snapshots_past_retention, verify_restore,
     write_gap_rows, DrillMeasurement, DrillOutcome, ItemStatus, LatestDrill, PhaseTiming,
     SnapshotAge, SourceFingerprint, VerificationItem,
 };
-use crate::platform::local::postgres_snapshots::PostgresSnapshots;
-use crate::platform::local::sqlite_snapshots::SqliteSnapshots;
 use crate::platform::snapshots::{DatabaseSnapshots, Snapshot};
 use crate::platform::PlatformError;
 use crate::store::{DrillRecord, SnapshotRecord, Store, StoreError};
@@ -84,35 +81,7 @@ pub struct DrillReport {
     pub snapshots_removed_by_retention: Vec<String>,
 }
 
-/// The snapshot platform of a configured database.
-pub async fn snapshots_for(
-    config: &Config,
-    database: &DatabaseConfig,
-) -> Result<Arc<dyn DatabaseSnapshots>, DrillError> {
-    let snapshot_dir = config.data_dir.join("snapshots").join(&database.name);
-    Ok(match &database.kind {
-        DatabaseKind::Sqlite { path } => Arc::new(SqliteSnapshots::new(
-            &database.name,
-            path,
-            &snapshot_dir,
-            &drills_dir(config),
-        )),
-        DatabaseKind::Postgres { url, tools_dir } => Arc::new(PostgresSnapshots::new(
-            &database.name,
-            url,
-            &snapshot_dir,
-            tools_dir.as_deref(),
-        )?),
-        DatabaseKind::Rds(rds) => {
-            Arc::new(crate::platform::aws::rds::RdsSnapshots::connect(&database.name, rds).await)
-        }
-    })
-}
-
-/// Where scratch files and drill locks live.
-pub fn drills_dir(config: &Config) -> PathBuf {
-    config.data_dir.join("drills")
-}
+pub use crate::platform::factory::drills_dir;
 
 /// The configured database by name.
 pub fn database<'a>(config: &'a Config, name: &str) -> Result<&'a DatabaseConfig, DrillError> {
@@ -225,18 +194,11 @@ pub async fn pre_deploy_snapshot(
     config: &Config,
     store: &Store,
     database: &DatabaseConfig,
+    platform: &dyn DatabaseSnapshots,
     rollout_id: &str,
 ) -> Result<SnapshotRecord, DrillError> {
     let _lock = DrillLock::acquire(&drills_dir(config), &database.name)?;
-    let platform = snapshots_for(config, database).await?;
-    take_recorded_snapshot(
-        store,
-        database,
-        platform.as_ref(),
-        "pre_deploy",
-        Some(rollout_id),
-    )
-    .await
+    take_recorded_snapshot(store, database, platform, "pre_deploy", Some(rollout_id)).await
 }
 
 /// Runs one drill of `database` and records it. A drill that fails verification is a finished
@@ -250,7 +212,7 @@ pub async fn run_drill(
 ) -> Result<DrillReport, DrillError> {
     let lock_dir = drills_dir(config);
     let _lock = DrillLock::acquire(&lock_dir, &database.name)?;
-    let platform = snapshots_for(config, database).await?;
+    let platform = crate::platform::factory::database_snapshots(config, database).await?;
     clean_up_database(store, database, platform.as_ref(), progress).await?;
 
     let id = uuid::Uuid::new_v4().to_string();
@@ -602,7 +564,7 @@ pub async fn clean_up_interrupted_drills(config: &Config, store: &Store) -> Vec<
         let Ok(Some(_lock)) = DrillLock::try_acquire(&drills_dir(config), &database.name) else {
             continue;
         };
-        let platform = match snapshots_for(config, database).await {
+        let platform = match crate::platform::factory::database_snapshots(config, database).await {
             Ok(platform) => platform,
             Err(error) => {
                 tracing::warn!(database = %database.name, error = %error, "cannot check for drill leftovers");
@@ -699,7 +661,7 @@ pub async fn scheduled_snapshot(
     database: &DatabaseConfig,
 ) -> Result<SnapshotRecord, DrillError> {
     let _lock = DrillLock::acquire(&drills_dir(config), &database.name)?;
-    let platform = snapshots_for(config, database).await?;
+    let platform = crate::platform::factory::database_snapshots(config, database).await?;
     let record =
         take_recorded_snapshot(store, database, platform.as_ref(), "scheduled", None).await?;
     apply_retention(store, database, platform.as_ref()).await;

@@ -17,3 +17,6 @@ pub mod private_files;
 pub mod store;
 pub mod up;
 pub mod usage;
+
+#[cfg(test)]
+mod layering_tests;

@@ -13,12 +13,10 @@ use anyhow::Context;
 use crate::api::{self, ApiState};
 use crate::auth::ensure_tokens;
 use crate::config::Config;
-use crate::control::{Daemon, Platforms};
+use crate::control::Daemon;
 use crate::loadgen::{run_load, LoadSpec};
 use crate::notify::Notifier;
-use crate::platform::aws::{AwsPlatform, AwsServiceSetup};
-use crate::platform::dispatch::{NoPlatformExtras, PerService, PlatformSet};
-use crate::platform::local::{LocalPlatform, LocalServiceConfig};
+use crate::platform::factory;
 use crate::platform::secrets::Secrets;
 use crate::store::Store;
 use crate::usage::UsageRecorder;
@@ -50,64 +48,6 @@ fn write_private_file(path: &std::path::Path, contents: &str) -> std::io::Result
     options.mode(0o600);
     let mut file = options.open(path)?;
     file.write_all(contents.as_bytes())
-}
-
-/// Every service's platform: the local one, or AWS for services with an `aws` block.
-pub async fn build_platforms(
-    config: &Config,
-    local: Arc<LocalPlatform>,
-    secrets: &Secrets,
-) -> Platforms {
-    let aws_setups: Vec<AwsServiceSetup> = config
-        .services
-        .values()
-        .filter_map(|service| {
-            service.aws.as_ref().map(|aws| AwsServiceSetup {
-                name: service.name.clone(),
-                config: aws.clone(),
-                rules: config.policy.alarms.clone(),
-                ready_timeout: service.ready_timeout,
-                env_from: service.env_from.clone(),
-                secrets: secrets.clone(),
-            })
-        })
-        .collect();
-    let aws = AwsPlatform::connect(aws_setups).await;
-    let extras = Arc::new(NoPlatformExtras);
-    let local_set = PlatformSet {
-        runner: local.clone(),
-        shifter: local.clone(),
-        metrics: local,
-        alarms: extras.clone(),
-        cdn: extras,
-    };
-    let aws_set = PlatformSet {
-        runner: aws.clone(),
-        shifter: aws.clone(),
-        metrics: aws.clone(),
-        alarms: aws.clone(),
-        cdn: aws,
-    };
-    let by_service: HashMap<String, PlatformSet> = config
-        .services
-        .values()
-        .map(|service| {
-            let set = if service.aws.is_some() {
-                aws_set.clone()
-            } else {
-                local_set.clone()
-            };
-            (service.name.clone(), set)
-        })
-        .collect();
-    let dispatch = Arc::new(PerService::new(by_service));
-    Platforms {
-        runner: dispatch.clone(),
-        shifter: dispatch.clone(),
-        metrics: dispatch.clone(),
-        alarms: dispatch.clone(),
-        cdn: dispatch,
-    }
 }
 
 /// Runs the daemon until Ctrl-C or SIGTERM. `environment` is opsd's own environment, which
@@ -143,24 +83,11 @@ pub async fn run(config: Config, environment: HashMap<String, String>) -> anyhow
         println!("  viewer:   {}", tokens.viewer);
     }
 
-    let services: Vec<(LocalServiceConfig, std::net::SocketAddr)> = config
-        .services
-        .values()
-        .filter(|service| service.aws.is_none())
-        .map(|service| {
-            let mut local = LocalServiceConfig::new(service.name.clone(), service.command.clone());
-            local.base_env = service.env.clone();
-            local.env_from = service.env_from.clone();
-            local.health_path = service.health_path.clone();
-            local.ready_timeout = service.ready_timeout;
-            (local, service.public_addr)
-        })
-        .collect();
-    let log_dir = config.data_dir.join("logs");
-    let platform = LocalPlatform::start_with_secrets(services, log_dir, secrets.clone())
+    let platform = factory::start_local_platform(&config, &secrets)
         .await
         .context("cannot start the local platform")?;
-    let platforms = build_platforms(&config, platform.clone(), &secrets).await;
+    let platforms = factory::service_platforms(&config, platform.clone(), &secrets).await;
+    let databases = Arc::new(factory::DatabasePlatforms::new(&config));
     let (notifier, notifier_task) = Notifier::start(
         config.notification_targets.clone(),
         config.notification_routes.clone(),
@@ -168,7 +95,15 @@ pub async fn run(config: Config, environment: HashMap<String, String>) -> anyhow
     );
     let notifier_for_costs = notifier.clone();
     let notifier_for_drills = notifier.clone();
-    let daemon = match Daemon::start(config.clone(), store.clone(), platforms, notifier).await {
+    let daemon = match Daemon::start(
+        config.clone(),
+        store.clone(),
+        platforms,
+        databases,
+        notifier,
+    )
+    .await
+    {
         Ok(daemon) => daemon,
         Err(error) => {
             platform.shutdown().await;
@@ -362,7 +297,7 @@ async fn run_scheduled_cost_checks(
         _ = tokio::time::sleep(Duration::from_secs(5)) => {}
         _ = shutdown.changed() => return,
     }
-    let source = crate::costs::build_source(&costs, &store).await;
+    let source = crate::platform::factory::cost_source(&costs, &store).await;
     loop {
         let today = crate::costs::utc_today();
         match crate::costs::check_and_notify(&costs, &store, source.as_ref(), today, &notifier)

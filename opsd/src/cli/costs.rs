@@ -25,7 +25,7 @@ pub async fn run(config: &Config, action: &CostAction) -> anyhow::Result<u8> {
         CostAction::Check { today, json } => {
             let today = parse_today(today.as_deref())?;
             let store = open_store(config).await?;
-            let source = costs::build_source(costs_config, &store).await;
+            let source = opsd::platform::factory::cost_source(costs_config, &store).await;
             let (notifier, delivery) = opsd::notify::Notifier::start(
                 config.notification_targets.clone(),
                 config.notification_routes.clone(),
@@ -52,7 +52,7 @@ pub async fn run(config: &Config, action: &CostAction) -> anyhow::Result<u8> {
         CostAction::Report { today, json } => {
             let today = parse_today(today.as_deref())?;
             let store = open_store(config).await?;
-            let source = costs::build_source(costs_config, &store).await;
+            let source = opsd::platform::factory::cost_source(costs_config, &store).await;
             let report = costs::evaluate(costs_config, &store, source.as_ref(), today).await?;
             if *json {
                 println!("{}", serde_json::to_string_pretty(&report)?);

@@ -96,7 +96,7 @@ pub async fn run(config: &Config, action: &DrillAction) -> anyhow::Result<u8> {
                         database.name
                     )
                 })?;
-            let platform = drill::snapshots_for(config, database).await?;
+            let platform = opsd::platform::factory::database_snapshots(config, database).await?;
             eprintln!("taking a snapshot of {}", platform.describe());
             let record =
                 drill::take_recorded_snapshot(&store, database, platform.as_ref(), "manual", None)

@@ -375,27 +375,4 @@ mod tests {
         .unwrap();
         assert_eq!(defined.services["steno"].plan.name, "nightly");
     }
-
-    #[test]
-    fn config_imports_no_platform_code() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/config");
-        let mut violations = Vec::new();
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            let text = std::fs::read_to_string(&path).unwrap();
-            let code = text
-                .lines()
-                .take_while(|line| line.trim() != "#[cfg(test)]");
-            for (index, line) in code.enumerate() {
-                let code = line.split("//").next().unwrap_or_default();
-                if code.contains("crate::platform") || code.contains("platform::") {
-                    violations.push(format!("{}:{}", path.display(), index + 1));
-                }
-            }
-        }
-        assert!(
-            violations.is_empty(),
-            "config imports the platform: {violations:#?}"
-        );
-    }
 }

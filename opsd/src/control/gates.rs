@@ -123,9 +123,20 @@ impl Daemon {
         let Some(database) = self.config.databases.get(database_name) else {
             return (Verdict::Open, None);
         };
-        match crate::drill::pre_deploy_snapshot(&self.config, &self.store, database, rollout_id)
-            .await
-        {
+        let snapshot = match self.databases.snapshots(database).await {
+            Ok(platform) => {
+                crate::drill::pre_deploy_snapshot(
+                    &self.config,
+                    &self.store,
+                    database,
+                    platform.as_ref(),
+                    rollout_id,
+                )
+                .await
+            }
+            Err(error) => Err(error.into()),
+        };
+        match snapshot {
             Ok(snapshot) => (Verdict::Open, Some(snapshot)),
             Err(error) => (
                 Verdict::Closed(Closure {

@@ -38,6 +38,7 @@ use crate::core::event::EventKind;
 use crate::core::release_env::Fingerprinter;
 use crate::core::rollout::{CheckState, OperatorCommand, RolloutState};
 use crate::notify::Notifier;
+use crate::platform::factory::DatabasePlatforms;
 use crate::platform::{PlatformError, ReleaseSpec, TrafficSplit};
 use crate::store::{Store, StoreError};
 
@@ -121,6 +122,8 @@ pub struct Daemon {
     config: Config,
     store: Store,
     platforms: Platforms,
+    /// Each database's snapshots, for the pre-deployment snapshot.
+    databases: Arc<DatabasePlatforms>,
     notifier: Notifier,
     active: Mutex<HashMap<String, Arc<Mutex<ActiveRollout>>>>,
     stable: Mutex<HashMap<String, ReleaseSpec>>,
@@ -184,9 +187,11 @@ impl Daemon {
         config: Config,
         store: Store,
         platforms: Platforms,
+        databases: Arc<DatabasePlatforms>,
         notifier: Notifier,
     ) -> Result<Arc<Daemon>, ControlError> {
-        Daemon::start_with_clock(config, store, platforms, notifier, Arc::new(SystemClock)).await
+        let clock = Arc::new(SystemClock);
+        Daemon::start_with_clock(config, store, platforms, databases, notifier, clock).await
     }
 
     /// [`Daemon::start`] reading the time from `clock`.
@@ -194,6 +199,7 @@ impl Daemon {
         config: Config,
         store: Store,
         platforms: Platforms,
+        databases: Arc<DatabasePlatforms>,
         notifier: Notifier,
         clock: Arc<dyn Clock>,
     ) -> Result<Arc<Daemon>, ControlError> {
@@ -202,6 +208,7 @@ impl Daemon {
             config,
             store,
             platforms,
+            databases,
             notifier,
             active: Mutex::new(HashMap::new()),
             stable: Mutex::new(HashMap::new()),

@@ -187,8 +187,9 @@ async fn daemon_on(
         alarms: platform.clone(),
         cdn: platform,
     };
+    let databases = Arc::new(DatabasePlatforms::new(&config));
     let (notifier, _delivery) = Notifier::start(Vec::new(), Vec::new(), None);
-    Daemon::start_with_clock(config, store, platforms, notifier, clock)
+    Daemon::start_with_clock(config, store, platforms, databases, notifier, clock)
         .await
         .expect("the daemon starts")
 }
