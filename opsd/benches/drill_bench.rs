@@ -15,7 +15,7 @@ use e2e_tests::steno_data::{
     create_postgres_database, fill_postgres, migrate_with_steno, postgres_database_size,
 };
 use opsd::config::Config;
-use opsd::drill::{run_drill, DrillOptions};
+use opsd::ops::drill::{run_drill, DrillOptions};
 use opsd::store::Store;
 
 fn median(mut values: Vec<Duration>) -> Duration {

@@ -6,17 +6,15 @@ pub mod aws_commands;
 pub mod config;
 pub mod control;
 pub mod core;
-pub mod costs;
-pub mod drill;
 pub mod error_chain;
 pub mod loadgen;
 pub mod notify;
+pub mod ops;
 pub mod package;
 pub mod platform;
 pub mod private_files;
 pub mod store;
 pub mod up;
-pub mod usage;
 
 #[cfg(test)]
 mod layering_tests;

@@ -16,10 +16,10 @@ use crate::config::Config;
 use crate::control::Daemon;
 use crate::loadgen::{run_load, LoadSpec};
 use crate::notify::Notifier;
+use crate::ops::usage::UsageRecorder;
 use crate::platform::factory;
 use crate::platform::secrets::Secrets;
 use crate::store::Store;
-use crate::usage::UsageRecorder;
 
 /// Where `opsd up` writes the operator token for local CLI use (readable by the owner only).
 pub fn operator_token_path(config: &Config) -> PathBuf {
@@ -110,7 +110,7 @@ pub async fn run(config: Config, environment: HashMap<String, String>) -> anyhow
             return Err(anyhow::anyhow!("opsd could not start: {error}"));
         }
     };
-    for line in crate::drill::clean_up_interrupted_drills(&config, &store).await {
+    for line in crate::ops::drill::clean_up_interrupted_drills(&config, &store).await {
         println!("{line}");
     }
     let (stop_sender, stop_receiver) = tokio::sync::watch::channel(false);
@@ -138,7 +138,7 @@ pub async fn run(config: Config, environment: HashMap<String, String>) -> anyhow
             platform.clone(),
             store.clone(),
             local_services,
-            crate::usage::unix_second(),
+            crate::ops::usage::unix_second(),
         )
         .run(stop_receiver),
     );
@@ -218,19 +218,19 @@ async fn run_scheduled_drills(
     }
     loop {
         for database in config.databases.values() {
-            match crate::drill::drill_is_due(&store, database).await {
+            match crate::ops::drill::drill_is_due(&store, database).await {
                 Ok(true) => {
                     let name = database.name.clone();
                     let progress = move |line: &str| tracing::info!(database = %name, "{line}");
-                    let result = crate::drill::run_drill(
+                    let result = crate::ops::drill::run_drill(
                         &config,
                         &store,
                         database,
-                        &crate::drill::DrillOptions::default(),
+                        &crate::ops::drill::DrillOptions::default(),
                         &progress,
                     )
                     .await;
-                    if let Some(notification) = crate::drill::scheduled_drill_notification(
+                    if let Some(notification) = crate::ops::drill::scheduled_drill_notification(
                         &database.name,
                         result.as_ref(),
                         chrono::Utc::now(),
@@ -259,16 +259,17 @@ async fn run_scheduled_drills(
                     tracing::warn!(database = %database.name, error = %error, "cannot read drill history")
                 }
             }
-            match crate::drill::snapshot_is_due(&store, database).await {
-                Ok(true) => match crate::drill::scheduled_snapshot(&config, &store, database).await
-                {
-                    Ok(snapshot) => {
-                        tracing::info!(database = %database.name, snapshot = %snapshot.id, "scheduled snapshot taken")
+            match crate::ops::drill::snapshot_is_due(&store, database).await {
+                Ok(true) => {
+                    match crate::ops::drill::scheduled_snapshot(&config, &store, database).await {
+                        Ok(snapshot) => {
+                            tracing::info!(database = %database.name, snapshot = %snapshot.id, "scheduled snapshot taken")
+                        }
+                        Err(error) => {
+                            tracing::warn!(database = %database.name, error = %error, "scheduled snapshot failed")
+                        }
                     }
-                    Err(error) => {
-                        tracing::warn!(database = %database.name, error = %error, "scheduled snapshot failed")
-                    }
-                },
+                }
                 Ok(false) => {}
                 Err(error) => {
                     tracing::warn!(database = %database.name, error = %error, "cannot read snapshot history")
@@ -299,8 +300,8 @@ async fn run_scheduled_cost_checks(
     }
     let source = crate::platform::factory::cost_source(&costs, &store).await;
     loop {
-        let today = crate::costs::utc_today();
-        match crate::costs::check_and_notify(&costs, &store, source.as_ref(), today, &notifier)
+        let today = crate::ops::costs::utc_today();
+        match crate::ops::costs::check_and_notify(&costs, &store, source.as_ref(), today, &notifier)
             .await
         {
             Ok(outcome) => tracing::info!(

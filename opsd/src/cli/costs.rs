@@ -14,12 +14,12 @@ fn parse_today(today: Option<&str>) -> anyhow::Result<chrono::NaiveDate> {
         Some(text) => text
             .parse()
             .map_err(|_| anyhow!("--today {text:?} is not a day like 2025-06-30")),
-        None => Ok(opsd::costs::utc_today()),
+        None => Ok(opsd::ops::costs::utc_today()),
     }
 }
 
 pub async fn run(config: &Config, action: &CostAction) -> anyhow::Result<u8> {
-    use opsd::costs;
+    use opsd::ops::costs;
     let costs_config = costs::costs_config(config)?;
     match action {
         CostAction::Check { today, json } => {

@@ -11,7 +11,7 @@ use super::args::DrillAction;
 use super::open_store;
 
 pub async fn run(config: &Config, action: &DrillAction) -> anyhow::Result<u8> {
-    use opsd::drill;
+    use opsd::ops::drill;
     match action {
         DrillAction::Run {
             database,

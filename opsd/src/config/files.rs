@@ -26,17 +26,20 @@ pub fn load_plan_file(path: &Path) -> Result<RolloutPlan, ConfigError> {
 /// Reads every `*.yaml` and `*.yml` file of `dir`, in file-name order. Alarm names must be unique
 /// across the files; the error names both.
 pub fn load_alarm_dir(dir: &Path) -> Result<Vec<AlarmRule>, ConfigError> {
-    let files = read_yaml_dir(dir, "alarm directory", "alarm file")?;
+    let files = read_yaml_dir(dir, "alarm directory", "alarm file", false)?;
     super::alarms::parse_alarm_files(&files)
 }
 
 /// Every `*.yaml` and `*.yml` file of the plans directory, in file-name order; none when the
 /// directory does not exist (plans are optional).
+///
+/// A file that resolves outside the directory (a symlink out of it) is not a plan: it is never
+/// read, as a deploy naming it would be refused (`Config::named_plan`).
 pub(super) fn read_plan_dir(dir: &Path) -> Result<Vec<YamlFile>, ConfigError> {
     if !dir.exists() {
         return Ok(Vec::new());
     }
-    read_yaml_dir(dir, "plans directory", "plan")
+    read_yaml_dir(dir, "plans directory", "plan", true)
 }
 
 /// A drill checks file.
@@ -48,16 +51,19 @@ pub(super) fn read_checks_file(path: &Path) -> std::io::Result<YamlFile> {
 }
 
 /// Every `*.yaml` and `*.yml` regular file directly in `dir`, in file-name order. `what_dir` and
-/// `what_file` name them in errors.
+/// `what_file` name them in errors. With `inside_only`, files that resolve outside `dir` are
+/// left out unread.
 fn read_yaml_dir(
     dir: &Path,
     what_dir: &str,
     what_file: &str,
+    inside_only: bool,
 ) -> Result<Vec<YamlFile>, ConfigError> {
     let dir_name = dir.display().to_string();
     let unreadable = |error: std::io::Error| {
         ConfigError::new(&dir_name, format!("cannot read the {what_dir}: {error}"))
     };
+    let resolved_dir = dir.canonicalize().map_err(unreadable)?;
     let mut paths = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(unreadable)? {
         let path = entry.map_err(unreadable)?.path();
@@ -65,7 +71,11 @@ fn read_yaml_dir(
             .extension()
             .and_then(|extension| extension.to_str())
             .is_some_and(|extension| extension == "yaml" || extension == "yml");
-        if is_yaml && path.is_file() {
+        let inside = !inside_only
+            || path
+                .canonicalize()
+                .is_ok_and(|resolved| resolved.parent() == Some(resolved_dir.as_path()));
+        if is_yaml && path.is_file() && inside {
             paths.push(path);
         }
     }
@@ -93,6 +103,23 @@ mod tests {
         format!(
             "alarms:\n  - name: {name}\n    metric: error_rate\n    comparison: \">\"\n    threshold: 0.01\n    period: 1m\n    severity: critical\n"
         )
+    }
+
+    #[test]
+    fn plan_files_that_resolve_outside_the_plans_directory_are_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("secret.yaml");
+        std::fs::write(&outside, "not: a plan").unwrap();
+        let plans = dir.path().join("plans");
+        std::fs::create_dir(&plans).unwrap();
+        std::fs::write(plans.join("nightly.yaml"), "steps: []\n").unwrap();
+        std::os::unix::fs::symlink(&outside, plans.join("escape.yaml")).unwrap();
+        let files = read_plan_dir(&plans).unwrap();
+        let names: Vec<&str> = files.iter().map(|file| file.path.as_str()).collect();
+        assert_eq!(
+            names,
+            vec![plans.join("nightly.yaml").display().to_string()]
+        );
     }
 
     #[test]

@@ -74,7 +74,9 @@ impl Daemon {
         if service.budget_gate == GateMode::Off {
             return Verdict::Open;
         }
-        match crate::costs::budget_gate_closed(&self.store, self.now(), costs.gate_max_age).await {
+        match crate::ops::costs::budget_gate_closed(&self.store, self.now(), costs.gate_max_age)
+            .await
+        {
             None => Verdict::Open,
             Some(closed) => Verdict::Closed(Closure {
                 evidence: serde_json::json!({"gate": "budget", "closed_because": closed.reason, "stale": closed.stale}),
@@ -96,7 +98,8 @@ impl Daemon {
         let Some(database) = self.config.databases.get(database_name) else {
             return Ok(Verdict::Open);
         };
-        let Err(closed_because) = crate::drill::gate_status(&self.store, database).await? else {
+        let Err(closed_because) = crate::ops::drill::gate_status(&self.store, database).await?
+        else {
             return Ok(Verdict::Open);
         };
         Ok(Verdict::Closed(Closure {
@@ -125,7 +128,7 @@ impl Daemon {
         };
         let snapshot = match self.databases.snapshots(database).await {
             Ok(platform) => {
-                crate::drill::pre_deploy_snapshot(
+                crate::ops::drill::pre_deploy_snapshot(
                     &self.config,
                     &self.store,
                     database,

@@ -97,9 +97,33 @@ impl ConfigError {
             line: location.map(|location| location.line),
             column: location.map(|location| location.column),
             field,
-            message: in_user_words(message),
+            message: in_user_words(&shortened_quotes(message)),
         }
     }
+}
+
+/// The longest quoted value an error repeats from the file; longer ones are cut with `...`, so
+/// an error never prints a whole file that is not YAML of the expected shape.
+const QUOTED_VALUE_LIMIT: usize = 60;
+
+/// `message` with every double-quoted value longer than [`QUOTED_VALUE_LIMIT`] characters cut.
+fn shortened_quotes(message: &str) -> String {
+    let mut out = String::with_capacity(message.len().min(1000));
+    let mut parts = message.split('"');
+    if let Some(first) = parts.next() {
+        out.push_str(first);
+    }
+    for (index, part) in parts.enumerate() {
+        out.push('"');
+        let quoted = index % 2 == 0;
+        if quoted && part.chars().count() > QUOTED_VALUE_LIMIT {
+            out.extend(part.chars().take(QUOTED_VALUE_LIMIT));
+            out.push_str("...");
+        } else {
+            out.push_str(part);
+        }
+    }
+    out
 }
 
 /// serde's words for Rust types, rewritten for someone who writes YAML: `expected struct
@@ -451,6 +475,19 @@ mod tests {
     fn error_in(text: &str) -> ConfigError {
         let error = serde_yaml::from_str::<RawDocument>(text).unwrap_err();
         ConfigError::from_yaml("opsd.yaml", text, &error)
+    }
+
+    #[test]
+    fn long_values_are_not_repeated_whole() {
+        let long = "x".repeat(5000);
+        let error = error_in(&format!("\"{long}\"\n"));
+        let shown = error.to_string();
+        assert!(shown.len() < 300, "{shown}");
+        assert!(
+            shown.contains(&format!("\"{}...\"", "x".repeat(60))),
+            "{shown}"
+        );
+        assert_eq!(shortened_quotes("a \"short\" value"), "a \"short\" value");
     }
 
     #[test]
