@@ -7,13 +7,10 @@ use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex as StdMutex};
 
 use super::*;
-use crate::core::alarms::ExternalAlarm;
 use crate::core::rollout::Phase;
 use crate::core::traffic::{latency_bucket, SecondSample, TrafficSample};
-use crate::platform::{
-    AlarmWatcher, ContentDelivery, HealthStatus, MetricSource, PlatformError, ReleaseRunner,
-    TrafficShifter,
-};
+use crate::platform::dispatch::NoPlatformExtras;
+use crate::platform::{HealthStatus, MetricSource, PlatformError, ReleaseRunner, TrafficShifter};
 
 /// A clock the test sets.
 struct TestClock(AtomicI64);
@@ -37,8 +34,8 @@ struct Traffic {
     errors: u64,
 }
 
-/// Every platform capability in memory: releases that start at once, a split table, traffic by
-/// release version, and a switch that makes the next split change fail.
+/// The platform capabilities a rollout moves, in memory: releases that start at once, a split
+/// table, traffic by release version, and a switch that makes the next split changes fail.
 #[derive(Default)]
 struct FakePlatform {
     running: StdMutex<HashSet<String>>,
@@ -137,27 +134,6 @@ impl MetricSource for FakePlatform {
     }
 }
 
-#[async_trait::async_trait]
-impl AlarmWatcher for FakePlatform {
-    async fn firing_alarms(&self, _service: &str) -> Result<Vec<ExternalAlarm>, PlatformError> {
-        Ok(Vec::new())
-    }
-}
-
-#[async_trait::async_trait]
-impl ContentDelivery for FakePlatform {
-    async fn invalidate(&self, _service: &str) -> Result<Option<String>, PlatformError> {
-        Ok(None)
-    }
-    async fn invalidation_completed(
-        &self,
-        _service: &str,
-        _id: &str,
-    ) -> Result<bool, PlatformError> {
-        Ok(true)
-    }
-}
-
 /// One test's world: a daemon on the fake platform, its clock, store and platform.
 struct World {
     daemon: Arc<Daemon>,
@@ -184,8 +160,8 @@ async fn daemon_on(
         runner: platform.clone(),
         shifter: platform.clone(),
         metrics: platform.clone(),
-        alarms: platform.clone(),
-        cdn: platform,
+        alarms: Arc::new(NoPlatformExtras),
+        cdn: Arc::new(NoPlatformExtras),
     };
     let databases = Arc::new(DatabasePlatforms::new(&config));
     let (notifier, _delivery) = Notifier::start(Vec::new(), Vec::new(), None);
@@ -245,6 +221,33 @@ impl World {
         }
     }
 
+    /// A rollout of v2 over v1, baking at its first step, with per-second traffic of 50 requests
+    /// to each release and `canary_errors` of the canary's failing.
+    async fn baking(canary_errors: u64) -> (World, String) {
+        let world = world().await;
+        world.platform.set_traffic("v1", 50, 0);
+        world.platform.set_traffic("v2", 50, canary_errors);
+        let id = world.deploy("v2").await;
+        world.tick().await;
+        world.tick().await;
+        (world, id)
+    }
+
+    /// The rollout ended with all traffic on `winner`, the winner recorded as the stable
+    /// release, and `loser` stopped.
+    async fn assert_settled_on(&self, winner: &str, loser: &str) {
+        assert_eq!(
+            self.platform.split(),
+            TrafficSplit::all_to(&format!("steno@{winner}"))
+        );
+        assert_eq!(
+            *self.platform.stopped.lock().unwrap(),
+            vec![loser.to_string()]
+        );
+        let stable = self.store.stable_release("steno").await.unwrap().unwrap();
+        assert_eq!(stable.version, winner);
+    }
+
     async fn event_kinds(&self) -> Vec<String> {
         let mut events = self
             .store
@@ -258,12 +261,7 @@ impl World {
 
 #[tokio::test]
 async fn a_healthy_canary_is_baked_at_ten_percent_then_promoted() {
-    let world = world().await;
-    world.platform.set_traffic("v1", 50, 0);
-    world.platform.set_traffic("v2", 50, 0);
-    let id = world.deploy("v2").await;
-    world.tick().await;
-    world.tick().await;
+    let (world, id) = World::baking(0).await;
     assert_eq!(world.phase(&id).await, Phase::Baking);
     let split = world.platform.split();
     assert_eq!(split.canary.as_deref(), Some("steno@v2"));
@@ -271,21 +269,7 @@ async fn a_healthy_canary_is_baked_at_ten_percent_then_promoted() {
 
     world.run_while(&id, Phase::Baking, 10 * 60).await;
     assert_eq!(world.phase(&id).await, Phase::Promoted);
-    assert_eq!(world.platform.split(), TrafficSplit::all_to("steno@v2"));
-    assert_eq!(
-        *world.platform.stopped.lock().unwrap(),
-        vec!["v1".to_string()]
-    );
-    assert_eq!(
-        world
-            .store
-            .stable_release("steno")
-            .await
-            .unwrap()
-            .unwrap()
-            .version,
-        "v2"
-    );
+    world.assert_settled_on("v2", "v1").await;
     let decisions: Vec<String> = world
         .daemon
         .rollout(&id)
@@ -300,29 +284,10 @@ async fn a_healthy_canary_is_baked_at_ten_percent_then_promoted() {
 
 #[tokio::test]
 async fn a_canary_failing_a_fifth_of_its_requests_is_rolled_back() {
-    let world = world().await;
-    world.platform.set_traffic("v1", 50, 0);
-    world.platform.set_traffic("v2", 50, 10);
-    let id = world.deploy("v2").await;
-    world.tick().await;
-    world.tick().await;
+    let (world, id) = World::baking(10).await;
     world.run_while(&id, Phase::Baking, 10 * 60).await;
     assert_eq!(world.phase(&id).await, Phase::RolledBack);
-    assert_eq!(world.platform.split(), TrafficSplit::all_to("steno@v1"));
-    assert_eq!(
-        *world.platform.stopped.lock().unwrap(),
-        vec!["v2".to_string()]
-    );
-    assert_eq!(
-        world
-            .store
-            .stable_release("steno")
-            .await
-            .unwrap()
-            .unwrap()
-            .version,
-        "v1"
-    );
+    world.assert_settled_on("v1", "v2").await;
     assert!(world.event_kinds().await.contains(&"roll_back".to_string()));
 }
 
@@ -354,12 +319,7 @@ async fn a_platform_error_is_on_the_timeline_once_and_retried_on_the_next_tick()
 
 #[tokio::test]
 async fn after_a_restart_mid_step_the_rollout_resumes_and_bakes_again() {
-    let world = world().await;
-    world.platform.set_traffic("v1", 50, 0);
-    world.platform.set_traffic("v2", 50, 0);
-    let id = world.deploy("v2").await;
-    world.tick().await;
-    world.tick().await;
+    let (world, id) = World::baking(0).await;
     world.clock.advance_secs(120);
     world.tick().await;
     assert_eq!(world.phase(&id).await, Phase::Baking);
