@@ -183,6 +183,9 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/services/{service}/{command}", post(command))
         .route("/v1/rollouts/{id}", get(rollout))
         .route("/v1/audit", get(audit))
+        .route("/v1/freezes", get(freezes))
+        .route("/v1/freeze", post(freeze))
+        .route("/v1/unfreeze", post(unfreeze))
         .fallback(|| async {
             ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -319,6 +322,50 @@ async fn command(
         .command(&service, command, &caller.actor, reason)
         .await?;
     Ok(Json(json!({ "rollout": view })).into_response())
+}
+
+/// The body of `POST /v1/freeze` and `POST /v1/unfreeze`: a service (every service when
+/// missing) and why.
+#[derive(Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FreezeRequest {
+    #[serde(default)]
+    service: Option<String>,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+async fn freeze(
+    State(state): State<ApiState>,
+    caller: Caller,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    caller.require_operator()?;
+    let request = optional_body::<FreezeRequest>(&body)?;
+    let freeze = state
+        .daemon
+        .freeze(request.service.as_deref(), request.reason, &caller.actor)
+        .await?;
+    Ok((StatusCode::CREATED, Json(json!({ "freeze": freeze }))).into_response())
+}
+
+async fn unfreeze(
+    State(state): State<ApiState>,
+    caller: Caller,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    caller.require_operator()?;
+    let request = optional_body::<FreezeRequest>(&body)?;
+    let lifted = state
+        .daemon
+        .unfreeze(request.service.as_deref(), request.reason, &caller.actor)
+        .await?;
+    Ok(Json(json!({ "lifted": lifted })).into_response())
+}
+
+async fn freezes(State(state): State<ApiState>, _caller: Caller) -> Result<Response, ApiError> {
+    let freezes = state.daemon.freezes().await?;
+    Ok(Json(json!({ "freezes": freezes })).into_response())
 }
 
 async fn rollout(

@@ -376,6 +376,8 @@ fn usage_errors_exit_1_with_the_usage_for_every_command() {
         &["rollback", "steno"],
         &["history", "steno"],
         &["gate", "steno"],
+        &["freeze", "--reason", "incident"],
+        &["unfreeze"],
         &["load"],
         &["config", "validate"],
         &["alarms", "list"],
@@ -398,6 +400,7 @@ fn usage_errors_exit_1_with_the_usage_for_every_command() {
         })
         .collect();
     cases.push(vec!["deploy", "steno"]);
+    cases.push(vec!["freeze", "steno"]);
     cases.push(vec!["deploy"]);
     cases.push(vec!["dploy", "steno"]);
     cases.push(vec!["load", "--rps", "-3"]);
@@ -519,6 +522,71 @@ fn config_errors_speak_yaml_and_give_the_position_once() {
         assert!(!stderr.contains("Raw"), "{stderr}");
         assert!(!stderr.contains("column"), "{stderr}");
     }
+}
+
+/// `opsd freeze` stops the line: a deploy is refused naming who froze and why, passes only with
+/// an audited override, and is allowed again after `opsd unfreeze`.
+#[test]
+fn a_deploy_during_a_freeze_is_refused_then_allowed_with_an_audited_override() {
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path());
+    let opsd = start_opsd(dir.path());
+    let (code, out) = opsd.cli(&["freeze", "--reason", "incident 42: payments down"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("every service frozen"), "{out}");
+    let (code, out) = opsd.cli(&["status"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("FROZEN: every service"), "{out}");
+
+    let (code, out) = opsd.cli(&["deploy", "steno", "--version", "v2"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("refused by a freeze"), "{out}");
+    assert!(out.contains("incident 42: payments down"), "{out}");
+    assert!(out.contains("--override freeze"), "{out}");
+
+    let (code, out) = opsd.cli(&[
+        "deploy",
+        "steno",
+        "--version",
+        "v2",
+        "--override",
+        "freeze",
+        "--reason",
+        "the hotfix for incident 42",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = opsd.cli(&["abort", "steno", "--reason", "test over"]);
+    assert_eq!(code, 0, "{out}");
+
+    let audit: Value = reqwest::blocking::Client::new()
+        .get(format!("{}/v1/audit", opsd.api_url))
+        .bearer_auth(opsd.token())
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let actions: Vec<&str> = audit["audit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| entry["action"].as_str().unwrap())
+        .collect();
+    assert!(actions.contains(&"freeze"), "{actions:?}");
+    assert!(actions.contains(&"override_freeze"), "{actions:?}");
+
+    let (code, out) = opsd.cli(&["unfreeze"]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = opsd.cli(&["unfreeze"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("no freeze of every service"), "{out}");
+    for _ in 0..100 {
+        let (code, _) = opsd.cli(&["deploy", "steno", "--version", "v3"]);
+        if code == 0 {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("a deploy after unfreeze was not accepted");
 }
 
 #[test]

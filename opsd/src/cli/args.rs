@@ -103,6 +103,22 @@ pub enum Command {
         #[arg(long)]
         reason: Option<String>,
     },
+    /// Stop the line: refuse every deploy of a service (or of all services) until `opsd
+    /// unfreeze`. Rollouts already running go on. A deploy can still pass with `--override freeze
+    /// --reason "..."` (audited).
+    Freeze {
+        /// The service to freeze; every service when left out.
+        service: Option<String>,
+        /// Why (required): shown to everyone whose deploy the freeze refuses, and audited.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Lift a freeze set by `opsd freeze` (the same service, or none for the freeze of all).
+    Unfreeze {
+        service: Option<String>,
+        #[arg(long)]
+        reason: Option<String>,
+    },
     /// Past rollouts of a service, with their decisions.
     History {
         service: String,

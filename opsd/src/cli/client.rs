@@ -3,6 +3,7 @@
 
 use anyhow::{bail, Context};
 use opsd::control::{DeployRequest, RolloutView, ServiceStatus};
+use opsd::store::FreezeRecord;
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -31,6 +32,24 @@ pub struct ServiceAnswer {
 #[derive(Serialize, Deserialize)]
 pub struct StatusAnswer {
     pub services: Vec<ServiceStatus>,
+}
+
+/// `{"freeze": ...}`: the freeze `POST /v1/freeze` set.
+#[derive(Serialize, Deserialize)]
+pub struct FreezeAnswer {
+    pub freeze: FreezeRecord,
+}
+
+/// `{"lifted": ...}`: the freeze `POST /v1/unfreeze` lifted.
+#[derive(Serialize, Deserialize)]
+pub struct UnfreezeAnswer {
+    pub lifted: FreezeRecord,
+}
+
+/// `{"freezes": [...]}`: every freeze in force.
+#[derive(Serialize, Deserialize)]
+pub struct FreezesAnswer {
+    pub freezes: Vec<FreezeRecord>,
 }
 
 /// An operator command on a service's active rollout, as the API's path names it.
@@ -128,6 +147,28 @@ impl Client {
 
     pub async fn status(&self) -> anyhow::Result<StatusAnswer> {
         self.call(Method::GET, "/v1/status", None).await
+    }
+
+    pub async fn freeze(
+        &self,
+        service: Option<&str>,
+        reason: &str,
+    ) -> anyhow::Result<FreezeAnswer> {
+        let body = serde_json::json!({ "service": service, "reason": reason });
+        self.call(Method::POST, "/v1/freeze", Some(body)).await
+    }
+
+    pub async fn unfreeze(
+        &self,
+        service: Option<&str>,
+        reason: Option<&str>,
+    ) -> anyhow::Result<UnfreezeAnswer> {
+        let body = serde_json::json!({ "service": service, "reason": reason });
+        self.call(Method::POST, "/v1/unfreeze", Some(body)).await
+    }
+
+    pub async fn freezes(&self) -> anyhow::Result<FreezesAnswer> {
+        self.call(Method::GET, "/v1/freezes", None).await
     }
 
     pub async fn history(&self, service: &str, limit: u32) -> anyhow::Result<HistoryAnswer> {

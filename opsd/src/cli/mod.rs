@@ -92,6 +92,8 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         | Command::Resume { .. }
         | Command::Abort { .. }
         | Command::Rollback { .. }
+        | Command::Freeze { .. }
+        | Command::Unfreeze { .. }
         | Command::History { .. }
         | Command::Gate { .. } => rollouts::run(&Client::from_cli(&cli)?, &cli.command).await,
     }

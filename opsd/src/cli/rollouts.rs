@@ -71,6 +71,15 @@ pub async fn run(client: &Client, command: &Command) -> anyhow::Result<u8> {
                     answer.services
                 }
             };
+            for freeze in client.freezes().await?.freezes {
+                println!(
+                    "FROZEN: {} since {} by {}: {}",
+                    scope_name(&freeze.scope),
+                    freeze.since.to_rfc3339(),
+                    freeze.actor,
+                    freeze.reason
+                );
+            }
             for status in &services {
                 print_status(status);
             }
@@ -97,6 +106,30 @@ pub async fn run(client: &Client, command: &Command) -> anyhow::Result<u8> {
             println!(
                 "rolling {service} back to {} (rollout {})",
                 answer.rollout.canary_version, answer.rollout.id
+            );
+            Ok(0)
+        }
+        Command::Freeze { service, reason } => {
+            let freeze = client.freeze(service.as_deref(), reason).await?.freeze;
+            println!(
+                "{} frozen since {}: {}",
+                scope_name(&freeze.scope),
+                freeze.since.to_rfc3339(),
+                freeze.reason
+            );
+            Ok(0)
+        }
+        Command::Unfreeze { service, reason } => {
+            let lifted = client
+                .unfreeze(service.as_deref(), reason.as_deref())
+                .await?
+                .lifted;
+            println!(
+                "{} unfrozen (frozen by {} since {}: {})",
+                scope_name(&lifted.scope),
+                lifted.actor,
+                lifted.since.to_rfc3339(),
+                lifted.reason
             );
             Ok(0)
         }
@@ -134,6 +167,15 @@ pub async fn run(client: &Client, command: &Command) -> anyhow::Result<u8> {
             wait_for_rollout(client, &rollout.id, timeout, *json).await
         }
         _ => unreachable!("only rollout commands are sent here"),
+    }
+}
+
+/// How a freeze's scope reads: a service's name, or "every service".
+fn scope_name(scope: &str) -> &str {
+    if scope == opsd::store::ALL_SERVICES {
+        "every service"
+    } else {
+        scope
     }
 }
 

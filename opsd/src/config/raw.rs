@@ -234,6 +234,8 @@ pub(super) struct RawService {
     pub(super) drill_gate: Option<String>,
     #[serde(default)]
     pub(super) budget_gate: Option<String>,
+    #[serde(default)]
+    pub(super) alarm_gate: Option<String>,
 }
 
 /// `services.<name>.aws`: where the service runs on AWS.

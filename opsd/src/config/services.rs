@@ -66,6 +66,9 @@ pub struct ServiceConfig {
     /// threshold crossed or is older than `costs.gate_max_age` (`refuse`), or not (`off`, the
     /// default).
     pub budget_gate: GateMode,
+    /// What a deploy does while a critical alarm fires on the service's stable release:
+    /// `refuse` (the default), `hold` or `off`.
+    pub alarm_gate: GateMode,
 }
 
 impl ServiceConfig {
@@ -277,6 +280,17 @@ fn validate_service(
             ))
         }
     };
+    let alarm_gate = match raw.alarm_gate.as_deref() {
+        None | Some("refuse") => GateMode::Refuse,
+        Some("hold") => GateMode::Hold,
+        Some("off") => GateMode::Off,
+        Some(other) => {
+            return Err(error(
+                "alarm_gate",
+                format!("{other:?} is not refuse, hold or off"),
+            ))
+        }
+    };
     if raw.database.is_none() && raw.snapshot_before_deploy == Some(true) {
         return Err(error(
             "snapshot_before_deploy",
@@ -288,6 +302,7 @@ fn validate_service(
         database: raw.database,
         drill_gate,
         budget_gate,
+        alarm_gate,
         // On AWS an empty initial version means "whatever the alias routes now".
         initial_version: raw.initial_version.unwrap_or_else(|| {
             if aws.is_some() {

@@ -170,6 +170,7 @@ impl Daemon {
         let gates = self
             .pass_gates(&GateRequest {
                 service,
+                version,
                 rollout_id: &rollout_id,
                 overrides: &overrides,
                 actor,

@@ -1,11 +1,17 @@
-//! The gates a deploy passes before its rollout is created: one loop over [`GateKind::ALL`],
+//! The gates a deploy passes before its rollout is created (freeze, quarantine, alarm, budget,
+//! drill, snapshot): one loop over [`GateKind::ALL`],
 //! each gate's verdict read from the store or the platform, decided by
 //! [`crate::core::gate::decide`], with one audited override path.
 
 use super::{Actor, ControlError, Daemon};
 use crate::config::ServiceConfig;
+use crate::core::alarms::evaluate_alarm;
 use crate::core::drill::GateMode;
-use crate::core::gate::{decide, Closure, GateKind, GateOutcome, Verdict};
+use crate::core::gate::{
+    alarm_verdict, decide, freeze_verdict, quarantine_verdict, Closure, FreezeInForce, GateKind,
+    GateOutcome, Verdict,
+};
+use crate::core::severity::Severity;
 use crate::store::SnapshotRecord;
 
 /// What the gates left for the rollout: a hold reason, and the pre-deployment snapshot taken.
@@ -18,6 +24,7 @@ pub(super) struct GatesPassed {
 /// The deploy's request to pass gates: the service, the rollout it would start and who asks.
 pub(super) struct GateRequest<'a> {
     pub service: &'a ServiceConfig,
+    pub version: &'a str,
     pub rollout_id: &'a str,
     pub overrides: &'a [GateKind],
     pub actor: &'a Actor,
@@ -35,6 +42,12 @@ impl Daemon {
         let mut passed = GatesPassed::default();
         for kind in GateKind::ALL {
             let (mode, verdict) = match kind {
+                GateKind::Freeze => (GateMode::Refuse, self.freeze_verdict(service).await?),
+                GateKind::Quarantine => (
+                    GateMode::Refuse,
+                    self.quarantine_verdict(service, request.version).await?,
+                ),
+                GateKind::Alarm => (service.alarm_gate, self.alarm_verdict(service).await?),
                 GateKind::Budget => (service.budget_gate, self.budget_verdict(service).await),
                 GateKind::Drill => (service.drill_gate, self.drill_verdict(service).await?),
                 GateKind::Snapshot => {
@@ -63,6 +76,72 @@ impl Daemon {
             }
         }
         Ok(passed)
+    }
+
+    /// The freeze gate: closed while `opsd freeze` froze the service or every service.
+    async fn freeze_verdict(&self, service: &ServiceConfig) -> Result<Verdict, ControlError> {
+        let freeze = self.store.freeze_covering(&service.name).await?;
+        let since = freeze.as_ref().map(|freeze| freeze.since.to_rfc3339());
+        Ok(freeze_verdict(freeze.as_ref().zip(since.as_deref()).map(
+            |(freeze, since)| FreezeInForce {
+                scope: &freeze.scope,
+                reason: &freeze.reason,
+                actor: &freeze.actor,
+                since,
+            },
+        )))
+    }
+
+    /// The quarantine gate: closed when this version of the service was rolled back before.
+    async fn quarantine_verdict(
+        &self,
+        service: &ServiceConfig,
+        version: &str,
+    ) -> Result<Verdict, ControlError> {
+        let rolled_back = self
+            .store
+            .rolled_back_rollout_of(&service.name, version)
+            .await?;
+        let Some(record) = rolled_back else {
+            return Ok(Verdict::Open);
+        };
+        let summary =
+            serde_json::from_str::<crate::core::rollout::RolloutState>(&record.state_json)
+                .map(|state| state.last_summary)
+                .unwrap_or_default();
+        let ended_at = record.finished_at.unwrap_or(record.updated_at).to_rfc3339();
+        Ok(quarantine_verdict(
+            version,
+            Some((&record.id, &ended_at, &summary)),
+        ))
+    }
+
+    /// The alarm gate: every critical rule evaluated on the stable release's recent traffic, and
+    /// the platform's own alarms in ALARM that roll releases back.
+    async fn alarm_verdict(&self, service: &ServiceConfig) -> Result<Verdict, ControlError> {
+        if service.alarm_gate == GateMode::Off {
+            return Ok(Verdict::Open);
+        }
+        let stable = self.stable_release(&service.name).await?;
+        let release_id = stable.release_id();
+        let now = self.now_ms();
+        let series = self.alarm_series(&service.name, &release_id, now).await?;
+        let evaluations: Vec<_> = self
+            .config
+            .policy
+            .alarms
+            .iter()
+            .filter(|rule| rule.severity == Severity::Critical)
+            .map(|rule| evaluate_alarm(rule, &series, 0, now.div_euclid(1000)))
+            .collect();
+        let external = match self.platforms.alarms.firing_alarms(&service.name).await {
+            Ok(alarms) => alarms,
+            Err(error) => {
+                tracing::warn!(service = %service.name, error = %error, "cannot read the platform's alarms for the alarm gate");
+                Vec::new()
+            }
+        };
+        Ok(alarm_verdict(&release_id, &evaluations, &external))
     }
 
     /// The budget gate: closed while the newest cost check found a budget's forecast threshold

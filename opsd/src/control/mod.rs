@@ -15,6 +15,7 @@
 mod checks;
 mod deploy;
 mod error_policy;
+mod freezes;
 mod gates;
 mod metrics;
 mod observe;

@@ -1,5 +1,6 @@
-//! The reconciler in-process, on a fake platform and a clock the test moves: a rollout promoted,
-//! one rolled back, a platform error retried, and opsd restarted in the middle of a step.
+//! The daemon in-process, on a fake platform and a clock the test moves: a rollout promoted, one
+//! rolled back, a platform error retried, opsd restarted in the middle of a step, and the
+//! quarantine and freeze gates.
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -364,4 +365,171 @@ async fn after_a_restart_mid_step_the_rollout_resumes_and_bakes_again() {
     assert_eq!(restarted.phase(&id).await, Phase::Promoted);
     let state = restarted.daemon.rollout(&id).await.unwrap();
     assert_eq!(state.steps, 2);
+}
+
+#[tokio::test]
+async fn a_rolled_back_version_is_refused_until_an_audited_override() {
+    let (world, id) = World::baking(10).await;
+    world.run_while(&id, Phase::Baking, 10 * 60).await;
+    assert_eq!(world.phase(&id).await, Phase::RolledBack);
+
+    let again = DeployRequest {
+        version: "v2".into(),
+        ..DeployRequest::default()
+    };
+    let refused = world
+        .daemon
+        .deploy("steno", again.clone(), &Actor::system())
+        .await
+        .expect_err("a rolled-back version is quarantined");
+    let message = refused.to_string();
+    assert!(matches!(refused, ControlError::GateClosed(_)), "{message}");
+    assert!(
+        message.contains("quarantine gate: v2 was rolled back"),
+        "{message}"
+    );
+    assert!(message.contains(&id), "{message}");
+
+    let without_reason = DeployRequest {
+        overrides: vec!["quarantine".into()],
+        ..again.clone()
+    };
+    assert!(world
+        .daemon
+        .deploy("steno", without_reason, &Actor::system())
+        .await
+        .is_err());
+    let overridden = DeployRequest {
+        overrides: vec!["quarantine".into()],
+        reason: Some("the failure was a bad feature flag, now off".into()),
+        ..again
+    };
+    world
+        .daemon
+        .deploy("steno", overridden, &Actor::system())
+        .await
+        .expect("an override with a reason is accepted");
+    let audit = world.store.list_audit(10).await.unwrap();
+    let entry = audit
+        .iter()
+        .find(|entry| entry.action == "override_quarantine")
+        .expect("the override is audited");
+    assert_eq!(entry.detail["rolled_back_by"], id.as_str());
+    assert_eq!(
+        entry.reason.as_deref(),
+        Some("the failure was a bad feature flag, now off")
+    );
+
+    // Another version is not affected.
+    let (other, _) = World::baking(0).await;
+    assert_eq!(other.platform.split().canary_weight_percent, 10);
+}
+
+#[tokio::test]
+async fn a_freeze_of_one_service_refuses_its_deploys_until_lifted() {
+    let world = world().await;
+    let alice = Actor {
+        name: "alice".into(),
+        role: "operator".into(),
+    };
+    assert!(
+        world
+            .daemon
+            .freeze(Some("steno"), None, &alice)
+            .await
+            .is_err(),
+        "a freeze needs a reason"
+    );
+    assert!(world
+        .daemon
+        .freeze(Some("billing"), Some("x".into()), &alice)
+        .await
+        .is_err());
+    world
+        .daemon
+        .freeze(Some("steno"), Some("schema work".into()), &alice)
+        .await
+        .unwrap();
+    let refused = world
+        .daemon
+        .deploy(
+            "steno",
+            DeployRequest {
+                version: "v2".into(),
+                ..DeployRequest::default()
+            },
+            &Actor::system(),
+        )
+        .await
+        .expect_err("a frozen service refuses deploys");
+    let message = refused.to_string();
+    assert!(message.contains("steno is frozen"), "{message}");
+    assert!(message.contains("by alice: schema work"), "{message}");
+    assert!(message.contains("`opsd unfreeze steno`"), "{message}");
+    assert!(world.event_kinds().await.contains(&"freeze".to_string()));
+
+    let lifted = world
+        .daemon
+        .unfreeze(Some("steno"), None, &alice)
+        .await
+        .unwrap();
+    assert_eq!(lifted.reason, "schema work");
+    assert!(world.daemon.unfreeze(None, None, &alice).await.is_err());
+    world.deploy("v2").await;
+    let actions: Vec<String> = world
+        .store
+        .list_audit(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|entry| entry.action)
+        .collect();
+    assert!(actions.contains(&"freeze".to_string()), "{actions:?}");
+    assert!(actions.contains(&"unfreeze".to_string()), "{actions:?}");
+}
+
+#[tokio::test]
+async fn a_critical_alarm_on_the_stable_release_refuses_a_deploy_unless_it_is_the_fix() {
+    let world = world().await;
+    assert!(
+        world
+            .daemon
+            .config()
+            .policy
+            .alarms
+            .iter()
+            .any(|rule| rule.name == "api-5xx"),
+        "the shipped rules are in force"
+    );
+    world.platform.set_traffic("v1", 50, 20);
+    let request = DeployRequest {
+        version: "v2".into(),
+        ..DeployRequest::default()
+    };
+    let refused = world
+        .daemon
+        .deploy("steno", request.clone(), &Actor::system())
+        .await
+        .expect_err("a critical alarm fires on v1");
+    let message = refused.to_string();
+    assert!(message.contains("refused by the alarm gate"), "{message}");
+    assert!(message.contains("api-5xx"), "{message}");
+    assert!(message.contains("steno@v1"), "{message}");
+
+    let hotfix = DeployRequest {
+        overrides: vec!["alarm".into()],
+        reason: Some("v2 fixes the 5xx".into()),
+        ..request
+    };
+    world
+        .daemon
+        .deploy("steno", hotfix, &Actor::system())
+        .await
+        .expect("the fix passes with an audited override");
+    let audit = world.store.list_audit(10).await.unwrap();
+    let entry = audit
+        .iter()
+        .find(|entry| entry.action == "override_alarm_gate")
+        .expect("the override is audited");
+    assert!(entry.detail["firing"].to_string().contains("api-5xx"));
 }

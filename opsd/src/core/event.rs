@@ -20,6 +20,10 @@ pub enum EventKind {
     PlatformError,
     /// A CDN invalidation after a promotion was created, finished or failed.
     CdnInvalidation,
+    /// `opsd freeze` stopped deploys of the service.
+    Freeze,
+    /// `opsd unfreeze` allowed them again.
+    Unfreeze,
 }
 
 impl EventKind {
@@ -33,6 +37,8 @@ impl EventKind {
             EventKind::Drift => "drift",
             EventKind::PlatformError => "platform_error",
             EventKind::CdnInvalidation => "cdn_invalidation",
+            EventKind::Freeze => "freeze",
+            EventKind::Unfreeze => "unfreeze",
         }
     }
 }

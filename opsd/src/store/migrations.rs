@@ -40,6 +40,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "store keys",
         sql: include_str!("schema/0005_store_keys.sql"),
     },
+    Migration {
+        version: 6,
+        name: "freezes",
+        sql: include_str!("schema/0006_freezes.sql"),
+    },
 ];
 
 const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\

@@ -10,6 +10,7 @@
 
 mod costs;
 mod drills;
+mod freezes;
 mod keys;
 mod migrations;
 mod notifications;
@@ -36,6 +37,7 @@ use sqlx::sqlite::{
 
 pub use costs::CostCheckRecord;
 pub use drills::{DrillRecord, SnapshotRecord};
+pub use freezes::{FreezeRecord, ALL_SERVICES};
 pub use migrations::{Migration, MIGRATIONS};
 pub use releases::{ReleaseRecord, StableRelease};
 pub use rollouts::{DecisionRecord, NewDecision, NewRollout, RolloutRecord};

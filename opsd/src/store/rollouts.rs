@@ -225,6 +225,25 @@ impl Store {
         rows.iter().map(rollout_from_row).collect()
     }
 
+    /// The newest rollout of `service` whose canary was `version` and was rolled back, if any:
+    /// what the quarantine gate reads.
+    pub async fn rolled_back_rollout_of(
+        &self,
+        service: &str,
+        version: &str,
+    ) -> Result<Option<RolloutRecord>, StoreError> {
+        let query = format!(
+            "SELECT {ROLLOUT_COLUMNS} FROM rollouts WHERE service = ?1 AND canary_version = ?2 \
+             AND phase = 'rolled_back' ORDER BY created_at DESC, rowid DESC LIMIT 1"
+        );
+        let row = sqlx::query(&query)
+            .bind(service)
+            .bind(version)
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(rollout_from_row).transpose()
+    }
+
     /// Records a decision as the rollout's next `seq`, which it returns. The number is taken and
     /// the row written in one statement, so concurrent appends never share a number.
     pub async fn append_decision(&self, decision: &NewDecision) -> Result<i64, StoreError> {
