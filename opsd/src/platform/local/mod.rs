@@ -3,6 +3,7 @@
 
 pub mod costs;
 pub mod postgres_snapshots;
+mod reclaimable_body;
 pub mod router;
 pub mod sqlite_snapshots;
 pub mod supervisor;

@@ -1,10 +1,12 @@
 //! The local router: each service's public port, an HTTP/1.1 reverse proxy that splits requests
 //! between the stable and canary releases by weight and counts every release's requests, errors,
 //! latencies, response bytes and reported AI tokens per second (the usage the local cost model
-//! and the cost-per-request check price).
+//! and the cost-per-request check price). A request the canary refuses before anything was sent
+//! (the canary is not running, or refuses the connection) goes once to the stable release, and
+//! the refusal counts as a failed canary request.
 //!
 //! invariant: bodies stream through in both directions; nothing buffers a whole request or
-//! response.
+//! response. A request is sent again only when no upstream began to read its body.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::convert::Infallible;
@@ -30,6 +32,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::reclaimable_body::ReclaimableBody;
 use crate::core::traffic::{SecondSample, TrafficSample};
 use crate::error_chain::error_chain;
 use crate::platform::{MetricSource, PlatformError, TrafficShifter, TrafficSplit};
@@ -84,7 +87,7 @@ pub struct RouteConfig {
 }
 
 type ProxyBody = BoxBody<Bytes, hyper::Error>;
-type UpstreamClient = Client<HttpConnector, Incoming>;
+type UpstreamClient = Client<HttpConnector, ReclaimableBody>;
 
 /// The reverse proxy of every service. Dropping it closes the listeners.
 pub struct TrafficRouter {
@@ -393,20 +396,42 @@ impl ServiceRoute {
                 &format!("no release of {} is receiving traffic", self.service),
             );
         };
-        let release_id = choose_release(&split);
+        let mut release_id = choose_release(&split);
         let counted = !self.excluded_paths.contains(request.uri().path());
-        let forwarded = match self.resolver.upstream_of(release_id) {
-            Some(upstream) => self.forward(request, peer, upstream).await,
-            None => Err(format!("{release_id} is not running")),
-        };
+        let (parts, body) = request.into_parts();
+        // A canary that refuses a request before anything was sent (not running, connection
+        // refused) does not fail the client: the request goes once to the stable release, and
+        // the refusal still counts against the canary. Only a canary's request keeps its head.
+        let to_canary = split.canary.as_deref() == Some(release_id) && split.stable != release_id;
+        let retry_head = to_canary.then(|| RequestHead::of(&parts));
+        let (body, slot) = ReclaimableBody::new(body);
+        let mut forwarded = self.forward(release_id, parts, body, peer).await;
+        let refused = matches!(forwarded, Err(UpstreamFailure::NothingSent(_)));
+        if let (true, Some(retry_head)) = (refused, retry_head) {
+            if let Some(body) = slot.reclaim() {
+                if counted {
+                    let refusal_ms = whole_millis_rounded_up(started.elapsed());
+                    self.counter(release_id)
+                        .record(unix_second(), refusal_ms, true);
+                }
+                if let Err(failure) = &forwarded {
+                    tracing::warn!(service = %self.service, release = %release_id, error = %failure, "the canary refused a request; sending it to the stable release");
+                }
+                release_id = &split.stable;
+                let (body, _) = ReclaimableBody::new(body);
+                forwarded = self
+                    .forward(release_id, retry_head.into_parts(), body, peer)
+                    .await;
+            }
+        }
         let response = match forwarded {
             Ok(response) => response,
-            Err(message) => {
-                tracing::warn!(service = %self.service, release = %release_id, error = %message, "upstream request failed");
+            Err(failure) => {
+                tracing::warn!(service = %self.service, release = %release_id, error = %failure, "upstream request failed");
                 json_error(
                     StatusCode::BAD_GATEWAY,
                     "bad_gateway",
-                    &format!("{release_id} could not answer: {message}"),
+                    &format!("{release_id} could not answer: {failure}"),
                 )
             }
         };
@@ -433,13 +458,19 @@ impl ServiceRoute {
         Response::from_parts(parts, body.boxed())
     }
 
+    /// Sends a request to `release_id`.
     async fn forward(
         &self,
-        request: Request<Incoming>,
+        release_id: &str,
+        mut parts: hyper::http::request::Parts,
+        body: ReclaimableBody,
         peer: SocketAddr,
-        upstream: SocketAddr,
-    ) -> Result<Response<ProxyBody>, String> {
-        let (mut parts, body) = request.into_parts();
+    ) -> Result<Response<ProxyBody>, UpstreamFailure> {
+        let Some(upstream) = self.resolver.upstream_of(release_id) else {
+            return Err(UpstreamFailure::NothingSent(format!(
+                "{release_id} is not running"
+            )));
+        };
         let path_and_query = parts
             .uri
             .path_and_query()
@@ -450,7 +481,9 @@ impl ServiceRoute {
             .authority(upstream.to_string())
             .path_and_query(path_and_query)
             .build()
-            .map_err(|error| format!("could not build the upstream address: {error}"))?;
+            .map_err(|error| {
+                UpstreamFailure::Failed(format!("could not build the upstream address: {error}"))
+            })?;
         parts.version = Version::HTTP_11;
         remove_hop_by_hop_headers(&mut parts.headers);
         append_forwarded_for(&mut parts.headers, peer);
@@ -463,7 +496,13 @@ impl ServiceRoute {
             .client
             .request(Request::from_parts(parts, body))
             .await
-            .map_err(|error| error_chain(&error))?;
+            .map_err(|error| {
+                if error.is_connect() {
+                    UpstreamFailure::NothingSent(error_chain(&error))
+                } else {
+                    UpstreamFailure::Failed(error_chain(&error))
+                }
+            })?;
         let (mut parts, body) = response.into_parts();
         remove_hop_by_hop_headers(&mut parts.headers);
         Ok(Response::from_parts(parts, body.boxed()))
@@ -541,6 +580,50 @@ impl ReleaseCounter {
             .filter(|entry| entry.second >= from && entry.second < to)
             .copied()
             .collect()
+    }
+}
+
+/// Why a request to a release got no answer.
+#[derive(Debug)]
+enum UpstreamFailure {
+    /// The release is not running or refused the connection: nothing of the request was sent.
+    NothingSent(String),
+    /// The request was sent (perhaps in part) and failed.
+    Failed(String),
+}
+
+impl std::fmt::Display for UpstreamFailure {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UpstreamFailure::NothingSent(message) | UpstreamFailure::Failed(message) => {
+                formatter.write_str(message)
+            }
+        }
+    }
+}
+
+/// What a request is sent again with: its method, URI and headers (the body is reclaimed).
+struct RequestHead {
+    method: hyper::Method,
+    uri: Uri,
+    headers: HeaderMap,
+}
+
+impl RequestHead {
+    fn of(parts: &hyper::http::request::Parts) -> RequestHead {
+        RequestHead {
+            method: parts.method.clone(),
+            uri: parts.uri.clone(),
+            headers: parts.headers.clone(),
+        }
+    }
+
+    fn into_parts(self) -> hyper::http::request::Parts {
+        let (mut parts, ()) = Request::new(()).into_parts();
+        parts.method = self.method;
+        parts.uri = self.uri;
+        parts.headers = self.headers;
+        parts
     }
 }
 
@@ -1247,6 +1330,57 @@ mod tests {
         assert_eq!(get_text(&client, &url).await.0, 502);
         let live_total = total(&router, "web@live").await;
         assert_eq!((live_total.requests, live_total.errors), (2, 1));
+    }
+
+    #[tokio::test]
+    async fn a_canary_that_refuses_requests_hands_them_to_the_stable_release_and_is_counted() {
+        let refusing = {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            listener.local_addr().unwrap()
+        };
+        let stable = start_upstream("stable", Behaviour::Answer).await;
+        let (router, table) =
+            router_for(&[("web@stable", stable.addr), ("web@canary", refusing)]).await;
+        let client = http_client();
+        let url = base_url(&router);
+        split(&router, "web@stable", Some("web@canary"), 100).await;
+
+        // Refused connections: every request is answered by the stable release, bodies whole.
+        const REQUESTS: u64 = 20;
+        for index in 0..REQUESTS {
+            let body = format!("upload number {index} ").repeat(1000);
+            let response = client
+                .post(format!("{url}/echo"))
+                .body(body.clone())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200);
+            let checksum: u64 = body.bytes().map(u64::from).sum();
+            assert_eq!(
+                response.text().await.unwrap(),
+                format!("{} {checksum}", body.len())
+            );
+        }
+        // A canary that is not running at all is the same.
+        lock(&table).remove("web@canary");
+        assert_eq!(get_text(&client, &url).await, (200, "stable".to_string()));
+
+        let canary = total(&router, "web@canary").await;
+        assert_eq!(
+            (canary.requests, canary.errors),
+            (REQUESTS + 1, REQUESTS + 1)
+        );
+        let stable_total = total(&router, "web@stable").await;
+        assert_eq!(
+            (stable_total.requests, stable_total.errors),
+            (REQUESTS + 1, 0)
+        );
+
+        // Without a canary in the split, a release that is down is still a bad gateway.
+        lock(&table).insert("web@canary".to_string(), refusing);
+        split(&router, "web@canary", None, 0).await;
+        assert_eq!(get_text(&client, &url).await.0, 502);
     }
 
     #[tokio::test]
