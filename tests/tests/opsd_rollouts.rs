@@ -531,6 +531,50 @@ fn a_deploy_during_a_freeze_is_refused_then_allowed_with_an_audited_override() {
     let dir = tempfile::tempdir().unwrap();
     write_config(dir.path());
     let opsd = start_opsd(dir.path());
+    // Hostile and unprivileged freezes change nothing.
+    let viewer = opsd
+        .process
+        .lines_before_url
+        .iter()
+        .find_map(|line| line.trim().strip_prefix("viewer:"))
+        .map(|token| token.trim().to_string())
+        .expect("a viewer token on first start");
+    let http = reqwest::blocking::Client::new();
+    let post_freeze = |token: &str, body: Value| {
+        http.post(format!("{}/v1/freeze", opsd.api_url))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(
+        post_freeze(&viewer, serde_json::json!({"reason": "no"})),
+        403
+    );
+    let operator = opsd.token();
+    let huge = "x".repeat(100_000);
+    for body in [
+        serde_json::json!({"reason": huge}),
+        serde_json::json!({"reason": "   "}),
+        serde_json::json!({"reason": "r", "everything": true}),
+        serde_json::json!({"reason": ["not", "text"]}),
+    ] {
+        let status = post_freeze(&operator, body);
+        assert!((400..500).contains(&status), "{status}");
+    }
+    assert_eq!(
+        post_freeze(
+            &operator,
+            serde_json::json!({"service": "../etc", "reason": "r"})
+        ),
+        404
+    );
+    let (code, out) = opsd.cli(&["status"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("FROZEN"), "{out}");
+
     let (code, out) = opsd.cli(&["freeze", "--reason", "incident 42: payments down"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("every service frozen"), "{out}");

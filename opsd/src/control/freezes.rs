@@ -47,15 +47,9 @@ impl Daemon {
             serde_json::json!({}),
         )
         .await;
-        for service in self.covered_by(&scope) {
-            self.event(
-                &service,
-                None,
-                EventKind::Freeze,
-                format!("deploys frozen by {}: {reason}", actor.name),
-            )
+        let message = format!("deploys frozen by {}: {reason}", actor.name);
+        self.on_covered_timelines(&scope, EventKind::Freeze, &message)
             .await;
-        }
         Ok(freeze)
     }
 
@@ -97,15 +91,9 @@ impl Daemon {
             serde_json::json!({"frozen_because": lifted.reason, "frozen_by": lifted.actor}),
         )
         .await;
-        for service in self.covered_by(&scope) {
-            self.event(
-                &service,
-                None,
-                EventKind::Unfreeze,
-                format!("deploys unfrozen by {}", actor.name),
-            )
+        let message = format!("deploys unfrozen by {}", actor.name);
+        self.on_covered_timelines(&scope, EventKind::Unfreeze, &message)
             .await;
-        }
         Ok(lifted)
     }
 
@@ -121,11 +109,15 @@ impl Daemon {
         }
     }
 
-    fn covered_by(&self, scope: &str) -> Vec<String> {
-        if scope == ALL_SERVICES {
+    /// Puts one event on the timeline of every service `scope` covers.
+    async fn on_covered_timelines(&self, scope: &str, kind: EventKind, message: &str) {
+        let services: Vec<String> = if scope == ALL_SERVICES {
             self.config.services.keys().cloned().collect()
         } else {
             vec![scope.to_string()]
+        };
+        for service in services {
+            self.event(&service, None, kind, message.to_string()).await;
         }
     }
 }
