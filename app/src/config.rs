@@ -27,6 +27,9 @@ pub struct ChaosSettings {
     pub fail_health: bool,
     /// Spaces appended to every non-health response body (a release that sends more bytes).
     pub padding_bytes: usize,
+    /// When the faults above begin: `STENO_CHAOS_AFTER_SECS` after the process read its
+    /// settings (a release that turns bad after a while); `None`: from the start.
+    pub engaged_from: Option<std::time::Instant>,
 }
 
 /// The most `STENO_CHAOS_PAD_BYTES` may add to one response.
@@ -38,6 +41,12 @@ impl ChaosSettings {
             || !self.added_latency.is_zero()
             || self.fail_health
             || self.padding_bytes > 0
+    }
+
+    /// Whether the configured faults apply now (see `engaged_from`).
+    pub fn is_engaged(&self) -> bool {
+        self.engaged_from
+            .is_none_or(|from| std::time::Instant::now() >= from)
     }
 }
 
@@ -298,6 +307,18 @@ impl Settings {
         if let Some(value) = get("STENO_CHAOS_FAIL_HEALTH") {
             settings.chaos.fail_health = parse_flag("STENO_CHAOS_FAIL_HEALTH", &value)?;
         }
+        if let Some(value) = get("STENO_CHAOS_AFTER_SECS") {
+            let seconds = parse_number::<u64>("STENO_CHAOS_AFTER_SECS", &value)?;
+            if seconds > 86_400 {
+                return Err(invalid(
+                    "STENO_CHAOS_AFTER_SECS",
+                    &value,
+                    "must be at most 86400 seconds (one day) after the start",
+                ));
+            }
+            settings.chaos.engaged_from =
+                Some(std::time::Instant::now() + Duration::from_secs(seconds));
+        }
         settings.status_url = get("STENO_STATUS_URL");
         if let Some(value) = get("STENO_STATUS_POLL_SECS") {
             let seconds = parse_number::<u64>("STENO_STATUS_POLL_SECS", &value)?;
@@ -519,6 +540,28 @@ mod tests {
         assert_eq!(settings.chaos.error_rate, 0.2);
         assert_eq!(settings.chaos.added_latency, Duration::from_millis(500));
         assert!(settings.chaos.fail_health);
+        assert!(
+            settings.chaos.is_engaged(),
+            "without a delay faults apply at once"
+        );
+    }
+
+    #[test]
+    fn chaos_can_wait_before_it_engages() {
+        let later = Settings::from_environment(&env(&[
+            ("STENO_CHAOS_ERROR_RATE", "1"),
+            ("STENO_CHAOS_AFTER_SECS", "3600"),
+        ]))
+        .unwrap();
+        assert!(later.chaos.is_active());
+        assert!(!later.chaos.is_engaged());
+        let now = Settings::from_environment(&env(&[("STENO_CHAOS_AFTER_SECS", "0")])).unwrap();
+        assert!(now.chaos.is_engaged());
+        for bad in ["-1", "soon", "86401"] {
+            let error =
+                Settings::from_environment(&env(&[("STENO_CHAOS_AFTER_SECS", bad)])).unwrap_err();
+            assert_eq!(error.variable, "STENO_CHAOS_AFTER_SECS", "{bad}");
+        }
     }
 
     #[test]

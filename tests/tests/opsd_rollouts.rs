@@ -776,3 +776,85 @@ fn a_release_that_more_than_doubles_the_cost_of_a_request_is_held_until_resumed(
     let _ = load.kill();
     let _ = load.wait();
 }
+
+/// R-WATCH-1, R-WATCH-4 through `opsd up`: a release that starts failing 20 s after it reached
+/// 100 % is rolled back during the watch, and the previous release, kept warm, takes the traffic
+/// back without being started again.
+#[test]
+fn a_release_failing_during_the_watch_is_rolled_back_to_the_warm_previous_release() {
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path());
+    std::fs::write(
+        dir.path().join("fast.yaml"),
+        "name: watched\nsteps:\n  - weight: 10\n    bake: 4s\n  - weight: 100\nwatch: 90s\n",
+    )
+    .unwrap();
+    let opsd = start_opsd(dir.path());
+    let mut load = opsd.load(250, 600);
+    // v1's traffic before the rollout is what the watch compares v2 with.
+    std::thread::sleep(Duration::from_secs(8));
+
+    // v2 is good for its first 25 s (about 20 s after it reaches 100 %), then fails 20 %.
+    let (code, out) = opsd.cli(&[
+        "deploy",
+        "steno",
+        "--version",
+        "v2",
+        "--env",
+        "STENO_CHAOS_ERROR_RATE=0.2",
+        "--env",
+        "STENO_CHAOS_AFTER_SECS=25",
+        "--wait",
+        "--timeout",
+        "150s",
+    ]);
+    assert_eq!(
+        code, 2,
+        "the release is rolled back during its watch:\n{out}"
+    );
+    let status = opsd.status();
+    assert_eq!(status["service"]["stable_version"], "v1");
+    assert_eq!(status["service"]["split"]["stable"], "steno@v1");
+    assert!(status["service"]["split"]["canary"].is_null(), "{status}");
+
+    let decisions = status["service"]["last_rollout"]["decisions"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let kinds: Vec<&str> = decisions
+        .iter()
+        .map(|decision| decision["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        vec!["start", "advance", "roll_back"],
+        "{decisions:#?}"
+    );
+    let advance = decisions[1]["summary"].as_str().unwrap();
+    assert!(
+        advance.contains("v2 now takes all traffic and is watched for 1m30s"),
+        "{advance}"
+    );
+    let rollback = &decisions[2];
+    assert_eq!(rollback["step_index"], 1, "rolled back in the watch step");
+    let summary = rollback["summary"].as_str().unwrap();
+    assert!(summary.contains("rolled back"), "{summary}");
+    let reference = &status["service"]["last_rollout"]["state"]["reference"];
+    assert_eq!(reference["version"], "v1", "{reference}");
+    assert!(reference["traffic"]["requests"].as_u64().unwrap() > 100);
+
+    // v1 served all along the watch without a restart: it started once, and answers at once.
+    let v1_log = std::fs::read_to_string(dir.path().join("data/logs/steno-v1.log")).unwrap();
+    assert_eq!(
+        v1_log.matches("steno v1 listening on").count(),
+        1,
+        "v1 was kept warm, not started again:\n{v1_log}"
+    );
+    let health: Value = reqwest::blocking::get(format!("{}/v1/health", opsd.public_url))
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(health["version"], "v1");
+    let _ = load.kill();
+    let _ = load.wait();
+}

@@ -1,6 +1,7 @@
 //! Fault injection for canary drills (off by default): a fraction of non-health requests answered
 //! 500, added latency, padded response bodies (a release that costs more bytes per request), or a
-//! failing health check, as set by the `STENO_CHAOS_*` variables.
+//! failing health check, as set by the `STENO_CHAOS_*` variables, from the start or from
+//! `STENO_CHAOS_AFTER_SECS` on.
 
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
@@ -24,7 +25,7 @@ pub async fn inject_faults(
     next: Next,
 ) -> Response {
     let chaos = &state.settings().chaos;
-    if !chaos.is_active() || is_observability_path(request.uri().path()) {
+    if !chaos.is_active() || !chaos.is_engaged() || is_observability_path(request.uri().path()) {
         return next.run(request).await;
     }
     if !chaos.added_latency.is_zero() {

@@ -35,7 +35,8 @@ pub async fn health(State(state): State<AppState>) -> Response {
     // The AI engine is optional: the offline engine always works, and a remote engine's outage
     // degrades drafting but does not make Steno unhealthy.
     let ai = "ok";
-    let chaos_failure = state.settings().chaos.fail_health;
+    let chaos = &state.settings().chaos;
+    let chaos_failure = chaos.fail_health && chaos.is_engaged();
     let healthy = database == "ok" && storage == "ok" && !chaos_failure;
     let status = if healthy {
         "healthy"

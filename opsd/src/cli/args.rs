@@ -58,6 +58,11 @@ pub enum Command {
         /// Repeatable.
         #[arg(long = "override", value_name = "GATE")]
         overrides: Vec<String>,
+        /// How long the new release is watched at 100 % before promotion, replacing the plan's
+        /// watch (the presets watch 15m, SeedCanary 30m, AllAtOnce 1h); `0` promotes on reaching
+        /// 100 %. The previous release stays warm during the watch for an instant rollback.
+        #[arg(long, value_name = "DURATION")]
+        watch: Option<String>,
         /// Wait for the outcome and exit with its code (0 promoted, 2 rolled back, 3 held/timed out).
         #[arg(long)]
         wait: bool,

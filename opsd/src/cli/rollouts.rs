@@ -23,6 +23,7 @@ pub async fn run(client: &Client, command: &Command) -> anyhow::Result<u8> {
             plan,
             reason,
             overrides,
+            watch,
             wait,
             timeout,
             json,
@@ -35,6 +36,7 @@ pub async fn run(client: &Client, command: &Command) -> anyhow::Result<u8> {
                 plan: plan.as_deref().map(plan_for_request).transpose()?,
                 reason: reason.clone(),
                 overrides: overrides.clone(),
+                watch: watch.clone(),
             };
             let answer = client.deploy(service, &request).await?;
             let rollout = answer.rollout;

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
@@ -10,6 +11,7 @@ use tokio::sync::Mutex;
 use super::gates::GateRequest;
 use super::{release_from_json, release_of, time_of, ActiveRollout, Actor, ControlError, Daemon};
 use crate::config::ServiceConfig;
+use crate::core::duration::parse_duration;
 use crate::core::event::EventKind;
 use crate::core::gate::GateKind;
 use crate::core::plan::{plan_from_document, preset, RolloutPlan};
@@ -40,6 +42,9 @@ pub struct DeployRequest {
     /// Gates to override (`drill`, `snapshot`); needs a reason, audited.
     #[serde(default)]
     pub overrides: Vec<String>,
+    /// The watch at 100 % (`30m`, `0` for none), replacing the plan's; the plan's when `None`.
+    #[serde(default)]
+    pub watch: Option<String>,
 }
 
 impl std::fmt::Debug for DeployRequest {
@@ -52,6 +57,7 @@ impl std::fmt::Debug for DeployRequest {
             .field("plan", &self.plan)
             .field("reason", &self.reason)
             .field("overrides", &self.overrides)
+            .field("watch", &self.watch)
             .finish()
     }
 }
@@ -127,6 +133,7 @@ impl Daemon {
             plan: plan_choice,
             reason,
             overrides,
+            watch,
         } = request;
         let service = self.service(service_name)?;
         let overrides = overrides
@@ -157,6 +164,14 @@ impl Daemon {
                     .map_err(|error| ControlError::Invalid(error.to_string()))?
             }
             None => service.plan.clone(),
+        };
+        let plan = match watch.as_deref().map(str::trim) {
+            None => plan,
+            Some(text) => {
+                let watch = parse_duration(text)
+                    .map_err(|error| ControlError::Invalid(format!("watch: {error}")))?;
+                plan.with_watch(watch)
+            }
         };
         check_plan_checks(service, &plan)?;
         self.settle_previous(service_name).await?;
@@ -218,8 +233,10 @@ impl Daemon {
                     "{service_name} has no previous release to roll back to"
                 ))
             })?;
+        // Back to the release that served before: it takes all traffic at once, unwatched.
         let plan = preset("AllAtOnce")
-            .ok_or_else(|| ControlError::Invalid("the AllAtOnce preset is missing".into()))?;
+            .ok_or_else(|| ControlError::Invalid("the AllAtOnce preset is missing".into()))?
+            .with_watch(Duration::ZERO);
         let rollout_id = uuid::Uuid::new_v4().to_string();
         self.start_rollout(
             rollout_id, stable, previous, plan, actor, reason, "rollback", None,
@@ -242,6 +259,7 @@ impl Daemon {
         let service = canary.service.clone();
         let now = self.now_ms();
         let mut state = RolloutState::new(id.clone(), stable.clone(), canary.clone(), plan, now);
+        state.reference = self.reference_traffic(&stable, &state.plan, now).await;
         if let Some(reason) = gate_hold {
             state = state.held_at_gate(reason);
         }

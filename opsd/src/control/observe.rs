@@ -3,11 +3,13 @@
 //! [`Observation`] for the pure core.
 
 use super::{ActiveRollout, ControlError, Daemon};
+use crate::core::plan::RolloutPlan;
 use crate::core::rollout::{
     rebake_after_restart, Action, CheckState, Observation, Phase, Readiness,
 };
 use crate::core::traffic::{SecondSample, TrafficSample};
-use crate::platform::HealthStatus;
+use crate::core::watch::{reference_from_samples, reference_window_seconds, ReferenceTraffic};
+use crate::platform::{HealthStatus, ReleaseSpec};
 
 impl Daemon {
     /// Reads what the core needs to step `rollout` at `now`. Returns the observation and the
@@ -123,6 +125,35 @@ impl Daemon {
         observation.check_results = finished_checks;
 
         Ok((observation, pending_actions))
+    }
+
+    /// The stable release's traffic over a window as long as the plan's watch just before `now`
+    /// (the rollout's creation): what the watch compares the new release with. `None` without a
+    /// watch, without traffic, or when the platform cannot say (logged; the watch then relies
+    /// on alarms, health and checks).
+    pub(super) async fn reference_traffic(
+        &self,
+        stable: &ReleaseSpec,
+        plan: &RolloutPlan,
+        now: i64,
+    ) -> Option<ReferenceTraffic> {
+        let window = reference_window_seconds(now, plan.watch())?;
+        match self
+            .platforms
+            .metrics
+            .samples(&stable.service, &stable.release_id(), window.0, window.1)
+            .await
+        {
+            Ok(samples) => {
+                let samples: Vec<TrafficSample> =
+                    samples.into_iter().map(|entry| entry.sample).collect();
+                reference_from_samples(&stable.version, window, &samples)
+            }
+            Err(error) => {
+                tracing::warn!(service = %stable.service, error = %error, "cannot read the stable release's traffic before the rollout; the watch will rely on alarms, health and checks");
+                None
+            }
+        }
     }
 
     /// Recent per-second samples long enough for every alarm rule's window.

@@ -1247,12 +1247,16 @@ mod tests {
     }
 
     fn single_step_policy() -> AnalysisPolicy {
-        let plan = crate::core::plan::preset("Canary10Percent5Minutes").expect("preset");
+        let plan = crate::core::plan::preset("Canary10Percent5Minutes")
+            .expect("preset")
+            .with_watch(std::time::Duration::ZERO);
         AnalysisPolicy::default().for_plan(&plan)
     }
 
     fn seed_plan_policy() -> AnalysisPolicy {
-        let plan = crate::core::plan::preset("SeedCanary").expect("preset");
+        let plan = crate::core::plan::preset("SeedCanary")
+            .expect("preset")
+            .with_watch(std::time::Duration::ZERO);
         AnalysisPolicy::default().for_plan(&plan)
     }
 
@@ -1585,8 +1589,11 @@ mod tests {
     fn the_policy_splits_its_budget_and_reads_partial_configuration() {
         let policy = AnalysisPolicy::default();
         assert!((policy.alpha_per_step() - 0.01 / 3.0).abs() < 1e-15);
+        // Nine steps beside the baseline plus the watch against the recorded baseline.
         let linear = crate::core::plan::preset("Linear10PercentEvery1Minute").unwrap();
-        assert_eq!(policy.for_plan(&linear).steps_per_rollout, 9);
+        assert_eq!(policy.for_plan(&linear).steps_per_rollout, 10);
+        let unwatched = linear.with_watch(std::time::Duration::ZERO);
+        assert_eq!(policy.for_plan(&unwatched).steps_per_rollout, 9);
         let all_at_once = crate::core::plan::preset("AllAtOnce").unwrap();
         assert_eq!(policy.for_plan(&all_at_once).steps_per_rollout, 1);
         let comparison = compare(&traffic(300, 0, 80), &traffic(3_000, 0, 80), 0, &policy);

@@ -1,5 +1,5 @@
 //! The pure decision core: traffic samples, rollout plans, alarm rules, canary analysis, the
-//! rollout state machine, DR drill verdicts with their schedules, and cost budgets, forecasts
+//! rollout state machine with its watch after promotion, DR drill verdicts with their schedules, and cost budgets, forecasts
 //! and anomalies.
 //! invariant: nothing here awaits, reads a clock, or does I/O.
 pub mod alarms;
@@ -18,3 +18,4 @@ pub mod rollout;
 pub mod schedule;
 pub mod severity;
 pub mod traffic;
+pub mod watch;

@@ -13,7 +13,12 @@
 //!     bake: 30s
 //!     checks: [smoke]
 //!   - weight: 100
+//! watch: 15m            # after reaching 100 %: the watch before promotion (0 promotes at once)
 //! ```
+//!
+//! The 100 % step's bake is the **watch**: the new release takes all traffic while the previous
+//! one stays warm, and the rollout is promoted only when the watch ends clean. `watch:` and the
+//! last step's `bake:` are two spellings of the same thing; a plan gives it at most once.
 //!
 //! invariant: a [`RolloutPlan`] returned by this module has weights in 1..=100, strictly
 //! increasing, and ends with the 100 % step (the promotion).
@@ -45,12 +50,35 @@ pub struct RolloutPlan {
 }
 
 impl RolloutPlan {
-    /// Steps that run the canary beside the baseline (below 100 %): the ones the analysis judges.
+    /// Steps the analysis judges: the ones that run the canary beside the baseline (below 100 %),
+    /// plus the watch at 100 %, which compares the new release with the previous one's recorded
+    /// behaviour. The false-positive budget is split between them.
     pub fn compared_steps(&self) -> usize {
         self.steps
             .iter()
-            .filter(|step| step.canary_weight_percent < 100)
+            .filter(|step| step.canary_weight_percent < 100 || !step.bake.is_zero())
             .count()
+    }
+
+    /// How long the new release is watched at 100 % before promotion (zero: promoted at once).
+    pub fn watch(&self) -> Duration {
+        self.steps
+            .last()
+            .filter(|step| step.canary_weight_percent == 100)
+            .map(|step| step.bake)
+            .unwrap_or_default()
+    }
+
+    /// The same plan with another watch (e.g. none for an operator's rollback).
+    pub fn with_watch(mut self, watch: Duration) -> RolloutPlan {
+        if let Some(last) = self
+            .steps
+            .last_mut()
+            .filter(|step| step.canary_weight_percent == 100)
+        {
+            last.bake = watch;
+        }
+        self
     }
 
     /// The sum of the bake times of the steps below 100 %: the shortest time the plan can take.
@@ -79,8 +107,10 @@ impl RolloutPlan {
             .iter()
             .map(|step| {
                 let mut text = format!("{} %", step.canary_weight_percent);
-                if step.canary_weight_percent < 100 || !step.bake.is_zero() {
+                if step.canary_weight_percent < 100 {
                     text.push_str(&format!(" for {}", format_duration(step.bake)));
+                } else if !step.bake.is_zero() {
+                    text.push_str(&format!(" watched for {}", format_duration(step.bake)));
                 }
                 if !step.checks.is_empty() {
                     text.push_str(&format!(" (checks: {})", step.checks.join(", ")));
@@ -114,11 +144,15 @@ pub fn preset_names() -> &'static [&'static str] {
 
 /// A preset plan by name, ignoring case; `None` for an unknown name (see [`find_preset`]).
 ///
-/// - `Canary10PercentNMinutes`: 10 % for N minutes, then 100 %.
-/// - `Linear10PercentEveryNMinutes`: 10, 20, …, 90 % each for N minutes, then 100 %.
-/// - `AllAtOnce`: 100 % immediately.
+/// Each ends with a watch at 100 % (R-WATCH-1), the seeds' "monitor after deployment" times:
+///
+/// - `Canary10PercentNMinutes`: 10 % for N minutes, then 100 % watched for 15 minutes.
+/// - `Linear10PercentEveryNMinutes`: 10, 20, …, 90 % each for N minutes, then 100 % watched for
+///   15 minutes.
+/// - `AllAtOnce`: 100 % immediately, watched for 1 hour.
 /// - `SeedCanary`: 10 % for 5 minutes → 25 % for 10 minutes with check `smoke` → 50 % for 15
-///   minutes with check `e2e` → 100 % (R-CANARY-1 to R-CANARY-4).
+///   minutes with check `e2e` → 100 % watched for 30 minutes with check `e2e` (R-CANARY-1 to
+///   R-CANARY-4, R-WATCH-1).
 pub fn preset(name: &str) -> Option<RolloutPlan> {
     let canonical = PRESET_NAMES
         .iter()
@@ -133,12 +167,12 @@ pub fn preset(name: &str) -> Option<RolloutPlan> {
         "Linear10PercentEvery2Minutes" => linear_steps(minutes(2)),
         "Linear10PercentEvery3Minutes" => linear_steps(minutes(3)),
         "Linear10PercentEvery10Minutes" => linear_steps(minutes(10)),
-        "AllAtOnce" => vec![promotion_step()],
+        "AllAtOnce" => vec![step(100, ALL_AT_ONCE_WATCH, &[])],
         "SeedCanary" => vec![
             step(10, minutes(5), &[]),
             step(25, minutes(10), &["smoke"]),
             step(50, minutes(15), &["e2e"]),
-            promotion_step(),
+            step(100, SEED_CANARY_WATCH, &["e2e"]),
         ],
         _ => return None,
     };
@@ -170,17 +204,23 @@ fn step(weight: u8, bake: Duration, checks: &[&str]) -> PlanStep {
     }
 }
 
-fn promotion_step() -> PlanStep {
-    step(100, Duration::ZERO, &[])
-}
+/// R-WATCH-1: the watch after a staged shift to 100 % (seed 002: "monitor metrics for 15
+/// minutes" after 10 → 50 → 100 %).
+pub const STAGED_WATCH: Duration = Duration::from_secs(15 * 60);
+/// R-WATCH-1: the watch of the seed plan (seeds 001 and 002, production checklists: "monitor
+/// CloudWatch alarms for 30 minutes" after the deployment).
+pub const SEED_CANARY_WATCH: Duration = Duration::from_secs(30 * 60);
+/// R-WATCH-1: the watch after an all-at-once deployment (seed 000: "post-deployment, monitor for
+/// 1 hour").
+pub const ALL_AT_ONCE_WATCH: Duration = Duration::from_secs(60 * 60);
 
 fn canary_steps(bake: Duration) -> Vec<PlanStep> {
-    vec![step(10, bake, &[]), promotion_step()]
+    vec![step(10, bake, &[]), step(100, STAGED_WATCH, &[])]
 }
 
 fn linear_steps(bake: Duration) -> Vec<PlanStep> {
     let mut steps: Vec<PlanStep> = (1..=9).map(|tenth| step(tenth * 10, bake, &[])).collect();
-    steps.push(promotion_step());
+    steps.push(step(100, STAGED_WATCH, &[]));
     steps
 }
 
@@ -189,6 +229,9 @@ fn linear_steps(bake: Duration) -> Vec<PlanStep> {
 struct RawPlan {
     name: String,
     steps: Vec<RawStep>,
+    /// The 100 % step's bake, said at the plan's level.
+    #[serde(default)]
+    watch: Option<ConfigDuration>,
 }
 
 #[derive(Deserialize)]
@@ -408,14 +451,29 @@ fn plan_from_raw(
             .at(location)
     })?;
 
+    let last_index = raw.steps.len() - 1;
+    if raw.watch.is_some() && raw.steps[last_index].bake.is_some() {
+        return Err(ConfigError::new(
+            file_name,
+            "the watch is the 100 % step's bake: give it once, either `watch:` or the last step's `bake:`",
+        )
+        .with_field("watch")
+        .at(text.and_then(|text| top_level_key_location(text, "watch"))));
+    }
+    let watch = raw.watch.map(|watch| watch.0);
     Ok(RolloutPlan {
         name,
         steps: raw
             .steps
             .into_iter()
-            .map(|step| PlanStep {
+            .enumerate()
+            .map(|(index, step)| PlanStep {
                 canary_weight_percent: step.weight.0,
-                bake: step.bake.map(|bake| bake.0).unwrap_or_default(),
+                bake: step
+                    .bake
+                    .map(|bake| bake.0)
+                    .or(if index == last_index { watch } else { None })
+                    .unwrap_or_default(),
                 checks: step.checks,
             })
             .collect(),
@@ -512,7 +570,7 @@ mod tests {
         let canary = preset("Canary10Percent15Minutes").unwrap();
         assert_eq!(
             canary.steps,
-            vec![step(10, minutes(15), &[]), step(100, Duration::ZERO, &[])]
+            vec![step(10, minutes(15), &[]), step(100, minutes(15), &[])]
         );
         for (name, bake) in [
             ("Canary10Percent5Minutes", 5),
@@ -534,11 +592,15 @@ mod tests {
             assert_eq!(weights, vec![10, 20, 30, 40, 50, 60, 70, 80, 90, 100]);
             assert!(plan.steps[..9].iter().all(|s| s.bake == minutes(bake)));
             assert_eq!(plan.total_bake(), minutes(9 * bake));
-            assert_eq!(plan.compared_steps(), 9);
+            assert_eq!(plan.compared_steps(), 10);
+            assert_eq!(plan.watch(), minutes(15));
         }
         let all = preset("allatonce").unwrap();
-        assert_eq!(all.steps, vec![step(100, Duration::ZERO, &[])]);
-        assert_eq!(all.compared_steps(), 0);
+        assert_eq!(all.steps, vec![step(100, minutes(60), &[])]);
+        assert_eq!(all.compared_steps(), 1);
+        let unwatched = all.with_watch(Duration::ZERO);
+        assert_eq!(unwatched.compared_steps(), 0);
+        assert_eq!(unwatched.watch(), Duration::ZERO);
     }
 
     /// R-CANARY-1 (the steps), R-CANARY-2 (the bakes), R-CANARY-3 and R-CANARY-4 (the checks).
@@ -551,14 +613,49 @@ mod tests {
                 step(10, minutes(5), &[]),
                 step(25, minutes(10), &["smoke"]),
                 step(50, minutes(15), &["e2e"]),
-                step(100, Duration::ZERO, &[]),
+                step(100, minutes(30), &["e2e"]),
             ]
         );
-        assert_eq!(plan.compared_steps(), 3);
+        assert_eq!(plan.compared_steps(), 4);
+        assert_eq!(plan.watch(), minutes(30));
         assert_eq!(
             plan.describe(),
-            "10 % for 5m → 25 % for 10m (checks: smoke) → 50 % for 15m (checks: e2e) → 100 %"
+            "10 % for 5m → 25 % for 10m (checks: smoke) → 50 % for 15m (checks: e2e) → 100 % watched for 30m (checks: e2e)"
         );
+    }
+
+    /// R-WATCH-1: `watch:` is the 100 % step's bake, said once; `watch: 0` means none.
+    #[test]
+    fn a_plan_says_its_watch_once() {
+        let watched = parse_plan("w.yaml", &format!("{FAST_DEMO}watch: 10m\n")).unwrap();
+        assert_eq!(watched.watch(), minutes(10));
+        assert_eq!(watched.compared_steps(), 3);
+        let as_bake = parse_plan(
+            "b.yaml",
+            "name: b\nsteps:\n  - {weight: 10, bake: 1m}\n  - {weight: 100, bake: 10m}\n",
+        )
+        .unwrap();
+        assert_eq!(as_bake.watch(), minutes(10));
+        let none = parse_plan("n.yaml", &format!("{FAST_DEMO}watch: 0\n")).unwrap();
+        assert_eq!(none.watch(), Duration::ZERO);
+        assert_eq!(none.compared_steps(), 2);
+
+        let twice = parse_plan(
+            "t.yaml",
+            "name: t\nsteps:\n  - {weight: 10, bake: 1m}\n  - {weight: 100, bake: 10m}\nwatch: 5m\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(twice.contains("watch"), "{twice}");
+        assert!(twice.contains("give it once"), "{twice}");
+        let bad = parse_plan("x.yaml", &format!("{FAST_DEMO}watch: soon\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(bad.contains("x.yaml"), "{bad}");
+        // The plan document sent through the API keeps the watch.
+        let document = plan_document(&watched);
+        assert_eq!(document["steps"][2]["bake"], "10m");
+        assert_eq!(plan_from_document("request", document).unwrap(), watched);
     }
 
     const FAST_DEMO: &str = "name: fast-demo\nsteps:\n  - weight: 10\n    bake: 20s        # a comment\n  - weight: 50\n    bake: 30s\n    checks: [smoke]\n  - weight: 100\n";

@@ -16,8 +16,10 @@ use super::analysis::{compare, AnalysisPolicy, Comparison, Verdict};
 use super::cost::release_cost::{
     compare_cost_per_request, CostPerRequestComparison, CostPerRequestPolicy,
 };
+use super::duration::format_duration;
 use super::plan::RolloutPlan;
 use super::traffic::{SecondSample, TrafficSample};
+use super::watch::ReferenceTraffic;
 use crate::core::release::{HealthStatus, ReleaseSpec, TrafficSplit};
 
 /// What to do when a step's bake ends without enough evidence either way.
@@ -163,6 +165,10 @@ pub struct RolloutState {
     /// An operator resumed over a cost hold: the cost check is not applied again.
     #[serde(default)]
     pub cost_accepted: bool,
+    /// The previous release's traffic before the rollout, recorded when it was created: what the
+    /// watch at 100 % compares the new release with (no live baseline is left there).
+    #[serde(default)]
+    pub reference: Option<ReferenceTraffic>,
 }
 
 /// What the platforms and the operator reported since the previous step.
@@ -268,6 +274,9 @@ pub struct Evidence {
     /// The cost-per-request check, when it ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost_per_request: Option<CostPerRequestComparison>,
+    /// During the watch at 100 %: the previous release's recorded traffic the comparison used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<ReferenceTraffic>,
 }
 
 /// Side effects the reconciler performs for a step (traffic itself follows [`desired_split`]).
@@ -308,7 +317,16 @@ impl RolloutState {
             gate_hold: None,
             cost_hold: false,
             cost_accepted: false,
+            reference: None,
         }
+    }
+
+    /// Whether the rollout is in its watch: the new release takes all traffic and the previous
+    /// one stays warm until the watch ends clean.
+    pub fn is_watching(&self) -> bool {
+        !self.phase.is_terminal()
+            && self.phase != Phase::Starting
+            && self.canary_weight_percent() == 100
     }
 
     /// A new rollout held before its canary starts because a gate is closed: no canary runs and
@@ -556,6 +574,7 @@ fn step_starting(state: &mut RolloutState, observation: &Observation, actions: &
                 .first()
                 .map(|step| step.canary_weight_percent)
                 == Some(100)
+                && state.plan.watch().is_zero()
             {
                 finish(
                     state,
@@ -572,11 +591,21 @@ fn step_starting(state: &mut RolloutState, observation: &Observation, actions: &
             state.phase = Phase::Baking;
             state.traffic_started_at_ms = Some(now);
             begin_step(state, 0, now, actions);
-            let summary = format!(
-                "the canary {} is ready and takes {} % of traffic",
-                state.canary.version,
-                state.canary_weight_percent()
-            );
+            let summary = if state.is_watching() {
+                format!(
+                    "the new release {} is ready and takes all traffic at once; watched for {} \
+                     before promotion while {} stays warm",
+                    state.canary.version,
+                    format_duration(state.plan.watch()),
+                    state.stable.version
+                )
+            } else {
+                format!(
+                    "the canary {} is ready and takes {} % of traffic",
+                    state.canary.version,
+                    state.canary_weight_percent()
+                )
+            };
             record(
                 state,
                 DecisionKind::Start,
@@ -790,44 +819,89 @@ fn step_baking(
         return;
     }
 
-    // 4. Canary against baseline.
+    // 4. Canary against baseline; during the watch at 100 %, against the previous release's
+    //    recorded traffic (R-WATCH-4), or not at all when none was recorded.
+    let watching = state.is_watching();
+    let baseline = if watching {
+        state.reference.as_ref().map(|reference| &reference.traffic)
+    } else {
+        Some(&observation.baseline_traffic)
+    };
     let analysis = policy.analysis.for_plan(&state.plan);
-    let comparison = compare(
-        &observation.canary_traffic,
-        &observation.baseline_traffic,
-        state.looks,
-        &analysis,
-    );
+    let comparison = baseline.map(|baseline| {
+        compare(
+            &observation.canary_traffic,
+            baseline,
+            state.looks,
+            &analysis,
+        )
+    });
     state.looks += 1;
-    state.last_comparison = Some(comparison.clone());
+    state.last_comparison = comparison.clone();
     let started = state.step_started_at_ms.unwrap_or(now);
     let elapsed = now - started;
     let required = state.bake_required().as_millis() as i64;
     let mut evidence = Evidence {
-        comparison: Some(comparison.clone()),
+        comparison: comparison.clone(),
         alarms,
         consecutive_health_failures: state.consecutive_health_failures,
         checks: state.checks.clone(),
         bake_elapsed_ms: Some(elapsed),
         bake_required_ms: Some(required),
+        reference: if watching {
+            state.reference.clone()
+        } else {
+            None
+        },
         ..Evidence::default()
     };
-    if comparison.verdict == Verdict::Fail {
-        let summary = format!(
-            "the canary is worse than the baseline at {} %: {}; rolled back",
-            state.canary_weight_percent(),
-            comparison.reasons.join("; ")
-        );
+    // Without a reference the watch has no comparison; alarms, health and checks decide.
+    let verdict = comparison
+        .as_ref()
+        .map_or(Verdict::Pass, |comparison| comparison.verdict);
+    if verdict == Verdict::Fail {
+        let reasons = comparison
+            .as_ref()
+            .map(|comparison| comparison.reasons.join("; "))
+            .unwrap_or_default();
+        let summary = if watching {
+            format!(
+                "during the watch at 100 %, {} is worse than {} was before the rollout: {reasons}; \
+                 rolled back to the warm {}",
+                state.canary.version, state.stable.version, state.stable.version
+            )
+        } else {
+            format!(
+                "the canary is worse than the baseline at {} %: {reasons}; rolled back",
+                state.canary_weight_percent()
+            )
+        };
         roll_back(state, now, summary, evidence, actions);
         return;
     }
-    state.last_summary = format!(
-        "baking at {} %: {} of {} s, analysis {}",
-        state.canary_weight_percent(),
-        elapsed / 1000,
-        required / 1000,
-        verdict_word(comparison.verdict)
-    );
+    state.last_summary = match (&comparison, watching) {
+        (Some(comparison), true) => format!(
+            "watching at 100 %: {} of {} s, compared with {}'s recorded traffic: {}",
+            elapsed / 1000,
+            required / 1000,
+            state.stable.version,
+            verdict_word(comparison.verdict)
+        ),
+        (None, _) => format!(
+            "watching at 100 %: {} of {} s; {} served no traffic before the rollout to compare \
+             with, so alarms, health and checks decide",
+            elapsed / 1000,
+            required / 1000,
+            state.stable.version
+        ),
+        (Some(comparison), false) => format!(
+            "baking at {} %: {} of {} s, analysis {}",
+            state.canary_weight_percent(),
+            elapsed / 1000,
+            required / 1000,
+            verdict_word(comparison.verdict)
+        ),
+    };
 
     // 5. The bake is over once its time passed and every check of the step passed.
     let checks_done = state
@@ -838,13 +912,9 @@ fn step_baking(
         return;
     }
     // 6. A passing bake may still be held for its cost per request.
-    if comparison.verdict == Verdict::Pass && !state.cost_accepted {
+    if let (Verdict::Pass, Some(baseline), false) = (verdict, baseline, state.cost_accepted) {
         if let Some(cost_policy) = &policy.cost_per_request {
-            let cost = compare_cost_per_request(
-                &observation.canary_traffic,
-                &observation.baseline_traffic,
-                cost_policy,
-            );
+            let cost = compare_cost_per_request(&observation.canary_traffic, baseline, cost_policy);
             let exceeded = cost.exceeded;
             let reason = cost.reason.clone();
             evidence.cost_per_request = Some(cost);
@@ -861,21 +931,31 @@ fn step_baking(
             }
         }
     }
-    match comparison.verdict {
+    match verdict {
         Verdict::Pass => {
             let next_index = state.step_index + 1;
-            let next_weight = state
+            let next_step = state
                 .plan
                 .steps
                 .get(next_index)
-                .map(|step| step.canary_weight_percent);
-            match next_weight {
-                Some(weight) if weight < 100 => {
+                .map(|step| (step.canary_weight_percent, step.bake));
+            match next_step {
+                Some((weight, bake)) if weight < 100 || !bake.is_zero() => {
                     let from = state.canary_weight_percent();
                     begin_step(state, next_index, now, actions);
-                    let summary = format!(
-                        "the {from} % step passed its bake; the canary now takes {weight} %"
-                    );
+                    let summary = if weight == 100 {
+                        format!(
+                            "the {from} % step passed its bake; {} now takes all traffic and is \
+                             watched for {} before promotion while {} stays warm",
+                            state.canary.version,
+                            format_duration(bake),
+                            state.stable.version
+                        )
+                    } else {
+                        format!(
+                            "the {from} % step passed its bake; the canary now takes {weight} %"
+                        )
+                    };
                     record(
                         state,
                         DecisionKind::Advance,
@@ -886,10 +966,17 @@ fn step_baking(
                     );
                 }
                 _ => {
-                    let summary = format!(
-                        "the final {} % step passed its bake; promoted",
-                        state.canary_weight_percent()
-                    );
+                    let summary = if watching {
+                        format!(
+                            "the watch at 100 % ended clean after {}; promoted",
+                            format_duration(state.bake_required())
+                        )
+                    } else {
+                        format!(
+                            "the final {} % step passed its bake; promoted",
+                            state.canary_weight_percent()
+                        )
+                    };
                     finish(
                         state,
                         Phase::Promoted,
@@ -903,7 +990,10 @@ fn step_baking(
             }
         }
         Verdict::Inconclusive => {
-            let reasons = comparison.reasons.join("; ");
+            let reasons = comparison
+                .as_ref()
+                .map(|comparison| comparison.reasons.join("; "))
+                .unwrap_or_default();
             match policy.on_inconclusive {
                 InconclusiveAction::Hold => {
                     state.phase = Phase::Held;
@@ -1624,9 +1714,168 @@ mod tests {
             .any(|alarm| alarm.state == AlarmState::Alarm));
     }
 
+    /// The previous release's recorded traffic: 10 minutes at 100 requests per second with one
+    /// error in 500 and 5 ms latencies, like the baseline of the traces.
+    fn recorded_reference() -> ReferenceTraffic {
+        let mut history = Side::new(500, 5);
+        history.serve(60_000);
+        crate::core::watch::reference_from_samples("v1", (0, 600), &[history.total])
+            .expect("traffic was served")
+    }
+
+    fn watched(plan: RolloutPlan, watch_secs: u64, canary: Side) -> Trace {
+        let mut trace = Trace::new(plan.with_watch(Duration::from_secs(watch_secs)), canary);
+        trace.state.reference = Some(recorded_reference());
+        trace
+    }
+
+    /// R-WATCH-1: the last step watches at 100 % before the promotion.
+    #[test]
+    fn a_healthy_release_is_watched_at_full_traffic_then_promoted() {
+        let mut trace = watched(fast_plan(), 30, Side::new(500, 5));
+        trace.ready();
+        trace.run_until_terminal(20);
+        assert_eq!(trace.state.canary_weight_percent(), 100);
+        assert!(trace.state.is_watching());
+        assert_eq!(trace.state.phase, Phase::Baking);
+        assert_eq!(
+            desired_split(&trace.state),
+            TrafficSplit::all_to("steno@v2")
+        );
+        let advance = trace.decisions.last().unwrap();
+        assert!(
+            advance
+                .summary
+                .contains("v2 now takes all traffic and is watched for 30s before promotion while v1 stays warm"),
+            "{}",
+            advance.summary
+        );
+        trace.run_until_terminal(60);
+        assert_eq!(trace.state.phase, Phase::Promoted);
+        assert_eq!(
+            trace.kinds(),
+            vec![
+                DecisionKind::Start,
+                DecisionKind::Advance,
+                DecisionKind::Advance,
+                DecisionKind::Promote
+            ]
+        );
+        let promote = trace.decisions.last().unwrap();
+        assert!(
+            promote
+                .summary
+                .contains("the watch at 100 % ended clean after 30s"),
+            "{}",
+            promote.summary
+        );
+        let comparison = promote.evidence.comparison.as_ref().unwrap();
+        assert_eq!(comparison.verdict, Verdict::Pass);
+        assert_eq!(promote.evidence.reference, Some(recorded_reference()));
+        assert!(promote.evidence.bake_elapsed_ms.unwrap() >= 30_000);
+    }
+
+    /// R-WATCH-4: at 100 % the new release is compared with the previous one's recorded traffic.
+    #[test]
+    fn a_release_that_starts_failing_during_the_watch_is_rolled_back() {
+        let mut trace = watched(fast_plan(), 600, Side::new(500, 5));
+        trace.ready();
+        trace.run_until_terminal(20);
+        assert!(trace.state.is_watching());
+        for _ in 0..20 {
+            trace.second(Some(HealthStatus::Healthy), Vec::new());
+        }
+        assert_eq!(trace.state.phase, Phase::Baking);
+        // 20 s into the watch it starts failing one request in five.
+        trace.canary.error_every = 5;
+        trace.run_until_terminal(120);
+        assert_eq!(trace.state.phase, Phase::RolledBack);
+        assert_eq!(
+            desired_split(&trace.state),
+            TrafficSplit::all_to("steno@v1")
+        );
+        let rollback = trace.decisions.last().unwrap();
+        assert!(
+            rollback.summary.starts_with(
+                "during the watch at 100 %, v2 is worse than v1 was before the rollout"
+            ),
+            "{}",
+            rollback.summary
+        );
+        assert!(rollback.summary.ends_with("rolled back to the warm v1"));
+        assert_eq!(rollback.evidence.reference, Some(recorded_reference()));
+        assert_eq!(
+            rollback.evidence.comparison.as_ref().unwrap().verdict,
+            Verdict::Fail
+        );
+    }
+
+    /// Without recorded traffic the watch still runs: alarms, health and checks decide, and the
+    /// summary says there was nothing to compare with.
+    #[test]
+    fn a_watch_without_a_reference_is_judged_by_health_and_alarms() {
+        let mut quiet = Trace::new(
+            fast_plan().with_watch(Duration::from_secs(30)),
+            Side::new(500, 5),
+        );
+        quiet.ready();
+        quiet.run_until_terminal(20);
+        assert!(quiet.state.is_watching());
+        quiet.second(Some(HealthStatus::Healthy), Vec::new());
+        assert!(
+            quiet
+                .state
+                .last_summary
+                .contains("v1 served no traffic before the rollout"),
+            "{}",
+            quiet.state.last_summary
+        );
+        quiet.run_until_terminal(60);
+        assert_eq!(quiet.state.phase, Phase::Promoted);
+        assert!(quiet
+            .decisions
+            .last()
+            .unwrap()
+            .evidence
+            .comparison
+            .is_none());
+
+        let mut sick = Trace::new(
+            fast_plan().with_watch(Duration::from_secs(30)),
+            Side::new(500, 5),
+        );
+        sick.ready();
+        sick.run_until_terminal(20);
+        assert!(sick.state.is_watching());
+        for _ in 0..3 {
+            sick.second(Some(HealthStatus::Unhealthy("503".into())), Vec::new());
+        }
+        assert_eq!(sick.state.phase, Phase::RolledBack);
+    }
+
+    /// `AllAtOnce` shifts everything at once and then watches for its hour (R-WATCH-1).
+    #[test]
+    fn all_at_once_watches_for_an_hour_before_promoting() {
+        let mut trace = Trace::new(preset("AllAtOnce").unwrap(), Side::new(500, 5));
+        trace.state.reference = Some(recorded_reference());
+        trace.ready();
+        assert_eq!(trace.state.phase, Phase::Baking);
+        assert!(trace.state.is_watching());
+        assert!(
+            trace.decisions[0].summary.contains("watched for 1h"),
+            "{}",
+            trace.decisions[0].summary
+        );
+        trace.run_until_terminal(3_590);
+        assert_eq!(trace.state.phase, Phase::Baking);
+        trace.run_until_terminal(20);
+        assert_eq!(trace.state.phase, Phase::Promoted);
+    }
+
     #[test]
     fn all_at_once_promotes_when_ready_and_restarts_rebake() {
-        let mut trace = Trace::new(preset("AllAtOnce").unwrap(), Side::new(500, 5));
+        let unwatched = preset("AllAtOnce").unwrap().with_watch(Duration::ZERO);
+        let mut trace = Trace::new(unwatched, Side::new(500, 5));
         trace.ready();
         assert_eq!(trace.state.phase, Phase::Promoted);
 
