@@ -300,6 +300,15 @@ async fn command(
     Path((service, command)): Path<(String, String)>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
+    if command == "approve" {
+        caller.require_operator()?;
+        let reason = optional_body::<CommandRequest>(&body)?.reason;
+        let view = state
+            .daemon
+            .approve(&service, &caller.actor, reason)
+            .await?;
+        return Ok(Json(json!({ "rollout": view })).into_response());
+    }
     let command = match command.as_str() {
         "promote" => OperatorCommand::Promote,
         "pause" => OperatorCommand::Pause,
@@ -310,7 +319,7 @@ async fn command(
                 StatusCode::NOT_FOUND,
                 "not_found",
                 format!(
-                "unknown command {other:?}; use promote, pause, resume, abort, rollback or deploy"
+                "unknown command {other:?}; use promote, pause, resume, abort, approve, rollback or deploy"
             ),
             ))
         }

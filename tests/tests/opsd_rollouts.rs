@@ -82,6 +82,42 @@ impl Opsd {
         )
     }
 
+    /// Runs an opsd client command with another token; returns (exit code, stdout + stderr).
+    fn cli_as(&self, token: &str, args: &[&str]) -> (i32, String) {
+        let output = Command::new(binary("opsd"))
+            .arg("--config")
+            .arg(self.dir.join("opsd.yaml"))
+            .arg("--server")
+            .arg(&self.api_url)
+            .arg("--token")
+            .arg(token)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            output.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&output.stdout).into_owned()
+                + &String::from_utf8_lossy(&output.stderr),
+        )
+    }
+
+    /// `opsd token create NAME --role ROLE` on this opsd's data directory: the new secret.
+    fn create_token(&self, name: &str, role: &str) -> String {
+        let output = Command::new(binary("opsd"))
+            .arg("--config")
+            .arg(self.dir.join("opsd.yaml"))
+            .args(["token", "create", name, "--role", role])
+            .output()
+            .unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).trim().to_string()
+    }
+
     fn status(&self) -> Value {
         let (code, out) = self.cli(&["status", "steno", "--json"]);
         assert_eq!(code, 0, "{out}");
@@ -378,6 +414,9 @@ fn usage_errors_exit_1_with_the_usage_for_every_command() {
         &["gate", "steno"],
         &["freeze", "--reason", "incident"],
         &["unfreeze"],
+        &["approve", "steno"],
+        &["token", "create", "alice"],
+        &["token", "list"],
         &["load"],
         &["config", "validate"],
         &["alarms", "list"],
@@ -401,6 +440,8 @@ fn usage_errors_exit_1_with_the_usage_for_every_command() {
         .collect();
     cases.push(vec!["deploy", "steno"]);
     cases.push(vec!["freeze", "steno"]);
+    cases.push(vec!["approve"]);
+    cases.push(vec!["token", "create"]);
     cases.push(vec!["deploy"]);
     cases.push(vec!["dploy", "steno"]);
     cases.push(vec!["load", "--rps", "-3"]);
@@ -855,6 +896,84 @@ fn a_release_failing_during_the_watch_is_rolled_back_to_the_warm_previous_releas
         .json()
         .unwrap();
     assert_eq!(health["version"], "v1");
+    let _ = load.kill();
+    let _ = load.wait();
+}
+
+/// R-GATE-8 through `opsd up` and the CLI: a step that needs two people waits at 10 %; each
+/// person approves with their own token, once; a viewer cannot approve; then it is promoted.
+#[test]
+fn an_approval_step_needs_two_different_people() {
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path());
+    std::fs::write(
+        dir.path().join("fast.yaml"),
+        "name: two-people\nsteps:\n  - weight: 10\n    bake: 3s\n  - weight: 100\n    approve: {approvers: 2, timeout: 10m, on_timeout: rollback}\n",
+    )
+    .unwrap();
+    let opsd = start_opsd(dir.path());
+    let alice = opsd.create_token("alice", "operator");
+    let bob = opsd.create_token("bob", "operator");
+    let viewer = opsd.create_token("vera", "viewer");
+    assert!(alice.starts_with("opsd_") && alice != bob);
+    let again = Command::new(binary("opsd"))
+        .arg("--config")
+        .arg(dir.path().join("opsd.yaml"))
+        .args(["token", "create", "alice"])
+        .output()
+        .unwrap();
+    assert_ne!(again.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("a token named \"alice\" exists"));
+    let listed = Command::new(binary("opsd"))
+        .arg("--config")
+        .arg(dir.path().join("opsd.yaml"))
+        .args(["token", "list"])
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&listed.stdout).into_owned();
+    assert!(
+        listed.contains("alice") && listed.contains("vera"),
+        "{listed}"
+    );
+    assert!(!listed.contains(&alice), "token list never shows a secret");
+
+    let mut load = opsd.load(200, 300);
+    let (code, out) = opsd.cli(&["deploy", "steno", "--version", "v2"]);
+    assert_eq!(code, 0, "{out}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = opsd.status();
+        let rollout = &status["service"]["active_rollout"];
+        if rollout["state"]["approval"].is_object() {
+            assert_eq!(rollout["canary_weight_percent"], 10);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never waited for approval: {status}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (code, out) = opsd.cli_as(&viewer, &["approve", "steno"]);
+    assert_eq!(code, 1, "a viewer cannot approve: {out}");
+    let (code, out) = opsd.cli_as(
+        &alice,
+        &["approve", "steno", "--reason", "error budget fine"],
+    );
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = opsd.cli_as(&alice, &["approve", "steno"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("alice already approved"), "{out}");
+    assert_eq!(
+        opsd.status()["service"]["active_rollout"]["canary_weight_percent"],
+        10
+    );
+    let (code, out) = opsd.cli_as(&bob, &["approve", "steno"]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = opsd.cli(&["gate", "steno", "--timeout", "60s"]);
+    assert_eq!(code, 0, "promoted after two approvals: {out}");
+    let kinds = last_rollout_kinds(&opsd);
+    assert_eq!(kinds, vec!["start", "await_approval", "advance", "promote"]);
     let _ = load.kill();
     let _ = load.wait();
 }

@@ -102,6 +102,20 @@ pub enum Command {
         #[arg(long)]
         reason: Option<String>,
     },
+    /// Approve the step a rollout waits at (a plan step with `approve:`, e.g. two people before
+    /// 100 %). Each person approves once, with their own token (`opsd token create NAME`);
+    /// audited.
+    Approve {
+        service: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// API tokens, one per person (the audit log and approvals name them). Works on the store
+    /// in opsd's data directory, on the machine opsd runs on.
+    Token {
+        #[command(subcommand)]
+        action: TokenAction,
+    },
     /// After a completed rollout, go back to the previous release at once.
     Rollback {
         service: String,
@@ -303,4 +317,19 @@ pub enum CdnAction {
 pub enum ConfigAction {
     /// Validate the configuration; errors name the file, line and field.
     Validate,
+}
+
+/// `opsd token ...`.
+#[derive(Subcommand)]
+pub enum TokenAction {
+    /// Create a token for a person and print it once (only its hash is stored).
+    Create {
+        /// Who holds it, e.g. alice or alice@firm.example; unique.
+        name: String,
+        /// operator (may deploy, approve, abort, ...) or viewer (reads only).
+        #[arg(long, default_value = "operator")]
+        role: String,
+    },
+    /// List tokens: names, roles and when they were created (never the secrets).
+    List,
 }

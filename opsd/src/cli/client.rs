@@ -60,6 +60,7 @@ pub enum Verb {
     Resume,
     Abort,
     Rollback,
+    Approve,
 }
 
 impl Verb {
@@ -70,6 +71,7 @@ impl Verb {
             Verb::Resume => "resume",
             Verb::Abort => "abort",
             Verb::Rollback => "rollback",
+            Verb::Approve => "approve",
         }
     }
 }

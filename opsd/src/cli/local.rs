@@ -1,13 +1,14 @@
 //! Commands about this machine and its configuration: `opsd up` (the daemon), `opsd config
-//! validate` and `opsd load` (a load generator against a service's public address).
+//! validate`, `opsd load` (a load generator against a service's public address) and `opsd token`
+//! (API tokens in the store of opsd's data directory).
 
 use anyhow::{anyhow, Context};
 use opsd::core::duration::parse_duration;
 
-use super::args::{Cli, Command, ConfigAction};
+use super::args::{Cli, Command, ConfigAction, TokenAction};
 use super::load_config;
 
-/// Runs `up`, `config validate` or `load`.
+/// Runs `up`, `config validate`, `load` or `token`.
 pub async fn run(cli: &Cli) -> anyhow::Result<u8> {
     match &cli.command {
         Command::Up => {
@@ -34,6 +35,34 @@ pub async fn run(cli: &Cli) -> anyhow::Result<u8> {
                     service.plan.name,
                     service.plan.steps.len()
                 );
+            }
+            Ok(0)
+        }
+        Command::Token { action } => {
+            let config = load_config(&cli.config)?;
+            let store = opsd::store::Store::open(&config.data_dir.join("opsd.db")).await?;
+            match action {
+                TokenAction::Create { name, role } => {
+                    let role: opsd::store::TokenRole = role.parse().map_err(|_| {
+                        anyhow!("--role: {role:?} is not a role; use operator or viewer")
+                    })?;
+                    let secret = opsd::auth::create_named_token(&store, name, role).await?;
+                    eprintln!(
+                        "token for {name} ({}), shown once; keep it secret:",
+                        role.as_str()
+                    );
+                    println!("{secret}");
+                }
+                TokenAction::List => {
+                    for token in store.list_tokens().await? {
+                        println!(
+                            "{:<32} {:<9} created {}",
+                            token.name,
+                            token.role.as_str(),
+                            token.created_at.to_rfc3339()
+                        );
+                    }
+                }
             }
             Ok(0)
         }

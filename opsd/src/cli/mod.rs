@@ -77,7 +77,9 @@ fn usage_of_invoked_command() -> String {
 
 async fn run(cli: Cli) -> anyhow::Result<u8> {
     match &cli.command {
-        Command::Up | Command::Config { .. } | Command::Load { .. } => local::run(&cli).await,
+        Command::Up | Command::Config { .. } | Command::Load { .. } | Command::Token { .. } => {
+            local::run(&cli).await
+        }
         Command::Alarms { .. } | Command::Cdn { .. } => aws::run(&cli).await,
         Command::Package(args) => {
             opsd::package::run(args)?;
@@ -92,6 +94,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         | Command::Resume { .. }
         | Command::Abort { .. }
         | Command::Rollback { .. }
+        | Command::Approve { .. }
         | Command::Freeze { .. }
         | Command::Unfreeze { .. }
         | Command::History { .. }

@@ -101,6 +101,13 @@ pub async fn run(client: &Client, command: &Command) -> anyhow::Result<u8> {
             print_rollout_line(&answer.rollout);
             Ok(0)
         }
+        Command::Approve { service, reason } => {
+            let answer = client
+                .command(service, Verb::Approve, reason.as_deref())
+                .await?;
+            print_rollout_line(&answer.rollout);
+            Ok(0)
+        }
         Command::Rollback { service, reason } => {
             let answer = client
                 .command(service, Verb::Rollback, reason.as_deref())

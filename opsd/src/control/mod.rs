@@ -12,6 +12,7 @@
 //! rollout), `checks` (smoke checks), `record` (timeline, decisions and audit), `views` (what the
 //! API shows) and `metrics` (the Prometheus exposition).
 
+mod approvals;
 mod checks;
 mod deploy;
 mod error_policy;
@@ -35,6 +36,7 @@ use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 
 use crate::config::{Config, ServiceConfig};
+use crate::core::approval::Approval;
 use crate::core::event::EventKind;
 use crate::core::release_env::Fingerprinter;
 use crate::core::rollout::{CheckState, OperatorCommand, RolloutState};
@@ -111,6 +113,8 @@ struct ActiveRollout {
     last_probe_ms: i64,
     checks: Vec<(String, JoinHandle<CheckState>)>,
     commands: Vec<OperatorCommand>,
+    /// Approvals given since the last tick, counted by the core.
+    approvals: Vec<Approval>,
     /// Set once a terminal rollout's traffic, stable release and loser are settled.
     settled: bool,
     /// The last reconcile error, so a persisting one (like drift) is put on the timeline once.
@@ -175,6 +179,7 @@ impl ActiveRollout {
             last_probe_ms: 0,
             checks: Vec::new(),
             commands: Vec::new(),
+            approvals: Vec::new(),
             settled: false,
             last_error: None,
             traffic_drift: None,

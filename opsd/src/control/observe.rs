@@ -22,6 +22,7 @@ impl Daemon {
         let mut observation = Observation {
             now_ms: now,
             commands: std::mem::take(&mut rollout.commands),
+            approvals: std::mem::take(&mut rollout.approvals),
             traffic_drift: rollout.traffic_drift.clone(),
             ..Observation::default()
         };

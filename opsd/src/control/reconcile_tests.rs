@@ -679,3 +679,76 @@ async fn a_critical_alarm_on_the_stable_release_refuses_a_deploy_unless_it_is_th
         .expect("the override is audited");
     assert!(entry.detail["firing"].to_string().contains("api-5xx"));
 }
+
+/// R-GATE-8 through the daemon: `approve` is refused while nothing waits and when the same
+/// person approves twice; two different people move the rollout on.
+#[tokio::test]
+async fn approvals_come_from_different_people_and_move_the_rollout_on() {
+    let world = world().await;
+    world.platform.set_traffic("v1", 50, 0);
+    world.platform.set_traffic("v2", 50, 0);
+    let person = |name: &str| Actor {
+        name: name.into(),
+        role: "operator".into(),
+    };
+    let plan = serde_json::json!({"name": "gated", "steps": [
+        {"weight": 10, "bake": "1m"},
+        {"weight": 100, "approve": {"approvers": 2, "timeout": "30m"}}
+    ]});
+    let request = DeployRequest {
+        version: "v2".into(),
+        plan: Some(PlanChoice::Document(plan)),
+        ..DeployRequest::default()
+    };
+    let id = world
+        .daemon
+        .deploy("steno", request, &Actor::system())
+        .await
+        .unwrap()
+        .id;
+    world.tick().await;
+    world.tick().await;
+    let early = world.daemon.approve("steno", &person("alice"), None).await;
+    assert!(
+        matches!(&early, Err(ControlError::Conflict(message)) if message.contains("not waiting for an approval")),
+        "{early:?}"
+    );
+
+    world.clock.advance_secs(61);
+    world.tick().await;
+    assert_eq!(
+        *world.decision_kinds(&id).await.last().unwrap(),
+        "await_approval"
+    );
+    world
+        .daemon
+        .approve(
+            "steno",
+            &person("alice"),
+            Some("dashboards look fine".into()),
+        )
+        .await
+        .unwrap();
+    let twice = world.daemon.approve("steno", &person("alice"), None).await;
+    assert!(
+        matches!(&twice, Err(ControlError::Conflict(message)) if message.contains("alice already approved")),
+        "{twice:?}"
+    );
+    assert_eq!(world.platform.split().canary_weight_percent, 10);
+    world
+        .daemon
+        .approve("steno", &person("bob"), None)
+        .await
+        .unwrap();
+    world.tick().await;
+    assert_eq!(world.phase(&id).await, Phase::Promoted);
+    assert!(world.event_kinds().await.contains(&"approval".to_string()));
+    let audit = world.store.list_audit(10).await.unwrap();
+    let approvers: Vec<&str> = audit
+        .iter()
+        .filter(|entry| entry.action == "approve")
+        .map(|entry| entry.actor.as_str())
+        .collect();
+    assert_eq!(approvers.len(), 2, "each counted approval is audited once");
+    assert!(approvers.contains(&"alice") && approvers.contains(&"bob"));
+}

@@ -35,7 +35,9 @@ impl Daemon {
         .await;
         let severity = match decision.kind {
             DecisionKind::RollBack | DecisionKind::Fail => Some(Severity::Critical),
-            DecisionKind::Hold | DecisionKind::Abort => Some(Severity::Warning),
+            DecisionKind::Hold | DecisionKind::Abort | DecisionKind::AwaitApproval => {
+                Some(Severity::Warning)
+            }
             DecisionKind::Promote | DecisionKind::Start => Some(Severity::Info),
             _ => None,
         };

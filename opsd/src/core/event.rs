@@ -24,6 +24,8 @@ pub enum EventKind {
     Freeze,
     /// `opsd unfreeze` allowed them again.
     Unfreeze,
+    /// `opsd approve`: a person approved a rollout's waiting step.
+    Approval,
 }
 
 impl EventKind {
@@ -39,6 +41,7 @@ impl EventKind {
             EventKind::CdnInvalidation => "cdn_invalidation",
             EventKind::Freeze => "freeze",
             EventKind::Unfreeze => "unfreeze",
+            EventKind::Approval => "approval",
         }
     }
 }
@@ -59,6 +62,7 @@ mod tests {
             DecisionKind::Resume,
             DecisionKind::Abort,
             DecisionKind::Fail,
+            DecisionKind::AwaitApproval,
         ] {
             let stored = serde_json::to_value(kind).unwrap();
             assert_eq!(stored.as_str(), Some(EventKind::Decision(kind).as_str()));

@@ -4,6 +4,7 @@
 //! invariant: nothing here awaits, reads a clock, or does I/O.
 pub mod alarms;
 pub mod analysis;
+pub mod approval;
 pub mod config_error;
 pub mod cost;
 pub mod drill;

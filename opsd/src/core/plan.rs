@@ -29,6 +29,7 @@ use std::time::Duration;
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 
+use super::approval::{ApprovalRule, RawApprovalRule};
 use super::config_error::{locate_list_field, top_level_key_location, ConfigError};
 use super::duration::{format_duration, ConfigDuration};
 
@@ -40,6 +41,9 @@ pub struct PlanStep {
     pub bake: Duration,
     /// Names of smoke checks (defined in the configuration) to run when the step begins.
     pub checks: Vec<String>,
+    /// People who must approve before this step takes traffic (R-GATE-8).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<ApprovalRule>,
 }
 
 /// The steps of a rollout, ending with the 100 % promotion.
@@ -114,6 +118,9 @@ impl RolloutPlan {
                 }
                 if !step.checks.is_empty() {
                     text.push_str(&format!(" (checks: {})", step.checks.join(", ")));
+                }
+                if let Some(approval) = &step.approval {
+                    text = format!("{} then {text}", approval.describe());
                 }
                 text
             })
@@ -201,6 +208,7 @@ fn step(weight: u8, bake: Duration, checks: &[&str]) -> PlanStep {
         canary_weight_percent: weight,
         bake,
         checks: checks.iter().map(|check| check.to_string()).collect(),
+        approval: None,
     }
 }
 
@@ -242,6 +250,8 @@ struct RawStep {
     bake: Option<ConfigDuration>,
     #[serde(default)]
     checks: Vec<String>,
+    #[serde(default)]
+    approve: Option<RawApprovalRule>,
 }
 
 /// A canary weight in 1..=100, rejected while deserializing so the error carries its line.
@@ -451,6 +461,28 @@ fn plan_from_raw(
             .at(location)
     })?;
 
+    let mut approvals = Vec::with_capacity(raw.steps.len());
+    for (index, step) in raw.steps.iter().enumerate() {
+        let Some(approve) = &step.approve else {
+            approvals.push(None);
+            continue;
+        };
+        let located = |field: &str, message: String| {
+            ConfigError::new(file_name, message)
+                .with_field(format!("steps[{index}].{field}"))
+                .at(text.and_then(|text| locate_list_field(text, "steps", index, Some("approve"))))
+        };
+        if index == 0 {
+            return Err(located(
+                "approve",
+                "the first step cannot wait for approval (the deploy itself is the go-ahead); put `approve` on a later step".to_string(),
+            ));
+        }
+        let rule = approve
+            .check()
+            .map_err(|(field, message)| located(&format!("approve.{field}"), message))?;
+        approvals.push(Some(rule));
+    }
     let last_index = raw.steps.len() - 1;
     if raw.watch.is_some() && raw.steps[last_index].bake.is_some() {
         return Err(ConfigError::new(
@@ -466,8 +498,9 @@ fn plan_from_raw(
         steps: raw
             .steps
             .into_iter()
+            .zip(approvals)
             .enumerate()
-            .map(|(index, step)| PlanStep {
+            .map(|(index, (step, approval))| PlanStep {
                 canary_weight_percent: step.weight.0,
                 bake: step
                     .bake
@@ -475,6 +508,7 @@ fn plan_from_raw(
                     .or(if index == last_index { watch } else { None })
                     .unwrap_or_default(),
                 checks: step.checks,
+                approval,
             })
             .collect(),
     })
@@ -493,6 +527,9 @@ pub fn plan_document(plan: &RolloutPlan) -> serde_json::Value {
             }
             if !step.checks.is_empty() {
                 document["checks"] = step.checks.clone().into();
+            }
+            if let Some(approval) = &step.approval {
+                document["approve"] = approval.document();
             }
             document
         })
@@ -621,6 +658,44 @@ mod tests {
         assert_eq!(
             plan.describe(),
             "10 % for 5m → 25 % for 10m (checks: smoke) → 50 % for 15m (checks: e2e) → 100 % watched for 30m (checks: e2e)"
+        );
+    }
+
+    /// R-GATE-8: a later step may wait for approval; the rule travels in plan documents.
+    #[test]
+    fn a_step_may_wait_for_approval() {
+        let text = "name: gated\nsteps:\n  - {weight: 10, bake: 1m}\n  - weight: 100\n    approve: {approvers: 2, timeout: 30m, on_timeout: rollback}\n";
+        let plan = parse_plan("gated.yaml", text).unwrap();
+        let rule = plan.steps[1]
+            .approval
+            .clone()
+            .expect("the 100 % step waits");
+        assert_eq!(rule.approvers, 2);
+        assert_eq!(
+            plan.describe(),
+            "10 % for 1m → approval by 2 people within 30m then 100 %"
+        );
+        assert_eq!(
+            plan_from_document("request", plan_document(&plan)).unwrap(),
+            plan
+        );
+
+        let first = parse_plan(
+            "first.yaml",
+            "name: f\nsteps:\n  - weight: 10\n    bake: 1m\n    approve: {approvers: 1}\n  - weight: 100\n",
+        )
+        .unwrap_err();
+        assert_eq!(first.field.as_deref(), Some("steps[0].approve"));
+        assert_eq!(first.line, Some(5), "{first}");
+        let zero = parse_plan(
+            "zero.yaml",
+            "name: z\nsteps:\n  - {weight: 10, bake: 1m}\n  - weight: 100\n    approve: {approvers: 0}\n",
+        )
+        .unwrap_err();
+        assert_eq!(zero.field.as_deref(), Some("steps[1].approve.approvers"));
+        assert!(
+            zero.to_string().contains("1 to 10 different people"),
+            "{zero}"
         );
     }
 

@@ -13,6 +13,7 @@ use super::alarms::{
     evaluate_alarm, AlarmEvaluation, AlarmMetric, AlarmRule, AlarmState, ExternalAlarm,
 };
 use super::analysis::{compare, AnalysisPolicy, Comparison, Verdict};
+use super::approval::{Approval, ApprovalTimeout, ApprovalWait};
 use super::cost::release_cost::{
     compare_cost_per_request, CostPerRequestComparison, CostPerRequestPolicy,
 };
@@ -169,6 +170,9 @@ pub struct RolloutState {
     /// watch at 100 % compares the new release with (no live baseline is left there).
     #[serde(default)]
     pub reference: Option<ReferenceTraffic>,
+    /// Set while the rollout waits for people's approval before its next step (R-GATE-8).
+    #[serde(default)]
+    pub approval: Option<ApprovalWait>,
 }
 
 /// What the platforms and the operator reported since the previous step.
@@ -191,6 +195,8 @@ pub struct Observation {
     /// Smoke checks that finished since the previous step.
     pub check_results: Vec<(String, CheckState)>,
     pub commands: Vec<OperatorCommand>,
+    /// Approvals given since the previous step (audited where they were given).
+    pub approvals: Vec<Approval>,
 }
 
 /// Whether the canary release is up.
@@ -228,6 +234,8 @@ pub enum DecisionKind {
     Abort,
     /// The canary could not be started.
     Fail,
+    /// A step passed and the next one waits for people's approval.
+    AwaitApproval,
 }
 
 impl DecisionKind {
@@ -243,6 +251,7 @@ impl DecisionKind {
             DecisionKind::Resume => "resume",
             DecisionKind::Abort => "abort",
             DecisionKind::Fail => "fail",
+            DecisionKind::AwaitApproval => "await_approval",
         }
     }
 }
@@ -268,6 +277,9 @@ pub struct Evidence {
     pub bake_elapsed_ms: Option<i64>,
     pub bake_required_ms: Option<i64>,
     pub operator_command: Option<OperatorCommand>,
+    /// The approvals a step waited for, when they moved the rollout on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvals: Vec<Approval>,
     /// Platform-evaluated alarms seen when the decision was taken.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub external_alarms: Vec<ExternalAlarm>,
@@ -318,6 +330,7 @@ impl RolloutState {
             cost_hold: false,
             cost_accepted: false,
             reference: None,
+            approval: None,
         }
     }
 
@@ -440,6 +453,7 @@ pub fn step(
     if next.phase.is_terminal() {
         return (next, actions);
     }
+    absorb_approvals(&mut next, observation, &mut actions);
 
     match next.phase {
         Phase::Starting => step_starting(&mut next, observation, &mut actions),
@@ -522,6 +536,11 @@ fn apply_command(
                 return;
             }
             if matches!(state.phase, Phase::Paused | Phase::Held) {
+                // A resume over a timed-out approval gives people a new timeout.
+                if let Some(wait) = state.approval.as_mut().filter(|wait| wait.timed_out) {
+                    wait.timed_out = false;
+                    wait.since_ms = now;
+                }
                 if state.cost_hold {
                     state.cost_hold = false;
                     state.cost_accepted = true;
@@ -939,6 +958,9 @@ fn step_baking(
                 .steps
                 .get(next_index)
                 .map(|step| (step.canary_weight_percent, step.bake));
+            if wait_for_approval(state, next_index, now, evidence.clone(), actions) {
+                return;
+            }
             match next_step {
                 Some((weight, bake)) if weight < 100 || !bake.is_zero() => {
                     let from = state.canary_weight_percent();
@@ -966,7 +988,12 @@ fn step_baking(
                     );
                 }
                 _ => {
-                    let summary = if watching {
+                    let summary = if watching && required == 0 {
+                        format!(
+                            "all traffic is on {}; promoted without a watch",
+                            state.canary.version
+                        )
+                    } else if watching {
                         format!(
                             "the watch at 100 % ended clean after {}; promoted",
                             format_duration(state.bake_required())
@@ -1014,6 +1041,149 @@ fn step_baking(
         }
         Verdict::Fail => {}
     }
+}
+
+/// Counts the approvals that came in; once enough different people approved a rollout that
+/// waits (baking, or held after the wait timed out), its next step begins.
+fn absorb_approvals(
+    state: &mut RolloutState,
+    observation: &Observation,
+    actions: &mut Vec<Action>,
+) {
+    let Some(wait) = state.approval.as_mut() else {
+        return;
+    };
+    for approval in &observation.approvals {
+        wait.add(approval.clone());
+    }
+    let ready = wait.is_complete()
+        && (state.phase == Phase::Baking || (state.phase == Phase::Held && wait.timed_out));
+    if ready {
+        state.phase = Phase::Baking;
+        advance_approved(state, observation.now_ms, actions);
+    }
+}
+
+/// Begins the step the completed approval was for.
+fn advance_approved(state: &mut RolloutState, now: i64, actions: &mut Vec<Action>) {
+    let Some(wait) = state.approval.take() else {
+        return;
+    };
+    let from = state.canary_weight_percent();
+    let names: Vec<&str> = wait
+        .approvals
+        .iter()
+        .map(|approval| approval.by.as_str())
+        .collect();
+    let summary = format!(
+        "approved by {}; the canary moves from {from} % to {} %",
+        names.join(", "),
+        state
+            .plan
+            .steps
+            .get(wait.step_index)
+            .map_or(100, |step| step.canary_weight_percent)
+    );
+    let evidence = Evidence {
+        approvals: wait.approvals.clone(),
+        ..Evidence::default()
+    };
+    begin_step(state, wait.step_index, now, actions);
+    record(
+        state,
+        DecisionKind::Advance,
+        now,
+        summary,
+        evidence,
+        actions,
+    );
+}
+
+/// Whether the passed step must wait before `next_index` begins: it starts the wait, reports
+/// its progress, or acts on its timeout. `false` lets the rollout move on.
+fn wait_for_approval(
+    state: &mut RolloutState,
+    next_index: usize,
+    now: i64,
+    evidence: Evidence,
+    actions: &mut Vec<Action>,
+) -> bool {
+    let Some(rule) = state
+        .plan
+        .steps
+        .get(next_index)
+        .and_then(|step| step.approval.clone())
+    else {
+        return false;
+    };
+    let next_weight = state.plan.steps[next_index].canary_weight_percent;
+    let Some(wait) = state
+        .approval
+        .as_ref()
+        .filter(|wait| wait.step_index == next_index)
+    else {
+        state.approval = Some(ApprovalWait::new(next_index, rule.clone(), now));
+        let summary = format!(
+            "the {} % step passed; the {next_weight} % step waits for {} (`opsd approve {}`)",
+            state.canary_weight_percent(),
+            rule.describe(),
+            state.service
+        );
+        record(
+            state,
+            DecisionKind::AwaitApproval,
+            now,
+            summary,
+            evidence,
+            actions,
+        );
+        return true;
+    };
+    if wait.is_complete() {
+        // Approved while the bake was still running: move on now.
+        advance_approved(state, now, actions);
+        return true;
+    }
+    if !wait.has_expired(now) {
+        state.last_summary = format!(
+            "waiting for approval of the {next_weight} % step: {}, {} s left",
+            wait.progress(),
+            wait.seconds_left(now)
+        );
+        return true;
+    }
+    let progress = wait.progress();
+    let summary = format!(
+        "no approval of the {next_weight} % step within {} ({progress})",
+        super::duration::format_duration(rule.timeout)
+    );
+    let evidence = Evidence {
+        approvals: wait.approvals.clone(),
+        ..evidence
+    };
+    match rule.on_timeout {
+        ApprovalTimeout::Rollback => {
+            roll_back(
+                state,
+                now,
+                format!("{summary}; rolled back"),
+                evidence,
+                actions,
+            );
+        }
+        ApprovalTimeout::Hold => {
+            state.phase = Phase::Held;
+            if let Some(wait) = state.approval.as_mut() {
+                wait.timed_out = true;
+            }
+            let summary = format!(
+                "{summary}; held at {} % (approvals still move it on; abort rolls back)",
+                state.canary_weight_percent()
+            );
+            record(state, DecisionKind::Hold, now, summary, evidence, actions);
+        }
+    }
+    true
 }
 
 fn verdict_word(verdict: Verdict) -> &'static str {
@@ -1727,6 +1897,116 @@ mod tests {
         let mut trace = Trace::new(plan.with_watch(Duration::from_secs(watch_secs)), canary);
         trace.state.reference = Some(recorded_reference());
         trace
+    }
+
+    fn approval_plan(on_timeout: &str) -> RolloutPlan {
+        parse_plan(
+            "gated.yaml",
+            &format!(
+                "name: gated\nsteps:\n  - weight: 10\n    bake: 10s\n  - weight: 100\n    approve: {{approvers: 2, timeout: 60s, on_timeout: {on_timeout}}}\n"
+            ),
+        )
+        .unwrap()
+    }
+
+    fn approval_by(by: &str, at_ms: i64) -> Approval {
+        Approval {
+            by: by.into(),
+            at_ms,
+            reason: None,
+        }
+    }
+
+    impl Trace {
+        /// One second with approvals given.
+        fn approve(&mut self, names: &[&str]) {
+            let approvals = names
+                .iter()
+                .map(|name| approval_by(name, self.now_ms))
+                .collect();
+            let weight = u64::from(self.state.canary_weight_percent());
+            self.canary.serve(weight);
+            self.baseline.serve(100 - weight);
+            self.now_ms += 1000;
+            self.apply(Observation {
+                now_ms: self.now_ms,
+                canary_readiness: Readiness::Ready,
+                canary_traffic: self.canary.total,
+                baseline_traffic: self.baseline.total,
+                canary_series: self.series.clone(),
+                approvals,
+                ..Observation::default()
+            });
+        }
+    }
+
+    /// R-GATE-8: the step waits for two different people; the same person counts once.
+    #[test]
+    fn an_approval_step_waits_for_two_different_people() {
+        let mut trace = Trace::new(approval_plan("rollback"), Side::new(500, 5));
+        trace.ready();
+        trace.run_until_terminal(15);
+        assert_eq!(trace.state.phase, Phase::Baking);
+        assert_eq!(trace.state.canary_weight_percent(), 10, "still at 10 %");
+        assert_eq!(*trace.kinds().last().unwrap(), DecisionKind::AwaitApproval);
+        assert!(
+            trace.decisions.last().unwrap().summary.contains(
+                "the 100 % step waits for approval by 2 people within 1m (`opsd approve steno`)"
+            ),
+            "{}",
+            trace.decisions.last().unwrap().summary
+        );
+        trace.approve(&["alice"]);
+        trace.approve(&["alice"]);
+        trace.second(Some(HealthStatus::Healthy), Vec::new());
+        assert_eq!(trace.state.canary_weight_percent(), 10);
+        assert!(
+            trace
+                .state
+                .last_summary
+                .contains("1 of 2 approvals (alice)"),
+            "{}",
+            trace.state.last_summary
+        );
+        trace.approve(&["bob"]);
+        assert_eq!(trace.state.phase, Phase::Promoted);
+        let approved = trace
+            .decisions
+            .iter()
+            .find(|decision| decision.summary.starts_with("approved by"))
+            .unwrap();
+        assert_eq!(
+            approved.summary,
+            "approved by alice, bob; the canary moves from 10 % to 100 %"
+        );
+        assert_eq!(approved.evidence.approvals.len(), 2);
+    }
+
+    /// R-GATE-8: without enough approvals in time the rollout rolls back, or holds and still
+    /// takes approvals.
+    #[test]
+    fn an_approval_that_does_not_come_in_time_rolls_back_or_holds() {
+        let mut rolled = Trace::new(approval_plan("rollback"), Side::new(500, 5));
+        rolled.ready();
+        rolled.run_until_terminal(15);
+        rolled.approve(&["alice"]);
+        rolled.run_until_terminal(70);
+        assert_eq!(rolled.state.phase, Phase::RolledBack);
+        assert_eq!(
+            rolled.decisions.last().unwrap().summary,
+            "no approval of the 100 % step within 1m (1 of 2 approvals (alice)); rolled back"
+        );
+
+        let mut held = Trace::new(approval_plan("hold"), Side::new(500, 5));
+        held.ready();
+        held.run_until_terminal(15);
+        for _ in 0..70 {
+            held.second(Some(HealthStatus::Healthy), Vec::new());
+        }
+        assert_eq!(held.state.phase, Phase::Held);
+        assert_eq!(held.state.canary_weight_percent(), 10);
+        held.approve(&["alice", "bob"]);
+        assert_eq!(held.state.phase, Phase::Promoted);
     }
 
     /// R-WATCH-1: the last step watches at 100 % before the promotion.

@@ -117,6 +117,16 @@ impl Store {
         row.as_ref().map(token_from_row).transpose()
     }
 
+    /// Every registered token's name, role and creation time (never the secret or its hash).
+    pub async fn list_tokens(&self) -> Result<Vec<ApiToken>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT token_hash, name, role, created_at FROM api_tokens ORDER BY created_at, name",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(token_from_row).collect()
+    }
+
     /// How many tokens are registered (none means the API is not yet set up).
     pub async fn count_tokens(&self) -> Result<u64, StoreError> {
         let row = sqlx::query("SELECT COUNT(*) AS tokens FROM api_tokens")
