@@ -2,7 +2,9 @@
 //! maintenance message in the UI while maintenance is active.
 //!
 //! The status document is JSON; Steno reads only this part of it:
-//! `{"maintenance": {"active": true, "message": "Deploying v2 until 02:30 UTC"}}`.
+//! `{"maintenance": {"active": true, "message": "Deploying v2 until 02:30 UTC"},
+//!   "upcoming": {"message": "Weekly maintenance", "starts_at": "2026-12-06T02:00:00Z"}}`.
+//! An upcoming window (announced ahead, e.g. 7 days) is shown when none is in force.
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -13,6 +15,27 @@ use serde::Deserialize;
 struct StatusDocument {
     #[serde(default)]
     maintenance: Option<Maintenance>,
+    #[serde(default)]
+    upcoming: Option<Upcoming>,
+}
+
+#[derive(Deserialize)]
+struct Upcoming {
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    starts_at: Option<String>,
+}
+
+/// `2026-12-06 02:00 UTC` for an RFC 3339 time; the text itself when it is not one.
+fn readable_time(text: &str) -> String {
+    match chrono::DateTime::parse_from_rfc3339(text) {
+        Ok(time) => time
+            .with_timezone(&chrono::Utc)
+            .format("%Y-%m-%d %H:%M UTC")
+            .to_string(),
+        Err(_) => text.chars().take(40).collect(),
+    }
 }
 
 #[derive(Deserialize)]
@@ -55,7 +78,14 @@ pub fn banner_from_status_document(body: &[u8]) -> Result<Option<String>, String
                 .filter(|message| !message.trim().is_empty())
                 .unwrap_or_else(|| "Scheduled maintenance is in progress.".to_string()),
         ),
-        _ => None,
+        _ => document.upcoming.and_then(|upcoming| {
+            let starts = upcoming.starts_at.as_deref().map(readable_time)?;
+            let message = upcoming
+                .message
+                .filter(|message| !message.trim().is_empty())
+                .unwrap_or_else(|| "Steno may be briefly unavailable.".to_string());
+            Some(format!("planned from {starts}: {message}"))
+        }),
     })
 }
 
@@ -126,6 +156,24 @@ mod tests {
     fn active_without_message_has_a_default() {
         let banner = banner_from_status_document(br#"{"maintenance":{"active":true}}"#).unwrap();
         assert!(banner.unwrap().contains("maintenance"));
+    }
+
+    #[test]
+    fn an_announced_window_shows_when_none_is_in_force() {
+        let body = br#"{"maintenance":{"active":false},"upcoming":{"message":"Weekly maintenance","starts_at":"2026-12-06T02:00:00Z"}}"#;
+        assert_eq!(
+            banner_from_status_document(body).unwrap().as_deref(),
+            Some("planned from 2026-12-06 02:00 UTC: Weekly maintenance")
+        );
+        let both = br#"{"maintenance":{"active":true,"message":"Now"},"upcoming":{"message":"Later","starts_at":"2026-12-06T02:00:00Z"}}"#;
+        assert_eq!(
+            banner_from_status_document(both).unwrap().as_deref(),
+            Some("Now")
+        );
+        assert_eq!(
+            banner_from_status_document(br#"{"upcoming":null}"#).unwrap(),
+            None
+        );
     }
 
     #[test]

@@ -186,6 +186,9 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/freezes", get(freezes))
         .route("/v1/freeze", post(freeze))
         .route("/v1/unfreeze", post(unfreeze))
+        .route("/v1/maintenance", get(maintenance).post(start_maintenance))
+        .route("/v1/maintenance/stop", post(stop_maintenance))
+        .route("/status.json", get(status_document))
         .fallback(|| async {
             ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -370,6 +373,42 @@ async fn unfreeze(
         .unfreeze(request.service.as_deref(), request.reason, &caller.actor)
         .await?;
     Ok(Json(json!({ "lifted": lifted })).into_response())
+}
+
+/// The public status document Steno's maintenance banner reads (R-WINDOW-5): no token, read
+/// only, the banner's text and times and nothing else.
+async fn status_document(State(state): State<ApiState>) -> Result<Response, ApiError> {
+    let document = state.daemon.status_document().await?;
+    Ok(([(header::CACHE_CONTROL, "no-store")], Json(json!(document))).into_response())
+}
+
+async fn maintenance(State(state): State<ApiState>, _caller: Caller) -> Result<Response, ApiError> {
+    let status = state.daemon.maintenance_status().await?;
+    Ok(Json(json!({ "maintenance": status })).into_response())
+}
+
+async fn start_maintenance(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Body(request): Body<crate::control::MaintenanceRequest>,
+) -> Result<Response, ApiError> {
+    caller.require_operator()?;
+    let window = state
+        .daemon
+        .start_maintenance(request, &caller.actor)
+        .await?;
+    Ok((StatusCode::CREATED, Json(json!({ "maintenance": window }))).into_response())
+}
+
+async fn stop_maintenance(
+    State(state): State<ApiState>,
+    caller: Caller,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    caller.require_operator()?;
+    let reason = optional_body::<CommandRequest>(&body)?.reason;
+    let stopped = state.daemon.stop_maintenance(reason, &caller.actor).await?;
+    Ok(Json(json!({ "stopped": stopped })).into_response())
 }
 
 async fn freezes(State(state): State<ApiState>, _caller: Caller) -> Result<Response, ApiError> {

@@ -52,7 +52,7 @@ fn write_private_file(path: &std::path::Path, contents: &str) -> std::io::Result
 
 /// Runs the daemon until Ctrl-C or SIGTERM. `environment` is opsd's own environment, which
 /// `secrets` of the `env` kind are read from.
-pub async fn run(config: Config, environment: HashMap<String, String>) -> anyhow::Result<()> {
+pub async fn run(mut config: Config, environment: HashMap<String, String>) -> anyhow::Result<()> {
     init_logging();
     let secrets = Secrets::new(config.secrets.clone(), environment);
     secrets
@@ -82,6 +82,14 @@ pub async fn run(config: Config, environment: HashMap<String, String>) -> anyhow
         );
         println!("  viewer:   {}", tokens.viewer);
     }
+
+    // The API address is known before any release starts, so releases can be told where the
+    // status document is (their maintenance banner reads it).
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let api_addr = listener.local_addr()?;
+    point_releases_at_the_status_document(&mut config, api_addr);
 
     let platform = factory::start_local_platform(&config, &secrets)
         .await
@@ -143,17 +151,6 @@ pub async fn run(config: Config, environment: HashMap<String, String>) -> anyhow
         .run(stop_receiver),
     );
 
-    let listener = match tokio::net::TcpListener::bind(config.listen).await {
-        Ok(listener) => listener,
-        Err(error) => {
-            platform.shutdown().await;
-            return Err(anyhow::anyhow!(
-                "cannot listen on {}: {error}",
-                config.listen
-            ));
-        }
-    };
-    let api_addr = listener.local_addr()?;
     println!("opsd API        http://{api_addr}");
     for service in config.services.values() {
         let public = match &service.aws {
@@ -194,6 +191,26 @@ pub async fn run(config: Config, environment: HashMap<String, String>) -> anyhow
     served.context("the API server failed")?;
     println!("opsd stopped");
     Ok(())
+}
+
+/// Sets `STENO_STATUS_URL` (unless opsd.yaml set it) for every local service's releases to the
+/// public status document this opsd serves at `api_addr`, so Steno's maintenance banner works
+/// with no manual step (R-WINDOW-5).
+fn point_releases_at_the_status_document(config: &mut Config, api_addr: std::net::SocketAddr) {
+    let reachable = if api_addr.ip().is_unspecified() {
+        std::net::SocketAddr::from(([127, 0, 0, 1], api_addr.port()))
+    } else {
+        api_addr
+    };
+    let url = format!("http://{reachable}/status.json");
+    for service in config.services.values_mut() {
+        if service.aws.is_none() {
+            service
+                .env
+                .entry("STENO_STATUS_URL".to_string())
+                .or_insert_with(|| url.clone());
+        }
+    }
 }
 
 /// How often the scheduler looks for databases whose drill is due.

@@ -417,6 +417,9 @@ fn usage_errors_exit_1_with_the_usage_for_every_command() {
         &["approve", "steno"],
         &["token", "create", "alice"],
         &["token", "list"],
+        &["maintenance", "start", "--message", "m"],
+        &["maintenance", "stop"],
+        &["maintenance", "status"],
         &["load"],
         &["config", "validate"],
         &["alarms", "list"],
@@ -976,4 +979,101 @@ fn an_approval_step_needs_two_different_people() {
     assert_eq!(kinds, vec!["start", "await_approval", "advance", "promote"]);
     let _ = load.kill();
     let _ = load.wait();
+}
+
+/// R-WINDOW-5 through `opsd up`: an operator's maintenance window shows as a banner in Steno's UI
+/// with no manual step (opsd tells its releases where the public status document is), and goes
+/// away when stopped. Bad requests change nothing.
+#[test]
+fn the_maintenance_banner_appears_in_steno_through_the_status_document() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("    env:\n      STENO_STATUS_POLL_SECS: \"1\"\n");
+    std::fs::write(&config, text).unwrap();
+    let opsd = start_opsd(dir.path());
+    let public_page = || {
+        reqwest::blocking::get(format!("{}/login", opsd.public_url))
+            .unwrap()
+            .text()
+            .unwrap()
+    };
+    let document = || -> Value {
+        reqwest::blocking::get(format!("{}/status.json", opsd.api_url))
+            .unwrap()
+            .json()
+            .unwrap()
+    };
+    assert_eq!(document()["maintenance"]["active"], false);
+    assert!(!public_page().contains("Maintenance:"));
+
+    // Refused: a blank message, a long one, a time in the past, a viewer.
+    for args in [
+        vec!["maintenance", "start", "--message", "  "],
+        vec!["maintenance", "start", "--message", &"x".repeat(400)],
+        vec![
+            "maintenance",
+            "start",
+            "--message",
+            "m",
+            "--at",
+            "2020-01-01T00:00:00Z",
+        ],
+        vec!["maintenance", "start", "--message", "m", "--at", "tomorrow"],
+        vec!["maintenance", "start", "--message", "m", "--duration", "9d"],
+    ] {
+        let (code, out) = opsd.cli(&args);
+        assert_eq!(code, 1, "{args:?}: {out}");
+    }
+    let viewer = opsd.create_token("vera", "viewer");
+    let (code, out) = opsd.cli_as(
+        &viewer,
+        &["maintenance", "start", "--message", "viewer was here"],
+    );
+    assert_eq!(code, 1, "{out}");
+    assert_eq!(document()["maintenance"]["active"], false);
+
+    let message = "Upgrading the database until 04:00 UTC";
+    let (code, out) = opsd.cli(&[
+        "maintenance",
+        "start",
+        "--message",
+        message,
+        "--duration",
+        "1h",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let served = document();
+    assert_eq!(served["maintenance"]["active"], true);
+    assert_eq!(served["maintenance"]["message"], message);
+    assert!(
+        !served.to_string().contains("operator"),
+        "the public document names no one: {served}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !public_page().contains(message) {
+        assert!(
+            Instant::now() < deadline,
+            "the banner never appeared: {}",
+            public_page()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let (code, out) = opsd.cli(&["maintenance", "status"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(message) && out.contains("operator operator"),
+        "{out}"
+    );
+
+    let (code, out) = opsd.cli(&["maintenance", "stop", "--reason", "done early"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(document()["maintenance"]["active"], false);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while public_page().contains(message) {
+        assert!(Instant::now() < deadline, "the banner never went away");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let (code, out) = opsd.cli(&["maintenance", "stop"]);
+    assert_eq!(code, 1, "nothing left to stop: {out}");
 }

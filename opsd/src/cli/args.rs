@@ -110,6 +110,13 @@ pub enum Command {
         #[arg(long)]
         reason: Option<String>,
     },
+    /// Maintenance: the banner Steno shows (from opsd's public status document at
+    /// /status.json) while a window is in force. Scheduled windows live in opsd.yaml's
+    /// `maintenance` section; these commands start, plan and stop an operator's window.
+    Maintenance {
+        #[command(subcommand)]
+        action: MaintenanceAction,
+    },
     /// API tokens, one per person (the audit log and approvals name them). Works on the store
     /// in opsd's data directory, on the machine opsd runs on.
     Token {
@@ -332,4 +339,31 @@ pub enum TokenAction {
     },
     /// List tokens: names, roles and when they were created (never the secrets).
     List,
+}
+
+/// `opsd maintenance ...`.
+#[derive(Subcommand)]
+pub enum MaintenanceAction {
+    /// Start (or, with --at, plan) a maintenance window; audited.
+    Start {
+        /// The banner users see, one line, e.g. "Steno is read-only until 04:00 UTC".
+        #[arg(long)]
+        message: String,
+        /// When it starts (RFC 3339, e.g. 2026-12-06T02:00:00Z); now when left out.
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
+        /// How long it lasts (e.g. 2h); until `opsd maintenance stop` when left out.
+        #[arg(long, value_name = "DURATION")]
+        duration: Option<String>,
+    },
+    /// End the operator's windows in force now; audited.
+    Stop {
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// The window in force and the next one announced.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
 }

@@ -46,6 +46,24 @@ pub struct UnfreezeAnswer {
     pub lifted: FreezeRecord,
 }
 
+/// `{"maintenance": ...}`: the window `POST /v1/maintenance` started or planned.
+#[derive(Serialize, Deserialize)]
+pub struct MaintenanceStarted {
+    pub maintenance: opsd::core::maintenance::MaintenanceWindow,
+}
+
+/// `{"maintenance": ...}`: what `GET /v1/maintenance` says is in force and announced.
+#[derive(Serialize, Deserialize)]
+pub struct MaintenanceAnswer {
+    pub maintenance: opsd::core::maintenance::MaintenanceStatus,
+}
+
+/// `{"stopped": N}`: how many windows `POST /v1/maintenance/stop` ended.
+#[derive(Serialize, Deserialize)]
+pub struct MaintenanceStopped {
+    pub stopped: u64,
+}
+
 /// `{"freezes": [...]}`: every freeze in force.
 #[derive(Serialize, Deserialize)]
 pub struct FreezesAnswer {
@@ -167,6 +185,27 @@ impl Client {
     ) -> anyhow::Result<UnfreezeAnswer> {
         let body = serde_json::json!({ "service": service, "reason": reason });
         self.call(Method::POST, "/v1/unfreeze", Some(body)).await
+    }
+
+    pub async fn start_maintenance(
+        &self,
+        request: &opsd::control::MaintenanceRequest,
+    ) -> anyhow::Result<MaintenanceStarted> {
+        let body = serde_json::to_value(request)?;
+        self.call(Method::POST, "/v1/maintenance", Some(body)).await
+    }
+
+    pub async fn stop_maintenance(
+        &self,
+        reason: Option<&str>,
+    ) -> anyhow::Result<MaintenanceStopped> {
+        let body = serde_json::json!({ "reason": reason });
+        self.call(Method::POST, "/v1/maintenance/stop", Some(body))
+            .await
+    }
+
+    pub async fn maintenance(&self) -> anyhow::Result<MaintenanceAnswer> {
+        self.call(Method::GET, "/v1/maintenance", None).await
     }
 
     pub async fn freezes(&self) -> anyhow::Result<FreezesAnswer> {

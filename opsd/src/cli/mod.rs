@@ -12,6 +12,7 @@ mod client;
 mod costs;
 mod drills;
 mod local;
+mod maintenance;
 mod rollouts;
 
 use std::path::{Path, PathBuf};
@@ -87,6 +88,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Drill { action } => drills::run(&load_config(&cli.config)?, action).await,
         Command::Cost { action } => costs::run(&load_config(&cli.config)?, action).await,
+        Command::Maintenance { action } => maintenance::run(&Client::from_cli(&cli)?, action).await,
         Command::Deploy { .. }
         | Command::Status { .. }
         | Command::Promote { .. }

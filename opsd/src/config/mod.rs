@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::core::config_error::ConfigError;
+use crate::core::maintenance::ScheduledMaintenance;
 use crate::core::plan::RolloutPlan;
 use crate::core::rollout::RolloutPolicy;
 use crate::notify::{validate_notifications, NotificationRoute, NotificationTarget};
@@ -27,6 +28,7 @@ mod budgets;
 mod costs;
 mod databases;
 pub mod files;
+mod maintenance;
 mod plans;
 mod raw;
 mod secrets;
@@ -41,6 +43,7 @@ pub use costs::{
     DEFAULT_GATE_MAX_AGE_INTERVALS, DEFAULT_MEMORY_MB, DEFAULT_ROLLOUT_WINDOW,
 };
 pub use databases::{parse_drill_checks, DatabaseConfig, DatabaseKind, RdsDatabaseConfig};
+pub use maintenance::{check_maintenance_message, MAX_MAINTENANCE_MESSAGE};
 pub use plans::{NamedPlanError, DEFAULT_PLAN};
 pub use secrets::SecretSource;
 pub use services::{CheckSpec, ServiceConfig};
@@ -63,6 +66,8 @@ pub struct Config {
     pub costs: Option<CostsConfig>,
     /// Named values releases take by `env_from`, read when a release starts.
     pub secrets: BTreeMap<String, SecretSource>,
+    /// Scheduled maintenance windows (R-WINDOW-1); none when opsd.yaml has no `maintenance`.
+    pub maintenance: Vec<ScheduledMaintenance>,
 }
 
 /// The top-level fields that are not sections.
@@ -151,6 +156,7 @@ impl Config {
             .transpose()?;
         analysis::price_like_the_cost_source(&mut policy, costs.as_ref());
         services::check_budget_gates(&source, &services, costs.is_some())?;
+        let maintenance = maintenance::validate_maintenance(&source, raw.maintenance)?;
         Ok(Config {
             source: file.to_string(),
             listen: top.listen,
@@ -165,6 +171,7 @@ impl Config {
             databases,
             costs,
             secrets,
+            maintenance,
         })
     }
 

@@ -35,6 +35,8 @@ pub(super) struct RawConfig {
     pub(super) costs: Option<RawCosts>,
     #[serde(default)]
     pub(super) secrets: BTreeMap<String, RawSecret>,
+    #[serde(default)]
+    pub(super) maintenance: Option<super::maintenance::RawMaintenance>,
 }
 
 /// `costs`: where daily costs come from, the budgets, and the anomaly rules.

@@ -110,7 +110,7 @@ impl Daemon {
     }
 
     /// Puts one event on the timeline of every service `scope` covers.
-    async fn on_covered_timelines(&self, scope: &str, kind: EventKind, message: &str) {
+    pub(super) async fn on_covered_timelines(&self, scope: &str, kind: EventKind, message: &str) {
         let services: Vec<String> = if scope == ALL_SERVICES {
             self.config.services.keys().cloned().collect()
         } else {

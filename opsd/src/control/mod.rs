@@ -18,6 +18,7 @@ mod deploy;
 mod error_policy;
 mod freezes;
 mod gates;
+mod maintenance;
 mod metrics;
 mod observe;
 mod reconcile;
@@ -47,6 +48,7 @@ use crate::store::{Store, StoreError};
 
 pub use checks::run_check;
 pub use deploy::{DeployRequest, PlanChoice};
+pub use maintenance::{MaintenanceRequest, StatusDocument};
 pub use metrics::METRICS_CONTENT_TYPE;
 pub use views::{DecisionView, RolloutView, ServiceStatus};
 

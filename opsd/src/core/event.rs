@@ -26,6 +26,8 @@ pub enum EventKind {
     Unfreeze,
     /// `opsd approve`: a person approved a rollout's waiting step.
     Approval,
+    /// An operator started, planned or stopped maintenance.
+    Maintenance,
 }
 
 impl EventKind {
@@ -42,6 +44,7 @@ impl EventKind {
             EventKind::Freeze => "freeze",
             EventKind::Unfreeze => "unfreeze",
             EventKind::Approval => "approval",
+            EventKind::Maintenance => "maintenance",
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod drill;
 pub mod duration;
 pub mod event;
 pub mod gate;
+pub mod maintenance;
 pub mod plan;
 pub mod release;
 pub mod release_env;

@@ -45,6 +45,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "freezes",
         sql: include_str!("schema/0006_freezes.sql"),
     },
+    Migration {
+        version: 7,
+        name: "maintenance",
+        sql: include_str!("schema/0007_maintenance.sql"),
+    },
 ];
 
 const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\

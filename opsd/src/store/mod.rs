@@ -12,6 +12,7 @@ mod costs;
 mod drills;
 mod freezes;
 mod keys;
+mod maintenance;
 mod migrations;
 mod notifications;
 mod releases;

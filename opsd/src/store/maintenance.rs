@@ -1,0 +1,122 @@
+//! Maintenance windows operators start or plan (`opsd maintenance start`), and their end
+//! (`opsd maintenance stop`). Windows that ended more than a day ago are not read back.
+
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::SqliteRow;
+use sqlx::Row;
+
+use super::{parse_time, time_text, Store, StoreError};
+use crate::core::maintenance::MaintenanceWindow;
+
+impl Store {
+    /// Records an operator's window.
+    pub async fn insert_maintenance(
+        &self,
+        message: &str,
+        starts_at: DateTime<Utc>,
+        ends_at: Option<DateTime<Utc>>,
+        actor: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO maintenance_windows (message, starts_at, ends_at, actor, created_at) \
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(message)
+        .bind(time_text(starts_at))
+        .bind(ends_at.map(time_text))
+        .bind(actor)
+        .bind(time_text(Utc::now()))
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Operator windows in force at `now` or still to come.
+    pub async fn operator_maintenance(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<MaintenanceWindow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT message, starts_at, ends_at, actor FROM maintenance_windows \
+             WHERE ends_at IS NULL OR ends_at > ? ORDER BY starts_at, id",
+        )
+        .bind(time_text(now))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(window_from_row).collect()
+    }
+
+    /// Ends every operator window in force at `now`; returns how many.
+    pub async fn stop_maintenance(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let now = time_text(now);
+        let done = sqlx::query(
+            "UPDATE maintenance_windows SET ends_at = ? \
+             WHERE starts_at <= ? AND (ends_at IS NULL OR ends_at > ?)",
+        )
+        .bind(&now)
+        .bind(&now)
+        .bind(&now)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected())
+    }
+}
+
+fn window_from_row(row: &SqliteRow) -> Result<MaintenanceWindow, StoreError> {
+    let ends_at: Option<String> = row.try_get("ends_at")?;
+    let actor: String = row.try_get("actor")?;
+    Ok(MaintenanceWindow {
+        message: row.try_get("message")?,
+        starts_at: parse_time(
+            &row.try_get::<String, _>("starts_at")?,
+            "maintenance_windows.starts_at",
+        )?,
+        ends_at: ends_at
+            .map(|text| parse_time(&text, "maintenance_windows.ends_at"))
+            .transpose()?,
+        source: format!("operator {actor}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    #[tokio::test]
+    async fn windows_are_kept_until_stopped_or_over() {
+        let store = Store::open_in_memory().await.unwrap();
+        store
+            .insert_maintenance("now", at("2026-12-03T10:00:00Z"), None, "alice")
+            .await
+            .unwrap();
+        store
+            .insert_maintenance(
+                "later",
+                at("2026-12-10T02:00:00Z"),
+                Some(at("2026-12-10T03:00:00Z")),
+                "bob",
+            )
+            .await
+            .unwrap();
+        let noon = at("2026-12-03T12:00:00Z");
+        let windows = store.operator_maintenance(noon).await.unwrap();
+        assert_eq!(windows.len(), 2);
+        assert_eq!(windows[0].source, "operator alice");
+        assert_eq!(store.stop_maintenance(noon).await.unwrap(), 1);
+        let left = store.operator_maintenance(noon).await.unwrap();
+        assert_eq!(left.len(), 1, "the planned window is not stopped");
+        assert_eq!(left[0].message, "later");
+        assert_eq!(store.stop_maintenance(noon).await.unwrap(), 0);
+        assert!(store
+            .operator_maintenance(at("2026-12-10T03:00:00Z"))
+            .await
+            .unwrap()
+            .is_empty());
+    }
+}

@@ -1,0 +1,10 @@
+-- Maintenance windows an operator started or planned with `opsd maintenance start` (scheduled
+-- windows live in opsd.yaml). `ends_at` NULL: until `opsd maintenance stop`.
+CREATE TABLE maintenance_windows (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    message TEXT NOT NULL,
+    starts_at TEXT NOT NULL,
+    ends_at TEXT,
+    actor TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
