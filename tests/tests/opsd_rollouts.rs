@@ -1114,7 +1114,10 @@ fn requests_to_a_canary_killed_mid_bake_are_served_by_the_stable_release() {
         .args(["-KILL", "-f", &format!("127.0.0.1:{port}")])
         .status()
         .unwrap();
-    assert!(killed.success(), "the canary process on port {port} was found and killed");
+    assert!(
+        killed.success(),
+        "the canary process on port {port} was found and killed"
+    );
 
     let client = reqwest::blocking::Client::builder()
         .no_proxy()
@@ -1143,7 +1146,10 @@ fn requests_to_a_canary_killed_mid_bake_are_served_by_the_stable_release() {
         failures.is_empty(),
         "clients saw errors while the canary was down: {failures:?} (answered: {answered_by:?})"
     );
-    assert!(answered_by.get("v1").copied().unwrap_or(0) > 20, "{answered_by:?}");
+    assert!(
+        answered_by.get("v1").copied().unwrap_or(0) > 20,
+        "{answered_by:?}"
+    );
     // Three failed health probes of the dead canary usually roll it back meanwhile; if the
     // restarted canary answered first, the rollout is still going and is stopped here.
     let _ = opsd.cli(&["abort", "steno", "--reason", "test over"]);

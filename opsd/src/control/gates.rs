@@ -9,7 +9,7 @@ use crate::core::alarms::evaluate_alarm;
 use crate::core::drill::GateMode;
 use crate::core::gate::{
     alarm_verdict, decide, freeze_verdict, quarantine_verdict, Closure, FreezeInForce, GateKind,
-    GateOutcome, Verdict,
+    GateOutcome, RolledBack, Verdict,
 };
 use crate::core::severity::Severity;
 use crate::store::SnapshotRecord;
@@ -112,7 +112,11 @@ impl Daemon {
         let ended_at = record.finished_at.unwrap_or(record.updated_at).to_rfc3339();
         Ok(quarantine_verdict(
             version,
-            Some((&record.id, &ended_at, &summary)),
+            Some(RolledBack {
+                rollout_id: &record.id,
+                ended_at: &ended_at,
+                summary: &summary,
+            }),
         ))
     }
 

@@ -89,6 +89,15 @@ impl GateKind {
     }
 }
 
+/// The rollout that rolled a version back, as the quarantine gate sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RolledBack<'a> {
+    pub rollout_id: &'a str,
+    pub ended_at: &'a str,
+    /// The rollout's last summary: why it was rolled back.
+    pub summary: &'a str,
+}
+
 /// A freeze in force, as the freeze gate sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FreezeInForce<'a> {
@@ -167,10 +176,14 @@ pub fn alarm_verdict(
 
 /// The quarantine gate's verdict: closed when `rolled_back` names the rollout that rolled this
 /// version back (its id, when it ended, and its last summary).
-pub fn quarantine_verdict(version: &str, rolled_back: Option<(&str, &str, &str)>) -> Verdict {
+pub fn quarantine_verdict(version: &str, rolled_back: Option<RolledBack<'_>>) -> Verdict {
     match rolled_back {
         None => Verdict::Open,
-        Some((rollout_id, ended_at, summary)) => Verdict::Closed(Closure {
+        Some(RolledBack {
+            rollout_id,
+            ended_at,
+            summary,
+        }) => Verdict::Closed(Closure {
             reason: format!(
                 "{version} was rolled back at {ended_at} (rollout {rollout_id}: {summary})"
             ),
@@ -337,7 +350,11 @@ mod tests {
         assert_eq!(quarantine_verdict("v2", None), Verdict::Open);
         let closed = quarantine_verdict(
             "v2",
-            Some(("r-1", "2026-12-01T10:00:00Z", "error rate 20 % against 0 %")),
+            Some(RolledBack {
+                rollout_id: "r-1",
+                ended_at: "2026-12-01T10:00:00Z",
+                summary: "error rate 20 % against 0 %",
+            }),
         );
         let GateOutcome::Refuse(message) = decide(
             GateKind::Quarantine,
