@@ -779,9 +779,9 @@ fn a_release_that_more_than_doubles_the_cost_of_a_request_is_held_until_resumed(
     let _ = load.wait();
 }
 
-/// 50 % for 5 s with the `e2e` check, then 100 %.
+/// 50 % for 8 s with the `e2e` check, then 100 %.
 const PROBED_PLAN: &str =
-    "name: probed\nsteps:\n  - weight: 50\n    bake: 5s\n    checks: [e2e]\n  - weight: 100\n";
+    "name: probed\nsteps:\n  - weight: 50\n    bake: 8s\n    checks: [e2e]\n  - weight: 100\n";
 
 #[test]
 fn the_e2e_probe_rolls_back_a_release_whose_export_is_broken() {
@@ -810,7 +810,7 @@ fn the_e2e_probe_rolls_back_a_release_whose_export_is_broken() {
     .join("\n");
     std::fs::write(dir.path().join("opsd.yaml"), config).unwrap();
     let opsd = start_opsd(dir.path());
-    let mut load = opsd.load(150, 300);
+    let mut load = opsd.load(200, 300);
 
     // A working release passes the probe at 50 % and is promoted.
     let (code, out) = opsd.cli(&[
@@ -822,7 +822,10 @@ fn the_e2e_probe_rolls_back_a_release_whose_export_is_broken() {
         "--timeout",
         "90s",
     ]);
-    assert_eq!(code, 0, "a working release passes the probe:\n{out}");
+    if code != 0 {
+        let (_, history) = opsd.cli(&["history", "steno", "--limit", "1"]);
+        panic!("a working release passes the probe (exit {code}):\n{out}\n{history}");
+    }
     assert_eq!(stable_version(&opsd), "v2");
 
     // Exports answer 500, nothing else does: only the journey notices, and rolls it back.
