@@ -30,6 +30,8 @@ pub struct ChaosSettings {
     /// When the faults above begin: `STENO_CHAOS_AFTER_SECS` after the process read its
     /// settings (a release that turns bad after a while); `None`: from the start.
     pub engaged_from: Option<std::time::Instant>,
+    /// Letter exports (PDF and Word, API and web UI) answer 500 while everything else works.
+    pub break_export: bool,
 }
 
 /// The most `STENO_CHAOS_PAD_BYTES` may add to one response.
@@ -41,6 +43,7 @@ impl ChaosSettings {
             || !self.added_latency.is_zero()
             || self.fail_health
             || self.padding_bytes > 0
+            || self.break_export
     }
 
     /// Whether the configured faults apply now (see `engaged_from`).
@@ -319,6 +322,9 @@ impl Settings {
             settings.chaos.engaged_from =
                 Some(std::time::Instant::now() + Duration::from_secs(seconds));
         }
+        if let Some(value) = get("STENO_CHAOS_BREAK_EXPORT") {
+            settings.chaos.break_export = parse_flag("STENO_CHAOS_BREAK_EXPORT", &value)?;
+        }
         settings.status_url = get("STENO_STATUS_URL");
         if let Some(value) = get("STENO_STATUS_POLL_SECS") {
             let seconds = parse_number::<u64>("STENO_STATUS_POLL_SECS", &value)?;
@@ -533,8 +539,10 @@ mod tests {
             ("STENO_CHAOS_LATENCY_MS", "500"),
             ("STENO_CHAOS_FAIL_HEALTH", "true"),
             ("STENO_CHAOS_PAD_BYTES", "65536"),
+            ("STENO_CHAOS_BREAK_EXPORT", "1"),
         ]))
         .unwrap();
+        assert!(settings.chaos.break_export);
         assert_eq!(settings.chaos.padding_bytes, 65536);
         assert_eq!(settings.version, "v2");
         assert_eq!(settings.chaos.error_rate, 0.2);
@@ -575,6 +583,9 @@ mod tests {
         let error =
             Settings::from_environment(&env(&[("STENO_CHAOS_FAIL_HEALTH", "maybe")])).unwrap_err();
         assert_eq!(error.variable, "STENO_CHAOS_FAIL_HEALTH");
+        let error = Settings::from_environment(&env(&[("STENO_CHAOS_BREAK_EXPORT", "sometimes")]))
+            .unwrap_err();
+        assert_eq!(error.variable, "STENO_CHAOS_BREAK_EXPORT");
         let error =
             Settings::from_environment(&env(&[("STENO_MAX_UPLOAD_BYTES", "0")])).unwrap_err();
         assert_eq!(error.variable, "STENO_MAX_UPLOAD_BYTES");

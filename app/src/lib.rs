@@ -3,7 +3,8 @@
 //! Layers, outside in: `http` (router, API, UI) → `accounts` and `service` (operations,
 //! validation, firm scoping, throttling) → `db`, `storage`, `drafting`, `extractor` (which runs
 //! `extract` in a bounded child process), `export` (each owning one concern); `limits` names the
-//! bounds on a request's work.
+//! bounds on a request's work. `probe` is a client of the API (`steno probe`), not part of the
+//! server.
 pub mod accounts;
 pub mod auth;
 pub mod client_identity;
@@ -22,6 +23,7 @@ pub mod metrics;
 pub mod model;
 pub mod password_hashing;
 pub mod password_policy;
+pub mod probe;
 pub mod request_usage;
 pub mod service;
 pub mod state;

@@ -1,6 +1,7 @@
 //! The `steno` command line: serves the app with `axum::serve`, or under AWS Lambda (when
 //! `AWS_LAMBDA_RUNTIME_API` is set) runs the same router through `lambda_http`, adding one
-//! CloudWatch EMF metrics line per request on stdout (see `steno::lambda_metrics`).
+//! CloudWatch EMF metrics line per request on stdout (see `steno::lambda_metrics`); `steno probe`
+//! walks a firm's journey against a running Steno (see `steno::probe`).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -37,6 +38,21 @@ enum Command {
     },
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Walk a firm's journey through a running Steno's API (register, upload, create a matter,
+    /// draft, export a PDF, log out), one line per step with its latency; exit 0 when every
+    /// step passed, 1 naming the first that failed. Logs in to STENO_PROBE_EMAIL with
+    /// STENO_PROBE_PASSWORD when both are set, else registers a throwaway firm.
+    Probe {
+        /// Steno's origin, e.g. http://127.0.0.1:8080.
+        #[arg(long)]
+        base_url: String,
+        /// Print a JSON document (each step's name, ok, latency_ms and error) instead of lines.
+        #[arg(long)]
+        json: bool,
+        /// Deadline of the whole journey: 60s, 2m, 1500ms.
+        #[arg(long, default_value = "60s", value_parser = steno::probe::parse_timeout)]
+        timeout: std::time::Duration,
+    },
     /// Internal: read one uploaded document or logo on stdin within the limits given, as the
     /// bounded child process the server starts for every upload.
     #[command(hide = true, subcommand)]
@@ -64,6 +80,15 @@ fn main() -> anyhow::Result<()> {
         // The extractor child: no logging, no runtime, no settings, no environment.
         std::process::exit(steno::extractor::child::run(job.clone()));
     }
+    if let Command::Probe {
+        base_url,
+        json,
+        timeout,
+    } = command
+    {
+        // A client of the API: no logging, no settings; its output is the report.
+        std::process::exit(run_probe(base_url, json, timeout));
+    }
     init_logging();
     let environment: HashMap<String, String> = std::env::vars().collect();
     let settings = Settings::from_environment(&environment).context("invalid configuration")?;
@@ -75,6 +100,11 @@ fn main() -> anyhow::Result<()> {
     match command {
         Command::Serve { addr } => runtime.block_on(serve(settings, addr)),
         Command::Extract(job) => std::process::exit(steno::extractor::child::run(job)),
+        Command::Probe {
+            base_url,
+            json,
+            timeout,
+        } => std::process::exit(run_probe(base_url, json, timeout)),
         Command::Migrate => runtime.block_on(async {
             let state = AppState::start(settings).await?;
             let versions = steno::db::applied_versions(state.database()).await?;
@@ -85,6 +115,65 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }),
     }
+}
+
+/// Runs `steno probe` and prints its report: step lines (or JSON) on stdout, the failure on
+/// stderr. Returns the exit code.
+fn run_probe(base_url: String, json: bool, timeout: std::time::Duration) -> i32 {
+    let credentials = match (
+        std::env::var("STENO_PROBE_EMAIL")
+            .ok()
+            .filter(|value| !value.is_empty()),
+        std::env::var("STENO_PROBE_PASSWORD")
+            .ok()
+            .filter(|value| !value.is_empty()),
+    ) {
+        (Some(email), Some(password)) => Some(steno::probe::ProbeCredentials { email, password }),
+        (None, None) => None,
+        _ => {
+            eprintln!(
+                "probe failed at start: set both STENO_PROBE_EMAIL and STENO_PROBE_PASSWORD, or neither"
+            );
+            return 1;
+        }
+    };
+    let options = steno::probe::ProbeOptions {
+        base_url,
+        timeout,
+        credentials,
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("probe failed at start: could not start the async runtime: {error}");
+            return 1;
+        }
+    };
+    let report = match runtime.block_on(steno::probe::run(&options)) {
+        Ok(report) => report,
+        Err(error) => {
+            eprintln!("probe failed at start: {error}");
+            return 1;
+        }
+    };
+    if json {
+        println!("{}", report.to_json());
+    } else {
+        for line in report.step_lines() {
+            println!("{line}");
+        }
+    }
+    if report.passed() {
+        if !json {
+            println!("{}", report.verdict());
+        }
+    } else {
+        eprintln!("{}", report.verdict());
+    }
+    report.exit_code()
 }
 
 async fn serve(settings: Settings, addr: SocketAddr) -> anyhow::Result<()> {

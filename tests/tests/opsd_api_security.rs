@@ -113,8 +113,11 @@ fn error_message(body: &str) -> String {
 }
 
 /// The environment of the live process started with `STENO_VERSION=<version>`, as `KEY=VALUE`.
-fn environment_of_release(version: &str) -> Option<Vec<String>> {
+/// The environment of this test's release `version`: its process has `STENO_VERSION=version`
+/// and a data directory under `dir` (other tests may run a release of the same version).
+fn environment_of_release(version: &str, dir: &Path) -> Option<Vec<String>> {
     let marker = format!("STENO_VERSION={version}");
+    let ours = dir.display().to_string();
     for entry in std::fs::read_dir("/proc").ok()?.flatten() {
         let Ok(bytes) = std::fs::read(entry.path().join("environ")) else {
             continue;
@@ -123,7 +126,10 @@ fn environment_of_release(version: &str) -> Option<Vec<String>> {
             .split(|byte| *byte == 0)
             .map(|variable| String::from_utf8_lossy(variable).into_owned())
             .collect();
-        if variables.contains(&marker) {
+        let in_this_test = variables
+            .iter()
+            .any(|variable| variable.starts_with("STENO_DATA_DIR=") && variable.contains(&ours));
+        if variables.contains(&marker) && in_this_test {
             return Some(variables);
         }
     }
@@ -239,7 +245,7 @@ fn api_callers_cannot_read_files_or_secrets_and_data_files_are_private() {
     assert_eq!(rollout["rollout"]["plan"], "inline");
     let deadline = Instant::now() + Duration::from_secs(30);
     let canary_env = loop {
-        if let Some(env) = environment_of_release("v2") {
+        if let Some(env) = environment_of_release("v2", dir.path()) {
             break env;
         }
         assert!(Instant::now() < deadline, "the canary never started");

@@ -2,7 +2,9 @@
 //! release is promoted through every step; a release with 20 % errors, one with +500 ms latency
 //! and one whose health fails are each rolled back with the right exit codes from
 //! `deploy --wait` and `gate`; with the cost-per-request check on, a release that sends 100 kB
-//! more per response is held until an operator accepts it; opsd killed with SIGKILL mid-rollout
+//! more per response is held until an operator accepts it; a release whose letter export is broken
+//! passes every traffic comparison but is rolled back by the `e2e` check (`steno probe`), whose
+//! decision names the export step; opsd killed with SIGKILL mid-rollout
 //! and restarted ends consistent; `config validate` and `up` check every plan and alarm file and
 //! place errors on the file and line at fault.
 
@@ -1153,4 +1155,93 @@ fn requests_to_a_canary_killed_mid_bake_are_served_by_the_stable_release() {
     // Three failed health probes of the dead canary usually roll it back meanwhile; if the
     // restarted canary answered first, the rollout is still going and is stopped here.
     let _ = opsd.cli(&["abort", "steno", "--reason", "test over"]);
+}
+
+/// 50 % for 8 s with the `e2e` check, then 100 %.
+const PROBED_PLAN: &str =
+    "name: probed\nsteps:\n  - weight: 50\n    bake: 8s\n    checks: [e2e]\n  - weight: 100\n";
+
+#[test]
+fn the_e2e_probe_rolls_back_a_release_whose_export_is_broken() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("probed.yaml"), PROBED_PLAN).unwrap();
+    let plan = dir.path().join("probed.yaml").display().to_string();
+    let config = [
+        "listen: 127.0.0.1:0",
+        "data_dir: data",
+        "tick: 200ms",
+        "health_probe_interval: 500ms",
+        "analysis:",
+        "  min_requests: 40",
+        "  on_inconclusive: rollback",
+        "services:",
+        "  steno:",
+        "    public_addr: 127.0.0.1:0",
+        &format!("    plan: {plan}"),
+        "    ready_timeout: 20s",
+        "    checks:",
+        "      e2e:",
+        r#"        command: ["{steno}", probe, --base-url, "{canary_url}", --timeout, 30s]"#,
+        "        timeout: 40s",
+        "",
+    ]
+    .join("\n");
+    std::fs::write(dir.path().join("opsd.yaml"), config).unwrap();
+    let opsd = start_opsd(dir.path());
+    let mut load = opsd.load(200, 300);
+
+    // A working release passes the probe at 50 % and is promoted.
+    let (code, out) = opsd.cli(&[
+        "deploy",
+        "steno",
+        "--version",
+        "v2",
+        "--wait",
+        "--timeout",
+        "90s",
+    ]);
+    if code != 0 {
+        let (_, history) = opsd.cli(&["history", "steno", "--limit", "1"]);
+        panic!("a working release passes the probe (exit {code}):\n{out}\n{history}");
+    }
+    assert_eq!(stable_version(&opsd), "v2");
+
+    // Exports answer 500, nothing else does: only the journey notices, and rolls it back.
+    let (code, out) = opsd.cli(&[
+        "deploy",
+        "steno",
+        "--version",
+        "v3-broken-export",
+        "--env",
+        "STENO_CHAOS_BREAK_EXPORT=1",
+        "--wait",
+        "--timeout",
+        "90s",
+    ]);
+    let _ = load.kill();
+    let _ = load.wait();
+    assert_eq!(
+        code, 2,
+        "a release with a broken export is rolled back:\n{out}"
+    );
+    assert_eq!(stable_version(&opsd), "v2");
+    let (code, out) = opsd.cli(&["history", "steno", "--json", "--limit", "1"]);
+    assert_eq!(code, 0, "{out}");
+    let history: Value = serde_json::from_str(&out).unwrap();
+    let rollout = &history["rollouts"][0];
+    assert_eq!(rollout["canary_version"], "v3-broken-export", "{rollout:#}");
+    let rollback = rollout["decisions"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(rollback["kind"], "roll_back", "{rollout:#}");
+    let summary = rollback["summary"].as_str().unwrap();
+    assert!(summary.contains("e2e failed at 50 %"), "{summary}");
+    assert!(
+        summary.contains("probe failed at export-pdf"),
+        "the decision names the failed step: {summary}"
+    );
+    assert!(summary.contains("answered 500"), "{summary}");
 }

@@ -1,7 +1,7 @@
 //! Fault injection for canary drills (off by default): a fraction of non-health requests answered
-//! 500, added latency, padded response bodies (a release that costs more bytes per request), or a
-//! failing health check, as set by the `STENO_CHAOS_*` variables, from the start or from
-//! `STENO_CHAOS_AFTER_SECS` on.
+//! 500, added latency, padded response bodies (a release that costs more bytes per request), a
+//! failing health check, or broken letter exports, as set by the `STENO_CHAOS_*` variables, from
+//! the start or from `STENO_CHAOS_AFTER_SECS` on.
 
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
@@ -19,6 +19,30 @@ fn is_observability_path(path: &str) -> bool {
     path == "/v1/health" || path == "/metrics"
 }
 
+/// A letter export: `/v1/letters/{id}/export` (API) or `/app/letters/{id}/export/{format}` (UI).
+fn is_export_path(path: &str) -> bool {
+    let segments: Vec<&str> = path.split('/').collect();
+    match segments.as_slice() {
+        ["", "v1", "letters", id, "export"] => !id.is_empty(),
+        ["", "app", "letters", id, "export", format] => !id.is_empty() && !format.is_empty(),
+        _ => false,
+    }
+}
+
+/// The 500 every injected fault answers, naming the switch that caused it.
+fn injected_fault(variable: &str) -> Response {
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        Json(json!({
+            "error": {
+                "code": "injected_fault",
+                "message": format!("this error was injected by {variable}"),
+            }
+        })),
+    )
+        .into_response()
+}
+
 pub async fn inject_faults(
     State(state): State<AppState>,
     request: Request,
@@ -31,18 +55,13 @@ pub async fn inject_faults(
     if !chaos.added_latency.is_zero() {
         tokio::time::sleep(chaos.added_latency).await;
     }
+    if chaos.break_export && is_export_path(request.uri().path()) {
+        state.metrics().chaos_error_injected();
+        return injected_fault("STENO_CHAOS_BREAK_EXPORT");
+    }
     if chaos.error_rate > 0.0 && rand::thread_rng().gen_bool(chaos.error_rate) {
         state.metrics().chaos_error_injected();
-        return (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            Json(json!({
-                "error": {
-                    "code": "injected_fault",
-                    "message": "this error was injected by STENO_CHAOS_ERROR_RATE",
-                }
-            })),
-        )
-            .into_response();
+        return injected_fault("STENO_CHAOS_ERROR_RATE");
     }
     let response = next.run(request).await;
     if chaos.padding_bytes == 0 {
@@ -69,4 +88,22 @@ async fn pad_body(response: Response, padding: usize) -> Response {
     bytes.resize(bytes.len() + padding, b' ');
     parts.headers.remove(axum::http::header::CONTENT_LENGTH);
     Response::from_parts(parts, axum::body::Body::from(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn export_paths_of_both_surfaces_are_recognised() {
+        assert!(is_export_path("/v1/letters/abc/export"));
+        assert!(is_export_path("/app/letters/abc/export/pdf"));
+        assert!(is_export_path("/app/letters/abc/export/docx"));
+        assert!(!is_export_path("/v1/letters/abc"));
+        assert!(!is_export_path("/v1/letters//export"));
+        assert!(!is_export_path("/v1/letters/abc/revisions"));
+        assert!(!is_export_path("/app/letters/abc"));
+        assert!(!is_export_path("/v1/health"));
+        assert!(!is_export_path("/v1/letters/abc/export/extra"));
+    }
 }

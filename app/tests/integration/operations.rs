@@ -87,6 +87,68 @@ async fn chaos_fails_a_fraction_of_requests_but_not_health() {
 }
 
 #[tokio::test]
+async fn chaos_breaks_letter_exports_and_nothing_else() {
+    let app = TestApp::sqlite_with(|settings| settings.chaos.break_export = true).await;
+    let (token, _) = app.register("Export Drill LLP", "drill@export.test").await;
+    let upload = app
+        .upload(
+            &token,
+            "bill.txt",
+            "text/plain",
+            b"03/14/2025  Emergency department visit   $1,850.00\n",
+        )
+        .await;
+    assert_eq!(upload.status, StatusCode::CREATED, "{}", upload.text());
+    let matter = app
+        .post(
+            "/v1/matters",
+            &token,
+            json!({
+                "claimant_name": "Jordan Rivera", "defendant_name": "Casey Morgan",
+                "incident_date": "2025-03-14", "incident_place": "Main Street",
+                "incident_description": "Red light.", "injuries": "Strain.", "treatment": "Therapy.",
+                "document_ids": [upload.json()["document"]["id"]],
+            }),
+        )
+        .await;
+    assert_eq!(matter.status, StatusCode::CREATED, "{}", matter.text());
+    let matter_id = matter.json()["matter"]["id"].as_str().unwrap().to_string();
+    let letter = app
+        .post(
+            &format!("/v1/matters/{matter_id}/letters"),
+            &token,
+            json!({}),
+        )
+        .await;
+    assert_eq!(letter.status, StatusCode::CREATED, "{}", letter.text());
+    let letter_id = letter.json()["letter"]["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        app.get(&format!("/v1/letters/{letter_id}"), &token)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    for format in ["pdf", "docx"] {
+        let export = app
+            .get(
+                &format!("/v1/letters/{letter_id}/export?format={format}"),
+                &token,
+            )
+            .await;
+        assert!(
+            export
+                .assert_error(StatusCode::INTERNAL_SERVER_ERROR)
+                .contains("STENO_CHAOS_BREAK_EXPORT"),
+            "{format}"
+        );
+    }
+    assert_eq!(
+        app.call(Method::GET, "/v1/health", None, None).await.status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
 async fn chaos_pads_response_bodies_but_not_health() {
     let plain = TestApp::sqlite().await;
     // Each page carries its own CSRF token (same length); compare the pages without it.

@@ -48,6 +48,15 @@ pub use plans::{NamedPlanError, DEFAULT_PLAN};
 pub use secrets::SecretSource;
 pub use services::{CheckSpec, ServiceConfig};
 
+/// What `opsd up` runs without an opsd.yaml.
+const EMBEDDED_DEFAULT_CONFIG: &str = "services:
+  steno:
+    checks:
+      e2e:
+        command: [\"{steno}\", probe, --base-url, \"{canary_url}\", --timeout, 50s]
+        timeout: 60s
+";
+
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -97,11 +106,12 @@ impl Config {
         }
     }
 
-    /// No file: one service, `steno`, on the local platform at 127.0.0.1:8080.
+    /// No file: one service, `steno`, on the local platform at 127.0.0.1:8080, whose `e2e`
+    /// check (R-CANARY-4) is `steno probe` against the canary, as in the shipped opsd.yaml.
     pub fn embedded_default(steno_binary: &Path) -> Result<Config, ConfigError> {
         Config::parse(
             "(embedded defaults)",
-            "services:\n  steno: {}\n",
+            EMBEDDED_DEFAULT_CONFIG,
             Path::new("."),
             steno_binary,
         )
@@ -256,6 +266,32 @@ mod tests {
         assert_eq!(config.listen, "127.0.0.1:7070".parse().unwrap());
         assert!(config.policy.alarms.iter().any(|rule| rule.rollback));
         assert!(steno.checks.contains_key("smoke"));
+        match &steno.checks["e2e"] {
+            CheckSpec::Command { argv, .. } => assert_eq!(
+                argv[..4],
+                ["/usr/bin/steno", "probe", "--base-url", "{canary_url}"]
+            ),
+            other => panic!("the default e2e check is the probe, not {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_shipped_opsd_yaml_runs_the_probe_as_its_e2e_check() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let text = std::fs::read_to_string(root.join("opsd.yaml")).unwrap();
+        let config = Config::parse("opsd.yaml", &text, root, Path::new("/usr/bin/steno")).unwrap();
+        let steno = &config.services["steno"];
+        match &steno.checks["e2e"] {
+            CheckSpec::Command { argv, timeout } => {
+                assert_eq!(
+                    argv[..4],
+                    ["/usr/bin/steno", "probe", "--base-url", "{canary_url}"]
+                );
+                assert!(*timeout >= Duration::from_secs(60));
+            }
+            other => panic!("the shipped e2e check is the probe, not {other:?}"),
+        }
+        assert!(matches!(steno.checks["smoke"], CheckSpec::Http { .. }));
     }
 
     #[test]

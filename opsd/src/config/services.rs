@@ -25,8 +25,9 @@ pub enum CheckSpec {
         expect_status: Option<u16>,
         timeout: Duration,
     },
-    /// Runs a command with `CANARY_URL` (when the platform has one) and `CANARY_VERSION` set;
-    /// passes on exit status 0.
+    /// Runs a command with `CANARY_URL` (when the platform has one) and `CANARY_VERSION` set,
+    /// and the same values in its arguments for `{canary_url}` and `{canary_version}`; passes on
+    /// exit status 0. `{steno}` was replaced by the Steno binary when the config was read.
     Command {
         argv: Vec<String>,
         timeout: Duration,
@@ -251,7 +252,7 @@ fn validate_service(
         context.plans_dir,
     )
     .map_err(|plan_error| error("plan", plan_error.to_string()))?;
-    let mut checks = validate_checks(raw.checks, &error)?;
+    let mut checks = validate_checks(raw.checks, context.steno_binary, &error)?;
     check_plan_checks(
         &resolved,
         &|check| checks.contains_key(check) || check == "smoke" || check == "e2e",
@@ -348,9 +349,12 @@ fn release_env(
     env
 }
 
-/// `services.<name>.checks`: each exactly one of `http` or `command`.
+/// `services.<name>.checks`: each exactly one of `http` or `command`. A command's `{steno}`
+/// becomes the Steno binary releases run by default (the one next to opsd), so
+/// `["{steno}", probe, --base-url, "{canary_url}"]` probes the canary with the same build.
 fn validate_checks(
     raw: BTreeMap<String, RawCheck>,
+    steno_binary: &Path,
     error: &dyn Fn(&str, String) -> ConfigError,
 ) -> Result<BTreeMap<String, CheckSpec>, ConfigError> {
     let mut checks = BTreeMap::new();
@@ -367,7 +371,13 @@ fn validate_checks(
                 expect_status: http.expect_status,
                 timeout,
             },
-            (None, Some(argv)) if !argv.is_empty() => CheckSpec::Command { argv, timeout },
+            (None, Some(argv)) if !argv.is_empty() => CheckSpec::Command {
+                argv: argv
+                    .into_iter()
+                    .map(|arg| arg.replace("{steno}", &steno_binary.display().to_string()))
+                    .collect(),
+                timeout,
+            },
             _ => {
                 return Err(error(
                     &format!("checks.{check_name}"),
@@ -435,6 +445,26 @@ mod tests {
                 path: "/login".into(),
                 expect_status: Some(200),
                 timeout: Duration::from_secs(30)
+            }
+        );
+    }
+
+    #[test]
+    fn check_commands_name_the_steno_binary_and_keep_canary_placeholders() {
+        let config = parse(
+            "services:\n  steno:\n    checks:\n      e2e:\n        command: [\"{steno}\", probe, --base-url, \"{canary_url}\"]\n        timeout: 90s\n",
+        )
+        .unwrap();
+        assert_eq!(
+            config.services["steno"].checks["e2e"],
+            CheckSpec::Command {
+                argv: vec![
+                    "/usr/bin/steno".into(),
+                    "probe".into(),
+                    "--base-url".into(),
+                    "{canary_url}".into()
+                ],
+                timeout: Duration::from_secs(90)
             }
         );
     }

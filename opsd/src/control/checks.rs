@@ -1,5 +1,7 @@
 //! Smoke checks a plan step runs against the canary: the release's own health, an HTTP request,
-//! or a command with the canary's URL and version in its environment.
+//! or a command with the canary's URL and version in its environment and in its arguments
+//! (`{canary_url}`, `{canary_version}`); a failed command is reported with the tail of what it
+//! printed, where a probe names what failed.
 
 use tokio::task::JoinHandle;
 
@@ -80,13 +82,22 @@ pub async fn run_check(
             }
         }
         CheckSpec::Command { argv, timeout } => {
+            let argv = match command_arguments(argv, base_url, canary_version) {
+                Ok(argv) => argv,
+                Err(detail) => return CheckState::Failed(detail),
+            };
             let Some((program, args)) = argv.split_first() else {
                 return CheckState::Failed("the check command is empty".into());
             };
+            let program_name = std::path::Path::new(program)
+                .file_name()
+                .map(|name| name.to_string_lossy().into_owned())
+                .unwrap_or_else(|| program.clone());
             let mut command = tokio::process::Command::new(program);
             command
                 .args(args)
                 .env("CANARY_VERSION", canary_version)
+                .stdin(std::process::Stdio::null())
                 .kill_on_drop(true);
             if let Some(base_url) = base_url {
                 command.env("CANARY_URL", base_url);
@@ -94,20 +105,66 @@ pub async fn run_check(
             match tokio::time::timeout(*timeout, command.output()).await {
                 Ok(Ok(output)) if output.status.success() => CheckState::Passed,
                 Ok(Ok(output)) => CheckState::Failed(format!(
-                    "{program} exited with {}: {}",
+                    "{program_name} exited with {}: {}",
                     output.status,
-                    String::from_utf8_lossy(&output.stderr)
-                        .chars()
-                        .take(500)
-                        .collect::<String>()
+                    output_tail(&output.stdout, &output.stderr)
                 )),
-                Ok(Err(error)) => CheckState::Failed(format!("{program} could not run: {error}")),
+                Ok(Err(error)) => {
+                    CheckState::Failed(format!("{program_name} could not run: {error}"))
+                }
                 Err(_) => CheckState::Failed(format!(
-                    "{program} took longer than {} s",
+                    "{program_name} took longer than {} s",
                     timeout.as_secs()
                 )),
             }
         }
+    }
+}
+
+/// A check command's arguments with `{canary_url}` and `{canary_version}` filled in; a command
+/// that names the URL fails when the canary has none.
+fn command_arguments(
+    argv: &[String],
+    base_url: Option<&str>,
+    canary_version: &str,
+) -> Result<Vec<String>, String> {
+    argv.iter()
+        .map(|arg| {
+            let arg = arg.replace("{canary_version}", canary_version);
+            match (arg.contains("{canary_url}"), base_url) {
+                (false, _) => Ok(arg),
+                (true, Some(url)) => Ok(arg.replace("{canary_url}", url)),
+                (true, None) => Err("the canary has no address to check".to_string()),
+            }
+        })
+        .collect()
+}
+
+/// The most characters of a failed command's output a check's detail keeps.
+const MAX_OUTPUT_TAIL_CHARS: usize = 400;
+
+/// The end of what a failed command printed (its standard error, or its standard output when it
+/// wrote no error), on one line: a probe's last line names what failed.
+fn output_tail(stdout: &[u8], stderr: &[u8]) -> String {
+    let stderr = String::from_utf8_lossy(stderr);
+    let stdout = String::from_utf8_lossy(stdout);
+    let text = match stderr.trim() {
+        "" => stdout.trim(),
+        errors => errors,
+    };
+    if text.is_empty() {
+        return "(no output)".into();
+    }
+    let one_line: Vec<char> = text
+        .chars()
+        .map(|ch| if ch.is_control() { ' ' } else { ch })
+        .collect();
+    let start = one_line.len().saturating_sub(MAX_OUTPUT_TAIL_CHARS);
+    let tail: String = one_line[start..].iter().collect();
+    if start > 0 {
+        format!("...{}", tail.trim_start())
+    } else {
+        tail
     }
 }
 
@@ -185,6 +242,57 @@ mod tests {
         assert!(
             matches!(run_check(&slow, Some("http://canary:1"), "v2").await, CheckState::Failed(detail) if detail.contains("longer"))
         );
+        let placeholders = CheckSpec::Command {
+            argv: vec![
+                "sh".into(),
+                "-c".into(),
+                "test \"$0 $1\" = \"http://canary:1 v2\"".into(),
+                "{canary_url}".into(),
+                "{canary_version}".into(),
+            ],
+            timeout,
+        };
+        assert_eq!(
+            run_check(&placeholders, Some("http://canary:1"), "v2").await,
+            CheckState::Passed
+        );
+        assert!(
+            matches!(run_check(&placeholders, None, "v2").await, CheckState::Failed(detail) if detail.contains("no address"))
+        );
+        let chatty = CheckSpec::Command {
+            argv: vec![
+                "sh".into(),
+                "-c".into(),
+                "seq 1 2000; echo 'probe failed at export-pdf after 3 ms: the PDF export answered 500' >&2; exit 1".into(),
+            ],
+            timeout,
+        };
+        match run_check(&chatty, Some("http://canary:1"), "v2").await {
+            CheckState::Failed(detail) => {
+                assert!(detail.starts_with("sh exited with"), "{detail}");
+                assert!(
+                    detail.ends_with(
+                        "probe failed at export-pdf after 3 ms: the PDF export answered 500"
+                    ),
+                    "{detail}"
+                );
+            }
+            other => panic!("expected a failure, got {other:?}"),
+        }
+        let quiet_on_stderr = CheckSpec::Command {
+            argv: vec!["sh".into(), "-c".into(), "seq 1 2000; exit 1".into()],
+            timeout,
+        };
+        match run_check(&quiet_on_stderr, Some("http://canary:1"), "v2").await {
+            CheckState::Failed(detail) => {
+                assert!(
+                    detail.ends_with("1999 2000"),
+                    "the tail of stdout: {detail}"
+                );
+                assert!(detail.len() < 500, "{detail}");
+            }
+            other => panic!("expected a failure, got {other:?}"),
+        }
         let missing = CheckSpec::Command {
             argv: vec!["no-such-program-here".into()],
             timeout,
