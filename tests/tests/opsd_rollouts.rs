@@ -1085,8 +1085,7 @@ fn release_port(dir: &Path, version: &str) -> Option<u16> {
     let log = std::fs::read_to_string(dir.join(format!("data/logs/steno-{version}.log"))).ok()?;
     let line = log
         .lines()
-        .filter(|line| line.contains(&format!("steno {version} listening on http://")))
-        .last()?;
+        .rfind(|line| line.contains(&format!("steno {version} listening on http://")))?;
     line.rsplit(':').next()?.trim().parse().ok()
 }
 
