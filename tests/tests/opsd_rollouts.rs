@@ -6,7 +6,8 @@
 //! passes every traffic comparison but is rolled back by the `e2e` check (`steno probe`), whose
 //! decision names the export step; opsd killed with SIGKILL mid-rollout
 //! and restarted ends consistent; `config validate` and `up` check every plan and alarm file and
-//! place errors on the file and line at fault.
+//! place errors on the file and line at fault; a deploy outside every deploy window is refused
+//! until an audited override.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -677,6 +678,60 @@ fn a_deploy_during_a_freeze_is_refused_then_allowed_with_an_audited_override() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     panic!("a deploy after unfreeze was not accepted");
+}
+
+/// Deploy windows through `opsd up`: with every day a freeze date, a deploy is refused naming
+/// the freeze and that no window opens, passes only with an audited `--override window`, and
+/// the status shows no waiting once it runs.
+#[test]
+fn a_deploy_outside_every_deploy_window_is_refused_then_allowed_with_an_audited_override() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(
+        "deploy_windows:\n  time_zone: Europe/London\n  windows:\n    - {name: weeknights, start: \"0 2 * * TUE-THU\", duration: 2h}\n  freeze_dates:\n    - {from: 2000-01-01, to: 2099-12-31, reason: e2e freeze}\n",
+    );
+    std::fs::write(&config, text).unwrap();
+    let opsd = start_opsd(dir.path());
+
+    let (code, out) = opsd.cli(&["deploy", "steno", "--version", "v2"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("refused by the deploy window gate"), "{out}");
+    assert!(out.contains("is a freeze date (e2e freeze)"), "{out}");
+    assert!(out.contains("does not open within 400 days"), "{out}");
+    assert!(out.contains("--override window"), "{out}");
+
+    let (code, out) = opsd.cli(&[
+        "deploy",
+        "steno",
+        "--version",
+        "v2",
+        "--override",
+        "window",
+        "--reason",
+        "security patch",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let rollout = &opsd.status()["service"]["active_rollout"];
+    assert!(rollout["waiting_for_window"].is_null(), "{rollout}");
+    assert_eq!(rollout["state"]["window_overridden"], true, "{rollout}");
+    let (code, out) = opsd.cli(&["abort", "steno", "--reason", "test over"]);
+    assert_eq!(code, 0, "{out}");
+
+    let audit: Value = reqwest::blocking::Client::new()
+        .get(format!("{}/v1/audit", opsd.api_url))
+        .bearer_auth(opsd.token())
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let entry = audit["audit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|entry| entry["action"] == "override_deploy_window")
+        .expect("the override is audited");
+    assert_eq!(entry["reason"], "security patch", "{entry}");
 }
 
 #[test]

@@ -52,10 +52,11 @@ pub enum Command {
         /// Why (kept in the audit log).
         #[arg(long)]
         reason: Option<String>,
-        /// Deploy although this gate is closed: `drill` (the database's newest DR drill failed
-        /// or is stale), `snapshot` (the pre-deployment snapshot failed) or `budget` (the newest
-        /// cost check found a budget's forecast over its threshold). Needs --reason; audited.
-        /// Repeatable.
+        /// Deploy although this gate is closed: `freeze`, `window` (outside every deploy window
+        /// or on a freeze date; the rollout then never waits for a window), `quarantine`,
+        /// `alarm`, `drill` (the database's newest DR drill failed or is stale), `snapshot` (the
+        /// pre-deployment snapshot failed) or `budget` (the newest cost check found a budget's
+        /// forecast over its threshold). Needs --reason; audited. Repeatable.
         #[arg(long = "override", value_name = "GATE")]
         overrides: Vec<String>,
         /// How long the new release is watched at 100 % before promotion, replacing the plan's

@@ -35,6 +35,26 @@ pub async fn run(cli: &Cli) -> anyhow::Result<u8> {
                     service.plan.name,
                     service.plan.steps.len()
                 );
+                if let Some(windows) = &service.deploy_windows {
+                    let outside = match windows.outside {
+                        opsd::core::drill::GateMode::Hold => "queue",
+                        _ => "refuse",
+                    };
+                    println!(
+                        "    deploy windows: {}; {} freeze date entr{}; outside: {outside}",
+                        if windows.windows.windows.is_empty() {
+                            format!("any time, {}", windows.windows.zone_name)
+                        } else {
+                            windows.windows.describe_windows()
+                        },
+                        windows.windows.freeze_dates.len(),
+                        if windows.windows.freeze_dates.len() == 1 {
+                            "y"
+                        } else {
+                            "ies"
+                        }
+                    );
+                }
             }
             Ok(0)
         }

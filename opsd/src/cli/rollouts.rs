@@ -294,6 +294,9 @@ fn print_status(status: &ServiceStatus) {
     if let Some(active) = &status.active_rollout {
         print!("  rollout: ");
         print_rollout_line(active);
+        if let Some(waiting) = &active.waiting_for_window {
+            println!("  {waiting}");
+        }
         if let Some(decision) = active.decisions.last() {
             println!("  last decision: {} — {}", decision.kind, decision.summary);
         }

@@ -9,6 +9,7 @@
 //!       duration: 2h
 //!       announce: 7d
 //!       message: "Weekly maintenance, Sunday 02:00-04:00 UTC"
+//!       deploys: true         # also a deploy window (the default); false keeps it closed
 //! ```
 
 use std::time::Duration;
@@ -44,6 +45,13 @@ struct RawMaintenanceWindow {
     message: String,
     #[serde(default)]
     announce: Option<String>,
+    /// Whether deploys may move during the window although the deploy windows are closed.
+    #[serde(default = "yes")]
+    deploys: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Checks a maintenance message given in opsd.yaml or by an operator: non-blank, one line, at
@@ -115,6 +123,7 @@ pub(super) fn validate_maintenance(
             duration,
             message,
             announce,
+            allows_deploys: window.deploys,
         });
     }
     Ok(windows)
@@ -146,6 +155,15 @@ mod tests {
         let window = &config.maintenance[0];
         assert_eq!(window.duration.as_secs(), 7200);
         assert_eq!(window.announce.as_secs(), 7 * 86400);
+        assert!(
+            window.allows_deploys,
+            "a maintenance window is also a deploy window"
+        );
+        let closed = parse(
+            "  windows:\n    - {name: w, start: \"0 2 * * 0\", duration: 1h, message: m, deploys: false}\n",
+        )
+        .unwrap();
+        assert!(!closed.maintenance[0].allows_deploys);
     }
 
     #[test]

@@ -33,6 +33,7 @@ mod plans;
 mod raw;
 mod secrets;
 mod services;
+mod windows;
 mod yaml;
 
 pub use alarms::embedded_alarm_rules;
@@ -47,6 +48,7 @@ pub use maintenance::{check_maintenance_message, MAX_MAINTENANCE_MESSAGE};
 pub use plans::{NamedPlanError, DEFAULT_PLAN};
 pub use secrets::SecretSource;
 pub use services::{CheckSpec, ServiceConfig};
+pub use windows::DeployWindowsConfig;
 
 /// What `opsd up` runs without an opsd.yaml.
 const EMBEDDED_DEFAULT_CONFIG: &str = "services:
@@ -144,7 +146,18 @@ impl Config {
             secrets: &secrets,
             listen: top.listen,
         };
-        let services = services::validate_services(&source, &context, raw.services)?;
+        let mut services = services::validate_services(&source, &context, raw.services)?;
+        let deploy_windows = raw
+            .deploy_windows
+            .map(|section| {
+                windows::validate_deploy_windows(
+                    &source,
+                    &windows::SectionAt::top_level(&source),
+                    section,
+                )
+            })
+            .transpose()?;
+        windows::apply_to_services(deploy_windows, &mut services);
         let (notification_targets, notification_routes) = match raw.notifications {
             Some(notifications) => (notifications.targets, notifications.routes),
             None => (Vec::new(), Vec::new()),

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::secrets::RawSecret;
+use super::windows::RawDeployWindows;
 use crate::notify::{NotificationRoute, NotificationTarget};
 
 #[derive(Debug, Deserialize)]
@@ -37,6 +38,8 @@ pub(super) struct RawConfig {
     pub(super) secrets: BTreeMap<String, RawSecret>,
     #[serde(default)]
     pub(super) maintenance: Option<super::maintenance::RawMaintenance>,
+    #[serde(default)]
+    pub(super) deploy_windows: Option<RawDeployWindows>,
 }
 
 /// `costs`: where daily costs come from, the budgets, and the anomaly rules.
@@ -238,6 +241,8 @@ pub(super) struct RawService {
     pub(super) budget_gate: Option<String>,
     #[serde(default)]
     pub(super) alarm_gate: Option<String>,
+    #[serde(default)]
+    pub(super) deploy_windows: Option<RawDeployWindows>,
 }
 
 /// `services.<name>.aws`: where the service runs on AWS.

@@ -1,5 +1,6 @@
 //! opsd.yaml's `services` section: each service's platform, public address, command and release
-//! environment, health endpoint, plan, smoke checks and gates, validated into [`ServiceConfig`];
+//! environment, health endpoint, plan, smoke checks, gates and own deploy windows, validated into
+//! [`ServiceConfig`];
 //! public addresses are unique and a budget gate needs a `costs` section.
 
 use std::collections::BTreeMap;
@@ -11,6 +12,7 @@ use super::aws::{validate_aws, AwsServiceConfig};
 use super::plans::{check_plan_checks, resolve_plan, DEFAULT_PLAN};
 use super::raw::{RawCheck, RawService};
 use super::secrets::{validate_release_env, ReleaseEnvRules, SecretSource};
+use super::windows::{validate_deploy_windows, DeployWindowsConfig, SectionAt};
 use super::yaml::{duration_field, Source};
 use crate::core::config_error::ConfigError;
 use crate::core::drill::GateMode;
@@ -70,6 +72,9 @@ pub struct ServiceConfig {
     /// What a deploy does while a critical alarm fires on the service's stable release:
     /// `refuse` (the default), `hold` or `off`.
     pub alarm_gate: GateMode,
+    /// When deploys may move (its own `deploy_windows`, else the top-level one); `None`: at any
+    /// time.
+    pub deploy_windows: Option<DeployWindowsConfig>,
 }
 
 impl ServiceConfig {
@@ -292,6 +297,10 @@ fn validate_service(
             ))
         }
     };
+    let deploy_windows = raw
+        .deploy_windows
+        .map(|section| validate_deploy_windows(source, &SectionAt::service(source, &name), section))
+        .transpose()?;
     if raw.database.is_none() && raw.snapshot_before_deploy == Some(true) {
         return Err(error(
             "snapshot_before_deploy",
@@ -304,6 +313,7 @@ fn validate_service(
         drill_gate,
         budget_gate,
         alarm_gate,
+        deploy_windows,
         // On AWS an empty initial version means "whatever the alias routes now".
         initial_version: raw.initial_version.unwrap_or_else(|| {
             if aws.is_some() {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
-use super::gates::GateRequest;
+use super::gates::{GateRequest, GatesPassed};
 use super::{release_from_json, release_of, time_of, ActiveRollout, Actor, ControlError, Daemon};
 use crate::config::ServiceConfig;
 use crate::core::duration::parse_duration;
@@ -195,7 +195,7 @@ impl Daemon {
         let canary = release_of(service, version, env, env_from);
         let view = self
             .start_rollout(
-                rollout_id, stable, canary, plan, actor, reason, "deploy", gates.hold,
+                rollout_id, stable, canary, plan, actor, reason, "deploy", &gates,
             )
             .await?;
         if let Some(snapshot) = gates.snapshot {
@@ -239,7 +239,14 @@ impl Daemon {
             .with_watch(Duration::ZERO);
         let rollout_id = uuid::Uuid::new_v4().to_string();
         self.start_rollout(
-            rollout_id, stable, previous, plan, actor, reason, "rollback", None,
+            rollout_id,
+            stable,
+            previous,
+            plan,
+            actor,
+            reason,
+            "rollback",
+            &GatesPassed::default(),
         )
         .await
     }
@@ -254,15 +261,22 @@ impl Daemon {
         actor: &Actor,
         reason: Option<String>,
         action: &str,
-        gate_hold: Option<String>,
+        gates: &GatesPassed,
     ) -> Result<RolloutView, ControlError> {
         let service = canary.service.clone();
         let now = self.now_ms();
         let mut state = RolloutState::new(id.clone(), stable.clone(), canary.clone(), plan, now);
         state.reference = self.reference_traffic(&stable, &state.plan, now).await;
-        if let Some(reason) = gate_hold {
-            state = state.held_at_gate(reason);
-        }
+        state = match (&gates.hold, &gates.window_queue) {
+            // Another gate holds for an operator: the window's queue joins that hold.
+            (Some(hold), Some((window, _))) => state.held_at_gate(format!("{hold}; {window}")),
+            (Some(hold), None) => state.held_at_gate(hold.clone()),
+            (None, Some((window, closed))) => {
+                state.queued_for_window(window.clone(), closed.opens.clone())
+            }
+            (None, None) => state,
+        };
+        state.window_overridden = gates.window_overridden;
         let state_json = serde_json::to_string(&state)
             .map_err(|error| ControlError::Invalid(error.to_string()))?;
         let mut active = self.active.lock().await;

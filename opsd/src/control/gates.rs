@@ -1,23 +1,30 @@
-//! The gates a deploy passes before its rollout is created (freeze, quarantine, alarm, budget,
-//! drill, snapshot): one loop over [`GateKind::ALL`],
+//! The gates a deploy passes before its rollout is created (freeze, deploy window, quarantine,
+//! alarm, budget, drill, snapshot): one loop over [`GateKind::ALL`],
 //! each gate's verdict read from the store or the platform, decided by
 //! [`crate::core::gate::decide`], with one audited override path.
 
-use super::{Actor, ControlError, Daemon};
+use super::{time_of, Actor, ControlError, Daemon};
 use crate::config::ServiceConfig;
 use crate::core::alarms::evaluate_alarm;
 use crate::core::drill::GateMode;
 use crate::core::gate::{
-    alarm_verdict, decide, freeze_verdict, quarantine_verdict, Closure, FreezeInForce, GateKind,
-    GateOutcome, RolledBack, Verdict,
+    alarm_verdict, decide, freeze_verdict, quarantine_verdict, window_verdict, Closure,
+    FreezeInForce, GateKind, GateOutcome, RolledBack, Verdict,
 };
+use crate::core::maintenance::with_maintenance_deploys;
 use crate::core::severity::Severity;
+use crate::core::window::{ClosedWindow, WindowState};
 use crate::store::SnapshotRecord;
 
-/// What the gates left for the rollout: a hold reason, and the pre-deployment snapshot taken.
+/// What the gates left for the rollout: a hold reason, a queue for the deploy window, whether
+/// the window was overridden, and the pre-deployment snapshot taken.
 #[derive(Default)]
 pub(super) struct GatesPassed {
     pub hold: Option<String>,
+    /// Outside every window with `outside: queue`: the hold's reason and when the window opens.
+    pub window_queue: Option<(String, ClosedWindow)>,
+    /// The window was closed and an operator overrode it (audited).
+    pub window_overridden: bool,
     pub snapshot: Option<SnapshotRecord>,
 }
 
@@ -40,9 +47,17 @@ impl Daemon {
     ) -> Result<GatesPassed, ControlError> {
         let service = request.service;
         let mut passed = GatesPassed::default();
+        let window = self.window_state(service, self.now_ms());
         for kind in GateKind::ALL {
             let (mode, verdict) = match kind {
                 GateKind::Freeze => (GateMode::Refuse, self.freeze_verdict(service).await?),
+                GateKind::Window => (
+                    service
+                        .deploy_windows
+                        .as_ref()
+                        .map_or(GateMode::Off, |windows| windows.outside),
+                    window_verdict(&window),
+                ),
                 GateKind::Quarantine => (
                     GateMode::Refuse,
                     self.quarantine_verdict(service, request.version).await?,
@@ -62,6 +77,7 @@ impl Daemon {
             match decide(kind, &service.name, mode, verdict, overridden) {
                 GateOutcome::Pass => {}
                 GateOutcome::Overridden { action, evidence } => {
+                    passed.window_overridden |= kind == GateKind::Window;
                     self.audit(
                         request.actor,
                         action,
@@ -71,11 +87,30 @@ impl Daemon {
                     )
                     .await;
                 }
-                GateOutcome::Hold(reason) => passed.hold = Some(reason),
+                GateOutcome::Hold(reason) => match (&window, kind) {
+                    (WindowState::Closed(closed), GateKind::Window) => {
+                        passed.window_queue = Some((reason, closed.clone()))
+                    }
+                    _ => passed.hold = Some(reason),
+                },
                 GateOutcome::Refuse(message) => return Err(ControlError::GateClosed(message)),
             }
         }
         Ok(passed)
+    }
+
+    /// Whether the service's deploy windows are open at `now_ms` (open when it has none).
+    /// A scheduled maintenance window that allows deploys opens them too (R-WINDOW-1).
+    pub(super) fn window_state(&self, service: &ServiceConfig, now_ms: i64) -> WindowState {
+        let Some(windows) = service.deploy_windows.as_ref() else {
+            return WindowState::default();
+        };
+        with_maintenance_deploys(
+            windows.windows.state_at(now_ms),
+            windows.windows.is_freeze_date(now_ms),
+            time_of(now_ms),
+            &self.config.maintenance,
+        )
     }
 
     /// The freeze gate: closed while `opsd freeze` froze the service or every service.

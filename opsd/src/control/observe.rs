@@ -1,6 +1,6 @@
 //! What a reconciler tick reads: the canary's start and health, both releases' traffic, the
-//! alarm series, the platform's alarms and finished smoke checks, gathered into an
-//! [`Observation`] for the pure core.
+//! alarm series, the platform's alarms, finished smoke checks and the deploy window, gathered
+//! into an [`Observation`] for the pure core.
 
 use super::{ActiveRollout, ControlError, Daemon};
 use crate::core::plan::RolloutPlan;
@@ -19,14 +19,20 @@ impl Daemon {
         rollout: &mut ActiveRollout,
         now: i64,
     ) -> Result<(Observation, Vec<Action>), ControlError> {
+        let service = rollout.state.service.clone();
         let mut observation = Observation {
             now_ms: now,
             commands: std::mem::take(&mut rollout.commands),
             approvals: std::mem::take(&mut rollout.approvals),
             traffic_drift: rollout.traffic_drift.clone(),
+            deploy_window: self
+                .config
+                .services
+                .get(&service)
+                .map(|config| self.window_state(config, now))
+                .unwrap_or_default(),
             ..Observation::default()
         };
-        let service = rollout.state.service.clone();
         let canary = rollout.state.canary.clone();
         let mut pending_actions: Vec<Action> = Vec::new();
 

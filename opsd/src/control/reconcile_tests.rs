@@ -1,6 +1,7 @@
 //! The daemon in-process, on a fake platform and a clock the test moves: a rollout watched at
-//! 100 % and promoted, one rolled back during its watch, one rolled back, a platform error retried, opsd restarted in the middle of a step, and the
-//! quarantine and freeze gates.
+//! 100 % and promoted, one rolled back during its watch, one rolled back, a platform error
+//! retried, opsd restarted in the middle of a step, approvals, the quarantine and freeze gates,
+//! and deploy windows.
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -150,9 +151,18 @@ async fn daemon_on(
     store: Store,
     clock: Arc<TestClock>,
 ) -> Arc<Daemon> {
+    daemon_with(platform, store, clock, CONFIG).await
+}
+
+async fn daemon_with(
+    platform: Arc<FakePlatform>,
+    store: Store,
+    clock: Arc<TestClock>,
+    config_text: &str,
+) -> Arc<Daemon> {
     let config = Config::parse(
         "opsd.yaml",
-        CONFIG,
+        config_text,
         Path::new("/nonexistent"),
         Path::new("/usr/bin/steno"),
     )
@@ -172,10 +182,15 @@ async fn daemon_on(
 }
 
 async fn world() -> World {
+    world_with(CONFIG, 1_780_000_000_000).await
+}
+
+/// A world configured by `config_text` whose clock starts at `start_ms`.
+async fn world_with(config_text: &str, start_ms: i64) -> World {
     let platform = Arc::new(FakePlatform::default());
     let store = Store::open_in_memory().await.unwrap();
-    let clock = Arc::new(TestClock(AtomicI64::new(1_780_000_000_000)));
-    let daemon = daemon_on(platform.clone(), store.clone(), clock.clone()).await;
+    let clock = Arc::new(TestClock(AtomicI64::new(start_ms)));
+    let daemon = daemon_with(platform.clone(), store.clone(), clock.clone(), config_text).await;
     World {
         daemon,
         clock,
@@ -196,6 +211,21 @@ impl World {
     async fn deploy(&self, version: &str) -> String {
         let request = DeployRequest {
             version: version.into(),
+            ..DeployRequest::default()
+        };
+        let view = self
+            .daemon
+            .deploy("steno", request, &Actor::system())
+            .await
+            .expect("the deploy is accepted");
+        view.id
+    }
+
+    /// Deploys `version` with no watch after promotion, so it is promoted as soon as it reaches 100 %.
+    async fn deploy_unwatched(&self, version: &str) -> String {
+        let request = DeployRequest {
+            version: version.into(),
+            watch: Some("0".into()),
             ..DeployRequest::default()
         };
         let view = self
@@ -751,4 +781,167 @@ async fn approvals_come_from_different_people_and_move_the_rollout_on() {
         .collect();
     assert_eq!(approvers.len(), 2, "each counted approval is audited once");
     assert!(approvers.contains(&"alice") && approvers.contains(&"bob"));
+}
+
+/// Deploys may move in the first half of every hour (UTC); `outside` is `refuse` or `queue`.
+fn half_hours(outside: &str) -> String {
+    format!(
+        "{CONFIG}deploy_windows:\n  outside: {outside}\n  windows:\n    - {{name: half-hours, start: \"0 * * * *\", duration: 30m}}\n"
+    )
+}
+
+/// 2026-12-03T10:27:00Z, three minutes before the window closes.
+const AT_10_27: i64 = 1_796_293_620_000;
+/// 2026-12-03T10:40:00Z, outside the window.
+const AT_10_40: i64 = 1_796_294_400_000;
+/// 2026-12-03T11:00:00Z, when the next window opens.
+const AT_11_00: i64 = 1_796_295_600_000;
+
+impl World {
+    /// Ticks every ten seconds of the test's clock for `seconds`.
+    async fn run_for(&self, seconds: i64) {
+        for _ in 0..seconds / 10 {
+            self.clock.advance_secs(10);
+            self.tick().await;
+        }
+    }
+
+    async fn count_events(&self, kind: &str) -> usize {
+        self.event_kinds()
+            .await
+            .iter()
+            .filter(|event| *event == kind)
+            .count()
+    }
+}
+
+#[tokio::test]
+async fn a_rollout_whose_bake_ends_outside_the_window_waits_at_its_weight_then_resumes() {
+    let world = world_with(&half_hours("refuse"), AT_10_27).await;
+    world.platform.set_traffic("v1", 50, 0);
+    world.platform.set_traffic("v2", 50, 0);
+    let id = world.deploy_unwatched("v2").await;
+    world.tick().await;
+    world.tick().await;
+    assert_eq!(world.phase(&id).await, Phase::Baking);
+
+    // The 5-minute bake ends at 10:32, after the window closed at 10:30.
+    world.run_for(6 * 60).await;
+    let view = world.daemon.rollout(&id).await.unwrap();
+    assert_eq!(view.phase, Phase::Baking);
+    assert_eq!(view.canary_weight_percent, 10);
+    assert_eq!(world.platform.split().canary_weight_percent, 10);
+    assert_eq!(
+        view.waiting_for_window.as_deref(),
+        Some("waiting for the deploy window: opens Thu 2026-12-03 11:00 UTC")
+    );
+    world.run_for(60).await;
+    assert_eq!(
+        world.count_events("wait").await,
+        1,
+        "one event when it starts waiting"
+    );
+
+    world.clock.0.store(AT_11_00, Ordering::SeqCst);
+    world.tick().await;
+    assert_eq!(world.phase(&id).await, Phase::Promoted);
+    world.assert_settled_on("v2", "v1").await;
+    let decisions: Vec<String> = world
+        .daemon
+        .rollout(&id)
+        .await
+        .unwrap()
+        .decisions
+        .into_iter()
+        .map(|decision| decision.kind)
+        .collect();
+    assert_eq!(decisions, vec!["start", "wait", "resume", "promote"]);
+}
+
+#[tokio::test]
+async fn a_deploy_queued_outside_the_window_starts_its_canary_when_the_window_opens() {
+    let world = world_with(&half_hours("queue"), AT_10_40).await;
+    world.platform.set_traffic("v1", 50, 0);
+    world.platform.set_traffic("v2", 50, 0);
+    let id = world.deploy("v2").await;
+    let view = world.daemon.rollout(&id).await.unwrap();
+    assert_eq!(view.phase, Phase::Starting);
+    assert_eq!(
+        view.waiting_for_window.as_deref(),
+        Some("waiting for the deploy window: opens Thu 2026-12-03 11:00 UTC")
+    );
+    world.run_for(5 * 60).await;
+    assert_eq!(world.phase(&id).await, Phase::Starting);
+    assert_eq!(
+        *world.platform.started.lock().unwrap(),
+        vec!["v1".to_string()],
+        "no canary runs before the window opens"
+    );
+    assert_eq!(world.platform.split(), TrafficSplit::all_to("steno@v1"));
+
+    world.clock.0.store(AT_11_00, Ordering::SeqCst);
+    world.tick().await;
+    world.tick().await;
+    world.tick().await;
+    let view = world.daemon.rollout(&id).await.unwrap();
+    assert_eq!(view.phase, Phase::Baking);
+    assert_eq!(view.waiting_for_window, None);
+    assert_eq!(world.platform.split().canary_weight_percent, 10);
+    assert_eq!(
+        view.decisions[0].summary,
+        "the deploy window opened; starting the canary"
+    );
+}
+
+#[tokio::test]
+async fn a_deploy_outside_the_window_is_refused_until_an_audited_override_which_then_never_waits() {
+    let world = world_with(&half_hours("refuse"), AT_10_40).await;
+    world.platform.set_traffic("v1", 50, 0);
+    world.platform.set_traffic("v2", 50, 0);
+    let request = DeployRequest {
+        version: "v2".into(),
+        watch: Some("0".into()),
+        ..DeployRequest::default()
+    };
+    let refused = world
+        .daemon
+        .deploy("steno", request.clone(), &Actor::system())
+        .await
+        .expect_err("outside the window");
+    let message = refused.to_string();
+    assert!(matches!(refused, ControlError::GateClosed(_)), "{message}");
+    assert!(
+        message.contains("refused by the deploy window gate: outside every deploy window"),
+        "{message}"
+    );
+    assert!(
+        message.contains("opens Thu 2026-12-03 11:00 UTC"),
+        "{message}"
+    );
+    assert!(message.contains("--override window"), "{message}");
+
+    let overridden = DeployRequest {
+        overrides: vec!["window".into()],
+        reason: Some("hotfix for the login outage".into()),
+        ..request
+    };
+    let id = world
+        .daemon
+        .deploy("steno", overridden, &Actor::system())
+        .await
+        .expect("an override with a reason is accepted")
+        .id;
+    let audit = world.store.list_audit(10).await.unwrap();
+    let entry = audit
+        .iter()
+        .find(|entry| entry.action == "override_deploy_window")
+        .expect("the override is audited");
+    assert_eq!(entry.reason.as_deref(), Some("hotfix for the login outage"));
+    assert_eq!(entry.detail["gate"], "window");
+    // Overridden: its steps advance outside the window too.
+    world.tick().await;
+    world.tick().await;
+    world.run_for(6 * 60).await;
+    assert_eq!(world.phase(&id).await, Phase::Promoted);
+    assert_eq!(world.count_events("wait").await, 0);
 }

@@ -19,6 +19,10 @@ pub struct RolloutView {
     pub steps: usize,
     pub canary_weight_percent: u8,
     pub summary: String,
+    /// Set while the rollout waits for its deploy window, e.g. `waiting for the deploy window:
+    /// opens Tue 2026-12-08 02:00 UTC`.
+    #[serde(default)]
+    pub waiting_for_window: Option<String>,
     pub created_at: String,
     pub finished_at: Option<String>,
     pub state: RolloutState,
@@ -88,6 +92,10 @@ impl Daemon {
             steps: state.plan.steps.len(),
             canary_weight_percent: state.canary_weight_percent(),
             summary: state.last_summary.clone(),
+            waiting_for_window: state
+                .waiting_for_window
+                .clone()
+                .filter(|_| !state.phase.is_terminal()),
             created_at: time_of(state.created_at_ms).to_rfc3339(),
             finished_at: state.finished_at_ms.map(|at| time_of(at).to_rfc3339()),
             state: self.shown_state(state),

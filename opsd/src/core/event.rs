@@ -66,6 +66,7 @@ mod tests {
             DecisionKind::Abort,
             DecisionKind::Fail,
             DecisionKind::AwaitApproval,
+            DecisionKind::Wait,
         ] {
             let stored = serde_json::to_value(kind).unwrap();
             assert_eq!(stored.as_str(), Some(EventKind::Decision(kind).as_str()));

@@ -1,5 +1,5 @@
-//! Deploy gates as data: each gate (freeze, quarantine, alarm, budget, drill, pre-deployment
-//! snapshot) reports a [`Verdict`],
+//! Deploy gates as data: each gate (freeze, deploy window, quarantine, alarm, budget, drill,
+//! pre-deployment snapshot) reports a [`Verdict`],
 //! and [`decide`] turns it, the gate's mode and the operator's overrides into one
 //! [`GateOutcome`] — pass, overridden (to audit), hold, or refuse with a message that says what
 //! to do. One decision for every gate, so refusals, overrides and their audit read the same.
@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::alarms::{AlarmEvaluation, AlarmState, ExternalAlarm};
 use super::drill::GateMode;
 use super::severity::Severity;
+use super::window::WindowState;
 
 /// The gates a deploy passes, in the order they are evaluated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -16,6 +17,8 @@ use super::severity::Severity;
 pub enum GateKind {
     /// A stop-the-line freeze (`opsd freeze`) of the service or of every service.
     Freeze,
+    /// Outside every deploy window of the service, or on a freeze date (R-GATE-6).
+    Window,
     /// A version that was rolled back is not deployed again under the same label.
     Quarantine,
     /// A critical alarm firing on the service's stable release.
@@ -30,8 +33,9 @@ pub enum GateKind {
 
 impl GateKind {
     /// Every gate, in evaluation order: the cheap checks first, the snapshot (which writes) last.
-    pub const ALL: [GateKind; 6] = [
+    pub const ALL: [GateKind; 7] = [
         GateKind::Freeze,
+        GateKind::Window,
         GateKind::Quarantine,
         GateKind::Alarm,
         GateKind::Budget,
@@ -43,6 +47,7 @@ impl GateKind {
     pub fn name(self) -> &'static str {
         match self {
             GateKind::Freeze => "freeze",
+            GateKind::Window => "window",
             GateKind::Quarantine => "quarantine",
             GateKind::Alarm => "alarm",
             GateKind::Budget => "budget",
@@ -68,6 +73,7 @@ impl GateKind {
     pub fn override_action(self) -> &'static str {
         match self {
             GateKind::Freeze => "override_freeze",
+            GateKind::Window => "override_deploy_window",
             GateKind::Quarantine => "override_quarantine",
             GateKind::Alarm => "override_alarm_gate",
             GateKind::Budget => "override_budget_gate",
@@ -80,6 +86,7 @@ impl GateKind {
     fn refusal(self) -> &'static str {
         match self {
             GateKind::Freeze => "refused by a freeze",
+            GateKind::Window => "refused by the deploy window gate",
             GateKind::Quarantine => "refused by the quarantine gate",
             GateKind::Alarm => "refused by the alarm gate",
             GateKind::Budget => "refused by the budget gate",
@@ -136,6 +143,24 @@ pub fn freeze_verdict(freeze: Option<FreezeInForce<'_>>) -> Verdict {
             "frozen_by": freeze.actor,
             "frozen_because": freeze.reason,
             "since": freeze.since,
+        }),
+    })
+}
+
+/// The deploy window gate's verdict: closed outside every window and on freeze dates, naming
+/// the next opening in the configured zone and in UTC.
+pub fn window_verdict(state: &WindowState) -> Verdict {
+    let WindowState::Closed(closed) = state else {
+        return Verdict::Open;
+    };
+    Verdict::Closed(Closure {
+        reason: format!("{}; the next window {}", closed.reason, closed.opens),
+        what_to_do: "deploy then".into(),
+        evidence: serde_json::json!({
+            "gate": "window",
+            "closed_because": closed.reason,
+            "opens_at_ms": closed.opens_at_ms,
+            "opens": closed.opens,
         }),
     })
 }
@@ -477,6 +502,57 @@ mod tests {
     }
 
     #[test]
+    fn outside_a_window_a_deploy_is_refused_or_queued_naming_the_next_opening() {
+        use crate::core::window::ClosedWindow;
+        assert_eq!(
+            window_verdict(&WindowState::Open { closes_at_ms: None }),
+            Verdict::Open
+        );
+        let outside = window_verdict(&WindowState::Closed(ClosedWindow {
+            reason: "outside every deploy window (weeknights: 0 2 * * TUE-THU for 2h, UTC)".into(),
+            opens_at_ms: Some(1_796_695_200_000),
+            opens: "opens Tue 2026-12-08 02:00 UTC".into(),
+        }));
+        let GateOutcome::Refuse(message) = decide(
+            GateKind::Window,
+            "steno",
+            GateMode::Refuse,
+            outside.clone(),
+            false,
+        ) else {
+            panic!("expected a refusal");
+        };
+        assert_eq!(
+            message,
+            "deploy of steno refused by the deploy window gate: outside every deploy window \
+             (weeknights: 0 2 * * TUE-THU for 2h, UTC); the next window opens Tue 2026-12-08 02:00 \
+             UTC; deploy then, or override with --override window --reason \"...\" (audited)"
+        );
+        assert_eq!(
+            decide(
+                GateKind::Window,
+                "steno",
+                GateMode::Hold,
+                outside.clone(),
+                false
+            ),
+            GateOutcome::Hold(
+                "window gate: outside every deploy window (weeknights: 0 2 * * TUE-THU for 2h, \
+                 UTC); the next window opens Tue 2026-12-08 02:00 UTC"
+                    .into()
+            )
+        );
+        let GateOutcome::Overridden { action, evidence } =
+            decide(GateKind::Window, "steno", GateMode::Refuse, outside, true)
+        else {
+            panic!("expected an override");
+        };
+        assert_eq!(action, "override_deploy_window");
+        assert_eq!(evidence["opens_at_ms"], 1_796_695_200_000_i64);
+        assert_eq!(GateKind::from_override("window"), Ok(GateKind::Window));
+    }
+
+    #[test]
     fn overrides_name_a_gate() {
         assert_eq!(GateKind::from_override("budget"), Ok(GateKind::Budget));
         assert_eq!(
@@ -485,8 +561,8 @@ mod tests {
         );
         assert_eq!(
             GateKind::from_override("everything").unwrap_err(),
-            "--override \"everything\" is not a gate; use freeze, quarantine, alarm, budget, drill, \
-             snapshot"
+            "--override \"everything\" is not a gate; use freeze, window, quarantine, alarm, budget, \
+             drill, snapshot"
         );
     }
 }

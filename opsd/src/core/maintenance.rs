@@ -12,6 +12,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::schedule::Schedule;
+use super::window::WindowState;
 
 /// A maintenance window that repeats: it starts at each fire of `start` and lasts `duration`.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,6 +23,9 @@ pub struct ScheduledMaintenance {
     pub message: String,
     /// How long before its start a window is announced (shown as upcoming).
     pub announce: Duration,
+    /// Whether deploys may move during it although the deploy windows are closed (the default:
+    /// a maintenance window is also a deploy window). Freeze dates still win.
+    pub allows_deploys: bool,
 }
 
 /// One window, as the status document and the CLI show it.
@@ -122,6 +126,32 @@ pub fn maintenance_at(
     }
 }
 
+/// The deploy-window state with maintenance taken into account: a scheduled maintenance window
+/// in force that allows deploys opens deploy windows that are closed, until it ends, except on a
+/// freeze date.
+pub fn with_maintenance_deploys(
+    state: WindowState,
+    on_freeze_date: bool,
+    now: DateTime<Utc>,
+    schedules: &[ScheduledMaintenance],
+) -> WindowState {
+    if on_freeze_date || !matches!(state, WindowState::Closed(_)) {
+        return state;
+    }
+    let open_until = schedules
+        .iter()
+        .filter(|schedule| schedule.allows_deploys)
+        .filter_map(|schedule| scheduled_active(schedule, now))
+        .filter_map(|window| window.ends_at)
+        .max();
+    match open_until {
+        Some(end) => WindowState::Open {
+            closes_at_ms: Some(end.timestamp_millis()),
+        },
+        None => state,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,7 +170,49 @@ mod tests {
             duration: Duration::from_secs(2 * 3600),
             message: "Weekly maintenance, Sunday 02:00-04:00 UTC".into(),
             announce: Duration::from_secs(7 * 24 * 3600),
+            allows_deploys: true,
         }
+    }
+
+    /// A maintenance window is also a deploy window unless it says otherwise; a freeze date wins.
+    #[test]
+    fn a_maintenance_window_opens_closed_deploy_windows() {
+        let closed = WindowState::Closed(super::super::window::ClosedWindow {
+            reason: "outside every deploy window".into(),
+            opens_at_ms: None,
+            opens: "opens Tue".into(),
+        });
+        let sunday_3am = at("2026-12-06T03:00:00Z");
+        let opened =
+            with_maintenance_deploys(closed.clone(), false, sunday_3am, &[sunday_nights()]);
+        assert_eq!(
+            opened,
+            WindowState::Open {
+                closes_at_ms: Some(at("2026-12-06T04:00:00Z").timestamp_millis())
+            }
+        );
+        assert_eq!(
+            with_maintenance_deploys(closed.clone(), true, sunday_3am, &[sunday_nights()]),
+            closed,
+            "a freeze date wins"
+        );
+        let no_deploys = ScheduledMaintenance {
+            allows_deploys: false,
+            ..sunday_nights()
+        };
+        assert_eq!(
+            with_maintenance_deploys(closed.clone(), false, sunday_3am, &[no_deploys]),
+            closed
+        );
+        assert_eq!(
+            with_maintenance_deploys(
+                closed.clone(),
+                false,
+                at("2026-12-06T05:00:00Z"),
+                &[sunday_nights()]
+            ),
+            closed
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The pure decision core: traffic samples, rollout plans, alarm rules, canary analysis, the
-//! rollout state machine with its watch after promotion, DR drill verdicts with their schedules, and cost budgets, forecasts
-//! and anomalies.
+//! rollout state machine with its watch after promotion, DR drill verdicts with their schedules,
+//! cost budgets, forecasts and anomalies, and deploy windows.
 //! invariant: nothing here awaits, reads a clock, or does I/O.
 pub mod alarms;
 pub mod analysis;
@@ -17,7 +17,9 @@ pub mod release;
 pub mod release_env;
 pub mod retry;
 pub mod rollout;
+pub mod rollout_window;
 pub mod schedule;
 pub mod severity;
 pub mod traffic;
 pub mod watch;
+pub mod window;

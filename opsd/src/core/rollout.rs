@@ -19,6 +19,7 @@ use super::cost::release_cost::{
 };
 use super::duration::format_duration;
 use super::plan::RolloutPlan;
+use super::rollout_window::{start_when_the_window_opens, wait_for_the_window};
 use super::traffic::{SecondSample, TrafficSample};
 use super::watch::ReferenceTraffic;
 use crate::core::release::{HealthStatus, ReleaseSpec, TrafficSplit};
@@ -64,7 +65,8 @@ impl Default for RolloutPolicy {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
-    /// The canary release is being started; no traffic yet.
+    /// The canary release is being started (or a deploy queued outside its deploy windows waits
+    /// for one to open before it starts); no traffic yet.
     Starting,
     /// The canary takes the current step's weight while its bake runs.
     Baking,
@@ -173,6 +175,14 @@ pub struct RolloutState {
     /// Set while the rollout waits for people's approval before its next step (R-GATE-8).
     #[serde(default)]
     pub approval: Option<ApprovalWait>,
+    /// Set while the rollout waits for its deploy window (R-GATE-6): queued before its canary
+    /// starts, or at its current weight after a step's bake passed. Says when the window opens.
+    #[serde(default)]
+    pub waiting_for_window: Option<String>,
+    /// An operator overrode the deploy window (at the deploy, or by resuming a waiting rollout):
+    /// its steps advance outside windows too.
+    #[serde(default)]
+    pub window_overridden: bool,
 }
 
 /// What the platforms and the operator reported since the previous step.
@@ -197,6 +207,8 @@ pub struct Observation {
     pub commands: Vec<OperatorCommand>,
     /// Approvals given since the previous step (audited where they were given).
     pub approvals: Vec<Approval>,
+    /// Whether the service's deploy windows are open now (open when it has none).
+    pub deploy_window: super::window::WindowState,
 }
 
 /// Whether the canary release is up.
@@ -236,6 +248,8 @@ pub enum DecisionKind {
     Fail,
     /// A step passed and the next one waits for people's approval.
     AwaitApproval,
+    /// A step's bake passed outside the deploy windows: the weight is kept until one opens.
+    Wait,
 }
 
 impl DecisionKind {
@@ -252,6 +266,7 @@ impl DecisionKind {
             DecisionKind::Abort => "abort",
             DecisionKind::Fail => "fail",
             DecisionKind::AwaitApproval => "await_approval",
+            DecisionKind::Wait => "wait",
         }
     }
 }
@@ -331,6 +346,8 @@ impl RolloutState {
             cost_accepted: false,
             reference: None,
             approval: None,
+            waiting_for_window: None,
+            window_overridden: false,
         }
     }
 
@@ -340,6 +357,18 @@ impl RolloutState {
         !self.phase.is_terminal()
             && self.phase != Phase::Starting
             && self.canary_weight_percent() == 100
+    }
+
+    /// A new rollout queued outside its deploy windows: no canary runs and no traffic moves
+    /// until the window opens (`opens`, e.g. `opens Tue 2026-12-08 02:00 UTC`) or an operator
+    /// resumes it (audited); then the canary starts.
+    pub fn queued_for_window(mut self, reason: String, opens: String) -> RolloutState {
+        self.last_summary = format!(
+            "queued for the deploy window ({reason}); resume to start now (audited) or abort"
+        );
+        self.gate_hold = Some(reason);
+        self.waiting_for_window = Some(format!("waiting for the deploy window: {opens}"));
+        self
     }
 
     /// A new rollout held before its canary starts because a gate is closed: no canary runs and
@@ -454,9 +483,13 @@ pub fn step(
         return (next, actions);
     }
     absorb_approvals(&mut next, observation, &mut actions);
+    start_when_the_window_opens(&mut next, observation, &mut actions);
 
     match next.phase {
-        Phase::Starting => step_starting(&mut next, observation, &mut actions),
+        // A rollout held at a gate starts only once the hold is lifted.
+        Phase::Starting if next.gate_hold.is_none() => {
+            step_starting(&mut next, observation, &mut actions)
+        }
         Phase::Baking => step_baking(&mut next, observation, policy, &mut actions),
         Phase::Paused | Phase::Held => {
             // The weight is held; health still counts so an unhealthy canary is not kept.
@@ -522,6 +555,9 @@ fn apply_command(
         }
         OperatorCommand::Resume => {
             if let Some(gate) = state.gate_hold.take() {
+                if state.waiting_for_window.take().is_some() {
+                    state.window_overridden = true;
+                }
                 state.phase = Phase::Starting;
                 record(
                     state,
@@ -530,6 +566,20 @@ fn apply_command(
                     format!(
                         "resumed by an operator over a closed gate ({gate}); starting the canary"
                     ),
+                    evidence,
+                    actions,
+                );
+                return;
+            }
+            if state.phase == Phase::Baking && state.waiting_for_window.take().is_some() {
+                state.window_overridden = true;
+                record(
+                    state,
+                    DecisionKind::Resume,
+                    now,
+                    "resumed by an operator outside the deploy window; steps advance outside \
+                     windows from now on"
+                        .into(),
                     evidence,
                     actions,
                 );
@@ -952,6 +1002,9 @@ fn step_baking(
     }
     match verdict {
         Verdict::Pass => {
+            if wait_for_the_window(state, observation, actions) {
+                return;
+            }
             let next_index = state.step_index + 1;
             let next_step = state
                 .plan
@@ -1056,7 +1109,14 @@ fn absorb_approvals(
     for approval in &observation.approvals {
         wait.add(approval.clone());
     }
+    // Outside a deploy window the approved step still waits for the window (R-GATE-6).
+    let window_open = state.window_overridden
+        || !matches!(
+            observation.deploy_window,
+            super::window::WindowState::Closed(_)
+        );
     let ready = wait.is_complete()
+        && window_open
         && (state.phase == Phase::Baking || (state.phase == Phase::Held && wait.timed_out));
     if ready {
         state.phase = Phase::Baking;
@@ -1194,7 +1254,7 @@ fn verdict_word(verdict: Verdict) -> &'static str {
     }
 }
 
-fn record(
+pub(super) fn record(
     state: &mut RolloutState,
     kind: DecisionKind,
     now: i64,
@@ -1252,6 +1312,7 @@ mod tests {
     use super::*;
     use crate::core::alarms::parse_alarm_file;
     use crate::core::plan::{parse_plan, preset};
+    use crate::core::window::WindowState;
     use std::collections::BTreeMap;
 
     fn release(version: &str) -> ReleaseSpec {
@@ -1328,6 +1389,8 @@ mod tests {
         series: Vec<SecondSample>,
         decisions: Vec<Decision>,
         checks_run: Vec<String>,
+        /// The deploy window every observation reports.
+        window: WindowState,
     }
 
     impl Trace {
@@ -1342,6 +1405,7 @@ mod tests {
                 series: Vec::new(),
                 decisions: Vec::new(),
                 checks_run: Vec::new(),
+                window: WindowState::default(),
             }
         }
 
@@ -1385,6 +1449,7 @@ mod tests {
                 canary_series: self.series.clone(),
                 canary_health: health,
                 commands,
+                deploy_window: self.window.clone(),
                 ..Observation::default()
             });
             if (self.state.step_index, self.state.step_started_at_ms) != step_before {
@@ -1786,6 +1851,130 @@ mod tests {
             .any(|decision| decision.summary.contains("over a closed gate")));
         assert_eq!(trace.state.phase, Phase::Baking);
         assert_eq!(trace.state.canary_weight_percent(), 10);
+    }
+
+    fn closed_window() -> WindowState {
+        WindowState::Closed(crate::core::window::ClosedWindow {
+            reason: "outside every deploy window (weeknights: 0 2 * * TUE-THU for 2h, UTC)".into(),
+            opens_at_ms: Some(1_700_100_000_000),
+            opens: "opens Thu 2023-11-16 02:00 UTC".into(),
+        })
+    }
+
+    #[test]
+    fn a_bake_that_passes_outside_the_window_keeps_its_weight_until_the_window_opens() {
+        let mut trace = Trace::new(fast_plan(), Side::new(500, 5));
+        trace.ready();
+        trace.window = closed_window();
+        for _ in 0..60 {
+            trace.second(Some(HealthStatus::Healthy), Vec::new());
+        }
+        assert_eq!(trace.state.phase, Phase::Baking);
+        assert_eq!(trace.state.canary_weight_percent(), 10);
+        assert_eq!(
+            trace.state.waiting_for_window.as_deref(),
+            Some("waiting for the deploy window: opens Thu 2023-11-16 02:00 UTC")
+        );
+        assert!(
+            trace.state.last_summary.starts_with(
+                "the 10 % step passed its bake; waiting for the deploy window: opens Thu"
+            ),
+            "{}",
+            trace.state.last_summary
+        );
+        assert_eq!(
+            trace.kinds(),
+            vec![DecisionKind::Start, DecisionKind::Wait],
+            "one decision when the waiting starts"
+        );
+
+        trace.window = WindowState::Open { closes_at_ms: None };
+        trace.second(Some(HealthStatus::Healthy), Vec::new());
+        assert_eq!(trace.state.waiting_for_window, None);
+        assert_eq!(trace.state.canary_weight_percent(), 50);
+        assert_eq!(
+            trace.kinds(),
+            vec![
+                DecisionKind::Start,
+                DecisionKind::Wait,
+                DecisionKind::Resume,
+                DecisionKind::Advance
+            ]
+        );
+        trace.run_until_terminal(60);
+        assert_eq!(trace.state.phase, Phase::Promoted);
+    }
+
+    #[test]
+    fn a_rollout_waiting_for_its_window_is_still_rolled_back_at_once() {
+        let mut trace = Trace::new(fast_plan(), Side::new(500, 5));
+        trace.ready();
+        trace.window = closed_window();
+        for _ in 0..15 {
+            trace.second(Some(HealthStatus::Healthy), Vec::new());
+        }
+        assert!(trace.state.waiting_for_window.is_some());
+        for _ in 0..3 {
+            trace.second(Some(HealthStatus::Unhealthy("503".into())), Vec::new());
+        }
+        assert_eq!(trace.state.phase, Phase::RolledBack);
+        assert_eq!(trace.state.canary_weight_percent(), 0);
+    }
+
+    #[test]
+    fn an_operator_resume_overrides_the_window_of_a_waiting_rollout() {
+        let mut trace = Trace::new(fast_plan(), Side::new(500, 5));
+        trace.ready();
+        trace.window = closed_window();
+        for _ in 0..15 {
+            trace.second(Some(HealthStatus::Healthy), Vec::new());
+        }
+        assert_eq!(trace.state.canary_weight_percent(), 10);
+        trace.second(Some(HealthStatus::Healthy), vec![OperatorCommand::Resume]);
+        assert!(trace.state.window_overridden);
+        assert_eq!(trace.state.canary_weight_percent(), 50);
+        trace.run_until_terminal(60);
+        assert_eq!(trace.state.phase, Phase::Promoted, "no more waiting");
+    }
+
+    #[test]
+    fn a_deploy_queued_for_its_window_starts_when_it_opens_or_when_an_operator_resumes() {
+        let mut trace = Trace::new(fast_plan(), Side::new(500, 5));
+        trace.state = trace.state.clone().queued_for_window(
+            "window gate: outside every deploy window".into(),
+            "opens Thu 2023-11-16 02:00 UTC".into(),
+        );
+        trace.window = closed_window();
+        for _ in 0..5 {
+            trace.second(None, Vec::new());
+        }
+        assert_eq!(trace.state.phase, Phase::Starting);
+        assert_eq!(trace.state.phase.exit_code(), None, "it moves on its own");
+        assert_eq!(trace.state.canary_weight_percent(), 0);
+        assert!(trace.decisions.is_empty());
+        trace.window = WindowState::Open { closes_at_ms: None };
+        trace.second(None, Vec::new());
+        assert_eq!(trace.state.gate_hold, None);
+        assert_eq!(trace.state.waiting_for_window, None);
+        assert!(!trace.state.window_overridden);
+        assert_eq!(
+            trace.decisions[0].summary,
+            "the deploy window opened; starting the canary"
+        );
+        // The trace's canary answers ready in the same second, so it starts baking at once.
+        assert_eq!(trace.state.phase, Phase::Baking);
+
+        let mut resumed = Trace::new(fast_plan(), Side::new(500, 5));
+        resumed.state = resumed
+            .state
+            .clone()
+            .queued_for_window("window gate: closed".into(), "opens later".into());
+        resumed.window = closed_window();
+        resumed.second(None, vec![OperatorCommand::Resume]);
+        assert_eq!(resumed.state.phase, Phase::Baking);
+        assert!(resumed.state.window_overridden);
+        resumed.run_until_terminal(60);
+        assert_eq!(resumed.state.phase, Phase::Promoted);
     }
 
     #[test]

@@ -1,9 +1,11 @@
-//! Cron-like schedules (`0 3 * * *`, `@daily`, `@quarterly`) in UTC: parsing, the latest fire at
-//! or before a moment, and whether a periodic job (a DR drill) is overdue. Pure.
+//! Cron-like schedules (`0 3 * * *`, `0 2 * * TUE-THU`, `@daily`, `@quarterly`): parsing, the
+//! latest fire at or before a moment, the fire times of one day, and whether a periodic job (a DR
+//! drill) is overdue. Times are civil (a drill's are UTC; a deploy window's are in its zone). Pure.
 
 use chrono::{Datelike, Duration as ChronoDuration, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
 
-/// A parsed five-field schedule: minute, hour, day of month, month, day of week (0 or 7 = Sunday).
+/// A parsed five-field schedule: minute, hour, day of month, month, day of week (0 or 7 = Sunday;
+/// `SUN`-`SAT` and `JAN`-`DEC` are accepted in any case).
 /// As in cron, when both day of month and day of week are restricted a day matches either.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Schedule {
@@ -16,6 +18,14 @@ pub struct Schedule {
     day_of_month_restricted: bool,
     day_of_week_restricted: bool,
 }
+
+/// Day-of-week names, Sunday = 0.
+const DAY_NAMES: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
+
+/// Month names, January = 1.
+const MONTH_NAMES: [&str; 12] = [
+    "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
+];
 
 /// Named schedules, expanded to five fields.
 const ALIASES: &[(&str, &str)] = &[
@@ -51,11 +61,11 @@ impl Schedule {
                     .join(", ")
             ));
         }
-        let minutes = parse_field(fields[0], "minute", 0, 59)?;
-        let hours = parse_field(fields[1], "hour", 0, 23)?;
-        let days_of_month = parse_field(fields[2], "day of month", 1, 31)?;
-        let months = parse_field(fields[3], "month", 1, 12)?;
-        let mut days_of_week = parse_field(fields[4], "day of week", 0, 7)?;
+        let minutes = parse_field(fields[0], "minute", 0, 59, &[])?;
+        let hours = parse_field(fields[1], "hour", 0, 23, &[])?;
+        let days_of_month = parse_field(fields[2], "day of month", 1, 31, &[])?;
+        let months = parse_field(fields[3], "month", 1, 12, &MONTH_NAMES)?;
+        let mut days_of_week = parse_field(fields[4], "day of week", 0, 7, &DAY_NAMES)?;
         if days_of_week.contains(&7) {
             days_of_week.retain(|day| *day != 7);
             if !days_of_week.contains(&0) {
@@ -137,6 +147,21 @@ impl Schedule {
         None
     }
 
+    /// The fire times on `day`, earliest first (none when the day does not match).
+    pub fn fire_times_on(&self, day: NaiveDate) -> Vec<NaiveTime> {
+        if !self.day_matches(day) {
+            return Vec::new();
+        }
+        self.hours
+            .iter()
+            .flat_map(|&hour| {
+                self.minutes
+                    .iter()
+                    .filter_map(move |&minute| NaiveTime::from_hms_opt(hour, minute, 0))
+            })
+            .collect()
+    }
+
     fn latest_time_in_day(&self, at_or_before: Option<NaiveTime>) -> Option<NaiveTime> {
         self.hours.iter().rev().find_map(|&hour| {
             self.minutes.iter().rev().find_map(|&minute| {
@@ -150,7 +175,14 @@ impl Schedule {
     }
 }
 
-fn parse_field(text: &str, name: &str, low: u32, high: u32) -> Result<Vec<u32>, String> {
+/// One field; `names` spell the values from `low` on (`MON` for 1 in the day of week).
+fn parse_field(
+    text: &str,
+    name: &str,
+    low: u32,
+    high: u32,
+    names: &[&str],
+) -> Result<Vec<u32>, String> {
     let mut values = Vec::new();
     for part in text.split(',') {
         let (range, step) = match part.split_once('/') {
@@ -168,11 +200,11 @@ fn parse_field(text: &str, name: &str, low: u32, high: u32) -> Result<Vec<u32>, 
             (low, high)
         } else if let Some((start, end)) = range.split_once('-') {
             (
-                number(start, name, low, high)?,
-                number(end, name, low, high)?,
+                number(start, name, low, high, names)?,
+                number(end, name, low, high, names)?,
             )
         } else {
-            let single = number(range, name, low, high)?;
+            let single = number(range, name, low, high, names)?;
             let end = if part.contains('/') { high } else { single };
             (single, end)
         };
@@ -186,10 +218,24 @@ fn parse_field(text: &str, name: &str, low: u32, high: u32) -> Result<Vec<u32>, 
     Ok(values)
 }
 
-fn number(text: &str, name: &str, low: u32, high: u32) -> Result<u32, String> {
-    let value: u32 = text
-        .parse()
-        .map_err(|_| format!("{name} {text:?} is not a number"))?;
+fn number(text: &str, name: &str, low: u32, high: u32, names: &[&str]) -> Result<u32, String> {
+    let named = names
+        .iter()
+        .position(|known| known.eq_ignore_ascii_case(text))
+        .map(|index| low + index as u32);
+    let value: u32 = match named {
+        Some(value) => value,
+        None => text.parse().map_err(|_| {
+            if names.is_empty() {
+                format!("{name} {text:?} is not a number")
+            } else {
+                format!(
+                    "{name} {text:?} is not a number or one of {}",
+                    names.join(", ")
+                )
+            }
+        })?,
+    };
     if value < low || value > high {
         return Err(format!("{name} {value} is outside {low}-{high}"));
     }
@@ -275,6 +321,30 @@ mod tests {
     }
 
     #[test]
+    fn day_and_month_names_in_any_case_and_the_fire_times_of_a_day() {
+        let weeknights = Schedule::parse("0 2 * * TUE-thu").unwrap();
+        assert_eq!(
+            weeknights.days_of_week,
+            Schedule::parse("0 2 * * 2-4").unwrap().days_of_week
+        );
+        // 2026-12-03 is a Thursday, 2026-12-04 a Friday.
+        let thursday = NaiveDate::from_ymd_opt(2026, 12, 3).unwrap();
+        assert_eq!(
+            weeknights.fire_times_on(thursday),
+            vec![NaiveTime::from_hms_opt(2, 0, 0).unwrap()]
+        );
+        assert!(weeknights
+            .fire_times_on(thursday.succ_opt().unwrap())
+            .is_empty());
+        let summer = Schedule::parse("30 9,17 * Jun-AUG sat,SUN").unwrap();
+        let saturday = NaiveDate::from_ymd_opt(2026, 7, 4).unwrap();
+        assert_eq!(summer.fire_times_on(saturday).len(), 2);
+        assert!(summer
+            .fire_times_on(NaiveDate::from_ymd_opt(2026, 12, 5).unwrap())
+            .is_empty());
+    }
+
+    #[test]
     fn leap_day_schedules_fire_only_in_leap_years() {
         let leap_day = Schedule::parse("0 0 29 2 *").unwrap();
         assert_eq!(
@@ -295,9 +365,12 @@ mod tests {
         assert!(Schedule::parse("61 3 * * *")
             .unwrap_err()
             .contains("minute 61 is outside 0-59"));
-        assert!(Schedule::parse("0 3 * * mon")
+        assert!(Schedule::parse("0 3 * * funday")
             .unwrap_err()
-            .contains("day of week \"mon\""));
+            .contains("day of week \"funday\" is not a number or one of SUN, MON"));
+        assert!(Schedule::parse("0 3 * MON *")
+            .unwrap_err()
+            .contains("month \"MON\""));
         assert!(Schedule::parse("*/0 * * * *")
             .unwrap_err()
             .contains("positive"));
