@@ -24,6 +24,12 @@ pub enum EventKind {
     Freeze,
     /// `opsd unfreeze` allowed them again.
     Unfreeze,
+    /// An alarm rule watched in production changed state (OK, ALARM, INSUFFICIENT_DATA).
+    AlarmState,
+    /// The stable release crashed (the platform restarts it when it can).
+    ReleaseCrashed,
+    /// The stable release answers its health check again after a crash.
+    ReleaseRecovered,
 }
 
 impl EventKind {
@@ -39,6 +45,9 @@ impl EventKind {
             EventKind::CdnInvalidation => "cdn_invalidation",
             EventKind::Freeze => "freeze",
             EventKind::Unfreeze => "unfreeze",
+            EventKind::AlarmState => "alarm_state",
+            EventKind::ReleaseCrashed => "release_crashed",
+            EventKind::ReleaseRecovered => "release_recovered",
         }
     }
 }

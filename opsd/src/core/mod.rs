@@ -1,7 +1,8 @@
 //! The pure decision core: traffic samples, rollout plans, alarm rules, canary analysis, the
-//! rollout state machine, DR drill verdicts with their schedules, and cost budgets, forecasts
+//! rollout state machine, alarm states in production and the stable release's health, DR drill verdicts with their schedules, and cost budgets, forecasts
 //! and anomalies.
 //! invariant: nothing here awaits, reads a clock, or does I/O.
+pub mod alarm_state;
 pub mod alarms;
 pub mod analysis;
 pub mod config_error;
@@ -17,4 +18,5 @@ pub mod retry;
 pub mod rollout;
 pub mod schedule;
 pub mod severity;
+pub mod stable_health;
 pub mod traffic;

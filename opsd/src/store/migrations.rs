@@ -45,6 +45,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "freezes",
         sql: include_str!("schema/0006_freezes.sql"),
     },
+    Migration {
+        version: 7,
+        name: "alarm states",
+        sql: include_str!("schema/0007_alarm_states.sql"),
+    },
 ];
 
 const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\
