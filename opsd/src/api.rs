@@ -184,6 +184,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/rollouts/{id}", get(rollout))
         .route("/v1/audit", get(audit))
         .route("/v1/freezes", get(freezes))
+        .route("/v1/alarms", get(alarms))
         .route("/v1/freeze", post(freeze))
         .route("/v1/unfreeze", post(unfreeze))
         .route("/v1/maintenance", get(maintenance).post(start_maintenance))
@@ -414,6 +415,24 @@ async fn stop_maintenance(
 async fn freezes(State(state): State<ApiState>, _caller: Caller) -> Result<Response, ApiError> {
     let freezes = state.daemon.freezes().await?;
     Ok(Json(json!({ "freezes": freezes })).into_response())
+}
+
+#[derive(Deserialize)]
+struct AlarmsQuery {
+    service: Option<String>,
+}
+
+/// Every alarm rule's production state (viewers may read it).
+async fn alarms(
+    State(state): State<ApiState>,
+    _caller: Caller,
+    Query(query): Query<AlarmsQuery>,
+) -> Result<Response, ApiError> {
+    let alarms = state
+        .daemon
+        .alarm_statuses(query.service.as_deref())
+        .await?;
+    Ok(Json(json!({ "alarms": alarms })).into_response())
 }
 
 async fn rollout(

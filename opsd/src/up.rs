@@ -123,6 +123,7 @@ pub async fn run(mut config: Config, environment: HashMap<String, String>) -> an
     }
     let (stop_sender, stop_receiver) = tokio::sync::watch::channel(false);
     let reconciler = tokio::spawn(daemon.clone().run(stop_receiver.clone()));
+    let production_watch = tokio::spawn(daemon.clone().watch_production(stop_receiver.clone()));
     let cost_scheduler = tokio::spawn(run_scheduled_cost_checks(
         config.clone(),
         store.clone(),
@@ -182,6 +183,7 @@ pub async fn run(mut config: Config, environment: HashMap<String, String>) -> an
     tracing::info!("shutting down");
     let _ = stop_sender.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(5), reconciler).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), production_watch).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), usage_recorder).await;
     drill_scheduler.abort();
     cost_scheduler.abort();

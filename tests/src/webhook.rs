@@ -50,6 +50,16 @@ impl Webhook {
         self.bodies.lock().unwrap().len()
     }
 
+    /// Every body received so far as JSON text, oldest first.
+    pub fn texts(&self) -> Vec<String> {
+        self.bodies
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|body| body.to_string())
+            .collect()
+    }
+
     /// The newest body as JSON text (empty before the first).
     pub fn last_text(&self) -> String {
         self.bodies

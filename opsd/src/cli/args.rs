@@ -178,7 +178,8 @@ pub enum Command {
         #[command(subcommand)]
         action: ConfigAction,
     },
-    /// CloudWatch alarms of services on AWS, made from the rules in alarms/*.yaml.
+    /// Alarm rules in production (`status`, from the running opsd), and the CloudWatch alarms of
+    /// services on AWS made from the rules in alarms/*.yaml (`sync`, `list`).
     ///
     /// Each rule becomes the alarm `opsd-<service>-<rule>`; opsd touches only alarms with that
     /// prefix. A rule with `rollback: true` whose alarm is in ALARM rolls a rollout back.
@@ -281,6 +282,15 @@ pub enum DrillAction {
 
 #[derive(Subcommand)]
 pub enum AlarmsAction {
+    /// Every alarm rule of every service as `opsd up` last evaluated it on live traffic: state,
+    /// since when, value and threshold, and where a change is notified. Works on every platform.
+    Status {
+        /// Only this service.
+        #[arg(long)]
+        service: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Create or update the alarms of every rule, delete owned alarms whose rule is gone.
     /// Idempotent: a second run changes nothing.
     Sync {

@@ -26,6 +26,9 @@ pub async fn run(cli: &Cli) -> anyhow::Result<u8> {
                         print!("{}", opsd::aws_commands::format_sync_reports(&reports));
                     }
                 }
+                AlarmsAction::Status { .. } => {
+                    unreachable!("alarms status asks the running opsd")
+                }
                 AlarmsAction::List { service, json } => {
                     let rows = opsd::aws_commands::alarms_list(&config, service.as_deref()).await?;
                     if *json {

@@ -2,7 +2,7 @@
 //! ([`RolloutView`], [`ServiceStatus`]), so the CLI and the server share one shape.
 
 use anyhow::{bail, Context};
-use opsd::control::{DeployRequest, RolloutView, ServiceStatus};
+use opsd::control::{AlarmStatusView, DeployRequest, RolloutView, ServiceStatus};
 use opsd::store::FreezeRecord;
 use reqwest::Method;
 use serde::de::DeserializeOwned;
@@ -68,6 +68,12 @@ pub struct MaintenanceStopped {
 #[derive(Serialize, Deserialize)]
 pub struct FreezesAnswer {
     pub freezes: Vec<FreezeRecord>,
+}
+
+/// `{"alarms": [...]}`: every alarm rule's production state.
+#[derive(Serialize, Deserialize)]
+pub struct AlarmsAnswer {
+    pub alarms: Vec<AlarmStatusView>,
 }
 
 /// An operator command on a service's active rollout, as the API's path names it.
@@ -208,6 +214,14 @@ impl Client {
         self.call(Method::GET, "/v1/maintenance", None).await
     }
 
+    pub async fn alarms(&self, service: Option<&str>) -> anyhow::Result<AlarmsAnswer> {
+        let path = match service {
+            Some(service) => format!("/v1/alarms?service={}", query_value(service)),
+            None => "/v1/alarms".to_string(),
+        };
+        self.call(Method::GET, &path, None).await
+    }
+
     pub async fn freezes(&self) -> anyhow::Result<FreezesAnswer> {
         self.call(Method::GET, "/v1/freezes", None).await
     }
@@ -262,4 +276,18 @@ struct ApiErrorAnswer {
 #[derive(Deserialize)]
 struct ApiErrorMessage {
     message: String,
+}
+
+/// `value` percent-encoded for a query string (everything but unreserved characters).
+fn query_value(value: &str) -> String {
+    value
+        .bytes()
+        .map(|byte| {
+            if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
+                (byte as char).to_string()
+            } else {
+                format!("%{byte:02X}")
+            }
+        })
+        .collect()
 }

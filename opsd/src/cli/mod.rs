@@ -1,11 +1,12 @@
 //! The `opsd` command line: `opsd up` runs the daemon; the rollout commands are clients of its
-//! API; drills, costs, alarms and the CDN run in the CLI's own process.
+//! API (so is `alarms status`); drills, costs, alarm sync and the CDN run in the CLI's own process.
 //!
 //! Exit codes (deploy --wait and gate): 0 promoted or healthy, 2 rolled back or failed,
 //! 3 inconclusive, paused or timed out, 1 usage, configuration or platform error. `cost check`:
 //! 0 within budget, 3 a warning threshold crossed, 2 a critical one (actual or forecast).
 //! Usage errors exit 1 like any other error: exit 2 means "rolled back" to CI.
 
+mod alarms;
 mod args;
 mod aws;
 mod client;
@@ -81,6 +82,9 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Up | Command::Config { .. } | Command::Load { .. } | Command::Token { .. } => {
             local::run(&cli).await
         }
+        Command::Alarms {
+            action: args::AlarmsAction::Status { service, json },
+        } => alarms::run_status(&Client::from_cli(&cli)?, service.as_deref(), *json).await,
         Command::Alarms { .. } | Command::Cdn { .. } => aws::run(&cli).await,
         Command::Package(args) => {
             opsd::package::run(args)?;

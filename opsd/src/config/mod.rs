@@ -1,6 +1,7 @@
 //! `opsd.yaml`: parsed into the raw `deny_unknown_fields` structs of `raw.rs`, then validated
 //! section by section into a typed [`Config`]; this file orchestrates the sections and owns the
-//! top-level fields (`listen`, `data_dir`, `plans_dir`, `tick`, `health_probe_interval`). Every
+//! top-level fields (`listen`, `data_dir`, `plans_dir`, `tick`, `health_probe_interval`,
+//! `alarm_interval`). Every
 //! error names the file, the line when known, and the field. With no file,
 //! [`Config::embedded_default`] runs Steno on the local platform.
 //!
@@ -36,7 +37,7 @@ mod services;
 mod windows;
 mod yaml;
 
-pub use alarms::embedded_alarm_rules;
+pub use alarms::{embedded_alarm_rules, TARGET_KINDS};
 pub use aws::{validate_invalidation_paths, AwsServiceConfig, CloudFrontConfig};
 pub use costs::{
     CostExplorerConfig, CostSourceConfig, CostsConfig, LocalAiConfig, LocalCostConfig,
@@ -72,6 +73,11 @@ pub struct Config {
     pub policy: RolloutPolicy,
     pub notification_targets: Vec<NotificationTarget>,
     pub notification_routes: Vec<NotificationRoute>,
+    /// Each alarm rule's own notification targets (its `notify` resolved; see
+    /// [`TARGET_KINDS`]), by rule name; empty without notification targets.
+    pub alarm_targets: BTreeMap<String, Vec<String>>,
+    /// How often every service's alarm rules are evaluated in production.
+    pub alarm_interval: Duration,
     pub databases: BTreeMap<String, DatabaseConfig>,
     /// `None` when opsd.yaml has no `costs` block: no cost checks, no budget gate.
     pub costs: Option<CostsConfig>,
@@ -88,6 +94,7 @@ struct TopLevel {
     plans_dir: PathBuf,
     tick: Duration,
     health_probe_interval: Duration,
+    alarm_interval: Duration,
 }
 
 impl Config {
@@ -164,6 +171,8 @@ impl Config {
         };
         validate_notifications(&notification_targets, &notification_routes)
             .map_err(|problem| source.field_error("notifications", problem.to_string()))?;
+        let alarm_targets =
+            alarms::resolve_alarm_targets(file, &policy.alarms, &notification_targets)?;
         let databases = databases::validate_databases(&source, raw.databases, &services)?;
         let costs = raw
             .costs
@@ -191,6 +200,8 @@ impl Config {
             policy,
             notification_targets,
             notification_routes,
+            alarm_targets,
+            alarm_interval: top.alarm_interval,
             databases,
             costs,
             secrets,
@@ -242,6 +253,18 @@ fn validate_top_level(source: &Source, raw: &RawConfig) -> Result<TopLevel, Conf
         Duration::from_secs(1),
         &error,
     )?;
+    let alarm_interval = duration_field(
+        raw.alarm_interval.as_deref(),
+        "alarm_interval",
+        Duration::from_secs(5),
+        &error,
+    )?;
+    if alarm_interval < Duration::from_millis(100) || alarm_interval > Duration::from_secs(300) {
+        return Err(error(
+            "alarm_interval",
+            "must be between 100 ms and 5 m".into(),
+        ));
+    }
     Ok(TopLevel {
         listen,
         data_dir: source
@@ -252,6 +275,7 @@ fn validate_top_level(source: &Source, raw: &RawConfig) -> Result<TopLevel, Conf
             .join(raw.plans_dir.as_deref().unwrap_or("plans")),
         tick,
         health_probe_interval,
+        alarm_interval,
     })
 }
 

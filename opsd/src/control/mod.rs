@@ -10,7 +10,8 @@
 //! `gates` (the gates a deploy passes), `observe` (what a tick reads from the platforms),
 //! `reconcile` (the tick), `error_policy` (what a failed tick leads to), `settle` (the end of a
 //! rollout), `checks` (smoke checks), `record` (timeline, decisions and audit), `views` (what the
-//! API shows) and `metrics` (the Prometheus exposition).
+//! API shows), `metrics` (the Prometheus exposition) and `production_watch` (alarm rules and the
+//! stable release's health, watched all the time, rollout or not).
 
 mod approvals;
 mod checks;
@@ -21,6 +22,9 @@ mod gates;
 mod maintenance;
 mod metrics;
 mod observe;
+mod production_watch;
+#[cfg(test)]
+mod production_watch_tests;
 mod reconcile;
 #[cfg(test)]
 mod reconcile_tests;
@@ -41,6 +45,7 @@ use crate::core::approval::Approval;
 use crate::core::event::EventKind;
 use crate::core::release_env::Fingerprinter;
 use crate::core::rollout::{CheckState, OperatorCommand, RolloutState};
+use crate::core::stable_health::StableHealth;
 use crate::notify::Notifier;
 use crate::platform::factory::DatabasePlatforms;
 use crate::platform::{PlatformError, ReleaseSpec, TrafficSplit};
@@ -50,7 +55,7 @@ pub use checks::run_check;
 pub use deploy::{DeployRequest, PlanChoice};
 pub use maintenance::{MaintenanceRequest, StatusDocument};
 pub use metrics::METRICS_CONTENT_TYPE;
-pub use views::{DecisionView, RolloutView, ServiceStatus};
+pub use views::{AlarmStatusView, DecisionView, RolloutView, ServiceStatus};
 
 /// The platform capabilities the daemon drives.
 pub use crate::platform::dispatch::PlatformSet as Platforms;
@@ -137,6 +142,17 @@ pub struct Daemon {
     /// Turns release environment values into the fingerprints views show.
     fingerprints: Fingerprinter,
     clock: Arc<dyn Clock>,
+    /// What the production watch remembers between its looks.
+    production: Mutex<ProductionWatch>,
+}
+
+/// The production watch's memory: each service's stable release health, and when it last
+/// probed and evaluated.
+#[derive(Default)]
+struct ProductionWatch {
+    health: HashMap<String, StableHealth>,
+    last_probe_ms: i64,
+    last_alarms_ms: i64,
 }
 
 fn time_of(ms: i64) -> DateTime<Utc> {
@@ -222,7 +238,9 @@ impl Daemon {
             stable: Mutex::new(HashMap::new()),
             fingerprints,
             clock,
+            production: Mutex::new(ProductionWatch::default()),
         });
+        daemon.warn_about_unrouted_alarms();
         for service in daemon.config.services.values() {
             let stable = daemon.restore_stable_release(service).await?;
             tracing::info!(service = %service.name, version = %stable.version, "starting the stable release");

@@ -15,7 +15,7 @@ use crate::platform::dispatch::NoPlatformExtras;
 use crate::platform::{HealthStatus, MetricSource, PlatformError, ReleaseRunner, TrafficShifter};
 
 /// A clock the test sets.
-struct TestClock(AtomicI64);
+pub(super) struct TestClock(AtomicI64);
 
 impl Clock for TestClock {
     fn now_ms(&self) -> i64 {
@@ -24,7 +24,7 @@ impl Clock for TestClock {
 }
 
 impl TestClock {
-    fn advance_secs(&self, seconds: i64) {
+    pub(super) fn advance_secs(&self, seconds: i64) {
         self.0.fetch_add(seconds * 1000, Ordering::SeqCst);
     }
 }
@@ -39,7 +39,9 @@ struct Traffic {
 /// The platform capabilities a rollout moves, in memory: releases that start at once, a split
 /// table, traffic by release version, and a switch that makes the next split changes fail.
 #[derive(Default)]
-struct FakePlatform {
+pub(super) struct FakePlatform {
+    /// Crashes of any release so far, as a supervisor would count them.
+    pub(super) crashes: std::sync::atomic::AtomicU64,
     running: StdMutex<HashSet<String>>,
     started: StdMutex<Vec<String>>,
     stopped: StdMutex<Vec<String>>,
@@ -49,7 +51,7 @@ struct FakePlatform {
 }
 
 impl FakePlatform {
-    fn set_traffic(&self, version: &str, requests: u64, errors: u64) {
+    pub(super) fn set_traffic(&self, version: &str, requests: u64, errors: u64) {
         self.traffic
             .lock()
             .unwrap()
@@ -83,6 +85,9 @@ impl ReleaseRunner for FakePlatform {
     }
     async fn running(&self) -> Vec<ReleaseSpec> {
         Vec::new()
+    }
+    async fn crashes(&self, _release: &ReleaseSpec) -> u64 {
+        self.crashes.load(Ordering::SeqCst)
     }
 }
 
@@ -137,11 +142,11 @@ impl MetricSource for FakePlatform {
 }
 
 /// One test's world: a daemon on the fake platform, its clock, store and platform.
-struct World {
-    daemon: Arc<Daemon>,
-    clock: Arc<TestClock>,
-    platform: Arc<FakePlatform>,
-    store: Store,
+pub(super) struct World {
+    pub(super) daemon: Arc<Daemon>,
+    pub(super) clock: Arc<TestClock>,
+    pub(super) platform: Arc<FakePlatform>,
+    pub(super) store: Store,
 }
 
 const CONFIG: &str = "services:\n  steno:\n    initial_version: v1\n    plan: Canary10Percent5Minutes\nanalysis:\n  min_requests: 200\n  on_inconclusive: hold\n";
@@ -151,14 +156,15 @@ async fn daemon_on(
     store: Store,
     clock: Arc<TestClock>,
 ) -> Arc<Daemon> {
-    daemon_with(platform, store, clock, CONFIG).await
+    daemon_with_config(CONFIG, platform, store, clock).await
 }
 
-async fn daemon_with(
+/// A daemon reading `config_text` as its opsd.yaml (the embedded alarm rules).
+pub(super) async fn daemon_with_config(
+    config_text: &str,
     platform: Arc<FakePlatform>,
     store: Store,
     clock: Arc<TestClock>,
-    config_text: &str,
 ) -> Arc<Daemon> {
     let config = Config::parse(
         "opsd.yaml",
@@ -182,15 +188,21 @@ async fn daemon_with(
 }
 
 async fn world() -> World {
-    world_with(CONFIG, 1_780_000_000_000).await
+    world_with_config(CONFIG).await
+}
+
+/// A world whose daemon reads `config_text` as its opsd.yaml.
+pub(super) async fn world_with_config(config_text: &str) -> World {
+    world_with(config_text, 1_780_000_000_000).await
 }
 
 /// A world configured by `config_text` whose clock starts at `start_ms`.
-async fn world_with(config_text: &str, start_ms: i64) -> World {
+pub(super) async fn world_with(config_text: &str, start_ms: i64) -> World {
     let platform = Arc::new(FakePlatform::default());
     let store = Store::open_in_memory().await.unwrap();
     let clock = Arc::new(TestClock(AtomicI64::new(start_ms)));
-    let daemon = daemon_with(platform.clone(), store.clone(), clock.clone(), config_text).await;
+    let daemon =
+        daemon_with_config(config_text, platform.clone(), store.clone(), clock.clone()).await;
     World {
         daemon,
         clock,
@@ -208,7 +220,7 @@ impl World {
         }
     }
 
-    async fn deploy(&self, version: &str) -> String {
+    pub(super) async fn deploy(&self, version: &str) -> String {
         let request = DeployRequest {
             version: version.into(),
             ..DeployRequest::default()
@@ -279,7 +291,7 @@ impl World {
         assert_eq!(stable.version, winner);
     }
 
-    async fn event_kinds(&self) -> Vec<String> {
+    pub(super) async fn event_kinds(&self) -> Vec<String> {
         let mut events = self
             .store
             .list_events(Some("steno"), None, 100)

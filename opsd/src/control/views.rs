@@ -1,10 +1,12 @@
-//! What the API and the CLI show: rollouts with their decisions, and each service's status.
+//! What the API and the CLI show: rollouts with their decisions, each service's status, and the
+//! production state of every alarm rule.
 //! The view types are also what the CLI's client reads back, so both sides share one shape.
 
 use serde::{Deserialize, Serialize};
 
 use super::{time_of, ControlError, Daemon};
 use crate::core::rollout::{Phase, RolloutState};
+use crate::core::severity::Severity;
 use crate::platform::TrafficSplit;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -178,6 +180,68 @@ impl Daemon {
         let mut views = Vec::new();
         for record in self.store.list_rollouts(Some(service), limit).await? {
             views.push(self.rollout(&record.id).await?);
+        }
+        Ok(views)
+    }
+}
+
+/// One alarm rule of one service in production, as `opsd alarms status` shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AlarmStatusView {
+    pub service: String,
+    pub rule: String,
+    pub description: String,
+    pub severity: Severity,
+    /// `error_rate > 1.00 % for 1 period of 1m`.
+    pub condition: String,
+    pub threshold: f64,
+    /// `OK`, `ALARM` or `INSUFFICIENT_DATA`; `None` before the rule's first evaluation.
+    pub state: Option<String>,
+    pub since: Option<String>,
+    pub value: Option<f64>,
+    /// The value written for people (`3.20 %`, `850 ms`).
+    pub value_text: Option<String>,
+    pub reason: Option<String>,
+    /// Where a change of this rule is notified (routes by severity, then the rule's `notify`).
+    pub notify_targets: Vec<String>,
+}
+
+impl Daemon {
+    /// Every alarm rule of every service (or of one), with its stored production state.
+    pub async fn alarm_statuses(
+        &self,
+        service: Option<&str>,
+    ) -> Result<Vec<AlarmStatusView>, ControlError> {
+        if let Some(name) = service {
+            self.service(name)?;
+        }
+        let stored = self.store.alarm_states(service).await?;
+        let mut views = Vec::new();
+        for service_name in self.config.services.keys() {
+            if service.is_some_and(|wanted| wanted != service_name) {
+                continue;
+            }
+            for rule in &self.config.policy.alarms {
+                let record = stored
+                    .iter()
+                    .find(|record| &record.service == service_name && record.rule == rule.name);
+                views.push(AlarmStatusView {
+                    service: service_name.clone(),
+                    rule: rule.name.clone(),
+                    description: rule.description.clone(),
+                    severity: rule.severity,
+                    condition: rule.describe_condition(),
+                    threshold: rule.threshold,
+                    state: record.map(|record| record.state.clone()),
+                    since: record.map(|record| record.since.to_rfc3339()),
+                    value: record.and_then(|record| record.value),
+                    value_text: record
+                        .and_then(|record| record.value)
+                        .map(|value| rule.metric.format_value(value)),
+                    reason: record.map(|record| record.reason.clone()),
+                    notify_targets: self.alarm_targets_of(rule),
+                });
+            }
         }
         Ok(views)
     }

@@ -910,7 +910,7 @@ alarms:
             .contains("unknown field `alarm`"));
     }
 
-    /// What a shipped alarm rule must say: R-ALARM-1 to R-ALARM-8 in docs/requirements.md.
+    /// What a shipped alarm rule must say: R-ALARM-1 to R-ALARM-9 in docs/requirements.md.
     struct RequiredAlarm {
         name: &'static str,
         metric: AlarmMetric,
@@ -928,7 +928,7 @@ alarms:
     fn the_shipped_alarms_carry_the_required_numbers() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../alarms");
         let rules = load_alarm_dir(&dir).unwrap();
-        assert_eq!(rules.len(), 8);
+        assert_eq!(rules.len(), 9);
         let minutes = |count: u64| Duration::from_secs(count * 60);
         let required = [
             RequiredAlarm {
@@ -1018,6 +1018,17 @@ alarms:
                 severity: Severity::Critical,
                 rollback: true,
                 notify: &["pagerduty"],
+            },
+            RequiredAlarm {
+                name: "response-time-sla",
+                metric: AlarmMetric::LatencyP99Ms,
+                comparison: Comparison::GreaterThan,
+                threshold: 5000.0,
+                period: minutes(1),
+                periods: 1,
+                severity: Severity::Critical,
+                rollback: true,
+                notify: &["pagerduty", "slack"],
             },
         ];
         for expected in &required {

@@ -28,6 +28,12 @@ pub enum EventKind {
     Approval,
     /// An operator started, planned or stopped maintenance.
     Maintenance,
+    /// An alarm rule watched in production changed state (OK, ALARM, INSUFFICIENT_DATA).
+    AlarmState,
+    /// The stable release crashed (the platform restarts it when it can).
+    ReleaseCrashed,
+    /// The stable release answers its health check again after a crash.
+    ReleaseRecovered,
 }
 
 impl EventKind {
@@ -45,6 +51,9 @@ impl EventKind {
             EventKind::Unfreeze => "unfreeze",
             EventKind::Approval => "approval",
             EventKind::Maintenance => "maintenance",
+            EventKind::AlarmState => "alarm_state",
+            EventKind::ReleaseCrashed => "release_crashed",
+            EventKind::ReleaseRecovered => "release_recovered",
         }
     }
 }

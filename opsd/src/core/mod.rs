@@ -1,7 +1,9 @@
 //! The pure decision core: traffic samples, rollout plans, alarm rules, canary analysis, the
-//! rollout state machine with its watch after promotion, DR drill verdicts with their schedules,
-//! cost budgets, forecasts and anomalies, and deploy windows.
+//! rollout state machine with its watch after promotion, alarm states in production and the stable
+//! release's health, DR drill verdicts with their schedules, cost budgets, forecasts and anomalies,
+//! and deploy windows.
 //! invariant: nothing here awaits, reads a clock, or does I/O.
+pub mod alarm_state;
 pub mod alarms;
 pub mod analysis;
 pub mod approval;
@@ -20,6 +22,7 @@ pub mod rollout;
 pub mod rollout_window;
 pub mod schedule;
 pub mod severity;
+pub mod stable_health;
 pub mod traffic;
 pub mod watch;
 pub mod window;

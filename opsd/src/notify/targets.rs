@@ -270,8 +270,8 @@ impl From<NotificationTarget> for TargetFields {
 }
 
 impl TargetKind {
-    /// The `kind` name, for logs.
-    pub(super) fn label(&self) -> &'static str {
+    /// The `kind` name, as configuration writes it (`slack`, `pagerduty`, `sns`).
+    pub fn label(&self) -> &'static str {
         match self {
             TargetKind::Slack { .. } => "slack",
             TargetKind::Pagerduty { .. } => "pagerduty",

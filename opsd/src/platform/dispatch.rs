@@ -82,6 +82,12 @@ impl ReleaseRunner for PerService {
             Err(error) => HealthStatus::Unhealthy(error.to_string()),
         }
     }
+    async fn crashes(&self, release: &ReleaseSpec) -> u64 {
+        match self.platform(&release.service) {
+            Ok(platform) => platform.runner.crashes(release).await,
+            Err(_) => 0,
+        }
+    }
     async fn running(&self) -> Vec<ReleaseSpec> {
         // Several services share one platform: ask each platform once.
         let mut runners: Vec<Arc<dyn ReleaseRunner>> = Vec::new();

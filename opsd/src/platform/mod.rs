@@ -55,6 +55,12 @@ pub trait ReleaseRunner: Send + Sync {
         let _ = release;
         None
     }
+    /// How many times the platform has seen this release's process crash since it first started
+    /// it (restarts included); 0 on platforms without processes of their own (Lambda).
+    async fn crashes(&self, release: &ReleaseSpec) -> u64 {
+        let _ = release;
+        0
+    }
 }
 
 /// Splits a service's traffic between releases.

@@ -50,6 +50,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "maintenance",
         sql: include_str!("schema/0007_maintenance.sql"),
     },
+    Migration {
+        version: 8,
+        name: "alarm states",
+        sql: include_str!("schema/0008_alarm_states.sql"),
+    },
 ];
 
 const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\

@@ -1,5 +1,5 @@
 //! The SQLite store: everything opsd must remember across restarts (rollouts and their decisions,
-//! the timeline, the audit log, stable releases, API tokens, notifications already sent, DR drills
+//! the timeline, the audit log, stable releases, alarm states in production, API tokens, notifications already sent, DR drills
 //! and the snapshots opsd took).
 //!
 //! invariant: the store knows nothing of the rollout engine's types; the engine's state is stored
@@ -8,6 +8,7 @@
 //! invariant: times are stored as RFC 3339 UTC text with milliseconds
 //! (`2025-01-31T12:00:00.000Z`), so text order is time order; finer precision is truncated.
 
+mod alarm_states;
 mod costs;
 mod drills;
 mod freezes;
@@ -36,6 +37,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub use alarm_states::{AlarmStateRecord, AlarmTransitionRecord, ALARM_TRANSITIONS_KEPT};
 pub use costs::CostCheckRecord;
 pub use drills::{DrillRecord, SnapshotRecord};
 pub use freezes::{FreezeRecord, ALL_SERVICES};

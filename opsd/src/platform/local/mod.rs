@@ -113,6 +113,10 @@ impl ReleaseRunner for LocalPlatform {
         self.supervisor.running().await
     }
 
+    async fn crashes(&self, release: &ReleaseSpec) -> u64 {
+        self.supervisor.crashes(release).await
+    }
+
     async fn release_url(&self, release: &ReleaseSpec) -> Option<String> {
         self.supervisor
             .address_of(&release.release_id())

@@ -141,6 +141,8 @@ struct RunState {
     port: u16,
     pid: Option<u32>,
     restarts: u32,
+    /// Every exit of a ready child that was not asked for, across the release's runs.
+    crashes: u64,
 }
 
 impl RunState {
@@ -314,11 +316,13 @@ impl Supervisor {
         let mut launch = LaunchPlan::new(release, port, &self.inner.secrets)?;
         let child = launch.spawn().await?;
         tracing::info!(release = %release.id, port, pid = child.id().unwrap_or(0), log = %release.log_path.display(), "release started");
+        let crashes = release.state.borrow().crashes;
         release.state.send_replace(RunState {
             phase: Phase::Starting,
             port,
             pid: child.id(),
             restarts: 0,
+            crashes,
         });
         let (stop, stop_requests) = oneshot::channel();
         let task = tokio::spawn(supervise(
@@ -423,6 +427,7 @@ impl SupervisorInner {
                 port: 0,
                 pid: None,
                 restarts: 0,
+                crashes: 0,
             });
             Arc::new(ManagedRelease {
                 spec: spec.clone(),
@@ -473,6 +478,12 @@ impl ReleaseRunner for Supervisor {
             Ok(()) => HealthStatus::Healthy,
             Err(failure) => HealthStatus::Unhealthy(failure.detail),
         }
+    }
+
+    async fn crashes(&self, release: &ReleaseSpec) -> u64 {
+        self.inner
+            .release(&release.release_id())
+            .map_or(0, |managed| managed.state.borrow().crashes)
     }
 
     async fn running(&self) -> Vec<ReleaseSpec> {
@@ -637,6 +648,9 @@ async fn supervise(
         };
         let exit = describe_exit(exit);
         let current = state.borrow().clone();
+        if current.phase == Phase::Ready {
+            state.send_modify(|state| state.crashes = state.crashes.saturating_add(1));
+        }
         if current.phase != Phase::Ready {
             let reason = format!(
                 "it {exit} before becoming ready; last lines of {}:\n{}",
@@ -1039,6 +1053,7 @@ mod tests {
         .await;
         // A supervisor-level restart does not need ensure_running to be called again.
         let second_pid = supervisor.pid_of("steno@v1").unwrap();
+        assert_eq!(supervisor.crashes(&v1).await, 1, "the crash is counted");
 
         kill_hard(second_pid);
         eventually(
@@ -1049,10 +1064,12 @@ mod tests {
         .await;
         assert_eq!(supervisor.address_of("steno@v1"), None);
 
-        // ensure_running starts a release whose restarts ran out afresh.
+        // ensure_running starts a release whose restarts ran out afresh; its crashes still count.
         supervisor.ensure_running(&v1).await.unwrap();
         assert_eq!(supervisor.probe_health(&v1).await, HealthStatus::Healthy);
+        assert_eq!(supervisor.crashes(&v1).await, 2);
         supervisor.stop_all().await;
+        assert_eq!(supervisor.crashes(&v1).await, 2, "a stop is not a crash");
         assert!(supervisor.running().await.is_empty());
     }
 
