@@ -19,6 +19,9 @@ use serde_json::Value;
 
 const FUNCTION: &str = "steno";
 const ALIAS: &str = "live";
+/// The SNS topics `aws.alarm_topics` routes critical and warning alarms to.
+const PAGER_TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:steno-pager";
+const CHAT_TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:steno-chat";
 /// Requests per second the simulated Lambda serves, split by the alias's weights.
 const SIMULATED_RPS: f64 = 200.0;
 
@@ -353,6 +356,7 @@ fn write_config(dir: &Path, endpoint: &str, distribution_id: &str) -> PathBuf {
          \x20   aws:\n      region: {TEST_REGION}\n      function_name: {FUNCTION}\n      alias: {ALIAS}\n\
          \x20     endpoint_url: {endpoint}\n      poll_interval: 1s\n      max_attempts: 2\n\
          \x20     package: bootstrap.zip\n\
+         \x20     alarm_topics: {{critical: \"{PAGER_TOPIC}\", warning: \"{CHAT_TOPIC}\"}}\n\
          \x20     cloudfront:\n        distribution_id: {distribution_id}\n        paths: [\"/*\"]\n",
         plan = dir.join("seed-fast.yaml").display(),
     );
@@ -746,6 +750,31 @@ async fn alarms_sync_is_idempotent_and_cdn_invalidations_complete() {
         .expect("the p99 alarm");
     assert_eq!(p99.3, Some(5));
     assert_eq!(p99.6.as_deref(), Some("p99"));
+
+    // Each alarm notifies its severity's topic, entering ALARM and returning to OK.
+    let actions = |name: &'static str| async move {
+        let alarms = fixture
+            .cloudwatch
+            .describe_alarms()
+            .alarm_names(name)
+            .send()
+            .await
+            .expect("DescribeAlarms");
+        let alarm = &alarms.metric_alarms()[0];
+        (alarm.alarm_actions().to_vec(), alarm.ok_actions().to_vec())
+    };
+    let pager = vec![PAGER_TOPIC.to_string()];
+    let chat = vec![CHAT_TOPIC.to_string()];
+    assert_eq!(
+        actions("opsd-steno-lambda-error-rate").await,
+        (pager.clone(), pager),
+        "critical: the pager's topic"
+    );
+    assert_eq!(
+        actions("opsd-steno-lambda-throttles").await,
+        (chat.clone(), chat),
+        "warning: the chat topic"
+    );
 
     // A second sync changes nothing.
     let (code, out, err) = run(&["alarms", "sync", "--json"]).await;

@@ -366,6 +366,10 @@ pub enum MaintenanceAction {
         /// How long it lasts (e.g. 2h); until `opsd maintenance stop` when left out.
         #[arg(long, value_name = "DURATION")]
         duration: Option<String>,
+        /// Keep deploys to the deploy windows during it; by default a maintenance window is
+        /// also a deploy window.
+        #[arg(long)]
+        no_deploys: bool,
     },
     /// End the operator's windows in force now; audited.
     Stop {

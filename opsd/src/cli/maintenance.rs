@@ -30,11 +30,13 @@ pub async fn run(client: &Client, action: &MaintenanceAction) -> anyhow::Result<
             message,
             at,
             duration,
+            no_deploys,
         } => {
             let request = MaintenanceRequest {
                 message: message.clone(),
                 at: at.clone(),
                 duration: duration.clone(),
+                no_deploys: *no_deploys,
             };
             let window = client.start_maintenance(&request).await?.maintenance;
             println!("maintenance {}", describe(&window));

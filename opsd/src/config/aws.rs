@@ -5,10 +5,11 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::raw::RawAws;
+use super::raw::{RawAlarmTopics, RawAws};
 use super::yaml::duration_field;
 use crate::core::config_error::ConfigError;
 use crate::core::retry::RetryPolicy;
+use crate::core::severity::Severity;
 
 /// CloudFront settings of a service.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,8 +34,11 @@ pub struct AwsServiceConfig {
     pub poll_interval: Duration,
     /// CloudWatch alarms not synced by opsd that roll a rollout back when in ALARM.
     pub rollback_alarms: Vec<String>,
-    /// The SNS topic synced alarms notify.
+    /// The SNS topic synced alarms notify when their severity has no topic of its own and the
+    /// rule names notification targets.
     pub alarm_topic_arn: Option<String>,
+    /// The SNS topic of each severity (critical to the pager, warning to chat, ...).
+    pub alarm_topics: AlarmTopics,
     /// The RDS instance the database alarms watch.
     pub database_instance: Option<String>,
     pub cloudfront: Option<CloudFrontConfig>,
@@ -55,6 +59,7 @@ impl AwsServiceConfig {
             poll_interval: Duration::from_secs(10),
             rollback_alarms: Vec::new(),
             alarm_topic_arn: None,
+            alarm_topics: AlarmTopics::default(),
             database_instance: None,
             cloudfront: None,
             package: None,
@@ -66,6 +71,57 @@ impl AwsServiceConfig {
     pub fn describe_target(&self) -> String {
         format!("lambda:{}:{}", self.function_name, self.alias)
     }
+}
+
+/// The SNS topic each severity's synced alarms notify, entering ALARM and returning to OK.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AlarmTopics {
+    pub critical: Option<String>,
+    pub warning: Option<String>,
+    pub info: Option<String>,
+}
+
+impl AlarmTopics {
+    /// The topic of `severity`, if one is configured.
+    pub fn for_severity(&self, severity: Severity) -> Option<&str> {
+        match severity {
+            Severity::Critical => self.critical.as_deref(),
+            Severity::Warning => self.warning.as_deref(),
+            Severity::Info => self.info.as_deref(),
+        }
+    }
+}
+
+/// The topic ARN in `field`, or why it is not one.
+fn sns_topic(
+    field: &str,
+    topic: String,
+    error: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<String, ConfigError> {
+    if topic.starts_with("arn:aws:sns:") && !topic.contains(char::is_whitespace) {
+        Ok(topic)
+    } else {
+        Err(error(
+            field,
+            format!("{topic:?} is not an SNS topic ARN (arn:aws:sns:region:account:name)"),
+        ))
+    }
+}
+
+fn validate_alarm_topics(
+    raw: RawAlarmTopics,
+    error: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<AlarmTopics, ConfigError> {
+    let topic = |severity: &str, value: Option<String>| {
+        value
+            .map(|topic| sns_topic(&format!("aws.alarm_topics.{severity}"), topic, error))
+            .transpose()
+    };
+    Ok(AlarmTopics {
+        critical: topic("critical", raw.critical)?,
+        warning: topic("warning", raw.warning)?,
+        info: topic("info", raw.info)?,
+    })
 }
 
 /// Paths must start with `/`; `*` is allowed only as the last character. Pure.
@@ -132,13 +188,10 @@ pub(super) fn validate_aws(
     }
     config.rollback_alarms = raw.rollback_alarms;
     if let Some(topic) = raw.alarm_topic_arn {
-        if !topic.starts_with("arn:aws:sns:") {
-            return Err(error(
-                "aws.alarm_topic_arn",
-                format!("{topic:?} is not an SNS topic ARN (arn:aws:sns:region:account:name)"),
-            ));
-        }
-        config.alarm_topic_arn = Some(topic);
+        config.alarm_topic_arn = Some(sns_topic("aws.alarm_topic_arn", topic, error)?);
+    }
+    if let Some(topics) = raw.alarm_topics {
+        config.alarm_topics = validate_alarm_topics(topics, error)?;
     }
     config.database_instance = raw.database_instance;
     if let Some(cloudfront) = raw.cloudfront {
@@ -185,6 +238,39 @@ mod tests {
         assert!(validate_invalidation_paths(&["/a*/b".into()])
             .unwrap_err()
             .contains("last"));
+    }
+
+    #[test]
+    fn alarm_topics_are_sns_topics_per_severity() {
+        let with_topics = |topics: &str| {
+            parse(&format!(
+                "services:\n  steno:\n    platform: aws\n    aws:\n      region: eu-west-1\n      function_name: steno-prod\n      alarm_topics: {topics}\n"
+            ))
+        };
+        let config = with_topics(
+            "{critical: \"arn:aws:sns:eu-west-1:123456789012:pager\", warning: \"arn:aws:sns:eu-west-1:123456789012:chat\"}",
+        )
+        .unwrap();
+        let topics = &config.services["steno"].aws.as_ref().unwrap().alarm_topics;
+        assert_eq!(
+            topics.for_severity(Severity::Critical),
+            Some("arn:aws:sns:eu-west-1:123456789012:pager")
+        );
+        assert_eq!(
+            topics.for_severity(Severity::Warning),
+            Some("arn:aws:sns:eu-west-1:123456789012:chat")
+        );
+        assert_eq!(topics.for_severity(Severity::Info), None);
+
+        let wrong = with_topics("{warning: https://chat.example/hook}")
+            .unwrap_err()
+            .to_string();
+        assert!(wrong.contains("aws.alarm_topics.warning"), "{wrong}");
+        assert!(wrong.contains("is not an SNS topic ARN"), "{wrong}");
+        let unknown = with_topics("{urgent: \"arn:aws:sns:eu-west-1:1:x\"}")
+            .unwrap_err()
+            .to_string();
+        assert!(unknown.contains("urgent"), "{unknown}");
     }
 
     #[test]

@@ -38,7 +38,7 @@ mod windows;
 mod yaml;
 
 pub use alarms::{embedded_alarm_rules, TARGET_KINDS};
-pub use aws::{validate_invalidation_paths, AwsServiceConfig, CloudFrontConfig};
+pub use aws::{validate_invalidation_paths, AlarmTopics, AwsServiceConfig, CloudFrontConfig};
 pub use costs::{
     CostExplorerConfig, CostSourceConfig, CostsConfig, LocalAiConfig, LocalCostConfig,
     TokenDatabase, DEFAULT_COST_CHECK_INTERVAL, DEFAULT_COST_EXPLORER_REGION,

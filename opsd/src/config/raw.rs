@@ -266,6 +266,8 @@ pub(super) struct RawAws {
     #[serde(default)]
     pub(super) alarm_topic_arn: Option<String>,
     #[serde(default)]
+    pub(super) alarm_topics: Option<RawAlarmTopics>,
+    #[serde(default)]
     pub(super) database_instance: Option<String>,
     #[serde(default)]
     pub(super) cloudfront: Option<RawCloudFront>,
@@ -273,6 +275,18 @@ pub(super) struct RawAws {
     pub(super) package: Option<String>,
     #[serde(default)]
     pub(super) max_attempts: Option<u32>,
+}
+
+/// `services.<name>.aws.alarm_topics`: the SNS topic of each severity.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAlarmTopics {
+    #[serde(default)]
+    pub(super) critical: Option<String>,
+    #[serde(default)]
+    pub(super) warning: Option<String>,
+    #[serde(default)]
+    pub(super) info: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

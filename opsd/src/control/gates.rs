@@ -47,7 +47,7 @@ impl Daemon {
     ) -> Result<GatesPassed, ControlError> {
         let service = request.service;
         let mut passed = GatesPassed::default();
-        let window = self.window_state(service, self.now_ms());
+        let window = self.window_state(service, self.now_ms()).await?;
         for kind in GateKind::ALL {
             let (mode, verdict) = match kind {
                 GateKind::Freeze => (GateMode::Refuse, self.freeze_verdict(service).await?),
@@ -100,17 +100,28 @@ impl Daemon {
     }
 
     /// Whether the service's deploy windows are open at `now_ms` (open when it has none).
-    /// A scheduled maintenance window that allows deploys opens them too (R-WINDOW-1).
-    pub(super) fn window_state(&self, service: &ServiceConfig, now_ms: i64) -> WindowState {
+    /// A maintenance window in force that allows deploys opens them too (R-WINDOW-1).
+    pub(super) async fn window_state(
+        &self,
+        service: &ServiceConfig,
+        now_ms: i64,
+    ) -> Result<WindowState, ControlError> {
         let Some(windows) = service.deploy_windows.as_ref() else {
-            return WindowState::default();
+            return Ok(WindowState::default());
         };
-        with_maintenance_deploys(
-            windows.windows.state_at(now_ms),
+        let state = windows.windows.state_at(now_ms);
+        if !matches!(state, WindowState::Closed(_)) {
+            return Ok(state);
+        }
+        let now = time_of(now_ms);
+        let operator_windows = self.store.operator_maintenance(now).await?;
+        Ok(with_maintenance_deploys(
+            state,
             windows.windows.is_freeze_date(now_ms),
-            time_of(now_ms),
+            now,
             &self.config.maintenance,
-        )
+            &operator_windows,
+        ))
     }
 
     /// The freeze gate: closed while `opsd freeze` froze the service or every service.

@@ -30,6 +30,10 @@ pub struct MaintenanceRequest {
     pub at: Option<String>,
     #[serde(default)]
     pub duration: Option<String>,
+    /// Keep deploys to the deploy windows during it (by default a maintenance window is also a
+    /// deploy window).
+    #[serde(default)]
+    pub no_deploys: bool,
 }
 
 /// The public status document: what Steno's banner shows (`maintenance.active`,
@@ -130,21 +134,24 @@ impl Daemon {
                 Some(starts_at + chrono::Duration::from_std(duration).unwrap_or_default())
             }
         };
-        self.store
-            .insert_maintenance(&message, starts_at, ends_at, &actor.name)
-            .await?;
         let window = MaintenanceWindow {
             message: message.clone(),
             starts_at,
             ends_at,
             source: format!("operator {}", actor.name),
+            allows_deploys: !request.no_deploys,
         };
+        self.store.insert_maintenance(&window, &actor.name).await?;
         self.audit(
             actor,
             "maintenance_start",
             ALL_SERVICES,
             Some(message.clone()),
-            serde_json::json!({"starts_at": starts_at, "ends_at": ends_at}),
+            serde_json::json!({
+                "starts_at": starts_at,
+                "ends_at": ends_at,
+                "allows_deploys": window.allows_deploys,
+            }),
         )
         .await;
         let until = ends_at.map_or("until stopped".to_string(), |end| {

@@ -9,6 +9,7 @@ use crate::core::rollout::{
 };
 use crate::core::traffic::{SecondSample, TrafficSample};
 use crate::core::watch::{reference_from_samples, reference_window_seconds, ReferenceTraffic};
+use crate::core::window::WindowState;
 use crate::platform::{HealthStatus, ReleaseSpec};
 
 impl Daemon {
@@ -20,17 +21,16 @@ impl Daemon {
         now: i64,
     ) -> Result<(Observation, Vec<Action>), ControlError> {
         let service = rollout.state.service.clone();
+        let deploy_window = match self.config.services.get(&service) {
+            Some(config) => self.window_state(config, now).await?,
+            None => WindowState::default(),
+        };
         let mut observation = Observation {
             now_ms: now,
             commands: std::mem::take(&mut rollout.commands),
             approvals: std::mem::take(&mut rollout.approvals),
             traffic_drift: rollout.traffic_drift.clone(),
-            deploy_window: self
-                .config
-                .services
-                .get(&service)
-                .map(|config| self.window_state(config, now))
-                .unwrap_or_default(),
+            deploy_window,
             ..Observation::default()
         };
         let canary = rollout.state.canary.clone();

@@ -957,3 +957,65 @@ async fn a_deploy_outside_the_window_is_refused_until_an_audited_override_which_
     assert_eq!(world.phase(&id).await, Phase::Promoted);
     assert_eq!(world.count_events("wait").await, 0);
 }
+
+/// R-WINDOW-1: an operator's maintenance window in force is also a deploy window, unless it was
+/// started with `--no-deploys`.
+#[tokio::test]
+async fn an_operator_maintenance_window_lets_a_deploy_through_a_closed_deploy_window() {
+    let world = world_with(&half_hours("refuse"), AT_10_40).await;
+    world.platform.set_traffic("v1", 50, 0);
+    world.platform.set_traffic("v2", 50, 0);
+    let request = DeployRequest {
+        version: "v2".into(),
+        watch: Some("0".into()),
+        ..DeployRequest::default()
+    };
+    let operator = Actor {
+        name: "alice".into(),
+        ..Actor::system()
+    };
+    world
+        .daemon
+        .start_maintenance(
+            MaintenanceRequest {
+                message: "Read-only while the database is upgraded".into(),
+                duration: Some("1h".into()),
+                no_deploys: true,
+                ..MaintenanceRequest::default()
+            },
+            &operator,
+        )
+        .await
+        .unwrap();
+    let refused = world
+        .daemon
+        .deploy("steno", request.clone(), &Actor::system())
+        .await
+        .expect_err("a --no-deploys window keeps the deploy window closed");
+    assert!(matches!(refused, ControlError::GateClosed(_)), "{refused}");
+
+    world.daemon.stop_maintenance(None, &operator).await.unwrap();
+    world
+        .daemon
+        .start_maintenance(
+            MaintenanceRequest {
+                message: "Read-only while the database is upgraded".into(),
+                duration: Some("1h".into()),
+                ..MaintenanceRequest::default()
+            },
+            &operator,
+        )
+        .await
+        .unwrap();
+    let id = world
+        .daemon
+        .deploy("steno", request, &Actor::system())
+        .await
+        .expect("the maintenance window is a deploy window")
+        .id;
+    world.tick().await;
+    world.tick().await;
+    world.run_for(6 * 60).await;
+    assert_eq!(world.phase(&id).await, Phase::Promoted);
+    assert_eq!(world.count_events("wait").await, 0, "it never waited");
+}

@@ -37,6 +37,13 @@ pub struct MaintenanceWindow {
     pub ends_at: Option<DateTime<Utc>>,
     /// `schedule NAME` or `operator NAME`.
     pub source: String,
+    /// Whether deploys may move during it even outside the deploy windows.
+    #[serde(default = "deploys_allowed")]
+    pub allows_deploys: bool,
+}
+
+fn deploys_allowed() -> bool {
+    true
 }
 
 impl MaintenanceWindow {
@@ -67,6 +74,7 @@ fn scheduled_active(
         starts_at,
         ends_at: Some(ends_at),
         source: format!("schedule {}", schedule.name),
+        allows_deploys: schedule.allows_deploys,
     })
 }
 
@@ -87,6 +95,7 @@ fn scheduled_announced(
         starts_at,
         ends_at: Some(ends_at),
         source: format!("schedule {}", schedule.name),
+        allows_deploys: schedule.allows_deploys,
     })
 }
 
@@ -126,30 +135,44 @@ pub fn maintenance_at(
     }
 }
 
-/// The deploy-window state with maintenance taken into account: a scheduled maintenance window
-/// in force that allows deploys opens deploy windows that are closed, until it ends, except on a
-/// freeze date.
+/// The deploy-window state with maintenance taken into account: a maintenance window in force
+/// (scheduled or an operator's) that allows deploys opens deploy windows that are closed, until
+/// it ends, except on a freeze date.
 pub fn with_maintenance_deploys(
     state: WindowState,
     on_freeze_date: bool,
     now: DateTime<Utc>,
     schedules: &[ScheduledMaintenance],
+    operator_windows: &[MaintenanceWindow],
 ) -> WindowState {
     if on_freeze_date || !matches!(state, WindowState::Closed(_)) {
         return state;
     }
-    let open_until = schedules
+    let opening: Vec<MaintenanceWindow> = schedules
         .iter()
-        .filter(|schedule| schedule.allows_deploys)
         .filter_map(|schedule| scheduled_active(schedule, now))
-        .filter_map(|window| window.ends_at)
-        .max();
-    match open_until {
-        Some(end) => WindowState::Open {
-            closes_at_ms: Some(end.timestamp_millis()),
-        },
-        None => state,
+        .chain(
+            operator_windows
+                .iter()
+                .filter(|window| window.is_active(now))
+                .cloned(),
+        )
+        .filter(|window| window.allows_deploys)
+        .collect();
+    if opening.is_empty() {
+        return state;
     }
+    // Open until the last of them ends; one that lasts until stopped keeps it open until then.
+    let closes_at_ms = if opening.iter().any(|window| window.ends_at.is_none()) {
+        None
+    } else {
+        opening
+            .iter()
+            .filter_map(|window| window.ends_at)
+            .max()
+            .map(|end| end.timestamp_millis())
+    };
+    WindowState::Open { closes_at_ms }
 }
 
 #[cfg(test)]
@@ -184,7 +207,7 @@ mod tests {
         });
         let sunday_3am = at("2026-12-06T03:00:00Z");
         let opened =
-            with_maintenance_deploys(closed.clone(), false, sunday_3am, &[sunday_nights()]);
+            with_maintenance_deploys(closed.clone(), false, sunday_3am, &[sunday_nights()], &[]);
         assert_eq!(
             opened,
             WindowState::Open {
@@ -192,7 +215,7 @@ mod tests {
             }
         );
         assert_eq!(
-            with_maintenance_deploys(closed.clone(), true, sunday_3am, &[sunday_nights()]),
+            with_maintenance_deploys(closed.clone(), true, sunday_3am, &[sunday_nights()], &[]),
             closed,
             "a freeze date wins"
         );
@@ -201,7 +224,7 @@ mod tests {
             ..sunday_nights()
         };
         assert_eq!(
-            with_maintenance_deploys(closed.clone(), false, sunday_3am, &[no_deploys]),
+            with_maintenance_deploys(closed.clone(), false, sunday_3am, &[no_deploys], &[]),
             closed
         );
         assert_eq!(
@@ -209,9 +232,67 @@ mod tests {
                 closed.clone(),
                 false,
                 at("2026-12-06T05:00:00Z"),
-                &[sunday_nights()]
+                &[sunday_nights()],
+                &[]
             ),
             closed
+        );
+    }
+
+    /// An operator's window opens deploys too: until it ends, or until stopped when open-ended;
+    /// one started with `--no-deploys` does not.
+    #[test]
+    fn an_operator_maintenance_window_opens_closed_deploy_windows_unless_it_says_no() {
+        let closed = WindowState::Closed(super::super::window::ClosedWindow {
+            reason: "outside every deploy window".into(),
+            opens_at_ms: None,
+            opens: "opens Tue".into(),
+        });
+        let now = at("2026-12-09T12:00:00Z");
+        let until_stopped = MaintenanceWindow {
+            message: "Database upgrade".into(),
+            starts_at: at("2026-12-09T11:30:00Z"),
+            ends_at: None,
+            source: "operator alice".into(),
+            allows_deploys: true,
+        };
+        let one_hour = MaintenanceWindow {
+            ends_at: Some(at("2026-12-09T12:30:00Z")),
+            ..until_stopped.clone()
+        };
+        assert_eq!(
+            with_maintenance_deploys(closed.clone(), false, now, &[], &[one_hour.clone()]),
+            WindowState::Open {
+                closes_at_ms: Some(at("2026-12-09T12:30:00Z").timestamp_millis())
+            }
+        );
+        assert_eq!(
+            with_maintenance_deploys(
+                closed.clone(),
+                false,
+                now,
+                &[],
+                &[one_hour, until_stopped.clone()]
+            ),
+            WindowState::Open { closes_at_ms: None },
+            "open until stopped"
+        );
+        let no_deploys = MaintenanceWindow {
+            allows_deploys: false,
+            ..until_stopped.clone()
+        };
+        assert_eq!(
+            with_maintenance_deploys(closed.clone(), false, now, &[], &[no_deploys]),
+            closed
+        );
+        let planned = MaintenanceWindow {
+            starts_at: at("2026-12-10T00:00:00Z"),
+            ..until_stopped
+        };
+        assert_eq!(
+            with_maintenance_deploys(closed.clone(), false, now, &[], &[planned]),
+            closed,
+            "not before it starts"
         );
     }
 
@@ -255,6 +336,7 @@ mod tests {
             starts_at: at("2026-12-06T02:30:00Z"),
             ends_at: None,
             source: "operator alice".into(),
+            allows_deploys: true,
         };
         let status = maintenance_at(
             at("2026-12-06T03:00:00Z"),

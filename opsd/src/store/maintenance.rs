@@ -9,22 +9,22 @@ use super::{parse_time, time_text, Store, StoreError};
 use crate::core::maintenance::MaintenanceWindow;
 
 impl Store {
-    /// Records an operator's window.
+    /// Records an operator's window (`actor` is the operator's name).
     pub async fn insert_maintenance(
         &self,
-        message: &str,
-        starts_at: DateTime<Utc>,
-        ends_at: Option<DateTime<Utc>>,
+        window: &MaintenanceWindow,
         actor: &str,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO maintenance_windows (message, starts_at, ends_at, actor, created_at) \
-             VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO maintenance_windows \
+             (message, starts_at, ends_at, actor, allows_deploys, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?)",
         )
-        .bind(message)
-        .bind(time_text(starts_at))
-        .bind(ends_at.map(time_text))
+        .bind(&window.message)
+        .bind(time_text(window.starts_at))
+        .bind(window.ends_at.map(time_text))
         .bind(actor)
+        .bind(window.allows_deploys)
         .bind(time_text(Utc::now()))
         .execute(self.pool())
         .await?;
@@ -37,7 +37,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Vec<MaintenanceWindow>, StoreError> {
         let rows = sqlx::query(
-            "SELECT message, starts_at, ends_at, actor FROM maintenance_windows \
+            "SELECT message, starts_at, ends_at, actor, allows_deploys FROM maintenance_windows \
              WHERE ends_at IS NULL OR ends_at > ? ORDER BY starts_at, id",
         )
         .bind(time_text(now))
@@ -66,6 +66,7 @@ fn window_from_row(row: &SqliteRow) -> Result<MaintenanceWindow, StoreError> {
     let ends_at: Option<String> = row.try_get("ends_at")?;
     let actor: String = row.try_get("actor")?;
     Ok(MaintenanceWindow {
+        allows_deploys: row.try_get("allows_deploys")?,
         message: row.try_get("message")?,
         starts_at: parse_time(
             &row.try_get::<String, _>("starts_at")?,

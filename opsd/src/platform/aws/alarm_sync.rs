@@ -60,7 +60,10 @@ pub struct DesiredAlarm {
     pub threshold: f64,
     pub comparison_operator: String,
     pub treat_missing_data: String,
+    /// Told when the alarm enters ALARM.
     pub alarm_actions: Vec<String>,
+    /// Told when it returns to OK (the same topic: recovery is news too).
+    pub ok_actions: Vec<String>,
     pub rolls_back: bool,
 }
 
@@ -172,10 +175,7 @@ pub fn desired_alarms(
                 continue;
             }
         };
-        let alarm_actions = match (&aws.alarm_topic_arn, rule.notify.is_empty()) {
-            (Some(topic), false) => vec![topic.clone()],
-            _ => Vec::new(),
-        };
+        let alarm_actions: Vec<String> = alarm_topic(aws, rule).into_iter().collect();
         desired.push(DesiredAlarm {
             name: format!("{}{}", owned_prefix(service), rule.name),
             rule: rule.name.clone(),
@@ -190,11 +190,24 @@ pub fn desired_alarms(
             },
             // No traffic is not an outage; a rollout's own analysis treats silence as inconclusive.
             treat_missing_data: "notBreaching".into(),
+            ok_actions: alarm_actions.clone(),
             alarm_actions,
             rolls_back: rule.rollback,
         });
     }
     (desired, skipped)
+}
+
+/// The SNS topic a rule's alarm notifies: the topic of its severity, else the one
+/// `alarm_topic_arn` when the rule names notification targets, else none. Pure.
+pub fn alarm_topic(aws: &AwsServiceConfig, rule: &AlarmRule) -> Option<String> {
+    if let Some(topic) = aws.alarm_topics.for_severity(rule.severity) {
+        return Some(topic.to_string());
+    }
+    match (&aws.alarm_topic_arn, rule.notify.is_empty()) {
+        (Some(topic), false) => Some(topic.clone()),
+        _ => None,
+    }
 }
 
 /// An alarm as CloudWatch reports it.
@@ -303,7 +316,8 @@ async fn put_alarm(
                 .comparison_operator(ComparisonOperator::from(alarm.comparison_operator.as_str()))
                 .treat_missing_data(&alarm.treat_missing_data)
                 .actions_enabled(!alarm.alarm_actions.is_empty())
-                .set_alarm_actions(Some(alarm.alarm_actions.clone()));
+                .set_alarm_actions(Some(alarm.alarm_actions.clone()))
+                .set_ok_actions(Some(alarm.ok_actions.clone()));
             match &alarm.target {
                 AlarmTarget::Metric {
                     namespace,
@@ -596,6 +610,45 @@ mod tests {
         assert!(
             matches!(&storage.target, AlarmTarget::Metric { metric_name, .. } if metric_name == "FreeStorageSpace")
         );
+    }
+
+    #[test]
+    fn each_alarm_notifies_the_topic_of_its_severity_on_alarm_and_on_recovery() {
+        let rules = embedded_alarm_rules();
+        let pager = "arn:aws:sns:us-east-1:123456789012:steno-pager";
+        let chat = "arn:aws:sns:us-east-1:123456789012:steno-chat";
+        let fallback = "arn:aws:sns:us-east-1:123456789012:steno-alerts";
+        let mut routed = aws();
+        routed.alarm_topics.critical = Some(pager.into());
+        routed.alarm_topics.warning = Some(chat.into());
+        routed.alarm_topic_arn = Some(fallback.into());
+        let (desired, _) = desired_alarms("steno", &routed, &rules);
+        let actions_of = |rule: &str| {
+            let alarm = desired.iter().find(|alarm| alarm.rule == rule).unwrap();
+            assert_eq!(
+                alarm.ok_actions, alarm.alarm_actions,
+                "{rule}: recovery too"
+            );
+            alarm.alarm_actions.clone()
+        };
+        assert_eq!(actions_of("lambda-error-rate"), vec![pager.to_string()]);
+        assert_eq!(actions_of("response-time-sla"), vec![pager.to_string()]);
+        assert_eq!(actions_of("lambda-throttles"), vec![chat.to_string()]);
+
+        // No topic for warnings: the one topic, as before, for rules that name targets.
+        routed.alarm_topics.warning = None;
+        let (desired, _) = desired_alarms("steno", &routed, &rules);
+        let throttles = desired
+            .iter()
+            .find(|alarm| alarm.rule == "lambda-throttles")
+            .unwrap();
+        assert_eq!(throttles.alarm_actions, vec![fallback.to_string()]);
+
+        // No topics at all: the alarms notify nobody and are synced with actions disabled.
+        let (desired, _) = desired_alarms("steno", &aws(), &rules);
+        assert!(desired
+            .iter()
+            .all(|alarm| alarm.alarm_actions.is_empty() && alarm.ok_actions.is_empty()));
     }
 
     fn existing_from(alarm: &DesiredAlarm) -> ExistingAlarm {

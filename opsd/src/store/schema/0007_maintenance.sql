@@ -6,5 +6,7 @@ CREATE TABLE maintenance_windows (
     starts_at TEXT NOT NULL,
     ends_at TEXT,
     actor TEXT NOT NULL,
+    -- 1: deploys may move during it even outside the deploy windows (R-WINDOW-1).
+    allows_deploys INTEGER NOT NULL DEFAULT 1,
     created_at TEXT NOT NULL
 );
