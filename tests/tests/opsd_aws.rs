@@ -752,9 +752,9 @@ async fn alarms_sync_is_idempotent_and_cdn_invalidations_complete() {
     assert_eq!(p99.6.as_deref(), Some("p99"));
 
     // Each alarm notifies its severity's topic, entering ALARM and returning to OK.
+    let cloudwatch = &fixture.cloudwatch;
     let actions = |name: &'static str| async move {
-        let alarms = fixture
-            .cloudwatch
+        let alarms = cloudwatch
             .describe_alarms()
             .alarm_names(name)
             .send()

@@ -994,7 +994,11 @@ async fn an_operator_maintenance_window_lets_a_deploy_through_a_closed_deploy_wi
         .expect_err("a --no-deploys window keeps the deploy window closed");
     assert!(matches!(refused, ControlError::GateClosed(_)), "{refused}");
 
-    world.daemon.stop_maintenance(None, &operator).await.unwrap();
+    world
+        .daemon
+        .stop_maintenance(None, &operator)
+        .await
+        .unwrap();
     world
         .daemon
         .start_maintenance(

@@ -92,23 +92,27 @@ mod tests {
     #[tokio::test]
     async fn windows_are_kept_until_stopped_or_over() {
         let store = Store::open_in_memory().await.unwrap();
-        store
-            .insert_maintenance("now", at("2026-12-03T10:00:00Z"), None, "alice")
-            .await
-            .unwrap();
-        store
-            .insert_maintenance(
-                "later",
-                at("2026-12-10T02:00:00Z"),
-                Some(at("2026-12-10T03:00:00Z")),
-                "bob",
-            )
-            .await
-            .unwrap();
+        let now = MaintenanceWindow {
+            message: "now".into(),
+            starts_at: at("2026-12-03T10:00:00Z"),
+            ends_at: None,
+            source: String::new(),
+            allows_deploys: true,
+        };
+        store.insert_maintenance(&now, "alice").await.unwrap();
+        let later = MaintenanceWindow {
+            message: "later".into(),
+            starts_at: at("2026-12-10T02:00:00Z"),
+            ends_at: Some(at("2026-12-10T03:00:00Z")),
+            allows_deploys: false,
+            ..now
+        };
+        store.insert_maintenance(&later, "bob").await.unwrap();
         let noon = at("2026-12-03T12:00:00Z");
         let windows = store.operator_maintenance(noon).await.unwrap();
         assert_eq!(windows.len(), 2);
         assert_eq!(windows[0].source, "operator alice");
+        assert!(windows[0].allows_deploys && !windows[1].allows_deploys);
         assert_eq!(store.stop_maintenance(noon).await.unwrap(), 1);
         let left = store.operator_maintenance(noon).await.unwrap();
         assert_eq!(left.len(), 1, "the planned window is not stopped");
