@@ -261,7 +261,13 @@ mod tests {
             ..until_stopped.clone()
         };
         assert_eq!(
-            with_maintenance_deploys(closed.clone(), false, now, &[], &[one_hour.clone()]),
+            with_maintenance_deploys(
+                closed.clone(),
+                false,
+                now,
+                &[],
+                std::slice::from_ref(&one_hour)
+            ),
             WindowState::Open {
                 closes_at_ms: Some(at("2026-12-09T12:30:00Z").timestamp_millis())
             }
