@@ -212,14 +212,13 @@ fn step(weight: u8, bake: Duration, checks: &[&str]) -> PlanStep {
     }
 }
 
-/// R-WATCH-1: the watch after a staged shift to 100 % (seed 002: "monitor metrics for 15
-/// minutes" after 10 → 50 → 100 %).
+/// R-WATCH-1 (docs/requirements.md): the watch after a staged shift to 100 % (15 minutes after
+/// 10 → 50 → 100 %).
 pub const STAGED_WATCH: Duration = Duration::from_secs(15 * 60);
-/// R-WATCH-1: the watch of the seed plan (seeds 001 and 002, production checklists: "monitor
-/// CloudWatch alarms for 30 minutes" after the deployment).
+/// R-WATCH-1 (docs/requirements.md): the watch of the seed plan (alarms watched for 30 minutes
+/// after the deployment).
 pub const SEED_CANARY_WATCH: Duration = Duration::from_secs(30 * 60);
-/// R-WATCH-1: the watch after an all-at-once deployment (seed 000: "post-deployment, monitor for
-/// 1 hour").
+/// R-WATCH-1 (docs/requirements.md): the watch after an all-at-once deployment (1 hour).
 pub const ALL_AT_ONCE_WATCH: Duration = Duration::from_secs(60 * 60);
 
 fn canary_steps(bake: Duration) -> Vec<PlanStep> {
