@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a fresh Debian machine: PostgreSQL 15 (server binaries),
-# poppler-utils (pdftotext, pdfinfo) and unzip for checking exported letters, and a Python virtual
+# poppler-utils (pdftotext, pdfinfo) and unzip for checking exported letters, Chromium and its
+# WebDriver (the dashboard's browser tests drive it headless), and a Python virtual
 # environment with moto (the local AWS emulator) under .venv. Safe to run again: it only installs
 # what is missing.
 set -euo pipefail
@@ -15,6 +16,8 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing_packages+=(postgr
 command -v pdftotext >/dev/null 2>&1 || missing_packages+=(poppler-utils)
 command -v unzip >/dev/null 2>&1 || missing_packages+=(unzip)
 python3 -c 'import venv' >/dev/null 2>&1 || missing_packages+=(python3-venv)
+command -v chromium >/dev/null 2>&1 || missing_packages+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing_packages+=(chromium-driver)
 
 if [ "${#missing_packages[@]}" -gt 0 ]; then
   echo "==> installing Debian packages: ${missing_packages[*]}"

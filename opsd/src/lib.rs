@@ -6,6 +6,7 @@ pub mod aws_commands;
 pub mod config;
 pub mod control;
 pub mod core;
+pub mod dashboard;
 pub mod error_chain;
 pub mod loadgen;
 pub mod notify;

@@ -1,7 +1,7 @@
-//! `opsd up`: opens the store, creates API tokens on first start, starts the local platform
-//! (release processes behind opsd's router, whose usage is recorded per day for the local cost
-//! model), the notifier, the reconciler and the API, prints
-//! where everything is, and stops it all (children included) on Ctrl-C or SIGTERM.
+//! `opsd up`: opens the store, starts the local platform (release processes behind opsd's
+//! router, whose usage is recorded per day for the local cost model), the notifier, the
+//! reconciler, the dashboard's overview feed and the API, creates API tokens on first start once
+//! everything listens, prints where everything is with a one-time dashboard login link, and stops it all (children included) on Ctrl-C or SIGTERM.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -14,12 +14,14 @@ use crate::api::{self, ApiState};
 use crate::auth::ensure_tokens;
 use crate::config::Config;
 use crate::control::Daemon;
+use crate::dashboard::feed::OverviewFeed;
+use crate::dashboard::sessions::Sessions;
 use crate::loadgen::{run_load, LoadSpec};
 use crate::notify::Notifier;
 use crate::ops::usage::UsageRecorder;
 use crate::platform::factory;
 use crate::platform::secrets::Secrets;
-use crate::store::Store;
+use crate::store::{Store, TokenRole};
 
 /// Where `opsd up` writes the operator token for local CLI use (readable by the owner only).
 pub fn operator_token_path(config: &Config) -> PathBuf {
@@ -67,22 +69,6 @@ pub async fn run(mut config: Config, environment: HashMap<String, String>) -> an
     let store = Store::open(&config.data_dir.join("opsd.db"))
         .await
         .context("cannot open the store")?;
-    if let Some(tokens) = ensure_tokens(&store)
-        .await
-        .context("cannot create API tokens")?
-    {
-        let path = operator_token_path(&config);
-        write_private_file(&path, &tokens.operator)
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        println!("created API tokens (shown once):");
-        println!(
-            "  operator: {}   (also saved to {})",
-            tokens.operator,
-            path.display()
-        );
-        println!("  viewer:   {}", tokens.viewer);
-    }
-
     // The API address is known before any release starts, so releases can be told where the
     // status document is (their maintenance banner reads it).
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -122,6 +108,8 @@ pub async fn run(mut config: Config, environment: HashMap<String, String>) -> an
         println!("{line}");
     }
     let (stop_sender, stop_receiver) = tokio::sync::watch::channel(false);
+    let (overview_feed, overview_feed_task) =
+        OverviewFeed::start(daemon.clone(), stop_receiver.clone());
     let reconciler = tokio::spawn(daemon.clone().run(stop_receiver.clone()));
     let production_watch = tokio::spawn(daemon.clone().watch_production(stop_receiver.clone()));
     let cost_scheduler = tokio::spawn(run_scheduled_cost_checks(
@@ -152,7 +140,22 @@ pub async fn run(mut config: Config, environment: HashMap<String, String>) -> an
         .run(stop_receiver),
     );
 
+    // Tokens are created only now that everything listens, so the ones shown once are not lost
+    // to a start that fails afterwards.
+    let sessions = Arc::new(Sessions::new());
+    let login_link = match prepare_logins(&config, &store, &sessions, daemon.now_ms()).await {
+        Ok(code) => code.map(|code| format!("http://{api_addr}/login?once={code}")),
+        Err(error) => {
+            let _ = stop_sender.send(true);
+            platform.shutdown().await;
+            return Err(error);
+        }
+    };
     println!("opsd API        http://{api_addr}");
+    println!("dashboard       http://{api_addr}/");
+    if let Some(link) = login_link {
+        println!("                one-time operator login (15 min): {link}");
+    }
     for service in config.services.values() {
         let public = match &service.aws {
             Some(aws) => aws.describe_target(),
@@ -176,6 +179,8 @@ pub async fn run(mut config: Config, environment: HashMap<String, String>) -> an
 
     let app = api::router(ApiState {
         daemon: daemon.clone(),
+        sessions,
+        feed: overview_feed,
     });
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
@@ -185,6 +190,7 @@ pub async fn run(mut config: Config, environment: HashMap<String, String>) -> an
     let _ = tokio::time::timeout(Duration::from_secs(5), reconciler).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), production_watch).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), usage_recorder).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), overview_feed_task).await;
     drill_scheduler.abort();
     cost_scheduler.abort();
     platform.shutdown().await;
@@ -193,6 +199,40 @@ pub async fn run(mut config: Config, environment: HashMap<String, String>) -> an
     served.context("the API server failed")?;
     println!("opsd stopped");
     Ok(())
+}
+
+/// Creates the first API tokens when the store has none (printing them, once) and a one-time
+/// dashboard login code for the operator token named `operator` (or the oldest operator token).
+async fn prepare_logins(
+    config: &Config,
+    store: &Store,
+    sessions: &Sessions,
+    now_ms: i64,
+) -> anyhow::Result<Option<String>> {
+    if let Some(tokens) = ensure_tokens(store)
+        .await
+        .context("cannot create API tokens")?
+    {
+        let path = operator_token_path(config);
+        write_private_file(&path, &tokens.operator)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        println!("created API tokens (shown once):");
+        println!(
+            "  operator: {}   (also saved to {})",
+            tokens.operator,
+            path.display()
+        );
+        println!("  viewer:   {}", tokens.viewer);
+    }
+    let tokens = store
+        .list_tokens()
+        .await
+        .context("cannot read API tokens")?;
+    let operator = tokens
+        .iter()
+        .filter(|token| token.role == TokenRole::Operator)
+        .min_by_key(|token| (token.name != "operator", token.created_at));
+    Ok(operator.map(|token| sessions.one_time_code(&token.token_hash, now_ms)))
 }
 
 /// Sets `STENO_STATUS_URL` (unless opsd.yaml set it) for every local service's releases to the
@@ -359,10 +399,22 @@ async fn shutdown_signal() {
     }
 }
 
-/// `opsd load`: open-loop traffic with a progress line on stderr.
+/// Whether opsd runs in the foreground of the terminal its stderr is: a progress line is shown
+/// only then, so `opsd load ... &` does not write into the terminal another command is using.
+fn in_the_foreground_of_a_terminal() -> bool {
+    // SAFETY: isatty, tcgetpgrp and getpgrp only read process and terminal state.
+    unsafe { libc::isatty(2) == 1 && libc::tcgetpgrp(2) == libc::getpgrp() }
+}
+
+/// `opsd load`: open-loop traffic with a progress line on stderr while in the foreground.
 pub async fn run_load_command(target: &str, rps: u32, duration: Duration) -> anyhow::Result<()> {
     let spec = LoadSpec::new(target, rps, duration);
+    let mut shown = false;
     let report = run_load(spec, |progress| {
+        if !in_the_foreground_of_a_terminal() {
+            return;
+        }
+        shown = true;
         eprint!(
             "\r{:>5.1} s  sent {}  ok {}  errors {}  dropped {}      ",
             progress.elapsed.as_secs_f64(),
@@ -373,7 +425,9 @@ pub async fn run_load_command(target: &str, rps: u32, duration: Duration) -> any
         );
     })
     .await;
-    eprintln!();
+    if shown {
+        eprintln!();
+    }
     println!(
         "{}",
         serde_json::to_string_pretty(&report).unwrap_or_default()

@@ -5,6 +5,7 @@ pub mod aws_emulator;
 pub mod cbor_front;
 pub mod hostile;
 pub mod steno_data;
+pub mod webdriver;
 pub mod webhook;
 
 use std::io::{BufRead, BufReader};

@@ -7,8 +7,10 @@ use clap::{Parser, Subcommand};
 /// opsd: deploy Steno as canaries, watch them, roll back bad releases by themselves.
 ///
 /// Start with `opsd up` (no configuration needed: it runs Steno on the local platform behind
-/// opsd's router on 127.0.0.1:8080 and serves the API on 127.0.0.1:7070). Then, in another
-/// terminal: `opsd deploy steno --version v2 --wait`, `opsd status`, `opsd load --rps 100`.
+/// opsd's router on 127.0.0.1:8080 and serves the API and the dashboard on 127.0.0.1:7070, with
+/// a one-time login link). Then, in another terminal: `opsd load --rps 100 --duration 10m`, and
+/// `opsd deploy steno --version v2 --plan demo --wait` (the demo plan takes about a minute; the
+/// default plan bakes for half an hour), `opsd status`.
 #[derive(Parser)]
 #[command(name = "opsd", version, about, long_about)]
 pub struct Cli {

@@ -125,7 +125,10 @@ impl Daemon {
     }
 
     /// The freeze gate: closed while `opsd freeze` froze the service or every service.
-    async fn freeze_verdict(&self, service: &ServiceConfig) -> Result<Verdict, ControlError> {
+    pub(super) async fn freeze_verdict(
+        &self,
+        service: &ServiceConfig,
+    ) -> Result<Verdict, ControlError> {
         let freeze = self.store.freeze_covering(&service.name).await?;
         let since = freeze.as_ref().map(|freeze| freeze.since.to_rfc3339());
         Ok(freeze_verdict(freeze.as_ref().zip(since.as_deref()).map(
@@ -168,7 +171,10 @@ impl Daemon {
 
     /// The alarm gate: every critical rule evaluated on the stable release's recent traffic, and
     /// the platform's own alarms in ALARM that roll releases back.
-    async fn alarm_verdict(&self, service: &ServiceConfig) -> Result<Verdict, ControlError> {
+    pub(super) async fn alarm_verdict(
+        &self,
+        service: &ServiceConfig,
+    ) -> Result<Verdict, ControlError> {
         if service.alarm_gate == GateMode::Off {
             return Ok(Verdict::Open);
         }
@@ -196,7 +202,7 @@ impl Daemon {
 
     /// The budget gate: closed while the newest cost check found a budget's forecast threshold
     /// crossed, or is older than `costs.gate_max_age`.
-    async fn budget_verdict(&self, service: &ServiceConfig) -> Verdict {
+    pub(super) async fn budget_verdict(&self, service: &ServiceConfig) -> Verdict {
         let Some(costs) = self.config.costs.as_ref() else {
             return Verdict::Open;
         };
@@ -217,7 +223,10 @@ impl Daemon {
 
     /// The drill gate of the service's database: closed while its newest drill failed or is too
     /// old.
-    async fn drill_verdict(&self, service: &ServiceConfig) -> Result<Verdict, ControlError> {
+    pub(super) async fn drill_verdict(
+        &self,
+        service: &ServiceConfig,
+    ) -> Result<Verdict, ControlError> {
         let Some(database_name) = &service.database else {
             return Ok(Verdict::Open);
         };

@@ -22,6 +22,7 @@ mod gates;
 mod maintenance;
 mod metrics;
 mod observe;
+mod overview;
 mod production_watch;
 #[cfg(test)]
 mod production_watch_tests;
@@ -55,6 +56,7 @@ pub use checks::run_check;
 pub use deploy::{DeployRequest, PlanChoice};
 pub use maintenance::{MaintenanceRequest, StatusDocument};
 pub use metrics::METRICS_CONTENT_TYPE;
+pub use overview::{Attention, GateView, Overview, ReleaseHealth, ServiceOverview};
 pub use views::{AlarmStatusView, DecisionView, RolloutView, ServiceStatus};
 
 /// The platform capabilities the daemon drives.
@@ -155,7 +157,7 @@ struct ProductionWatch {
     last_alarms_ms: i64,
 }
 
-fn time_of(ms: i64) -> DateTime<Utc> {
+pub fn time_of(ms: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(ms)
         .single()
         .unwrap_or_else(Utc::now)
@@ -294,7 +296,7 @@ impl Daemon {
     }
 
     /// Milliseconds since the Unix epoch, from the daemon's clock.
-    pub(super) fn now_ms(&self) -> i64 {
+    pub fn now_ms(&self) -> i64 {
         self.clock.now_ms()
     }
 

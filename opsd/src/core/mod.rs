@@ -14,6 +14,7 @@ pub mod duration;
 pub mod event;
 pub mod gate;
 pub mod maintenance;
+pub mod next_decision;
 pub mod plan;
 pub mod release;
 pub mod release_env;

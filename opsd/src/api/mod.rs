@@ -2,12 +2,13 @@
 //! Every route but `/v1/health` and `/metrics` needs a bearer token; mutating routes need the
 //! operator role and are audited by the daemon (who, what, when, why).
 
+mod caller;
+mod events;
+
 use std::sync::Arc;
 
-use crate::auth::sha256_hex;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequestParts, Path, Query, State};
-use axum::http::request::Parts;
+use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -15,14 +16,21 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::control::{Actor, ControlError, Daemon};
-use crate::core::rollout::OperatorCommand;
-use crate::store::TokenRole;
+pub use caller::{cookie, same_origin, Caller, CSRF_HEADER, SESSION_COOKIE};
 
-/// What the API handlers share.
+use crate::control::{ControlError, Daemon};
+use crate::core::rollout::OperatorCommand;
+use crate::dashboard::feed::OverviewFeed;
+use crate::dashboard::sessions::Sessions;
+
+/// What the API and dashboard handlers share.
 #[derive(Clone)]
 pub struct ApiState {
     pub daemon: Arc<Daemon>,
+    /// The dashboard's logged-in browsers.
+    pub sessions: Arc<Sessions>,
+    /// The overview as the dashboard shows it, refreshed by one task for every viewer.
+    pub feed: OverviewFeed,
 }
 
 /// An error answer: status plus `{"error": {"code", "message"}}`.
@@ -34,7 +42,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
         ApiError {
             status,
             code,
@@ -74,66 +82,6 @@ impl From<ControlError> for ApiError {
                 ApiError::new(StatusCode::BAD_GATEWAY, "platform", message)
             }
         }
-    }
-}
-
-/// The authenticated caller.
-pub struct Caller {
-    pub actor: Actor,
-    pub role: TokenRole,
-}
-
-impl Caller {
-    fn require_operator(&self) -> Result<(), ApiError> {
-        if self.role == TokenRole::Operator {
-            Ok(())
-        } else {
-            Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "this needs an operator token; viewer tokens can only read",
-            ))
-        }
-    }
-}
-
-impl FromRequestParts<ApiState> for Caller {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &ApiState,
-    ) -> Result<Self, Self::Rejection> {
-        let unauthorized =
-            |message: &str| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message);
-        let header_value = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .ok_or_else(|| unauthorized("missing `Authorization: Bearer <token>`; opsd up printed the tokens and wrote the operator token to its data directory"))?;
-        let token = header_value
-            .strip_prefix("Bearer ")
-            .ok_or_else(|| unauthorized("the Authorization header must use the Bearer scheme"))?;
-        let found = state
-            .daemon
-            .store()
-            .find_token(&sha256_hex(token.trim().as_bytes()))
-            .await
-            .map_err(|error| {
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "store",
-                    error.to_string(),
-                )
-            })?
-            .ok_or_else(|| unauthorized("unknown token"))?;
-        Ok(Caller {
-            actor: Actor {
-                name: found.name,
-                role: found.role.as_str().to_string(),
-            },
-            role: found.role,
-        })
     }
 }
 
@@ -190,6 +138,10 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/maintenance", get(maintenance).post(start_maintenance))
         .route("/v1/maintenance/stop", post(stop_maintenance))
         .route("/status.json", get(status_document))
+        .route("/v1/session", get(session))
+        .route("/v1/overview", get(overview))
+        .route("/v1/events", get(events::overview_events))
+        .merge(crate::dashboard::router())
         .fallback(|| async {
             ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -198,6 +150,26 @@ pub fn router(state: ApiState) -> Router {
             )
         })
         .with_state(state)
+}
+
+/// Who the caller is, and for a dashboard session its CSRF token and expiry.
+async fn session(caller: Caller) -> Response {
+    Json(json!({
+        "name": caller.actor.name,
+        "role": caller.role.as_str(),
+        "csrf_token": caller.session_csrf,
+        "expires_at": caller.session_expires_at_ms.map(crate::control::time_of),
+    }))
+    .into_response()
+}
+
+/// The dashboard's overview document, as the live feed last computed it.
+async fn overview(State(state): State<ApiState>, _caller: Caller) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        state.feed.latest().to_string(),
+    )
+        .into_response()
 }
 
 async fn metrics(State(state): State<ApiState>) -> Response {

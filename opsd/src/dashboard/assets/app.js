@@ -1,0 +1,425 @@
+// opsd's dashboard: renders the overview from the live feed (/v1/events) and the other pages
+// from the JSON API, with the session cookie; every change carries the session's CSRF token.
+// Text from the daemon is only ever placed with textContent, never parsed as HTML.
+'use strict';
+
+(function () {
+  const page = {
+    me: null,
+    overview: null,
+    source: null,
+    pageId: String(Math.random()).slice(2),
+    pending: null,
+  };
+
+  // --- small helpers -------------------------------------------------------------------------
+
+  function el(tag, attributes, ...children) {
+    const node = document.createElement(tag);
+    for (const [name, value] of Object.entries(attributes || {})) {
+      if (value === null || value === undefined || value === false) continue;
+      if (name === 'class') node.className = value;
+      else if (name === 'text') node.textContent = value;
+      else if (name.startsWith('on')) node.addEventListener(name.slice(2), value);
+      else node.setAttribute(name, value === true ? '' : value);
+    }
+    for (const child of children.flat()) {
+      if (child === null || child === undefined || child === false) continue;
+      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+    return node;
+  }
+
+  // A time in the viewer's zone, with UTC on hover.
+  function when(iso) {
+    if (!iso) return el('span', { text: '—' });
+    const date = new Date(iso);
+    return el('time', {
+      datetime: date.toISOString(),
+      title: date.toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC'),
+      text: date.toLocaleString(),
+    });
+  }
+
+  function seconds(duration) {
+    return duration ? duration.secs + duration.nanos / 1e9 : 0;
+  }
+
+  function spoken(totalSeconds) {
+    const s = Math.max(0, Math.round(totalSeconds));
+    const h = Math.floor(s / 3600);
+    const m = Math.floor((s % 3600) / 60);
+    const rest = s % 60;
+    return (h ? h + 'h' : '') + (m ? m + 'm' : '') + (rest || (!h && !m) ? rest + 's' : '');
+  }
+
+  function badge(level, text) {
+    const marks = { critical: '‼', warning: '!', ok: '✓', open: '✓', closed: '✕', info: '•' };
+    return el('span', { class: 'badge ' + level }, el('span', { 'aria-hidden': 'true', text: (marks[level] || '•') + ' ' }), text);
+  }
+
+  function toast(text) {
+    const box = document.getElementById('toast');
+    box.textContent = text;
+    box.classList.add('shown');
+    clearTimeout(toast.timer);
+    toast.timer = setTimeout(() => box.classList.remove('shown'), 6000);
+  }
+
+  async function api(path, options) {
+    const request = Object.assign({ credentials: 'same-origin', headers: {} }, options || {});
+    if (request.method && request.method !== 'GET') {
+      request.headers['X-CSRF-Token'] = page.me ? page.me.csrf_token : '';
+      request.headers['Content-Type'] = 'application/json';
+    }
+    const response = await fetch(path, request);
+    if (response.status === 401) {
+      location.assign('/login');
+      throw new Error('the session has ended');
+    }
+    const body = response.status === 204 ? {} : await response.json();
+    if (!response.ok) {
+      throw new Error((body.error && body.error.message) || response.statusText);
+    }
+    return body;
+  }
+
+  function isOperator() {
+    return page.me && page.me.role === 'operator';
+  }
+
+  // Re-rendering replaces the page's nodes: the focused control is found again by its id.
+  function keepingFocus(render) {
+    const focused = document.activeElement && document.activeElement.id;
+    render();
+    if (focused) {
+      const again = document.getElementById(focused);
+      if (again) again.focus();
+    }
+  }
+
+  // --- actions -------------------------------------------------------------------------------
+
+  const ACTIONS = {
+    pause: { label: 'Pause', verb: 'Pause', effect: 'The canary keeps its current weight until resumed.' },
+    resume: { label: 'Resume', verb: 'Resume', effect: 'The rollout goes on from its current step.' },
+    promote: { label: 'Promote', verb: 'Promote', effect: 'The canary takes all traffic now, without the remaining bakes.' },
+    abort: { label: 'Abort', verb: 'Abort', effect: 'Traffic returns to the stable release at once.' },
+    approve: { label: 'Approve', verb: 'Approve', effect: 'Your approval is counted once.' },
+    rollback: { label: 'Roll back', verb: 'Roll back', effect: 'The previous release takes all traffic again.' },
+    freeze: { label: 'Freeze deploys', verb: 'Freeze deploys of', effect: 'No deploy of this service starts until it is unfrozen.' },
+    unfreeze: { label: 'Unfreeze', verb: 'Unfreeze deploys of', effect: 'Deploys of this service may start again.' },
+  };
+
+  function actionButton(action, service, versions) {
+    return el('button', {
+      type: 'button',
+      id: 'act-' + service + '-' + action,
+      class: action === 'abort' || action === 'rollback' || action === 'freeze' ? 'danger' : '',
+      'data-action': action,
+      'data-service': service,
+      onclick: () => confirmAction(action, service, versions),
+    }, ACTIONS[action].label);
+  }
+
+  function confirmAction(action, service, versions) {
+    const dialog = document.getElementById('confirm');
+    const what = ACTIONS[action];
+    let target = service;
+    if (versions.canary) target = service + ' ' + versions.canary + ' (stable ' + versions.stable + ')';
+    else if (versions.stable) target = service + ' ' + versions.stable;
+    document.getElementById('confirm-title').textContent = what.verb + ' ' + target + '?';
+    document.getElementById('confirm-detail').textContent = what.effect;
+    document.getElementById('confirm-reason').value = '';
+    document.getElementById('confirm-problem').textContent = '';
+    document.getElementById('confirm-go').textContent = what.label;
+    page.pending = { action, service };
+    dialog.showModal();
+    document.getElementById('confirm-reason').focus();
+  }
+
+  async function runPending(event) {
+    event.preventDefault();
+    const pending = page.pending;
+    const reason = document.getElementById('confirm-reason').value.trim();
+    const problem = document.getElementById('confirm-problem');
+    if (reason.length < 3) {
+      problem.textContent = 'Say why, in a few words: the reason goes into the audit log.';
+      return;
+    }
+    const body = { reason };
+    let path = '/v1/services/' + encodeURIComponent(pending.service) + '/' + pending.action;
+    if (pending.action === 'freeze' || pending.action === 'unfreeze') {
+      path = '/v1/' + pending.action;
+      body.service = pending.service;
+    }
+    try {
+      await api(path, { method: 'POST', body: JSON.stringify(body) });
+      document.getElementById('confirm').close();
+      toast(ACTIONS[pending.action].label + ': done for ' + pending.service);
+      page.pending = null;
+      route();
+    } catch (error) {
+      problem.textContent = error.message;
+    }
+  }
+
+  // --- the overview --------------------------------------------------------------------------
+
+  function attentionList(entries) {
+    const section = el('section', { class: 'attention', 'aria-labelledby': 'attention-title' },
+      el('h2', { id: 'attention-title', text: 'Needs attention' }));
+    if (!entries.length) {
+      section.append(el('p', { class: 'calm' }, badge('ok', 'Nothing needs a person right now.')));
+      return section;
+    }
+    section.append(el('ul', {}, entries.map((entry) => el('li', { class: 'attention-' + entry.level },
+      badge(entry.level, entry.level.toUpperCase()), ' ',
+      el('strong', { text: entry.service }), ': ', entry.message, ' ',
+      entry.rollout_id ? el('a', { href: '#/rollouts/' + entry.rollout_id, text: 'open the rollout' }) : null))));
+    return section;
+  }
+
+  function splitBar(service) {
+    const split = service.split;
+    if (!split) return el('p', { text: 'Traffic split: not known yet.' });
+    const canaryWeight = split.canary ? split.canary_weight_percent : 0;
+    const stableWeight = 100 - canaryWeight;
+    const stablePart = el('span', { class: 'split-stable' }, split.stable + ' ' + stableWeight + ' %');
+    const canaryPart = canaryWeight ? el('span', { class: 'split-canary' }, split.canary + ' ' + canaryWeight + ' %') : null;
+    // Widths through the style object (allowed by the page's CSP, unlike style attributes).
+    stablePart.style.flexGrow = String(Math.max(stableWeight, 1));
+    if (canaryPart) canaryPart.style.flexGrow = String(Math.max(canaryWeight, 1));
+    const bar = el('div', { class: 'split', role: 'img', 'aria-label': 'stable ' + stableWeight + ' %, canary ' + canaryWeight + ' %' },
+      stablePart, canaryPart);
+    return el('div', {}, el('h3', { text: 'Traffic' }), bar);
+  }
+
+  function healthLine(label, health) {
+    if (!health) return null;
+    return el('li', {}, label + ' ' + health.version + ': ',
+      health.healthy ? badge('ok', 'healthy') : badge('critical', 'unhealthy: ' + health.problem));
+  }
+
+  function planSteps(rollout) {
+    const state = rollout.state;
+    return el('ol', { class: 'steps' }, state.plan.steps.map((step, index) => {
+      const current = index === state.step_index && !['promoted', 'rolled_back', 'aborted', 'failed'].includes(rollout.phase);
+      const done = index < state.step_index || rollout.phase === 'promoted';
+      const bake = seconds(step.bake);
+      const parts = [step.canary_weight_percent + ' %', bake ? 'bake ' + spoken(bake) : 'no bake'];
+      if (step.checks && step.checks.length) parts.push('checks: ' + step.checks.join(', '));
+      if (step.approval) parts.push(step.approval.approvers + ' approval(s)');
+      const item = el('li', { class: current ? 'current' : done ? 'done' : '', 'aria-current': current ? 'step' : null },
+        parts.join(' · '), current ? el('strong', { text: ' (current)' }) : done ? ' ✓' : null);
+      if (current && bake && state.step_started_at_ms) {
+        item.append(el('div', {},
+          el('progress', { class: 'bake', max: String(bake * 1000), value: '0', 'data-started': String(state.step_started_at_ms), 'data-bake': String(bake * 1000), 'aria-label': 'bake progress' }),
+          el('span', { class: 'bake-left', 'data-started': String(state.step_started_at_ms), 'data-bake': String(bake * 1000) })));
+      }
+      return item;
+    }));
+  }
+
+  function rolloutActions(service, rollout) {
+    if (!isOperator()) return null;
+    const versions = { stable: rollout.stable_version, canary: rollout.canary_version };
+    const actions = [];
+    if (rollout.phase === 'baking' || rollout.phase === 'starting') actions.push('pause');
+    if (rollout.phase === 'paused' || rollout.phase === 'held') actions.push('resume');
+    if (rollout.state.approval) actions.push('approve');
+    actions.push('promote', 'abort');
+    return el('div', { class: 'actions' }, actions.map((action) => actionButton(action, service.service, versions)));
+  }
+
+  function activeRollout(service) {
+    const rollout = service.active_rollout;
+    if (!rollout) {
+      const last = service.last_rollout;
+      return el('div', { class: 'rollout' },
+        el('h3', { text: 'Rollout' }),
+        last ? el('p', {}, 'No rollout running. Last: ', el('a', { href: '#/rollouts/' + last.id }, last.canary_version + ' ' + last.phase.replace('_', ' ')), ' ', when(last.finished_at || last.created_at), '.')
+          : el('p', { text: 'No rollout yet.' }));
+    }
+    return el('div', { class: 'rollout active' },
+      el('h3', {}, 'Rollout of ', el('a', { href: '#/rollouts/' + rollout.id, text: rollout.canary_version }), ' over ' + rollout.stable_version),
+      el('p', { class: 'phase' }, badge(rollout.phase === 'held' || rollout.phase === 'paused' ? 'warning' : 'info', rollout.phase.replace('_', ' ')),
+        ' step ' + rollout.step + ' of ' + rollout.steps + ' · plan ' + rollout.plan + ' · canary at ' + rollout.canary_weight_percent + ' %'),
+      planSteps(rollout),
+      el('p', { class: 'next' }, el('strong', { text: 'Next: ' }), service.next_decision || ''),
+      el('p', { class: 'summary', text: rollout.summary }),
+      rolloutActions(service, rollout));
+  }
+
+  function gatesTable(service) {
+    return el('table', { class: 'gates' },
+      el('caption', { text: 'Deploy gates' }),
+      el('thead', {}, el('tr', {}, el('th', { scope: 'col', text: 'Gate' }), el('th', { scope: 'col', text: 'State' }), el('th', { scope: 'col', text: 'Why' }))),
+      el('tbody', {}, service.gates.map((gate) => el('tr', { 'data-gate': gate.gate },
+        el('th', { scope: 'row', text: gate.gate }),
+        el('td', {}, gate.mode === 'off' ? badge('info', 'off') : gate.open ? badge('open', 'open') : badge('closed', 'closed (' + gate.mode + ')')),
+        el('td', { text: gate.open ? '' : gate.reason + (gate.what_to_do ? ' — ' + gate.what_to_do : '') })))));
+  }
+
+  function alarmsTable(service) {
+    const level = (alarm) => alarm.state === 'ALARM' ? (alarm.severity === 'critical' ? 'critical' : 'warning') : alarm.state === 'OK' ? 'ok' : 'info';
+    return el('table', { class: 'alarms' },
+      el('caption', { text: 'Alarm rules' }),
+      el('thead', {}, el('tr', {}, ['Rule', 'Severity', 'State', 'Since', 'Value'].map((name) => el('th', { scope: 'col', text: name })))),
+      el('tbody', {}, service.alarms.map((alarm) => el('tr', { 'data-rule': alarm.rule },
+        el('th', { scope: 'row', title: alarm.description + ' — ' + alarm.condition, text: alarm.rule }),
+        el('td', { text: alarm.severity }),
+        el('td', {}, badge(level(alarm), alarm.state || 'not evaluated yet')),
+        el('td', {}, when(alarm.since)),
+        el('td', { text: alarm.value_text || '' })))));
+  }
+
+  function serviceCard(service) {
+    const frozen = service.gates.some((gate) => gate.gate === 'freeze' && !gate.open);
+    const operatorButtons = isOperator() ? el('div', { class: 'actions' },
+      !service.active_rollout && service.last_rollout && service.last_rollout.phase === 'promoted'
+        ? actionButton('rollback', service.service, { stable: service.stable_version }) : null,
+      actionButton(frozen ? 'unfreeze' : 'freeze', service.service, { stable: service.stable_version })) : null;
+    return el('article', { class: 'service', 'data-service': service.service, 'aria-labelledby': 'service-' + service.service },
+      el('h2', { id: 'service-' + service.service }, service.service, ' ', el('span', { class: 'stable', text: 'stable ' + (service.stable_version || '—') })),
+      el('p', { class: 'address', text: service.public_addr }),
+      splitBar(service),
+      el('ul', { class: 'health' }, healthLine('stable', service.stable_health), healthLine('canary', service.canary_health)),
+      activeRollout(service),
+      operatorButtons,
+      gatesTable(service),
+      alarmsTable(service));
+  }
+
+  function renderOverview() {
+    const main = document.getElementById('main');
+    if (!page.overview) return;
+    keepingFocus(() => {
+      main.replaceChildren(
+        el('h1', { text: 'Overview' }),
+        attentionList(page.overview.attention),
+        el('div', { class: 'services' }, page.overview.services.map(serviceCard)));
+      updateBakes();
+    });
+  }
+
+  function updateBakes() {
+    const now = Date.now();
+    for (const node of document.querySelectorAll('progress.bake')) {
+      node.value = Math.min(Number(node.dataset.bake), now - Number(node.dataset.started));
+    }
+    for (const node of document.querySelectorAll('.bake-left')) {
+      const left = (Number(node.dataset.bake) - (now - Number(node.dataset.started))) / 1000;
+      node.textContent = left > 0 ? ' ' + spoken(left) + ' left' : ' bake done; the next look decides';
+    }
+  }
+
+  // --- a rollout -----------------------------------------------------------------------------
+
+  // Evidence, readable by a person: each field on its own line, nested ones indented.
+  function evidenceList(value) {
+    if (value === null || value === undefined) return el('span', { text: '—' });
+    if (Array.isArray(value)) {
+      if (value.every((item) => typeof item !== 'object' || item === null)) return el('span', { text: value.join(', ') });
+      return el('ol', {}, value.map((item) => el('li', {}, evidenceList(item))));
+    }
+    if (typeof value === 'object') {
+      return el('dl', { class: 'evidence' }, Object.entries(value).flatMap(([key, item]) => [
+        el('dt', { text: key.replace(/_/g, ' ') }), el('dd', {}, evidenceList(item))]));
+    }
+    if (typeof value === 'number' && !Number.isInteger(value)) return el('span', { text: value.toPrecision(4) });
+    return el('span', { text: String(value) });
+  }
+
+  async function renderRollout(id) {
+    const main = document.getElementById('main');
+    const { rollout } = await api('/v1/rollouts/' + encodeURIComponent(id));
+    keepingFocus(() => {
+      main.replaceChildren(
+        el('p', {}, el('a', { href: '#/', text: '← Overview' })),
+        el('h1', {}, 'Rollout of ' + rollout.service + ' ' + rollout.canary_version + ' over ' + rollout.stable_version),
+        el('p', { class: 'phase' }, badge(rollout.phase === 'rolled_back' || rollout.phase === 'failed' ? 'critical' : 'info', rollout.phase.replace('_', ' ')),
+          ' plan ' + rollout.plan + ' · step ' + rollout.step + ' of ' + rollout.steps + ' · started ', when(rollout.created_at),
+          rollout.finished_at ? el('span', {}, ' · ended ', when(rollout.finished_at)) : null),
+        el('p', { class: 'summary', text: rollout.summary }),
+        el('h2', { text: 'Plan' }), planSteps(rollout),
+        el('h2', { text: 'Decisions' }),
+        el('ol', { class: 'decisions' }, rollout.decisions.map((decision) => el('li', { 'data-kind': decision.kind },
+          el('h3', {}, when(decision.at), ' ', badge(decision.kind === 'roll_back' ? 'critical' : 'info', decision.kind.replace('_', ' ')), ' at step ' + (decision.step_index + 1)),
+          el('p', { text: decision.summary }),
+          el('details', {}, el('summary', { text: 'Evidence' }), evidenceList(decision.evidence)))))),
+      updateBakes();
+    });
+  }
+
+  // --- the audit log -------------------------------------------------------------------------
+
+  async function renderAudit() {
+    const main = document.getElementById('main');
+    if (!isOperator()) {
+      main.replaceChildren(el('h1', { text: 'Audit' }), el('p', { text: 'The audit log is for operators.' }));
+      return;
+    }
+    const { audit } = await api('/v1/audit');
+    main.replaceChildren(el('h1', { text: 'Audit log' }),
+      el('table', { class: 'audit' },
+        el('thead', {}, el('tr', {}, ['When', 'Who', 'Action', 'Target', 'Why'].map((name) => el('th', { scope: 'col', text: name })))),
+        el('tbody', {}, audit.map((entry) => el('tr', { 'data-action': entry.action },
+          el('td', {}, when(entry.at)), el('td', { text: entry.actor + ' (' + entry.role + ')' }),
+          el('td', { text: entry.action }), el('td', { text: entry.target }), el('td', { text: entry.reason || '' }))))));
+  }
+
+  // --- routing and the live feed -------------------------------------------------------------
+
+  function route() {
+    const hash = location.hash || '#/';
+    const rollout = hash.match(/^#\/rollouts\/([A-Za-z0-9_-]+)$/);
+    let done;
+    if (rollout) done = renderRollout(rollout[1]);
+    else if (hash === '#/audit') done = renderAudit();
+    else done = Promise.resolve(renderOverview());
+    done.catch((error) => toast(error.message));
+  }
+
+  function setLive(live) {
+    const badgeNode = document.getElementById('live');
+    badgeNode.textContent = live ? '● live' : '○ reconnecting…';
+    badgeNode.className = 'live ' + (live ? 'on' : 'off');
+  }
+
+  function connect() {
+    const source = new EventSource('/v1/events');
+    page.source = source;
+    source.addEventListener('overview', (event) => {
+      page.overview = JSON.parse(event.data);
+      setLive(true);
+      const hash = location.hash || '#/';
+      if (hash === '#/' || hash === '#') renderOverview();
+      else if (hash.startsWith('#/rollouts/')) route();
+    });
+    source.addEventListener('error', () => {
+      setLive(false);
+      // The browser reconnects by itself; a session that ended sends the page to the login.
+      api('/v1/session').catch(() => {});
+    });
+  }
+
+  async function start() {
+    document.documentElement.dataset.pageId = page.pageId;
+    page.me = await api('/v1/session');
+    document.getElementById('who').textContent = page.me.name + ' (' + page.me.role + ')';
+    document.getElementById('nav-audit').hidden = !isOperator();
+    document.getElementById('logout').addEventListener('click', async () => {
+      await api('/logout', { method: 'POST' }).catch(() => {});
+      location.assign('/login');
+    });
+    document.getElementById('confirm-form').addEventListener('submit', runPending);
+    document.getElementById('confirm-cancel').addEventListener('click', () => document.getElementById('confirm').close());
+    window.addEventListener('hashchange', route);
+    setInterval(updateBakes, 1000);
+    connect();
+    route();
+  }
+
+  start().catch((error) => toast(error.message));
+})();
