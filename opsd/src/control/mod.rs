@@ -18,6 +18,8 @@ mod checks;
 mod deploy;
 mod error_policy;
 mod freezes;
+#[cfg(test)]
+mod gate_tests;
 mod gates;
 mod maintenance;
 mod metrics;

@@ -1,7 +1,8 @@
 //! The daemon in-process, on a fake platform and a clock the test moves: a rollout watched at
-//! 100 % and promoted, one rolled back during its watch, one rolled back, a platform error
-//! retried, opsd restarted in the middle of a step, approvals, the quarantine and freeze gates,
-//! and deploy windows.
+//! 100 % and promoted, one rolled back during its watch, one promoted without a watch, one rolled
+//! back, a platform error retried, and opsd restarted in the middle of a step. The world these
+//! tests build (`World`, `FakePlatform`, `TestClock`) is shared with `gate_tests` and
+//! `production_watch_tests`.
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -27,6 +28,11 @@ impl TestClock {
     pub(super) fn advance_secs(&self, seconds: i64) {
         self.0.fetch_add(seconds * 1000, Ordering::SeqCst);
     }
+
+    /// Sets the clock to `at_ms` (ms since the epoch).
+    pub(super) fn set_ms(&self, at_ms: i64) {
+        self.0.store(at_ms, Ordering::SeqCst);
+    }
 }
 
 /// Per-second traffic of one release: requests and the share of them that fail.
@@ -43,7 +49,8 @@ pub(super) struct FakePlatform {
     /// Crashes of any release so far, as a supervisor would count them.
     pub(super) crashes: std::sync::atomic::AtomicU64,
     running: StdMutex<HashSet<String>>,
-    started: StdMutex<Vec<String>>,
+    /// The versions started, in order.
+    pub(super) started: StdMutex<Vec<String>>,
     stopped: StdMutex<Vec<String>>,
     splits: StdMutex<HashMap<String, TrafficSplit>>,
     traffic: StdMutex<HashMap<String, Traffic>>,
@@ -58,7 +65,8 @@ impl FakePlatform {
             .insert(version.to_string(), Traffic { requests, errors });
     }
 
-    fn split(&self) -> TrafficSplit {
+    /// The steno service's split as last set.
+    pub(super) fn split(&self) -> TrafficSplit {
         self.splits.lock().unwrap()["steno"].clone()
     }
 }
@@ -149,7 +157,7 @@ pub(super) struct World {
     pub(super) store: Store,
 }
 
-const CONFIG: &str = "services:\n  steno:\n    initial_version: v1\n    plan: Canary10Percent5Minutes\nanalysis:\n  min_requests: 200\n  on_inconclusive: hold\n";
+pub(super) const CONFIG: &str = "services:\n  steno:\n    initial_version: v1\n    plan: Canary10Percent5Minutes\nanalysis:\n  min_requests: 200\n  on_inconclusive: hold\n";
 
 async fn daemon_on(
     platform: Arc<FakePlatform>,
@@ -187,7 +195,7 @@ pub(super) async fn daemon_with_config(
         .expect("the daemon starts")
 }
 
-async fn world() -> World {
+pub(super) async fn world() -> World {
     world_with_config(CONFIG).await
 }
 
@@ -213,7 +221,7 @@ pub(super) async fn world_with(config_text: &str, start_ms: i64) -> World {
 
 impl World {
     /// One reconciler pass, then room for the tasks it spawned (the canary's start) to finish.
-    async fn tick(&self) {
+    pub(super) async fn tick(&self) {
         self.daemon.reconcile_service("steno").await;
         for _ in 0..5 {
             tokio::task::yield_now().await;
@@ -234,7 +242,7 @@ impl World {
     }
 
     /// Deploys `version` with no watch after promotion, so it is promoted as soon as it reaches 100 %.
-    async fn deploy_unwatched(&self, version: &str) -> String {
+    pub(super) async fn deploy_unwatched(&self, version: &str) -> String {
         let request = DeployRequest {
             version: version.into(),
             watch: Some("0".into()),
@@ -248,13 +256,13 @@ impl World {
         view.id
     }
 
-    async fn phase(&self, id: &str) -> Phase {
+    pub(super) async fn phase(&self, id: &str) -> Phase {
         self.daemon.rollout(id).await.unwrap().phase
     }
 
     /// Ticks once a second of the test's clock until the rollout leaves `phase` or
     /// `max_seconds` pass.
-    async fn run_while(&self, id: &str, phase: Phase, max_seconds: i64) {
+    pub(super) async fn run_while(&self, id: &str, phase: Phase, max_seconds: i64) {
         for _ in 0..max_seconds {
             if self.phase(id).await != phase {
                 return;
@@ -266,7 +274,7 @@ impl World {
 
     /// A rollout of v2 over v1, baking at its first step, with per-second traffic of 50 requests
     /// to each release and `canary_errors` of the canary's failing.
-    async fn baking(canary_errors: u64) -> (World, String) {
+    pub(super) async fn baking(canary_errors: u64) -> (World, String) {
         let world = world().await;
         world.platform.set_traffic("v1", 50, 0);
         world.platform.set_traffic("v2", 50, canary_errors);
@@ -278,7 +286,7 @@ impl World {
 
     /// The rollout ended with all traffic on `winner`, the winner recorded as the stable
     /// release, and `loser` stopped.
-    async fn assert_settled_on(&self, winner: &str, loser: &str) {
+    pub(super) async fn assert_settled_on(&self, winner: &str, loser: &str) {
         assert_eq!(
             self.platform.split(),
             TrafficSplit::all_to(&format!("steno@{winner}"))
@@ -326,7 +334,7 @@ impl World {
             .contains(&format!("steno@{version}"))
     }
 
-    async fn decision_kinds(&self, id: &str) -> Vec<String> {
+    pub(super) async fn decision_kinds(&self, id: &str) -> Vec<String> {
         self.daemon
             .rollout(id)
             .await
@@ -553,473 +561,4 @@ async fn after_a_restart_mid_step_the_rollout_resumes_and_bakes_again() {
     assert_eq!(restarted.phase(&id).await, Phase::Promoted);
     let state = restarted.daemon.rollout(&id).await.unwrap();
     assert_eq!(state.steps, 2);
-}
-
-#[tokio::test]
-async fn a_rolled_back_version_is_refused_until_an_audited_override() {
-    let (world, id) = World::baking(10).await;
-    world.run_while(&id, Phase::Baking, 10 * 60).await;
-    assert_eq!(world.phase(&id).await, Phase::RolledBack);
-
-    let again = DeployRequest {
-        version: "v2".into(),
-        ..DeployRequest::default()
-    };
-    let refused = world
-        .daemon
-        .deploy("steno", again.clone(), &Actor::system())
-        .await
-        .expect_err("a rolled-back version is quarantined");
-    let message = refused.to_string();
-    assert!(matches!(refused, ControlError::GateClosed(_)), "{message}");
-    assert!(
-        message.contains("quarantine gate: v2 was rolled back"),
-        "{message}"
-    );
-    assert!(message.contains(&id), "{message}");
-
-    let without_reason = DeployRequest {
-        overrides: vec!["quarantine".into()],
-        ..again.clone()
-    };
-    assert!(world
-        .daemon
-        .deploy("steno", without_reason, &Actor::system())
-        .await
-        .is_err());
-    let overridden = DeployRequest {
-        overrides: vec!["quarantine".into()],
-        reason: Some("the failure was a bad feature flag, now off".into()),
-        ..again
-    };
-    world
-        .daemon
-        .deploy("steno", overridden, &Actor::system())
-        .await
-        .expect("an override with a reason is accepted");
-    let audit = world.store.list_audit(10).await.unwrap();
-    let entry = audit
-        .iter()
-        .find(|entry| entry.action == "override_quarantine")
-        .expect("the override is audited");
-    assert_eq!(entry.detail["rolled_back_by"], id.as_str());
-    assert_eq!(
-        entry.reason.as_deref(),
-        Some("the failure was a bad feature flag, now off")
-    );
-
-    // Another version is not affected.
-    let (other, _) = World::baking(0).await;
-    assert_eq!(other.platform.split().canary_weight_percent, 10);
-}
-
-#[tokio::test]
-async fn a_freeze_of_one_service_refuses_its_deploys_until_lifted() {
-    let world = world().await;
-    let alice = Actor {
-        name: "alice".into(),
-        role: "operator".into(),
-    };
-    assert!(
-        world
-            .daemon
-            .freeze(Some("steno"), None, &alice)
-            .await
-            .is_err(),
-        "a freeze needs a reason"
-    );
-    assert!(world
-        .daemon
-        .freeze(Some("billing"), Some("x".into()), &alice)
-        .await
-        .is_err());
-    world
-        .daemon
-        .freeze(Some("steno"), Some("schema work".into()), &alice)
-        .await
-        .unwrap();
-    let refused = world
-        .daemon
-        .deploy(
-            "steno",
-            DeployRequest {
-                version: "v2".into(),
-                ..DeployRequest::default()
-            },
-            &Actor::system(),
-        )
-        .await
-        .expect_err("a frozen service refuses deploys");
-    let message = refused.to_string();
-    assert!(message.contains("steno is frozen"), "{message}");
-    assert!(message.contains("by alice: schema work"), "{message}");
-    assert!(message.contains("`opsd unfreeze steno`"), "{message}");
-    assert!(world.event_kinds().await.contains(&"freeze".to_string()));
-
-    let lifted = world
-        .daemon
-        .unfreeze(Some("steno"), None, &alice)
-        .await
-        .unwrap();
-    assert_eq!(lifted.reason, "schema work");
-    assert!(world.daemon.unfreeze(None, None, &alice).await.is_err());
-    world.deploy("v2").await;
-    let actions: Vec<String> = world
-        .store
-        .list_audit(10)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|entry| entry.action)
-        .collect();
-    assert!(actions.contains(&"freeze".to_string()), "{actions:?}");
-    assert!(actions.contains(&"unfreeze".to_string()), "{actions:?}");
-}
-
-#[tokio::test]
-async fn a_critical_alarm_on_the_stable_release_refuses_a_deploy_unless_it_is_the_fix() {
-    let world = world().await;
-    assert!(
-        world
-            .daemon
-            .config()
-            .policy
-            .alarms
-            .iter()
-            .any(|rule| rule.name == "api-5xx"),
-        "the shipped rules are in force"
-    );
-    world.platform.set_traffic("v1", 50, 20);
-    let request = DeployRequest {
-        version: "v2".into(),
-        ..DeployRequest::default()
-    };
-    let refused = world
-        .daemon
-        .deploy("steno", request.clone(), &Actor::system())
-        .await
-        .expect_err("a critical alarm fires on v1");
-    let message = refused.to_string();
-    assert!(message.contains("refused by the alarm gate"), "{message}");
-    assert!(message.contains("api-5xx"), "{message}");
-    assert!(message.contains("steno@v1"), "{message}");
-
-    let hotfix = DeployRequest {
-        overrides: vec!["alarm".into()],
-        reason: Some("v2 fixes the 5xx".into()),
-        ..request
-    };
-    world
-        .daemon
-        .deploy("steno", hotfix, &Actor::system())
-        .await
-        .expect("the fix passes with an audited override");
-    let audit = world.store.list_audit(10).await.unwrap();
-    let entry = audit
-        .iter()
-        .find(|entry| entry.action == "override_alarm_gate")
-        .expect("the override is audited");
-    assert!(entry.detail["firing"].to_string().contains("api-5xx"));
-}
-
-/// R-GATE-8 through the daemon: `approve` is refused while nothing waits and when the same
-/// person approves twice; two different people move the rollout on.
-#[tokio::test]
-async fn approvals_come_from_different_people_and_move_the_rollout_on() {
-    let world = world().await;
-    world.platform.set_traffic("v1", 50, 0);
-    world.platform.set_traffic("v2", 50, 0);
-    let person = |name: &str| Actor {
-        name: name.into(),
-        role: "operator".into(),
-    };
-    let plan = serde_json::json!({"name": "gated", "steps": [
-        {"weight": 10, "bake": "1m"},
-        {"weight": 100, "approve": {"approvers": 2, "timeout": "30m"}}
-    ]});
-    let request = DeployRequest {
-        version: "v2".into(),
-        plan: Some(PlanChoice::Document(plan)),
-        ..DeployRequest::default()
-    };
-    let id = world
-        .daemon
-        .deploy("steno", request, &Actor::system())
-        .await
-        .unwrap()
-        .id;
-    world.tick().await;
-    world.tick().await;
-    let early = world.daemon.approve("steno", &person("alice"), None).await;
-    assert!(
-        matches!(&early, Err(ControlError::Conflict(message)) if message.contains("not waiting for an approval")),
-        "{early:?}"
-    );
-
-    world.clock.advance_secs(61);
-    world.tick().await;
-    assert_eq!(
-        *world.decision_kinds(&id).await.last().unwrap(),
-        "await_approval"
-    );
-    world
-        .daemon
-        .approve(
-            "steno",
-            &person("alice"),
-            Some("dashboards look fine".into()),
-        )
-        .await
-        .unwrap();
-    let twice = world.daemon.approve("steno", &person("alice"), None).await;
-    assert!(
-        matches!(&twice, Err(ControlError::Conflict(message)) if message.contains("alice already approved")),
-        "{twice:?}"
-    );
-    assert_eq!(world.platform.split().canary_weight_percent, 10);
-    world
-        .daemon
-        .approve("steno", &person("bob"), None)
-        .await
-        .unwrap();
-    world.tick().await;
-    assert_eq!(world.phase(&id).await, Phase::Promoted);
-    assert!(world.event_kinds().await.contains(&"approval".to_string()));
-    let audit = world.store.list_audit(10).await.unwrap();
-    let approvers: Vec<&str> = audit
-        .iter()
-        .filter(|entry| entry.action == "approve")
-        .map(|entry| entry.actor.as_str())
-        .collect();
-    assert_eq!(approvers.len(), 2, "each counted approval is audited once");
-    assert!(approvers.contains(&"alice") && approvers.contains(&"bob"));
-}
-
-/// Deploys may move in the first half of every hour (UTC); `outside` is `refuse` or `queue`.
-fn half_hours(outside: &str) -> String {
-    format!(
-        "{CONFIG}deploy_windows:\n  outside: {outside}\n  windows:\n    - {{name: half-hours, start: \"0 * * * *\", duration: 30m}}\n"
-    )
-}
-
-/// 2026-12-03T10:27:00Z, three minutes before the window closes.
-const AT_10_27: i64 = 1_796_293_620_000;
-/// 2026-12-03T10:40:00Z, outside the window.
-const AT_10_40: i64 = 1_796_294_400_000;
-/// 2026-12-03T11:00:00Z, when the next window opens.
-const AT_11_00: i64 = 1_796_295_600_000;
-
-impl World {
-    /// Ticks every ten seconds of the test's clock for `seconds`.
-    async fn run_for(&self, seconds: i64) {
-        for _ in 0..seconds / 10 {
-            self.clock.advance_secs(10);
-            self.tick().await;
-        }
-    }
-
-    async fn count_events(&self, kind: &str) -> usize {
-        self.event_kinds()
-            .await
-            .iter()
-            .filter(|event| *event == kind)
-            .count()
-    }
-}
-
-#[tokio::test]
-async fn a_rollout_whose_bake_ends_outside_the_window_waits_at_its_weight_then_resumes() {
-    let world = world_with(&half_hours("refuse"), AT_10_27).await;
-    world.platform.set_traffic("v1", 50, 0);
-    world.platform.set_traffic("v2", 50, 0);
-    let id = world.deploy_unwatched("v2").await;
-    world.tick().await;
-    world.tick().await;
-    assert_eq!(world.phase(&id).await, Phase::Baking);
-
-    // The 5-minute bake ends at 10:32, after the window closed at 10:30.
-    world.run_for(6 * 60).await;
-    let view = world.daemon.rollout(&id).await.unwrap();
-    assert_eq!(view.phase, Phase::Baking);
-    assert_eq!(view.canary_weight_percent, 10);
-    assert_eq!(world.platform.split().canary_weight_percent, 10);
-    assert_eq!(
-        view.waiting_for_window.as_deref(),
-        Some("waiting for the deploy window: opens Thu 2026-12-03 11:00 UTC")
-    );
-    world.run_for(60).await;
-    assert_eq!(
-        world.count_events("wait").await,
-        1,
-        "one event when it starts waiting"
-    );
-
-    world.clock.0.store(AT_11_00, Ordering::SeqCst);
-    world.tick().await;
-    assert_eq!(world.phase(&id).await, Phase::Promoted);
-    world.assert_settled_on("v2", "v1").await;
-    let decisions: Vec<String> = world
-        .daemon
-        .rollout(&id)
-        .await
-        .unwrap()
-        .decisions
-        .into_iter()
-        .map(|decision| decision.kind)
-        .collect();
-    assert_eq!(decisions, vec!["start", "wait", "resume", "promote"]);
-}
-
-#[tokio::test]
-async fn a_deploy_queued_outside_the_window_starts_its_canary_when_the_window_opens() {
-    let world = world_with(&half_hours("queue"), AT_10_40).await;
-    world.platform.set_traffic("v1", 50, 0);
-    world.platform.set_traffic("v2", 50, 0);
-    let id = world.deploy("v2").await;
-    let view = world.daemon.rollout(&id).await.unwrap();
-    assert_eq!(view.phase, Phase::Starting);
-    assert_eq!(
-        view.waiting_for_window.as_deref(),
-        Some("waiting for the deploy window: opens Thu 2026-12-03 11:00 UTC")
-    );
-    world.run_for(5 * 60).await;
-    assert_eq!(world.phase(&id).await, Phase::Starting);
-    assert_eq!(
-        *world.platform.started.lock().unwrap(),
-        vec!["v1".to_string()],
-        "no canary runs before the window opens"
-    );
-    assert_eq!(world.platform.split(), TrafficSplit::all_to("steno@v1"));
-
-    world.clock.0.store(AT_11_00, Ordering::SeqCst);
-    world.tick().await;
-    world.tick().await;
-    world.tick().await;
-    let view = world.daemon.rollout(&id).await.unwrap();
-    assert_eq!(view.phase, Phase::Baking);
-    assert_eq!(view.waiting_for_window, None);
-    assert_eq!(world.platform.split().canary_weight_percent, 10);
-    assert_eq!(
-        view.decisions[0].summary,
-        "the deploy window opened; starting the canary"
-    );
-}
-
-#[tokio::test]
-async fn a_deploy_outside_the_window_is_refused_until_an_audited_override_which_then_never_waits() {
-    let world = world_with(&half_hours("refuse"), AT_10_40).await;
-    world.platform.set_traffic("v1", 50, 0);
-    world.platform.set_traffic("v2", 50, 0);
-    let request = DeployRequest {
-        version: "v2".into(),
-        watch: Some("0".into()),
-        ..DeployRequest::default()
-    };
-    let refused = world
-        .daemon
-        .deploy("steno", request.clone(), &Actor::system())
-        .await
-        .expect_err("outside the window");
-    let message = refused.to_string();
-    assert!(matches!(refused, ControlError::GateClosed(_)), "{message}");
-    assert!(
-        message.contains("refused by the deploy window gate: outside every deploy window"),
-        "{message}"
-    );
-    assert!(
-        message.contains("opens Thu 2026-12-03 11:00 UTC"),
-        "{message}"
-    );
-    assert!(message.contains("--override window"), "{message}");
-
-    let overridden = DeployRequest {
-        overrides: vec!["window".into()],
-        reason: Some("hotfix for the login outage".into()),
-        ..request
-    };
-    let id = world
-        .daemon
-        .deploy("steno", overridden, &Actor::system())
-        .await
-        .expect("an override with a reason is accepted")
-        .id;
-    let audit = world.store.list_audit(10).await.unwrap();
-    let entry = audit
-        .iter()
-        .find(|entry| entry.action == "override_deploy_window")
-        .expect("the override is audited");
-    assert_eq!(entry.reason.as_deref(), Some("hotfix for the login outage"));
-    assert_eq!(entry.detail["gate"], "window");
-    // Overridden: its steps advance outside the window too.
-    world.tick().await;
-    world.tick().await;
-    world.run_for(6 * 60).await;
-    assert_eq!(world.phase(&id).await, Phase::Promoted);
-    assert_eq!(world.count_events("wait").await, 0);
-}
-
-/// R-WINDOW-1: an operator's maintenance window in force is also a deploy window, unless it was
-/// started with `--no-deploys`.
-#[tokio::test]
-async fn an_operator_maintenance_window_lets_a_deploy_through_a_closed_deploy_window() {
-    let world = world_with(&half_hours("refuse"), AT_10_40).await;
-    world.platform.set_traffic("v1", 50, 0);
-    world.platform.set_traffic("v2", 50, 0);
-    let request = DeployRequest {
-        version: "v2".into(),
-        watch: Some("0".into()),
-        ..DeployRequest::default()
-    };
-    let operator = Actor {
-        name: "alice".into(),
-        ..Actor::system()
-    };
-    world
-        .daemon
-        .start_maintenance(
-            MaintenanceRequest {
-                message: "Read-only while the database is upgraded".into(),
-                duration: Some("1h".into()),
-                no_deploys: true,
-                ..MaintenanceRequest::default()
-            },
-            &operator,
-        )
-        .await
-        .unwrap();
-    let refused = world
-        .daemon
-        .deploy("steno", request.clone(), &Actor::system())
-        .await
-        .expect_err("a --no-deploys window keeps the deploy window closed");
-    assert!(matches!(refused, ControlError::GateClosed(_)), "{refused}");
-
-    world
-        .daemon
-        .stop_maintenance(None, &operator)
-        .await
-        .unwrap();
-    world
-        .daemon
-        .start_maintenance(
-            MaintenanceRequest {
-                message: "Read-only while the database is upgraded".into(),
-                duration: Some("1h".into()),
-                ..MaintenanceRequest::default()
-            },
-            &operator,
-        )
-        .await
-        .unwrap();
-    let id = world
-        .daemon
-        .deploy("steno", request, &Actor::system())
-        .await
-        .expect("the maintenance window is a deploy window")
-        .id;
-    world.tick().await;
-    world.tick().await;
-    world.run_for(6 * 60).await;
-    assert_eq!(world.phase(&id).await, Phase::Promoted);
-    assert_eq!(world.count_events("wait").await, 0, "it never waited");
 }

@@ -99,6 +99,23 @@ fn scheduled_announced(
     })
 }
 
+/// Every window in force at `now`: the scheduled ones, then the operators'.
+fn in_force<'a>(
+    now: DateTime<Utc>,
+    schedules: &'a [ScheduledMaintenance],
+    operator_windows: &'a [MaintenanceWindow],
+) -> impl Iterator<Item = MaintenanceWindow> + 'a {
+    schedules
+        .iter()
+        .filter_map(move |schedule| scheduled_active(schedule, now))
+        .chain(
+            operator_windows
+                .iter()
+                .filter(move |window| window.is_active(now))
+                .cloned(),
+        )
+}
+
 /// The maintenance status at `now` from the schedules and the operators' windows. Of several
 /// windows in force, the one that started last is shown (an operator's window started during a
 /// scheduled one says more about now); the upcoming one is the earliest to start.
@@ -107,16 +124,7 @@ pub fn maintenance_at(
     schedules: &[ScheduledMaintenance],
     operator_windows: &[MaintenanceWindow],
 ) -> MaintenanceStatus {
-    let mut active: Vec<MaintenanceWindow> = schedules
-        .iter()
-        .filter_map(|schedule| scheduled_active(schedule, now))
-        .chain(
-            operator_windows
-                .iter()
-                .filter(|window| window.is_active(now))
-                .cloned(),
-        )
-        .collect();
+    let mut active: Vec<MaintenanceWindow> = in_force(now, schedules, operator_windows).collect();
     active.sort_by_key(|window| window.starts_at);
     let mut upcoming: Vec<MaintenanceWindow> = schedules
         .iter()
@@ -148,15 +156,7 @@ pub fn with_maintenance_deploys(
     if on_freeze_date || !matches!(state, WindowState::Closed(_)) {
         return state;
     }
-    let opening: Vec<MaintenanceWindow> = schedules
-        .iter()
-        .filter_map(|schedule| scheduled_active(schedule, now))
-        .chain(
-            operator_windows
-                .iter()
-                .filter(|window| window.is_active(now))
-                .cloned(),
-        )
+    let opening: Vec<MaintenanceWindow> = in_force(now, schedules, operator_windows)
         .filter(|window| window.allows_deploys)
         .collect();
     if opening.is_empty() {

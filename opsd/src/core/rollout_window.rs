@@ -1,6 +1,7 @@
 //! How a rollout waits for its deploy window (R-GATE-6 in docs/requirements.md): a deploy queued
 //! outside every window starts when one opens, and a step whose bake passed keeps its weight
-//! until one opens. Called by the state machine in `rollout.rs`; rollbacks never wait. Pure.
+//! until one opens. Called by the state machine (`rollout::step`, and the bake in
+//! `rollout/baking.rs`); rollbacks never wait. Pure.
 
 use super::rollout::{record, Action, DecisionKind, Evidence, Observation, Phase, RolloutState};
 use super::window::WindowState;
