@@ -1,13 +1,13 @@
 //! `opsd up` in a test's directory with one Steno service on a fast plan, and the `opsd` client
-//! commands the tests run against it: shared by the rollout tests (`opsd_rollouts`) and the gate
-//! tests (`opsd_gates`).
+//! commands the tests run against it: shared by the rollout tests (`opsd_rollouts`), the gate
+//! tests (`opsd_gates`) and the dashboard's browser tests (`opsd_dashboard`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use serde_json::Value;
 
-use crate::{binary, start_opsd_up, RunningProcess};
+use crate::{binary, opsd_command, start_opsd_up, RunningProcess};
 
 /// A fast plan: 10 % for 6 s, 50 % for 6 s, then 100 %.
 pub const FAST_PLAN: &str = "name: fast-e2e\nsteps:\n  - weight: 10\n    bake: 6s\n  - weight: 50\n    bake: 6s\n  - weight: 100\n";
@@ -53,6 +53,41 @@ pub fn start_opsd(dir: &Path) -> Opsd {
         public_url,
         dir: dir.to_path_buf(),
     }
+}
+
+/// Like [`start_opsd`], keeping the one-time dashboard login link `opsd up` printed.
+pub fn start_opsd_with_login_link(dir: &Path) -> (Opsd, String) {
+    binary("steno");
+    let mut command = opsd_command(dir);
+    command.arg("up");
+    let process = RunningProcess::start(command, std::time::Duration::from_secs(60));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut login_link = None;
+    let public_url = loop {
+        let line = process
+            .stdout_lines
+            .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+            .expect("opsd up prints where everything is");
+        if let Some(at) = line.find("/login?once=") {
+            let start = line[..at].rfind("http://").expect("a login URL");
+            login_link = Some(line[start..].trim().to_string());
+        }
+        if line.starts_with("steno") {
+            let start = line.find("http://").expect("a URL");
+            break line[start..].split_whitespace().next().unwrap().to_string();
+        }
+    };
+    let api_url = process.base_url.clone();
+    let opsd = Opsd {
+        process,
+        api_url,
+        public_url,
+        dir: dir.to_path_buf(),
+    };
+    (
+        opsd,
+        login_link.expect("opsd up printed a one-time login link"),
+    )
 }
 
 impl Opsd {

@@ -7,12 +7,12 @@
 //! requests without the CSRF token, with a wrong one or from another origin, are refused.
 //! Screenshots are kept under `target/dashboard-screenshots/`.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
+use e2e_tests::opsd_up::{start_opsd_with_login_link, write_config, Opsd};
 use e2e_tests::webdriver::Browser;
-use e2e_tests::{binary, opsd_command, workspace_root, RunningProcess};
+use e2e_tests::workspace_root;
 use serde_json::Value;
 
 /// Two quick steps, then full traffic with no watch; `slow.yaml` bakes long enough to act on.
@@ -20,117 +20,12 @@ const FAST_PLAN: &str = "name: fast-dashboard\nsteps:\n  - weight: 10\n    bake:
 const SLOW_PLAN: &str =
     "name: slow-dashboard\nsteps:\n  - weight: 10\n    bake: 10m\n  - weight: 100\nwatch: 0\n";
 
-struct Opsd {
-    process: RunningProcess,
-    public_url: String,
-    login_link: String,
-    dir: PathBuf,
-}
-
-fn start_opsd(dir: &Path) -> Opsd {
+/// `opsd up` with the dashboard plans, and its one-time login link.
+fn start_opsd(dir: &Path) -> (Opsd, String) {
+    write_config(dir);
     std::fs::write(dir.join("fast.yaml"), FAST_PLAN).unwrap();
     std::fs::write(dir.join("slow.yaml"), SLOW_PLAN).unwrap();
-    std::fs::write(
-        dir.join("opsd.yaml"),
-        format!(
-            "listen: 127.0.0.1:0\ndata_dir: data\ntick: 200ms\nhealth_probe_interval: 500ms\n\
-             analysis:\n  min_requests: 40\n  on_inconclusive: rollback\n\
-             services:\n  steno:\n    public_addr: 127.0.0.1:0\n    plan: {}\n    ready_timeout: 20s\n",
-            dir.join("fast.yaml").display()
-        ),
-    )
-    .unwrap();
-    binary("steno");
-    let mut command = opsd_command(dir);
-    command.arg("up");
-    let process = RunningProcess::start(command, Duration::from_secs(60));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut login_link = None;
-    let public_url = loop {
-        let line = process
-            .stdout_lines
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .expect("opsd up prints where everything is");
-        if let Some(at) = line.find("/login?once=") {
-            let start = line[..at].rfind("http://").expect("a login URL");
-            login_link = Some(line[start..].trim().to_string());
-        }
-        if line.starts_with("steno") {
-            let start = line.find("http://").expect("a URL");
-            break line[start..].split_whitespace().next().unwrap().to_string();
-        }
-    };
-    Opsd {
-        login_link: login_link.expect("opsd up printed a one-time login link"),
-        process,
-        public_url,
-        dir: dir.to_path_buf(),
-    }
-}
-
-impl Opsd {
-    fn api_url(&self) -> &str {
-        &self.process.base_url
-    }
-
-    fn token(&self) -> String {
-        std::fs::read_to_string(self.dir.join("data/operator.token"))
-            .unwrap()
-            .trim()
-            .to_string()
-    }
-
-    /// An opsd client command as the operator: (exit code, stdout + stderr).
-    fn cli(&self, args: &[&str]) -> (i32, String) {
-        let output = Command::new(binary("opsd"))
-            .arg("--config")
-            .arg(self.dir.join("opsd.yaml"))
-            .arg("--server")
-            .arg(self.api_url())
-            .arg("--token")
-            .arg(self.token())
-            .args(args)
-            .current_dir(&self.dir)
-            .output()
-            .unwrap();
-        (
-            output.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&output.stdout).into_owned()
-                + &String::from_utf8_lossy(&output.stderr),
-        )
-    }
-
-    fn create_token(&self, name: &str, role: &str) -> String {
-        let output = opsd_command(&self.dir)
-            .args(["token", "create", name, "--role", role])
-            .output()
-            .unwrap();
-        assert_eq!(output.status.code(), Some(0), "{output:?}");
-        String::from_utf8_lossy(&output.stdout).trim().to_string()
-    }
-
-    fn load(&self, rps: u32, seconds: u32) -> Child {
-        Command::new(binary("opsd"))
-            .args(["load", "--rps", &rps.to_string(), "--duration"])
-            .arg(format!("{seconds}s"))
-            .args(["--target", &self.public_url])
-            .current_dir(&self.dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap()
-    }
-
-    fn audit(&self) -> Vec<Value> {
-        let audit: Value = reqwest::blocking::Client::new()
-            .get(format!("{}/v1/audit", self.api_url()))
-            .bearer_auth(self.token())
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
-        audit["audit"].as_array().unwrap().clone()
-    }
+    start_opsd_with_login_link(dir)
 }
 
 fn screenshot(browser: &Browser, name: &str) {
@@ -164,20 +59,20 @@ fn assert_no_console_errors(browser: &Browser) {
 #[test]
 fn an_operator_watches_rollouts_live_and_aborts_one_from_the_page() {
     let dir = tempfile::tempdir().unwrap();
-    let opsd = start_opsd(dir.path());
+    let (opsd, login_link) = start_opsd(dir.path());
     let mut load = opsd.load(150, 600);
     let browser = Browser::start();
     let wait = Duration::from_secs(60);
 
     // The one-time link logs the operator in; it works once.
-    browser.goto(&opsd.login_link);
+    browser.goto(&login_link);
     browser.wait_for("article[data-service='steno']", wait);
     browser.wait_for_text("stable v1", wait);
     browser.wait_for("#act-steno-freeze", wait);
     browser.wait_for_text("● live", wait);
     let loaded = page_id(&browser);
     assert!(!loaded.is_empty());
-    let reused = reqwest::blocking::get(&opsd.login_link).unwrap();
+    let reused = reqwest::blocking::get(&login_link).unwrap();
     assert_eq!(reused.status(), 401, "a one-time link works once");
 
     // A good release advances step by step on the page, then is promoted.
@@ -221,8 +116,9 @@ fn an_operator_watches_rollouts_live_and_aborts_one_from_the_page() {
     assert_no_console_errors(&browser);
 
     // A slow rollout is aborted from the page, with a reason, after a confirmation that names it.
-    browser.goto(&format!("{}/#/", opsd.api_url()));
-    let (code, out) = opsd.cli(&["deploy", "steno", "--version", "v4", "--plan", "slow.yaml"]);
+    browser.goto(&format!("{}/#/", opsd.api_url));
+    let slow = dir.path().join("slow.yaml").display().to_string();
+    let (code, out) = opsd.cli(&["deploy", "steno", "--version", "v4", "--plan", &slow]);
     assert_eq!(code, 0, "{out}");
     let abort = browser.wait_for("#act-steno-abort", wait);
     browser.click(&abort);
@@ -248,7 +144,7 @@ fn an_operator_watches_rollouts_live_and_aborts_one_from_the_page() {
     );
 
     // The audit page shows it too.
-    browser.goto(&format!("{}/#/audit", opsd.api_url()));
+    browser.goto(&format!("{}/#/audit", opsd.api_url));
     browser.wait_for("tr[data-action='abort']", wait);
     browser.wait_for_text("checking the abort button on the dashboard", wait);
     screenshot(&browser, "audit");
@@ -277,13 +173,13 @@ fn session_cookie(response: &reqwest::blocking::Response) -> (String, String) {
 #[test]
 fn a_viewer_sees_no_controls_and_changes_without_the_csrf_token_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let opsd = start_opsd(dir.path());
+    let (opsd, _) = start_opsd(dir.path());
     let viewer = opsd.create_token("vera", "viewer");
 
     // In the browser: a wrong token is refused with a message; the viewer sees no controls.
     let browser = Browser::start();
     let wait = Duration::from_secs(60);
-    browser.goto(&format!("{}/", opsd.api_url()));
+    browser.goto(&format!("{}/", opsd.api_url));
     let field = browser.wait_for("#token", wait);
     browser.type_into(&field, "opsd_not-a-real-token");
     browser.click(&browser.wait_for("#login", wait));
@@ -320,7 +216,7 @@ fn a_viewer_sees_no_controls_and_changes_without_the_csrf_token_are_refused() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let api = opsd.api_url().to_string();
+    let api = opsd.api_url.to_string();
     let from_elsewhere = http
         .post(format!("{api}/login"))
         .header("origin", "http://evil.example")
