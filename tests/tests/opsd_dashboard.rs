@@ -111,7 +111,8 @@ fn an_operator_watches_rollouts_live_and_aborts_one_from_the_page() {
     browser.wait_for("li[data-kind='roll_back']", wait);
     let evidence = browser.wait_for("li[data-kind='roll_back'] details summary", wait);
     browser.click(&evidence);
-    browser.wait_for("li[data-kind='roll_back'] dl.evidence", wait);
+    browser.wait_for("li[data-kind='roll_back'] details[open] dl.evidence", wait);
+    browser.wait_for_text("anytime p", wait);
     screenshot(&browser, "rollout-rolled-back");
     assert_no_console_errors(&browser);
 

@@ -331,9 +331,15 @@
     return el('span', { text: String(value) });
   }
 
-  async function renderRollout(id) {
+  async function renderRollout(id, fromFeed) {
+    // A finished rollout does not change: the live feed re-renders only a running one.
+    if (fromFeed && page.finishedRollout === id) return;
     const main = document.getElementById('main');
     const { rollout } = await api('/v1/rollouts/' + encodeURIComponent(id));
+    page.finishedRollout = rollout.finished_at ? id : null;
+    // Evidence a person opened stays open when the page is drawn again.
+    const opened = new Set(Array.from(document.querySelectorAll('.decisions details[open]'))
+      .map((node) => node.dataset.seq));
     keepingFocus(() => {
       main.replaceChildren(
         el('p', {}, el('a', { href: '#/', text: '← Overview' })),
@@ -347,7 +353,8 @@
         el('ol', { class: 'decisions' }, rollout.decisions.map((decision) => el('li', { 'data-kind': decision.kind },
           el('h3', {}, when(decision.at), ' ', badge(decision.kind === 'roll_back' ? 'critical' : 'info', decision.kind.replace('_', ' ')), ' at step ' + (decision.step_index + 1)),
           el('p', { text: decision.summary }),
-          el('details', {}, el('summary', { text: 'Evidence' }), evidenceList(decision.evidence)))))),
+          el('details', { 'data-seq': String(decision.seq), open: opened.has(String(decision.seq)) },
+            el('summary', { text: 'Evidence' }), evidenceList(decision.evidence)))))),
       updateBakes();
     });
   }
@@ -371,11 +378,11 @@
 
   // --- routing and the live feed -------------------------------------------------------------
 
-  function route() {
+  function route(fromFeed) {
     const hash = location.hash || '#/';
     const rollout = hash.match(/^#\/rollouts\/([A-Za-z0-9_-]+)$/);
     let done;
-    if (rollout) done = renderRollout(rollout[1]);
+    if (rollout) done = renderRollout(rollout[1], fromFeed === true);
     else if (hash === '#/audit') done = renderAudit();
     else done = Promise.resolve(renderOverview());
     done.catch((error) => toast(error.message));
@@ -395,7 +402,7 @@
       setLive(true);
       const hash = location.hash || '#/';
       if (hash === '#/' || hash === '#') renderOverview();
-      else if (hash.startsWith('#/rollouts/')) route();
+      else if (hash.startsWith('#/rollouts/')) route(true);
     });
     source.addEventListener('error', () => {
       setLive(false);
@@ -415,7 +422,7 @@
     });
     document.getElementById('confirm-form').addEventListener('submit', runPending);
     document.getElementById('confirm-cancel').addEventListener('click', () => document.getElementById('confirm').close());
-    window.addEventListener('hashchange', route);
+    window.addEventListener('hashchange', () => route());
     setInterval(updateBakes, 1000);
     connect();
     route();
