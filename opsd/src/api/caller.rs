@@ -142,14 +142,7 @@ impl FromRequestParts<ApiState> for Caller {
             .daemon
             .store()
             .find_token(&token_hash)
-            .await
-            .map_err(|error| {
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "store",
-                    error.to_string(),
-                )
-            })?
+            .await?
             .ok_or_else(|| unauthorized("unknown token"))?;
         Ok(Caller {
             actor: Actor {

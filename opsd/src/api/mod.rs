@@ -61,6 +61,16 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl From<crate::store::StoreError> for ApiError {
+    fn from(error: crate::store::StoreError) -> ApiError {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "store",
+            error.to_string(),
+        )
+    }
+}
+
 impl From<ControlError> for ApiError {
     fn from(error: ControlError) -> ApiError {
         let message = error.to_string();
@@ -418,17 +428,6 @@ async fn rollout(
 
 async fn audit(State(state): State<ApiState>, caller: Caller) -> Result<Response, ApiError> {
     caller.require_operator()?;
-    let entries = state
-        .daemon
-        .store()
-        .list_audit(200)
-        .await
-        .map_err(|error| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "store",
-                error.to_string(),
-            )
-        })?;
+    let entries = state.daemon.store().list_audit(200).await?;
     Ok(Json(json!({ "audit": entries })).into_response())
 }

@@ -2,12 +2,15 @@
 //! text): per service whether a rollout is active and in which phase, the canary's weight, per
 //! release the last minute of traffic the platform counted, and the notifier's totals. Every
 //! scrape builds a fresh registry from the daemon's state, so nothing here can drift from it.
+//! [`Timings`] are the exception: histograms of how long the reconciler's ticks and the
+//! dashboard's overview take, and how many dashboards are connected, kept as they happen.
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
 use super::Daemon;
@@ -33,6 +36,29 @@ struct ResultLabels {
     result: String,
 }
 
+/// How long the daemon's recurring work takes, recorded as it happens.
+#[derive(Clone)]
+pub struct Timings {
+    /// One reconciler tick over every active rollout, in seconds.
+    pub reconcile_tick: Histogram,
+    /// One computation of the dashboard's overview, in seconds.
+    pub overview: Histogram,
+    /// Dashboards connected to the live feed.
+    pub dashboard_clients: Gauge,
+}
+
+impl Default for Timings {
+    fn default() -> Timings {
+        // 50 µs to about 1.6 s, doubling.
+        let buckets = || exponential_buckets(0.000_05, 2.0, 16);
+        Timings {
+            reconcile_tick: Histogram::new(buckets()),
+            overview: Histogram::new(buckets()),
+            dashboard_clients: Gauge::default(),
+        }
+    }
+}
+
 /// The families of one scrape.
 #[derive(Default)]
 struct Scrape {
@@ -44,8 +70,23 @@ struct Scrape {
 }
 
 impl Scrape {
-    fn encode(self) -> String {
+    fn encode(self, timings: &Timings) -> String {
         let mut registry = Registry::default();
+        registry.register(
+            "opsd_reconcile_tick_seconds",
+            "How long one reconciler tick over every active rollout took",
+            timings.reconcile_tick.clone(),
+        );
+        registry.register(
+            "opsd_dashboard_overview_seconds",
+            "How long one computation of the dashboard's overview took",
+            timings.overview.clone(),
+        );
+        registry.register(
+            "opsd_dashboard_clients",
+            "Dashboards connected to the live feed",
+            timings.dashboard_clients.clone(),
+        );
         registry.register(
             "opsd_rollout_active",
             "Whether a rollout of the service is in progress",
@@ -84,6 +125,11 @@ fn gauge_value(value: u64) -> i64 {
 }
 
 impl Daemon {
+    /// The histograms of the daemon's recurring work.
+    pub fn timings(&self) -> &Timings {
+        &self.timings
+    }
+
     /// opsd's metrics in the OpenMetrics text format ([`METRICS_CONTENT_TYPE`]).
     pub async fn metrics_text(&self) -> String {
         let scrape = Scrape::default();
@@ -157,6 +203,6 @@ impl Daemon {
             };
             scrape.notifications.get_or_create(&labels).inc_by(count);
         }
-        scrape.encode()
+        scrape.encode(&self.timings)
     }
 }

@@ -57,7 +57,7 @@ use crate::store::{Store, StoreError};
 pub use checks::run_check;
 pub use deploy::{DeployRequest, PlanChoice};
 pub use maintenance::{MaintenanceRequest, StatusDocument};
-pub use metrics::METRICS_CONTENT_TYPE;
+pub use metrics::{Timings, METRICS_CONTENT_TYPE};
 pub use overview::{Attention, GateView, Overview, ReleaseHealth, ServiceOverview};
 pub use views::{AlarmStatusView, DecisionView, RolloutView, ServiceStatus};
 
@@ -148,6 +148,8 @@ pub struct Daemon {
     clock: Arc<dyn Clock>,
     /// What the production watch remembers between its looks.
     production: Mutex<ProductionWatch>,
+    /// How long ticks and overviews take (exposed at `/metrics`).
+    timings: Timings,
 }
 
 /// The production watch's memory: each service's stable release health, and when it last
@@ -243,6 +245,7 @@ impl Daemon {
             fingerprints,
             clock,
             production: Mutex::new(ProductionWatch::default()),
+            timings: Timings::default(),
         });
         daemon.warn_about_unrouted_alarms();
         for service in daemon.config.services.values() {

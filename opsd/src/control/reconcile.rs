@@ -18,10 +18,14 @@ impl Daemon {
                 _ = interval.tick() => {}
                 _ = shutdown.changed() => break,
             }
+            let started = std::time::Instant::now();
             let services: Vec<String> = self.active.lock().await.keys().cloned().collect();
             for service in services {
                 self.reconcile_service(&service).await;
             }
+            self.timings
+                .reconcile_tick
+                .observe(started.elapsed().as_secs_f64());
         }
     }
 

@@ -3,13 +3,12 @@
 //! of the overview does not grow with the number of open dashboards, and a dashboard that
 //! reconnects gets the current document at once.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::control::Daemon;
+use crate::control::{Daemon, Timings};
 
 /// How often the overview is recomputed: a change reaches dashboards within this plus the
 /// time to send it.
@@ -19,17 +18,17 @@ pub const FEED_PERIOD: Duration = Duration::from_millis(250);
 #[derive(Clone)]
 pub struct OverviewFeed {
     latest: watch::Receiver<Arc<str>>,
-    clients: Arc<AtomicUsize>,
+    timings: Timings,
 }
 
 /// Counts one connected dashboard while it lives.
 pub struct ConnectedClient {
-    clients: Arc<AtomicUsize>,
+    timings: Timings,
 }
 
 impl Drop for ConnectedClient {
     fn drop(&mut self) {
-        self.clients.fetch_sub(1, Ordering::Relaxed);
+        self.timings.dashboard_clients.dec();
     }
 }
 
@@ -41,6 +40,7 @@ impl OverviewFeed {
     ) -> (OverviewFeed, tokio::task::JoinHandle<()>) {
         let (sender, latest) =
             watch::channel(Arc::<str>::from("{\"attention\":[],\"services\":[]}"));
+        let timings = daemon.timings().clone();
         let task = tokio::spawn(async move {
             let mut interval = tokio::time::interval(FEED_PERIOD);
             interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -49,7 +49,13 @@ impl OverviewFeed {
                     _ = interval.tick() => {}
                     _ = stop.changed() => return,
                 }
-                match daemon.overview().await {
+                let started = std::time::Instant::now();
+                let overview = daemon.overview().await;
+                daemon
+                    .timings()
+                    .overview
+                    .observe(started.elapsed().as_secs_f64());
+                match overview {
                     Ok(overview) => {
                         let text = serde_json::to_string(&overview)
                             .unwrap_or_else(|error| format!("{{\"error\":\"{error}\"}}"));
@@ -67,13 +73,7 @@ impl OverviewFeed {
                 }
             }
         });
-        (
-            OverviewFeed {
-                latest,
-                clients: Arc::new(AtomicUsize::new(0)),
-            },
-            task,
-        )
+        (OverviewFeed { latest, timings }, task)
     }
 
     /// The overview document as last computed.
@@ -90,14 +90,14 @@ impl OverviewFeed {
 
     /// Counts a connected dashboard until the returned guard is dropped.
     pub fn connect(&self) -> ConnectedClient {
-        self.clients.fetch_add(1, Ordering::Relaxed);
+        self.timings.dashboard_clients.inc();
         ConnectedClient {
-            clients: self.clients.clone(),
+            timings: self.timings.clone(),
         }
     }
 
     /// How many dashboards are connected to the live feed.
-    pub fn connected(&self) -> usize {
-        self.clients.load(Ordering::Relaxed)
+    pub fn connected(&self) -> i64 {
+        self.timings.dashboard_clients.get()
     }
 }
