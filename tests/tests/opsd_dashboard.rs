@@ -3,7 +3,7 @@
 //! up` printed, watches a rollout advance and a bad canary roll back on the page without
 //! reloading, reads the decision's evidence, aborts a rollout from the page (with a reason and a
 //! confirmation naming the service and versions) and finds the abort in the audit log. A viewer
-//! sees no controls. Outside the browser: the session cookie's attributes, and state-changing
+//! sees no controls. The timeline's filter narrows it to one kind. Outside the browser: the session cookie's attributes, and state-changing
 //! requests without the CSRF token, with a wrong one or from another origin, are refused.
 //! Screenshots are kept under `target/dashboard-screenshots/`.
 
@@ -150,6 +150,33 @@ fn an_operator_watches_rollouts_live_and_aborts_one_from_the_page() {
     browser.wait_for_text("checking the abort button on the dashboard", wait);
     screenshot(&browser, "audit");
     assert_no_console_errors(&browser);
+
+    // The timeline, filtered by kind through its form: only the rollback is left, linked.
+    browser.goto(&format!("{}/#/timeline", opsd.api_url));
+    browser.wait_for("tr[data-kind='rollout_started']", wait);
+    let kind = browser.wait_for("#filter-kind", wait);
+    browser.type_into(&kind, "roll_back");
+    browser.click(&browser.wait_for("#filter-apply", wait));
+    browser.wait_for_text("1 entry, newest first", wait);
+    let kinds = browser.execute(
+        "return Array.from(document.querySelectorAll('tr[data-kind]')).map((row) => row.dataset.kind)",
+        serde_json::json!([]),
+    );
+    assert_eq!(kinds, serde_json::json!(["roll_back"]));
+    assert!(browser.current_url().ends_with("#/timeline?kind=roll_back"));
+    browser.wait_for("tr[data-kind='roll_back'] a[href^='#/rollouts/']", wait);
+    screenshot(&browser, "timeline-filtered");
+    assert_no_console_errors(&browser);
+    let refused = reqwest::blocking::Client::new()
+        .get(format!("{}/v1/timeline?since=yesterday", opsd.api_url))
+        .bearer_auth(opsd.token())
+        .send()
+        .unwrap();
+    assert_eq!(refused.status(), 422);
+    assert!(refused
+        .text()
+        .unwrap()
+        .contains("`since` must be an RFC 3339 time"));
     let _ = load.kill();
     let _ = load.wait();
 }

@@ -141,6 +141,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/services/{service}/{command}", post(command))
         .route("/v1/rollouts/{id}", get(rollout))
         .route("/v1/audit", get(audit))
+        .route("/v1/timeline", get(timeline))
         .route("/v1/freezes", get(freezes))
         .route("/v1/alarms", get(alarms))
         .route("/v1/freeze", post(freeze))
@@ -424,6 +425,61 @@ async fn rollout(
 ) -> Result<Response, ApiError> {
     let view = state.daemon.rollout(&id).await?;
     Ok(Json(json!({ "rollout": view })).into_response())
+}
+
+/// `GET /v1/timeline`: the query a dashboard's timeline filter sends.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TimelineQuery {
+    service: Option<String>,
+    kind: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    limit: Option<u32>,
+}
+
+/// The most timeline entries one request returns.
+const TIMELINE_LIMIT: u32 = 1_000;
+
+/// A time of the timeline query: RFC 3339, or an error naming the parameter.
+fn query_time(
+    name: &str,
+    value: Option<&str>,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, ApiError> {
+    value
+        .filter(|text| !text.is_empty())
+        .map(|text| {
+            chrono::DateTime::parse_from_rfc3339(text)
+                .map(|time| time.with_timezone(&chrono::Utc))
+                .map_err(|error| {
+                    ApiError::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "invalid",
+                        format!(
+                            "`{name}` must be an RFC 3339 time like 2026-12-04T02:00:00Z: {error}"
+                        ),
+                    )
+                })
+        })
+        .transpose()
+}
+
+/// Timeline events, newest first, narrowed by service, kind and time (viewers may read it).
+async fn timeline(
+    State(state): State<ApiState>,
+    _caller: Caller,
+    Query(query): Query<TimelineQuery>,
+) -> Result<Response, ApiError> {
+    let non_empty = |value: Option<String>| value.filter(|text| !text.is_empty());
+    let filter = crate::store::TimelineFilter {
+        since: query_time("since", query.since.as_deref())?,
+        until: query_time("until", query.until.as_deref())?,
+        service: non_empty(query.service),
+        kind: non_empty(query.kind),
+        limit: query.limit.unwrap_or(200).clamp(1, TIMELINE_LIMIT),
+    };
+    let events = state.daemon.store().timeline(&filter).await?;
+    Ok(Json(json!({ "events": events })).into_response())
 }
 
 async fn audit(State(state): State<ApiState>, caller: Caller) -> Result<Response, ApiError> {

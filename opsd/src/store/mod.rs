@@ -44,7 +44,7 @@ pub use freezes::{FreezeRecord, ALL_SERVICES};
 pub use migrations::{Migration, MIGRATIONS};
 pub use releases::{ReleaseRecord, StableRelease};
 pub use rollouts::{DecisionRecord, NewDecision, NewRollout, RolloutRecord};
-pub use timeline::{AuditRecord, EventRecord, NewAuditEntry, NewEvent};
+pub use timeline::{AuditRecord, EventRecord, NewAuditEntry, NewEvent, TimelineFilter};
 pub use tokens::{ApiToken, TokenRole, UnknownTokenRole};
 pub use usage::{UsageCounts, UsageRow};
 

@@ -419,6 +419,40 @@ async fn events_are_listed_newest_first_by_service_and_time() {
     assert_eq!(limited.len(), 1);
     assert_eq!(limited[0].kind, "step_passed");
 
+    let timeline = |service: Option<&str>, kind: Option<&str>, since, until| {
+        let filter = TimelineFilter {
+            service: service.map(str::to_string),
+            kind: kind.map(str::to_string),
+            since,
+            until,
+            limit: 10,
+        };
+        let store = store.clone();
+        async move {
+            let found = store.timeline(&filter).await.unwrap();
+            found
+                .into_iter()
+                .map(|event| event.kind)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        timeline(None, None, None, None).await,
+        ["step_passed", "alarm", "rollout_started"]
+    );
+    assert_eq!(
+        timeline(Some("steno"), Some("rollout_started"), None, None).await,
+        ["rollout_started"]
+    );
+    assert_eq!(
+        timeline(None, None, Some(at(5)), Some(at(10))).await,
+        ["alarm"],
+        "since is inclusive, until is not"
+    );
+    assert!(timeline(Some("billing"), Some("step_passed"), None, None)
+        .await
+        .is_empty());
+
     let orphan = store
         .append_event(&new_event("steno", Some("missing"), 20, "x"))
         .await

@@ -33,6 +33,18 @@ pub struct EventRecord {
     pub data: serde_json::Value,
 }
 
+/// Which timeline events to list: every field narrows, `None` does not.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TimelineFilter {
+    pub service: Option<String>,
+    pub kind: Option<String>,
+    /// At or after.
+    pub since: Option<DateTime<Utc>>,
+    /// Before.
+    pub until: Option<DateTime<Utc>>,
+    pub limit: u32,
+}
+
 /// One audit entry about to be recorded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewAuditEntry {
@@ -101,6 +113,24 @@ impl Store {
         .bind(service)
         .bind(since.map(time_text))
         .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    /// Up to `filter.limit` events matching the filter, newest first (the dashboard's timeline).
+    pub async fn timeline(&self, filter: &TimelineFilter) -> Result<Vec<EventRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, at, service, rollout_id, kind, message, data_json FROM events \
+             WHERE (?1 IS NULL OR service = ?1) AND (?2 IS NULL OR kind = ?2) \
+             AND (?3 IS NULL OR at >= ?3) AND (?4 IS NULL OR at < ?4) \
+             ORDER BY at DESC, id DESC LIMIT ?5",
+        )
+        .bind(filter.service.as_deref())
+        .bind(filter.kind.as_deref())
+        .bind(filter.since.map(time_text))
+        .bind(filter.until.map(time_text))
+        .bind(i64::from(filter.limit))
         .fetch_all(self.pool())
         .await?;
         rows.iter().map(event_from_row).collect()

@@ -376,6 +376,61 @@
           el('td', { text: entry.action }), el('td', { text: entry.target }), el('td', { text: entry.reason || '' }))))));
   }
 
+  // --- the timeline --------------------------------------------------------------------------
+
+  // `datetime-local` text (the viewer's zone) to RFC 3339 UTC, and back.
+  function toUtc(local) {
+    return local ? new Date(local).toISOString() : '';
+  }
+
+  function toLocalInput(iso) {
+    if (!iso) return '';
+    const date = new Date(iso);
+    const pad = (number) => String(number).padStart(2, '0');
+    return date.getFullYear() + '-' + pad(date.getMonth() + 1) + '-' + pad(date.getDate()) + 'T' + pad(date.getHours()) + ':' + pad(date.getMinutes());
+  }
+
+  async function renderTimeline(query) {
+    const main = document.getElementById('main');
+    const filter = new URLSearchParams(query);
+    const { events } = await api('/v1/timeline?' + filter.toString());
+    const services = (page.overview ? page.overview.services : []).map((service) => service.service);
+    const kinds = Array.from(new Set(events.map((event) => event.kind).concat(filter.get('kind') || []))).filter(Boolean).sort();
+    const form = el('form', { class: 'filter', id: 'timeline-filter', 'aria-label': 'Filter the timeline' },
+      el('label', { for: 'filter-service', text: 'Service' }),
+      el('select', { id: 'filter-service', name: 'service' },
+        el('option', { value: '', text: 'every service' }),
+        services.map((name) => el('option', { value: name, selected: filter.get('service') === name, text: name }))),
+      el('label', { for: 'filter-kind', text: 'Kind' }),
+      el('input', { id: 'filter-kind', name: 'kind', list: 'filter-kinds', value: filter.get('kind') || '', placeholder: 'any kind' }),
+      el('datalist', { id: 'filter-kinds' }, kinds.map((kind) => el('option', { value: kind }))),
+      el('label', { for: 'filter-since', text: 'From' }),
+      el('input', { id: 'filter-since', name: 'since', type: 'datetime-local', value: toLocalInput(filter.get('since')) }),
+      el('label', { for: 'filter-until', text: 'Until' }),
+      el('input', { id: 'filter-until', name: 'until', type: 'datetime-local', value: toLocalInput(filter.get('until')) }),
+      el('button', { type: 'submit', id: 'filter-apply', text: 'Apply' }));
+    form.addEventListener('submit', (event) => {
+      event.preventDefault();
+      const next = new URLSearchParams();
+      const value = (id) => document.getElementById(id).value.trim();
+      if (value('filter-service')) next.set('service', value('filter-service'));
+      if (value('filter-kind')) next.set('kind', value('filter-kind'));
+      if (value('filter-since')) next.set('since', toUtc(value('filter-since')));
+      if (value('filter-until')) next.set('until', toUtc(value('filter-until')));
+      location.hash = '#/timeline' + (next.toString() ? '?' + next.toString() : '');
+    });
+    keepingFocus(() => {
+      main.replaceChildren(el('h1', { text: 'Timeline' }), form,
+        el('p', { class: 'summary', text: events.length + ' entr' + (events.length === 1 ? 'y' : 'ies') + ', newest first' }),
+        el('table', { class: 'timeline' },
+          el('thead', {}, el('tr', {}, ['When', 'Service', 'Kind', 'What', ''].map((name) => el('th', { scope: 'col', text: name })))),
+          el('tbody', {}, events.map((event) => el('tr', { 'data-kind': event.kind },
+            el('td', {}, when(event.at)), el('td', { text: event.service }), el('td', { text: event.kind }),
+            el('td', { text: event.message }),
+            el('td', {}, event.rollout_id ? el('a', { href: '#/rollouts/' + event.rollout_id, text: 'rollout' }) : null))))));
+    });
+  }
+
   // --- routing and the live feed -------------------------------------------------------------
 
   function route(fromFeed) {
@@ -384,6 +439,11 @@
     let done;
     if (rollout) done = renderRollout(rollout[1], fromFeed === true);
     else if (hash === '#/audit') done = renderAudit();
+    else if (hash === '#/timeline' || hash.startsWith('#/timeline?')) {
+      // A person editing the filter is not interrupted by the live feed.
+      if (fromFeed === true && document.getElementById('timeline-filter') && document.getElementById('timeline-filter').contains(document.activeElement)) return;
+      done = renderTimeline(hash.slice('#/timeline'.length + 1));
+    }
     else done = Promise.resolve(renderOverview());
     done.catch((error) => toast(error.message));
   }
@@ -402,7 +462,7 @@
       setLive(true);
       const hash = location.hash || '#/';
       if (hash === '#/' || hash === '#') renderOverview();
-      else if (hash.startsWith('#/rollouts/')) route(true);
+      else if (hash.startsWith('#/rollouts/') || hash.startsWith('#/timeline')) route(true);
     });
     source.addEventListener('error', () => {
       setLive(false);
