@@ -229,25 +229,25 @@ impl World {
     }
 
     pub(super) async fn deploy(&self, version: &str) -> String {
-        let request = DeployRequest {
+        self.deploy_request(DeployRequest {
             version: version.into(),
             ..DeployRequest::default()
-        };
-        let view = self
-            .daemon
-            .deploy("steno", request, &Actor::system())
-            .await
-            .expect("the deploy is accepted");
-        view.id
+        })
+        .await
     }
 
     /// Deploys `version` with no watch after promotion, so it is promoted as soon as it reaches 100 %.
     pub(super) async fn deploy_unwatched(&self, version: &str) -> String {
-        let request = DeployRequest {
+        self.deploy_request(DeployRequest {
             version: version.into(),
             watch: Some("0".into()),
             ..DeployRequest::default()
-        };
+        })
+        .await
+    }
+
+    /// Deploys as the system actor; the rollout's id.
+    async fn deploy_request(&self, request: DeployRequest) -> String {
         let view = self
             .daemon
             .deploy("steno", request, &Actor::system())
