@@ -2,7 +2,9 @@
 //! under `opsd load` traffic and a rollout baking: the reconciler's tick and the overview's
 //! computation with no dashboard connected, then with 50 dashboards on the live feed, side by
 //! side in one run; the overview with 1,000 rollouts and 100,000 timeline entries in the store;
-//! and how long a change takes to reach all 50 dashboards.
+//! how long a change takes to reach all 50 dashboards; and, timed by the client over HTTP, the
+//! merged timeline (unfiltered, by service, and by a kind no entry has, the worst case: every
+//! source is read to its end) and the baking rollout's traffic charts.
 //!
 //! Run: `cargo bench -p opsd --bench dashboard_bench` (options after `--`: `--seconds N` per
 //! phase, default 30; `--clients N`, default 50).
@@ -240,6 +242,57 @@ fn dashboard(
     }
 }
 
+/// How many times each page's request is timed.
+const PAGE_REQUESTS: usize = 40;
+
+/// Client-side times (ms) of the dashboard pages' heaviest reads, one after another.
+fn page_timings(opsd: &Opsd) -> Vec<(String, Vec<f64>)> {
+    let client = reqwest::blocking::Client::new();
+    let token = opsd.token();
+    let rollout = opsd.status()["service"]["active_rollout"]["id"]
+        .as_str()
+        .expect("the baking rollout")
+        .to_string();
+    let requests = [
+        ("timeline, 200 newest", "/v1/timeline?limit=200".to_string()),
+        (
+            "timeline, one service, 200 newest",
+            "/v1/timeline?service=steno&limit=200".to_string(),
+        ),
+        (
+            "timeline, a kind no entry has",
+            "/v1/timeline?kind=no_such_kind".to_string(),
+        ),
+        (
+            "traffic charts of the baking rollout",
+            format!("/v1/rollouts/{rollout}/traffic"),
+        ),
+    ];
+    requests
+        .into_iter()
+        .map(|(label, path)| {
+            let timings = (0..PAGE_REQUESTS)
+                .map(|_| {
+                    let started = Instant::now();
+                    let response = client
+                        .get(format!("{}{path}", opsd.api_url))
+                        .bearer_auth(&token)
+                        .send()
+                        .unwrap();
+                    assert!(
+                        response.status().is_success(),
+                        "{path}: {}",
+                        response.status()
+                    );
+                    let _ = response.bytes().unwrap();
+                    started.elapsed().as_secs_f64() * 1000.0
+                })
+                .collect();
+            (label.to_string(), timings)
+        })
+        .collect()
+}
+
 fn main() {
     let seconds = argument("--seconds", 30);
     let clients = argument("--clients", 50) as usize;
@@ -283,6 +336,8 @@ fn main() {
     eprintln!("measuring {seconds} s with {connected} dashboards connected");
     let (tick_watched, overview_watched) = phase(&opsd, seconds);
 
+    let pages = page_timings(&opsd);
+
     // A change: the rollout is paused; every dashboard should see the overview say so.
     *armed.lock().unwrap() = Some((Instant::now(), "\"phase\":\"paused\"".to_string()));
     let paused_at = Instant::now();
@@ -325,6 +380,22 @@ fn main() {
         "tick mean with {clients} dashboards / without: {:.2}",
         tick_watched.mean_ms() / tick_alone.mean_ms()
     );
+    println!();
+    println!(
+        "{:<44} {:>7} {:>10} {:>10} {:>10}",
+        "API request, timed by the client", "count", "mean ms", "p50 ms", "max ms"
+    );
+    for (label, timings) in &pages {
+        let mut sorted = timings.clone();
+        sorted.sort();
+        let mean = sorted.iter().sum::<f64>() / sorted.len() as f64;
+        println!(
+            "{label:<44} {:>7} {mean:>10.2} {:>10.2} {:>10.2}",
+            sorted.len(),
+            sorted[sorted.len() / 2],
+            sorted[sorted.len() - 1]
+        );
+    }
     if let (Some(first), Some(last)) = (delays.first(), delays.last()) {
         println!(
             "a pause reached {} of {clients} dashboards: first after {} ms, last after {} ms (the command itself took {} ms)",

@@ -80,6 +80,12 @@ pub async fn run(mut config: Config, environment: HashMap<String, String>) -> an
     let platform = factory::start_local_platform(&config, &secrets)
         .await
         .context("cannot start the local platform")?;
+    // A public port of 0 in opsd.yaml means any free port: views show the one bound.
+    for service in config.services.values_mut() {
+        if let Some(bound) = platform.public_address(&service.name) {
+            service.public_addr = bound;
+        }
+    }
     let platforms = factory::service_platforms(&config, platform.clone(), &secrets).await;
     let databases = Arc::new(factory::DatabasePlatforms::new(&config));
     let (notifier, notifier_task) = Notifier::start(
@@ -118,11 +124,14 @@ pub async fn run(mut config: Config, environment: HashMap<String, String>) -> an
         notifier_for_costs,
         stop_receiver.clone(),
     ));
+    let drills_due = drills_due_now(&config, &store).await;
+    let (first_round_sender, first_round) = tokio::sync::oneshot::channel();
     let drill_scheduler = tokio::spawn(run_scheduled_drills(
         config.clone(),
         store.clone(),
         notifier_for_drills,
         stop_receiver.clone(),
+        first_round_sender,
     ));
     let local_services: Vec<String> = config
         .services
@@ -139,6 +148,12 @@ pub async fn run(mut config: Config, environment: HashMap<String, String>) -> an
         )
         .run(stop_receiver),
     );
+
+    // A database never drilled would keep the drill gate closed for the first deploy: its
+    // first drill runs before the API answers (connections wait in the listener's queue).
+    if !drills_due.is_empty() {
+        wait_for_first_drills(&store, &drills_due, first_round).await;
+    }
 
     // Tokens are created only now that everything listens, so the ones shown once are not lost
     // to a start that fails afterwards.
@@ -255,25 +270,84 @@ fn point_releases_at_the_status_document(config: &mut Config, api_addr: std::net
     }
 }
 
+/// How long `opsd up` waits for the drills due at its start before it serves the API anyway.
+const FIRST_DRILLS_WAIT: Duration = Duration::from_secs(120);
+
+/// The databases whose drill is due now (on a first start: all of them).
+async fn drills_due_now(config: &Config, store: &Store) -> Vec<String> {
+    let mut due = Vec::new();
+    for database in config.databases.values() {
+        if matches!(
+            crate::ops::drill::drill_is_due(store, database).await,
+            Ok(true)
+        ) {
+            due.push(database.name.clone());
+        }
+    }
+    due
+}
+
+/// Waits (at most [`FIRST_DRILLS_WAIT`]) for the scheduler's first round, saying what it does
+/// and how each drill ended.
+async fn wait_for_first_drills(
+    store: &Store,
+    due: &[String],
+    first_round: tokio::sync::oneshot::Receiver<()>,
+) {
+    println!(
+        "drills          running the drill of {} before accepting deploys (the drill gate needs one)",
+        due.join(", ")
+    );
+    let started = std::time::Instant::now();
+    if tokio::time::timeout(FIRST_DRILLS_WAIT, first_round)
+        .await
+        .is_err()
+    {
+        println!(
+            "drills          still running after {} s; deploys are refused by the drill gate until one passes",
+            FIRST_DRILLS_WAIT.as_secs()
+        );
+        return;
+    }
+    for database in due {
+        let outcome = match store.list_drills(Some(database), 1).await {
+            Ok(drills) => drills
+                .into_iter()
+                .next()
+                .and_then(|drill| drill.outcome)
+                .unwrap_or_else(|| "did not run (see the log)".into()),
+            Err(error) => format!("unknown ({error})"),
+        };
+        println!(
+            "drills          {database}: {outcome} in {:.1} s{}",
+            started.elapsed().as_secs_f64(),
+            if outcome == "passed" {
+                ""
+            } else {
+                "; deploys are refused by the drill gate (`opsd drill list` says why)"
+            }
+        );
+    }
+}
+
 /// How often the scheduler looks for databases whose drill is due.
 const DRILL_SCHEDULE_CHECK: Duration = Duration::from_secs(30);
 
 /// Runs each database's drill when its schedule says one is due (a drill that never ran is due
 /// at once) and takes its scheduled snapshots, one database at a time, until `shutdown`. A drill
-/// that fails pages (critical); one that cannot run warns once a day.
+/// that fails pages (critical); one that cannot run warns once a day. `first_round` is told when
+/// the first look at every database is over. Started after the stable releases are ready, so a
+/// SQLite file Steno creates on its first start exists.
 async fn run_scheduled_drills(
     config: Config,
     store: Store,
     notifier: Notifier,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
+    first_round: tokio::sync::oneshot::Sender<()>,
 ) {
+    let mut first_round = Some(first_round);
     if config.databases.is_empty() {
         return;
-    }
-    // Give the services a moment to start (a SQLite file appears on Steno's first start).
-    tokio::select! {
-        _ = tokio::time::sleep(Duration::from_secs(5)) => {}
-        _ = shutdown.changed() => return,
     }
     loop {
         for database in config.databases.values() {
@@ -334,6 +408,9 @@ async fn run_scheduled_drills(
                     tracing::warn!(database = %database.name, error = %error, "cannot read snapshot history")
                 }
             }
+        }
+        if let Some(sender) = first_round.take() {
+            let _ = sender.send(());
         }
         tokio::select! {
             _ = tokio::time::sleep(DRILL_SCHEDULE_CHECK) => {}

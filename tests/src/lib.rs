@@ -86,13 +86,16 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
-/// A child process that is killed when dropped, with the URL it printed once ready.
+/// A child process that is killed when dropped, with the URL it printed once ready. Its stderr
+/// is read all along (a pipe nobody reads would stop the process once full) and kept.
 pub struct RunningProcess {
     pub child: Child,
     pub base_url: String,
     /// The lines printed before the URL line.
     pub lines_before_url: Vec<String>,
     pub stdout_lines: mpsc::Receiver<String>,
+    stderr: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    stderr_reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl RunningProcess {
@@ -102,6 +105,15 @@ impl RunningProcess {
         command.stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = command.spawn().expect("process starts");
         let stdout = child.stdout.take().expect("stdout is piped");
+        let mut stderr_pipe = child.stderr.take().expect("stderr is piped");
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = stderr.clone();
+        let stderr_reader = std::thread::spawn(move || {
+            let mut chunk = [0u8; 8192];
+            while let Ok(read @ 1..) = std::io::Read::read(&mut stderr_pipe, &mut chunk) {
+                kept.lock().unwrap().extend_from_slice(&chunk[..read]);
+            }
+        });
         let (sender, receiver) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -127,20 +139,37 @@ impl RunningProcess {
                             base_url: url,
                             lines_before_url,
                             stdout_lines: receiver,
+                            stderr,
+                            stderr_reader: Some(stderr_reader),
                         };
                     }
                     lines_before_url.push(line);
                 }
                 Err(_) => {
                     let _ = child.kill();
-                    let output = child.wait_with_output().expect("collect output");
+                    let _ = child.wait();
+                    let _ = stderr_reader.join();
                     panic!(
                         "the process printed no URL in time; stderr:\n{}",
-                        String::from_utf8_lossy(&output.stderr)
+                        String::from_utf8_lossy(&stderr.lock().unwrap())
                     );
                 }
             }
         }
+    }
+
+    /// What the process wrote to stderr so far.
+    pub fn stderr_so_far(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
+    }
+
+    /// Everything the process wrote to stderr; waits for the stream to end, so call it once the
+    /// process stopped.
+    pub fn stderr_text(&mut self) -> String {
+        if let Some(reader) = self.stderr_reader.take() {
+            let _ = reader.join();
+        }
+        self.stderr_so_far()
     }
 
     /// Sends SIGTERM and waits for the exit status.

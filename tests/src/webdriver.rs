@@ -1,8 +1,9 @@
 //! A small WebDriver client for the dashboard's browser tests: starts `chromedriver` on a free
 //! loopback port and one headless Chromium session, and offers what the tests do with a page
-//! (go to a URL, find by CSS selector, click, type, read text, run a script, wait for a
-//! condition, take a screenshot, read the browser console). Fails loudly when Chromium or its
-//! driver is missing: `scripts/install-test-deps.sh` installs both.
+//! (go to a URL, find by CSS selector, click, type, press keys on the focused element and Tab
+//! through the page, read text, run a script, wait for a condition, take a screenshot, read the
+//! browser console). Fails loudly when Chromium or its driver is missing:
+//! `scripts/install-test-deps.sh` installs both.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -110,6 +111,12 @@ impl Browser {
 
     /// One WebDriver command; panics with the driver's message when it fails.
     fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        self.try_call(method, path, body)
+            .unwrap_or_else(|failure| panic!("{method} {path}: {failure}"))
+    }
+
+    /// One WebDriver command; the driver's status and answer when it fails.
+    fn try_call(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value, String> {
         let url = format!("{}{path}", self.base);
         let request = match method {
             "GET" => self.http.get(&url),
@@ -124,8 +131,11 @@ impl Browser {
             .unwrap_or_else(|error| panic!("{method} {path}: {error}"));
         let status = response.status();
         let answer: Value = response.json().unwrap_or(Value::Null);
-        assert!(status.is_success(), "{method} {path}: {status} {answer}");
-        answer["value"].clone()
+        if status.is_success() {
+            Ok(answer["value"].clone())
+        } else {
+            Err(format!("{status} {answer}"))
+        }
     }
 
     fn session_call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
@@ -194,6 +204,23 @@ impl Browser {
         }
     }
 
+    /// Clicks the first element matching `selector`, found again when the live page redrew it
+    /// between finding and clicking.
+    pub fn click_on(&self, selector: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let element = self.wait_for(selector, timeout);
+            let path = format!("/session/{}/element/{}/click", self.session, element.0);
+            match self.try_call("POST", &path, None) {
+                Ok(_) => return,
+                Err(failure) if failure.contains("stale element") && Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(failure) => panic!("clicking {selector:?}: {failure}"),
+            }
+        }
+    }
+
     pub fn click(&self, element: &Element) {
         self.session_call("POST", &format!("/element/{}/click", element.0), None);
     }
@@ -204,6 +231,46 @@ impl Browser {
             &format!("/element/{}/value", element.0),
             Some(json!({"text": text})),
         );
+    }
+
+    /// Presses keys as a person would, on whatever has the focus (WebDriver key codes, like
+    /// [`TAB`] and [`ENTER`], or plain text).
+    pub fn press(&self, keys: &str) {
+        let actions: Vec<Value> = keys
+            .chars()
+            .flat_map(|key| {
+                let key = key.to_string();
+                [
+                    json!({"type": "keyDown", "value": key}),
+                    json!({"type": "keyUp", "value": key}),
+                ]
+            })
+            .collect();
+        self.session_call(
+            "POST",
+            "/actions",
+            Some(json!({"actions": [{"type": "key", "id": "keyboard", "actions": actions}]})),
+        );
+        self.session_call("DELETE", "/actions", None);
+    }
+
+    /// Presses Tab until the focused element matches `selector` (at most `presses` times);
+    /// panics naming what had the focus when it never does.
+    pub fn tab_to(&self, selector: &str, presses: usize) {
+        let mut seen = Vec::new();
+        for _ in 0..presses {
+            self.press(TAB);
+            let focused = self.execute(
+                "const node = document.activeElement; \
+                 return [node.matches(arguments[0]), node.tagName + ' ' + (node.id || node.textContent.trim().slice(0, 30))]",
+                json!([selector]),
+            );
+            if focused[0] == true {
+                return;
+            }
+            seen.push(focused[1].as_str().unwrap_or_default().to_string());
+        }
+        panic!("Tab never reached {selector:?}; the focus went through {seen:?}");
     }
 
     pub fn text(&self, element: &Element) -> String {
@@ -255,6 +322,11 @@ impl Browser {
             .collect()
     }
 }
+
+/// The Tab key, for [`Browser::press`].
+pub const TAB: &str = "\u{E004}";
+/// The Enter key, for [`Browser::press`].
+pub const ENTER: &str = "\u{E007}";
 
 impl Drop for Browser {
     fn drop(&mut self) {

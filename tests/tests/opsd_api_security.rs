@@ -4,7 +4,6 @@
 //! never reach a viewer, the audit log or opsd's log (only fingerprints), and secrets given by
 //! `env_from` never reach the store; opsd's data files are private even under a 022 umask.
 
-use std::io::Read;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -34,8 +33,8 @@ fn write_config(dir: &Path) {
     .unwrap();
 }
 
-/// `opsd up` under a 022 umask, with the secret in its environment and its stderr collected.
-fn start(dir: &Path) -> (RunningProcess, std::thread::JoinHandle<String>) {
+/// `opsd up` under a 022 umask, with the secret in its environment (its stderr is collected).
+fn start(dir: &Path) -> RunningProcess {
     let mut command = Command::new("sh");
     command
         .arg("-c")
@@ -45,14 +44,8 @@ fn start(dir: &Path) -> (RunningProcess, std::thread::JoinHandle<String>) {
         .arg(dir.join("opsd.yaml"))
         .current_dir(dir)
         .env("OPSD_E2E_SECRET", SECRET_VALUE);
-    let (mut process, _public) = start_opsd_up_with(command, "steno");
-    let mut stderr = process.child.stderr.take().unwrap();
-    let log = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
-    (process, log)
+    let (process, _public) = start_opsd_up_with(command, "steno");
+    process
 }
 
 struct Api {
@@ -146,7 +139,7 @@ fn contains_bytes(haystack: &[u8], needle: &str) -> bool {
 fn api_callers_cannot_read_files_or_secrets_and_data_files_are_private() {
     let dir = tempfile::tempdir().unwrap();
     write_config(dir.path());
-    let (mut process, log) = start(dir.path());
+    let mut process = start(dir.path());
     let viewer = process
         .lines_before_url
         .iter()
@@ -327,7 +320,7 @@ fn api_callers_cannot_read_files_or_secrets_and_data_files_are_private() {
     }
 
     process.terminate(Duration::from_secs(20));
-    let log = log.join().unwrap();
+    let log = process.stderr_text();
     assert!(log.contains("rollout"), "the log was collected: {log}");
     assert!(!log.contains(PLAIN_VALUE), "{log}");
     assert!(!log.contains(SECRET_VALUE), "{log}");

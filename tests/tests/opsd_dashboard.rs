@@ -3,15 +3,20 @@
 //! up` printed, watches a rollout advance and a bad canary roll back on the page without
 //! reloading, reads the decision's evidence, aborts a rollout from the page (with a reason and a
 //! confirmation naming the service and versions) and finds the abort in the audit log. A viewer
-//! sees no controls. The timeline's filter narrows it to one kind. Outside the browser: the session cookie's attributes, and state-changing
-//! requests without the CSRF token, with a wrong one or from another origin, are refused.
+//! sees no controls. The timeline's filter narrows it to one kind. With a database and a budget:
+//! the first drill runs before the API answers, a rollout's page charts canary against baseline
+//! per second, the drills, costs and alarms pages show their history, the timeline merges drills,
+//! cost checks and the audit log, and an operator pauses a rollout with the keyboard alone.
+//! Outside the browser: the session cookie's attributes, and state-changing requests without the
+//! CSRF token, with a wrong one or from another origin, are refused.
 //! Screenshots are kept under `target/dashboard-screenshots/`.
 
 use std::path::Path;
 use std::time::Duration;
 
 use e2e_tests::opsd_up::{start_opsd_with_login_link, write_config, Opsd};
-use e2e_tests::webdriver::Browser;
+use e2e_tests::steno_data::{fill_sqlite, migrate_with_steno};
+use e2e_tests::webdriver::{Browser, ENTER};
 use e2e_tests::workspace_root;
 use serde_json::Value;
 
@@ -106,11 +111,9 @@ fn an_operator_watches_rollouts_live_and_aborts_one_from_the_page() {
         "updates arrived without a reload"
     );
     screenshot(&browser, "overview-after-rollback");
-    let link = browser.wait_for(".attention a[href^='#/rollouts/']", wait);
-    browser.click(&link);
+    browser.click_on(".attention a[href^='#/rollouts/']", wait);
     browser.wait_for("li[data-kind='roll_back']", wait);
-    let evidence = browser.wait_for("li[data-kind='roll_back'] details summary", wait);
-    browser.click(&evidence);
+    browser.click_on("li[data-kind='roll_back'] details summary", wait);
     browser.wait_for("li[data-kind='roll_back'] details[open] dl.evidence", wait);
     browser.wait_for_text("anytime p", wait);
     screenshot(&browser, "rollout-rolled-back");
@@ -121,8 +124,7 @@ fn an_operator_watches_rollouts_live_and_aborts_one_from_the_page() {
     let slow = dir.path().join("slow.yaml").display().to_string();
     let (code, out) = opsd.cli(&["deploy", "steno", "--version", "v4", "--plan", &slow]);
     assert_eq!(code, 0, "{out}");
-    let abort = browser.wait_for("#act-steno-abort", wait);
-    browser.click(&abort);
+    browser.click_on("#act-steno-abort", wait);
     let title = browser.text(&browser.wait_for("#confirm-title", wait));
     assert_eq!(title, "Abort steno v4 (stable v2)?");
     let go = browser.wait_for("#confirm-go", wait);
@@ -347,4 +349,180 @@ fn a_viewer_sees_no_controls_and_changes_without_the_csrf_token_are_refused() {
         .unwrap()
         .to_string();
     assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"));
+}
+
+/// The end of opsd's log so far, for a failure's message.
+fn opsd_log(opsd: &Opsd) -> String {
+    let log = opsd.process.stderr_so_far();
+    let lines: Vec<&str> = log.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
+/// How many points of a chart's series the page drew (`data-points` of its path).
+fn chart_points(browser: &Browser, chart: &str, series_prefix: &str) -> u64 {
+    browser
+        .execute(
+            "const path = document.querySelector('#' + arguments[0] + ' path[data-series^=\"' + arguments[1] + '\"]'); \
+             return path ? Number(path.dataset.points) : 0",
+            serde_json::json!([chart, series_prefix]),
+        )
+        .as_u64()
+        .unwrap_or(0)
+}
+
+#[test]
+fn charts_drills_costs_and_alarms_pages_and_a_keyboard_only_operator() {
+    let dir = tempfile::tempdir().unwrap();
+    let steno_dir = dir.path().join("steno-data");
+    std::fs::create_dir_all(&steno_dir).unwrap();
+    let database_path = steno_dir.join("steno.db");
+    migrate_with_steno(&format!("sqlite://{}", database_path.display()), &steno_dir);
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(fill_sqlite(&database_path, 1, 1, 5, 100));
+    let config_path = write_config(dir.path());
+    let mut config = std::fs::read_to_string(&config_path).unwrap();
+    config.push_str(&format!(
+        "    database: steno\n\
+         databases:\n  steno:\n    kind: sqlite\n    path: {}\n    schedule: \"@yearly\"\n\
+         costs:\n  source: local\n  budgets:\n    - name: monthly\n      amount_usd: 50\n",
+        database_path.display()
+    ));
+    std::fs::write(&config_path, config).unwrap();
+    std::fs::write(dir.path().join("slow.yaml"), SLOW_PLAN).unwrap();
+    let (opsd, login_link) = start_opsd_with_login_link(dir.path());
+
+    // The database was never drilled: its first drill ran before the API answered, so a deploy
+    // in the first second is not refused by the drill gate.
+    let slow = dir.path().join("slow.yaml").display().to_string();
+    let (code, out) = opsd.cli(&["deploy", "steno", "--version", "v2", "--plan", &slow]);
+    assert_eq!(code, 0, "{out}");
+    let mut load = opsd.load(100, 600);
+    let browser = Browser::start();
+    let wait = Duration::from_secs(60);
+    browser.goto(&login_link);
+    browser.wait_for("article[data-service='steno']", wait);
+    browser.wait_for_text("● live", wait);
+    assert!(
+        !browser.page_text().contains("127.0.0.1:0"),
+        "the overview shows the bound public address"
+    );
+
+    // Keyboard only: the skip link comes first, then the pages; the pause of the rollout is
+    // reached, confirmed with a reason and submitted without a pointer.
+    browser.tab_to("a.skip", 3);
+    browser.tab_to("#act-steno-pause", 60);
+    browser.press(ENTER);
+    browser.wait_for("#confirm[open]", wait);
+    let focused = browser.execute("return document.activeElement.id", serde_json::json!([]));
+    assert_eq!(
+        focused, "confirm-reason",
+        "the dialog puts the focus on the reason"
+    );
+    browser.press("pausing from the keyboard");
+    browser.tab_to("#confirm-go", 3);
+    browser.press(ENTER);
+    browser.wait_for_text("paused", wait);
+    let paused = opsd
+        .audit()
+        .into_iter()
+        .find(|entry| entry["action"] == "pause")
+        .expect("the keyboard's pause is audited");
+    assert_eq!(paused["reason"], "pausing from the keyboard");
+    browser.tab_to("nav a[href='#/drills']", 80);
+    browser.press(ENTER);
+    browser.wait_for("section[data-database='steno']", wait);
+    assert!(browser.current_url().ends_with("#/drills"));
+
+    // The rollout's page charts canary against baseline, second by second, as traffic flows.
+    let status = opsd.status();
+    let rollout_id = status["service"]["active_rollout"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a rollout in the status: {status:#}"))
+        .to_string();
+    browser.goto(&format!("{}/#/rollouts/{rollout_id}", opsd.api_url));
+    browser.wait_for("#traffic-charts", wait);
+    let deadline = std::time::Instant::now() + wait;
+    while chart_points(&browser, "chart-requests_per_second", "canary") < 3
+        || chart_points(&browser, "chart-requests_per_second", "baseline") < 3
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the charts never filled; the page says:\n{}",
+            browser.page_text()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    for chart in ["error_rate_percent", "p50_ms", "p95_ms", "p99_ms"] {
+        browser.wait_for(&format!("#chart-{chart} path[data-series^='canary']"), wait);
+    }
+    screenshot(&browser, "rollout-charts");
+
+    // Drills: the first drill with its RTO and RPO on the trend chart, phases and verification.
+    let (code, out) = opsd.cli(&["drill", "run", "steno"]);
+    assert_eq!(code, 0, "{out}");
+    browser.goto(&format!("{}/#/drills", opsd.api_url));
+    browser.wait_for("#drill-trend-steno path[data-series='RTO']", wait);
+    let drills = browser.find_all("details[data-drill]").len();
+    assert_eq!(drills, 2, "the first drill at start and the one run now");
+    assert_eq!(chart_points(&browser, "drill-trend-steno", "RTO"), 2);
+    browser.wait_for_text("RTO target", wait);
+    browser.click_on("details[data-drill] summary", wait);
+    browser.wait_for(
+        "details[data-drill][open] table.verification tbody tr",
+        wait,
+    );
+    screenshot(&browser, "drills");
+
+    // Costs: the budget check opsd runs after it starts, charted against the budget line.
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        // Away and back: going to the page's own address again would not draw it again.
+        browser.goto(&format!("{}/#/", opsd.api_url));
+        browser.goto(&format!("{}/#/costs", opsd.api_url));
+        browser.wait_for_text("Costs", wait);
+        if !browser.find_all("#cost-forecast").is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no cost check reached the page: {}\nopsd's log:\n{}",
+            browser.page_text(),
+            opsd_log(&opsd)
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    browser.wait_for("tr[data-budget='monthly']", wait);
+    browser.wait_for_text("monthly $50.00", wait);
+    screenshot(&browser, "costs");
+
+    // Alarms: every rule with its state, and the changes each went through.
+    browser.goto(&format!("{}/#/alarms", opsd.api_url));
+    browser.wait_for("tr[data-rule][data-service='steno']", wait);
+    let deadline = std::time::Instant::now() + wait;
+    while browser.find_all("details.alarm-history").is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no alarm rule has a history: {}",
+            browser.page_text()
+        );
+        std::thread::sleep(Duration::from_secs(1));
+        browser.goto(&format!("{}/#/", opsd.api_url));
+        browser.goto(&format!("{}/#/alarms", opsd.api_url));
+        browser.wait_for("tr[data-rule]", wait);
+    }
+    screenshot(&browser, "alarms");
+
+    // One timeline: the drills, the cost check and the operator's pause among the events,
+    // each linked to its page.
+    browser.goto(&format!("{}/#/timeline", opsd.api_url));
+    browser.wait_for("tr[data-source='drill'] a[href='#/drills']", wait);
+    browser.wait_for("tr[data-source='cost_check'] a[href='#/costs']", wait);
+    browser.wait_for("tr[data-source='audit'][data-kind='operator_action']", wait);
+    browser.wait_for("tr[data-source='event'][data-kind='rollout_started']", wait);
+    assert_no_console_errors(&browser);
+    let (code, out) = opsd.cli(&["abort", "steno", "--reason", "end of the test"]);
+    assert_eq!(code, 0, "{out}");
+    let _ = load.kill();
+    let _ = load.wait();
 }

@@ -4,6 +4,7 @@
 
 mod caller;
 mod events;
+mod reports;
 
 use std::sync::Arc;
 
@@ -140,6 +141,10 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/services/{service}/rollback", post(rollback))
         .route("/v1/services/{service}/{command}", post(command))
         .route("/v1/rollouts/{id}", get(rollout))
+        .route("/v1/rollouts/{id}/traffic", get(reports::rollout_traffic))
+        .route("/v1/drills", get(reports::drills))
+        .route("/v1/costs", get(reports::costs))
+        .route("/v1/alarms/history", get(reports::alarm_history))
         .route("/v1/audit", get(audit))
         .route("/v1/timeline", get(timeline))
         .route("/v1/freezes", get(freezes))
@@ -464,22 +469,30 @@ fn query_time(
         .transpose()
 }
 
-/// Timeline events, newest first, narrowed by service, kind and time (viewers may read it).
+/// The merged timeline, newest first, narrowed by service, kind and time. Viewers may read it;
+/// audit entries are merged in for operators only, as the audit page is theirs.
 async fn timeline(
     State(state): State<ApiState>,
-    _caller: Caller,
+    caller: Caller,
     Query(query): Query<TimelineQuery>,
 ) -> Result<Response, ApiError> {
     let non_empty = |value: Option<String>| value.filter(|text| !text.is_empty());
+    let service = non_empty(query.service);
+    let database = service
+        .as_ref()
+        .and_then(|name| state.daemon.config().services.get(name))
+        .and_then(|config| config.database.clone());
     let filter = crate::store::TimelineFilter {
         since: query_time("since", query.since.as_deref())?,
         until: query_time("until", query.until.as_deref())?,
-        service: non_empty(query.service),
+        service,
         kind: non_empty(query.kind),
         limit: query.limit.unwrap_or(200).clamp(1, TIMELINE_LIMIT),
+        database,
+        include_audit: caller.require_operator().is_ok(),
     };
-    let events = state.daemon.store().timeline(&filter).await?;
-    Ok(Json(json!({ "events": events })).into_response())
+    let entries = state.daemon.store().timeline(&filter).await?;
+    Ok(Json(json!({ "entries": entries })).into_response())
 }
 
 async fn audit(State(state): State<ApiState>, caller: Caller) -> Result<Response, ApiError> {

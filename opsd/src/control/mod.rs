@@ -132,6 +132,8 @@ struct ActiveRollout {
     last_error: Option<String>,
     /// Set while the platform reports that someone else changed the traffic routing.
     traffic_drift: Option<String>,
+    /// Seconds before this one are in the store's per-second samples of the rollout.
+    samples_recorded_through: i64,
 }
 
 pub struct Daemon {
@@ -207,6 +209,7 @@ impl ActiveRollout {
             settled: false,
             last_error: None,
             traffic_drift: None,
+            samples_recorded_through: 0,
         }
     }
 }

@@ -1,11 +1,15 @@
 //! What the daemon writes down: decisions (stored, on the timeline and notified by severity),
-//! timeline events of a typed [`EventKind`], and the audit log.
+//! timeline events of a typed [`EventKind`], a rollout's per-second traffic, and the audit log.
 
-use super::{time_of, Actor, Daemon};
+use super::{time_of, ActiveRollout, Actor, Daemon};
 use crate::core::event::EventKind;
 use crate::core::rollout::{Decision, DecisionKind, RolloutState};
+use crate::core::traffic::SecondSample;
 use crate::notify::{Notification, Severity};
-use crate::store::{NewAuditEntry, NewDecision, NewEvent};
+use crate::store::{NewAuditEntry, NewDecision, NewEvent, SampleRelease};
+
+/// Seconds written again on the next tick, because requests still running were not counted yet.
+const SECONDS_STILL_COUNTING: i64 = 3;
 
 impl Daemon {
     pub(super) async fn record_decision(&self, state: &RolloutState, decision: &Decision) {
@@ -59,6 +63,43 @@ impl Daemon {
                 .with_details(serde_json::to_value(&decision.evidence).unwrap_or_default()),
             );
         }
+    }
+
+    /// Keeps the seconds of both releases' traffic the tick read, for the dashboard's charts.
+    /// The newest [`SECONDS_STILL_COUNTING`] before the recorded mark are written again: a
+    /// request is counted when it ends, so a second keeps filling for a moment. Failures are
+    /// logged: the charts must never stop a rollout.
+    pub(super) async fn record_rollout_traffic(
+        &self,
+        rollout: &mut ActiveRollout,
+        canary: &[SecondSample],
+        baseline: &[SecondSample],
+        now_ms: i64,
+    ) {
+        let current_second = now_ms.div_euclid(1000);
+        let from = rollout.samples_recorded_through - SECONDS_STILL_COUNTING;
+        let fresh = |samples: &[SecondSample]| -> Vec<SecondSample> {
+            samples
+                .iter()
+                .filter(|entry| entry.second >= from && entry.second < current_second)
+                .cloned()
+                .collect()
+        };
+        let rollout_id = rollout.state.id.clone();
+        for (release, samples) in [
+            (SampleRelease::Canary, fresh(canary)),
+            (SampleRelease::Baseline, fresh(baseline)),
+        ] {
+            if let Err(error) = self
+                .store
+                .record_rollout_samples(&rollout_id, release, &samples)
+                .await
+            {
+                tracing::warn!(rollout = %rollout_id, error = %error, "could not keep the rollout's per-second traffic");
+                return;
+            }
+        }
+        rollout.samples_recorded_through = current_second;
     }
 
     pub(super) async fn event(

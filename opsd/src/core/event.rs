@@ -34,6 +34,10 @@ pub enum EventKind {
     ReleaseCrashed,
     /// The stable release answers its health check again after a crash.
     ReleaseRecovered,
+    /// A notification was delivered to a target.
+    Notification,
+    /// A notification could not be delivered to a target after its retries.
+    NotificationFailed,
 }
 
 impl EventKind {
@@ -54,6 +58,8 @@ impl EventKind {
             EventKind::AlarmState => "alarm_state",
             EventKind::ReleaseCrashed => "release_crashed",
             EventKind::ReleaseRecovered => "release_recovered",
+            EventKind::Notification => "notification",
+            EventKind::NotificationFailed => "notification_failed",
         }
     }
 }

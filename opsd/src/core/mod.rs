@@ -25,5 +25,6 @@ pub mod schedule;
 pub mod severity;
 pub mod stable_health;
 pub mod traffic;
+pub mod traffic_chart;
 pub mod watch;
 pub mod window;

@@ -22,6 +22,7 @@ use crate::auth::sha256_hex;
 const INDEX_HTML: &str = include_str!("assets/index.html");
 const LOGIN_HTML: &str = include_str!("assets/login.html");
 const APP_JS: &str = include_str!("assets/app.js");
+const CHARTS_JS: &str = include_str!("assets/charts.js");
 const STYLE_CSS: &str = include_str!("assets/style.css");
 const ICON_SVG: &str = include_str!("assets/icon.svg");
 
@@ -38,6 +39,10 @@ pub fn router() -> Router<ApiState> {
         .route(
             "/assets/app.js",
             get(|| asset(APP_JS, "text/javascript; charset=utf-8")),
+        )
+        .route(
+            "/assets/charts.js",
+            get(|| asset(CHARTS_JS, "text/javascript; charset=utf-8")),
         )
         .route(
             "/assets/style.css",

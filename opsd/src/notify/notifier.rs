@@ -16,7 +16,8 @@ use super::sns::SnsPublisher;
 use super::targets::{notification_targets, validate_target};
 use super::{pagerduty, slack, sns};
 use super::{Notification, NotificationRoute, NotificationTarget, TargetKind};
-use crate::store::Store;
+use crate::core::event::EventKind;
+use crate::store::{NewEvent, Store};
 
 /// Delivery settings; the defaults suit production, tests shorten them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -424,6 +425,8 @@ impl TargetDelivery {
             Ok(attempts) => {
                 NotificationCounters::count(&self.counters.sent);
                 self.remember(delivery_key).await;
+                self.put_on_timeline(notification, EventKind::Notification, "sent to")
+                    .await;
                 tracing::info!(
                     target_name = %self.name,
                     kind = self.kind.label(),
@@ -435,6 +438,12 @@ impl TargetDelivery {
             }
             Err(failure) => {
                 NotificationCounters::count(&self.counters.failed);
+                self.put_on_timeline(
+                    notification,
+                    EventKind::NotificationFailed,
+                    "could not be sent to",
+                )
+                .await;
                 tracing::error!(
                     target_name = %self.name,
                     kind = self.kind.label(),
@@ -445,6 +454,46 @@ impl TargetDelivery {
                     "notification not delivered"
                 );
             }
+        }
+    }
+
+    /// Puts a delivery or a failure on the service's timeline when the notifier has a store.
+    async fn put_on_timeline(&self, notification: &Notification, kind: EventKind, verb: &str) {
+        let Dedupe::Store(store) = &self.dedupe else {
+            return;
+        };
+        let action = if notification.resolve {
+            "resolved"
+        } else {
+            "notified"
+        };
+        let event = NewEvent {
+            at: chrono::Utc::now(),
+            service: notification.service.clone(),
+            rollout_id: notification.rollout_id.clone(),
+            kind: kind.as_str().to_string(),
+            message: format!(
+                "{} ({action}, {}) {verb} {} ({})",
+                notification.title,
+                notification.severity,
+                self.name,
+                self.kind.label()
+            ),
+            data: serde_json::json!({"key": notification.key, "target": self.name}),
+        };
+        let mut appended = store.append_event(&event).await;
+        if let Err(crate::store::StoreError::RolloutNotFound { .. }) = appended {
+            // A notification about a rollout this store does not hold still belongs on the
+            // service's timeline.
+            appended = store
+                .append_event(&NewEvent {
+                    rollout_id: None,
+                    ..event
+                })
+                .await;
+        }
+        if let Err(error) = appended {
+            tracing::warn!(target_name = %self.name, error = %error, "cannot put a notification on the timeline");
         }
     }
 
@@ -638,6 +687,23 @@ mod tests {
             .was_notified("rollout/r1/rolled_back#trigger@chat")
             .await
             .unwrap());
+        let on_timeline: Vec<String> = store
+            .list_events(None, None, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|event| event.kind == "notification")
+            .map(|event| event.message)
+            .collect();
+        assert_eq!(
+            on_timeline.len(),
+            2,
+            "each delivery, none of the duplicates: {on_timeline:?}"
+        );
+        assert!(
+            on_timeline[0].contains("(resolved, critical) sent to chat (slack)"),
+            "{on_timeline:?}"
+        );
     }
 
     #[tokio::test]

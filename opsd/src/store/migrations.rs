@@ -55,6 +55,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "alarm states",
         sql: include_str!("schema/0008_alarm_states.sql"),
     },
+    Migration {
+        version: 9,
+        name: "rollout samples",
+        sql: include_str!("schema/0009_rollout_samples.sql"),
+    },
 ];
 
 const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\

@@ -18,6 +18,7 @@ mod migrations;
 mod notifications;
 mod releases;
 mod rollouts;
+mod samples;
 mod timeline;
 mod tokens;
 mod usage;
@@ -44,7 +45,10 @@ pub use freezes::{FreezeRecord, ALL_SERVICES};
 pub use migrations::{Migration, MIGRATIONS};
 pub use releases::{ReleaseRecord, StableRelease};
 pub use rollouts::{DecisionRecord, NewDecision, NewRollout, RolloutRecord};
-pub use timeline::{AuditRecord, EventRecord, NewAuditEntry, NewEvent, TimelineFilter};
+pub use samples::{RolloutSamples, SampleRelease};
+pub use timeline::{
+    AuditRecord, EventRecord, NewAuditEntry, NewEvent, TimelineEntry, TimelineFilter,
+};
 pub use tokens::{ApiToken, TokenRole, UnknownTokenRole};
 pub use usage::{UsageCounts, UsageRow};
 

@@ -7,11 +7,11 @@ use sqlx::Row;
 
 use super::*;
 
-fn at(second: i64) -> DateTime<Utc> {
+pub(super) fn at(second: i64) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2025, 3, 1, 12, 0, 0).unwrap() + Duration::seconds(second)
 }
 
-fn new_rollout(id: &str, service: &str, second: i64) -> NewRollout {
+pub(super) fn new_rollout(id: &str, service: &str, second: i64) -> NewRollout {
     NewRollout {
         id: id.to_string(),
         service: service.to_string(),
@@ -426,6 +426,7 @@ async fn events_are_listed_newest_first_by_service_and_time() {
             since,
             until,
             limit: 10,
+            ..TimelineFilter::default()
         };
         let store = store.clone();
         async move {
@@ -458,6 +459,138 @@ async fn events_are_listed_newest_first_by_service_and_time() {
         .await
         .unwrap_err();
     assert!(matches!(orphan, StoreError::RolloutNotFound { .. }));
+}
+
+#[tokio::test]
+async fn the_timeline_merges_drills_snapshots_cost_checks_and_for_operators_the_audit_log() {
+    let store = Store::open_in_memory().await.unwrap();
+    store
+        .insert_rollout(new_rollout("r1", "steno", 0))
+        .await
+        .unwrap();
+    store
+        .append_event(&new_event("steno", Some("r1"), 1, "rollout_started"))
+        .await
+        .unwrap();
+    store.insert_drill("d1", "steno-db", at(2)).await.unwrap();
+    store
+        .finish_drill("d1", "passed", at(3), "{}")
+        .await
+        .unwrap();
+    store.insert_drill("d2", "other-db", at(4)).await.unwrap();
+    for (id, reason, second) in [("s1", "scheduled", 5), ("s2", "pre_deploy", 6)] {
+        store
+            .insert_snapshot(&SnapshotRecord {
+                id: id.into(),
+                database: "steno-db".into(),
+                taken_at: at(second),
+                reason: reason.into(),
+                rollout_id: None,
+                location: "x".into(),
+                size_bytes: None,
+                sha256: None,
+                fingerprint: None,
+                deleted_at: None,
+            })
+            .await
+            .unwrap();
+    }
+    store
+        .insert_cost_check(
+            at(7),
+            "2025-03-01",
+            "warning",
+            true,
+            r#"{"anomalies": [{}, {}]}"#,
+        )
+        .await
+        .unwrap();
+    store
+        .insert_cost_check(at(8), "2025-03-01", "ok", false, r#"{"anomalies": []}"#)
+        .await
+        .unwrap();
+    store.append_audit(&audit_entry(9, "pause")).await.unwrap();
+
+    let list = |filter: TimelineFilter| {
+        let store = store.clone();
+        async move {
+            store
+                .timeline(&TimelineFilter {
+                    limit: 50,
+                    ..filter
+                })
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|entry| format!("{}:{}:{}", entry.source, entry.kind, entry.service))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        list(TimelineFilter {
+            include_audit: true,
+            ..TimelineFilter::default()
+        })
+        .await,
+        [
+            "audit:operator_action:steno",
+            "cost_check:cost_check:",
+            "cost_check:cost_anomaly:",
+            "snapshot:snapshot:steno-db",
+            "drill:drill_started:other-db",
+            "drill:drill_passed:steno-db",
+            "event:rollout_started:steno",
+        ],
+        "newest first; the pre-deployment snapshot has its own event"
+    );
+    assert_eq!(
+        list(TimelineFilter {
+            service: Some("steno".into()),
+            database: Some("steno-db".into()),
+            ..TimelineFilter::default()
+        })
+        .await,
+        [
+            "snapshot:snapshot:steno-db",
+            "drill:drill_passed:steno-db",
+            "event:rollout_started:steno",
+        ],
+        "a service's timeline has its database's drills, not the account's costs or the audit \
+         log without asking"
+    );
+    assert_eq!(
+        list(TimelineFilter {
+            kind: Some("cost_anomaly".into()),
+            ..TimelineFilter::default()
+        })
+        .await,
+        ["cost_check:cost_anomaly:"]
+    );
+    let anomaly = store
+        .timeline(&TimelineFilter {
+            kind: Some("cost_anomaly".into()),
+            limit: 1,
+            ..TimelineFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        anomaly[0].message,
+        "cost check of 2025-03-01: warning, forecast over budget, 2 anomalies"
+    );
+    assert_eq!(
+        list(TimelineFilter {
+            since: Some(at(3)),
+            until: Some(at(6)),
+            ..TimelineFilter::default()
+        })
+        .await,
+        [
+            "snapshot:snapshot:steno-db",
+            "drill:drill_started:other-db",
+            "drill:drill_passed:steno-db",
+        ]
+    );
 }
 
 #[tokio::test]

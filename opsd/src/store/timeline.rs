@@ -1,5 +1,6 @@
-//! The timeline of events shown to people, and the append-only audit log of who did what
-//! (the database's own triggers refuse UPDATE and DELETE on it).
+//! The timeline of events shown to people (merged, for the dashboard, with drills, snapshots,
+//! cost checks and the audit log into one stream), and the append-only audit log of who did
+//! what (the database's own triggers refuse UPDATE and DELETE on it).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -33,7 +34,7 @@ pub struct EventRecord {
     pub data: serde_json::Value,
 }
 
-/// Which timeline events to list: every field narrows, `None` does not.
+/// Which timeline entries to list: every field narrows, `None` does not.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TimelineFilter {
     pub service: Option<String>,
@@ -43,7 +44,91 @@ pub struct TimelineFilter {
     /// Before.
     pub until: Option<DateTime<Utc>>,
     pub limit: u32,
+    /// The database of `service`, whose drills and snapshots are then on its timeline.
+    pub database: Option<String>,
+    /// Whether the audit log's entries are merged in (operators only).
+    pub include_audit: bool,
 }
+
+/// One entry of the merged timeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimelineEntry {
+    pub at: DateTime<Utc>,
+    /// Where it comes from: `event`, `drill`, `snapshot`, `cost_check` or `audit`.
+    pub source: String,
+    /// Its id in that source (an event's id, a drill's, an audit entry's `seq`...).
+    pub id: String,
+    /// The service; a drill's or snapshot's database; empty for account-wide cost checks.
+    pub service: String,
+    pub rollout_id: Option<String>,
+    pub kind: String,
+    pub message: String,
+    pub data: serde_json::Value,
+}
+
+/// The merged timeline's query. Parameters: 1 service, 2 kind, 3 since, 4 until, 5 limit,
+/// 6 the service's database (drills and snapshots of it match the service), 7 audit included.
+const MERGED_TIMELINE: &str = "\
+SELECT at, source, ref, service, rollout_id, kind, message, data_json FROM (
+  SELECT * FROM (
+    SELECT at, 'event' AS source, CAST(id AS TEXT) AS ref, service, rollout_id, kind, message,
+           data_json
+    FROM events
+    WHERE (?1 IS NULL OR service = ?1) AND (?2 IS NULL OR kind = ?2)
+      AND (?3 IS NULL OR at >= ?3) AND (?4 IS NULL OR at < ?4)
+    ORDER BY at DESC, id DESC LIMIT ?5)
+  UNION ALL
+  SELECT * FROM (
+    SELECT * FROM (
+      SELECT COALESCE(finished_at, started_at) AS at, 'drill' AS source, id AS ref,
+             database AS service, NULL AS rollout_id,
+             CASE WHEN outcome IS NULL THEN 'drill_started' ELSE 'drill_' || outcome END AS kind,
+             'drill of ' || database || ': ' || COALESCE(outcome, 'running') AS message,
+             json_object('drill_id', id, 'database', database, 'outcome', outcome) AS data_json
+      FROM drills WHERE ?1 IS NULL OR database = ?6)
+    WHERE (?2 IS NULL OR kind = ?2) AND (?3 IS NULL OR at >= ?3) AND (?4 IS NULL OR at < ?4)
+    ORDER BY at DESC LIMIT ?5)
+  UNION ALL
+  SELECT * FROM (
+    SELECT * FROM (
+      SELECT taken_at AS at, 'snapshot' AS source, id AS ref, database AS service, rollout_id,
+             'snapshot' AS kind,
+             'snapshot ' || id || ' of ' || database || ' (' || reason || ')' AS message,
+             json_object('snapshot_id', id, 'database', database, 'reason', reason) AS data_json
+      FROM snapshots WHERE reason <> 'pre_deploy' AND (?1 IS NULL OR database = ?6))
+    WHERE (?2 IS NULL OR kind = ?2) AND (?3 IS NULL OR at >= ?3) AND (?4 IS NULL OR at < ?4)
+    ORDER BY at DESC LIMIT ?5)
+  UNION ALL
+  SELECT * FROM (
+    SELECT * FROM (
+      SELECT checked_at AS at, 'cost_check' AS source, CAST(id AS TEXT) AS ref, '' AS service,
+             NULL AS rollout_id,
+             CASE WHEN anomalies > 0 THEN 'cost_anomaly' ELSE 'cost_check' END AS kind,
+             'cost check of ' || today || ': ' || state
+               || CASE WHEN forecast_over_budget THEN ', forecast over budget' ELSE '' END
+               || CASE WHEN anomalies > 0 THEN ', ' || anomalies || ' anomal'
+                    || CASE WHEN anomalies = 1 THEN 'y' ELSE 'ies' END ELSE '' END AS message,
+             json_object('check_id', id, 'state', state, 'anomalies', anomalies) AS data_json
+      FROM (SELECT *, CASE WHEN json_valid(report_json)
+                           THEN COALESCE(json_array_length(report_json, '$.anomalies'), 0)
+                           ELSE 0 END AS anomalies
+            FROM cost_checks)
+      WHERE ?1 IS NULL)
+    WHERE (?2 IS NULL OR kind = ?2) AND (?3 IS NULL OR at >= ?3) AND (?4 IS NULL OR at < ?4)
+    ORDER BY at DESC LIMIT ?5)
+  UNION ALL
+  SELECT * FROM (
+    SELECT * FROM (
+      SELECT at, 'audit' AS source, CAST(seq AS TEXT) AS ref, target AS service,
+             NULL AS rollout_id, 'operator_action' AS kind,
+             actor || ' (' || role || ') ' || action || ' ' || target
+               || COALESCE(': ' || reason, '') AS message,
+             detail_json AS data_json
+      FROM audit_log WHERE ?7 AND (?1 IS NULL OR target = ?1))
+    WHERE (?2 IS NULL OR kind = ?2) AND (?3 IS NULL OR at >= ?3) AND (?4 IS NULL OR at < ?4)
+    ORDER BY at DESC LIMIT ?5)
+)
+ORDER BY at DESC, source, ref DESC LIMIT ?5";
 
 /// One audit entry about to be recorded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -118,22 +203,38 @@ impl Store {
         rows.iter().map(event_from_row).collect()
     }
 
-    /// Up to `filter.limit` events matching the filter, newest first (the dashboard's timeline).
-    pub async fn timeline(&self, filter: &TimelineFilter) -> Result<Vec<EventRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, at, service, rollout_id, kind, message, data_json FROM events \
-             WHERE (?1 IS NULL OR service = ?1) AND (?2 IS NULL OR kind = ?2) \
-             AND (?3 IS NULL OR at >= ?3) AND (?4 IS NULL OR at < ?4) \
-             ORDER BY at DESC, id DESC LIMIT ?5",
-        )
-        .bind(filter.service.as_deref())
-        .bind(filter.kind.as_deref())
-        .bind(filter.since.map(time_text))
-        .bind(filter.until.map(time_text))
-        .bind(i64::from(filter.limit))
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter().map(event_from_row).collect()
+    /// Up to `filter.limit` entries matching the filter, newest first: the dashboard's one
+    /// stream of timeline events, drills, snapshots (those not taken before a deployment, which
+    /// have their own event), cost checks and, when asked, audit entries. Each source is cut to
+    /// the limit by its own index before they are merged.
+    pub async fn timeline(
+        &self,
+        filter: &TimelineFilter,
+    ) -> Result<Vec<TimelineEntry>, StoreError> {
+        let rows = sqlx::query(MERGED_TIMELINE)
+            .bind(filter.service.as_deref())
+            .bind(filter.kind.as_deref())
+            .bind(filter.since.map(time_text))
+            .bind(filter.until.map(time_text))
+            .bind(i64::from(filter.limit))
+            .bind(filter.database.as_deref())
+            .bind(filter.include_audit)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(TimelineEntry {
+                    at: parse_time(&row.try_get::<String, _>("at")?, "timeline.at")?,
+                    source: row.try_get("source")?,
+                    id: row.try_get("ref")?,
+                    service: row.try_get("service")?,
+                    rollout_id: row.try_get("rollout_id")?,
+                    kind: row.try_get("kind")?,
+                    message: row.try_get("message")?,
+                    data: parse_json(&row.try_get::<String, _>("data_json")?, "timeline.data")?,
+                })
+            })
+            .collect()
     }
 
     /// Appends an audit entry and returns its `seq`.

@@ -1,0 +1,152 @@
+//! Per-second traffic of a rollout's canary and baseline, kept for the dashboard's charts: the
+//! reconciler writes the seconds it read (again for the last few, which may still have been
+//! counting), the API reads them back for one rollout.
+
+use sqlx::Row;
+
+use super::{parse_json, Store, StoreError};
+use crate::core::traffic::{SecondSample, TrafficSample};
+
+/// Which of a rollout's two releases a sample belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SampleRelease {
+    Canary,
+    Baseline,
+}
+
+impl SampleRelease {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SampleRelease::Canary => "canary",
+            SampleRelease::Baseline => "baseline",
+        }
+    }
+}
+
+/// A rollout's recorded seconds, oldest first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RolloutSamples {
+    pub canary: Vec<SecondSample>,
+    pub baseline: Vec<SecondSample>,
+}
+
+impl Store {
+    /// Stores `samples` of one release of `rollout_id`, replacing seconds already stored.
+    pub async fn record_rollout_samples(
+        &self,
+        rollout_id: &str,
+        release: SampleRelease,
+        samples: &[SecondSample],
+    ) -> Result<(), StoreError> {
+        if samples.is_empty() {
+            return Ok(());
+        }
+        let mut transaction = self.pool().begin().await?;
+        for sample in samples {
+            let json =
+                serde_json::to_string(&sample.sample).map_err(|error| StoreError::Corrupt {
+                    what: "a traffic sample".into(),
+                    detail: error.to_string(),
+                })?;
+            sqlx::query(
+                "INSERT OR REPLACE INTO rollout_samples (rollout_id, release, second, sample_json) \
+                 VALUES (?, ?, ?, ?)",
+            )
+            .bind(rollout_id)
+            .bind(release.as_str())
+            .bind(sample.second)
+            .bind(json)
+            .execute(&mut *transaction)
+            .await?;
+        }
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    /// Every stored second of `rollout_id`, oldest first.
+    pub async fn rollout_samples(&self, rollout_id: &str) -> Result<RolloutSamples, StoreError> {
+        let rows = sqlx::query(
+            "SELECT release, second, sample_json FROM rollout_samples WHERE rollout_id = ? \
+             ORDER BY release, second",
+        )
+        .bind(rollout_id)
+        .fetch_all(self.pool())
+        .await?;
+        let mut samples = RolloutSamples::default();
+        for row in rows {
+            let release: String = row.try_get("release")?;
+            let sample: TrafficSample = serde_json::from_value(parse_json(
+                &row.try_get::<String, _>("sample_json")?,
+                "rollout_samples.sample_json",
+            )?)
+            .map_err(|error| StoreError::Corrupt {
+                what: "rollout_samples.sample_json".into(),
+                detail: error.to_string(),
+            })?;
+            let entry = SecondSample {
+                second: row.try_get("second")?,
+                sample,
+            };
+            match release.as_str() {
+                "canary" => samples.canary.push(entry),
+                _ => samples.baseline.push(entry),
+            }
+        }
+        Ok(samples)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::tests::new_rollout;
+
+    fn second(second: i64, requests: u64, errors: u64) -> SecondSample {
+        let mut sample = TrafficSample::default();
+        for index in 0..requests {
+            sample.record(10 + index, index < errors);
+        }
+        SecondSample { second, sample }
+    }
+
+    #[tokio::test]
+    async fn samples_are_kept_per_release_and_a_second_written_again_is_replaced() {
+        let store = Store::open_in_memory().await.unwrap();
+        store
+            .insert_rollout(new_rollout("r1", "steno", 0))
+            .await
+            .unwrap();
+        store
+            .record_rollout_samples(
+                "r1",
+                SampleRelease::Canary,
+                &[second(10, 2, 0), second(11, 1, 1)],
+            )
+            .await
+            .unwrap();
+        store
+            .record_rollout_samples("r1", SampleRelease::Baseline, &[second(10, 5, 0)])
+            .await
+            .unwrap();
+        store
+            .record_rollout_samples("r1", SampleRelease::Canary, &[second(11, 4, 2)])
+            .await
+            .unwrap();
+        let samples = store.rollout_samples("r1").await.unwrap();
+        assert_eq!(samples.canary, vec![second(10, 2, 0), second(11, 4, 2)]);
+        assert_eq!(samples.baseline, vec![second(10, 5, 0)]);
+        assert_eq!(
+            store.rollout_samples("other").await.unwrap(),
+            RolloutSamples::default()
+        );
+    }
+
+    #[tokio::test]
+    async fn samples_of_an_unknown_rollout_are_refused() {
+        let store = Store::open_in_memory().await.unwrap();
+        assert!(store
+            .record_rollout_samples("missing", SampleRelease::Canary, &[second(1, 1, 0)])
+            .await
+            .is_err());
+    }
+}
