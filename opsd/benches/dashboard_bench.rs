@@ -387,7 +387,7 @@ fn main() {
     );
     for (label, timings) in &pages {
         let mut sorted = timings.clone();
-        sorted.sort();
+        sorted.sort_by(f64::total_cmp);
         let mean = sorted.iter().sum::<f64>() / sorted.len() as f64;
         println!(
             "{label:<44} {:>7} {mean:>10.2} {:>10.2} {:>10.2}",
