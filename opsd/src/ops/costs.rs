@@ -405,8 +405,10 @@ pub fn notification_of(
 }
 
 /// Dollars with cents; amounts under a dollar (the local model's, typically) get four decimals,
-/// so a fraction of a cent does not read as nothing.
+/// so a fraction of a cent does not read as nothing. A negative zero (a sum of nothing) reads
+/// as $0.00.
 fn money(amount: f64) -> String {
+    let amount = amount + 0.0;
     if amount != 0.0 && amount.abs() < 1.0 {
         format!("${amount:.4}")
     } else {
@@ -463,9 +465,9 @@ fn format_budgets(report: &CostReport) -> String {
             status.budget,
             money(status.budget_usd),
             money(status.month_to_date_usd),
-            status.actual_percent,
+            status.actual_percent + 0.0,
             money(status.forecast.point_usd),
-            status.forecast_percent,
+            status.forecast_percent + 0.0,
             state_name(status.state),
             if crossed.is_empty() {
                 "-".to_string()
@@ -639,6 +641,15 @@ mod tests {
 
     fn day(text: &str) -> NaiveDate {
         text.parse().unwrap()
+    }
+
+    #[test]
+    fn money_reads_as_dollars_and_a_negative_zero_as_zero() {
+        assert_eq!(money(-0.0), "$0.00");
+        assert_eq!(money(0.0), "$0.00");
+        assert_eq!(money(0.004), "$0.0040");
+        assert_eq!(money(12.5), "$12.50");
+        assert_eq!(format!("{:.0}%", -0.0_f64 + 0.0), "0%");
     }
 
     fn costs(budgets: Vec<Budget>) -> CostsConfig {
