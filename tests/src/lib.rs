@@ -79,6 +79,18 @@ pub fn binary(name: &str) -> PathBuf {
         {
             command.arg("--release");
         }
+        // `cargo test` gives this process the test crate's CARGO_MANIFEST_DIR, CARGO_PKG_NAME,
+        // ...; some build scripts (ring's, through `rerun-if-env-changed`) would see them as a
+        // change and rebuild, and the next build from a shell would rebuild them back.
+        for (key, _) in std::env::vars_os() {
+            let key = key.to_string_lossy().into_owned();
+            let cargo_own = key.starts_with("CARGO_")
+                && !matches!(key.as_str(), "CARGO_HOME" | "CARGO_TARGET_DIR")
+                && !key.starts_with("CARGO_TERM_");
+            if cargo_own || key == "OUT_DIR" {
+                command.env_remove(&key);
+            }
+        }
         let status = command.status().expect("cargo runs");
         assert!(status.success(), "building the {name} binary failed");
     }

@@ -21,6 +21,52 @@ const RECENT_FAILURE_MS: i64 = 24 * 60 * 60 * 1000;
 pub struct Overview {
     pub attention: Vec<Attention>,
     pub services: Vec<ServiceOverview>,
+    /// The latest cost check, account-wide; `None` before the first or without `costs`.
+    pub costs: Option<CostSummary>,
+}
+
+/// The latest cost check in a line per budget that is not ok.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CostSummary {
+    pub checked_at: String,
+    /// The worst budget state: `ok`, `warning` or `critical`.
+    pub state: String,
+    pub month_to_date_usd: Option<f64>,
+    pub forecast_usd: Option<f64>,
+    /// Like `monthly: warning, 83 % spent, forecast 120 %`.
+    pub budgets_not_ok: Vec<String>,
+}
+
+impl CostSummary {
+    /// Reads the stored report (its JSON, so an older report missing a field still shows).
+    fn from_check(check: &crate::store::CostCheckRecord) -> CostSummary {
+        let report = &check.report;
+        let budgets_not_ok = report["budgets"]
+            .as_array()
+            .map(|budgets| {
+                budgets
+                    .iter()
+                    .filter(|budget| budget["state"].as_str().is_some_and(|state| state != "ok"))
+                    .map(|budget| {
+                        format!(
+                            "{}: {}, {:.0} % spent, forecast {:.0} %",
+                            budget["budget"].as_str().unwrap_or("?"),
+                            budget["state"].as_str().unwrap_or("?"),
+                            budget["actual_percent"].as_f64().unwrap_or(0.0),
+                            budget["forecast_percent"].as_f64().unwrap_or(0.0)
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        CostSummary {
+            checked_at: check.checked_at.to_rfc3339(),
+            state: check.state.clone(),
+            month_to_date_usd: report["month_to_date_usd"].as_f64(),
+            forecast_usd: report["forecast"]["point_usd"].as_f64(),
+            budgets_not_ok,
+        }
+    }
 }
 
 /// One service on the overview.
@@ -66,6 +112,9 @@ pub struct Attention {
     pub message: String,
     /// The rollout the entry is about, when it is about one.
     pub rollout_id: Option<String>,
+    /// The dashboard page that shows it in full (`#/alarms`, `#/drills`, `#/costs`), when it is
+    /// not a rollout.
+    pub page: Option<&'static str>,
 }
 
 fn mode_name(mode: GateMode) -> &'static str {
@@ -130,9 +179,18 @@ impl Daemon {
                 status,
             });
         }
+        let costs = match self.config.costs {
+            Some(_) => self
+                .store
+                .latest_cost_check()
+                .await?
+                .map(|check| CostSummary::from_check(&check)),
+            None => None,
+        };
         Ok(Overview {
-            attention: needs_attention(&services, now_ms),
+            attention: needs_attention(&services, costs.as_ref(), now_ms),
             services,
+            costs,
         })
     }
 
@@ -197,17 +255,43 @@ impl Daemon {
     }
 }
 
-/// Everything on the overview that needs a person, critical first, then by service.
-pub fn needs_attention(services: &[ServiceOverview], now_ms: i64) -> Vec<Attention> {
+/// Everything on the overview that needs a person, critical first, then by service; a budget
+/// that is not ok is listed under `costs`.
+pub fn needs_attention(
+    services: &[ServiceOverview],
+    costs: Option<&CostSummary>,
+    now_ms: i64,
+) -> Vec<Attention> {
     let mut found = Vec::new();
+    if let Some(costs) = costs {
+        let level = if costs.state == "critical" {
+            "critical"
+        } else {
+            "warning"
+        };
+        for budget in &costs.budgets_not_ok {
+            found.push(Attention {
+                service: "costs".into(),
+                level,
+                message: format!("budget {budget}"),
+                rollout_id: None,
+                page: Some("#/costs"),
+            });
+        }
+    }
     for service in services {
         let name = &service.status.service;
-        let mut add = |level: &'static str, message: String, rollout_id: Option<&String>| {
+        // An entry links to its rollout, or else to the page that shows it.
+        let mut add = |level: &'static str,
+                       message: String,
+                       rollout_id: Option<&String>,
+                       page: Option<&'static str>| {
             found.push(Attention {
                 service: name.clone(),
                 level,
                 message,
                 rollout_id: rollout_id.cloned(),
+                page,
             })
         };
         if let Some(rollout) = &service.status.active_rollout {
@@ -218,11 +302,13 @@ pub fn needs_attention(services: &[ServiceOverview], now_ms: i64) -> Vec<Attenti
                     "warning",
                     format!("rollout of {version} is held: {}", rollout.summary),
                     id,
+                    None,
                 ),
                 Phase::Paused => add(
                     "warning",
                     format!("rollout of {version} is paused by an operator"),
                     id,
+                    None,
                 ),
                 _ => {}
             }
@@ -231,10 +317,16 @@ pub fn needs_attention(services: &[ServiceOverview], now_ms: i64) -> Vec<Attenti
                     "warning",
                     format!("rollout of {version} waits for approval"),
                     id,
+                    None,
                 );
             }
             if let Some(window) = &rollout.waiting_for_window {
-                add("warning", format!("rollout of {version} is {window}"), id);
+                add(
+                    "warning",
+                    format!("rollout of {version} is {window}"),
+                    id,
+                    None,
+                );
             }
         }
         if let Some(last) = &service.status.last_rollout {
@@ -252,6 +344,7 @@ pub fn needs_attention(services: &[ServiceOverview], now_ms: i64) -> Vec<Attenti
                         last.summary
                     ),
                     Some(&last.id),
+                    None,
                 );
             }
         }
@@ -270,12 +363,18 @@ pub fn needs_attention(services: &[ServiceOverview], now_ms: i64) -> Vec<Attenti
                         alarm.reason.clone().unwrap_or_default()
                     ),
                     None,
+                    Some("#/alarms"),
                 );
             }
         }
         for health in std::iter::once(&service.stable_health).chain(&service.canary_health) {
             if let Some(problem) = &health.problem {
-                add("critical", format!("{}: {problem}", health.version), None);
+                add(
+                    "critical",
+                    format!("{}: {problem}", health.version),
+                    None,
+                    None,
+                );
             }
         }
         for gate in &service.gates {
@@ -288,6 +387,12 @@ pub fn needs_attention(services: &[ServiceOverview], now_ms: i64) -> Vec<Attenti
                         gate.reason.clone().unwrap_or_default()
                     ),
                     None,
+                    Some(match gate.gate {
+                        "drill" => "#/drills",
+                        "budget" => "#/costs",
+                        "alarm" => "#/alarms",
+                        _ => "#/timeline",
+                    }),
                 );
             }
         }
@@ -348,7 +453,7 @@ mod tests {
 
     #[test]
     fn a_quiet_service_needs_nobody() {
-        assert!(needs_attention(&[service("steno")], 0).is_empty());
+        assert!(needs_attention(&[service("steno")], None, 0).is_empty());
     }
 
     #[test]
@@ -364,7 +469,7 @@ mod tests {
         ];
         steno.stable_health.healthy = false;
         steno.stable_health.problem = Some("2 failed health probe(s) in a row".into());
-        let found = needs_attention(&[quiet, steno], 0);
+        let found = needs_attention(&[quiet, steno], None, 0);
         let levels: Vec<(&str, &str)> = found
             .iter()
             .map(|entry| (entry.level, entry.service.as_str()))
@@ -384,6 +489,43 @@ mod tests {
             found[2].message,
             "the drill gate is closed: the newest drill failed"
         );
+        assert_eq!(found[0].page, Some("#/alarms"));
+        assert_eq!(found[2].page, Some("#/drills"));
+    }
+
+    #[test]
+    fn a_budget_that_is_not_ok_is_listed_with_the_costs_page() {
+        let check = crate::store::CostCheckRecord {
+            id: 1,
+            checked_at: chrono::DateTime::from_timestamp(0, 0).unwrap(),
+            today: "2026-12-04".into(),
+            state: "warning".into(),
+            forecast_over_budget: true,
+            report: serde_json::json!({
+                "month_to_date_usd": 41.5,
+                "forecast": {"point_usd": 60.0},
+                "budgets": [
+                    {"budget": "monthly", "state": "warning", "actual_percent": 83.0, "forecast_percent": 120.0},
+                    {"budget": "ai", "state": "ok", "actual_percent": 10.0, "forecast_percent": 20.0}
+                ]
+            }),
+        };
+        let costs = CostSummary::from_check(&check);
+        assert_eq!(costs.forecast_usd, Some(60.0));
+        let found = needs_attention(&[service("steno")], Some(&costs), 0);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].level, "warning");
+        assert_eq!(
+            found[0].message,
+            "budget monthly: warning, 83 % spent, forecast 120 %"
+        );
+        assert_eq!(found[0].page, Some("#/costs"));
+        let calm = CostSummary {
+            state: "ok".into(),
+            budgets_not_ok: Vec::new(),
+            ..costs
+        };
+        assert!(needs_attention(&[service("steno")], Some(&calm), 0).is_empty());
     }
 
     #[test]
@@ -391,6 +533,6 @@ mod tests {
         let mut steno = service("steno");
         steno.gates[0].open = false;
         steno.gates[0].mode = "off";
-        assert!(needs_attention(&[steno], 0).is_empty());
+        assert!(needs_attention(&[steno], None, 0).is_empty());
     }
 }

@@ -176,7 +176,8 @@
     section.append(el('ul', {}, entries.map((entry) => el('li', { class: 'attention-' + entry.level },
       badge(entry.level, entry.level.toUpperCase()), ' ',
       el('strong', { text: entry.service }), ': ', entry.message, ' ',
-      entry.rollout_id ? el('a', { href: '#/rollouts/' + entry.rollout_id, text: 'open the rollout' }) : null))));
+      entry.rollout_id ? el('a', { href: '#/rollouts/' + entry.rollout_id, text: 'open the rollout' })
+        : entry.page ? el('a', { href: entry.page, text: 'open ' + entry.page.slice(2) }) : null))));
     return section;
   }
 
