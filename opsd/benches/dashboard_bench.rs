@@ -1,7 +1,8 @@
 //! The dashboard's cost to the daemon, measured on a real `opsd up` with a real Steno release
-//! under `opsd load` traffic and a rollout baking: the reconciler's tick and the overview's
-//! computation with no dashboard connected, then with 50 dashboards on the live feed, side by
-//! side in one run; the overview with 1,000 rollouts and 100,000 timeline entries in the store;
+//! under `opsd load` traffic and a rollout baking: the reconciler's tick with no dashboard
+//! connected (when the overview is not computed at all), then with 50 dashboards on the live
+//! feed, side by side in one run; the overview's computation with 1,000 rollouts and 100,000
+//! timeline entries in the store, per request while no dashboard is open and by the feed;
 //! how long a change takes to reach all 50 dashboards; and, timed by the client over HTTP, the
 //! merged timeline (unfiltered, by service, and by a kind no entry has, the worst case: every
 //! source is read to its end) and the baking rollout's traffic charts.
@@ -245,29 +246,10 @@ fn dashboard(
 /// How many times each page's request is timed.
 const PAGE_REQUESTS: usize = 40;
 
-/// Client-side times (ms) of the dashboard pages' heaviest reads, one after another.
-fn page_timings(opsd: &Opsd) -> Vec<(String, Vec<f64>)> {
+/// Client-side times (ms) of `requests` (label, path), each [`PAGE_REQUESTS`] times.
+fn request_timings(opsd: &Opsd, requests: Vec<(&str, String)>) -> Vec<(String, Vec<f64>)> {
     let client = reqwest::blocking::Client::new();
     let token = opsd.token();
-    let rollout = opsd.status()["service"]["active_rollout"]["id"]
-        .as_str()
-        .expect("the baking rollout")
-        .to_string();
-    let requests = [
-        ("timeline, 200 newest", "/v1/timeline?limit=200".to_string()),
-        (
-            "timeline, one service, 200 newest",
-            "/v1/timeline?service=steno&limit=200".to_string(),
-        ),
-        (
-            "timeline, a kind no entry has",
-            "/v1/timeline?kind=no_such_kind".to_string(),
-        ),
-        (
-            "traffic charts of the baking rollout",
-            format!("/v1/rollouts/{rollout}/traffic"),
-        ),
-    ];
     requests
         .into_iter()
         .map(|(label, path)| {
@@ -291,6 +273,31 @@ fn page_timings(opsd: &Opsd) -> Vec<(String, Vec<f64>)> {
             (label.to_string(), timings)
         })
         .collect()
+}
+
+/// Client-side times (ms) of the dashboard pages' heaviest reads, one after another.
+fn page_timings(opsd: &Opsd) -> Vec<(String, Vec<f64>)> {
+    let rollout = opsd.status()["service"]["active_rollout"]["id"]
+        .as_str()
+        .expect("the baking rollout")
+        .to_string();
+    let requests = vec![
+        ("overview, the feed's copy", "/v1/overview".to_string()),
+        ("timeline, 200 newest", "/v1/timeline?limit=200".to_string()),
+        (
+            "timeline, one service, 200 newest",
+            "/v1/timeline?service=steno&limit=200".to_string(),
+        ),
+        (
+            "timeline, a kind no entry has",
+            "/v1/timeline?kind=no_such_kind".to_string(),
+        ),
+        (
+            "traffic charts of the baking rollout",
+            format!("/v1/rollouts/{rollout}/traffic"),
+        ),
+    ];
+    request_timings(opsd, requests)
 }
 
 fn main() {
@@ -320,13 +327,28 @@ fn main() {
 
     eprintln!("measuring {seconds} s with no dashboard connected");
     let (tick_alone, overview_alone) = phase(&opsd, seconds);
+    let on_demand_before = scrape(&opsd, "opsd_dashboard_overview_seconds");
+    let mut pages = request_timings(
+        &opsd,
+        vec![(
+            "overview, computed per request (none open)",
+            "/v1/overview".to_string(),
+        )],
+    );
+    let overview_on_demand =
+        scrape(&opsd, "opsd_dashboard_overview_seconds").since(&on_demand_before);
 
     let stop = Arc::new(AtomicBool::new(false));
     let armed = Arc::new(Mutex::new(None));
     let seen = Arc::new(Mutex::new(Vec::new()));
+    // A token holds at most 64 live feeds: more dashboards get more (viewer) tokens.
+    let tokens: Vec<String> = (0..clients.div_ceil(opsd::dashboard::feed::MAX_FEEDS_PER_TOKEN))
+        .map(|index| opsd.create_token(&format!("dashboard-{index}"), "viewer"))
+        .collect();
     let readers: Vec<_> = (0..clients)
-        .map(|_| {
-            let (api, token) = (opsd.api_url.clone(), opsd.token());
+        .map(|index| {
+            let api = opsd.api_url.clone();
+            let token = tokens[index / opsd::dashboard::feed::MAX_FEEDS_PER_TOKEN].clone();
             let (stop, armed, seen) = (stop.clone(), armed.clone(), seen.clone());
             std::thread::spawn(move || dashboard(api, token, stop, armed, seen))
         })
@@ -336,7 +358,7 @@ fn main() {
     eprintln!("measuring {seconds} s with {connected} dashboards connected");
     let (tick_watched, overview_watched) = phase(&opsd, seconds);
 
-    let pages = page_timings(&opsd);
+    pages.extend(page_timings(&opsd));
 
     // A change: the rollout is paused; every dashboard should see the overview say so.
     *armed.lock().unwrap() = Some((Instant::now(), "\"phase\":\"paused\"".to_string()));
@@ -372,6 +394,10 @@ fn main() {
         &tick_watched,
     );
     row("overview computation, no dashboard", &overview_alone);
+    row(
+        "overview computation, per /v1/overview",
+        &overview_on_demand,
+    );
     row(
         &format!("overview computation, {clients} dashboards"),
         &overview_watched,

@@ -4,7 +4,7 @@
 //! written without round trips. Revision drafts are hex digests, which compress like real text
 //! rather than like one repeated word.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use sqlx::{Connection, Executor, PgConnection, SqliteConnection};
@@ -154,6 +154,25 @@ pub fn generation_sql(
         ));
     }
     statements
+}
+
+/// A Steno SQLite database at `dir/steno-data/steno.db`, migrated by Steno itself and filled
+/// with `letters` letters of `firms` firms (revisions of `revision_bytes`); returns its path.
+pub fn new_steno_sqlite(dir: &Path, firms: u64, letters: u64, revision_bytes: u64) -> PathBuf {
+    let steno_dir = dir.join("steno-data");
+    std::fs::create_dir_all(&steno_dir).unwrap();
+    let database_path = steno_dir.join("steno.db");
+    migrate_with_steno(&format!("sqlite://{}", database_path.display()), &steno_dir);
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(fill_sqlite(
+            &database_path,
+            firms,
+            1,
+            letters,
+            revision_bytes,
+        ));
+    database_path
 }
 
 /// Adds letters to a Steno SQLite database file.

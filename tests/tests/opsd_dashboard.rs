@@ -8,14 +8,17 @@
 //! per second, the drills, costs and alarms pages show their history, the timeline merges drills,
 //! cost checks and the audit log, and an operator pauses a rollout with the keyboard alone.
 //! Outside the browser: the session cookie's attributes, and state-changing requests without the
-//! CSRF token, with a wrong one or from another origin, are refused.
+//! CSRF token, with a wrong one or from another origin, are refused; live feeds are bounded per
+//! token and close when their session logs out or their token is revoked.
 //! Screenshots are kept under `target/dashboard-screenshots/`.
 
+use std::io::BufRead;
 use std::path::Path;
+use std::sync::mpsc;
 use std::time::Duration;
 
 use e2e_tests::opsd_up::{start_opsd_with_login_link, write_config, Opsd};
-use e2e_tests::steno_data::{fill_sqlite, migrate_with_steno};
+use e2e_tests::steno_data::new_steno_sqlite;
 use e2e_tests::webdriver::{Browser, ENTER};
 use e2e_tests::workspace_root;
 use serde_json::Value;
@@ -116,6 +119,18 @@ fn an_operator_watches_rollouts_live_and_aborts_one_from_the_page() {
     browser.click_on("li[data-kind='roll_back'] details summary", wait);
     browser.wait_for("li[data-kind='roll_back'] details[open] dl.evidence", wait);
     browser.wait_for_text("anytime p", wait);
+    // The rollout's own timeline: from its start to the rollback, nothing of other rollouts.
+    browser.wait_for("#rollout-timeline tr[data-kind='rollout_started']", wait);
+    browser.wait_for("#rollout-timeline tr[data-kind='roll_back']", wait);
+    let started = browser.execute(
+        "return document.querySelectorAll('#rollout-timeline tr[data-kind=\"rollout_started\"]').length",
+        serde_json::json!([]),
+    );
+    assert_eq!(started, 1, "only this rollout's start");
+    assert!(
+        chart_points(&browser, "chart-error_rate_percent", "canary") > 0,
+        "the seconds the rollback was decided on are charted"
+    );
     screenshot(&browser, "rollout-rolled-back");
     assert_no_console_errors(&browser);
 
@@ -181,6 +196,49 @@ fn an_operator_watches_rollouts_live_and_aborts_one_from_the_page() {
         .contains("`since` must be an RFC 3339 time"));
     let _ = load.kill();
     let _ = load.wait();
+}
+
+/// Opens the live feed with `header: value` as the credential and waits for its first
+/// overview; the receiver then gets one message when the stream ends.
+fn open_live_feed(api: &str, header: &str, value: &str) -> mpsc::Receiver<()> {
+    let feeds = reqwest::blocking::Client::builder()
+        .timeout(None)
+        .build()
+        .unwrap();
+    let response = feeds
+        .get(format!("{api}/v1/events"))
+        .header(header, value)
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 200, "the live feed opens");
+    let (first_sender, first) = mpsc::channel();
+    let (ended_sender, ended) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = std::io::BufReader::new(response).lines();
+        for line in lines.by_ref() {
+            match line {
+                Ok(line) if line == "event: overview" => {
+                    let _ = first_sender.send(());
+                }
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        let _ = ended_sender.send(());
+    });
+    first
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the live feed sends the overview first");
+    ended
+}
+
+/// Fails unless the live feed behind `ended` closes (the bound is generous: a logout closes a
+/// feed at once, a revoked token within opsd's 5 s re-check).
+fn assert_feed_ends(ended: &mpsc::Receiver<()>, why: &str) {
+    assert!(
+        ended.recv_timeout(Duration::from_secs(30)).is_ok(),
+        "the live feed stays open after {why}"
+    );
 }
 
 /// The value of `Set-Cookie` for the session, and the session id.
@@ -316,7 +374,52 @@ fn a_viewer_sees_no_controls_and_changes_without_the_csrf_token_are_refused() {
     assert_eq!(frozen["actor"], "operator");
     assert_eq!(frozen["reason"], "checking CSRF");
 
-    // Logging out needs the CSRF token too, and ends the session.
+    // Live feeds are bounded per token: the viewer's 65th open dashboard is refused.
+    let viewer_auth = format!("Bearer {viewer}");
+    let viewer_feed = open_live_feed(&api, "authorization", &viewer_auth);
+    let mut held = Vec::new();
+    let refused = loop {
+        let response = http
+            .get(format!("{api}/v1/events"))
+            .bearer_auth(&viewer)
+            .send()
+            .unwrap();
+        if response.status() != 200 {
+            break response;
+        }
+        held.push(response);
+        assert!(held.len() < 64, "more than 64 live feeds for one token");
+    };
+    // 64 in all: these, the first one, and the viewer's page in the browser if still counted.
+    assert!((62..=63).contains(&held.len()), "{} held", held.len());
+    assert_eq!(refused.status(), 429);
+    assert!(refused.text().unwrap().contains("64 live dashboards"));
+    assert_eq!(
+        http.get(format!("{api}/v1/events"))
+            .header("cookie", &cookie)
+            .send()
+            .unwrap()
+            .status(),
+        200,
+        "another token has its own bound"
+    );
+    drop(held);
+
+    // A revoked token's live dashboards close, and it opens nothing any more.
+    let (code, out) = opsd.cli(&["token", "revoke", "vera"]);
+    assert_eq!(code, 0, "{out}");
+    assert_feed_ends(&viewer_feed, "its token was revoked");
+    assert_eq!(
+        http.get(format!("{api}/v1/events"))
+            .bearer_auth(&viewer)
+            .send()
+            .unwrap()
+            .status(),
+        401
+    );
+
+    // Logging out needs the CSRF token too, ends the session and closes its live feed.
+    let session_feed = open_live_feed(&api, "cookie", &cookie);
     let logout = |csrf: Option<&str>| {
         let mut request = http.post(format!("{api}/logout")).header("cookie", &cookie);
         if let Some(csrf) = csrf {
@@ -326,6 +429,7 @@ fn a_viewer_sees_no_controls_and_changes_without_the_csrf_token_are_refused() {
     };
     assert_eq!(logout(None), 403);
     assert_eq!(logout(Some(&csrf)), 204);
+    assert_feed_ends(&session_feed, "its session logged out");
     let after = http
         .get(format!("{api}/v1/session"))
         .header("cookie", &cookie)
@@ -373,13 +477,7 @@ fn chart_points(browser: &Browser, chart: &str, series_prefix: &str) -> u64 {
 #[test]
 fn charts_drills_costs_and_alarms_pages_and_a_keyboard_only_operator() {
     let dir = tempfile::tempdir().unwrap();
-    let steno_dir = dir.path().join("steno-data");
-    std::fs::create_dir_all(&steno_dir).unwrap();
-    let database_path = steno_dir.join("steno.db");
-    migrate_with_steno(&format!("sqlite://{}", database_path.display()), &steno_dir);
-    tokio::runtime::Runtime::new()
-        .unwrap()
-        .block_on(fill_sqlite(&database_path, 1, 1, 5, 100));
+    let database_path = new_steno_sqlite(dir.path(), 1, 5, 100);
     let config_path = write_config(dir.path());
     let mut config = std::fs::read_to_string(&config_path).unwrap();
     config.push_str(&format!(

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use e2e_tests::steno_data::{
     create_postgres_database, drop_postgres_databases, fill_postgres, fill_sqlite,
-    migrate_with_steno, postgres_admin_url, postgres_databases,
+    migrate_with_steno, new_steno_sqlite, postgres_admin_url, postgres_databases,
 };
 use e2e_tests::webhook::Webhook;
 use e2e_tests::{binary, run_opsd, start_opsd_up};
@@ -111,12 +111,8 @@ fn kill_mid_drill(dir: &Path) -> String {
 #[test]
 fn sqlite_drills_measure_fail_on_damaged_snapshots_and_clean_up_after_a_kill() {
     let dir = tempfile::tempdir().unwrap();
-    let steno_dir = dir.path().join("steno-data");
-    std::fs::create_dir_all(&steno_dir).unwrap();
-    let database_path = steno_dir.join("steno.db");
-    migrate_with_steno(&format!("sqlite://{}", database_path.display()), &steno_dir);
+    let database_path = new_steno_sqlite(dir.path(), 4, 120, 600);
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(fill_sqlite(&database_path, 4, 1, 120, 600));
     write_config(
         dir.path(),
         &format!(
@@ -355,13 +351,7 @@ fn postgres_drills_measure_fail_on_damaged_snapshots_and_clean_up_after_a_kill()
 #[test]
 fn a_failed_drill_closes_the_deploy_gate_until_an_audited_override() {
     let dir = tempfile::tempdir().unwrap();
-    let steno_dir = dir.path().join("steno-data");
-    std::fs::create_dir_all(&steno_dir).unwrap();
-    let database_path = steno_dir.join("steno.db");
-    migrate_with_steno(&format!("sqlite://{}", database_path.display()), &steno_dir);
-    tokio::runtime::Runtime::new()
-        .unwrap()
-        .block_on(fill_sqlite(&database_path, 2, 1, 20, 200));
+    let database_path = new_steno_sqlite(dir.path(), 2, 20, 200);
     // A checks file whose invariant the data breaks: the drill fails verification.
     std::fs::write(
         dir.path().join("checks.yaml"),
@@ -547,13 +537,7 @@ fn rds_drills_snapshot_restore_verify_and_delete_in_order_leaving_nothing_behind
 #[test]
 fn a_scheduled_drill_that_fails_pages_the_on_call_target() {
     let dir = tempfile::tempdir().unwrap();
-    let steno_dir = dir.path().join("steno-data");
-    std::fs::create_dir_all(&steno_dir).unwrap();
-    let database_path = steno_dir.join("steno.db");
-    migrate_with_steno(&format!("sqlite://{}", database_path.display()), &steno_dir);
-    tokio::runtime::Runtime::new()
-        .unwrap()
-        .block_on(fill_sqlite(&database_path, 1, 1, 5, 100));
+    let database_path = new_steno_sqlite(dir.path(), 1, 5, 100);
     std::fs::write(
         dir.path().join("checks.yaml"),
         "checks:\n  - name: no letters at all\n    sql: SELECT count(*) FROM letters\n    expect: 0\n",

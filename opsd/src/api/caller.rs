@@ -13,7 +13,7 @@ use axum::http::{header, HeaderMap, Method, StatusCode};
 use super::{ApiError, ApiState};
 use crate::auth::sha256_hex;
 use crate::control::Actor;
-use crate::dashboard::sessions::same_secret;
+use crate::dashboard::sessions::{same_secret, session_key};
 use crate::store::TokenRole;
 
 /// The cookie holding a dashboard session id.
@@ -28,6 +28,10 @@ pub struct Caller {
     /// The CSRF token of the dashboard session the request came with (`None` for bearer).
     pub session_csrf: Option<String>,
     pub session_expires_at_ms: Option<i64>,
+    /// The key of the dashboard session the request came with (the hash of its id, never the id).
+    pub session_key: Option<String>,
+    /// The SHA-256 of the opsd token the request authenticates with.
+    pub token_hash: String,
 }
 
 impl Caller {
@@ -89,11 +93,14 @@ fn changes_state(method: &Method) -> bool {
     !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
+/// A session a request came through: its key and what it stands for.
+type SessionFound = (String, crate::dashboard::sessions::Session);
+
 /// The token hash a request authenticates with, and the session it came through, if any.
 fn token_hash_of(
     parts: &Parts,
     state: &ApiState,
-) -> Result<(String, Option<crate::dashboard::sessions::Session>), ApiError> {
+) -> Result<(String, Option<SessionFound>), ApiError> {
     if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
         let value = value
             .to_str()
@@ -127,7 +134,10 @@ fn token_hash_of(
             ));
         }
     }
-    Ok((session.token_hash.clone(), Some(session)))
+    Ok((
+        session.token_hash.clone(),
+        Some((session_key(session_id), session)),
+    ))
 }
 
 impl FromRequestParts<ApiState> for Caller {
@@ -150,8 +160,12 @@ impl FromRequestParts<ApiState> for Caller {
                 role: found.role.as_str().to_string(),
             },
             role: found.role,
-            session_csrf: session.as_ref().map(|session| session.csrf_token.clone()),
-            session_expires_at_ms: session.map(|session| session.expires_at_ms),
+            session_csrf: session
+                .as_ref()
+                .map(|(_, session)| session.csrf_token.clone()),
+            session_expires_at_ms: session.as_ref().map(|(_, session)| session.expires_at_ms),
+            session_key: session.map(|(key, _)| key),
+            token_hash,
         })
     }
 }

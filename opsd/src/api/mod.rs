@@ -179,11 +179,12 @@ async fn session(caller: Caller) -> Response {
     .into_response()
 }
 
-/// The dashboard's overview document, as the live feed last computed it.
+/// The dashboard's overview document: the live feed's copy while dashboards are open,
+/// otherwise computed for this request.
 async fn overview(State(state): State<ApiState>, _caller: Caller) -> Response {
     (
         [(header::CONTENT_TYPE, "application/json")],
-        state.feed.latest().to_string(),
+        state.feed.current().await.to_string(),
     )
         .into_response()
 }
@@ -441,6 +442,8 @@ struct TimelineQuery {
     since: Option<String>,
     until: Option<String>,
     limit: Option<u32>,
+    /// One rollout's entries only.
+    rollout: Option<String>,
 }
 
 /// The most timeline entries one request returns.
@@ -469,8 +472,8 @@ fn query_time(
         .transpose()
 }
 
-/// The merged timeline, newest first, narrowed by service, kind and time. Viewers may read it;
-/// audit entries are merged in for operators only, as the audit page is theirs.
+/// The merged timeline, newest first, narrowed by service, kind, time or one rollout. Viewers
+/// may read it; audit entries are merged in for operators only, as the audit page is theirs.
 async fn timeline(
     State(state): State<ApiState>,
     caller: Caller,
@@ -490,6 +493,7 @@ async fn timeline(
         limit: query.limit.unwrap_or(200).clamp(1, TIMELINE_LIMIT),
         database,
         include_audit: caller.require_operator().is_ok(),
+        rollout_id: non_empty(query.rollout),
     };
     let entries = state.daemon.store().timeline(&filter).await?;
     Ok(Json(json!({ "entries": entries })).into_response())

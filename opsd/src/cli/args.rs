@@ -352,6 +352,12 @@ pub enum TokenAction {
     },
     /// List tokens: names, roles and when they were created (never the secrets).
     List,
+    /// Revoke the token held by NAME: its API requests, dashboard sessions and live dashboards
+    /// stop working (live dashboards within seconds).
+    Revoke {
+        /// Whose token, as `opsd token list` shows it.
+        name: String,
+    },
 }
 
 /// `opsd maintenance ...`.

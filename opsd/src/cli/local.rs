@@ -73,6 +73,14 @@ pub async fn run(cli: &Cli) -> anyhow::Result<u8> {
                     );
                     println!("{secret}");
                 }
+                TokenAction::Revoke { name } => {
+                    if store.revoke_token(name).await? == 0 {
+                        return Err(anyhow!(
+                            "no token is held by {name:?}; `opsd token list` shows the names"
+                        ));
+                    }
+                    eprintln!("revoked the token of {name}");
+                }
                 TokenAction::List => {
                     for token in store.list_tokens().await? {
                         println!(

@@ -35,6 +35,12 @@ mod record;
 mod settle;
 mod views;
 
+/// A daemon on the fake platform with an in-memory store, for tests outside this module.
+#[cfg(test)]
+pub(crate) async fn test_daemon() -> std::sync::Arc<Daemon> {
+    reconcile_tests::world().await.daemon
+}
+
 use std::collections::HashMap;
 use std::sync::Arc;
 

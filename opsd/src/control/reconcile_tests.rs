@@ -487,6 +487,27 @@ async fn a_canary_failing_a_fifth_of_its_requests_is_rolled_back() {
 }
 
 #[tokio::test]
+async fn a_rollout_decided_within_its_first_second_keeps_that_second_for_its_charts() {
+    let world = world().await;
+    world.platform.set_traffic("v1", 500, 0);
+    world.platform.set_traffic("v2", 500, 500);
+    let id = world.deploy("v2").await;
+    for _ in 0..5 {
+        world.tick().await;
+    }
+    assert_eq!(
+        world.phase(&id).await,
+        Phase::RolledBack,
+        "decided without the clock moving"
+    );
+    let samples = world.store.rollout_samples(&id).await.unwrap();
+    assert!(
+        !samples.canary.is_empty() && !samples.baseline.is_empty(),
+        "the second the decision was made on is kept"
+    );
+}
+
+#[tokio::test]
 async fn a_platform_error_is_on_the_timeline_once_and_retried_on_the_next_tick() {
     let world = world().await;
     world.platform.set_traffic("v1", 50, 0);

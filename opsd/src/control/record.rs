@@ -65,8 +65,9 @@ impl Daemon {
         }
     }
 
-    /// Keeps the seconds of both releases' traffic the tick read, for the dashboard's charts.
-    /// The newest [`SECONDS_STILL_COUNTING`] before the recorded mark are written again: a
+    /// Keeps the seconds of both releases' traffic the tick read, for the dashboard's charts,
+    /// the current one included (a rollout decided within a second keeps what it was decided
+    /// on). The newest [`SECONDS_STILL_COUNTING`] before the recorded mark are written again: a
     /// request is counted when it ends, so a second keeps filling for a moment. Failures are
     /// logged: the charts must never stop a rollout.
     pub(super) async fn record_rollout_traffic(
@@ -81,7 +82,7 @@ impl Daemon {
         let fresh = |samples: &[SecondSample]| -> Vec<SecondSample> {
             samples
                 .iter()
-                .filter(|entry| entry.second >= from && entry.second < current_second)
+                .filter(|entry| entry.second >= from && entry.second <= current_second)
                 .cloned()
                 .collect()
         };
@@ -99,7 +100,7 @@ impl Daemon {
                 return;
             }
         }
-        rollout.samples_recorded_through = current_second;
+        rollout.samples_recorded_through = current_second + 1;
     }
 
     pub(super) async fn event(

@@ -1,10 +1,12 @@
 //! The on-call dashboard, served by `opsd up` at the API address: a login page, one page of
-//! HTML, a script and a style sheet, all embedded in the binary (nothing is fetched from
-//! elsewhere at run time). The page reads the same JSON API the CLI uses, through the same
-//! authorisation check ([`crate::api::Caller`]), with a session cookie instead of a bearer
-//! token; its live overview arrives as server-sent events (`/v1/events`).
+//! HTML, its scripts (shared pieces, one per page, the router) and a style sheet, all embedded
+//! in the binary (nothing is fetched from elsewhere at run time). The page reads the same JSON
+//! API the CLI uses, through the same authorisation check ([`crate::api::Caller`]), with a
+//! session cookie instead of a bearer token; its live overview arrives as server-sent events
+//! (`/v1/events`).
 //!
-//! `sessions` holds the logged-in browsers; `feed` computes the overview once for all of them.
+//! `sessions` holds the logged-in browsers; `feed` computes the overview once for all of them,
+//! only while one is open.
 
 pub mod feed;
 pub mod sessions;
@@ -21,8 +23,16 @@ use crate::auth::sha256_hex;
 
 const INDEX_HTML: &str = include_str!("assets/index.html");
 const LOGIN_HTML: &str = include_str!("assets/login.html");
-const APP_JS: &str = include_str!("assets/app.js");
-const CHARTS_JS: &str = include_str!("assets/charts.js");
+/// The page's scripts, in the order the page loads them: shared pieces first, the router last.
+const SCRIPTS: [(&str, &str); 7] = [
+    ("charts.js", include_str!("assets/charts.js")),
+    ("ui.js", include_str!("assets/ui.js")),
+    ("overview.js", include_str!("assets/overview.js")),
+    ("rollout.js", include_str!("assets/rollout.js")),
+    ("timeline.js", include_str!("assets/timeline.js")),
+    ("reports.js", include_str!("assets/reports.js")),
+    ("app.js", include_str!("assets/app.js")),
+];
 const STYLE_CSS: &str = include_str!("assets/style.css");
 const ICON_SVG: &str = include_str!("assets/icon.svg");
 
@@ -36,14 +46,7 @@ pub fn router() -> Router<ApiState> {
         .route("/", get(index))
         .route("/login", get(login_page).post(login))
         .route("/logout", axum::routing::post(logout))
-        .route(
-            "/assets/app.js",
-            get(|| asset(APP_JS, "text/javascript; charset=utf-8")),
-        )
-        .route(
-            "/assets/charts.js",
-            get(|| asset(CHARTS_JS, "text/javascript; charset=utf-8")),
-        )
+        .route("/assets/{script}", get(script))
         .route(
             "/assets/style.css",
             get(|| asset(STYLE_CSS, "text/css; charset=utf-8")),
@@ -73,6 +76,14 @@ fn with_page_headers(mut response: Response) -> Response {
 
 async fn asset(body: &'static str, content_type: &'static str) -> Response {
     with_page_headers(([(header::CONTENT_TYPE, content_type)], body).into_response())
+}
+
+/// One of the page's scripts by its file name; any other name is not found.
+async fn script(axum::extract::Path(name): axum::extract::Path<String>) -> Response {
+    match SCRIPTS.iter().find(|(file, _)| *file == name) {
+        Some((_, body)) => asset(body, "text/javascript; charset=utf-8").await,
+        None => with_page_headers(StatusCode::NOT_FOUND.into_response()),
+    }
 }
 
 fn html(status: StatusCode, body: String) -> Response {
@@ -247,5 +258,20 @@ mod tests {
             );
         }
         assert!(LOGIN_HTML.contains("<!--problem-->"));
+    }
+
+    #[test]
+    fn the_page_loads_every_script_in_order() {
+        let loaded: Vec<&str> = INDEX_HTML
+            .lines()
+            .filter_map(|line| line.strip_prefix("<script src=\"/assets/"))
+            .filter_map(|rest| rest.split('"').next())
+            .collect();
+        let served: Vec<&str> = SCRIPTS.iter().map(|(name, _)| *name).collect();
+        assert_eq!(loaded, served);
+        for (name, body) in SCRIPTS {
+            assert!(body.starts_with("// "), "{name} opens with what it is");
+            assert!(body.contains("'use strict';"), "{name} is strict");
+        }
     }
 }

@@ -2,10 +2,13 @@
 //! in an HttpOnly cookie. The daemon keeps, per session, only the SHA-256 of that id, the hash
 //! of the token it stands for (so a removed token ends its sessions at once), a CSRF token and
 //! an expiry. One-time login codes, printed by `opsd up`, turn into a session once.
-//! Both tables are bounded: at the bound the entry closest to expiry makes room.
+//! Both tables are bounded: at the bound the entry closest to expiry makes room. A session that
+//! ends before its expiry (logout, or making room) is announced, so its live feeds close at once.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+
+use tokio::sync::watch;
 
 use crate::auth::sha256_hex;
 
@@ -37,15 +40,49 @@ pub struct NewSession {
 }
 
 /// The sessions and one-time codes of this opsd process.
-#[derive(Default)]
 pub struct Sessions {
     sessions: Mutex<HashMap<String, Session>>,
     one_time_codes: Mutex<HashMap<String, (String, i64)>>,
+    /// Counts sessions ended before their expiry; watchers re-check theirs when it moves.
+    ended: watch::Sender<u64>,
+}
+
+impl Default for Sessions {
+    fn default() -> Sessions {
+        Sessions {
+            sessions: Mutex::default(),
+            one_time_codes: Mutex::default(),
+            ended: watch::channel(0).0,
+        }
+    }
+}
+
+/// The key a session is kept under: the SHA-256 of its id (the id itself is never kept).
+pub fn session_key(id: &str) -> String {
+    sha256_hex(id.as_bytes())
 }
 
 impl Sessions {
     pub fn new() -> Sessions {
         Sessions::default()
+    }
+
+    /// Wakes whenever a session ends before its expiry; check yours with [`Sessions::is_live`].
+    pub fn ended(&self) -> watch::Receiver<u64> {
+        self.ended.subscribe()
+    }
+
+    /// Whether the session kept under `key` (see [`session_key`]) is live at `now_ms`.
+    pub fn is_live(&self, key: &str, now_ms: i64) -> bool {
+        self.sessions
+            .lock()
+            .expect("sessions lock")
+            .get(key)
+            .is_some_and(|session| session.expires_at_ms > now_ms)
+    }
+
+    fn announce_end(&self) {
+        self.ended.send_modify(|count| *count += 1);
     }
 
     /// Starts a session for the token whose hash is `token_hash`.
@@ -61,18 +98,25 @@ impl Sessions {
             csrf_token: session.csrf_token.clone(),
             expires_at_ms: session.expires_at_ms,
         };
-        let mut sessions = self.sessions.lock().expect("sessions lock");
-        sessions.retain(|_, kept| kept.expires_at_ms > now_ms);
-        if sessions.len() >= MAX_SESSIONS {
-            make_room(&mut sessions, |kept| kept.expires_at_ms);
+        let made_room = {
+            let mut sessions = self.sessions.lock().expect("sessions lock");
+            sessions.retain(|_, kept| kept.expires_at_ms > now_ms);
+            let full = sessions.len() >= MAX_SESSIONS;
+            if full {
+                make_room(&mut sessions, |kept| kept.expires_at_ms);
+            }
+            sessions.insert(session_key(&id), session);
+            full
+        };
+        if made_room {
+            self.announce_end();
         }
-        sessions.insert(sha256_hex(id.as_bytes()), session);
         created
     }
 
     /// The live session the cookie value `id` names, if any.
     pub fn find(&self, id: &str, now_ms: i64) -> Option<Session> {
-        let key = sha256_hex(id.as_bytes());
+        let key = session_key(id);
         let mut sessions = self.sessions.lock().expect("sessions lock");
         match sessions.get(&key) {
             Some(session) if session.expires_at_ms > now_ms => Some(session.clone()),
@@ -86,12 +130,16 @@ impl Sessions {
 
     /// Ends the session `id` (logout). Returns whether it existed.
     pub fn end(&self, id: &str) -> bool {
-        let key = sha256_hex(id.as_bytes());
-        self.sessions
+        let removed = self
+            .sessions
             .lock()
             .expect("sessions lock")
-            .remove(&key)
-            .is_some()
+            .remove(&session_key(id))
+            .is_some();
+        if removed {
+            self.announce_end();
+        }
+        removed
     }
 
     /// A code that logs in once as the token with hash `token_hash`, within
@@ -179,7 +227,11 @@ mod tests {
         assert!(sessions.is_empty(), "an expired session is dropped");
 
         let again = sessions.create("hash-of-token", 1_000);
+        let ended = sessions.ended();
+        assert!(sessions.is_live(&session_key(&again.id), 2_000));
         assert!(sessions.end(&again.id));
+        assert!(ended.has_changed().unwrap(), "a logout is announced");
+        assert!(!sessions.is_live(&session_key(&again.id), 2_000));
         assert!(sessions.find(&again.id, 2_000).is_none());
         assert!(!sessions.end(&again.id));
     }

@@ -60,6 +60,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "rollout samples",
         sql: include_str!("schema/0009_rollout_samples.sql"),
     },
+    Migration {
+        version: 10,
+        name: "events by rollout",
+        sql: include_str!("schema/0010_events_by_rollout.sql"),
+    },
 ];
 
 const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\

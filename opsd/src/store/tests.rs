@@ -591,6 +591,16 @@ async fn the_timeline_merges_drills_snapshots_cost_checks_and_for_operators_the_
             "drill:drill_passed:steno-db",
         ]
     );
+    assert_eq!(
+        list(TimelineFilter {
+            rollout_id: Some("r1".into()),
+            include_audit: true,
+            ..TimelineFilter::default()
+        })
+        .await,
+        ["event:rollout_started:steno"],
+        "a rollout's timeline is its own events"
+    );
 }
 
 #[tokio::test]
@@ -727,6 +737,11 @@ async fn api_tokens_are_found_by_hash() {
         .unwrap_err();
     assert!(matches!(uppercase, StoreError::InvalidTokenHash));
     assert_eq!(store.count_tokens().await.unwrap(), 2);
+
+    assert_eq!(store.revoke_token("ci").await.unwrap(), 1);
+    assert!(store.find_token(&hash_of('a')).await.unwrap().is_none());
+    assert_eq!(store.revoke_token("ci").await.unwrap(), 0);
+    assert_eq!(store.count_tokens().await.unwrap(), 1);
 }
 
 #[test]

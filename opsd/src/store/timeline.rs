@@ -48,6 +48,8 @@ pub struct TimelineFilter {
     pub database: Option<String>,
     /// Whether the audit log's entries are merged in (operators only).
     pub include_audit: bool,
+    /// Only this rollout's entries: its events and snapshots.
+    pub rollout_id: Option<String>,
 }
 
 /// One entry of the merged timeline.
@@ -67,7 +69,8 @@ pub struct TimelineEntry {
 }
 
 /// The merged timeline's query. Parameters: 1 service, 2 kind, 3 since, 4 until, 5 limit,
-/// 6 the service's database (drills and snapshots of it match the service), 7 audit included.
+/// 6 the service's database (drills and snapshots of it match the service), 7 audit included,
+/// 8 one rollout (only its events and snapshots then).
 const MERGED_TIMELINE: &str = "\
 SELECT at, source, ref, service, rollout_id, kind, message, data_json FROM (
   SELECT * FROM (
@@ -76,6 +79,7 @@ SELECT at, source, ref, service, rollout_id, kind, message, data_json FROM (
     FROM events
     WHERE (?1 IS NULL OR service = ?1) AND (?2 IS NULL OR kind = ?2)
       AND (?3 IS NULL OR at >= ?3) AND (?4 IS NULL OR at < ?4)
+      AND (?8 IS NULL OR rollout_id = ?8)
     ORDER BY at DESC, id DESC LIMIT ?5)
   UNION ALL
   SELECT * FROM (
@@ -85,7 +89,7 @@ SELECT at, source, ref, service, rollout_id, kind, message, data_json FROM (
              CASE WHEN outcome IS NULL THEN 'drill_started' ELSE 'drill_' || outcome END AS kind,
              'drill of ' || database || ': ' || COALESCE(outcome, 'running') AS message,
              json_object('drill_id', id, 'database', database, 'outcome', outcome) AS data_json
-      FROM drills WHERE ?1 IS NULL OR database = ?6)
+      FROM drills WHERE ?8 IS NULL AND (?1 IS NULL OR database = ?6))
     WHERE (?2 IS NULL OR kind = ?2) AND (?3 IS NULL OR at >= ?3) AND (?4 IS NULL OR at < ?4)
     ORDER BY at DESC LIMIT ?5)
   UNION ALL
@@ -95,7 +99,8 @@ SELECT at, source, ref, service, rollout_id, kind, message, data_json FROM (
              'snapshot' AS kind,
              'snapshot ' || id || ' of ' || database || ' (' || reason || ')' AS message,
              json_object('snapshot_id', id, 'database', database, 'reason', reason) AS data_json
-      FROM snapshots WHERE reason <> 'pre_deploy' AND (?1 IS NULL OR database = ?6))
+      FROM snapshots WHERE reason <> 'pre_deploy' AND (?1 IS NULL OR database = ?6)
+        AND (?8 IS NULL OR rollout_id = ?8))
     WHERE (?2 IS NULL OR kind = ?2) AND (?3 IS NULL OR at >= ?3) AND (?4 IS NULL OR at < ?4)
     ORDER BY at DESC LIMIT ?5)
   UNION ALL
@@ -113,7 +118,7 @@ SELECT at, source, ref, service, rollout_id, kind, message, data_json FROM (
                            THEN COALESCE(json_array_length(report_json, '$.anomalies'), 0)
                            ELSE 0 END AS anomalies
             FROM cost_checks)
-      WHERE ?1 IS NULL)
+      WHERE ?1 IS NULL AND ?8 IS NULL)
     WHERE (?2 IS NULL OR kind = ?2) AND (?3 IS NULL OR at >= ?3) AND (?4 IS NULL OR at < ?4)
     ORDER BY at DESC LIMIT ?5)
   UNION ALL
@@ -124,7 +129,7 @@ SELECT at, source, ref, service, rollout_id, kind, message, data_json FROM (
              actor || ' (' || role || ') ' || action || ' ' || target
                || COALESCE(': ' || reason, '') AS message,
              detail_json AS data_json
-      FROM audit_log WHERE ?7 AND (?1 IS NULL OR target = ?1))
+      FROM audit_log WHERE ?7 AND ?8 IS NULL AND (?1 IS NULL OR target = ?1))
     WHERE (?2 IS NULL OR kind = ?2) AND (?3 IS NULL OR at >= ?3) AND (?4 IS NULL OR at < ?4)
     ORDER BY at DESC LIMIT ?5)
 )
@@ -219,6 +224,7 @@ impl Store {
             .bind(i64::from(filter.limit))
             .bind(filter.database.as_deref())
             .bind(filter.include_audit)
+            .bind(filter.rollout_id.as_deref())
             .fetch_all(self.pool())
             .await?;
         rows.iter()

@@ -127,6 +127,21 @@ impl Store {
         rows.iter().map(token_from_row).collect()
     }
 
+    /// Removes every token held by `name`; returns how many were removed. Requests, dashboard
+    /// sessions and live feeds made with them stop working (the API looks tokens up on each
+    /// request; a live feed re-checks its token periodically).
+    pub async fn revoke_token(&self, name: &str) -> Result<u64, StoreError> {
+        let removed = sqlx::query("DELETE FROM api_tokens WHERE name = ?")
+            .bind(name)
+            .execute(self.pool())
+            .await?
+            .rows_affected();
+        if removed > 0 {
+            tracing::info!(token_name = name, "api token revoked");
+        }
+        Ok(removed)
+    }
+
     /// How many tokens are registered (none means the API is not yet set up).
     pub async fn count_tokens(&self) -> Result<u64, StoreError> {
         let row = sqlx::query("SELECT COUNT(*) AS tokens FROM api_tokens")
