@@ -197,6 +197,10 @@ fn phase(opsd: &Opsd, seconds: u64) -> (Histogram, Histogram) {
 }
 
 fn row(label: &str, histogram: &Histogram) {
+    if histogram.count == 0 {
+        println!("{label:<44} {:>7} (not computed)", 0);
+        return;
+    }
     println!(
         "{label:<44} {:>7} {:>10.3} {:>10.3} {:>10.3}",
         histogram.count,
