@@ -38,6 +38,13 @@ enum Command {
     },
     /// Apply pending database migrations and exit.
     Migrate,
+    /// List the schema migrations this build knows, each with its class: `expand` (an older
+    /// release keeps working after it) or `contract` (it does not). Reads no database.
+    Migrations {
+        /// Print `{"migrations": [{"version", "name", "class"}, ...]}` instead of lines.
+        #[arg(long)]
+        json: bool,
+    },
     /// Walk a firm's journey through a running Steno's API (register, upload, create a matter,
     /// draft, export a PDF, log out), one line per step with its latency; exit 0 when every
     /// step passed, 1 naming the first that failed. Logs in to STENO_PROBE_EMAIL with
@@ -89,6 +96,11 @@ fn main() -> anyhow::Result<()> {
         // A client of the API: no logging, no settings; its output is the report.
         std::process::exit(run_probe(base_url, json, timeout));
     }
+    if let Command::Migrations { json } = command {
+        // What this build needs of the schema: no database, no settings.
+        print_migrations(json);
+        return Ok(());
+    }
     init_logging();
     let environment: HashMap<String, String> = std::env::vars().collect();
     let settings = Settings::from_environment(&environment).context("invalid configuration")?;
@@ -105,6 +117,10 @@ fn main() -> anyhow::Result<()> {
             json,
             timeout,
         } => std::process::exit(run_probe(base_url, json, timeout)),
+        Command::Migrations { json } => {
+            print_migrations(json);
+            Ok(())
+        }
         Command::Migrate => runtime.block_on(async {
             let state = AppState::start(settings).await?;
             let versions = steno::db::applied_versions(state.database()).await?;
@@ -114,6 +130,23 @@ fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }),
+    }
+}
+
+/// `steno migrations`: every migration this build knows, with its class.
+fn print_migrations(json: bool) {
+    let needs = steno::db::schema_needs();
+    if json {
+        println!("{}", serde_json::json!({ "migrations": needs }));
+    } else {
+        for need in needs {
+            println!(
+                "{:>4}  {:<8}  {}",
+                need.version,
+                need.class.as_str(),
+                need.name
+            );
+        }
     }
 }
 

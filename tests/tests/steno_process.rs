@@ -150,3 +150,27 @@ fn invalid_settings_stop_steno_with_a_clear_message() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("STENO_CHAOS_ERROR_RATE"), "{stderr}");
 }
+
+#[test]
+fn steno_reports_its_migrations_with_their_class_without_a_database() {
+    let output = Command::new(binary("steno"))
+        .args(["migrations", "--json"])
+        .env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let migrations = report["migrations"].as_array().expect("a list");
+    assert!(migrations.len() >= 2);
+    for (index, migration) in migrations.iter().enumerate() {
+        assert_eq!(migration["version"], json!(index + 1));
+        assert!(["expand", "contract"].contains(&migration["class"].as_str().unwrap()));
+        assert!(migration["name"]
+            .as_str()
+            .is_some_and(|name| !name.is_empty()));
+    }
+}

@@ -6,12 +6,55 @@ use sqlx::{Any, Row};
 
 use super::{now_text, Backend, Database, DbError};
 
+/// What a migration does to releases already running on the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MigrationClass {
+    /// Backward compatible: new tables, nullable columns, new indexes, looser constraints. An
+    /// older binary keeps reading and writing the database after it.
+    Expand,
+    /// Not backward compatible: drops, renames, NOT NULL on existing data. An older binary
+    /// must not run after it.
+    Contract,
+}
+
+impl MigrationClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MigrationClass::Expand => "expand",
+            MigrationClass::Contract => "contract",
+        }
+    }
+}
+
 /// One schema version: the same change written for each backend.
 pub struct Migration {
     pub version: i64,
     pub name: &'static str,
+    pub class: MigrationClass,
     sqlite: &'static str,
     postgres: &'static str,
+}
+
+/// One migration as `steno migrations --json` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct MigrationNeed {
+    pub version: i64,
+    pub name: &'static str,
+    pub class: MigrationClass,
+}
+
+/// The schema this build needs: every migration it knows, in order, with its class (what a
+/// deployment tool reads before it starts this release next to an older one).
+pub fn schema_needs() -> Vec<MigrationNeed> {
+    MIGRATIONS
+        .iter()
+        .map(|migration| MigrationNeed {
+            version: migration.version,
+            name: migration.name,
+            class: migration.class,
+        })
+        .collect()
 }
 
 /// Every migration this build knows, in order. Append only; never edit a released one.
@@ -19,12 +62,15 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,
         name: "initial",
+        class: MigrationClass::Expand,
         sqlite: include_str!("../../migrations/sqlite/0001_initial.sql"),
         postgres: include_str!("../../migrations/postgres/0001_initial.sql"),
     },
     Migration {
         version: 2,
         name: "account_security",
+        // Loosens users' unique email to unique per firm (same columns) and adds a table.
+        class: MigrationClass::Expand,
         sqlite: include_str!("../../migrations/sqlite/0002_account_security.sql"),
         postgres: include_str!("../../migrations/postgres/0002_account_security.sql"),
     },
@@ -193,4 +239,23 @@ async fn versions_on(connection: &mut PoolConnection<Any>) -> Result<Vec<i64>, D
 pub async fn applied_versions(database: &Database) -> Result<Vec<i64>, DbError> {
     let mut connection = database.pool().acquire().await?;
     versions_on(&mut connection).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_migration_is_listed_in_order_with_its_class() {
+        let needs = schema_needs();
+        let versions: Vec<i64> = needs.iter().map(|need| need.version).collect();
+        let expected: Vec<i64> = (1..=MIGRATIONS.len() as i64).collect();
+        assert_eq!(versions, expected, "versions are 1, 2, ... with no gap");
+        let json = serde_json::to_value(&needs).unwrap();
+        assert_eq!(
+            json[1],
+            serde_json::json!({"version": 2, "name": "account_security", "class": "expand"})
+        );
+        assert_eq!(MigrationClass::Contract.as_str(), "contract");
+    }
 }

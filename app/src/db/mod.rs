@@ -20,7 +20,7 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Executor};
 
-pub use migrations::{applied_versions, MIGRATIONS};
+pub use migrations::{applied_versions, schema_needs, MigrationClass, MigrationNeed, MIGRATIONS};
 
 /// Which database server the pool talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
