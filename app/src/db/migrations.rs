@@ -1,5 +1,10 @@
 //! Versioned schema migrations for both backends, applied at start under a lock so that two Steno
 //! releases starting together (stable and canary) never apply the same migration twice.
+//!
+//! The ledger (`schema_migrations`) records each applied migration's class. A build finding
+//! migrations it does not know runs on when every one of them is `expand` (backward compatible)
+//! and refuses, naming them, when one is `contract` or of no recorded class: so after a canary's
+//! expand migration is rolled back, the previous release still starts.
 
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, Row};
@@ -80,7 +85,14 @@ pub const MIGRATIONS: &[Migration] = &[
 const POSTGRES_MIGRATION_LOCK: i64 = 0x5374_656e_6f01;
 
 const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\
-     version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)";
+     version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL, class TEXT)";
+
+/// Whether the ledger has its `class` column (ledgers written before classes had none).
+const LEDGER_HAS_CLASS_SQLITE: &str =
+    "SELECT COUNT(*) FROM pragma_table_info('schema_migrations') WHERE name = 'class'";
+const LEDGER_HAS_CLASS_POSTGRES: &str = "SELECT COUNT(*) FROM information_schema.columns \
+     WHERE table_schema = current_schema() AND table_name = 'schema_migrations' \
+     AND column_name = 'class'";
 
 /// Applies every pending migration.
 pub(super) async fn migrate(database: &Database) -> Result<(), DbError> {
@@ -162,19 +174,9 @@ async fn apply_pending(
     connection: &mut PoolConnection<Any>,
     backend: Backend,
 ) -> Result<(), DbError> {
-    sqlx::raw_sql(CREATE_LEDGER)
-        .execute(&mut **connection)
-        .await?;
+    prepare_ledger(connection, backend).await?;
     let applied = versions_on(connection).await?;
-    let newest_known = MIGRATIONS.last().map(|m| m.version).unwrap_or(0);
-    if let Some(&newest_applied) = applied.last() {
-        if newest_applied > newest_known {
-            return Err(DbError::SchemaTooNew {
-                found: newest_applied,
-                known: newest_known,
-            });
-        }
-    }
+    refuse_unknown_contracts(connection, &applied).await?;
     for migration in MIGRATIONS {
         if applied.contains(&migration.version) {
             continue;
@@ -202,6 +204,83 @@ async fn apply_pending(
     Ok(())
 }
 
+/// Creates the ledger, gives an older one its `class` column, and records the class of every
+/// applied migration this build knows that has none yet.
+async fn prepare_ledger(
+    connection: &mut PoolConnection<Any>,
+    backend: Backend,
+) -> Result<(), DbError> {
+    sqlx::raw_sql(CREATE_LEDGER)
+        .execute(&mut **connection)
+        .await?;
+    let has_class = match backend {
+        Backend::Sqlite => LEDGER_HAS_CLASS_SQLITE,
+        Backend::Postgres => LEDGER_HAS_CLASS_POSTGRES,
+    };
+    let columns: i64 = sqlx::query(has_class)
+        .fetch_one(&mut **connection)
+        .await?
+        .try_get(0)?;
+    if columns == 0 {
+        sqlx::raw_sql("ALTER TABLE schema_migrations ADD COLUMN class TEXT")
+            .execute(&mut **connection)
+            .await?;
+    }
+    for migration in MIGRATIONS {
+        sqlx::query("UPDATE schema_migrations SET class = $1 WHERE version = $2 AND class IS NULL")
+            .bind(migration.class.as_str())
+            .bind(migration.version)
+            .execute(&mut **connection)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Fails when the database has a migration this build does not know that is not `expand`.
+async fn refuse_unknown_contracts(
+    connection: &mut PoolConnection<Any>,
+    applied: &[i64],
+) -> Result<(), DbError> {
+    let known = |version: i64| MIGRATIONS.iter().any(|m| m.version == version);
+    if applied.iter().all(|version| known(*version)) {
+        return Ok(());
+    }
+    let rows = sqlx::query("SELECT version, name, class FROM schema_migrations ORDER BY version")
+        .fetch_all(&mut **connection)
+        .await?;
+    let mut unknown_expand = Vec::new();
+    let mut blocking = Vec::new();
+    for row in &rows {
+        let version: i64 = row.try_get(0)?;
+        if known(version) {
+            continue;
+        }
+        let name: String = row.try_get(1)?;
+        let class: Option<String> = row.try_get(2)?;
+        match class.as_deref() {
+            Some("expand") => unknown_expand.push(version),
+            other => blocking.push(format!(
+                "migration {version} ({name}, {})",
+                other.unwrap_or("no class recorded")
+            )),
+        }
+    }
+    let newest_known = MIGRATIONS.last().map(|m| m.version).unwrap_or(0);
+    if !blocking.is_empty() {
+        return Err(DbError::SchemaTooNew {
+            found: applied.last().copied().unwrap_or(0),
+            known: newest_known,
+            unknown: blocking.join(", "),
+        });
+    }
+    tracing::warn!(
+        newer_expand_migrations = ?unknown_expand,
+        known = newest_known,
+        "the database has expand migrations this build does not know; running on it (they are backward compatible)"
+    );
+    Ok(())
+}
+
 async fn apply_one(
     connection: &mut PoolConnection<Any>,
     migration: &Migration,
@@ -216,13 +295,16 @@ async fn apply_one(
         .execute(&mut **connection)
         .await
         .map_err(wrap)?;
-    sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
-        .bind(migration.version)
-        .bind(migration.name)
-        .bind(now_text())
-        .execute(&mut **connection)
-        .await
-        .map_err(wrap)?;
+    sqlx::query(
+        "INSERT INTO schema_migrations (version, name, applied_at, class) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(migration.version)
+    .bind(migration.name)
+    .bind(now_text())
+    .bind(migration.class.as_str())
+    .execute(&mut **connection)
+    .await
+    .map_err(wrap)?;
     Ok(())
 }
 

@@ -61,8 +61,14 @@ pub enum DbError {
         name: &'static str,
         source: sqlx::Error,
     },
-    #[error("the database is at schema version {found}, newer than this build knows ({known}); deploy a newer Steno")]
-    SchemaTooNew { found: i64, known: i64 },
+    #[error("the database is at schema version {found}, newer than this build knows ({known}), and {unknown} cannot be run on by an older release; deploy a newer Steno")]
+    SchemaTooNew {
+        found: i64,
+        known: i64,
+        /// The migrations this build does not know that are not `expand`, e.g.
+        /// `migration 3 (drop_x, contract)`.
+        unknown: String,
+    },
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     #[error("the record was changed by someone else at the same time; reload and try again")]

@@ -1,5 +1,7 @@
 //! Schema version 2 on a database written by version 1: rows and foreign keys survive the users
-//! table's change from globally unique emails to emails unique per firm, on both engines.
+//! table's change from globally unique emails to emails unique per firm, on both engines. And an
+//! older build on a newer database: it runs when every migration it does not know is `expand`,
+//! and refuses, naming it, one that is `contract` or has no recorded class.
 
 use sqlx::{AnyConnection, Connection};
 use steno::db::{applied_versions, Backend, Database};
@@ -61,6 +63,15 @@ async fn upgrade_keeps_everything(url: String, schema: &str) {
         .await
         .expect("migrates to version 2");
     assert_eq!(applied_versions(&database).await.unwrap(), vec![1, 2]);
+    assert_eq!(
+        count(
+            &database,
+            "SELECT COUNT(*) FROM schema_migrations WHERE class = 'expand'"
+        )
+        .await,
+        2,
+        "a ledger written before classes gets them"
+    );
     assert_eq!(count(&database, "SELECT COUNT(*) FROM users").await, 1);
     assert_eq!(
         count(&database, "SELECT COUNT(*) FROM invitations").await,
@@ -111,4 +122,91 @@ async fn version_one_sqlite_databases_upgrade() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn version_one_postgres_databases_upgrade() {
     upgrade_keeps_everything(fresh_postgres_database().await, POSTGRES_V1).await;
+}
+
+/// Records a migration of a newer build in the ledger, after running its change.
+async fn newer_build_applied(
+    database: &Database,
+    change: &str,
+    version: i64,
+    name: &str,
+    class: Option<&str>,
+) {
+    sqlx::raw_sql(change)
+        .execute(database.pool())
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO schema_migrations (version, name, applied_at, class) \
+         VALUES ($1, $2, '2026-12-04T00:00:00.000Z', $3)",
+    )
+    .bind(version)
+    .bind(name)
+    .bind(class)
+    .execute(database.pool())
+    .await
+    .unwrap();
+}
+
+async fn older_build_on_a_newer_schema(url: String) {
+    let database = Database::connect(&url)
+        .await
+        .expect("a new database migrates");
+    newer_build_applied(
+        &database,
+        "ALTER TABLE firms ADD COLUMN motto TEXT",
+        1000,
+        "firm_motto",
+        Some("expand"),
+    )
+    .await;
+    database.close().await;
+
+    let restarted = Database::connect(&url)
+        .await
+        .expect("an older build runs on a schema newer only by expand migrations");
+    sqlx::query(
+        "INSERT INTO firms (id, name, address, created_at) \
+         VALUES ('firm-9', 'Nine', '', '2026-12-04T00:00:00.000Z')",
+    )
+    .execute(restarted.pool())
+    .await
+    .expect("and writes to it");
+    assert_eq!(count(&restarted, "SELECT COUNT(*) FROM firms").await, 1);
+
+    newer_build_applied(
+        &restarted,
+        "SELECT 1",
+        1001,
+        "drop_firm_address",
+        Some("contract"),
+    )
+    .await;
+    newer_build_applied(&restarted, "SELECT 1", 1002, "unlabelled", None).await;
+    restarted.close().await;
+    let refused = Database::connect(&url)
+        .await
+        .expect_err("a contract migration it does not know stops an older build");
+    let message = refused.to_string();
+    assert!(
+        message.contains("migration 1001 (drop_firm_address, contract)")
+            && message.contains("migration 1002 (unlabelled, no class recorded)")
+            && !message.contains("firm_motto"),
+        "{message}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_older_sqlite_build_runs_on_expand_migrations_and_refuses_contract_ones() {
+    let directory = tempfile::tempdir().unwrap();
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        directory.path().join("steno.db").display()
+    );
+    older_build_on_a_newer_schema(url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_older_postgres_build_runs_on_expand_migrations_and_refuses_contract_ones() {
+    older_build_on_a_newer_schema(fresh_postgres_database().await).await;
 }
