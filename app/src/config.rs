@@ -177,6 +177,9 @@ pub struct Settings {
     pub max_upload_bytes: usize,
     pub version: String,
     pub chaos: ChaosSettings,
+    /// The rehearsal migrations this process carries (`STENO_CHAOS_MIGRATIONS`) and which
+    /// pending migrations its start applies (`serve --migrate`, `migrate --class`).
+    pub migrations: crate::db::MigrationOptions,
     /// opsd's status document; its maintenance banner is shown in the UI.
     pub status_url: Option<String>,
     pub status_poll_interval: Duration,
@@ -216,6 +219,7 @@ impl Settings {
             max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
             version: env!("CARGO_PKG_VERSION").to_string(),
             chaos: ChaosSettings::default(),
+            migrations: crate::db::MigrationOptions::default(),
             status_url: None,
             status_poll_interval: Duration::from_secs(15),
             anthropic: None,
@@ -324,6 +328,10 @@ impl Settings {
         }
         if let Some(value) = get("STENO_CHAOS_BREAK_EXPORT") {
             settings.chaos.break_export = parse_flag("STENO_CHAOS_BREAK_EXPORT", &value)?;
+        }
+        if let Some(value) = get("STENO_CHAOS_MIGRATIONS") {
+            settings.migrations.rehearsal = crate::db::RehearsalMigrations::parse(&value)
+                .map_err(|reason| invalid("STENO_CHAOS_MIGRATIONS", &value, &reason))?;
         }
         settings.status_url = get("STENO_STATUS_URL");
         if let Some(value) = get("STENO_STATUS_POLL_SECS") {

@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use steno::config::Settings;
+use steno::db::{MigrationScope, RehearsalMigrations};
 use steno::http;
 use steno::lambda_metrics::{LambdaFunction, LambdaMetrics};
 use steno::state::AppState;
@@ -35,11 +36,21 @@ enum Command {
         /// Address to listen on; port 0 picks a free port (the chosen address is printed).
         #[arg(long, env = "STENO_ADDR", default_value = "127.0.0.1:8080")]
         addr: SocketAddr,
+        /// Which pending migrations to apply at start: `all`, or `expand` (stop before the first
+        /// contract migration and serve with the contract ones pending, as a release deployed
+        /// beside an older one must; opsd runs them once the older release is gone).
+        #[arg(long, env = "STENO_MIGRATE_ON_START", default_value = "all", value_parser = MigrationScope::parse)]
+        migrate: MigrationScope,
     },
     /// Apply pending database migrations and exit.
-    Migrate,
+    Migrate {
+        /// `all` pending migrations, or `expand`: those before the first contract migration.
+        #[arg(long, default_value = "all", value_parser = MigrationScope::parse)]
+        class: MigrationScope,
+    },
     /// List the schema migrations this build knows, each with its class: `expand` (an older
-    /// release keeps working after it) or `contract` (it does not). Reads no database.
+    /// release keeps working after it) or `contract` (it does not). Reads no database; the
+    /// rehearsal migrations of STENO_CHAOS_MIGRATIONS are listed too.
     Migrations {
         /// Print `{"migrations": [{"version", "name", "class"}, ...]}` instead of lines.
         #[arg(long)]
@@ -82,6 +93,7 @@ fn init_logging() {
 fn main() -> anyhow::Result<()> {
     let command = Cli::parse().command.unwrap_or(Command::Serve {
         addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+        migrate: MigrationScope::All,
     });
     if let Command::Extract(job) = &command {
         // The extractor child: no logging, no runtime, no settings, no environment.
@@ -97,20 +109,26 @@ fn main() -> anyhow::Result<()> {
         std::process::exit(run_probe(base_url, json, timeout));
     }
     if let Command::Migrations { json } = command {
-        // What this build needs of the schema: no database, no settings.
-        print_migrations(json);
+        // What this build needs of the schema: no database, no settings but the rehearsal.
+        let rehearsal = std::env::var("STENO_CHAOS_MIGRATIONS").unwrap_or_default();
+        let rehearsal = RehearsalMigrations::parse(&rehearsal)
+            .map_err(|reason| anyhow::anyhow!("STENO_CHAOS_MIGRATIONS={rehearsal:?} is invalid: {reason}"))?;
+        print_migrations(rehearsal, json);
         return Ok(());
     }
     init_logging();
     let environment: HashMap<String, String> = std::env::vars().collect();
-    let settings = Settings::from_environment(&environment).context("invalid configuration")?;
+    let mut settings = Settings::from_environment(&environment).context("invalid configuration")?;
+    if let Command::Serve { migrate: scope, .. } | Command::Migrate { class: scope } = &command {
+        settings.migrations.scope = *scope;
+    }
     let runtime = tokio::runtime::Runtime::new().context("could not start the async runtime")?;
     if environment.contains_key("AWS_LAMBDA_RUNTIME_API") {
         let lambda_function = LambdaFunction::from_environment(&environment);
         return runtime.block_on(run_on_lambda(settings, lambda_function));
     }
     match command {
-        Command::Serve { addr } => runtime.block_on(serve(settings, addr)),
+        Command::Serve { addr, .. } => runtime.block_on(serve(settings, addr)),
         Command::Extract(job) => std::process::exit(steno::extractor::child::run(job)),
         Command::Probe {
             base_url,
@@ -118,24 +136,52 @@ fn main() -> anyhow::Result<()> {
             timeout,
         } => std::process::exit(run_probe(base_url, json, timeout)),
         Command::Migrations { json } => {
-            print_migrations(json);
+            print_migrations(settings.migrations.rehearsal, json);
             Ok(())
         }
-        Command::Migrate => runtime.block_on(async {
-            let state = AppState::start(settings).await?;
-            let versions = steno::db::applied_versions(state.database()).await?;
-            println!(
-                "database is at schema version {}",
-                versions.last().copied().unwrap_or(0)
-            );
-            Ok(())
-        }),
+        Command::Migrate { .. } => runtime.block_on(migrate(settings)),
     }
 }
 
+/// `steno migrate`: applies the pending migrations of the chosen class and reports the versions
+/// applied and those left pending.
+async fn migrate(settings: Settings) -> anyhow::Result<()> {
+    let rehearsal = settings.migrations.rehearsal;
+    let before = match steno::db::Database::connect_without_migrating(&settings.database_url).await
+    {
+        Ok(database) => steno::db::applied_versions(&database).await.unwrap_or_default(),
+        Err(_) => Vec::new(),
+    };
+    let state = AppState::start(settings).await?;
+    let after = steno::db::applied_versions(state.database()).await?;
+    let needs = steno::db::schema_needs(rehearsal);
+    let applied: Vec<String> = needs
+        .iter()
+        .filter(|need| after.contains(&need.version) && !before.contains(&need.version))
+        .map(|need| format!("{} {} ({})", need.version, need.name, need.class.as_str()))
+        .collect();
+    let pending: Vec<String> = needs
+        .iter()
+        .filter(|need| !after.contains(&need.version))
+        .map(|need| format!("{} {} ({})", need.version, need.name, need.class.as_str()))
+        .collect();
+    println!(
+        "applied: {}",
+        if applied.is_empty() { "none".to_string() } else { applied.join(", ") }
+    );
+    if !pending.is_empty() {
+        println!("pending: {}", pending.join(", "));
+    }
+    println!(
+        "database is at schema version {}",
+        after.iter().max().copied().unwrap_or(0)
+    );
+    Ok(())
+}
+
 /// `steno migrations`: every migration this build knows, with its class.
-fn print_migrations(json: bool) {
-    let needs = steno::db::schema_needs();
+fn print_migrations(rehearsal: RehearsalMigrations, json: bool) {
+    let needs = steno::db::schema_needs(rehearsal);
     if json {
         println!("{}", serde_json::json!({ "migrations": needs }));
     } else {

@@ -57,7 +57,7 @@ impl AppState {
         settings: Settings,
         clock: Arc<dyn Clock>,
     ) -> Result<AppState, StartError> {
-        let database = Database::connect(&settings.database_url).await?;
+        let database = Database::connect_with(&settings.database_url, settings.migrations).await?;
         let storage: Arc<dyn DocumentStorage> = match &settings.storage {
             StorageSettings::Directory(root) => Arc::new(DirectoryStorage::open(root.clone())?),
             StorageSettings::S3(s3) => Arc::new(S3Storage::new(s3.clone()).await?),

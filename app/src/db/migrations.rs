@@ -5,6 +5,12 @@
 //! migrations it does not know runs on when every one of them is `expand` (backward compatible)
 //! and refuses, naming them, when one is `contract` or of no recorded class: so after a canary's
 //! expand migration is rolled back, the previous release still starts.
+//!
+//! What runs at start is chosen by [`MigrationScope`]: everything pending (the default), or only
+//! the pending migrations before the first `contract` one, so a deployment tool can start a new
+//! release beside an older one and run its contract migrations once the older one is gone. A
+//! build may also carry the two rehearsal migrations ([`RehearsalMigrations`], from
+//! `STENO_CHAOS_MIGRATIONS`) so such rollouts can be rehearsed with one binary.
 
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, Row};
@@ -41,6 +47,62 @@ pub struct Migration {
     postgres: &'static str,
 }
 
+/// The rehearsal migrations a build carries on top of [`MIGRATIONS`]
+/// (`STENO_CHAOS_MIGRATIONS`): none, the expand one (version 9001 adds a table), or both (version
+/// 9002, contract, drops that table again).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RehearsalMigrations {
+    #[default]
+    None,
+    Expand,
+    Contract,
+}
+
+impl RehearsalMigrations {
+    /// Parses `STENO_CHAOS_MIGRATIONS`: `none`, `expand` or `contract` (which includes `expand`).
+    pub fn parse(value: &str) -> Result<RehearsalMigrations, String> {
+        match value.trim() {
+            "" | "none" => Ok(RehearsalMigrations::None),
+            "expand" => Ok(RehearsalMigrations::Expand),
+            "contract" => Ok(RehearsalMigrations::Contract),
+            _ => Err("must be none, expand (adds rehearsal migration 9001) or contract \
+                 (adds 9001 and the contract migration 9002)"
+                .to_string()),
+        }
+    }
+}
+
+/// Which pending migrations a start or `steno migrate` applies.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum MigrationScope {
+    /// Every pending migration.
+    #[default]
+    All,
+    /// The pending migrations before the first pending `contract` one; the build then runs with
+    /// its contract migrations pending (it must not need them: that is what makes them contract).
+    Expand,
+}
+
+impl MigrationScope {
+    /// Parses `all` or `expand` (`--migrate`, `STENO_MIGRATE_ON_START`, `migrate --class`).
+    pub fn parse(value: &str) -> Result<MigrationScope, String> {
+        match value.trim() {
+            "all" => Ok(MigrationScope::All),
+            "expand" => Ok(MigrationScope::Expand),
+            _ => Err("must be all (every pending migration) or expand (stop before the first \
+                 contract migration)"
+                .to_string()),
+        }
+    }
+}
+
+/// How a connection treats the schema: which migrations the build knows and which it applies.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MigrationOptions {
+    pub rehearsal: RehearsalMigrations,
+    pub scope: MigrationScope,
+}
+
 /// One migration as `steno migrations --json` reports it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct MigrationNeed {
@@ -51,9 +113,9 @@ pub struct MigrationNeed {
 
 /// The schema this build needs: every migration it knows, in order, with its class (what a
 /// deployment tool reads before it starts this release next to an older one).
-pub fn schema_needs() -> Vec<MigrationNeed> {
-    MIGRATIONS
-        .iter()
+pub fn schema_needs(rehearsal: RehearsalMigrations) -> Vec<MigrationNeed> {
+    known_migrations(rehearsal)
+        .into_iter()
         .map(|migration| MigrationNeed {
             version: migration.version,
             name: migration.name,
@@ -81,6 +143,34 @@ pub const MIGRATIONS: &[Migration] = &[
     },
 ];
 
+/// Migrations that exist only to rehearse expand/contract rollouts; never part of a real schema
+/// unless `STENO_CHAOS_MIGRATIONS` asks for them.
+const REHEARSAL_EXPAND: Migration = Migration {
+    version: 9001,
+    name: "rehearsal_expand",
+    class: MigrationClass::Expand,
+    sqlite: "CREATE TABLE rehearsal_notes (id INTEGER PRIMARY KEY, note TEXT)",
+    postgres: "CREATE TABLE rehearsal_notes (id BIGSERIAL PRIMARY KEY, note TEXT)",
+};
+const REHEARSAL_CONTRACT: Migration = Migration {
+    version: 9002,
+    name: "rehearsal_contract",
+    class: MigrationClass::Contract,
+    sqlite: "DROP TABLE IF EXISTS rehearsal_notes",
+    postgres: "DROP TABLE IF EXISTS rehearsal_notes",
+};
+
+/// Every migration a build with these rehearsal migrations knows, in order.
+fn known_migrations(rehearsal: RehearsalMigrations) -> Vec<&'static Migration> {
+    let mut known: Vec<&'static Migration> = MIGRATIONS.iter().collect();
+    match rehearsal {
+        RehearsalMigrations::None => {}
+        RehearsalMigrations::Expand => known.push(&REHEARSAL_EXPAND),
+        RehearsalMigrations::Contract => known.extend([&REHEARSAL_EXPAND, &REHEARSAL_CONTRACT]),
+    }
+    known
+}
+
 /// An arbitrary constant naming Steno's advisory lock on PostgreSQL.
 const POSTGRES_MIGRATION_LOCK: i64 = 0x5374_656e_6f01;
 
@@ -94,12 +184,12 @@ const LEDGER_HAS_CLASS_POSTGRES: &str = "SELECT COUNT(*) FROM information_schema
      WHERE table_schema = current_schema() AND table_name = 'schema_migrations' \
      AND column_name = 'class'";
 
-/// Applies every pending migration.
-pub(super) async fn migrate(database: &Database) -> Result<(), DbError> {
+/// Applies the pending migrations `options` choose.
+pub(super) async fn migrate(database: &Database, options: MigrationOptions) -> Result<(), DbError> {
     let mut connection = database.pool().acquire().await?;
     match database.backend() {
-        Backend::Sqlite => migrate_sqlite(&mut connection).await,
-        Backend::Postgres => migrate_postgres(&mut connection).await,
+        Backend::Sqlite => migrate_sqlite(&mut connection, options).await,
+        Backend::Postgres => migrate_postgres(&mut connection, options).await,
     }
 }
 
@@ -107,11 +197,14 @@ pub(super) async fn migrate(database: &Database) -> Result<(), DbError> {
 /// Foreign-key enforcement is off around it (SQLite ignores that switch inside a transaction),
 /// so a migration may rebuild a table others reference; every foreign key is checked before the
 /// commit, and a violation rolls the whole migration back.
-async fn migrate_sqlite(connection: &mut PoolConnection<Any>) -> Result<(), DbError> {
+async fn migrate_sqlite(
+    connection: &mut PoolConnection<Any>,
+    options: MigrationOptions,
+) -> Result<(), DbError> {
     sqlx::raw_sql("PRAGMA foreign_keys = OFF")
         .execute(&mut **connection)
         .await?;
-    let outcome = migrate_sqlite_in_transaction(connection).await;
+    let outcome = migrate_sqlite_in_transaction(connection, options).await;
     let restored = sqlx::raw_sql("PRAGMA foreign_keys = ON")
         .execute(&mut **connection)
         .await;
@@ -122,11 +215,12 @@ async fn migrate_sqlite(connection: &mut PoolConnection<Any>) -> Result<(), DbEr
 
 async fn migrate_sqlite_in_transaction(
     connection: &mut PoolConnection<Any>,
+    options: MigrationOptions,
 ) -> Result<(), DbError> {
     sqlx::raw_sql("BEGIN IMMEDIATE")
         .execute(&mut **connection)
         .await?;
-    let mut outcome = apply_pending(connection, Backend::Sqlite).await;
+    let mut outcome = apply_pending(connection, Backend::Sqlite, options).await;
     if outcome.is_ok() {
         outcome = check_sqlite_foreign_keys(connection).await;
     }
@@ -157,12 +251,15 @@ async fn check_sqlite_foreign_keys(connection: &mut PoolConnection<Any>) -> Resu
 }
 
 /// PostgreSQL: a session advisory lock serialises migrators; each migration is its own transaction.
-async fn migrate_postgres(connection: &mut PoolConnection<Any>) -> Result<(), DbError> {
+async fn migrate_postgres(
+    connection: &mut PoolConnection<Any>,
+    options: MigrationOptions,
+) -> Result<(), DbError> {
     sqlx::query("SELECT pg_advisory_lock($1)")
         .bind(POSTGRES_MIGRATION_LOCK)
         .execute(&mut **connection)
         .await?;
-    let outcome = apply_pending(connection, Backend::Postgres).await;
+    let outcome = apply_pending(connection, Backend::Postgres, options).await;
     sqlx::query("SELECT pg_advisory_unlock($1)")
         .bind(POSTGRES_MIGRATION_LOCK)
         .execute(&mut **connection)
@@ -173,13 +270,24 @@ async fn migrate_postgres(connection: &mut PoolConnection<Any>) -> Result<(), Db
 async fn apply_pending(
     connection: &mut PoolConnection<Any>,
     backend: Backend,
+    options: MigrationOptions,
 ) -> Result<(), DbError> {
-    prepare_ledger(connection, backend).await?;
+    let known = known_migrations(options.rehearsal);
+    prepare_ledger(connection, backend, &known).await?;
     let applied = versions_on(connection).await?;
-    refuse_unknown_contracts(connection, &applied).await?;
-    for migration in MIGRATIONS {
+    refuse_unknown_contracts(connection, &applied, &known).await?;
+    for migration in known {
         if applied.contains(&migration.version) {
             continue;
+        }
+        if options.scope == MigrationScope::Expand && migration.class == MigrationClass::Contract
+        {
+            tracing::info!(
+                version = migration.version,
+                name = migration.name,
+                "contract migration left pending (only expand migrations are applied at this start)"
+            );
+            break;
         }
         let sql = match backend {
             Backend::Sqlite => migration.sqlite,
@@ -209,6 +317,7 @@ async fn apply_pending(
 async fn prepare_ledger(
     connection: &mut PoolConnection<Any>,
     backend: Backend,
+    known: &[&'static Migration],
 ) -> Result<(), DbError> {
     sqlx::raw_sql(CREATE_LEDGER)
         .execute(&mut **connection)
@@ -226,7 +335,7 @@ async fn prepare_ledger(
             .execute(&mut **connection)
             .await?;
     }
-    for migration in MIGRATIONS {
+    for migration in known {
         sqlx::query("UPDATE schema_migrations SET class = $1 WHERE version = $2 AND class IS NULL")
             .bind(migration.class.as_str())
             .bind(migration.version)
@@ -240,8 +349,9 @@ async fn prepare_ledger(
 async fn refuse_unknown_contracts(
     connection: &mut PoolConnection<Any>,
     applied: &[i64],
+    known_migrations: &[&'static Migration],
 ) -> Result<(), DbError> {
-    let known = |version: i64| MIGRATIONS.iter().any(|m| m.version == version);
+    let known = |version: i64| known_migrations.iter().any(|m| m.version == version);
     if applied.iter().all(|version| known(*version)) {
         return Ok(());
     }
@@ -265,7 +375,7 @@ async fn refuse_unknown_contracts(
             )),
         }
     }
-    let newest_known = MIGRATIONS.last().map(|m| m.version).unwrap_or(0);
+    let newest_known = known_migrations.last().map(|m| m.version).unwrap_or(0);
     if !blocking.is_empty() {
         return Err(DbError::SchemaTooNew {
             found: applied.last().copied().unwrap_or(0),
@@ -329,7 +439,7 @@ mod tests {
 
     #[test]
     fn every_migration_is_listed_in_order_with_its_class() {
-        let needs = schema_needs();
+        let needs = schema_needs(RehearsalMigrations::None);
         let versions: Vec<i64> = needs.iter().map(|need| need.version).collect();
         let expected: Vec<i64> = (1..=MIGRATIONS.len() as i64).collect();
         assert_eq!(versions, expected, "versions are 1, 2, ... with no gap");
@@ -339,5 +449,29 @@ mod tests {
             serde_json::json!({"version": 2, "name": "account_security", "class": "expand"})
         );
         assert_eq!(MigrationClass::Contract.as_str(), "contract");
+    }
+
+    #[test]
+    fn rehearsal_migrations_come_after_the_real_ones_expand_before_contract() {
+        let classes = |rehearsal| {
+            schema_needs(rehearsal)
+                .into_iter()
+                .skip(MIGRATIONS.len())
+                .map(|need| (need.version, need.class))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(classes(RehearsalMigrations::None), vec![]);
+        assert_eq!(
+            classes(RehearsalMigrations::Expand),
+            vec![(9001, MigrationClass::Expand)]
+        );
+        assert_eq!(
+            classes(RehearsalMigrations::Contract),
+            vec![(9001, MigrationClass::Expand), (9002, MigrationClass::Contract)]
+        );
+        assert_eq!(RehearsalMigrations::parse(" contract"), Ok(RehearsalMigrations::Contract));
+        assert!(RehearsalMigrations::parse("drop").unwrap_err().contains("none, expand"));
+        assert_eq!(MigrationScope::parse("expand"), Ok(MigrationScope::Expand));
+        assert!(MigrationScope::parse("some").is_err());
     }
 }

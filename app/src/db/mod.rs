@@ -20,7 +20,10 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Executor};
 
-pub use migrations::{applied_versions, schema_needs, MigrationClass, MigrationNeed, MIGRATIONS};
+pub use migrations::{
+    applied_versions, schema_needs, MigrationClass, MigrationNeed, MigrationOptions, MigrationScope,
+    RehearsalMigrations, MIGRATIONS,
+};
 
 /// Which database server the pool talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,8 +90,13 @@ pub struct Database {
 impl Database {
     /// Connects to `url` (`sqlite://path` or `postgres://...`) and applies pending migrations.
     pub async fn connect(url: &str) -> Result<Database, DbError> {
+        Database::connect_with(url, MigrationOptions::default()).await
+    }
+
+    /// Connects and applies the pending migrations `options` choose.
+    pub async fn connect_with(url: &str, options: MigrationOptions) -> Result<Database, DbError> {
         let database = Database::connect_without_migrating(url).await?;
-        migrations::migrate(&database).await?;
+        migrations::migrate(&database, options).await?;
         Ok(database)
     }
 

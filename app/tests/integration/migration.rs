@@ -1,10 +1,14 @@
 //! Schema version 2 on a database written by version 1: rows and foreign keys survive the users
 //! table's change from globally unique emails to emails unique per firm, on both engines. And an
 //! older build on a newer database: it runs when every migration it does not know is `expand`,
-//! and refuses, naming it, one that is `contract` or has no recorded class.
+//! and refuses, naming it, one that is `contract` or has no recorded class. And the expand/contract
+//! sequence a deployment runs: a new build applies only its expand migrations beside the old one,
+//! serves with its contract migration pending, and applies it once asked for everything.
 
 use sqlx::{AnyConnection, Connection};
-use steno::db::{applied_versions, Backend, Database};
+use steno::db::{
+    applied_versions, Backend, Database, MigrationOptions, MigrationScope, RehearsalMigrations,
+};
 
 use crate::support::fresh_postgres_database;
 
@@ -209,4 +213,73 @@ async fn an_older_sqlite_build_runs_on_expand_migrations_and_refuses_contract_on
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_older_postgres_build_runs_on_expand_migrations_and_refuses_contract_ones() {
     older_build_on_a_newer_schema(fresh_postgres_database().await).await;
+}
+
+/// The stable build (no rehearsal migrations), the new build (rehearsal expand + contract) started
+/// with `--migrate expand`, then the new build's `migrate --class all` once the old one is gone.
+async fn expand_then_contract(url: String) {
+    let stable = MigrationOptions::default();
+    let new_beside_old = MigrationOptions {
+        rehearsal: RehearsalMigrations::Contract,
+        scope: MigrationScope::Expand,
+    };
+    let new_alone = MigrationOptions {
+        rehearsal: RehearsalMigrations::Contract,
+        scope: MigrationScope::All,
+    };
+    Database::connect_with(&url, stable).await.unwrap().close().await;
+
+    let canary = Database::connect_with(&url, new_beside_old)
+        .await
+        .expect("the new build starts with its contract migration pending");
+    assert_eq!(
+        applied_versions(&canary).await.unwrap(),
+        vec![1, 2, 9001],
+        "only the expand migration is applied"
+    );
+    sqlx::query("INSERT INTO rehearsal_notes (note) VALUES ('written by the new build')")
+        .execute(canary.pool())
+        .await
+        .expect("the expand migration's table exists");
+    canary.close().await;
+
+    let old = Database::connect_with(&url, stable)
+        .await
+        .expect("the old build still starts (a restart after a rollback)");
+    old.close().await;
+    let canary_again = Database::connect_with(&url, new_beside_old)
+        .await
+        .expect("starting again beside the old build changes nothing");
+    assert_eq!(applied_versions(&canary_again).await.unwrap(), vec![1, 2, 9001]);
+    canary_again.close().await;
+
+    let promoted = Database::connect_with(&url, new_alone)
+        .await
+        .expect("the contract migration applies once asked for");
+    assert_eq!(applied_versions(&promoted).await.unwrap(), vec![1, 2, 9001, 9002]);
+    promoted.close().await;
+    let refused = Database::connect_with(&url, stable)
+        .await
+        .expect_err("the old build must not run after the contract migration");
+    assert!(
+        refused
+            .to_string()
+            .contains("migration 9002 (rehearsal_contract, contract)"),
+        "{refused}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sqlite_release_applies_expand_migrations_beside_the_old_one_and_contract_ones_later() {
+    let directory = tempfile::tempdir().unwrap();
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        directory.path().join("steno.db").display()
+    );
+    expand_then_contract(url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_release_applies_expand_migrations_beside_the_old_one_and_contract_ones_later() {
+    expand_then_contract(fresh_postgres_database().await).await;
 }

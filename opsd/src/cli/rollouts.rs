@@ -284,6 +284,9 @@ fn print_rollout_line(rollout: &RolloutView) {
         rollout.canary_weight_percent,
         rollout.summary
     );
+    if let Some(schema) = &rollout.state.schema {
+        println!("  schema migrations: {}", schema.describe());
+    }
 }
 
 fn print_status(status: &ServiceStatus) {

@@ -30,6 +30,7 @@ mod costs;
 mod databases;
 pub mod files;
 mod maintenance;
+mod migrations;
 mod plans;
 mod raw;
 mod secrets;
@@ -45,6 +46,7 @@ pub use costs::{
     DEFAULT_GATE_MAX_AGE_INTERVALS, DEFAULT_MEMORY_MB, DEFAULT_ROLLOUT_WINDOW,
 };
 pub use databases::{parse_drill_checks, DatabaseConfig, DatabaseKind, RdsDatabaseConfig};
+pub use migrations::MigrationCommands;
 pub use maintenance::{check_maintenance_message, MAX_MAINTENANCE_MESSAGE};
 pub use plans::{NamedPlanError, DEFAULT_PLAN};
 pub use secrets::SecretSource;

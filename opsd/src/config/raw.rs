@@ -44,6 +44,22 @@ pub(super) struct RawConfig {
     pub(super) deploy_windows: Option<RawDeployWindows>,
 }
 
+/// `services.<name>.migrations`: the release program's arguments that list and run migrations.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMigrations {
+    #[serde(default)]
+    pub(super) enabled: Option<bool>,
+    #[serde(default)]
+    pub(super) list: Option<Vec<String>>,
+    #[serde(default)]
+    pub(super) expand: Option<Vec<String>>,
+    #[serde(default)]
+    pub(super) contract: Option<Vec<String>>,
+    #[serde(default)]
+    pub(super) timeout: Option<String>,
+}
+
 /// `costs`: where daily costs come from, the budgets, and the anomaly rules.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -245,6 +261,8 @@ pub(super) struct RawService {
     pub(super) alarm_gate: Option<String>,
     #[serde(default)]
     pub(super) deploy_windows: Option<RawDeployWindows>,
+    #[serde(default)]
+    pub(super) migrations: Option<RawMigrations>,
 }
 
 /// `services.<name>.aws`: where the service runs on AWS.

@@ -9,6 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::aws::{validate_aws, AwsServiceConfig};
+use super::migrations::{validate_migrations, MigrationCommands};
 use super::plans::{check_plan_checks, resolve_plan, DEFAULT_PLAN};
 use super::raw::{RawCheck, RawService};
 use super::secrets::{validate_release_env, ReleaseEnvRules, SecretSource};
@@ -75,6 +76,9 @@ pub struct ServiceConfig {
     /// When deploys may move (its own `deploy_windows`, else the top-level one); `None`: at any
     /// time.
     pub deploy_windows: Option<DeployWindowsConfig>,
+    /// How a release's schema migrations are listed and run around a rollout; `None`: opsd
+    /// leaves the schema to the release.
+    pub migrations: Option<MigrationCommands>,
 }
 
 impl ServiceConfig {
@@ -220,17 +224,30 @@ fn validate_service(
         (None, None) => Some("STENO_VERSION".to_string()),
         (None, Some(_)) => None,
     };
+    let migrations = validate_migrations(
+        raw.migrations,
+        raw.command.is_none(),
+        aws.is_some(),
+        &error,
+    )?;
     let command = match raw.command {
         Some(command) if command.is_empty() => {
             return Err(error("command", "must name a program".into()))
         }
         Some(command) => command,
-        None => vec![
-            context.steno_binary.display().to_string(),
-            "serve".into(),
-            "--addr".into(),
-            "127.0.0.1:{port}".into(),
-        ],
+        None => {
+            let mut command = vec![
+                context.steno_binary.display().to_string(),
+                "serve".into(),
+                "--addr".into(),
+                "127.0.0.1:{port}".into(),
+            ];
+            if migrations.is_some() {
+                // Contract migrations wait until opsd runs them after a promotion.
+                command.extend(["--migrate".into(), "expand".into()]);
+            }
+            command
+        }
     };
     if !command.iter().any(|arg| arg.contains("{port}"))
         && !raw.env.values().any(|value| value.contains("{port}"))
@@ -314,6 +331,7 @@ fn validate_service(
         budget_gate,
         alarm_gate,
         deploy_windows,
+        migrations,
         // On AWS an empty initial version means "whatever the alias routes now".
         initial_version: raw.initial_version.unwrap_or_else(|| {
             if aws.is_some() {

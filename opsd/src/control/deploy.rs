@@ -17,6 +17,7 @@ use crate::core::gate::GateKind;
 use crate::core::plan::{plan_from_document, preset, RolloutPlan};
 use crate::core::release_env::{check_env, check_key};
 use crate::core::rollout::{OperatorCommand, RolloutState};
+use crate::core::schema::{describe_all, SchemaChange};
 use crate::platform::ReleaseSpec;
 use crate::store::{NewRollout, StoreError};
 
@@ -69,6 +70,31 @@ impl std::fmt::Debug for DeployRequest {
 pub enum PlanChoice {
     Named(String),
     Document(serde_json::Value),
+}
+
+/// Who started a rollout, why, and with which action (`deploy`, `rollback`): audited.
+pub(super) struct StartedBy<'a> {
+    pub actor: &'a Actor,
+    pub reason: Option<String>,
+    pub action: &'a str,
+}
+
+/// What a rollout will do with the schema, as the timeline says it when the rollout starts.
+fn schema_plan_message(schema: &SchemaChange, canary: &str, stable: &str) -> String {
+    let mut parts = Vec::new();
+    if !schema.expand.is_empty() {
+        parts.push(format!(
+            "expand migrations {} run before the canary starts, while {stable} serves",
+            describe_all(&schema.expand)
+        ));
+    }
+    if !schema.contract.is_empty() {
+        parts.push(format!(
+            "contract migrations {} run after {canary} is promoted and {stable} is stopped",
+            describe_all(&schema.contract)
+        ));
+    }
+    format!("{canary} brings schema migrations: {}", parts.join("; "))
 }
 
 fn check_plan_checks(service: &ServiceConfig, plan: &RolloutPlan) -> Result<(), ControlError> {
@@ -181,6 +207,9 @@ impl Daemon {
                 "{version} is already the stable release of {service_name}"
             )));
         }
+        let canary = release_of(service, version, env, env_from);
+        // Before the gates: a refused schema change needs no snapshot.
+        let schema = self.schema_change_for(&stable, &canary, &plan).await?;
         let rollout_id = uuid::Uuid::new_v4().to_string();
         let gates = self
             .pass_gates(&GateRequest {
@@ -192,10 +221,19 @@ impl Daemon {
                 reason: reason.as_deref(),
             })
             .await?;
-        let canary = release_of(service, version, env, env_from);
         let view = self
             .start_rollout(
-                rollout_id, stable, canary, plan, actor, reason, "deploy", &gates,
+                rollout_id,
+                stable,
+                canary,
+                plan,
+                StartedBy {
+                    actor,
+                    reason,
+                    action: "deploy",
+                },
+                &gates,
+                schema,
             )
             .await?;
         if let Some(snapshot) = gates.snapshot {
@@ -237,32 +275,39 @@ impl Daemon {
         let plan = preset("AllAtOnce")
             .ok_or_else(|| ControlError::Invalid("the AllAtOnce preset is missing".into()))?
             .with_watch(Duration::ZERO);
+        let schema = self.schema_change_for(&stable, &previous, &plan).await?;
         let rollout_id = uuid::Uuid::new_v4().to_string();
         self.start_rollout(
             rollout_id,
             stable,
             previous,
             plan,
-            actor,
-            reason,
-            "rollback",
+            StartedBy {
+                actor,
+                reason,
+                action: "rollback",
+            },
             &GatesPassed::default(),
+            schema,
         )
         .await
     }
 
-    #[allow(clippy::too_many_arguments)]
     pub(super) async fn start_rollout(
         &self,
         id: String,
         stable: ReleaseSpec,
         canary: ReleaseSpec,
         plan: RolloutPlan,
-        actor: &Actor,
-        reason: Option<String>,
-        action: &str,
+        started_by: StartedBy<'_>,
         gates: &GatesPassed,
+        schema: Option<SchemaChange>,
     ) -> Result<RolloutView, ControlError> {
+        let StartedBy {
+            actor,
+            reason,
+            action,
+        } = started_by;
         let service = canary.service.clone();
         let now = self.now_ms();
         let mut state = RolloutState::new(id.clone(), stable.clone(), canary.clone(), plan, now);
@@ -277,6 +322,7 @@ impl Daemon {
             (None, None) => state,
         };
         state.window_overridden = gates.window_overridden;
+        state.schema = schema;
         let state_json = serde_json::to_string(&state)
             .map_err(|error| ControlError::Invalid(error.to_string()))?;
         let mut active = self.active.lock().await;
@@ -316,6 +362,15 @@ impl Daemon {
             ),
         )
         .await;
+        if let Some(schema) = &state.schema {
+            self.event(
+                &service,
+                Some(&id),
+                EventKind::Migration,
+                schema_plan_message(schema, &canary.version, &stable.version),
+            )
+            .await;
+        }
         active.insert(
             service.clone(),
             Arc::new(Mutex::new(ActiveRollout::resumed(state.clone(), 1))),

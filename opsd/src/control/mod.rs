@@ -22,6 +22,9 @@ mod freezes;
 mod gate_tests;
 mod gates;
 mod maintenance;
+mod migrations;
+#[cfg(test)]
+mod migration_tests;
 mod metrics;
 mod observe;
 mod overview;
@@ -132,7 +135,12 @@ struct ActiveRollout {
     commands: Vec<OperatorCommand>,
     /// Approvals given since the last tick, counted by the core.
     approvals: Vec<Approval>,
+    /// The rollout's running schema migrations: its expand phase before the canary starts, or
+    /// its contract migrations after a promotion.
+    migration: Option<migrations::MigrationTask>,
     /// Set once a terminal rollout's traffic, stable release and loser are settled.
+    finished: bool,
+    /// Set once a terminal rollout is finished and its contract migrations, if any, have run.
     settled: bool,
     /// The last reconcile error, so a persisting one (like drift) is put on the timeline once.
     last_error: Option<String>,
@@ -212,6 +220,8 @@ impl ActiveRollout {
             checks: Vec::new(),
             commands: Vec::new(),
             approvals: Vec::new(),
+            migration: None,
+            finished: false,
             settled: false,
             last_error: None,
             traffic_drift: None,

@@ -36,11 +36,28 @@ impl Daemon {
         let canary = rollout.state.canary.clone();
         let mut pending_actions: Vec<Action> = Vec::new();
 
+        // The expand phase: the canary's expand migrations run before it starts.
+        let may_move = !rollout.state.phase.is_terminal() && rollout.state.gate_hold.is_none();
+        let schema = rollout.state.schema.as_ref();
+        if may_move && schema.is_some_and(|schema| schema.expand_due()) {
+            match rollout.migration.take() {
+                None => rollout.migration = self.spawn_expand(rollout),
+                Some(handle) if handle.is_finished() => {
+                    observation.expand_result = Some(handle.await.unwrap_or_else(|error| {
+                        Err(format!("the migration task failed: {error}"))
+                    }))
+                }
+                Some(handle) => rollout.migration = Some(handle),
+            }
+        }
+        let canary_may_start = rollout
+            .state
+            .schema
+            .as_ref()
+            .is_none_or(|schema| schema.canary_may_start());
+
         // The canary process: started once, and again after an opsd restart.
-        if !rollout.canary_running
-            && !rollout.state.phase.is_terminal()
-            && rollout.state.gate_hold.is_none()
-        {
+        if !rollout.canary_running && may_move && canary_may_start {
             match rollout.canary_start.take() {
                 None => {
                     let runner = self.platforms.runner.clone();

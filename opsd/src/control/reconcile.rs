@@ -59,10 +59,8 @@ impl Daemon {
 
     pub(super) async fn reconcile(&self, rollout: &mut ActiveRollout) -> Result<(), ControlError> {
         if rollout.state.phase.is_terminal() {
-            // Terminal but not settled (the last attempt failed): settle again.
-            self.finish(rollout).await?;
-            rollout.settled = true;
-            return Ok(());
+            // Terminal but not settled (the last attempt failed, or contract migrations run).
+            return self.settle(rollout).await;
         }
         let now = self.now_ms();
         let state_before = serde_json::to_string(&rollout.state).ok();
@@ -122,8 +120,7 @@ impl Daemon {
             }
         }
         if rollout.state.phase.is_terminal() {
-            self.finish(rollout).await?;
-            rollout.settled = true;
+            self.settle(rollout).await?;
         } else {
             let split = if rollout.canary_running {
                 desired_split(&rollout.state)
@@ -132,6 +129,17 @@ impl Daemon {
             };
             self.apply_split(&service, &split).await?;
         }
+        Ok(())
+    }
+
+    /// The end of a terminal rollout: traffic, stable release and loser settled once, then the
+    /// contract migrations of a promotion; settled when both are done.
+    async fn settle(&self, rollout: &mut ActiveRollout) -> Result<(), ControlError> {
+        if !rollout.finished {
+            self.finish(rollout).await?;
+            rollout.finished = true;
+        }
+        rollout.settled = self.contract_after_promotion(rollout).await?;
         Ok(())
     }
 

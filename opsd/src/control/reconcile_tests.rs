@@ -55,6 +55,13 @@ pub(super) struct FakePlatform {
     splits: StdMutex<HashMap<String, TrafficSplit>>,
     traffic: StdMutex<HashMap<String, Traffic>>,
     failing_split_changes: AtomicU32,
+    /// What a version reports of its migrations (`migrations --json`), when set; otherwise the
+    /// one expand migration every version has.
+    pub(super) migration_reports: StdMutex<HashMap<String, String>>,
+    /// Makes every migration command (not the listing) fail.
+    pub(super) failing_migrations: std::sync::atomic::AtomicBool,
+    /// Starts, stops and migration commands, in order: `start v2`, `stop v1`, `v2: migrate ...`.
+    pub(super) log: StdMutex<Vec<String>>,
 }
 
 impl FakePlatform {
@@ -76,13 +83,49 @@ impl ReleaseRunner for FakePlatform {
     async fn ensure_running(&self, release: &ReleaseSpec) -> Result<(), PlatformError> {
         if self.running.lock().unwrap().insert(release.release_id()) {
             self.started.lock().unwrap().push(release.version.clone());
+            self.log
+                .lock()
+                .unwrap()
+                .push(format!("start {}", release.version));
         }
         Ok(())
     }
     async fn stop(&self, release: &ReleaseSpec) -> Result<(), PlatformError> {
         self.running.lock().unwrap().remove(&release.release_id());
         self.stopped.lock().unwrap().push(release.version.clone());
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("stop {}", release.version));
         Ok(())
+    }
+    async fn run_task(
+        &self,
+        release: &ReleaseSpec,
+        args: &[String],
+        _timeout: std::time::Duration,
+    ) -> Result<crate::platform::TaskOutput, PlatformError> {
+        let output = |success: bool, stdout: String| crate::platform::TaskOutput {
+            success,
+            ended: format!("exit status {}", if success { 0 } else { 1 }),
+            stdout,
+            stderr: if success { String::new() } else { "migration 9001 failed: disk full".into() },
+        };
+        if args.first().map(String::as_str) == Some("migrations") {
+            let report = self.migration_reports.lock().unwrap().get(&release.version).cloned();
+            return Ok(output(
+                true,
+                report.unwrap_or_else(|| {
+                    r#"{"migrations":[{"version":1,"name":"initial","class":"expand"}]}"#.into()
+                }),
+            ));
+        }
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("{}: {}", release.version, args.join(" ")));
+        let success = !self.failing_migrations.load(Ordering::SeqCst);
+        Ok(output(success, "applied: some\ndatabase is at schema version 9001".into()))
     }
     async fn probe_health(&self, release: &ReleaseSpec) -> HealthStatus {
         if self.running.lock().unwrap().contains(&release.release_id()) {

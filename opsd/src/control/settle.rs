@@ -54,7 +54,7 @@ impl Daemon {
         if let Err(error) = self.platforms.runner.stop(&loser).await {
             tracing::warn!(release = %loser.release_id(), error = %error, "could not stop the release that lost the rollout");
         }
-        if state.phase == Phase::Promoted && !rollout.settled {
+        if state.phase == Phase::Promoted && !rollout.finished {
             self.purge_cdn_after_promotion(&state.service, &state.id)
                 .await;
         }

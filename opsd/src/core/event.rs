@@ -38,6 +38,9 @@ pub enum EventKind {
     Notification,
     /// A notification could not be delivered to a target after its retries.
     NotificationFailed,
+    /// A rollout's schema change: what a release brings, and contract migrations run after a
+    /// promotion (expand migrations are a decision, `migrate`).
+    Migration,
 }
 
 impl EventKind {
@@ -60,6 +63,7 @@ impl EventKind {
             EventKind::ReleaseRecovered => "release_recovered",
             EventKind::Notification => "notification",
             EventKind::NotificationFailed => "notification_failed",
+            EventKind::Migration => "migration",
         }
     }
 }
@@ -82,6 +86,7 @@ mod tests {
             DecisionKind::Fail,
             DecisionKind::AwaitApproval,
             DecisionKind::Wait,
+            DecisionKind::Migrate,
         ] {
             let stored = serde_json::to_value(kind).unwrap();
             assert_eq!(stored.as_str(), Some(EventKind::Decision(kind).as_str()));

@@ -1,7 +1,7 @@
 //! The pure decision core: traffic samples, rollout plans, alarm rules, canary analysis, the
 //! rollout state machine with its watch after promotion, alarm states in production and the stable
 //! release's health, DR drill verdicts with their schedules, cost budgets, forecasts and anomalies,
-//! and deploy windows.
+//! deploy windows, and schema changes across a rollout (expand/contract).
 //! invariant: nothing here awaits, reads a clock, or does I/O.
 pub mod alarm_state;
 pub mod alarms;
@@ -22,6 +22,7 @@ pub mod retry;
 pub mod rollout;
 pub mod rollout_window;
 pub mod schedule;
+pub mod schema;
 pub mod severity;
 pub mod stable_health;
 pub mod traffic;

@@ -99,6 +99,7 @@ mod tests {
         let plan = RolloutPlan {
             name: "test".into(),
             steps: vec![step(10, 300), step(100, 900)],
+            contract_migrations: Default::default(),
         };
         let mut state = RolloutState::new("r1".into(), release("v1"), release("v2"), plan, 0);
         state.phase = Phase::Baking;

@@ -14,6 +14,8 @@
 //!     checks: [smoke]
 //!   - weight: 100
 //! watch: 15m            # after reaching 100 %: the watch before promotion (0 promotes at once)
+//! contract_migrations: after_watch   # optional: a release's new contract migrations run after
+//!                                    # the promotion (default: such a release is refused)
 //! ```
 //!
 //! The 100 % step's bake is the **watch**: the new release takes all traffic while the previous
@@ -32,6 +34,7 @@ use serde::{Deserialize, Serialize};
 use super::approval::{ApprovalRule, RawApprovalRule};
 use super::config_error::{locate_list_field, top_level_key_location, ConfigError};
 use super::duration::{format_duration, ConfigDuration};
+use super::schema::ContractMigrations;
 
 /// One step: the canary takes `canary_weight_percent` of traffic for `bake`, and the smoke checks
 /// named in `checks` run when the step begins.
@@ -51,6 +54,10 @@ pub struct PlanStep {
 pub struct RolloutPlan {
     pub name: String,
     pub steps: Vec<PlanStep>,
+    /// Whether a release's new contract migrations may run, after the promotion (see
+    /// `core::schema`).
+    #[serde(default)]
+    pub contract_migrations: ContractMigrations,
 }
 
 impl RolloutPlan {
@@ -107,7 +114,8 @@ impl RolloutPlan {
 
     /// A one-line description, like `10 % for 5m → 100 %`.
     pub fn describe(&self) -> String {
-        self.steps
+        let steps = self
+            .steps
             .iter()
             .map(|step| {
                 let mut text = format!("{} %", step.canary_weight_percent);
@@ -125,7 +133,13 @@ impl RolloutPlan {
                 text
             })
             .collect::<Vec<_>>()
-            .join(" → ")
+            .join(" → ");
+        match self.contract_migrations {
+            ContractMigrations::Refuse => steps,
+            ContractMigrations::AfterWatch => {
+                format!("{steps} → contract migrations after the promotion")
+            }
+        }
     }
 }
 
@@ -186,6 +200,7 @@ pub fn preset(name: &str) -> Option<RolloutPlan> {
     Some(RolloutPlan {
         name: canonical.to_string(),
         steps,
+        contract_migrations: ContractMigrations::Refuse,
     })
 }
 
@@ -239,6 +254,8 @@ struct RawPlan {
     /// The 100 % step's bake, said at the plan's level.
     #[serde(default)]
     watch: Option<ConfigDuration>,
+    #[serde(default)]
+    contract_migrations: ContractMigrations,
 }
 
 #[derive(Deserialize)]
@@ -494,6 +511,7 @@ fn plan_from_raw(
     let watch = raw.watch.map(|watch| watch.0);
     Ok(RolloutPlan {
         name,
+        contract_migrations: raw.contract_migrations,
         steps: raw
             .steps
             .into_iter()
@@ -533,7 +551,11 @@ pub fn plan_document(plan: &RolloutPlan) -> serde_json::Value {
             document
         })
         .collect();
-    serde_json::json!({"name": plan.name, "steps": steps})
+    let mut document = serde_json::json!({"name": plan.name, "steps": steps});
+    if plan.contract_migrations == ContractMigrations::AfterWatch {
+        document["contract_migrations"] = "after_watch".into();
+    }
+    document
 }
 
 /// At most 40 characters of a name, for an error message.
@@ -696,6 +718,27 @@ mod tests {
             zero.to_string().contains("1 to 10 different people"),
             "{zero}"
         );
+    }
+
+    #[test]
+    fn a_plan_may_run_contract_migrations_after_the_watch() {
+        let plain = parse_plan("p.yaml", FAST_DEMO).unwrap();
+        assert_eq!(plain.contract_migrations, ContractMigrations::Refuse);
+        let contract = parse_plan(
+            "c.yaml",
+            &format!("{FAST_DEMO}contract_migrations: after_watch\n"),
+        )
+        .unwrap();
+        assert_eq!(contract.contract_migrations, ContractMigrations::AfterWatch);
+        assert!(contract
+            .describe()
+            .ends_with("contract migrations after the promotion"));
+        let again = plan_from_document("doc", plan_document(&contract)).unwrap();
+        assert_eq!(again, contract);
+        let wrong = parse_plan("w.yaml", &format!("{FAST_DEMO}contract_migrations: now\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(wrong.contains("after_watch"), "{wrong}");
     }
 
     /// R-WATCH-1: `watch:` is the 100 % step's bake, said once; `watch: 0` means none.

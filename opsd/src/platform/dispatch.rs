@@ -88,6 +88,17 @@ impl ReleaseRunner for PerService {
             Err(_) => 0,
         }
     }
+    async fn run_task(
+        &self,
+        release: &ReleaseSpec,
+        args: &[String],
+        timeout: std::time::Duration,
+    ) -> Result<crate::platform::TaskOutput, PlatformError> {
+        self.platform(&release.service)?
+            .runner
+            .run_task(release, args, timeout)
+            .await
+    }
     async fn running(&self) -> Vec<ReleaseSpec> {
         // Several services share one platform: ask each platform once.
         let mut runners: Vec<Arc<dyn ReleaseRunner>> = Vec::new();

@@ -37,6 +37,17 @@ pub enum PlatformError {
     Drift { target: String, detail: String },
 }
 
+/// What a one-off command of a release (its migrations, say) printed and how it ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskOutput {
+    pub success: bool,
+    /// `exit status 0`, `exit status 1`, `killed by signal 9`.
+    pub ended: String,
+    /// The first 64 KiB of each stream, as text.
+    pub stdout: String,
+    pub stderr: String,
+}
+
 /// Starts, stops and probes releases.
 #[async_trait::async_trait]
 pub trait ReleaseRunner: Send + Sync {
@@ -60,6 +71,20 @@ pub trait ReleaseRunner: Send + Sync {
     async fn crashes(&self, release: &ReleaseSpec) -> u64 {
         let _ = release;
         0
+    }
+    /// Runs the release's program once with `args` and the release's environment (not serving:
+    /// no port), for at most `timeout`, and returns what it printed.
+    async fn run_task(
+        &self,
+        release: &ReleaseSpec,
+        args: &[String],
+        timeout: std::time::Duration,
+    ) -> Result<TaskOutput, PlatformError> {
+        let _ = (args, timeout);
+        Err(PlatformError::Operation {
+            operation: format!("running a one-off command of {}", release.release_id()),
+            message: "this platform cannot run one-off commands of a release".into(),
+        })
     }
 }
 

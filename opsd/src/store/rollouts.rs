@@ -175,6 +175,40 @@ impl Store {
         })
     }
 
+    /// Stores what happened after a rollout finished (its contract migrations) in its state,
+    /// at the revision it was read at; phase and outcome stay as they are.
+    pub async fn update_finished_rollout_state(
+        &self,
+        rollout_id: &str,
+        expected_revision: i64,
+        state_json: &str,
+    ) -> Result<i64, StoreError> {
+        require_json(state_json, "rollout state")?;
+        let updated = sqlx::query(
+            "UPDATE rollouts SET state_json = ?, revision = revision + 1, updated_at = ? \
+             WHERE id = ? AND revision = ? AND finished_at IS NOT NULL RETURNING revision",
+        )
+        .bind(state_json)
+        .bind(time_text(Utc::now()))
+        .bind(rollout_id)
+        .bind(expected_revision)
+        .fetch_optional(self.pool())
+        .await?;
+        match updated {
+            Some(row) => Ok(row.try_get("revision")?),
+            None => Err(match self.get_rollout(rollout_id).await? {
+                None => StoreError::RolloutNotFound {
+                    rollout_id: rollout_id.to_string(),
+                },
+                Some(current) => StoreError::Conflict {
+                    rollout_id: rollout_id.to_string(),
+                    expected_revision,
+                    found_revision: current.revision,
+                },
+            }),
+        }
+    }
+
     /// One rollout by id.
     pub async fn get_rollout(&self, rollout_id: &str) -> Result<Option<RolloutRecord>, StoreError> {
         let query = format!("SELECT {ROLLOUT_COLUMNS} FROM rollouts WHERE id = ?");

@@ -27,6 +27,7 @@ use super::cost::release_cost::{CostPerRequestComparison, CostPerRequestPolicy};
 use super::duration::format_duration;
 use super::plan::RolloutPlan;
 use super::rollout_window::start_when_the_window_opens;
+use super::schema::{describe_all, Migration, MigrationRun, SchemaChange};
 use super::traffic::{SecondSample, TrafficSample};
 use super::watch::ReferenceTraffic;
 use crate::core::release::{HealthStatus, ReleaseSpec, TrafficSplit};
@@ -194,6 +195,10 @@ pub struct RolloutState {
     /// its steps advance outside windows too.
     #[serde(default)]
     pub window_overridden: bool,
+    /// The schema migrations the canary brings (expand before it starts, contract after the
+    /// promotion), when it brings any (`core::schema`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<SchemaChange>,
 }
 
 /// What the platforms and the operator reported since the previous step.
@@ -220,6 +225,9 @@ pub struct Observation {
     pub approvals: Vec<Approval>,
     /// Whether the service's deploy windows are open now (open when it has none).
     pub deploy_window: super::window::WindowState,
+    /// How the rollout's expand migrations ended, once they ran: what they did and that the
+    /// stable release is healthy on the expanded schema, or why not.
+    pub expand_result: Option<Result<String, String>>,
 }
 
 /// Whether the canary release is up.
@@ -261,6 +269,8 @@ pub enum DecisionKind {
     AwaitApproval,
     /// A step's bake passed outside the deploy windows: the weight is kept until one opens.
     Wait,
+    /// The canary's expand migrations were applied and the stable release is healthy on them.
+    Migrate,
 }
 
 impl DecisionKind {
@@ -278,6 +288,7 @@ impl DecisionKind {
             DecisionKind::Fail => "fail",
             DecisionKind::AwaitApproval => "await_approval",
             DecisionKind::Wait => "wait",
+            DecisionKind::Migrate => "migrate",
         }
     }
 }
@@ -315,6 +326,9 @@ pub struct Evidence {
     /// During the watch at 100 %: the previous release's recorded traffic the comparison used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference: Option<ReferenceTraffic>,
+    /// The schema migrations the decision applied or tried.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub migrations: Vec<Migration>,
 }
 
 /// Side effects the reconciler performs for a step (traffic itself follows [`desired_split`]).
@@ -359,6 +373,7 @@ impl RolloutState {
             approval: None,
             waiting_for_window: None,
             window_overridden: false,
+            schema: None,
         }
     }
 
@@ -518,6 +533,9 @@ pub fn step(
 /// that shifts everything at once and no watch, is promoted); a canary that cannot start fails.
 fn step_starting(state: &mut RolloutState, observation: &Observation, actions: &mut Vec<Action>) {
     let now = observation.now_ms;
+    if !migrate_before_start(state, observation, actions) {
+        return;
+    }
     match &observation.canary_readiness {
         Readiness::Pending => {}
         Readiness::Failed(reason) => {
@@ -586,6 +604,77 @@ fn step_starting(state: &mut RolloutState, observation: &Observation, actions: &
                 Evidence::default(),
                 actions,
             );
+        }
+    }
+}
+
+/// The expand phase before a canary starts: while the rollout's expand migrations run nothing
+/// else moves; once applied (with the stable release healthy on them) the decision is recorded
+/// and the canary may start; if they failed, the rollout fails before the canary takes any
+/// traffic. Returns whether the canary may start.
+fn migrate_before_start(
+    state: &mut RolloutState,
+    observation: &Observation,
+    actions: &mut Vec<Action>,
+) -> bool {
+    let now = observation.now_ms;
+    let Some(schema) = state.schema.as_mut() else {
+        return true;
+    };
+    if !schema.expand_due() {
+        return schema.canary_may_start();
+    }
+    let migrations = schema.expand.clone();
+    match &observation.expand_result {
+        None => {
+            state.last_summary = format!(
+                "applying expand migrations {} before the canary starts",
+                describe_all(&migrations)
+            );
+            false
+        }
+        Some(Ok(detail)) => {
+            schema.expand_run = MigrationRun::Applied(now);
+            let summary = format!(
+                "expand migrations {} applied before the canary starts; {detail}",
+                describe_all(&migrations)
+            );
+            let evidence = Evidence {
+                migrations,
+                ..Evidence::default()
+            };
+            record(
+                state,
+                DecisionKind::Migrate,
+                now,
+                summary,
+                evidence,
+                actions,
+            );
+            true
+        }
+        Some(Err(reason)) => {
+            schema.expand_run = MigrationRun::Failed(reason.clone());
+            let summary = format!(
+                "the expand migrations {} failed, so the canary {} was not started: {reason}",
+                describe_all(&migrations),
+                state.canary.version
+            );
+            let evidence = Evidence {
+                migrations,
+                health_detail: Some(reason.clone()),
+                ..Evidence::default()
+            };
+            finish(
+                state,
+                Phase::Failed,
+                DecisionKind::Fail,
+                now,
+                summary,
+                evidence,
+                actions,
+            );
+            false
         }
     }
 }
@@ -665,6 +754,12 @@ fn finish(
 ) {
     state.phase = phase;
     state.finished_at_ms = Some(now);
+    if phase != Phase::Promoted {
+        // Contract migrations run only after a promotion.
+        if let Some(schema) = state.schema.as_mut().filter(|schema| schema.contract_due()) {
+            schema.contract_run = MigrationRun::Skipped;
+        }
+    }
     record(state, kind, now, summary, evidence, actions);
 }
 

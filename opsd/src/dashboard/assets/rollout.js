@@ -96,7 +96,7 @@
           ' plan ' + rollout.plan + ' · step ' + rollout.step + ' of ' + rollout.steps + ' · started ', when(rollout.created_at),
           rollout.finished_at ? el('span', {}, ' · ended ', when(rollout.finished_at)) : null),
         el('p', { class: 'summary', text: rollout.summary }),
-        el('h2', { text: 'Plan' }), planSteps(rollout),
+        el('h2', { text: 'Plan' }), planSteps(rollout), schemaMigrations(rollout.state.schema),
         el('h2', { text: 'Canary against baseline' }), trafficCharts(traffic),
         el('h2', { text: 'Decisions' }),
         el('ol', { class: 'decisions' }, rollout.decisions.map((decision) => el('li', { 'data-kind': decision.kind },
@@ -108,6 +108,18 @@
         rolloutTimeline(entries));
       updateBakes();
     });
+  }
+
+  // The schema migrations the rollout brings: expand before the canary, contract after promotion.
+  function schemaMigrations(schema) {
+    if (!schema) return null;
+    const run = (state) => ({ pending: 'pending', applied: 'applied', failed: 'failed: ' + (state.detail || ''),
+      skipped: 'not run (the rollout was not promoted)' })[state.state] || state.state;
+    const group = (label, migrations, state) => migrations.length === 0 ? null : el('li', {},
+      label + ' ' + migrations.map((m) => m.version + ' ' + m.name).join(', ') + ': ' + run(state));
+    return el('ul', { class: 'schema-migrations', 'aria-label': 'Schema migrations' },
+      group('Expand migrations (before the canary)', schema.expand, schema.expand_run),
+      group('Contract migrations (after the promotion)', schema.contract, schema.contract_run));
   }
 
   Object.assign(window.opsd, { renderRollout, refreshTrafficCharts });

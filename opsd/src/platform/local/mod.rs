@@ -4,6 +4,7 @@
 pub mod costs;
 pub mod postgres_snapshots;
 mod reclaimable_body;
+mod release_task;
 pub mod router;
 pub mod sqlite_snapshots;
 pub mod supervisor;
@@ -115,6 +116,15 @@ impl ReleaseRunner for LocalPlatform {
 
     async fn crashes(&self, release: &ReleaseSpec) -> u64 {
         self.supervisor.crashes(release).await
+    }
+
+    async fn run_task(
+        &self,
+        release: &ReleaseSpec,
+        args: &[String],
+        timeout: std::time::Duration,
+    ) -> Result<crate::platform::TaskOutput, PlatformError> {
+        self.supervisor.run_task(release, args, timeout).await
     }
 
     async fn release_url(&self, release: &ReleaseSpec) -> Option<String> {

@@ -19,7 +19,7 @@ use tokio::task::JoinHandle;
 
 use crate::error_chain::error_chain;
 use crate::platform::secrets::Secrets;
-use crate::platform::{HealthStatus, PlatformError, ReleaseRunner, ReleaseSpec};
+use crate::platform::{HealthStatus, PlatformError, ReleaseRunner, ReleaseSpec, TaskOutput};
 
 /// The path probed for readiness and health unless a service names another.
 pub const DEFAULT_HEALTH_PATH: &str = "/v1/health";
@@ -486,6 +486,26 @@ impl ReleaseRunner for Supervisor {
             .map_or(0, |managed| managed.state.borrow().crashes)
     }
 
+    async fn run_task(
+        &self,
+        release: &ReleaseSpec,
+        args: &[String],
+        timeout: Duration,
+    ) -> Result<TaskOutput, PlatformError> {
+        let config = self.inner.services.get(&release.service).ok_or_else(|| {
+            PlatformError::UnknownRelease {
+                release: release.release_id(),
+            }
+        })?;
+        let env = release_environment(config, release, &self.inner.secrets).map_err(|reason| {
+            PlatformError::Start {
+                release: release.release_id(),
+                reason,
+            }
+        })?;
+        super::release_task::run(config, release, env, args, timeout).await
+    }
+
     async fn running(&self) -> Vec<ReleaseSpec> {
         let mut running: Vec<ReleaseSpec> = lock(&self.inner.releases)
             .values()
@@ -495,6 +515,21 @@ impl ReleaseRunner for Supervisor {
         running.sort_by_key(ReleaseSpec::release_id);
         running
     }
+}
+
+/// A release's environment: the service's, its secrets (read now), then the release's own.
+pub(super) fn release_environment(
+    config: &LocalServiceConfig,
+    spec: &ReleaseSpec,
+    secrets: &Secrets,
+) -> Result<BTreeMap<String, String>, String> {
+    let mut env_from = config.env_from.clone();
+    env_from.extend(spec.env_from.clone());
+    let secret_values = secrets.resolve(&env_from).map_err(|error| error.to_string())?;
+    let mut env = config.base_env.clone();
+    env.extend(secret_values);
+    env.extend(spec.env.clone());
+    Ok(env)
 }
 
 /// Everything needed to start (and restart) one release's child.
@@ -525,17 +560,12 @@ impl LaunchPlan {
             .map(|word| word.replace(PORT_TOKEN, &port_text));
         let program = words.next().unwrap_or_default();
         let args = words.collect();
-        let mut env_from = release.config.env_from.clone();
-        env_from.extend(release.spec.env_from.clone());
-        let secret_values = secrets
-            .resolve(&env_from)
-            .map_err(|error| PlatformError::Start {
+        let mut env = release_environment(&release.config, &release.spec, secrets).map_err(
+            |reason| PlatformError::Start {
                 release: release.id.clone(),
-                reason: error.to_string(),
-            })?;
-        let mut env = release.config.base_env.clone();
-        env.extend(secret_values);
-        env.extend(release.spec.env.clone());
+                reason,
+            },
+        )?;
         env.insert("PORT".to_string(), port_text);
         Ok(LaunchPlan {
             release_id: release.id.clone(),
@@ -764,7 +794,7 @@ fn signal_process_group(pid: u32, signal: libc::c_int) {
 
 /// Puts the child in its own process group and, on Linux, has the kernel SIGKILL it when opsd
 /// dies.
-fn confine_child(command: &mut Command) {
+pub(super) fn confine_child(command: &mut Command) {
     #[cfg(unix)]
     command.process_group(0);
     #[cfg(target_os = "linux")]
@@ -802,7 +832,7 @@ struct SpawnRequest {
 
 /// Spawns on a thread that lives as long as opsd: the Linux parent-death signal fires when the
 /// *thread* that forked the child exits, and tokio's blocking threads come and go.
-async fn spawn_from_lasting_thread(mut command: Command) -> std::io::Result<Child> {
+pub(super) async fn spawn_from_lasting_thread(mut command: Command) -> std::io::Result<Child> {
     static SPAWNER: OnceLock<Option<std::sync::mpsc::Sender<SpawnRequest>>> = OnceLock::new();
     let spawner = SPAWNER.get_or_init(|| {
         let (requests, incoming) = std::sync::mpsc::channel::<SpawnRequest>();
