@@ -111,8 +111,9 @@ fn main() -> anyhow::Result<()> {
     if let Command::Migrations { json } = command {
         // What this build needs of the schema: no database, no settings but the rehearsal.
         let rehearsal = std::env::var("STENO_CHAOS_MIGRATIONS").unwrap_or_default();
-        let rehearsal = RehearsalMigrations::parse(&rehearsal)
-            .map_err(|reason| anyhow::anyhow!("STENO_CHAOS_MIGRATIONS={rehearsal:?} is invalid: {reason}"))?;
+        let rehearsal = RehearsalMigrations::parse(&rehearsal).map_err(|reason| {
+            anyhow::anyhow!("STENO_CHAOS_MIGRATIONS={rehearsal:?} is invalid: {reason}")
+        })?;
         print_migrations(rehearsal, json);
         return Ok(());
     }
@@ -149,7 +150,9 @@ async fn migrate(settings: Settings) -> anyhow::Result<()> {
     let rehearsal = settings.migrations.rehearsal;
     let before = match steno::db::Database::connect_without_migrating(&settings.database_url).await
     {
-        Ok(database) => steno::db::applied_versions(&database).await.unwrap_or_default(),
+        Ok(database) => steno::db::applied_versions(&database)
+            .await
+            .unwrap_or_default(),
         Err(_) => Vec::new(),
     };
     let state = AppState::start(settings).await?;
@@ -167,7 +170,11 @@ async fn migrate(settings: Settings) -> anyhow::Result<()> {
         .collect();
     println!(
         "applied: {}",
-        if applied.is_empty() { "none".to_string() } else { applied.join(", ") }
+        if applied.is_empty() {
+            "none".to_string()
+        } else {
+            applied.join(", ")
+        }
     );
     if !pending.is_empty() {
         println!("pending: {}", pending.join(", "));

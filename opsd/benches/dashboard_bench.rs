@@ -50,6 +50,7 @@ async fn seed_store(path: &Path) {
             checks: Vec::new(),
             approval: None,
         }],
+        contract_migrations: Default::default(),
     };
     let release = |version: &str| ReleaseSpec {
         service: "steno".into(),

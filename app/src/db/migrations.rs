@@ -65,9 +65,11 @@ impl RehearsalMigrations {
             "" | "none" => Ok(RehearsalMigrations::None),
             "expand" => Ok(RehearsalMigrations::Expand),
             "contract" => Ok(RehearsalMigrations::Contract),
-            _ => Err("must be none, expand (adds rehearsal migration 9001) or contract \
+            _ => Err(
+                "must be none, expand (adds rehearsal migration 9001) or contract \
                  (adds 9001 and the contract migration 9002)"
-                .to_string()),
+                    .to_string(),
+            ),
         }
     }
 }
@@ -89,9 +91,11 @@ impl MigrationScope {
         match value.trim() {
             "all" => Ok(MigrationScope::All),
             "expand" => Ok(MigrationScope::Expand),
-            _ => Err("must be all (every pending migration) or expand (stop before the first \
+            _ => Err(
+                "must be all (every pending migration) or expand (stop before the first \
                  contract migration)"
-                .to_string()),
+                    .to_string(),
+            ),
         }
     }
 }
@@ -280,8 +284,7 @@ async fn apply_pending(
         if applied.contains(&migration.version) {
             continue;
         }
-        if options.scope == MigrationScope::Expand && migration.class == MigrationClass::Contract
-        {
+        if options.scope == MigrationScope::Expand && migration.class == MigrationClass::Contract {
             tracing::info!(
                 version = migration.version,
                 name = migration.name,
@@ -467,10 +470,18 @@ mod tests {
         );
         assert_eq!(
             classes(RehearsalMigrations::Contract),
-            vec![(9001, MigrationClass::Expand), (9002, MigrationClass::Contract)]
+            vec![
+                (9001, MigrationClass::Expand),
+                (9002, MigrationClass::Contract)
+            ]
         );
-        assert_eq!(RehearsalMigrations::parse(" contract"), Ok(RehearsalMigrations::Contract));
-        assert!(RehearsalMigrations::parse("drop").unwrap_err().contains("none, expand"));
+        assert_eq!(
+            RehearsalMigrations::parse(" contract"),
+            Ok(RehearsalMigrations::Contract)
+        );
+        assert!(RehearsalMigrations::parse("drop")
+            .unwrap_err()
+            .contains("none, expand"));
         assert_eq!(MigrationScope::parse("expand"), Ok(MigrationScope::Expand));
         assert!(MigrationScope::parse("some").is_err());
     }

@@ -21,8 +21,8 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Executor};
 
 pub use migrations::{
-    applied_versions, schema_needs, MigrationClass, MigrationNeed, MigrationOptions, MigrationScope,
-    RehearsalMigrations, MIGRATIONS,
+    applied_versions, schema_needs, MigrationClass, MigrationNeed, MigrationOptions,
+    MigrationScope, RehearsalMigrations, MIGRATIONS,
 };
 
 /// Which database server the pool talks to.

@@ -227,7 +227,11 @@ async fn expand_then_contract(url: String) {
         rehearsal: RehearsalMigrations::Contract,
         scope: MigrationScope::All,
     };
-    Database::connect_with(&url, stable).await.unwrap().close().await;
+    Database::connect_with(&url, stable)
+        .await
+        .unwrap()
+        .close()
+        .await;
 
     let canary = Database::connect_with(&url, new_beside_old)
         .await
@@ -250,13 +254,19 @@ async fn expand_then_contract(url: String) {
     let canary_again = Database::connect_with(&url, new_beside_old)
         .await
         .expect("starting again beside the old build changes nothing");
-    assert_eq!(applied_versions(&canary_again).await.unwrap(), vec![1, 2, 9001]);
+    assert_eq!(
+        applied_versions(&canary_again).await.unwrap(),
+        vec![1, 2, 9001]
+    );
     canary_again.close().await;
 
     let promoted = Database::connect_with(&url, new_alone)
         .await
         .expect("the contract migration applies once asked for");
-    assert_eq!(applied_versions(&promoted).await.unwrap(), vec![1, 2, 9001, 9002]);
+    assert_eq!(
+        applied_versions(&promoted).await.unwrap(),
+        vec![1, 2, 9001, 9002]
+    );
     promoted.close().await;
     let refused = Database::connect_with(&url, stable)
         .await

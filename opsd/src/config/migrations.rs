@@ -58,19 +58,17 @@ pub(super) fn validate_migrations(
         ));
     }
     let defaults = MigrationCommands::steno();
-    let words = |field: &str, given: Option<Vec<String>>, default: Vec<String>| {
-        match given {
-            None if default_steno_command => Ok(default),
-            None => Err(error(
-                &format!("migrations.{field}"),
-                "is needed for a service with its own command (the release program's arguments)"
-                    .into(),
-            )),
-            Some(words) if words.is_empty() || words.iter().any(|word| word.is_empty()) => Err(
-                error(&format!("migrations.{field}"), "must be non-empty arguments".into()),
-            ),
-            Some(words) => Ok(words),
-        }
+    let words = |field: &str, given: Option<Vec<String>>, default: Vec<String>| match given {
+        None if default_steno_command => Ok(default),
+        None => Err(error(
+            &format!("migrations.{field}"),
+            "is needed for a service with its own command (the release program's arguments)".into(),
+        )),
+        Some(words) if words.is_empty() || words.iter().any(|word| word.is_empty()) => Err(error(
+            &format!("migrations.{field}"),
+            "must be non-empty arguments".into(),
+        )),
+        Some(words) => Ok(words),
     };
     Ok(Some(MigrationCommands {
         list: words("list", raw.list, defaults.list)?,
@@ -83,4 +81,67 @@ pub(super) fn validate_migrations(
             error,
         )?,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::Config;
+
+    fn parse(services: &str) -> Result<Config, ConfigError> {
+        Config::parse(
+            "opsd.yaml",
+            &format!("services:\n  steno:\n{services}"),
+            Path::new("/srv"),
+            Path::new("/usr/bin/steno"),
+        )
+    }
+
+    #[test]
+    fn the_default_steno_command_has_stenos_migrations_and_serves_with_contract_ones_pending() {
+        let config = parse("    initial_version: v1\n").unwrap();
+        let steno = &config.services["steno"];
+        assert_eq!(steno.migrations, Some(MigrationCommands::steno()));
+        assert!(steno
+            .command
+            .ends_with(&["--migrate".into(), "expand".into()]));
+        let off = parse("    migrations: {enabled: false}\n").unwrap();
+        assert_eq!(off.services["steno"].migrations, None);
+        assert!(!off.services["steno"]
+            .command
+            .contains(&"--migrate".to_string()));
+    }
+
+    #[test]
+    fn another_command_has_no_migrations_unless_it_names_all_three() {
+        let custom = parse("    command: [my-app, \"{port}\"]\n").unwrap();
+        assert_eq!(custom.services["steno"].migrations, None);
+        let partial =
+            parse("    command: [my-app, \"{port}\"]\n    migrations: {list: [schema, --json]}\n")
+                .unwrap_err()
+                .to_string();
+        assert!(
+            partial.contains("services.steno.migrations.expand"),
+            "{partial}"
+        );
+        let full = parse(
+            "    command: [my-app, \"{port}\"]\n    migrations: {list: [schema], expand: [up, --expand], contract: [up], timeout: 30s}\n",
+        )
+        .unwrap();
+        let commands = full.services["steno"].migrations.clone().unwrap();
+        assert_eq!(commands.expand, vec!["up", "--expand"]);
+        assert_eq!(commands.timeout, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn opsd_runs_no_migrations_on_aws() {
+        let aws = "    platform: aws\n    aws: {region: us-east-1, function_name: steno}\n";
+        assert_eq!(parse(aws).unwrap().services["steno"].migrations, None);
+        let error = parse(&format!("{aws}    migrations: {{timeout: 1m}}\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("local platform only"), "{error}");
+    }
 }

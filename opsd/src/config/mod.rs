@@ -46,8 +46,8 @@ pub use costs::{
     DEFAULT_GATE_MAX_AGE_INTERVALS, DEFAULT_MEMORY_MB, DEFAULT_ROLLOUT_WINDOW,
 };
 pub use databases::{parse_drill_checks, DatabaseConfig, DatabaseKind, RdsDatabaseConfig};
-pub use migrations::MigrationCommands;
 pub use maintenance::{check_maintenance_message, MAX_MAINTENANCE_MESSAGE};
+pub use migrations::MigrationCommands;
 pub use plans::{NamedPlanError, DEFAULT_PLAN};
 pub use secrets::SecretSource;
 pub use services::{CheckSpec, ServiceConfig};

@@ -224,12 +224,8 @@ fn validate_service(
         (None, None) => Some("STENO_VERSION".to_string()),
         (None, Some(_)) => None,
     };
-    let migrations = validate_migrations(
-        raw.migrations,
-        raw.command.is_none(),
-        aws.is_some(),
-        &error,
-    )?;
+    let migrations =
+        validate_migrations(raw.migrations, raw.command.is_none(), aws.is_some(), &error)?;
     let command = match raw.command {
         Some(command) if command.is_empty() => {
             return Err(error("command", "must name a program".into()))

@@ -72,11 +72,13 @@ pub enum PlanChoice {
     Document(serde_json::Value),
 }
 
-/// Who started a rollout, why, and with which action (`deploy`, `rollback`): audited.
+/// Who starts a rollout, why and with which action (`deploy`, `rollback`), all audited, and the
+/// schema change it brings.
 pub(super) struct StartedBy<'a> {
     pub actor: &'a Actor,
     pub reason: Option<String>,
     pub action: &'a str,
+    pub schema: Option<SchemaChange>,
 }
 
 /// What a rollout will do with the schema, as the timeline says it when the rollout starts.
@@ -231,9 +233,9 @@ impl Daemon {
                     actor,
                     reason,
                     action: "deploy",
+                    schema,
                 },
                 &gates,
-                schema,
             )
             .await?;
         if let Some(snapshot) = gates.snapshot {
@@ -286,9 +288,9 @@ impl Daemon {
                 actor,
                 reason,
                 action: "rollback",
+                schema,
             },
             &GatesPassed::default(),
-            schema,
         )
         .await
     }
@@ -301,12 +303,12 @@ impl Daemon {
         plan: RolloutPlan,
         started_by: StartedBy<'_>,
         gates: &GatesPassed,
-        schema: Option<SchemaChange>,
     ) -> Result<RolloutView, ControlError> {
         let StartedBy {
             actor,
             reason,
             action,
+            schema,
         } = started_by;
         let service = canary.service.clone();
         let now = self.now_ms();

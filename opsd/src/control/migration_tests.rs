@@ -70,13 +70,18 @@ async fn expand_migrations_run_before_the_canary_starts_and_survive_its_rollback
         migrate.summary
     );
     assert_eq!(migrate.evidence["migrations"][0]["version"], 9001);
-    assert!(matches!(schema_run(&world, &id).await.0, MigrationRun::Applied(_)));
+    assert!(matches!(
+        schema_run(&world, &id).await.0,
+        MigrationRun::Applied(_)
+    ));
     world.run_while(&id, Phase::Baking, 60).await;
     assert_eq!(world.phase(&id).await, Phase::RolledBack);
     world.tick().await;
     world.assert_settled_on("v1", "v2").await;
     assert!(
-        !log(&world).iter().any(|entry| entry.contains("--class all")),
+        !log(&world)
+            .iter()
+            .any(|entry| entry.contains("--class all")),
         "nothing contracts after a rollback: {:?}",
         log(&world)
     );
@@ -99,14 +104,23 @@ async fn failed_expand_migrations_fail_the_rollout_before_the_canary_takes_traff
     let view = world.daemon.rollout(&id).await.unwrap();
     let last = view.decisions.last().unwrap();
     assert!(
-        last.summary.contains("the expand migrations 9001 rehearsal_expand (expand) failed")
+        last.summary
+            .contains("the expand migrations 9001 rehearsal_expand (expand) failed")
             && last.summary.contains("disk full"),
         "{}",
         last.summary
     );
-    assert!(!world.platform.started.lock().unwrap().contains(&"v2".to_string()));
+    assert!(!world
+        .platform
+        .started
+        .lock()
+        .unwrap()
+        .contains(&"v2".to_string()));
     assert_eq!(world.platform.split().stable, "steno@v1");
-    assert!(matches!(schema_run(&world, &id).await.0, MigrationRun::Failed(_)));
+    assert!(matches!(
+        schema_run(&world, &id).await.0,
+        MigrationRun::Failed(_)
+    ));
 }
 
 #[tokio::test]
@@ -133,7 +147,12 @@ async fn a_contract_migration_is_refused_unless_the_plan_runs_it_after_the_watch
             && refused.contains("contract_migrations: after_watch"),
         "{refused}"
     );
-    assert!(world.store.list_rollouts(Some("steno"), 10).await.unwrap().is_empty());
+    assert!(world
+        .store
+        .list_rollouts(Some("steno"), 10)
+        .await
+        .unwrap()
+        .is_empty());
 
     let id = world
         .daemon
@@ -167,7 +186,10 @@ async fn a_contract_migration_is_refused_unless_the_plan_runs_it_after_the_watch
         .position(|entry| entry == "v2: migrate --class all")
         .unwrap_or_else(|| panic!("the contract migrations ran: {entries:?}"));
     assert!(stopped < contracted, "only once v1 is stopped: {entries:?}");
-    assert!(matches!(schema_run(&world, &id).await.1, MigrationRun::Applied(_)));
+    assert!(matches!(
+        schema_run(&world, &id).await.1,
+        MigrationRun::Applied(_)
+    ));
 
     let rollback = world
         .daemon
@@ -212,5 +234,7 @@ async fn contract_migrations_never_run_after_a_rollback() {
     assert_eq!(world.phase(&id).await, Phase::RolledBack);
     world.tick().await;
     assert_eq!(schema_run(&world, &id).await.1, MigrationRun::Skipped);
-    assert!(!log(&world).iter().any(|entry| entry.contains("--class all")));
+    assert!(!log(&world)
+        .iter()
+        .any(|entry| entry.contains("--class all")));
 }

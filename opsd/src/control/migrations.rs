@@ -113,7 +113,11 @@ impl Daemon {
     /// Starts the rollout's expand phase: the canary's expand migrations, then one health probe
     /// of the stable release on the expanded schema.
     pub(super) fn spawn_expand(&self, rollout: &ActiveRollout) -> Option<MigrationTask> {
-        let schema = rollout.state.schema.as_ref().filter(|schema| schema.expand_due())?;
+        let schema = rollout
+            .state
+            .schema
+            .as_ref()
+            .filter(|schema| schema.expand_due())?;
         let commands = self.migration_commands(&rollout.state.service)?.clone();
         let runner = self.platforms.runner.clone();
         let canary = rollout.state.canary.clone();
@@ -148,8 +152,13 @@ impl Daemon {
                 let runner = self.platforms.runner.clone();
                 let release = rollout.state.canary.clone();
                 rollout.migration = Some(tokio::spawn(async move {
-                    run_command(runner.as_ref(), &release, &commands.contract, commands.timeout)
-                        .await
+                    run_command(
+                        runner.as_ref(),
+                        &release,
+                        &commands.contract,
+                        commands.timeout,
+                    )
+                    .await
                 }));
                 Ok(false)
             }
@@ -214,8 +223,13 @@ impl Daemon {
             .await?;
         rollout.state = next;
         let state = &rollout.state;
-        self.event(&state.service, Some(&state.id), EventKind::Migration, message.clone())
-            .await;
+        self.event(
+            &state.service,
+            Some(&state.id),
+            EventKind::Migration,
+            message.clone(),
+        )
+        .await;
         if failed {
             self.notifier.send(
                 Notification::new(

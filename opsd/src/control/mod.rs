@@ -22,10 +22,10 @@ mod freezes;
 mod gate_tests;
 mod gates;
 mod maintenance;
-mod migrations;
+mod metrics;
 #[cfg(test)]
 mod migration_tests;
-mod metrics;
+mod migrations;
 mod observe;
 mod overview;
 mod production_watch;

@@ -43,9 +43,10 @@ impl Daemon {
             match rollout.migration.take() {
                 None => rollout.migration = self.spawn_expand(rollout),
                 Some(handle) if handle.is_finished() => {
-                    observation.expand_result = Some(handle.await.unwrap_or_else(|error| {
-                        Err(format!("the migration task failed: {error}"))
-                    }))
+                    observation.expand_result =
+                        Some(handle.await.unwrap_or_else(|error| {
+                            Err(format!("the migration task failed: {error}"))
+                        }))
                 }
                 Some(handle) => rollout.migration = Some(handle),
             }

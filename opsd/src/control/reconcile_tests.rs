@@ -109,10 +109,19 @@ impl ReleaseRunner for FakePlatform {
             success,
             ended: format!("exit status {}", if success { 0 } else { 1 }),
             stdout,
-            stderr: if success { String::new() } else { "migration 9001 failed: disk full".into() },
+            stderr: if success {
+                String::new()
+            } else {
+                "migration 9001 failed: disk full".into()
+            },
         };
         if args.first().map(String::as_str) == Some("migrations") {
-            let report = self.migration_reports.lock().unwrap().get(&release.version).cloned();
+            let report = self
+                .migration_reports
+                .lock()
+                .unwrap()
+                .get(&release.version)
+                .cloned();
             return Ok(output(
                 true,
                 report.unwrap_or_else(|| {
@@ -125,7 +134,10 @@ impl ReleaseRunner for FakePlatform {
             .unwrap()
             .push(format!("{}: {}", release.version, args.join(" ")));
         let success = !self.failing_migrations.load(Ordering::SeqCst);
-        Ok(output(success, "applied: some\ndatabase is at schema version 9001".into()))
+        Ok(output(
+            success,
+            "applied: some\ndatabase is at schema version 9001".into(),
+        ))
     }
     async fn probe_health(&self, release: &ReleaseSpec) -> HealthStatus {
         if self.running.lock().unwrap().contains(&release.release_id()) {

@@ -191,7 +191,11 @@ pub fn plan_schema_change(
 ) -> Result<Option<SchemaChange>, String> {
     let new: Vec<&Migration> = canary
         .iter()
-        .filter(|migration| !stable.iter().any(|known| known.version == migration.version))
+        .filter(|migration| {
+            !stable
+                .iter()
+                .any(|known| known.version == migration.version)
+        })
         .collect();
     let pick = |class: MigrationClass| -> Vec<Migration> {
         new.iter()
@@ -225,11 +229,18 @@ pub fn plan_schema_change(
 
 /// Whether `target` can run on the database `current` may have contracted: the contract
 /// migrations `current` knows that `target` does not. A rollback to `target` is refused then.
-pub fn contract_migrations_unknown_to(current: &[Migration], target: &[Migration]) -> Vec<Migration> {
+pub fn contract_migrations_unknown_to(
+    current: &[Migration],
+    target: &[Migration],
+) -> Vec<Migration> {
     current
         .iter()
         .filter(|migration| migration.class == MigrationClass::Contract)
-        .filter(|migration| !target.iter().any(|known| known.version == migration.version))
+        .filter(|migration| {
+            !target
+                .iter()
+                .any(|known| known.version == migration.version)
+        })
         .cloned()
         .collect()
 }
@@ -251,9 +262,12 @@ mod tests {
         let text = r#"{"migrations":[{"version":1,"name":"initial","class":"expand"},{"version":9002,"name":"drop","class":"contract"}]}"#;
         let migrations = parse_report(text).unwrap();
         assert_eq!(migrations[1].describe(), "9002 drop (contract)");
-        assert!(parse_report("steno 1.0").unwrap_err().contains("not {\"migrations\""));
-        assert!(parse_report(r#"{"migrations":[{"version":1,"name":"a","class":"shrink"}]}"#)
-            .is_err());
+        assert!(parse_report("steno 1.0")
+            .unwrap_err()
+            .contains("not {\"migrations\""));
+        assert!(
+            parse_report(r#"{"migrations":[{"version":1,"name":"a","class":"shrink"}]}"#).is_err()
+        );
         let twice = r#"{"migrations":[{"version":1,"name":"a","class":"expand"},{"version":1,"name":"b","class":"expand"}]}"#;
         assert!(parse_report(twice).unwrap_err().contains("reported twice"));
     }
@@ -289,17 +303,25 @@ mod tests {
             migration(9001, MigrationClass::Expand),
             migration(9002, MigrationClass::Contract),
         ];
-        let refusal =
-            plan_schema_change(&stable, &canary, "v3", "v1", ContractMigrations::Refuse)
-                .unwrap_err();
-        assert!(refusal.contains("contract migration 9002 m9002 (contract)"), "{refusal}");
-        assert!(refusal.contains("contract_migrations: after_watch"), "{refusal}");
+        let refusal = plan_schema_change(&stable, &canary, "v3", "v1", ContractMigrations::Refuse)
+            .unwrap_err();
+        assert!(
+            refusal.contains("contract migration 9002 m9002 (contract)"),
+            "{refusal}"
+        );
+        assert!(
+            refusal.contains("contract_migrations: after_watch"),
+            "{refusal}"
+        );
         let change =
             plan_schema_change(&stable, &canary, "v3", "v1", ContractMigrations::AfterWatch)
                 .unwrap()
                 .unwrap();
         assert_eq!(change.expand.len(), 1);
-        assert_eq!(change.contract, vec![migration(9002, MigrationClass::Contract)]);
+        assert_eq!(
+            change.contract,
+            vec![migration(9002, MigrationClass::Contract)]
+        );
         assert!(change.contract_due());
     }
 

@@ -9,8 +9,8 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 
-use crate::core::duration::format_duration;
 use super::supervisor::{confine_child, spawn_from_lasting_thread, LocalServiceConfig};
+use crate::core::duration::format_duration;
 use crate::platform::{PlatformError, ReleaseSpec, TaskOutput};
 
 /// The most of each stream kept.
@@ -117,11 +117,20 @@ mod tests {
 
     #[tokio::test]
     async fn a_task_runs_with_the_release_environment_and_reports_its_end() {
-        let args = ["-c".to_string(), "echo $GREETING; echo oops >&2; exit 3".to_string()];
+        let args = [
+            "-c".to_string(),
+            "echo $GREETING; echo oops >&2; exit 3".to_string(),
+        ];
         let env = release().env.clone();
-        let output = run(&shell_service(), &release(), env, &args, Duration::from_secs(10))
-            .await
-            .unwrap();
+        let output = run(
+            &shell_service(),
+            &release(),
+            env,
+            &args,
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
         assert_eq!(output.stdout.trim(), "hello");
         assert_eq!(output.stderr.trim(), "oops");
         assert!(!output.success);
@@ -131,15 +140,30 @@ mod tests {
     #[tokio::test]
     async fn a_task_past_its_timeout_is_killed_and_its_output_is_bounded() {
         let args = ["-c".to_string(), "sleep 30".to_string()];
-        let error = run(&shell_service(), &release(), BTreeMap::new(), &args, Duration::from_millis(200))
-            .await
-            .unwrap_err()
-            .to_string();
+        let error = run(
+            &shell_service(),
+            &release(),
+            BTreeMap::new(),
+            &args,
+            Duration::from_millis(200),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
         assert!(error.contains("did not finish within 200ms"), "{error}");
-        let loud = ["-c".to_string(), "head -c 300000 /dev/zero | tr '\\\\0' x".to_string()];
-        let output = run(&shell_service(), &release(), BTreeMap::new(), &loud, Duration::from_secs(10))
-            .await
-            .unwrap();
+        let loud = [
+            "-c".to_string(),
+            "head -c 300000 /dev/zero | tr '\\\\0' x".to_string(),
+        ];
+        let output = run(
+            &shell_service(),
+            &release(),
+            BTreeMap::new(),
+            &loud,
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
         assert!(output.success);
         assert_eq!(output.stdout.len(), KEPT_OUTPUT_BYTES);
     }

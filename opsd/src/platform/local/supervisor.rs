@@ -525,7 +525,9 @@ pub(super) fn release_environment(
 ) -> Result<BTreeMap<String, String>, String> {
     let mut env_from = config.env_from.clone();
     env_from.extend(spec.env_from.clone());
-    let secret_values = secrets.resolve(&env_from).map_err(|error| error.to_string())?;
+    let secret_values = secrets
+        .resolve(&env_from)
+        .map_err(|error| error.to_string())?;
     let mut env = config.base_env.clone();
     env.extend(secret_values);
     env.extend(spec.env.clone());
@@ -560,12 +562,13 @@ impl LaunchPlan {
             .map(|word| word.replace(PORT_TOKEN, &port_text));
         let program = words.next().unwrap_or_default();
         let args = words.collect();
-        let mut env = release_environment(&release.config, &release.spec, secrets).map_err(
-            |reason| PlatformError::Start {
-                release: release.id.clone(),
-                reason,
-            },
-        )?;
+        let mut env =
+            release_environment(&release.config, &release.spec, secrets).map_err(|reason| {
+                PlatformError::Start {
+                    release: release.id.clone(),
+                    reason,
+                }
+            })?;
         env.insert("PORT".to_string(), port_text);
         Ok(LaunchPlan {
             release_id: release.id.clone(),
