@@ -140,6 +140,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/services/{service}/deploy", post(deploy))
         .route("/v1/services/{service}/rollback", post(rollback))
         .route("/v1/services/{service}/{command}", post(command))
+        .route("/v1/databases/{database}/restore", post(restore))
         .route("/v1/rollouts/{id}", get(rollout))
         .route("/v1/rollouts/{id}/traffic", get(reports::rollout_traffic))
         .route("/v1/drills", get(reports::drills))
@@ -285,6 +286,23 @@ async fn rollback(
         .rollback(&service, &caller.actor, reason)
         .await?;
     Ok((StatusCode::CREATED, Json(json!({ "rollout": view }))).into_response())
+}
+
+/// `opsd restore`: a preview (`dry_run`) or the restore itself, which answers once the
+/// releases serve again (operators only; audited).
+async fn restore(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(database): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    caller.require_operator()?;
+    let request = optional_body::<crate::control::RestoreRequest>(&body)?;
+    let answer = state
+        .daemon
+        .restore(&database, request, &caller.actor)
+        .await?;
+    Ok(Json(answer).into_response())
 }
 
 async fn command(

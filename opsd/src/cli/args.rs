@@ -205,6 +205,54 @@ pub enum Command {
         #[command(subcommand)]
         action: DrillAction,
     },
+    /// Restore a database from one of its snapshots: the recovery of seeds 001 (B.3) and 002.
+    ///
+    /// First a safety snapshot of the current state is taken (reason `pre_restore`), so a
+    /// restore can itself be undone. In place (the default) the releases of the services on the
+    /// database stop on the local platform, the snapshot replaces the database (SQLite: page by
+    /// page with the backup API; PostgreSQL: restored beside it, then swapped in by renames, the
+    /// replaced database kept), the result is verified like a drill, and the releases start
+    /// again. `--to` restores into a new target instead (a file, a database name, an RDS
+    /// instance; RDS always restores into a new instance) and says how to point the service at
+    /// it. The report gives the RTO and the rows written after the snapshot, which are lost.
+    /// Refused while a rollout of a service on the database runs (--override-rollout). Asks to
+    /// type the database's name unless --yes. Exit 0 restored and verified, 2 restored but a
+    /// verification item failed, 1 refused or failed. Needs the running `opsd up`.
+    ///
+    /// Example: opsd restore steno --latest --reason "bad migration at 14:02"
+    Restore {
+        /// The database (a key of `databases` in opsd.yaml).
+        database: String,
+        /// The snapshot to restore, by id (`opsd drill list --json` and the dashboard's Drills
+        /// page list them).
+        #[arg(long, conflicts_with_all = ["latest", "before"])]
+        snapshot: Option<String>,
+        /// The newest snapshot (safety snapshots of earlier restores left out).
+        #[arg(long, conflicts_with = "before")]
+        latest: bool,
+        /// The newest snapshot taken before this time (RFC 3339, e.g. 2026-12-04T14:00:00Z).
+        #[arg(long)]
+        before: Option<String>,
+        /// A new target instead of the database itself: a file path (sqlite), a database name
+        /// (postgres) or an instance identifier (rds). It must not exist.
+        #[arg(long)]
+        to: Option<String>,
+        /// Why (required): kept in the audit log and on the timeline.
+        #[arg(long)]
+        reason: String,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+        /// Only show which snapshot would be restored, what stops and what would be lost.
+        #[arg(long)]
+        dry_run: bool,
+        /// Restore even while a rollout of a service on the database runs (audited).
+        #[arg(long)]
+        override_rollout: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Cost budgets: month-to-date spend, opsd's month-end forecast, budget thresholds and spend
     /// anomalies, from the source under `costs:` in opsd.yaml (AWS Cost Explorer).
     ///

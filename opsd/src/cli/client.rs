@@ -235,6 +235,21 @@ impl Client {
         .await
     }
 
+    /// `POST /v1/databases/{database}/restore`: `{"preview": ...}` or `{"restore": ...}`.
+    pub async fn restore(
+        &self,
+        database: &str,
+        request: &opsd::control::RestoreRequest,
+    ) -> anyhow::Result<serde_json::Value> {
+        let body = serde_json::to_value(request)?;
+        self.call(
+            Method::POST,
+            &format!("/v1/databases/{}/restore", query_value(database)),
+            Some(body),
+        )
+        .await
+    }
+
     async fn call<T: DeserializeOwned>(
         &self,
         method: Method,

@@ -14,6 +14,7 @@ mod costs;
 mod drills;
 mod local;
 mod maintenance;
+mod restore;
 mod rollouts;
 
 use std::path::{Path, PathBuf};
@@ -93,6 +94,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Drill { action } => drills::run(&load_config(&cli.config)?, action).await,
         Command::Cost { action } => costs::run(&load_config(&cli.config)?, action).await,
         Command::Maintenance { action } => maintenance::run(&Client::from_cli(&cli)?, action).await,
+        Command::Restore { .. } => restore::run(&Client::from_cli(&cli)?, &cli.command).await,
         Command::Deploy { .. }
         | Command::Status { .. }
         | Command::Promote { .. }

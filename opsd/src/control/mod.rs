@@ -35,6 +35,7 @@ mod reconcile;
 #[cfg(test)]
 mod reconcile_tests;
 mod record;
+mod restore;
 mod settle;
 mod views;
 
@@ -68,6 +69,7 @@ pub use deploy::{DeployRequest, PlanChoice};
 pub use maintenance::{MaintenanceRequest, StatusDocument};
 pub use metrics::{Timings, METRICS_CONTENT_TYPE};
 pub use overview::{Attention, GateView, Overview, ReleaseHealth, ServiceOverview};
+pub use restore::{RestorePreview, RestoreRequest};
 pub use views::{AlarmStatusView, DecisionView, RolloutView, ServiceStatus};
 
 /// The platform capabilities the daemon drives.

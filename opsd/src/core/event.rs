@@ -41,6 +41,8 @@ pub enum EventKind {
     /// A rollout's schema change: what a release brings, and contract migrations run after a
     /// promotion (expand migrations are a decision, `migrate`).
     Migration,
+    /// `opsd restore` restored a database from a snapshot.
+    Restore,
 }
 
 impl EventKind {
@@ -64,6 +66,7 @@ impl EventKind {
             EventKind::Notification => "notification",
             EventKind::NotificationFailed => "notification_failed",
             EventKind::Migration => "migration",
+            EventKind::Restore => "restore",
         }
     }
 }

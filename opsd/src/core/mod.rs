@@ -18,6 +18,7 @@ pub mod next_decision;
 pub mod plan;
 pub mod release;
 pub mod release_env;
+pub mod restore;
 pub mod retry;
 pub mod rollout;
 pub mod rollout_window;

@@ -137,7 +137,7 @@ impl DrillLock {
         }
     }
 
-    fn acquire(dir: &Path, database: &str) -> Result<DrillLock, DrillError> {
+    pub(crate) fn acquire(dir: &Path, database: &str) -> Result<DrillLock, DrillError> {
         DrillLock::try_acquire(dir, database)?.ok_or_else(|| DrillError::Busy {
             database: database.to_string(),
             lock: dir.join(format!("{database}.lock")),

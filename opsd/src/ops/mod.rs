@@ -1,7 +1,9 @@
 //! The jobs at opsd's I/O edge that are not the rollout reconciler: DR drills and snapshots
-//! (`drill`), cost checks (`costs`) and the recording of the router's usage (`usage`). Each
+//! (`drill`), restores of production (`restore`), cost checks (`costs`) and the recording of the
+//! router's usage (`usage`). Each
 //! reads the store and the platforms it is handed and leaves its decisions to `core`.
 
 pub mod costs;
 pub mod drill;
+pub mod restore;
 pub mod usage;

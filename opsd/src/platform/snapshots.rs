@@ -1,6 +1,7 @@
 //! The database snapshot capability a DR drill needs: take a snapshot with the source's row
 //! counts at that instant, restore it into a scratch target, inspect the scratch copy, and remove
-//! it (also leftovers of interrupted drills). Implemented for SQLite files and PostgreSQL (local)
+//! it (also leftovers of interrupted drills); and what `opsd restore` needs: a snapshot restored
+//! over the database itself or into a new target, then inspected like a drill's copy. Implemented for SQLite files and PostgreSQL (local)
 //! and RDS instances (aws). invariant: no platform SDK type crosses this trait.
 
 use crate::core::drill::{DrillCheck, ScratchInspection, SourceFingerprint, TableCounts};
@@ -27,6 +28,30 @@ pub struct Snapshot {
 pub struct TakenSnapshot {
     pub snapshot: Snapshot,
     pub fingerprint: Option<SourceFingerprint>,
+}
+
+/// Where a restore of production writes.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", content = "name", rename_all = "snake_case")]
+pub enum RestoreTarget {
+    /// Over the database itself (SQLite, PostgreSQL). RDS cannot restore in place.
+    InPlace,
+    /// A new target: a file path (SQLite), a database name (PostgreSQL), an instance
+    /// identifier (RDS). It must not exist yet.
+    New(String),
+}
+
+/// What a restore of production produced.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RestoredTarget {
+    /// Where the restored data is now: a file, a database (its URL without password), an RDS
+    /// instance and its endpoint.
+    pub location: String,
+    /// What the operator does next, if anything: point the service at a new target, drop the
+    /// copy the restore replaced once satisfied.
+    pub next_steps: Vec<String>,
+    /// What to hand to [`DatabaseSnapshots::inspect_restored`].
+    pub target: RestoreTarget,
 }
 
 /// Snapshots and scratch restores of one configured database.
@@ -81,6 +106,23 @@ pub trait DatabaseSnapshots: Send + Sync {
 
     /// Deletes a snapshot opsd took (retention).
     async fn delete_snapshot(&self, snapshot: &Snapshot) -> Result<(), PlatformError>;
+
+    /// Restores `snapshot` over the database or into a new target (`restore_id` names anything
+    /// the restore creates on the way) and returns once it can be inspected. In place, the
+    /// database's users must be stopped: the caller stops them.
+    async fn restore_production(
+        &self,
+        snapshot: &Snapshot,
+        target: &RestoreTarget,
+        restore_id: &str,
+    ) -> Result<RestoredTarget, PlatformError>;
+
+    /// Reads a restored target like a drill's scratch copy.
+    async fn inspect_restored(
+        &self,
+        target: &RestoreTarget,
+        checks: &[DrillCheck],
+    ) -> Result<ScratchInspection, PlatformError>;
 }
 
 /// The value of one check's rows: one row of one column is that value as text; anything else is

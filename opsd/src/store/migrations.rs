@@ -65,6 +65,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "events by rollout",
         sql: include_str!("schema/0010_events_by_rollout.sql"),
     },
+    Migration {
+        version: 11,
+        name: "restore snapshots",
+        sql: include_str!("schema/0011_restore_snapshots.sql"),
+    },
 ];
 
 const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\

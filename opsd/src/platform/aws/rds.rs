@@ -26,13 +26,17 @@ use aws_sdk_rds::types::{DbInstance, DbSnapshot, Tag};
 use super::retry::{call_with_retries, AwsCallError, RetryPolicy};
 use crate::config::RdsDatabaseConfig;
 use crate::core::drill::{DrillCheck, ScratchInspection, TableCounts};
-use crate::platform::snapshots::{identifier_part, DatabaseSnapshots, Snapshot, TakenSnapshot};
+use crate::platform::snapshots::{
+    identifier_part, DatabaseSnapshots, RestoreTarget, RestoredTarget, Snapshot, TakenSnapshot,
+};
 use crate::platform::PlatformError;
 
 /// The tag every snapshot and scratch instance opsd creates carries.
 const MANAGED_BY_TAG: (&str, &str) = ("managed-by", "opsd");
 /// The tag that marks a scratch instance of a drill.
 const DRILL_TAG: (&str, &str) = ("opsd-drill", "true");
+/// The tag that marks an instance `opsd restore` made.
+const RESTORE_TAG: (&str, &str) = ("opsd-restore", "true");
 /// What separates the instance from the drill id in a scratch instance's identifier.
 const SCRATCH_INFIX: &str = "-drill-";
 /// How many characters of the drill id a scratch identifier keeps.
@@ -80,6 +84,8 @@ struct InstanceFacts {
     instance_class: Option<String>,
     subnet_group: Option<String>,
     vpc_security_groups: Vec<String>,
+    /// `address:port`, once RDS reports one.
+    endpoint: Option<String>,
 }
 
 impl InstanceFacts {
@@ -106,6 +112,13 @@ impl InstanceFacts {
                 .filter_map(|group| group.vpc_security_group_id())
                 .map(str::to_string)
                 .collect(),
+            endpoint: instance.endpoint().and_then(|endpoint| {
+                let address = endpoint.address()?;
+                Some(match endpoint.port() {
+                    Some(port) => format!("{address}:{port}"),
+                    None => address.to_string(),
+                })
+            }),
         }
     }
 }
@@ -369,6 +382,101 @@ impl Wait {
 }
 
 impl RdsSnapshots {
+    /// `RestoreDBInstanceFromDBSnapshot` of `snapshot` into a new instance `identifier` with the
+    /// source's instance class (or `rds.instance_class`), subnet group and security groups,
+    /// tagged as opsd's drill or restore; waits until it is `available` and returns its facts.
+    async fn restore_instance(
+        &self,
+        snapshot: &Snapshot,
+        identifier: &str,
+        drill: bool,
+    ) -> Result<InstanceFacts, PlatformError> {
+        let operation = format!(
+            "RDS RestoreDBInstanceFromDBSnapshot of snapshot {} into {identifier}",
+            snapshot.id
+        );
+        let source = self
+            .describe_instance(&self.instance)
+            .await?
+            .ok_or_else(|| {
+                failed(
+                    &operation,
+                    format!(
+                        "the source instance {} does not exist in {}",
+                        self.instance, self.region
+                    ),
+                )
+            })?;
+        let instance_class = self
+            .instance_class
+            .clone()
+            .or_else(|| source.instance_class.clone())
+            .ok_or_else(|| {
+                failed(
+                    &operation,
+                    format!(
+                        "RDS reports no instance class for {}; set rds.instance_class",
+                        self.instance
+                    ),
+                )
+            })?;
+        let security_groups =
+            (!source.vpc_security_groups.is_empty()).then(|| source.vpc_security_groups.clone());
+        let tags = vec![
+            tag(MANAGED_BY_TAG),
+            tag(if drill { DRILL_TAG } else { RESTORE_TAG }),
+        ];
+        call_with_retries(
+            &self.retry,
+            "RDS RestoreDBInstanceFromDBSnapshot",
+            &format!("snapshot {} into {identifier}", snapshot.id),
+            || {
+                self.client
+                    .restore_db_instance_from_db_snapshot()
+                    .db_snapshot_identifier(&snapshot.id)
+                    .db_instance_identifier(identifier)
+                    .db_instance_class(&instance_class)
+                    .set_db_subnet_group_name(source.subnet_group.clone())
+                    .set_vpc_security_group_ids(security_groups.clone())
+                    .multi_az(false)
+                    .publicly_accessible(false)
+                    .deletion_protection(false)
+                    .set_tags(Some(tags.clone()))
+                    .send()
+            },
+        )
+        .await
+        .map_err(rds_failure)?;
+        tracing::info!(database = %self.name, snapshot = %snapshot.id, instance = %identifier, drill, "RDS restore started");
+        let what = format!(
+            "RDS instance {identifier} restored from snapshot {}",
+            snapshot.id
+        );
+        let wait = self.wait();
+        loop {
+            // Right after the restore call RDS may not list the new instance yet.
+            let facts = self.describe_instance(identifier).await?;
+            let status = match &facts {
+                Some(facts) => facts.status.clone(),
+                None => "not listed yet".to_string(),
+            };
+            match restore_phase(&status) {
+                Phase::Ready => {
+                    if let Some(facts) = facts {
+                        return Ok(facts);
+                    }
+                }
+                Phase::Failed => {
+                    return Err(failed(
+                        format!("waiting for {what}"),
+                        format!("RDS reports the instance as {status}"),
+                    ))
+                }
+                Phase::Waiting => wait.pause(&what, &status).await?,
+            }
+        }
+    }
+
     /// The RDS instance `config.instance` of the database `name`, reached with credentials from
     /// the standard AWS chain (environment, profile, SSO, instance role, …), the configured region
     /// and optional endpoint URL, and the SDK's own retries off (opsd's retry policy decides).
@@ -643,78 +751,9 @@ impl DatabaseSnapshots for RdsSnapshots {
                 ),
             ));
         }
-        let source = self
-            .describe_instance(&self.instance)
-            .await?
-            .ok_or_else(|| {
-                failed(
-                    &operation,
-                    format!(
-                        "the source instance {} does not exist in {}",
-                        self.instance, self.region
-                    ),
-                )
-            })?;
-        let instance_class = self
-            .instance_class
-            .clone()
-            .or_else(|| source.instance_class.clone())
-            .ok_or_else(|| {
-                failed(
-                    &operation,
-                    format!(
-                        "RDS reports no instance class for {}; set rds.instance_class",
-                        self.instance
-                    ),
-                )
-            })?;
-        let security_groups =
-            (!source.vpc_security_groups.is_empty()).then(|| source.vpc_security_groups.clone());
-        call_with_retries(
-            &self.retry,
-            "RDS RestoreDBInstanceFromDBSnapshot",
-            &format!("snapshot {} into {scratch}", snapshot.id),
-            || {
-                self.client
-                    .restore_db_instance_from_db_snapshot()
-                    .db_snapshot_identifier(&snapshot.id)
-                    .db_instance_identifier(scratch)
-                    .db_instance_class(&instance_class)
-                    .set_db_subnet_group_name(source.subnet_group.clone())
-                    .set_vpc_security_group_ids(security_groups.clone())
-                    .multi_az(false)
-                    .publicly_accessible(false)
-                    .deletion_protection(false)
-                    .tags(tag(MANAGED_BY_TAG))
-                    .tags(tag(DRILL_TAG))
-                    .send()
-            },
-        )
-        .await
-        .map_err(rds_failure)?;
-        tracing::info!(database = %self.name, snapshot = %snapshot.id, scratch = %scratch, "RDS restore started");
-        let what = format!(
-            "RDS instance {scratch} restored from snapshot {}",
-            snapshot.id
-        );
-        let wait = self.wait();
-        loop {
-            // Right after the restore call RDS may not list the new instance yet.
-            let status = match self.describe_instance(scratch).await? {
-                Some(facts) => facts.status,
-                None => "not listed yet".to_string(),
-            };
-            match restore_phase(&status) {
-                Phase::Ready => return Ok(()),
-                Phase::Failed => {
-                    return Err(failed(
-                        format!("waiting for {what}"),
-                        format!("RDS reports the instance as {status}"),
-                    ))
-                }
-                Phase::Waiting => wait.pause(&what, &status).await?,
-            }
-        }
+        self.restore_instance(snapshot, scratch, true)
+            .await
+            .map(|_| ())
     }
 
     /// Compares the scratch instance with the source as RDS describes them: integrity problems
@@ -844,6 +883,80 @@ impl DatabaseSnapshots for RdsSnapshots {
             .collect();
         names.sort();
         Ok(names)
+    }
+
+    /// RDS restores a snapshot only into a new instance: `--to` names it, or it is
+    /// `<instance>-restore-<id>`. It must not exist yet. The service is pointed at it by the
+    /// operator (its endpoint is in the next steps).
+    async fn restore_production(
+        &self,
+        snapshot: &Snapshot,
+        target: &RestoreTarget,
+        restore_id: &str,
+    ) -> Result<RestoredTarget, PlatformError> {
+        let operation = format!("restore of RDS snapshot {}", snapshot.id);
+        let wanted = match target {
+            RestoreTarget::New(name) => name.clone(),
+            RestoreTarget::InPlace => {
+                let mut base = identifier_part(&self.instance, '-');
+                base.truncate(INSTANCE_ID_MAX_CHARS - "-restore-".len() - DRILL_ID_CHARS);
+                format!(
+                    "{}-restore-{}",
+                    base.trim_end_matches('-'),
+                    drill_suffix(restore_id)
+                )
+            }
+        };
+        let identifier = rds_identifier(&wanted, INSTANCE_ID_MAX_CHARS)
+            .map_err(|reason| failed(&operation, format!("{wanted:?} {reason}")))?;
+        if identifier != wanted {
+            return Err(failed(
+                &operation,
+                format!("{wanted:?} is not an RDS instance identifier; {identifier:?} would be"),
+            ));
+        }
+        if self.describe_instance(&identifier).await?.is_some() {
+            return Err(failed(
+                &operation,
+                format!("the instance {identifier} exists; a new target must not"),
+            ));
+        }
+        let facts = self.restore_instance(snapshot, &identifier, false).await?;
+        let endpoint = facts
+            .endpoint
+            .unwrap_or_else(|| "(RDS reports no endpoint yet)".to_string());
+        Ok(RestoredTarget {
+            location: format!("RDS instance {identifier} at {endpoint}"),
+            next_steps: vec![
+                format!(
+                    "RDS cannot restore over an instance: point the service at {identifier} \
+                     (its database host is {endpoint}; Steno: the host in DATABASE_URL) and \
+                     deploy it"
+                ),
+                format!(
+                    "once the service runs on {identifier}, delete or keep {} as evidence; \
+                     databases.<name>.rds.instance in opsd.yaml should then name {identifier}",
+                    self.instance
+                ),
+            ],
+            target: RestoreTarget::New(identifier),
+        })
+    }
+
+    /// The restored instance compared with the source as RDS describes them (no row counts:
+    /// opsd has no database credentials for RDS).
+    async fn inspect_restored(
+        &self,
+        target: &RestoreTarget,
+        checks: &[DrillCheck],
+    ) -> Result<ScratchInspection, PlatformError> {
+        match target {
+            RestoreTarget::New(identifier) => self.inspect(identifier, checks).await,
+            RestoreTarget::InPlace => Err(failed(
+                "inspecting a restored RDS instance",
+                "RDS restores into a new instance; name it",
+            )),
+        }
     }
 
     /// `DeleteDBSnapshot` of a snapshot opsd took (its id starts with `opsd-`); others are

@@ -2,10 +2,12 @@
 //! service's public port is a [`TrafficRouter`] that splits and counts their traffic.
 
 pub mod costs;
+mod postgres_restore;
 pub mod postgres_snapshots;
 mod reclaimable_body;
 mod release_task;
 pub mod router;
+mod sqlite_restore;
 pub mod sqlite_snapshots;
 pub mod supervisor;
 

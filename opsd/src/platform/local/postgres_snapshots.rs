@@ -16,7 +16,8 @@ use crate::platform::local::sqlite_snapshots::{
     file_digest, file_digest_matches, remove_if_present, snapshot_files,
 };
 use crate::platform::snapshots::{
-    check_value_of_rows, identifier_part, trimmed_query, DatabaseSnapshots, Snapshot, TakenSnapshot,
+    check_value_of_rows, identifier_part, trimmed_query, DatabaseSnapshots, RestoreTarget,
+    RestoredTarget, Snapshot, TakenSnapshot,
 };
 use crate::platform::PlatformError;
 
@@ -25,14 +26,14 @@ const SNAPSHOT_EXTENSION: &str = "dump";
 /// One PostgreSQL database and where its dumps go.
 #[derive(Debug, Clone)]
 pub struct PostgresSnapshots {
-    name: String,
-    url: String,
+    pub(super) name: String,
+    pub(super) url: String,
     snapshot_dir: PathBuf,
     pg_dump: PathBuf,
-    pg_restore: PathBuf,
+    pub(super) pg_restore: PathBuf,
 }
 
-fn failed(operation: impl Into<String>, message: impl ToString) -> PlatformError {
+pub(super) fn failed(operation: impl Into<String>, message: impl ToString) -> PlatformError {
     PlatformError::Operation {
         operation: operation.into(),
         message: message.to_string(),
@@ -74,7 +75,7 @@ pub fn find_tool(program: &str, tools_dir: Option<&Path>) -> Result<PathBuf, Pla
 }
 
 /// The connection URL with another database name.
-fn url_for_database(url: &str, database: &str) -> Result<String, PlatformError> {
+pub(super) fn url_for_database(url: &str, database: &str) -> Result<String, PlatformError> {
     let mut parsed =
         reqwest::Url::parse(url).map_err(|error| failed("reading the database URL", error))?;
     parsed.set_path(&format!("/{database}"));
@@ -82,7 +83,7 @@ fn url_for_database(url: &str, database: &str) -> Result<String, PlatformError> 
 }
 
 /// The URL without its password, for messages.
-fn redacted(url: &str) -> String {
+pub(super) fn redacted(url: &str) -> String {
     match reqwest::Url::parse(url) {
         Ok(mut parsed) => {
             if parsed.password().is_some() {
@@ -94,7 +95,7 @@ fn redacted(url: &str) -> String {
     }
 }
 
-fn quote_identifier(name: &str) -> String {
+pub(super) fn quote_identifier(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
@@ -125,7 +126,49 @@ impl PostgresSnapshots {
         format!("opsd_drill_{}_", identifier_part(&self.name, '_'))
     }
 
-    async fn connect(&self, url: &str) -> Result<PgConnection, PlatformError> {
+    /// The integrity of indexes, every table's row count and each check's value of one database
+    /// on the server.
+    pub(super) async fn inspect_database(
+        &self,
+        scratch: &str,
+        checks: &[DrillCheck],
+    ) -> Result<ScratchInspection, PlatformError> {
+        let scratch_url = url_for_database(&self.url, scratch)?;
+        let mut connection = self.connect(&scratch_url).await?;
+        let mut inspection = ScratchInspection::default();
+        // pg_restore ran with --exit-on-error; what it builds last are indexes and constraints.
+        let invalid: Result<Vec<String>, _> = sqlx::query_scalar(
+            "SELECT indexrelid::regclass::text FROM pg_index WHERE NOT indisvalid OR NOT indisready",
+        )
+        .fetch_all(&mut connection)
+        .await;
+        match invalid {
+            Ok(indexes) => inspection.integrity_problems.extend(
+                indexes
+                    .into_iter()
+                    .map(|index| format!("index {index} is not valid")),
+            ),
+            Err(error) => inspection
+                .integrity_problems
+                .push(format!("cannot read the index catalog: {error}")),
+        }
+        match table_rows(&mut connection).await {
+            Ok(counts) => inspection.table_rows = counts,
+            Err(error) => inspection
+                .integrity_problems
+                .push(format!("cannot count rows: {error}")),
+        }
+        for check in checks {
+            let value = query_rows(&mut connection, &check.sql)
+                .await
+                .map(|rows| check_value_of_rows(&rows));
+            inspection.check_values.insert(check.name.clone(), value);
+        }
+        let _ = connection.close().await;
+        Ok(inspection)
+    }
+
+    pub(super) async fn connect(&self, url: &str) -> Result<PgConnection, PlatformError> {
         PgConnection::connect(url).await.map_err(|error| {
             failed(
                 format!("connecting to {}", redacted(url)),
@@ -134,7 +177,7 @@ impl PostgresSnapshots {
         })
     }
 
-    async fn run_tool(
+    pub(super) async fn run_tool(
         &self,
         program: &Path,
         args: &[String],
@@ -392,39 +435,7 @@ impl DatabaseSnapshots for PostgresSnapshots {
         scratch: &str,
         checks: &[DrillCheck],
     ) -> Result<ScratchInspection, PlatformError> {
-        let scratch_url = url_for_database(&self.url, scratch)?;
-        let mut connection = self.connect(&scratch_url).await?;
-        let mut inspection = ScratchInspection::default();
-        // pg_restore ran with --exit-on-error; what it builds last are indexes and constraints.
-        let invalid: Result<Vec<String>, _> = sqlx::query_scalar(
-            "SELECT indexrelid::regclass::text FROM pg_index WHERE NOT indisvalid OR NOT indisready",
-        )
-        .fetch_all(&mut connection)
-        .await;
-        match invalid {
-            Ok(indexes) => inspection.integrity_problems.extend(
-                indexes
-                    .into_iter()
-                    .map(|index| format!("index {index} is not valid")),
-            ),
-            Err(error) => inspection
-                .integrity_problems
-                .push(format!("cannot read the index catalog: {error}")),
-        }
-        match table_rows(&mut connection).await {
-            Ok(counts) => inspection.table_rows = counts,
-            Err(error) => inspection
-                .integrity_problems
-                .push(format!("cannot count rows: {error}")),
-        }
-        for check in checks {
-            let value = query_rows(&mut connection, &check.sql)
-                .await
-                .map(|rows| check_value_of_rows(&rows));
-            inspection.check_values.insert(check.name.clone(), value);
-        }
-        let _ = connection.close().await;
-        Ok(inspection)
+        self.inspect_database(scratch, checks).await
     }
 
     async fn source_table_rows(&self) -> Result<Option<TableCounts>, PlatformError> {
@@ -475,6 +486,27 @@ impl DatabaseSnapshots for PostgresSnapshots {
 
     async fn delete_snapshot(&self, snapshot: &Snapshot) -> Result<(), PlatformError> {
         remove_if_present(Path::new(&snapshot.location))
+    }
+
+    async fn restore_production(
+        &self,
+        snapshot: &Snapshot,
+        target: &RestoreTarget,
+        restore_id: &str,
+    ) -> Result<RestoredTarget, PlatformError> {
+        self.restore_into_server(snapshot, target, restore_id).await
+    }
+
+    async fn inspect_restored(
+        &self,
+        target: &RestoreTarget,
+        checks: &[DrillCheck],
+    ) -> Result<ScratchInspection, PlatformError> {
+        let database = match target {
+            RestoreTarget::InPlace => self.database_name()?,
+            RestoreTarget::New(name) => name.clone(),
+        };
+        self.inspect_database(&database, checks).await
     }
 }
 

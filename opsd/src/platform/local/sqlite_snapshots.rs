@@ -14,7 +14,8 @@ use crate::core::drill::{
     CheckExpectation, DrillCheck, ScratchInspection, SourceFingerprint, TableCounts,
 };
 use crate::platform::snapshots::{
-    check_value_of_rows, identifier_part, trimmed_query, DatabaseSnapshots, Snapshot, TakenSnapshot,
+    check_value_of_rows, identifier_part, trimmed_query, DatabaseSnapshots, RestoreTarget,
+    RestoredTarget, Snapshot, TakenSnapshot,
 };
 use crate::platform::PlatformError;
 
@@ -52,7 +53,7 @@ impl SqliteSnapshots {
     }
 }
 
-fn failed(operation: impl Into<String>, message: impl ToString) -> PlatformError {
+pub(super) fn failed(operation: impl Into<String>, message: impl ToString) -> PlatformError {
     PlatformError::Operation {
         operation: operation.into(),
         message: message.to_string(),
@@ -60,7 +61,7 @@ fn failed(operation: impl Into<String>, message: impl ToString) -> PlatformError
 }
 
 /// Opens an existing database file without ever creating one.
-fn open_existing(path: &Path, read_only: bool) -> Result<Connection, PlatformError> {
+pub(super) fn open_existing(path: &Path, read_only: bool) -> Result<Connection, PlatformError> {
     if !path.is_file() {
         return Err(failed(
             format!("opening SQLite database {}", path.display()),
@@ -239,28 +240,34 @@ fn now_ms() -> i64 {
 /// read-only later.
 fn backup_into(from: &Connection, to: &Path) -> Result<(), rusqlite::Error> {
     let mut destination = Connection::open(to)?;
-    {
-        let backup = Backup::new(from, &mut destination)?;
-        // All pages in one step: one consistent copy, never restarted by a concurrent writer.
-        let started = std::time::Instant::now();
-        loop {
-            match backup.step(-1)? {
-                StepResult::Done => break,
-                StepResult::Busy | StepResult::Locked if started.elapsed() > BUSY_TIMEOUT => {
-                    return Err(rusqlite::Error::SqliteFailure(
-                        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
-                        Some(format!(
-                            "the database stayed locked for {} s",
-                            BUSY_TIMEOUT.as_secs()
-                        )),
-                    ));
-                }
-                _ => std::thread::sleep(Duration::from_millis(20)),
-            }
-        }
-    }
+    copy_every_page(from, &mut destination)?;
     destination.pragma_update(None, "journal_mode", "DELETE")?;
     destination.close().map_err(|(_, error)| error)
+}
+
+/// Every page of `from` into `destination` in one step: one consistent copy, never restarted by
+/// a concurrent writer; waits up to [`BUSY_TIMEOUT`] for locks.
+pub(super) fn copy_every_page(
+    from: &Connection,
+    destination: &mut Connection,
+) -> Result<(), rusqlite::Error> {
+    let backup = Backup::new(from, destination)?;
+    let started = std::time::Instant::now();
+    loop {
+        match backup.step(-1)? {
+            StepResult::Done => return Ok(()),
+            StepResult::Busy | StepResult::Locked if started.elapsed() > BUSY_TIMEOUT => {
+                return Err(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+                    Some(format!(
+                        "the database stayed locked for {} s",
+                        BUSY_TIMEOUT.as_secs()
+                    )),
+                ));
+            }
+            _ => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
 }
 
 fn take_snapshot_blocking(
@@ -344,8 +351,15 @@ fn inspect_blocking(
     scratch: &str,
     checks: &[DrillCheck],
 ) -> Result<ScratchInspection, PlatformError> {
-    let path = database.scratch_path(scratch);
-    let connection = open_existing(&path, true)?;
+    inspect_file(&database.scratch_path(scratch), checks)
+}
+
+/// The integrity check, every table's row count and each check's value of a database file.
+pub(super) fn inspect_file(
+    path: &Path,
+    checks: &[DrillCheck],
+) -> Result<ScratchInspection, PlatformError> {
+    let connection = open_existing(path, true)?;
     let mut inspection = ScratchInspection::default();
     let integrity = query_rows(&connection, "PRAGMA integrity_check");
     match integrity {
@@ -375,7 +389,7 @@ fn inspect_blocking(
     Ok(inspection)
 }
 
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, PlatformError> + Send + 'static,
 ) -> Result<T, PlatformError> {
     tokio::task::spawn_blocking(work)
@@ -469,6 +483,31 @@ impl DatabaseSnapshots for SqliteSnapshots {
 
     async fn delete_snapshot(&self, snapshot: &Snapshot) -> Result<(), PlatformError> {
         remove_if_present(Path::new(&snapshot.location))
+    }
+
+    async fn restore_production(
+        &self,
+        snapshot: &Snapshot,
+        target: &RestoreTarget,
+        _restore_id: &str,
+    ) -> Result<RestoredTarget, PlatformError> {
+        let source = self.source.clone();
+        let snapshot = snapshot.clone();
+        let target = target.clone();
+        blocking(move || super::sqlite_restore::restore(&source, &snapshot, &target)).await
+    }
+
+    async fn inspect_restored(
+        &self,
+        target: &RestoreTarget,
+        checks: &[DrillCheck],
+    ) -> Result<ScratchInspection, PlatformError> {
+        let path = match target {
+            RestoreTarget::InPlace => self.source.clone(),
+            RestoreTarget::New(path) => PathBuf::from(path),
+        };
+        let checks = checks.to_vec();
+        blocking(move || inspect_file(&path, &checks)).await
     }
 }
 
