@@ -7,11 +7,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::files::read_checks_file;
-use super::raw::{RawChecksFile, RawDatabase, RawRds};
+use super::raw::{RawChecksFile, RawDatabase, RawRds, RawRetention};
 use super::services::ServiceConfig;
 use super::yaml::{duration_field, line_of, names_or_none, Source};
 use crate::core::config_error::ConfigError;
 use crate::core::drill::{CheckExpectation, DrillCheck, DrillTargets};
+use crate::core::retention::RetentionPolicy;
 use crate::core::retry::RetryPolicy;
 use crate::core::schedule::Schedule;
 
@@ -54,8 +55,8 @@ pub struct DatabaseConfig {
     /// When opsd takes a snapshot by itself (restorable points between drills, which bound the
     /// RPO); `None`: only drills, deployments and `opsd drill snapshot` take them.
     pub snapshot_schedule: Option<Schedule>,
-    /// Snapshots opsd took are deleted once older than this (the newest is always kept).
-    pub retention: Duration,
+    /// How long snapshots opsd took are kept, per class (the newest is always kept).
+    pub retention: RetentionPolicy,
     pub checks: Vec<DrillCheck>,
 }
 
@@ -146,12 +147,7 @@ fn validate_database(
         .map(Schedule::parse)
         .transpose()
         .map_err(|message| error("snapshot_schedule", message))?;
-    let retention = duration_field(
-        raw.retention.as_deref(),
-        "retention",
-        Duration::from_secs(30 * 86400),
-        &error,
-    )?;
+    let retention = retention_policy(raw.retention, &error)?;
     let checks = match raw.checks {
         Some(path) => {
             let full = source.base_dir.join(&path);
@@ -174,6 +170,44 @@ fn validate_database(
         retention,
         checks,
     })
+}
+
+/// `retention`: one duration for every class (`retention: 30d`), or per class
+/// (`{daily: 30d, pre_migration: 7d, weekly: 90d}`, each defaulting to the seeds' value).
+fn retention_policy(
+    raw: Option<RawRetention>,
+    error: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<RetentionPolicy, ConfigError> {
+    let defaults = RetentionPolicy::default();
+    match raw {
+        None => Ok(defaults),
+        Some(RawRetention::Every(text)) => Ok(RetentionPolicy::every(duration_field(
+            Some(&text),
+            "retention",
+            defaults.daily,
+            error,
+        )?)),
+        Some(RawRetention::Classes(classes)) => Ok(RetentionPolicy {
+            daily: duration_field(
+                classes.daily.as_deref(),
+                "retention.daily",
+                defaults.daily,
+                error,
+            )?,
+            pre_migration: duration_field(
+                classes.pre_migration.as_deref(),
+                "retention.pre_migration",
+                defaults.pre_migration,
+                error,
+            )?,
+            weekly: duration_field(
+                classes.weekly.as_deref(),
+                "retention.weekly",
+                defaults.weekly,
+                error,
+            )?,
+        }),
+    }
 }
 
 /// The fields of `databases.<name>` that say where the database lives.
@@ -351,6 +385,28 @@ mod tests {
     use crate::core::drill::GateMode;
 
     #[test]
+    fn retention_is_given_per_class_or_once_for_all() {
+        let config = parse(
+            "services:\n  steno:\n    database: main\ndatabases:\n  main:\n    kind: sqlite\n    path: steno.db\n    retention: {daily: 14d, weekly: 60d}\n",
+        )
+        .unwrap();
+        assert_eq!(
+            config.databases["main"].retention,
+            RetentionPolicy {
+                daily: Duration::from_secs(14 * 86400),
+                pre_migration: Duration::from_secs(7 * 86400),
+                weekly: Duration::from_secs(60 * 86400),
+            }
+        );
+        let wrong = parse(
+            "services:\n  steno:\n    database: main\ndatabases:\n  main:\n    kind: sqlite\n    path: steno.db\n    retention: {daily: soon}\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(wrong.contains("retention.daily"), "{wrong}");
+    }
+
+    #[test]
     fn databases_take_kind_targets_schedules_and_the_embedded_steno_checks() {
         let config = parse(
             "services:\n  steno:\n    database: main\n    drill_gate: hold\ndatabases:\n  main:\n    kind: postgres\n    url: postgres://steno@127.0.0.1:5432/steno\n    targets: {rto: 30m, rpo: 5m}\n    schedule: \"0 3 * * 1\"\n    snapshot_schedule: \"@hourly\"\n    retention: 7d\n  local:\n    kind: sqlite\n    path: data/steno.db\n  cloud:\n    kind: rds\n    rds: {region: eu-west-1, instance: steno-prod}\n",
@@ -361,7 +417,10 @@ mod tests {
         assert_eq!(main.targets.rpo, Duration::from_secs(300));
         assert_eq!(main.schedule.as_str(), "0 3 * * 1");
         assert!(main.snapshot_schedule.is_some());
-        assert_eq!(main.retention, Duration::from_secs(7 * 86400));
+        assert_eq!(
+            main.retention,
+            RetentionPolicy::every(Duration::from_secs(7 * 86400))
+        );
         assert!(main
             .checks
             .iter()
@@ -373,8 +432,10 @@ mod tests {
                 path: PathBuf::from("/srv/data/steno.db")
             }
         );
-        // Defaults: RTO < 2 h, RPO < 1 h (R-DR-2), quarterly drills (R-DR-3).
+        // Defaults: RTO < 2 h, RPO < 1 h (R-DR-2), quarterly drills (R-DR-3), snapshots kept
+        // 30 days, 7 before a migration, 90 as weekly copies.
         assert_eq!(local.targets, DrillTargets::default());
+        assert_eq!(local.retention, RetentionPolicy::default());
         assert_eq!(local.schedule.as_str(), "@quarterly");
         assert!(
             matches!(&config.databases["cloud"].kind, DatabaseKind::Rds(rds) if rds.instance == "steno-prod")

@@ -175,9 +175,28 @@ pub(super) struct RawDatabase {
     #[serde(default)]
     pub(super) snapshot_schedule: Option<String>,
     #[serde(default)]
-    pub(super) retention: Option<String>,
+    pub(super) retention: Option<RawRetention>,
     #[serde(default)]
     pub(super) checks: Option<String>,
+}
+
+/// `databases.<name>.retention`: one duration for every snapshot, or one per class.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(super) enum RawRetention {
+    Every(String),
+    Classes(RawRetentionClasses),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRetentionClasses {
+    #[serde(default)]
+    pub(super) daily: Option<String>,
+    #[serde(default)]
+    pub(super) pre_migration: Option<String>,
+    #[serde(default)]
+    pub(super) weekly: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

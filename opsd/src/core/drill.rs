@@ -1,6 +1,7 @@
 //! DR drill decisions, pure: what a restored copy must match (integrity, per-table row counts at
 //! snapshot time, app-level checks), how RTO and RPO are measured and judged against targets,
-//! which old snapshots retention removes, and whether a rollout's drill gate is open.
+//! and whether a rollout's drill gate is open (which old snapshots retention removes is in
+//! `core::retention`).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -343,34 +344,6 @@ pub fn human_millis(millis: u64) -> String {
     }
 }
 
-/// A snapshot opsd knows of, for retention.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SnapshotAge {
-    pub id: String,
-    pub taken_at: NaiveDateTime,
-}
-
-/// Snapshots older than `retention`, never the newest one (so a restorable point always
-/// remains) and never one in `protected` (e.g. the pre-deployment snapshot of a running rollout).
-pub fn snapshots_past_retention(
-    snapshots: &[SnapshotAge],
-    retention: Duration,
-    now: NaiveDateTime,
-    protected: &[String],
-) -> Vec<String> {
-    let Some(newest) = snapshots.iter().max_by_key(|snapshot| snapshot.taken_at) else {
-        return Vec::new();
-    };
-    let retention = chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
-    snapshots
-        .iter()
-        .filter(|snapshot| snapshot.id != newest.id)
-        .filter(|snapshot| !protected.contains(&snapshot.id))
-        .filter(|snapshot| now.signed_duration_since(snapshot.taken_at) > retention)
-        .map(|snapshot| snapshot.id.clone())
-        .collect()
-}
-
 /// What a rollout does while its database's drill gate is closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -595,32 +568,6 @@ mod tests {
         let at_snapshot = counts(&[("letters", 40), ("firms", 3)]);
         let now = counts(&[("letters", 47), ("firms", 2), ("documents", 5)]);
         assert_eq!(write_gap_rows(&at_snapshot, &now), 12);
-    }
-
-    #[test]
-    fn retention_keeps_the_newest_and_protected_snapshots() {
-        let snapshots = vec![
-            SnapshotAge {
-                id: "old".into(),
-                taken_at: at("2026-10-01 00:00"),
-            },
-            SnapshotAge {
-                id: "older-but-protected".into(),
-                taken_at: at("2026-09-01 00:00"),
-            },
-            SnapshotAge {
-                id: "recent".into(),
-                taken_at: at("2026-11-20 00:00"),
-            },
-        ];
-        let now = at("2026-11-22 00:00");
-        let month = Duration::from_secs(30 * 86400);
-        assert_eq!(
-            snapshots_past_retention(&snapshots, month, now, &["older-but-protected".into()]),
-            vec!["old".to_string()]
-        );
-        // Even an ancient single snapshot stays: it is the only restorable point.
-        assert!(snapshots_past_retention(&snapshots[..1], month, now, &[]).is_empty());
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod plan;
 pub mod release;
 pub mod release_env;
 pub mod restore;
+pub mod retention;
 pub mod retry;
 pub mod rollout;
 pub mod rollout_window;

@@ -17,10 +17,11 @@ use serde::Serialize;
 
 use crate::config::{Config, DatabaseConfig};
 use crate::core::drill::{
-    digest_item, drill_gate, human_millis, judge_drill, snapshots_past_retention, verify_restore,
-    write_gap_rows, DrillMeasurement, DrillOutcome, ItemStatus, LatestDrill, PhaseTiming,
-    SnapshotAge, SourceFingerprint, VerificationItem,
+    digest_item, drill_gate, human_millis, judge_drill, verify_restore, write_gap_rows,
+    DrillMeasurement, DrillOutcome, ItemStatus, LatestDrill, PhaseTiming, SourceFingerprint,
+    VerificationItem,
 };
+use crate::core::retention::{snapshots_past_retention, SnapshotAge};
 use crate::platform::snapshots::{DatabaseSnapshots, Snapshot};
 use crate::platform::PlatformError;
 use crate::store::{DrillRecord, SnapshotRecord, Store, StoreError};
@@ -476,6 +477,7 @@ async fn apply_retention(
         .map(|record| SnapshotAge {
             id: record.id.clone(),
             taken_at: record.taken_at.naive_utc(),
+            reason: record.reason.clone(),
         })
         .collect();
     let mut protected = Vec::new();
@@ -488,7 +490,7 @@ async fn apply_retention(
     }
     let expired = snapshots_past_retention(
         &ages,
-        database.retention,
+        &database.retention,
         Utc::now().naive_utc(),
         &protected,
     );
