@@ -572,3 +572,195 @@ fn a_scheduled_drill_that_fails_pages_the_on_call_target() {
     process.terminate(Duration::from_secs(20));
     assert_eq!(on_call.count(), 1, "one failure, one page");
 }
+
+/// Gives every generated document of the SQLite database a real content: `write` stores
+/// `document <n>` under its key, and its row records that content's SHA-256.
+fn give_documents_content(database: &Path, write: &dyn Fn(&str, &[u8])) -> usize {
+    use sha2::{Digest, Sha256};
+    use sqlx::Connection;
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let url = format!("sqlite://{}", database.display());
+    let keys: Vec<String> = runtime.block_on(async {
+        let mut connection = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query_scalar("SELECT storage_key FROM documents")
+            .fetch_all(&mut connection)
+            .await
+            .unwrap()
+    });
+    // Written outside the runtime: `write` may make blocking requests.
+    let mut digests = Vec::new();
+    for key in &keys {
+        let content = format!("document {key}");
+        write(key, content.as_bytes());
+        digests.push((
+            key.clone(),
+            format!("{:x}", Sha256::digest(content.as_bytes())),
+        ));
+    }
+    runtime.block_on(async {
+        let mut connection = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        for (key, digest) in &digests {
+            sqlx::query("UPDATE documents SET sha256 = ?1 WHERE storage_key = ?2")
+                .bind(digest)
+                .bind(key)
+                .execute(&mut connection)
+                .await
+                .unwrap();
+        }
+    });
+    keys.len()
+}
+
+/// Runs a drill with the command `prepare` sets up; its exit code and report.
+fn drill(dir: &Path, prepare: &dyn Fn(&mut Command) -> &mut Command) -> (i32, Value) {
+    let mut command = e2e_tests::opsd_command(dir);
+    let output = prepare(&mut command)
+        .args(["drill", "run", "steno", "--json"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|error| {
+        panic!(
+            "not JSON ({error}): {stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    (output.status.code().unwrap_or(-1), report)
+}
+
+fn reasons(report: &Value) -> String {
+    report["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|reason| reason.as_str().unwrap().to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The document store's side of the drill, for a directory or a bucket: passes while every
+/// referenced document is intact, fails naming one deleted, then one altered.
+fn documents_are_verified(
+    dir: &Path,
+    prepare: &dyn Fn(&mut Command) -> &mut Command,
+    remove: &dyn Fn(&str),
+    write: &dyn Fn(&str, &[u8]),
+    documents: usize,
+) {
+    let (code, report) = drill(dir, prepare);
+    assert_eq!(code, 0, "{report:#}");
+    let verified = item(&report, "documents");
+    assert_eq!(verified["status"], "passed", "{report:#}");
+    assert!(
+        verified["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("all {documents} documents")),
+        "{verified}"
+    );
+    let manifest_path = dir.join(format!(
+        "data/document-manifests/{}.json",
+        report["snapshot_id"].as_str().unwrap()
+    ));
+    let manifest: Value = serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
+    assert_eq!(manifest["documents"].as_array().unwrap().len(), documents);
+    assert_eq!(e2e_tests::file_mode(&manifest_path), 0o600);
+
+    remove("key-2");
+    let (code, report) = drill(dir, prepare);
+    assert_eq!(code, 2, "{report:#}");
+    assert!(
+        reasons(&report).contains("document key-2 is missing from the store"),
+        "{report:#}"
+    );
+
+    write("key-2", b"document key-2");
+    write("key-3", b"document key-3, altered");
+    let (code, report) = drill(dir, prepare);
+    assert_eq!(code, 2, "{report:#}");
+    let reasons = reasons(&report);
+    assert!(
+        reasons.contains("document key-3 has sha256") && !reasons.contains("key-2"),
+        "{reasons}"
+    );
+}
+
+#[test]
+fn a_drill_fails_naming_a_referenced_document_deleted_or_altered_in_a_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = new_steno_sqlite(dir.path(), 2, 5, 200);
+    let documents = dir.path().join("documents");
+    std::fs::create_dir_all(&documents).unwrap();
+    let write = |key: &str, content: &[u8]| std::fs::write(documents.join(key), content).unwrap();
+    let count = give_documents_content(&database, &write);
+    write_config(
+        dir.path(),
+        &format!(
+            "    kind: sqlite\n    path: {}\n    documents: {{dir: documents}}\n",
+            database.display()
+        ),
+    );
+    documents_are_verified(
+        dir.path(),
+        &|command| command,
+        &|key| std::fs::remove_file(documents.join(key)).unwrap(),
+        &write,
+        count,
+    );
+}
+
+#[test]
+fn a_drill_fails_naming_a_referenced_document_deleted_or_altered_in_an_s3_bucket() {
+    use e2e_tests::aws_emulator::{
+        use_test_credentials, AwsEmulator, TEST_CREDENTIAL, TEST_REGION,
+    };
+    let emulator = AwsEmulator::start();
+    let s3 = |method: reqwest::Method, path: &str, body: Vec<u8>| {
+        let response = reqwest::blocking::Client::new()
+            .request(method.clone(), format!("{}/{path}", emulator.moto_url()))
+            .header(
+                "Authorization",
+                format!("AWS4-HMAC-SHA256 Credential={TEST_CREDENTIAL}/20260101/{TEST_REGION}/s3/aws4_request, SignedHeaders=host, Signature=0"),
+            )
+            .body(body)
+            .send()
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "{method} {path}: {}",
+            response.status()
+        );
+    };
+    s3(reqwest::Method::PUT, "steno-documents", Vec::new());
+    let dir = tempfile::tempdir().unwrap();
+    let database = new_steno_sqlite(dir.path(), 2, 5, 200);
+    let write = |key: &str, content: &[u8]| {
+        s3(
+            reqwest::Method::PUT,
+            &format!("steno-documents/docs/{key}"),
+            content.to_vec(),
+        )
+    };
+    let count = give_documents_content(&database, &write);
+    write_config(
+        dir.path(),
+        &format!(
+            "    kind: sqlite\n    path: {}\n    documents:\n      s3: {{bucket: steno-documents, prefix: docs/, region: {TEST_REGION}, endpoint_url: \"{}\"}}\n",
+            database.display(),
+            emulator.endpoint_url()
+        ),
+    );
+    documents_are_verified(
+        dir.path(),
+        &|command| use_test_credentials(command),
+        &|key| {
+            s3(
+                reqwest::Method::DELETE,
+                &format!("steno-documents/docs/{key}"),
+                Vec::new(),
+            )
+        },
+        &write,
+        count,
+    );
+}

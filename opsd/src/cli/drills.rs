@@ -98,9 +98,15 @@ pub async fn run(config: &Config, action: &DrillAction) -> anyhow::Result<u8> {
                 })?;
             let platform = opsd::platform::factory::database_snapshots(config, database).await?;
             eprintln!("taking a snapshot of {}", platform.describe());
-            let record =
-                drill::take_recorded_snapshot(&store, database, platform.as_ref(), "manual", None)
-                    .await?;
+            let record = drill::take_recorded_snapshot(
+                config,
+                &store,
+                database,
+                platform.as_ref(),
+                "manual",
+                None,
+            )
+            .await?;
             if *json {
                 println!("{}", serde_json::to_string_pretty(&record)?);
             } else {

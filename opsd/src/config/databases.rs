@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::documents::{validate_documents, DocumentStoreConfig};
 use super::files::read_checks_file;
 use super::raw::{RawChecksFile, RawDatabase, RawRds, RawRetention};
 use super::services::ServiceConfig;
@@ -58,6 +59,9 @@ pub struct DatabaseConfig {
     /// How long snapshots opsd took are kept, per class (the newest is always kept).
     pub retention: RetentionPolicy,
     pub checks: Vec<DrillCheck>,
+    /// The document store its rows reference: listed in each snapshot's manifest, verified by
+    /// drills and restores.
+    pub documents: Option<DocumentStoreConfig>,
 }
 
 /// Steno's drill checks, embedded so a database without a `checks` file is still verified.
@@ -161,6 +165,10 @@ fn validate_database(
         }
         None => parse_drill_checks("(embedded) drills/steno-checks.yaml", EMBEDDED_STENO_CHECKS)?,
     };
+    let documents = raw
+        .documents
+        .map(|documents| validate_documents(documents, source.base_dir, &error))
+        .transpose()?;
     Ok(DatabaseConfig {
         name: name.to_string(),
         kind,
@@ -169,6 +177,7 @@ fn validate_database(
         snapshot_schedule,
         retention,
         checks,
+        documents,
     })
 }
 

@@ -28,6 +28,7 @@ mod aws;
 mod budgets;
 mod costs;
 mod databases;
+mod documents;
 pub mod files;
 mod maintenance;
 mod migrations;
@@ -46,6 +47,7 @@ pub use costs::{
     DEFAULT_GATE_MAX_AGE_INTERVALS, DEFAULT_MEMORY_MB, DEFAULT_ROLLOUT_WINDOW,
 };
 pub use databases::{parse_drill_checks, DatabaseConfig, DatabaseKind, RdsDatabaseConfig};
+pub use documents::{DocumentLocation, DocumentStoreConfig, S3DocumentsConfig};
 pub use maintenance::{check_maintenance_message, MAX_MAINTENANCE_MESSAGE};
 pub use migrations::MigrationCommands;
 pub use plans::{NamedPlanError, DEFAULT_PLAN};

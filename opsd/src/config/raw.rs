@@ -178,6 +178,34 @@ pub(super) struct RawDatabase {
     pub(super) retention: Option<RawRetention>,
     #[serde(default)]
     pub(super) checks: Option<String>,
+    #[serde(default)]
+    pub(super) documents: Option<RawDocuments>,
+}
+
+/// `databases.<name>.documents`: the document store its rows reference.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDocuments {
+    #[serde(default)]
+    pub(super) dir: Option<String>,
+    #[serde(default)]
+    pub(super) s3: Option<RawDocumentsS3>,
+    #[serde(default)]
+    pub(super) references: Option<String>,
+}
+
+/// `databases.<name>.documents.s3`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDocumentsS3 {
+    #[serde(default)]
+    pub(super) bucket: Option<String>,
+    #[serde(default)]
+    pub(super) prefix: Option<String>,
+    #[serde(default)]
+    pub(super) region: Option<String>,
+    #[serde(default)]
+    pub(super) endpoint_url: Option<String>,
 }
 
 /// `databases.<name>.retention`: one duration for every snapshot, or one per class.

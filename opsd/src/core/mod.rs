@@ -9,6 +9,7 @@ pub mod analysis;
 pub mod approval;
 pub mod config_error;
 pub mod cost;
+pub mod documents;
 pub mod drill;
 pub mod duration;
 pub mod event;

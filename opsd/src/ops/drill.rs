@@ -22,7 +22,7 @@ use crate::core::drill::{
     VerificationItem,
 };
 use crate::core::retention::{snapshots_past_retention, SnapshotAge};
-use crate::platform::snapshots::{DatabaseSnapshots, Snapshot};
+use crate::platform::snapshots::{DatabaseSnapshots, RestoredCopy, Snapshot};
 use crate::platform::PlatformError;
 use crate::store::{DrillRecord, SnapshotRecord, Store, StoreError};
 
@@ -161,8 +161,10 @@ fn time_of_ms(ms: i64) -> DateTime<Utc> {
         .unwrap_or_else(Utc::now)
 }
 
-/// Takes a snapshot and records it (reason `drill`, `pre_deploy` or `manual`).
+/// Takes a snapshot and records it (reason `drill`, `pre_deploy`, `scheduled`, `manual` or
+/// `pre_restore`), with the manifest of the database's document store when it has one.
 pub async fn take_recorded_snapshot(
+    config: &Config,
     store: &Store,
     database: &DatabaseConfig,
     platform: &dyn DatabaseSnapshots,
@@ -187,6 +189,7 @@ pub async fn take_recorded_snapshot(
         deleted_at: None,
     };
     store.insert_snapshot(&record).await?;
+    super::documents::record_manifest(config, database, &record.id).await?;
     Ok(record)
 }
 
@@ -199,7 +202,15 @@ pub async fn pre_deploy_snapshot(
     rollout_id: &str,
 ) -> Result<SnapshotRecord, DrillError> {
     let _lock = DrillLock::acquire(&drills_dir(config), &database.name)?;
-    take_recorded_snapshot(store, database, platform, "pre_deploy", Some(rollout_id)).await
+    take_recorded_snapshot(
+        config,
+        store,
+        database,
+        platform,
+        "pre_deploy",
+        Some(rollout_id),
+    )
+    .await
 }
 
 /// Runs one drill of `database` and records it. A drill that fails verification is a finished
@@ -251,16 +262,15 @@ pub async fn run_drill(
     report.measurement.rpo_ms =
         newest_point_ms.map(|ms| (started_at.timestamp_millis() - ms).max(0) as u64);
 
-    let result = drill_phases(
+    let job = DrillJob {
+        config,
         store,
         database,
-        platform.as_ref(),
+        platform: platform.as_ref(),
         options,
         progress,
-        &mut report,
-        clock,
-    )
-    .await;
+    };
+    let result = drill_phases(&job, &mut report, clock).await;
     if let Err(error) = &result {
         report.verification.push(VerificationItem {
             name: "drill".into(),
@@ -291,7 +301,7 @@ pub async fn run_drill(
     }
 
     report.snapshots_removed_by_retention =
-        apply_retention(store, database, platform.as_ref()).await;
+        apply_retention(config, store, database, platform.as_ref()).await;
 
     let (outcome, reasons) =
         judge_drill(&report.verification, &report.measurement, &database.targets);
@@ -317,15 +327,29 @@ pub async fn run_drill(
     Ok(report)
 }
 
+/// What one drill's phases work with.
+struct DrillJob<'a> {
+    config: &'a Config,
+    store: &'a Store,
+    database: &'a DatabaseConfig,
+    platform: &'a dyn DatabaseSnapshots,
+    options: &'a DrillOptions,
+    progress: &'a (dyn Fn(&str) + Send + Sync),
+}
+
 async fn drill_phases(
-    store: &Store,
-    database: &DatabaseConfig,
-    platform: &dyn DatabaseSnapshots,
-    options: &DrillOptions,
-    progress: &(dyn Fn(&str) + Send + Sync),
+    job: &DrillJob<'_>,
     report: &mut DrillReport,
     clock: Instant,
 ) -> Result<(), DrillError> {
+    let DrillJob {
+        config,
+        store,
+        database,
+        platform,
+        options,
+        progress,
+    } = *job;
     // 1. Snapshot.
     let phase_clock = Instant::now();
     let (snapshot, record) = if options.use_latest_snapshot {
@@ -342,7 +366,8 @@ async fn drill_phases(
         (snapshot, record)
     } else {
         progress("taking a snapshot");
-        let record = take_recorded_snapshot(store, database, platform, "drill", None).await?;
+        let record =
+            take_recorded_snapshot(config, store, database, platform, "drill", None).await?;
         let snapshot = Snapshot {
             id: record.id.clone(),
             taken_at_ms: record.taken_at.timestamp_millis(),
@@ -415,6 +440,16 @@ async fn drill_phases(
         &database.checks,
         digest_matches,
     );
+    report.verification.extend(
+        super::documents::verify_restored_documents(
+            config,
+            database,
+            platform,
+            &RestoredCopy::Scratch(scratch.clone()),
+            &snapshot.id,
+        )
+        .await,
+    );
     report.measurement.rto_ms = Some(clock.elapsed().as_millis() as u64);
     report.measurement.phases.push(PhaseTiming {
         phase: "verify".into(),
@@ -465,6 +500,7 @@ async fn newest_restorable_ms(
 /// Deletes the snapshots opsd took that are past retention (never the newest, never one of a
 /// rollout still in the store's active set), and returns their ids.
 async fn apply_retention(
+    config: &Config,
     store: &Store,
     database: &DatabaseConfig,
     platform: &dyn DatabaseSnapshots,
@@ -509,6 +545,7 @@ async fn apply_retention(
         match platform.delete_snapshot(&snapshot).await {
             Ok(()) => {
                 let _ = store.mark_snapshot_deleted(&id, Utc::now()).await;
+                super::documents::remove_manifest(config, &id);
                 removed.push(id);
             }
             Err(error) => {
@@ -664,9 +701,16 @@ pub async fn scheduled_snapshot(
 ) -> Result<SnapshotRecord, DrillError> {
     let _lock = DrillLock::acquire(&drills_dir(config), &database.name)?;
     let platform = crate::platform::factory::database_snapshots(config, database).await?;
-    let record =
-        take_recorded_snapshot(store, database, platform.as_ref(), "scheduled", None).await?;
-    apply_retention(store, database, platform.as_ref()).await;
+    let record = take_recorded_snapshot(
+        config,
+        store,
+        database,
+        platform.as_ref(),
+        "scheduled",
+        None,
+    )
+    .await?;
+    apply_retention(config, store, database, platform.as_ref()).await;
     Ok(record)
 }
 

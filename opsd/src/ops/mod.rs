@@ -1,9 +1,10 @@
 //! The jobs at opsd's I/O edge that are not the rollout reconciler: DR drills and snapshots
-//! (`drill`), restores of production (`restore`), cost checks (`costs`) and the recording of the
+//! (`drill`) with the document store's manifests (`documents`), restores of production (`restore`), cost checks (`costs`) and the recording of the
 //! router's usage (`usage`). Each
 //! reads the store and the platforms it is handed and leaves its decisions to `core`.
 
 pub mod costs;
+pub mod documents;
 pub mod drill;
 pub mod restore;
 pub mod usage;

@@ -12,8 +12,9 @@ use crate::core::restore::{
     choose_snapshot, judge_restore, rows_lost, RestoreReport, SnapshotChoice, SnapshotPoint,
     SAFETY_SNAPSHOT_REASON,
 };
+use crate::ops::documents::verify_restored_documents;
 use crate::ops::drill::{drills_dir, take_recorded_snapshot, DrillError, DrillLock};
-use crate::platform::snapshots::{DatabaseSnapshots, RestoreTarget, Snapshot};
+use crate::platform::snapshots::{DatabaseSnapshots, RestoreTarget, RestoredCopy, Snapshot};
 use crate::platform::PlatformError;
 use crate::store::{SnapshotRecord, Store, StoreError};
 
@@ -121,8 +122,15 @@ pub async fn restore_database(
         return Err(RestoreError::DigestChanged(record.id.clone()));
     }
     progress("taking a safety snapshot of the current state");
-    let safety =
-        take_recorded_snapshot(store, database, platform, SAFETY_SNAPSHOT_REASON, None).await?;
+    let safety = take_recorded_snapshot(
+        config,
+        store,
+        database,
+        platform,
+        SAFETY_SNAPSHOT_REASON,
+        None,
+    )
+    .await?;
     let after_safety = |source: PlatformError| RestoreError::AfterSafetySnapshot {
         safety: safety.id.clone(),
         source,
@@ -141,6 +149,16 @@ pub async fn restore_database(
     let mut verification =
         verify_restore(at_snapshot.as_ref(), &inspection, &database.checks, None);
     verification.splice(0..0, digest_item(digest));
+    verification.extend(
+        verify_restored_documents(
+            config,
+            database,
+            platform,
+            &RestoredCopy::Restored(restored.target.clone()),
+            &record.id,
+        )
+        .await,
+    );
     let lost = match (&at_snapshot, fingerprint_of(&safety)) {
         (Some(at_snapshot), Some(before_restore)) => Some(rows_lost(
             &at_snapshot.table_rows,

@@ -141,6 +141,21 @@ pub async fn database_snapshots(
     })
 }
 
+/// The document store a database's rows reference.
+pub async fn document_store(
+    config: &crate::config::DocumentStoreConfig,
+) -> Arc<dyn crate::platform::documents::DocumentStore> {
+    use crate::config::DocumentLocation;
+    match &config.location {
+        DocumentLocation::Directory(dir) => {
+            Arc::new(crate::platform::local::document_dir::DirectoryDocuments::new(dir))
+        }
+        DocumentLocation::S3(s3) => {
+            Arc::new(crate::platform::aws::document_bucket::BucketDocuments::connect(s3).await)
+        }
+    }
+}
+
 /// Each configured database's snapshot platform, built on first use and kept, for the daemon's
 /// pre-deployment snapshots. A database whose platform cannot be built (a missing `pg_dump`) is
 /// tried again on the next use.

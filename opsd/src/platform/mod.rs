@@ -9,6 +9,7 @@
 pub mod aws;
 pub mod cost_source;
 pub mod dispatch;
+pub mod documents;
 pub mod factory;
 pub mod local;
 pub mod secrets;

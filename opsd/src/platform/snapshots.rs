@@ -41,6 +41,17 @@ pub enum RestoreTarget {
     New(String),
 }
 
+/// A restored copy whose rows [`DatabaseSnapshots::rows_of`] reads: a drill's scratch target, or
+/// the target of a restore of production.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RestoredCopy {
+    Scratch(String),
+    Restored(RestoreTarget),
+}
+
+/// The most rows [`DatabaseSnapshots::rows_of`] reads.
+pub const MAX_ROWS_READ: usize = 1_000_000;
+
 /// What a restore of production produced.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RestoredTarget {
@@ -123,6 +134,17 @@ pub trait DatabaseSnapshots: Send + Sync {
         target: &RestoreTarget,
         checks: &[DrillCheck],
     ) -> Result<ScratchInspection, PlatformError>;
+
+    /// The rows `sql` returns on a restored copy, as text, at most [`MAX_ROWS_READ`] (more is an
+    /// error); `None` when the platform cannot query copies (RDS without credentials).
+    async fn rows_of(
+        &self,
+        copy: &RestoredCopy,
+        sql: &str,
+    ) -> Result<Option<Vec<Vec<String>>>, PlatformError> {
+        let _ = (copy, sql);
+        Ok(None)
+    }
 }
 
 /// The value of one check's rows: one row of one column is that value as text; anything else is

@@ -8,6 +8,7 @@
 pub mod alarm_sync;
 pub mod cdn;
 pub mod costs;
+pub mod document_bucket;
 pub mod lambda;
 pub mod metrics;
 pub mod rds;

@@ -2,6 +2,7 @@
 //! service's public port is a [`TrafficRouter`] that splits and counts their traffic.
 
 pub mod costs;
+pub mod document_dir;
 mod postgres_restore;
 pub mod postgres_snapshots;
 mod reclaimable_body;

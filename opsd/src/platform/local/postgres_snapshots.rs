@@ -17,7 +17,7 @@ use crate::platform::local::sqlite_snapshots::{
 };
 use crate::platform::snapshots::{
     check_value_of_rows, identifier_part, trimmed_query, DatabaseSnapshots, RestoreTarget,
-    RestoredTarget, Snapshot, TakenSnapshot,
+    RestoredCopy, RestoredTarget, Snapshot, TakenSnapshot, MAX_ROWS_READ,
 };
 use crate::platform::PlatformError;
 
@@ -124,6 +124,15 @@ impl PostgresSnapshots {
 
     fn scratch_prefix(&self) -> String {
         format!("opsd_drill_{}_", identifier_part(&self.name, '_'))
+    }
+
+    /// The database of a restored copy.
+    fn database_of(&self, copy: &RestoredCopy) -> Result<String, PlatformError> {
+        Ok(match copy {
+            RestoredCopy::Scratch(scratch) => scratch.clone(),
+            RestoredCopy::Restored(RestoreTarget::InPlace) => self.database_name()?,
+            RestoredCopy::Restored(RestoreTarget::New(name)) => name.clone(),
+        })
     }
 
     /// The integrity of indexes, every table's row count and each check's value of one database
@@ -248,14 +257,27 @@ async fn table_rows(connection: &mut PgConnection) -> Result<TableCounts, sqlx::
 
 /// A check's rows as text: each row through `row_to_json`, its values in column-name order.
 async fn query_rows(connection: &mut PgConnection, sql: &str) -> Result<Vec<Vec<String>>, String> {
+    query_rows_limited(connection, sql, None).await
+}
+
+/// A query's rows as text; with a `limit`, more rows than that is an error.
+async fn query_rows_limited(
+    connection: &mut PgConnection,
+    sql: &str,
+    limit: Option<usize>,
+) -> Result<Vec<Vec<String>>, String> {
     let wrapped = format!(
-        "SELECT row_to_json(check_rows)::text FROM ({}) AS check_rows",
-        trimmed_query(sql)
+        "SELECT row_to_json(check_rows)::text FROM ({}) AS check_rows{}",
+        trimmed_query(sql),
+        limit.map_or(String::new(), |limit| format!(" LIMIT {}", limit + 1))
     );
     let rows: Vec<String> = sqlx::query_scalar(&wrapped)
         .fetch_all(&mut *connection)
         .await
         .map_err(|error| error.to_string())?;
+    if let Some(limit) = limit.filter(|limit| rows.len() > *limit) {
+        return Err(format!("the query returns more than {limit} rows"));
+    }
     rows.iter()
         .map(|text| {
             let value: serde_json::Value =
@@ -502,11 +524,24 @@ impl DatabaseSnapshots for PostgresSnapshots {
         target: &RestoreTarget,
         checks: &[DrillCheck],
     ) -> Result<ScratchInspection, PlatformError> {
-        let database = match target {
-            RestoreTarget::InPlace => self.database_name()?,
-            RestoreTarget::New(name) => name.clone(),
-        };
+        let database = self.database_of(&RestoredCopy::Restored(target.clone()))?;
         self.inspect_database(&database, checks).await
+    }
+
+    async fn rows_of(
+        &self,
+        copy: &RestoredCopy,
+        sql: &str,
+    ) -> Result<Option<Vec<Vec<String>>>, PlatformError> {
+        let database = self.database_of(copy)?;
+        let mut connection = self
+            .connect(&url_for_database(&self.url, &database)?)
+            .await?;
+        let rows = query_rows_limited(&mut connection, sql, Some(MAX_ROWS_READ))
+            .await
+            .map_err(|error| failed(format!("querying database {database}"), error));
+        let _ = connection.close().await;
+        rows.map(Some)
     }
 }
 

@@ -15,7 +15,7 @@ use crate::core::drill::{
 };
 use crate::platform::snapshots::{
     check_value_of_rows, identifier_part, trimmed_query, DatabaseSnapshots, RestoreTarget,
-    RestoredTarget, Snapshot, TakenSnapshot,
+    RestoredCopy, RestoredTarget, Snapshot, TakenSnapshot, MAX_ROWS_READ,
 };
 use crate::platform::PlatformError;
 
@@ -50,6 +50,15 @@ impl SqliteSnapshots {
 
     fn scratch_prefix(&self) -> String {
         format!("{}-drill-", identifier_part(&self.name, '-'))
+    }
+
+    /// The file of a restored copy.
+    fn path_of(&self, copy: &RestoredCopy) -> PathBuf {
+        match copy {
+            RestoredCopy::Scratch(scratch) => self.scratch_path(scratch),
+            RestoredCopy::Restored(RestoreTarget::InPlace) => self.source.clone(),
+            RestoredCopy::Restored(RestoreTarget::New(path)) => PathBuf::from(path),
+        }
     }
 }
 
@@ -108,6 +117,15 @@ fn table_rows(connection: &Connection) -> Result<TableCounts, rusqlite::Error> {
 
 /// A check's rows as text.
 fn query_rows(connection: &Connection, sql: &str) -> Result<Vec<Vec<String>>, String> {
+    query_rows_at_most(connection, sql, usize::MAX)
+}
+
+/// A query's rows as text; more than `limit` rows is an error.
+fn query_rows_at_most(
+    connection: &Connection,
+    sql: &str,
+    limit: usize,
+) -> Result<Vec<Vec<String>>, String> {
     let mut statement = connection
         .prepare(trimmed_query(sql))
         .map_err(|error| error.to_string())?;
@@ -115,6 +133,9 @@ fn query_rows(connection: &Connection, sql: &str) -> Result<Vec<Vec<String>>, St
     let mut rows = statement.query([]).map_err(|error| error.to_string())?;
     let mut result = Vec::new();
     while let Some(row) = rows.next().map_err(|error| error.to_string())? {
+        if result.len() == limit {
+            return Err(format!("the query returns more than {limit} rows"));
+        }
         let mut values = Vec::with_capacity(columns);
         for index in 0..columns {
             let value = row.get_ref(index).map_err(|error| error.to_string())?;
@@ -502,12 +523,25 @@ impl DatabaseSnapshots for SqliteSnapshots {
         target: &RestoreTarget,
         checks: &[DrillCheck],
     ) -> Result<ScratchInspection, PlatformError> {
-        let path = match target {
-            RestoreTarget::InPlace => self.source.clone(),
-            RestoreTarget::New(path) => PathBuf::from(path),
-        };
+        let path = self.path_of(&RestoredCopy::Restored(target.clone()));
         let checks = checks.to_vec();
         blocking(move || inspect_file(&path, &checks)).await
+    }
+
+    async fn rows_of(
+        &self,
+        copy: &RestoredCopy,
+        sql: &str,
+    ) -> Result<Option<Vec<Vec<String>>>, PlatformError> {
+        let path = self.path_of(copy);
+        let sql = sql.to_string();
+        blocking(move || {
+            let connection = open_existing(&path, true)?;
+            query_rows_at_most(&connection, &sql, MAX_ROWS_READ)
+                .map(Some)
+                .map_err(|error| failed(format!("querying {}", path.display()), error))
+        })
+        .await
     }
 }
 
