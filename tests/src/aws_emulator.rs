@@ -154,6 +154,26 @@ impl AwsEmulator {
         self.moto.url()
     }
 
+    /// Calls the emulator's RDS query API (the tests crate has no RDS client) with `body` (form
+    /// fields like `Action=DescribeDBInstances`); moto reads the service from the credential
+    /// scope and does not check signatures. Panics on an error answer.
+    pub fn rds_query(&self, body: &str) -> String {
+        let response = reqwest::blocking::Client::new()
+            .post(self.endpoint_url())
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .header(
+                "Authorization",
+                format!("AWS4-HMAC-SHA256 Credential={TEST_CREDENTIAL}/20260101/{TEST_REGION}/rds/aws4_request, SignedHeaders=host, Signature=0"),
+            )
+            .body(format!("{body}&Version=2014-10-31"))
+            .send()
+            .unwrap();
+        let status = response.status();
+        let text = response.text().unwrap();
+        assert!(status.is_success(), "{body}: {status} {text}");
+        text
+    }
+
     /// An AWS configuration for this emulator built only from constants (it reads no environment
     /// variables or profile files): region [`TEST_REGION`], static credentials
     /// `testing`/`testing`, endpoint [`Self::endpoint_url`], no retries, short timeouts.

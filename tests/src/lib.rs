@@ -278,6 +278,32 @@ impl CommandOutput {
     }
 }
 
+/// The pids of `process`'s children running `steno serve` (the releases `opsd up` runs).
+pub fn steno_serve_children(process: &RunningProcess) -> Vec<u32> {
+    let parent = process.child.id();
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid ...`: the fields after the last ')'.
+        let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+        let ppid = after_name
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse::<u32>().ok());
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline);
+        if ppid == Some(parent) && cmdline.contains("steno") && cmdline.contains("serve") {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
 /// The permission bits of a file (`0o600` for a private one); panics naming the path when it
 /// cannot be read.
 pub fn file_mode(path: &Path) -> u32 {

@@ -456,33 +456,11 @@ fn a_failed_drill_closes_the_deploy_gate_until_an_audited_override() {
     process.terminate(Duration::from_secs(20));
 }
 
-/// Calls the emulator's query API (RDS has no client in the tests crate); moto reads the service
-/// from the credential scope and does not check signatures.
-fn rds_query(emulator: &e2e_tests::aws_emulator::AwsEmulator, body: &str) -> String {
-    use e2e_tests::aws_emulator::{TEST_CREDENTIAL, TEST_REGION};
-    let response = reqwest::blocking::Client::new()
-        .post(emulator.endpoint_url())
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .header(
-            "Authorization",
-            format!("AWS4-HMAC-SHA256 Credential={TEST_CREDENTIAL}/20260101/{TEST_REGION}/rds/aws4_request, SignedHeaders=host, Signature=0"),
-        )
-        .body(format!("{body}&Version=2014-10-31"))
-        .send()
-        .unwrap();
-    let status = response.status();
-    let text = response.text().unwrap();
-    assert!(status.is_success(), "{body}: {status} {text}");
-    text
-}
-
 #[test]
 fn rds_drills_snapshot_restore_verify_and_delete_in_order_leaving_nothing_behind() {
     use e2e_tests::aws_emulator::{use_test_credentials, AwsEmulator, TEST_REGION};
     let emulator = AwsEmulator::start();
-    rds_query(
-        &emulator,
-        "Action=CreateDBInstance&DBInstanceIdentifier=steno-db&DBInstanceClass=db.t4g.medium&Engine=postgres&AllocatedStorage=20&MasterUsername=steno&MasterUserPassword=not-a-secret1",
+    emulator.rds_query("Action=CreateDBInstance&DBInstanceIdentifier=steno-db&DBInstanceClass=db.t4g.medium&Engine=postgres&AllocatedStorage=20&MasterUsername=steno&MasterUserPassword=not-a-secret1",
     );
     let dir = tempfile::tempdir().unwrap();
     write_config(
@@ -526,10 +504,10 @@ fn rds_drills_snapshot_restore_verify_and_delete_in_order_leaving_nothing_behind
     }
     assert_eq!(position, expected.len(), "calls in order: {calls:?}");
 
-    let instances = rds_query(&emulator, "Action=DescribeDBInstances");
+    let instances = emulator.rds_query("Action=DescribeDBInstances");
     assert!(instances.contains("<DBInstanceIdentifier>steno-db</DBInstanceIdentifier>"));
     assert!(!instances.contains("-drill-"), "{instances}");
-    let snapshots = rds_query(&emulator, "Action=DescribeDBSnapshots");
+    let snapshots = emulator.rds_query("Action=DescribeDBSnapshots");
     assert!(!snapshots.contains("-drill-"), "{snapshots}");
     assert!(snapshots.contains(report["snapshot_id"].as_str().unwrap()));
 }

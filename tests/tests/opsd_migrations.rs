@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use e2e_tests::binary;
-use e2e_tests::opsd_up::{last_rollout_kinds, start_opsd, write_config, Opsd};
+use e2e_tests::opsd_up::{last_rollout_kinds, start_opsd, write_config};
 use sqlx::{Connection, SqliteConnection};
 
 /// Steno's database under the local platform (`STENO_DATA_DIR` is `.opsd/steno-data`).
@@ -53,31 +53,6 @@ fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(200));
     }
-}
-
-/// The `steno serve` processes opsd runs.
-fn steno_children(opsd: &Opsd) -> Vec<u32> {
-    let parent = opsd.process.child.id();
-    let mut pids = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
-        let ppid = after_name
-            .split_whitespace()
-            .nth(1)
-            .and_then(|p| p.parse::<u32>().ok());
-        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-        let cmdline = String::from_utf8_lossy(&cmdline);
-        if ppid == Some(parent) && cmdline.contains("steno") && cmdline.contains("serve") {
-            pids.push(pid);
-        }
-    }
-    pids
 }
 
 /// A firm's whole journey through the public address (register, upload, draft, export).
@@ -143,9 +118,9 @@ fn a_canary_with_an_expand_migration_is_rolled_back_and_the_old_release_restarts
     wait_for(
         "only the stable release to run",
         Duration::from_secs(30),
-        || steno_children(&opsd).len() == 1,
+        || e2e_tests::steno_serve_children(&opsd.process).len() == 1,
     );
-    let old = steno_children(&opsd)[0];
+    let old = e2e_tests::steno_serve_children(&opsd.process)[0];
     let killed = Command::new("kill")
         .args(["-KILL", &old.to_string()])
         .status()
@@ -156,7 +131,7 @@ fn a_canary_with_an_expand_migration_is_rolled_back_and_the_old_release_restarts
         "the stable release to restart and answer",
         Duration::from_secs(30),
         || {
-            let running = steno_children(&opsd);
+            let running = e2e_tests::steno_serve_children(&opsd.process);
             running.len() == 1
                 && running[0] != old
                 && reqwest::blocking::get(&health).is_ok_and(|answer| answer.status().is_success())
@@ -218,16 +193,20 @@ fn a_contract_migration_is_refused_and_a_contract_plan_runs_it_after_the_watch()
         "120s",
     ]);
     assert_eq!(code, 0, "promoted after its watch:\n{out}");
-    wait_for("the contract migration", Duration::from_secs(60), || {
-        schema_of(dir.path()).0.contains(&9002)
-    });
+    // The migration runs in the background after the promotion; its end is recorded on the
+    // reconciler's next tick.
+    wait_for(
+        "the contract migration recorded",
+        Duration::from_secs(60),
+        || {
+            let (code, out) = opsd.cli(&["status", "steno"]);
+            code == 0 && out.contains("contract 9002 rehearsal_contract (contract): applied")
+        },
+    );
     let (versions, table) = schema_of(dir.path());
-    assert!(versions.contains(&9001) && !table, "{versions:?}");
-    let (code, out) = opsd.cli(&["status", "steno"]);
-    assert_eq!(code, 0, "{out}");
     assert!(
-        out.contains("contract 9002 rehearsal_contract (contract): applied"),
-        "{out}"
+        versions.contains(&9001) && versions.contains(&9002) && !table,
+        "{versions:?}"
     );
     let (code, out) = opsd.cli(&["rollback", "steno", "--reason", "try going back"]);
     assert_ne!(code, 0, "{out}");

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use e2e_tests::webhook::Webhook;
-use e2e_tests::{binary, start_opsd_up, RunningProcess};
+use e2e_tests::{binary, start_opsd_up};
 use serde_json::Value;
 
 /// A critical rule on 2-second periods, routed by severity only (`notify: []`).
@@ -81,32 +81,6 @@ fn wait_for(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) 
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(200));
     }
-}
-
-/// The pids of opsd's children running `steno serve`.
-fn steno_children(opsd: &RunningProcess) -> Vec<u32> {
-    let parent = opsd.child.id();
-    let mut pids = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        // `pid (comm) state ppid ...`: the fields after the last ')'.
-        let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
-        let ppid = after_name
-            .split_whitespace()
-            .nth(1)
-            .and_then(|p| p.parse::<u32>().ok());
-        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-        let cmdline = String::from_utf8_lossy(&cmdline);
-        if ppid == Some(parent) && cmdline.contains("steno") && cmdline.contains("serve") {
-            pids.push(pid);
-        }
-    }
-    pids
 }
 
 fn count_containing(webhook: &Webhook, words: &[&str]) -> usize {
@@ -198,7 +172,7 @@ fn a_sick_or_crashed_stable_release_notifies_once_and_its_recovery_once() {
     // the recovery once; the crash is a warning, so the pager hears nothing.
     stop.store(true, Ordering::SeqCst);
     generator.join().unwrap();
-    let before = steno_children(&opsd);
+    let before = e2e_tests::steno_serve_children(&opsd);
     assert_eq!(before.len(), 1, "one stable release runs: {before:?}");
     let killed = Command::new("kill")
         .args(["-KILL", &before[0].to_string()])
@@ -226,7 +200,7 @@ fn a_sick_or_crashed_stable_release_notifies_once_and_its_recovery_once() {
         "{:?}",
         chat.texts()
     );
-    let after = steno_children(&opsd);
+    let after = e2e_tests::steno_serve_children(&opsd);
     assert_eq!(after.len(), 1, "{after:?}");
     assert_ne!(after, before, "a new process serves the release");
     assert_eq!(

@@ -368,25 +368,9 @@ fn a_restore_is_refused_while_a_rollout_runs_unless_overridden() {
 
 #[test]
 fn an_rds_restore_makes_a_new_instance_and_names_it() {
-    use e2e_tests::aws_emulator::{
-        use_test_credentials, AwsEmulator, TEST_CREDENTIAL, TEST_REGION,
-    };
+    use e2e_tests::aws_emulator::{use_test_credentials, AwsEmulator, TEST_REGION};
     let emulator = AwsEmulator::start();
-    let rds = |body: &str| -> String {
-        let response = reqwest::blocking::Client::new()
-            .post(emulator.endpoint_url())
-            .header("Content-Type", "application/x-www-form-urlencoded")
-            .header(
-                "Authorization",
-                format!("AWS4-HMAC-SHA256 Credential={TEST_CREDENTIAL}/20260101/{TEST_REGION}/rds/aws4_request, SignedHeaders=host, Signature=0"),
-            )
-            .body(format!("{body}&Version=2014-10-31"))
-            .send()
-            .unwrap();
-        assert!(response.status().is_success());
-        response.text().unwrap()
-    };
-    rds("Action=CreateDBInstance&DBInstanceIdentifier=steno-db&DBInstanceClass=db.t4g.medium&Engine=postgres&AllocatedStorage=20&MasterUsername=steno&MasterUserPassword=not-a-secret1");
+    emulator.rds_query("Action=CreateDBInstance&DBInstanceIdentifier=steno-db&DBInstanceClass=db.t4g.medium&Engine=postgres&AllocatedStorage=20&MasterUsername=steno&MasterUserPassword=not-a-secret1");
     let dir = tempfile::tempdir().unwrap();
     write_config(
         dir.path(),
@@ -453,7 +437,7 @@ fn an_rds_restore_makes_a_new_instance_and_names_it() {
         }
     }
     assert_eq!(position, expected.len(), "calls in order: {calls:?}");
-    let instances = rds("Action=DescribeDBInstances");
+    let instances = emulator.rds_query("Action=DescribeDBInstances");
     assert!(instances.contains("<DBInstanceIdentifier>steno-db-restored</DBInstanceIdentifier>"));
     assert!(
         instances.contains("<DBInstanceIdentifier>steno-db</DBInstanceIdentifier>"),

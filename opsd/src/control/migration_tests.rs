@@ -36,6 +36,32 @@ fn contract_plan() -> Option<PlanChoice> {
     })))
 }
 
+/// Deploys v2 with [`contract_plan`] and ticks a second at a time until the rollout ends.
+async fn deploy_with_contract_plan_until_it_ends(world: &World) -> String {
+    let id = world
+        .daemon
+        .deploy(
+            "steno",
+            DeployRequest {
+                version: "v2".into(),
+                plan: contract_plan(),
+                ..DeployRequest::default()
+            },
+            &Actor::system(),
+        )
+        .await
+        .expect("a plan that contracts after the watch is accepted")
+        .id;
+    for _ in 0..120 {
+        if world.phase(&id).await.is_terminal() {
+            break;
+        }
+        world.clock.advance_secs(1);
+        world.tick().await;
+    }
+    id
+}
+
 async fn schema_run(world: &World, id: &str) -> (MigrationRun, MigrationRun) {
     let view = world.daemon.rollout(id).await.unwrap();
     let schema = view.state.schema.expect("the rollout has a schema change");
@@ -154,27 +180,7 @@ async fn a_contract_migration_is_refused_unless_the_plan_runs_it_after_the_watch
         .unwrap()
         .is_empty());
 
-    let id = world
-        .daemon
-        .deploy(
-            "steno",
-            DeployRequest {
-                version: "v2".into(),
-                plan: contract_plan(),
-                ..DeployRequest::default()
-            },
-            &Actor::system(),
-        )
-        .await
-        .expect("a plan that contracts after the watch is accepted")
-        .id;
-    for _ in 0..120 {
-        if world.phase(&id).await == Phase::Promoted {
-            break;
-        }
-        world.clock.advance_secs(1);
-        world.tick().await;
-    }
+    let id = deploy_with_contract_plan_until_it_ends(&world).await;
     assert_eq!(world.phase(&id).await, Phase::Promoted);
     for _ in 0..5 {
         world.tick().await;
@@ -210,27 +216,7 @@ async fn contract_migrations_never_run_after_a_rollback() {
     reports(&world, "v2", WITH_CONTRACT);
     world.platform.set_traffic("v1", 50, 0);
     world.platform.set_traffic("v2", 50, 25);
-    let id = world
-        .daemon
-        .deploy(
-            "steno",
-            DeployRequest {
-                version: "v2".into(),
-                plan: contract_plan(),
-                ..DeployRequest::default()
-            },
-            &Actor::system(),
-        )
-        .await
-        .unwrap()
-        .id;
-    for _ in 0..60 {
-        if world.phase(&id).await.is_terminal() {
-            break;
-        }
-        world.clock.advance_secs(1);
-        world.tick().await;
-    }
+    let id = deploy_with_contract_plan_until_it_ends(&world).await;
     assert_eq!(world.phase(&id).await, Phase::RolledBack);
     world.tick().await;
     assert_eq!(schema_run(&world, &id).await.1, MigrationRun::Skipped);

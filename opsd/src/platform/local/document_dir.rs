@@ -2,11 +2,9 @@
 //! default): the key `firm-1/doc-7` is the file `<root>/firm-1/doc-7`. Files whose name holds
 //! `~` are Steno's unfinished writes and are not documents.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
+use super::sqlite_snapshots::file_digest;
 use crate::core::documents::DocumentEntry;
 use crate::platform::documents::{is_plain_key, DocumentStore, MAX_MANIFEST_OBJECTS};
 use crate::platform::PlatformError;
@@ -34,19 +32,7 @@ fn failed(operation: impl Into<String>, message: impl ToString) -> PlatformError
 
 /// Size and SHA-256 of a file, read in blocks.
 fn digest_file(path: &Path) -> std::io::Result<(u64, String)> {
-    let mut file = std::fs::File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; 64 * 1024];
-    let mut size = 0u64;
-    loop {
-        let read = file.read(&mut buffer)?;
-        if read == 0 {
-            break;
-        }
-        size += read as u64;
-        hasher.update(&buffer[..read]);
-    }
-    Ok((size, format!("{:x}", hasher.finalize())))
+    file_digest(path).map(|(sha256, size)| (size, sha256))
 }
 
 fn manifest_blocking(root: &Path) -> Result<Vec<DocumentEntry>, PlatformError> {
