@@ -278,8 +278,9 @@ async fn apply_pending(
 ) -> Result<(), DbError> {
     let known = known_migrations(options.rehearsal);
     prepare_ledger(connection, backend, &known).await?;
-    let applied = versions_on(connection).await?;
-    refuse_unknown_contracts(connection, &applied, &known).await?;
+    let ledger = ledger_rows(connection).await?;
+    refuse_unknown_contracts(&ledger, &known)?;
+    let applied: Vec<i64> = ledger.iter().map(|row| row.version).collect();
     for migration in known {
         if applied.contains(&migration.version) {
             continue;
@@ -348,32 +349,43 @@ async fn prepare_ledger(
     Ok(())
 }
 
-/// Fails when the database has a migration this build does not know that is not `expand`.
-async fn refuse_unknown_contracts(
-    connection: &mut PoolConnection<Any>,
-    applied: &[i64],
-    known_migrations: &[&'static Migration],
-) -> Result<(), DbError> {
-    let known = |version: i64| known_migrations.iter().any(|m| m.version == version);
-    if applied.iter().all(|version| known(*version)) {
-        return Ok(());
-    }
+/// One row of the ledger.
+struct LedgerRow {
+    version: i64,
+    name: String,
+    class: Option<String>,
+}
+
+async fn ledger_rows(connection: &mut PoolConnection<Any>) -> Result<Vec<LedgerRow>, DbError> {
     let rows = sqlx::query("SELECT version, name, class FROM schema_migrations ORDER BY version")
         .fetch_all(&mut **connection)
         .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(LedgerRow {
+                version: row.try_get(0)?,
+                name: row.try_get(1)?,
+                class: row.try_get(2)?,
+            })
+        })
+        .collect()
+}
+
+/// Fails when the database has a migration this build does not know that is not `expand`.
+fn refuse_unknown_contracts(
+    ledger: &[LedgerRow],
+    known_migrations: &[&'static Migration],
+) -> Result<(), DbError> {
+    let known = |version: i64| known_migrations.iter().any(|m| m.version == version);
     let mut unknown_expand = Vec::new();
     let mut blocking = Vec::new();
-    for row in &rows {
-        let version: i64 = row.try_get(0)?;
-        if known(version) {
-            continue;
-        }
-        let name: String = row.try_get(1)?;
-        let class: Option<String> = row.try_get(2)?;
-        match class.as_deref() {
-            Some("expand") => unknown_expand.push(version),
+    for row in ledger.iter().filter(|row| !known(row.version)) {
+        match row.class.as_deref() {
+            Some("expand") => unknown_expand.push(row.version),
             other => blocking.push(format!(
-                "migration {version} ({name}, {})",
+                "migration {} ({}, {})",
+                row.version,
+                row.name,
                 other.unwrap_or("no class recorded")
             )),
         }
@@ -381,16 +393,18 @@ async fn refuse_unknown_contracts(
     let newest_known = known_migrations.last().map(|m| m.version).unwrap_or(0);
     if !blocking.is_empty() {
         return Err(DbError::SchemaTooNew {
-            found: applied.last().copied().unwrap_or(0),
+            found: ledger.last().map(|row| row.version).unwrap_or(0),
             known: newest_known,
             unknown: blocking.join(", "),
         });
     }
-    tracing::warn!(
-        newer_expand_migrations = ?unknown_expand,
-        known = newest_known,
-        "the database has expand migrations this build does not know; running on it (they are backward compatible)"
-    );
+    if !unknown_expand.is_empty() {
+        tracing::warn!(
+            newer_expand_migrations = ?unknown_expand,
+            known = newest_known,
+            "the database has expand migrations this build does not know; running on it (they are backward compatible)"
+        );
+    }
     Ok(())
 }
 

@@ -6,7 +6,7 @@
 use std::sync::atomic::Ordering;
 
 use super::deploy::{DeployRequest, PlanChoice};
-use super::reconcile_tests::{world, World};
+use super::reconcile_tests::{daemon_with_config, world, World, CONFIG};
 use super::Actor;
 use crate::core::rollout::Phase;
 use crate::core::schema::MigrationRun;
@@ -223,4 +223,63 @@ async fn contract_migrations_never_run_after_a_rollback() {
     assert!(!log(&world)
         .iter()
         .any(|entry| entry.contains("--class all")));
+}
+
+#[tokio::test]
+async fn contract_migrations_pending_when_opsd_stopped_run_after_the_restart() {
+    let world = world().await;
+    reports(&world, "v2", WITH_CONTRACT);
+    world.platform.set_traffic("v1", 50, 0);
+    world.platform.set_traffic("v2", 50, 0);
+    let id = world
+        .daemon
+        .deploy(
+            "steno",
+            DeployRequest {
+                version: "v2".into(),
+                plan: contract_plan(),
+                ..DeployRequest::default()
+            },
+            &Actor::system(),
+        )
+        .await
+        .unwrap()
+        .id;
+    // Tick until the promotion, and stop there: the contract migrations are started but their
+    // end is not recorded (opsd stops now).
+    for _ in 0..120 {
+        if world.phase(&id).await == Phase::Promoted {
+            break;
+        }
+        world.clock.advance_secs(1);
+        world.tick().await;
+    }
+    assert_eq!(schema_run(&world, &id).await.1, MigrationRun::Pending);
+
+    let restarted = daemon_with_config(
+        CONFIG,
+        world.platform.clone(),
+        world.store.clone(),
+        world.clock.clone(),
+    )
+    .await;
+    for _ in 0..3 {
+        restarted.reconcile_service("steno").await;
+        for _ in 0..5 {
+            tokio::task::yield_now().await;
+        }
+    }
+    assert!(matches!(
+        schema_run(&world, &id).await.1,
+        MigrationRun::Applied(_)
+    ));
+    assert!(
+        world
+            .event_kinds()
+            .await
+            .iter()
+            .filter(|kind| *kind == "migration")
+            .count()
+            >= 2
+    );
 }

@@ -12,7 +12,7 @@ use super::{ActiveRollout, ControlError, Daemon};
 use crate::config::MigrationCommands;
 use crate::core::event::EventKind;
 use crate::core::plan::RolloutPlan;
-use crate::core::rollout::Phase;
+use crate::core::rollout::{Phase, RolloutState};
 use crate::core::schema::{
     contract_migrations_unknown_to, describe_all, parse_report, plan_schema_change, Migration,
     MigrationRun, SchemaChange,
@@ -174,6 +174,48 @@ impl Daemon {
                 Ok(true)
             }
         }
+    }
+
+    /// After a restart: a service whose newest rollout was promoted with contract migrations
+    /// still pending (opsd stopped while they ran) gets it back as settling, so they run again
+    /// (applying only what is still pending).
+    pub(super) async fn resume_pending_contract_migrations(&self) -> Result<(), ControlError> {
+        for service in self.config.services.keys() {
+            if self.active.lock().await.contains_key(service) {
+                continue;
+            }
+            let Some(record) = self.store.list_rollouts(Some(service), 1).await?.pop() else {
+                continue;
+            };
+            let Ok(state) = serde_json::from_str::<RolloutState>(&record.state_json) else {
+                continue;
+            };
+            let pending = state.phase == Phase::Promoted
+                && state
+                    .schema
+                    .as_ref()
+                    .is_some_and(SchemaChange::contract_due);
+            if !pending {
+                continue;
+            }
+            self.event(
+                service,
+                Some(&state.id),
+                EventKind::Migration,
+                format!(
+                    "opsd restarted while the contract migrations of {} were pending; running them again",
+                    state.canary.version
+                ),
+            )
+            .await;
+            let mut rollout = ActiveRollout::resumed(state, record.revision);
+            rollout.finished = true;
+            self.active.lock().await.insert(
+                service.clone(),
+                std::sync::Arc::new(tokio::sync::Mutex::new(rollout)),
+            );
+        }
+        Ok(())
     }
 
     async fn record_contract_outcome(

@@ -310,6 +310,7 @@ impl Daemon {
                 Arc::new(Mutex::new(ActiveRollout::resumed(state, record.revision))),
             );
         }
+        daemon.resume_pending_contract_migrations().await?;
         Ok(daemon)
     }
 
