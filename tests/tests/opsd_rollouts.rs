@@ -70,6 +70,29 @@ fn rollouts_promote_good_releases_and_roll_back_bad_ones() {
     assert_eq!(last_rollout_kinds(&opsd).last().unwrap(), "roll_back");
     let (gate, out) = opsd.cli(&["gate", "steno", "--timeout", "5s"]);
     assert_eq!(gate, 2, "{out}");
+    // For a CI job: the step summary lays the decisions out, the annotation says why.
+    let summary_file = dir.path().join("step-summary.md");
+    let github = std::process::Command::new(e2e_tests::binary("opsd"))
+        .arg("--config")
+        .arg(dir.path().join("opsd.yaml"))
+        .args(["--server", &opsd.api_url, "--token", &opsd.token()])
+        .args(["gate", "steno", "--timeout", "5s", "--format", "github"])
+        .env("GITHUB_STEP_SUMMARY", &summary_file)
+        .output()
+        .unwrap();
+    let annotations = String::from_utf8_lossy(&github.stdout);
+    assert_eq!(github.status.code(), Some(2), "{annotations}");
+    assert!(
+        annotations.contains("::error title=steno v3-errors rolled back::"),
+        "{annotations}"
+    );
+    let summary = std::fs::read_to_string(&summary_file).unwrap();
+    assert!(
+        summary.starts_with("## steno v3-errors over v2: rolled back (exit 2)")
+            && summary.contains("| roll back |")
+            && summary.contains("<details><summary>Evidence of roll back"),
+        "{summary}"
+    );
     let split = &opsd.status()["service"]["split"];
     assert_eq!(split["stable"], "steno@v2");
     assert!(

@@ -157,12 +157,19 @@ pub enum Command {
         json: bool,
     },
     /// For CI: wait for the service's current rollout and exit with its outcome code.
+    ///
+    /// Exit 0 promoted, 2 rolled back, aborted or failed, 3 paused, held or timed out (a person
+    /// must look). `--format github` also appends a Markdown step summary (every decision and its
+    /// evidence) to $GITHUB_STEP_SUMMARY and prints an annotation with the reason.
     Gate {
         service: String,
         #[arg(long, default_value = "60m")]
         timeout: String,
         #[arg(long)]
         json: bool,
+        /// `text`, or `github`: a step summary and an annotation for GitHub Actions.
+        #[arg(long, default_value = "text", value_parser = ["text", "github"])]
+        format: String,
     },
     /// Send realistic Steno traffic through the router, with a progress line.
     Load {

@@ -12,6 +12,7 @@ mod aws;
 mod client;
 mod costs;
 mod drills;
+mod github;
 mod local;
 mod maintenance;
 mod restore;

@@ -167,13 +167,30 @@ pub async fn run(client: &Client, command: &Command) -> anyhow::Result<u8> {
             service,
             timeout,
             json,
+            format,
         } => {
             let timeout = parse_duration(timeout).map_err(|error| anyhow!("--timeout: {error}"))?;
             let status = client.service(service).await?.service;
             let Some(rollout) = status.active_rollout.or(status.last_rollout) else {
                 bail!("{service} has no rollout to gate on");
             };
-            wait_for_rollout(client, &rollout.id, timeout, *json).await
+            let code = wait_for_rollout(client, &rollout.id, timeout, *json).await?;
+            if format == "github" {
+                let rollout = client.rollout(&rollout.id).await?.rollout;
+                let outcome = if rollout.phase.exit_code().is_some() {
+                    rollout.phase.as_str()
+                } else {
+                    "timed_out"
+                };
+                let summary = super::github::step_summary(&rollout, outcome, code);
+                if !super::github::write_step_summary(&summary)? {
+                    eprint!("{summary}");
+                }
+                for annotation in super::github::annotations(&rollout, outcome, code) {
+                    println!("{annotation}");
+                }
+            }
+            Ok(code)
         }
         _ => unreachable!("only rollout commands are sent here"),
     }
