@@ -225,6 +225,32 @@ impl Browser {
         self.session_call("POST", &format!("/element/{}/click", element.0), None);
     }
 
+    /// Types into the first element matching `selector` once it takes input: a page that redraws
+    /// itself (the dashboard refreshes its views) may swap the element between finding it and
+    /// typing, so a stale or not yet interactable element is found again until `timeout`.
+    pub fn type_into_selector(&self, selector: &str, text: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let element = self.wait_for(selector, timeout);
+            let typed = self.try_call(
+                "POST",
+                &format!("/session/{}/element/{}/value", self.session, element.0),
+                Some(json!({"text": text})),
+            );
+            match typed {
+                Ok(_) => return,
+                Err(failure)
+                    if (failure.contains("not interactable")
+                        || failure.contains("stale element"))
+                        && Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(failure) => panic!("typing into {selector:?}: {failure}"),
+            }
+        }
+    }
+
     pub fn type_into(&self, element: &Element, text: &str) {
         self.session_call(
             "POST",

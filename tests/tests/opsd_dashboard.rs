@@ -171,8 +171,7 @@ fn an_operator_watches_rollouts_live_and_aborts_one_from_the_page() {
     // The timeline, filtered by kind through its form: only the rollback is left, linked.
     browser.goto(&format!("{}/#/timeline", opsd.api_url));
     browser.wait_for("tr[data-kind='rollout_started']", wait);
-    let kind = browser.wait_for("#filter-kind", wait);
-    browser.type_into(&kind, "roll_back");
+    browser.type_into_selector("#filter-kind", "roll_back", wait);
     browser.click(&browser.wait_for("#filter-apply", wait));
     browser.wait_for_text("1 entry, newest first", wait);
     let kinds = browser.execute(

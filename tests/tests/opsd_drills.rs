@@ -728,6 +728,30 @@ fn a_drill_fails_naming_a_referenced_document_deleted_or_altered_in_an_s3_bucket
             emulator.endpoint_url()
         ),
     );
+    // An unversioned bucket: the first snapshot keeps its own copy of every document.
+    let (code, report) = drill(dir.path(), &|command| use_test_credentials(command));
+    assert_eq!(code, 0, "{report:#}");
+    let snapshot_id = report["snapshot_id"].as_str().unwrap();
+    let manifest: Value = serde_json::from_slice(
+        &std::fs::read(
+            dir.path()
+                .join(format!("data/document-manifests/{snapshot_id}.json")),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let copy = manifest["documents"][0]["copy_key"].as_str().unwrap();
+    assert_eq!(copy, format!("opsd-snapshots/{snapshot_id}/docs/key-1"));
+    let copied = reqwest::blocking::Client::new()
+        .get(format!("{}/steno-documents/{copy}", emulator.moto_url()))
+        .header(
+            "Authorization",
+            format!("AWS4-HMAC-SHA256 Credential={TEST_CREDENTIAL}/20260101/{TEST_REGION}/s3/aws4_request, SignedHeaders=host, Signature=0"),
+        )
+        .send()
+        .unwrap();
+    assert!(copied.status().is_success(), "{}", copied.status());
+    assert_eq!(copied.text().unwrap(), "document key-1");
     documents_are_verified(
         dir.path(),
         &|command| use_test_credentials(command),

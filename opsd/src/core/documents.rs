@@ -19,6 +19,10 @@ pub struct DocumentEntry {
     /// The object's version, on a store that keeps versions (S3 with versioning on).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version_id: Option<String>,
+    /// Where the snapshot keeps its own copy, on a store without versions that makes one (an
+    /// unversioned S3 bucket: `opsd-snapshots/<snapshot>/<object key>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copy_key: Option<String>,
 }
 
 /// The document store at a snapshot's instant.
@@ -64,10 +68,9 @@ pub fn verify_documents(
             None => problems.push(format!(
                 "document {} is missing from the store{}",
                 reference.key,
-                if at_snapshot.contains_key(reference.key.as_str()) {
-                    " (the snapshot's manifest has it)"
-                } else {
-                    ""
+                match at_snapshot.get(reference.key.as_str()) {
+                    Some(then) => kept_by_snapshot(then),
+                    None => String::new(),
                 }
             )),
             Some(entry) if entry.sha256 != expected => problems.push(format!(
@@ -118,6 +121,17 @@ pub fn verify_documents(
     items
 }
 
+/// What the snapshot kept of a document, for a message.
+fn kept_by_snapshot(entry: &DocumentEntry) -> String {
+    match (&entry.copy_key, &entry.version_id) {
+        (Some(copy), _) => format!(" (the snapshot's manifest has it; its copy is {copy})"),
+        (None, Some(version)) => {
+            format!(" (the snapshot's manifest has it; S3 keeps it as version {version})")
+        }
+        (None, None) => " (the snapshot's manifest has it)".to_string(),
+    }
+}
+
 /// The item when the documents could not be verified (the reason says why); never passed.
 pub fn documents_not_checked(reason: impl Into<String>) -> VerificationItem {
     VerificationItem {
@@ -141,6 +155,7 @@ mod tests {
             size: 10,
             sha256: sha256.into(),
             version_id: None,
+            copy_key: None,
         }
     }
 

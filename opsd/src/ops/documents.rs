@@ -1,6 +1,6 @@
 //! The document store in snapshots, drills and restores, at the I/O edge: each snapshot of a
 //! database with `documents` gets a manifest (`<data dir>/document-manifests/<snapshot>.json`,
-//! 0600: every object's key, size and SHA-256); a drill or a restore reads the document
+//! 0600: every object's key, size and SHA-256, and the version or the copy that preserves it); a drill or a restore reads the document
 //! references of the restored rows and looks each one up in the store, and `core::documents`
 //! judges them against the rows and the manifest.
 
@@ -42,10 +42,12 @@ pub async fn record_manifest(
         return Ok(None);
     };
     let store = document_store(documents).await;
+    let mut entries = store.manifest().await?;
+    store.preserve(snapshot_id, &mut entries).await?;
     let manifest = DocumentManifest {
         snapshot_id: snapshot_id.to_string(),
         store: store.describe(),
-        documents: store.manifest().await?,
+        documents: entries,
     };
     let path = manifest_path(config, snapshot_id);
     let operation = format!("writing the document manifest {}", path.display());
@@ -61,8 +63,14 @@ pub async fn record_manifest(
     Ok(Some(manifest.documents.len()))
 }
 
-/// Removes a snapshot's manifest (retention); a missing one is fine.
-pub fn remove_manifest(config: &Config, snapshot_id: &str) {
+/// Removes what a snapshot kept of the document store (retention): the copies the store made and
+/// the manifest; a missing one is fine, a failure is logged.
+pub async fn remove_manifest(config: &Config, database: &DatabaseConfig, snapshot_id: &str) {
+    if let Some(documents) = &database.documents {
+        if let Err(error) = document_store(documents).await.forget(snapshot_id).await {
+            tracing::warn!(snapshot = %snapshot_id, error = %error, "could not remove the snapshot's document copies");
+        }
+    }
     let path = manifest_path(config, snapshot_id);
     if let Err(error) = std::fs::remove_file(&path) {
         if error.kind() != std::io::ErrorKind::NotFound {

@@ -545,7 +545,7 @@ async fn apply_retention(
         match platform.delete_snapshot(&snapshot).await {
             Ok(()) => {
                 let _ = store.mark_snapshot_deleted(&id, Utc::now()).await;
-                super::documents::remove_manifest(config, &id);
+                super::documents::remove_manifest(config, database, &id).await;
                 removed.push(id);
             }
             Err(error) => {

@@ -23,6 +23,24 @@ pub trait DocumentStore: Send + Sync {
     /// One object as the store has it now; `None` when it is missing (or the key could not name
     /// an object of the store).
     async fn entry(&self, key: &str) -> Result<Option<DocumentEntry>, PlatformError>;
+
+    /// Makes the manifest's objects survive later changes where the store would not keep them
+    /// (an unversioned bucket copies each under the snapshot's prefix and notes `copy_key`).
+    /// Nothing to do by default: a directory is backed up by the host's own backups.
+    async fn preserve(
+        &self,
+        snapshot_id: &str,
+        entries: &mut [DocumentEntry],
+    ) -> Result<(), PlatformError> {
+        let _ = (snapshot_id, entries);
+        Ok(())
+    }
+
+    /// Removes what [`DocumentStore::preserve`] kept for a snapshot (retention).
+    async fn forget(&self, snapshot_id: &str) -> Result<(), PlatformError> {
+        let _ = snapshot_id;
+        Ok(())
+    }
 }
 
 /// Whether `key` is a plain relative key: non-empty segments separated by `/`, none `.` or `..`,

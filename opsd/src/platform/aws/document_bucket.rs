@@ -1,7 +1,9 @@
 //! A document store that is an S3 bucket prefix (Steno's `STENO_S3_BUCKET`/`STENO_S3_PREFIX`):
 //! the key `firm-1/doc-7` is the object `<prefix>firm-1/doc-7`. A manifest lists the prefix
 //! (`ListObjectsV2`, paginated) and reads each object (`GetObject`, streamed through SHA-256),
-//! keeping the version id S3 reports when the bucket is versioned.
+//! keeping the version id S3 reports when the bucket is versioned; in a bucket without versions
+//! the snapshot keeps its own copy of each object (`CopyObject` to
+//! `opsd-snapshots/<snapshot>/<object key>`, removed with the snapshot), which listings leave out.
 
 use aws_sdk_s3::primitives::ByteStream;
 use sha2::{Digest, Sha256};
@@ -12,6 +14,9 @@ use crate::core::documents::DocumentEntry;
 use crate::core::retry::RetryPolicy;
 use crate::platform::documents::{is_plain_key, DocumentStore, MAX_MANIFEST_OBJECTS};
 use crate::platform::PlatformError;
+
+/// Where a snapshot's copies of unversioned objects go, at the bucket's root.
+const SNAPSHOT_COPIES: &str = "opsd-snapshots/";
 
 /// The documents under one bucket prefix.
 pub struct BucketDocuments {
@@ -87,6 +92,7 @@ impl BucketDocuments {
             size,
             sha256,
             version_id,
+            copy_key: None,
         }))
     }
 }
@@ -157,4 +163,93 @@ impl DocumentStore for BucketDocuments {
         }
         self.read(key).await
     }
+
+    async fn preserve(
+        &self,
+        snapshot_id: &str,
+        entries: &mut [DocumentEntry],
+    ) -> Result<(), PlatformError> {
+        for entry in entries
+            .iter_mut()
+            .filter(|entry| entry.version_id.is_none())
+        {
+            let source = format!("{}{}", self.prefix, entry.key);
+            let copy_key = format!("{SNAPSHOT_COPIES}{snapshot_id}/{source}");
+            let copy_source = format!("{}/{}", self.bucket, encode_key(&source));
+            call_with_retries(
+                &self.retry,
+                "S3 CopyObject",
+                &format!("s3://{}/{source} to {copy_key}", self.bucket),
+                || {
+                    self.client
+                        .copy_object()
+                        .bucket(&self.bucket)
+                        .key(&copy_key)
+                        .copy_source(&copy_source)
+                        .send()
+                },
+            )
+            .await
+            .map_err(s3_failure)?;
+            entry.copy_key = Some(copy_key);
+        }
+        Ok(())
+    }
+
+    async fn forget(&self, snapshot_id: &str) -> Result<(), PlatformError> {
+        let prefix = format!("{SNAPSHOT_COPIES}{snapshot_id}/");
+        loop {
+            let page = call_with_retries(
+                &self.retry,
+                "S3 ListObjectsV2",
+                &format!("s3://{}/{prefix}", self.bucket),
+                || {
+                    self.client
+                        .list_objects_v2()
+                        .bucket(&self.bucket)
+                        .prefix(&prefix)
+                        .send()
+                },
+            )
+            .await
+            .map_err(s3_failure)?;
+            let keys: Vec<String> = page
+                .contents()
+                .iter()
+                .filter_map(|object| object.key().map(str::to_string))
+                .collect();
+            if keys.is_empty() {
+                return Ok(());
+            }
+            for key in keys {
+                call_with_retries(
+                    &self.retry,
+                    "S3 DeleteObject",
+                    &format!("s3://{}/{key}", self.bucket),
+                    || {
+                        self.client
+                            .delete_object()
+                            .bucket(&self.bucket)
+                            .key(&key)
+                            .send()
+                    },
+                )
+                .await
+                .map_err(s3_failure)?;
+            }
+        }
+    }
+}
+
+/// A key in a `CopyObject` source: each byte outside the unreserved set and `/` percent-encoded.
+fn encode_key(key: &str) -> String {
+    key.bytes()
+        .map(|byte| {
+            if byte.is_ascii_alphanumeric() || b"-_.~/".contains(&byte) {
+                (byte as char).to_string()
+            } else {
+                format!("%{byte:02X}")
+            }
+        })
+        .collect()
 }

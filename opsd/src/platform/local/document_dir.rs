@@ -81,6 +81,7 @@ fn manifest_blocking(root: &Path) -> Result<Vec<DocumentEntry>, PlatformError> {
                 size,
                 sha256,
                 version_id: None,
+                copy_key: None,
             });
         }
     }
@@ -107,6 +108,7 @@ fn entry_blocking(root: &Path, key: &str) -> Result<Option<DocumentEntry>, Platf
         size,
         sha256,
         version_id: None,
+        copy_key: None,
     }))
 }
 
