@@ -13,6 +13,9 @@ use super::postgres_snapshots::{
 use crate::platform::snapshots::{identifier_part, RestoreTarget, RestoredTarget, Snapshot};
 use crate::platform::PlatformError;
 
+/// What to check when a restore's database cannot be created.
+const NEW_TARGET_HINT: &str = "a new target must not exist, and the role needs CREATEDB";
+
 /// The longest PostgreSQL identifier.
 const MAX_IDENTIFIER: usize = 63;
 
@@ -55,7 +58,8 @@ impl PostgresSnapshots {
     ) -> Result<RestoredTarget, PlatformError> {
         match target {
             RestoreTarget::New(name) => {
-                self.restore_dump_into(snapshot, name).await?;
+                self.restore_dump_into(snapshot, name, NEW_TARGET_HINT)
+                    .await?;
                 let url = url_for_database(&self.url, name)?;
                 Ok(RestoredTarget {
                     location: redacted(&url),
@@ -70,7 +74,10 @@ impl PostgresSnapshots {
             RestoreTarget::InPlace => {
                 let live = self.database_name()?;
                 let staged = self.restore_name("opsd_restore", restore_id);
-                if let Err(error) = self.restore_dump_into(snapshot, &staged).await {
+                if let Err(error) = self
+                    .restore_dump_into(snapshot, &staged, NEW_TARGET_HINT)
+                    .await
+                {
                     self.drop_database(&staged).await;
                     return Err(error);
                 }
@@ -88,11 +95,13 @@ impl PostgresSnapshots {
         }
     }
 
-    /// `CREATE DATABASE name` and `pg_restore` of the dump into it.
-    async fn restore_dump_into(
+    /// `CREATE DATABASE name` and `pg_restore` of the dump into it (a drill's scratch copy, or a
+    /// restore's); `create_hint` says what to check when the database cannot be created.
+    pub(super) async fn restore_dump_into(
         &self,
         snapshot: &Snapshot,
         name: &str,
+        create_hint: &str,
     ) -> Result<(), PlatformError> {
         let operation = format!("restore of snapshot {} into database {name}", snapshot.id);
         if !std::path::Path::new(&snapshot.location).is_file() {
@@ -105,12 +114,7 @@ impl PostgresSnapshots {
         connection
             .execute(format!("CREATE DATABASE {}", quote_identifier(name)).as_str())
             .await
-            .map_err(|error| {
-                failed(
-                    &operation,
-                    format!("{error}; a new target must not exist, and the role needs CREATEDB"),
-                )
-            })?;
+            .map_err(|error| failed(&operation, format!("{error}; {create_hint}")))?;
         let _ = connection.close().await;
         let url = url_for_database(&self.url, name)?;
         self.run_tool(

@@ -416,38 +416,10 @@ impl DatabaseSnapshots for PostgresSnapshots {
     }
 
     async fn restore(&self, snapshot: &Snapshot, scratch: &str) -> Result<(), PlatformError> {
-        let operation = format!(
-            "restore of snapshot {} into database {scratch}",
-            snapshot.id
-        );
-        if !Path::new(&snapshot.location).is_file() {
-            return Err(failed(
-                &operation,
-                format!("the dump {} does not exist", snapshot.location),
-            ));
-        }
-        let mut connection = self.connect(&self.url).await?;
-        connection
-            .execute(format!("CREATE DATABASE {}", quote_identifier(scratch)).as_str())
-            .await
-            .map_err(|error| {
-                failed(
-                    &operation,
-                    format!("{error}; the role needs the CREATEDB privilege for drills"),
-                )
-            })?;
-        let _ = connection.close().await;
-        let scratch_url = url_for_database(&self.url, scratch)?;
-        self.run_tool(
-            &self.pg_restore,
-            &[
-                "--exit-on-error".into(),
-                "--no-owner".into(),
-                "--no-privileges".into(),
-                format!("--dbname={scratch_url}"),
-                snapshot.location.clone(),
-            ],
-            &operation,
+        self.restore_dump_into(
+            snapshot,
+            scratch,
+            "the role needs the CREATEDB privilege for drills",
         )
         .await
     }
