@@ -12,6 +12,8 @@ pub mod document_bucket;
 pub mod lambda;
 pub mod metrics;
 pub mod rds;
+mod rds_names;
+mod rds_wait;
 pub mod retry;
 
 use std::collections::{BTreeMap, HashMap};

@@ -19,7 +19,7 @@
 //! - `DescribeDBSnapshots` ignores `MaxRecords`/`Marker` and returns everything in one page;
 //! - `CreateDBInstance` immediately takes an automated snapshot `rds:<instance>-<minute>`.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_rds::types::{DbInstance, DbSnapshot, Tag};
 
@@ -31,18 +31,18 @@ use crate::platform::snapshots::{
 };
 use crate::platform::PlatformError;
 
+use super::rds_names::{
+    drill_suffix, is_scratch_with_prefix, rds_identifier, restore_phase, scratch_prefix_of,
+    snapshot_phase, Phase, DRILL_ID_CHARS, INSTANCE_ID_MAX_CHARS,
+};
+use super::rds_wait::Wait;
+
 /// The tag every snapshot and scratch instance opsd creates carries.
 const MANAGED_BY_TAG: (&str, &str) = ("managed-by", "opsd");
 /// The tag that marks a scratch instance of a drill.
 const DRILL_TAG: (&str, &str) = ("opsd-drill", "true");
 /// The tag that marks an instance `opsd restore` made.
 const RESTORE_TAG: (&str, &str) = ("opsd-restore", "true");
-/// What separates the instance from the drill id in a scratch instance's identifier.
-const SCRATCH_INFIX: &str = "-drill-";
-/// How many characters of the drill id a scratch identifier keeps.
-const DRILL_ID_CHARS: usize = 12;
-/// The longest DB instance identifier RDS accepts.
-const INSTANCE_ID_MAX_CHARS: usize = 63;
 /// The longest DB snapshot identifier RDS accepts.
 const SNAPSHOT_ID_MAX_CHARS: usize = 255;
 /// The start of every snapshot id opsd takes; only those are deleted by retention.
@@ -156,36 +156,6 @@ fn listed_snapshot(snapshot: &DbSnapshot, fallback_taken_at_ms: i64) -> Option<L
     })
 }
 
-/// Where a snapshot or an instance is on its way to `available`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    Ready,
-    Waiting,
-    Failed,
-}
-
-/// A snapshot is done when `available`, broken when `failed` or `error`; anything else
-/// (`creating`, `copying`, …) is still under way.
-fn snapshot_phase(status: &str) -> Phase {
-    match status.to_ascii_lowercase().as_str() {
-        "available" => Phase::Ready,
-        "failed" | "error" => Phase::Failed,
-        _ => Phase::Waiting,
-    }
-}
-
-/// A restored instance is done when `available`; the states RDS does not leave on its own
-/// mean the restore failed; anything else (`creating`, `backing-up`, `modifying`,
-/// `configuring-…`) is still under way.
-fn restore_phase(status: &str) -> Phase {
-    match status.to_ascii_lowercase().as_str() {
-        "available" => Phase::Ready,
-        "failed" | "incompatible-restore" | "incompatible-parameters" | "storage-full" => {
-            Phase::Failed
-        }
-        _ => Phase::Waiting,
-    }
-}
 
 /// What differs between a scratch instance and its source, as integrity problems.
 fn integrity_problems(scratch: &InstanceFacts, source: &InstanceFacts) -> Vec<String> {
@@ -224,79 +194,6 @@ fn integrity_problems(scratch: &InstanceFacts, source: &InstanceFacts) -> Vec<St
     problems
 }
 
-/// `text` made an RDS identifier of at most `max_chars`: lower case, every character other than
-/// a letter or digit turned into a hyphen, no double, leading or trailing hyphens. Errors (as a
-/// reason to append to the text) when nothing is left or it does not start with a letter.
-fn rds_identifier(text: &str, max_chars: usize) -> Result<String, String> {
-    let mut identifier = String::with_capacity(text.len());
-    for part in identifier_part(text, '-')
-        .split('-')
-        .filter(|part| !part.is_empty())
-    {
-        if !identifier.is_empty() {
-            identifier.push('-');
-        }
-        identifier.push_str(part);
-    }
-    if identifier.is_empty() {
-        return Err("has no letters or digits".into());
-    }
-    if !identifier.starts_with(|first: char| first.is_ascii_alphabetic()) {
-        return Err(format!(
-            "becomes {identifier:?}, which does not start with a letter as RDS requires"
-        ));
-    }
-    if identifier.len() > max_chars {
-        return Err(format!(
-            "becomes {identifier:?}, {} characters; RDS allows {max_chars}",
-            identifier.len()
-        ));
-    }
-    Ok(identifier)
-}
-
-/// `<instance>-drill-` for an instance: lower case, and the instance part shortened so that a
-/// full scratch identifier stays within RDS's 63 characters.
-fn scratch_prefix_of(instance: &str) -> String {
-    let room = INSTANCE_ID_MAX_CHARS - SCRATCH_INFIX.len() - DRILL_ID_CHARS;
-    let mut base: String = identifier_part(instance, '-')
-        .split('-')
-        .filter(|part| !part.is_empty())
-        .collect::<Vec<_>>()
-        .join("-");
-    base.truncate(room);
-    let base = base.trim_end_matches('-');
-    format!("{base}{SCRATCH_INFIX}")
-}
-
-/// The drill id's part of a scratch identifier: its first 12 letters and digits, lower case; a
-/// drill id without any becomes the start of its SHA-256, so the identifier never ends with a
-/// hyphen.
-fn drill_suffix(drill_id: &str) -> String {
-    let short: String = drill_id
-        .chars()
-        .filter(char::is_ascii_alphanumeric)
-        .take(DRILL_ID_CHARS)
-        .collect::<String>()
-        .to_ascii_lowercase();
-    if !short.is_empty() {
-        return short;
-    }
-    use sha2::{Digest, Sha256};
-    let digest = format!("{:x}", Sha256::digest(drill_id.as_bytes()));
-    digest[..DRILL_ID_CHARS].to_string()
-}
-
-/// Whether `name` is `prefix` followed by a drill suffix (1 to 12 lowercase letters and digits).
-fn is_scratch_with_prefix(prefix: &str, name: &str) -> bool {
-    name.strip_prefix(prefix).is_some_and(|suffix| {
-        !suffix.is_empty()
-            && suffix.len() <= DRILL_ID_CHARS
-            && suffix
-                .chars()
-                .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit())
-    })
-}
 
 fn now_ms() -> i64 {
     SystemTime::now()
@@ -308,7 +205,7 @@ fn tag(pair: (&str, &str)) -> Tag {
     Tag::builder().key(pair.0).value(pair.1).build()
 }
 
-fn failed(operation: impl Into<String>, message: impl Into<String>) -> PlatformError {
+pub(super) fn failed(operation: impl Into<String>, message: impl Into<String>) -> PlatformError {
     PlatformError::Operation {
         operation: operation.into(),
         message: message.into(),
@@ -332,54 +229,6 @@ fn rds_failure(error: AwsCallError) -> PlatformError {
     )
 }
 
-/// How long a wait may go on, and how often it looks.
-struct Wait {
-    started: Instant,
-    timeout: Duration,
-    poll_interval: Duration,
-}
-
-impl Wait {
-    fn start(timeout: Duration, poll_interval: Duration) -> Wait {
-        Wait {
-            started: Instant::now(),
-            timeout,
-            poll_interval,
-        }
-    }
-
-    fn timed_out(&self) -> bool {
-        self.started.elapsed() >= self.timeout
-    }
-
-    /// The error of a wait for `what` that ended with `status` when `rds.wait_timeout` passed.
-    fn timeout_error(&self, what: &str, status: &str) -> PlatformError {
-        failed(
-            format!("waiting for {what}"),
-            format!(
-                "still {status} after {:?} (rds.wait_timeout); it may yet finish in AWS, raise \
-                 rds.wait_timeout if that is normal for this instance",
-                self.timeout
-            ),
-        )
-    }
-
-    /// Sleeps one poll interval (less when the deadline comes sooner).
-    async fn sleep(&self) {
-        let remaining = self.timeout.saturating_sub(self.started.elapsed());
-        tokio::time::sleep(self.poll_interval.min(remaining)).await;
-    }
-
-    /// Sleeps one poll interval, or fails naming `what` and the `status` last seen once
-    /// `rds.wait_timeout` has passed.
-    async fn pause(&self, what: &str, status: &str) -> Result<(), PlatformError> {
-        if self.timed_out() {
-            return Err(self.timeout_error(what, status));
-        }
-        self.sleep().await;
-        Ok(())
-    }
-}
 
 impl RdsSnapshots {
     /// `RestoreDBInstanceFromDBSnapshot` of `snapshot` into a new instance `identifier` with the
