@@ -212,14 +212,14 @@ pub enum Command {
         #[command(subcommand)]
         action: DrillAction,
     },
-    /// Restore a database from one of its snapshots: the recovery of seeds 001 (B.3) and 002.
+    /// Restore a database from one of its snapshots: the recovery of R-DR-13 (docs/requirements.md).
     ///
     /// First a safety snapshot of the current state is taken (reason `pre_restore`), so a
     /// restore can itself be undone. In place (the default) the releases of the services on the
     /// database stop on the local platform, the snapshot replaces the database (SQLite: page by
     /// page with the backup API; PostgreSQL: restored beside it, then swapped in by renames, the
     /// replaced database kept), the result is verified like a drill, and the releases start
-    /// again. `--to` restores into a new target instead (a file, a database name, an RDS
+    /// again. `--to` restores into a new target instead (a file beside it, a database name, an RDS
     /// instance; RDS always restores into a new instance) and says how to point the service at
     /// it. The report gives the RTO and the rows written after the snapshot, which are lost.
     /// Refused while a rollout of a service on the database runs (--override-rollout). Asks to
@@ -240,8 +240,9 @@ pub enum Command {
         /// The newest snapshot taken before this time (RFC 3339, e.g. 2026-12-04T14:00:00Z).
         #[arg(long)]
         before: Option<String>,
-        /// A new target instead of the database itself: a file path (sqlite), a database name
-        /// (postgres) or an instance identifier (rds). It must not exist.
+        /// A new target instead of the database itself: a file name beside the database (sqlite,
+        /// e.g. steno-restored.db), a database name (postgres) or an instance identifier (rds).
+        /// It must not exist.
         #[arg(long)]
         to: Option<String>,
         /// Why (required): kept in the audit log and on the timeline.

@@ -31,8 +31,8 @@ pub struct RestoreRequest {
     pub latest: bool,
     #[serde(default)]
     pub before: Option<String>,
-    /// A new target instead of the database itself: a file path (SQLite), a database name
-    /// (PostgreSQL), an instance identifier (RDS).
+    /// A new target instead of the database itself: a file name beside the database (SQLite,
+    /// never a path), a database name (PostgreSQL), an instance identifier (RDS).
     #[serde(default)]
     pub to: Option<String>,
     /// Why (required; audited).

@@ -1,5 +1,5 @@
 //! Which snapshots opsd took are past retention. Each snapshot has a class by why it was taken
-//! (seeds 000 and 002): daily restorable points (scheduled, manual, drill) are kept 30 days,
+//! (R-DR-6 in docs/requirements.md): daily restorable points (scheduled, manual, drill) are kept 30 days,
 //! pre-migration snapshots (before a deployment, and the safety snapshot before a restore) 7
 //! days, and the newest snapshot of each UTC week is a weekly copy kept 90 days. The newest
 //! snapshot of all is always kept (so a restorable point remains), and so is every protected one
@@ -18,7 +18,7 @@ pub struct RetentionPolicy {
 }
 
 impl Default for RetentionPolicy {
-    /// 30 days (seed 000), 7 days before a migration and 90 days weekly (seed 002).
+    /// 30 days, 7 days before a migration and 90 days weekly (R-DR-6 in docs/requirements.md).
     fn default() -> Self {
         RetentionPolicy {
             daily: Duration::from_secs(30 * 86_400),

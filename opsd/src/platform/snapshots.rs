@@ -36,8 +36,8 @@ pub struct TakenSnapshot {
 pub enum RestoreTarget {
     /// Over the database itself (SQLite, PostgreSQL). RDS cannot restore in place.
     InPlace,
-    /// A new target: a file path (SQLite), a database name (PostgreSQL), an instance
-    /// identifier (RDS). It must not exist yet.
+    /// A new target: a file name beside the database (SQLite; never a path), a database name
+    /// (PostgreSQL), an instance identifier (RDS). It must not exist yet.
     New(String),
 }
 

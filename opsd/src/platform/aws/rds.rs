@@ -156,7 +156,6 @@ fn listed_snapshot(snapshot: &DbSnapshot, fallback_taken_at_ms: i64) -> Option<L
     })
 }
 
-
 /// What differs between a scratch instance and its source, as integrity problems.
 fn integrity_problems(scratch: &InstanceFacts, source: &InstanceFacts) -> Vec<String> {
     let mut problems = Vec::new();
@@ -194,7 +193,6 @@ fn integrity_problems(scratch: &InstanceFacts, source: &InstanceFacts) -> Vec<St
     problems
 }
 
-
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -228,7 +226,6 @@ fn rds_failure(error: AwsCallError) -> PlatformError {
         format!("{code}{}{attempts}", error.facts.message),
     )
 }
-
 
 impl RdsSnapshots {
     /// `RestoreDBInstanceFromDBSnapshot` of `snapshot` into a new instance `identifier` with the

@@ -58,6 +58,19 @@ impl PostgresSnapshots {
     ) -> Result<RestoredTarget, PlatformError> {
         match target {
             RestoreTarget::New(name) => {
+                let plain = !name.is_empty()
+                    && name.len() <= MAX_IDENTIFIER
+                    && name.starts_with(|ch: char| ch.is_ascii_lowercase())
+                    && name
+                        .chars()
+                        .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_');
+                if !plain {
+                    return Err(failed(
+                        "choosing the restore's new database",
+                        "--to names a database: lower-case letters, digits and '_', starting \
+                         with a letter, at most 63 characters",
+                    ));
+                }
                 self.restore_dump_into(snapshot, name, NEW_TARGET_HINT)
                     .await?;
                 let url = url_for_database(&self.url, name)?;

@@ -1,6 +1,7 @@
 //! `opsd restore` of a SQLite file: the snapshot copied page by page over the database itself
 //! with the online-backup API (one step, so a reader sees the old or the new database, never a
-//! mix), or into a new file that must not exist yet. The caller has stopped Steno and taken a
+//! mix), or into a new file next to it, named by a plain file name (never a path: the name comes
+//! from an API caller) that must not exist yet. The caller has stopped Steno and taken a
 //! safety snapshot first.
 
 use std::path::Path;
@@ -40,8 +41,9 @@ pub(super) fn restore(
                 target: target.clone(),
             })
         }
-        RestoreTarget::New(path) => {
-            let path = Path::new(path);
+        RestoreTarget::New(name) => {
+            let path = new_target_path(source, name)?;
+            let path = path.as_path();
             let operation = format!(
                 "restore of snapshot {} into {}",
                 snapshot.id,
@@ -76,6 +78,29 @@ pub(super) fn restore(
 }
 
 /// The database and its `-wal`/`-shm` files are the user's alone (0600).
+/// The new file a restore writes: `name` beside the database file. Only a plain file name is
+/// accepted (letters, digits, `.`, `_`, `-`, not starting with `.`, at most 100 characters).
+pub(super) fn new_target_path(
+    source: &Path,
+    name: &str,
+) -> Result<std::path::PathBuf, PlatformError> {
+    let plain = !name.is_empty()
+        && name.len() <= 100
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '.' | '_' | '-'));
+    if !plain {
+        return Err(failed(
+            "choosing the restore's new file",
+            "--to names a file beside the database with letters, digits, '.', '_' or '-' \
+             (like steno-restored.db), not a path",
+        ));
+    }
+    let dir = source.parent().unwrap_or_else(|| Path::new("."));
+    Ok(dir.join(name))
+}
+
 fn make_private(path: &Path, operation: &str) -> Result<(), PlatformError> {
     for suffix in ["", "-wal", "-shm"] {
         let file = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
@@ -124,22 +149,23 @@ mod tests {
 
         let copy = dir.path().join("copy.db");
         let restored = snapshots
-            .restore_production(
-                &taken.snapshot,
-                &RestoreTarget::New(copy.display().to_string()),
-                "r1",
-            )
+            .restore_production(&taken.snapshot, &RestoreTarget::New("copy.db".into()), "r1")
             .await
             .unwrap();
         assert_eq!(rows(&copy), 2);
         assert!(restored.next_steps[0].contains("DATABASE_URL=sqlite://"));
         assert_eq!(crate::private_files::mode_of(&copy).unwrap(), 0o600);
+        for hostile in ["../outside.db", "/etc/passwd", ".hidden", ""] {
+            let refused = snapshots
+                .restore_production(&taken.snapshot, &RestoreTarget::New(hostile.into()), "r")
+                .await
+                .unwrap_err()
+                .to_string();
+            assert!(refused.contains("not a path"), "{hostile:?}: {refused}");
+        }
+        assert!(!dir.path().parent().unwrap().join("outside.db").exists());
         let again = snapshots
-            .restore_production(
-                &taken.snapshot,
-                &RestoreTarget::New(copy.display().to_string()),
-                "r2",
-            )
+            .restore_production(&taken.snapshot, &RestoreTarget::New("copy.db".into()), "r2")
             .await
             .unwrap_err()
             .to_string();

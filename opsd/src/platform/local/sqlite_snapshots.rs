@@ -57,7 +57,10 @@ impl SqliteSnapshots {
         match copy {
             RestoredCopy::Scratch(scratch) => self.scratch_path(scratch),
             RestoredCopy::Restored(RestoreTarget::InPlace) => self.source.clone(),
-            RestoredCopy::Restored(RestoreTarget::New(path)) => PathBuf::from(path),
+            RestoredCopy::Restored(RestoreTarget::New(name)) => {
+                super::sqlite_restore::new_target_path(&self.source, name)
+                    .unwrap_or_else(|_| self.scratch_dir.join("not-a-restore-target"))
+            }
         }
     }
 }
