@@ -141,6 +141,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/services/{service}/rollback", post(rollback))
         .route("/v1/services/{service}/{command}", post(command))
         .route("/v1/databases/{database}/restore", post(restore))
+        .route("/v1/runbook-runs", post(record_runbook_run))
         .route("/v1/rollouts/{id}", get(rollout))
         .route("/v1/rollouts/{id}/traffic", get(reports::rollout_traffic))
         .route("/v1/drills", get(reports::drills))
@@ -303,6 +304,18 @@ async fn restore(
         .restore(&database, request, &caller.actor)
         .await?;
     Ok(Json(answer).into_response())
+}
+
+/// `POST /v1/runbook-runs`: the record of a runbook run, kept in the audit log and on the
+/// timeline (operators only: a run changes things).
+async fn record_runbook_run(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Body(run): Body<crate::core::runbook::run::RunbookRun>,
+) -> Result<Response, ApiError> {
+    caller.require_operator()?;
+    let summary = state.daemon.record_runbook_run(run, &caller.actor).await?;
+    Ok((StatusCode::CREATED, Json(json!({ "recorded": summary }))).into_response())
 }
 
 async fn command(

@@ -272,6 +272,84 @@ pub enum Command {
         #[command(subcommand)]
         action: CostAction,
     },
+    /// Runbooks: Markdown an on-call engineer reads, whose steps opsd runs (opsd commands, HTTP
+    /// checks, shell scripts), asking before dangerous ones, stopping at the first failure, and
+    /// recording each run (who, when, every step's outcome) on the timeline and in the audit log.
+    ///
+    /// Runbooks are read from `--dir`, else `runbooks/` beside opsd.yaml, else the ones built into
+    /// opsd. Start with `opsd runbook list`, then `opsd runbook show rollback`, then
+    /// `opsd runbook run rollback --param reason="p99 over 2s since v2" --dry-run`.
+    Runbook {
+        #[command(subcommand)]
+        action: RunbookAction,
+    },
+    /// The last lines a release of a service on the local platform wrote (stdout and stderr),
+    /// from opsd's data directory on this machine. On AWS a release's log is in CloudWatch Logs
+    /// (`/aws/lambda/<function>`).
+    Logs {
+        service: String,
+        /// The release's version; the one that wrote last when left out.
+        #[arg(long)]
+        version: Option<String>,
+        /// How many lines (at most 1000).
+        #[arg(long, default_value_t = 50)]
+        lines: usize,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum RunbookAction {
+    /// Every runbook: its name, title and number of steps.
+    List {
+        #[command(flatten)]
+        source: RunbookSource,
+    },
+    /// A runbook's summary, parameters and steps (each with its command and whether it is
+    /// dangerous).
+    Show {
+        name: String,
+        #[command(flatten)]
+        source: RunbookSource,
+    },
+    /// Run a runbook's steps in order. Stops at the first failing step and names it; asks before
+    /// each step marked dangerous (without a terminal, only --yes lets one run). Exit 0 every
+    /// step passed, 2 a step failed, 3 a dangerous step was declined or the run interrupted, 1 the
+    /// runbook or its parameters are wrong.
+    ///
+    /// Example: opsd runbook run rollback --param service=steno --param reason="errors since v2"
+    Run {
+        name: String,
+        /// A parameter's value, NAME=VALUE (repeatable); `opsd runbook show NAME` lists them.
+        #[arg(long = "param", value_name = "NAME=VALUE")]
+        params: Vec<String>,
+        /// Print each step with its parameters filled in, and run nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Start at this step (its number or its name as `show` prints it); the steps before it
+        /// are recorded as skipped.
+        #[arg(long, value_name = "STEP")]
+        from: Option<String>,
+        /// Run dangerous steps without asking.
+        #[arg(long)]
+        yes: bool,
+        #[command(flatten)]
+        source: RunbookSource,
+    },
+    /// Check every runbook: each step parses, each opsd command exists with those flags, each
+    /// parameter is declared. Exit 0 when all are valid, 1 otherwise (every problem listed).
+    Check {
+        #[command(flatten)]
+        source: RunbookSource,
+    },
+}
+
+/// Where runbooks are read from.
+#[derive(clap::Args)]
+pub struct RunbookSource {
+    /// A directory of runbooks (`*.md`); defaults to `runbooks/` beside opsd.yaml, else the
+    /// runbooks built into opsd.
+    #[arg(long, env = "OPSD_RUNBOOKS")]
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]

@@ -235,6 +235,26 @@ impl Client {
         .await
     }
 
+    /// The token this client sends (handed to the opsd commands a runbook runs).
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// `POST /v1/runbook-runs`: the record of a runbook run.
+    pub async fn record_runbook_run(
+        &self,
+        run: &opsd::core::runbook::run::RunbookRun,
+    ) -> anyhow::Result<()> {
+        let _: serde_json::Value = self
+            .call(
+                Method::POST,
+                "/v1/runbook-runs",
+                Some(serde_json::to_value(run)?),
+            )
+            .await?;
+        Ok(())
+    }
+
     /// `POST /v1/databases/{database}/restore`: `{"preview": ...}` or `{"restore": ...}`.
     pub async fn restore(
         &self,

@@ -14,9 +14,12 @@ mod costs;
 mod drills;
 mod github;
 mod local;
+mod logs;
 mod maintenance;
 mod restore;
 mod rollouts;
+mod runbook;
+mod runbook_check;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -96,6 +99,17 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Cost { action } => costs::run(&load_config(&cli.config)?, action).await,
         Command::Maintenance { action } => maintenance::run(&Client::from_cli(&cli)?, action).await,
         Command::Restore { .. } => restore::run(&Client::from_cli(&cli)?, &cli.command).await,
+        Command::Runbook { action } => runbook::run(&cli, action).await,
+        Command::Logs {
+            service,
+            version,
+            lines,
+        } => logs::run(
+            &load_config(&cli.config)?,
+            service,
+            version.as_deref(),
+            *lines,
+        ),
         Command::Deploy { .. }
         | Command::Status { .. }
         | Command::Promote { .. }

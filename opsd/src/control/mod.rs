@@ -36,6 +36,7 @@ mod reconcile;
 mod reconcile_tests;
 mod record;
 mod restore;
+mod runbooks;
 mod settle;
 mod views;
 

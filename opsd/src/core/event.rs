@@ -43,6 +43,8 @@ pub enum EventKind {
     Migration,
     /// `opsd restore` restored a database from a snapshot.
     Restore,
+    /// `opsd runbook run` ran a runbook (who, each step's outcome).
+    Runbook,
 }
 
 impl EventKind {
@@ -67,6 +69,7 @@ impl EventKind {
             EventKind::NotificationFailed => "notification_failed",
             EventKind::Migration => "migration",
             EventKind::Restore => "restore",
+            EventKind::Runbook => "runbook",
         }
     }
 }

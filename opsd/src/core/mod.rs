@@ -1,7 +1,8 @@
 //! The pure decision core: traffic samples, rollout plans, alarm rules, canary analysis, the
 //! rollout state machine with its watch after promotion, alarm states in production and the stable
 //! release's health, DR drill verdicts with their schedules, cost budgets, forecasts and anomalies,
-//! deploy windows, and schema changes across a rollout (expand/contract).
+//! deploy windows, schema changes across a rollout (expand/contract), and runbooks (parsed, and
+//! the record of a run).
 //! invariant: nothing here awaits, reads a clock, or does I/O.
 pub mod alarm_state;
 pub mod alarms;
@@ -24,6 +25,7 @@ pub mod retention;
 pub mod retry;
 pub mod rollout;
 pub mod rollout_window;
+pub mod runbook;
 pub mod schedule;
 pub mod schema;
 pub mod severity;

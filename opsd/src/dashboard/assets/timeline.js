@@ -78,7 +78,7 @@
   // Kinds offered by the filter even before one happened.
   const TIMELINE_KINDS = ['rollout_started', 'advance', 'promote', 'roll_back', 'alarm_state', 'release_crashed',
     'release_recovered', 'drill_passed', 'drill_failed', 'snapshot', 'cost_check', 'cost_anomaly', 'notification',
-    'notification_failed', 'freeze', 'unfreeze', 'maintenance', 'approval', 'migrate', 'migration', 'restore'];
+    'notification_failed', 'freeze', 'unfreeze', 'maintenance', 'approval', 'migrate', 'migration', 'restore', 'runbook'];
 
   // Where an entry of the timeline is shown in full.
   function entryLink(entry) {

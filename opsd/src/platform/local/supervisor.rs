@@ -784,7 +784,7 @@ async fn terminate(child: &mut Child, grace: Duration, release_id: &str) {
 }
 
 #[cfg(unix)]
-fn signal_process_group(pid: u32, signal: libc::c_int) {
+pub(crate) fn signal_process_group(pid: u32, signal: libc::c_int) {
     let Ok(pid) = libc::pid_t::try_from(pid) else {
         return;
     };
