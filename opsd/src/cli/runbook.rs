@@ -73,7 +73,7 @@ pub async fn run(cli: &Cli, action: &RunbookAction) -> anyhow::Result<u8> {
                 yes: *yes,
             };
             if *dry_run {
-                dry_run_of(cli, &run)
+                dry_run_of(cli, &run).await
             } else {
                 execute(cli, &run).await
             }
@@ -164,8 +164,14 @@ struct RunRequest<'a> {
     yes: bool,
 }
 
-/// The parameters' values (built-in ones included) and the index of the first step to run.
-fn prepare(cli: &Cli, run: &RunRequest<'_>) -> anyhow::Result<(BTreeMap<String, String>, usize)> {
+/// The parameters' values (built-in ones included) and the index of the first step to run. A
+/// local service's public address comes from the running opsd when it answers (it may have
+/// picked the port), else from opsd.yaml.
+async fn prepare(
+    cli: &Cli,
+    run: &RunRequest<'_>,
+    client: Option<&Client>,
+) -> anyhow::Result<(BTreeMap<String, String>, usize)> {
     let mut given = BTreeMap::new();
     for pair in run.params {
         let (name, value) = pair
@@ -196,10 +202,17 @@ fn prepare(cli: &Cli, run: &RunRequest<'_>) -> anyhow::Result<(BTreeMap<String, 
                 config.services.keys().cloned().collect::<Vec<_>>().join(", ")
             )
             })?;
-        if service.aws.is_none() {
-            built_in
-                .entry("public_url".into())
-                .or_insert_with(|| format!("http://{}", service.public_addr));
+        if service.aws.is_none() && !built_in.contains_key("public_url") {
+            let served = match client {
+                Some(client) => client
+                    .service(&service.name)
+                    .await
+                    .ok()
+                    .map(|answer| answer.service.public_addr),
+                None => None,
+            };
+            let address = served.unwrap_or_else(|| service.public_addr.to_string());
+            built_in.insert("public_url".into(), format!("http://{address}"));
         }
     }
     let uses_public_url = run.runbook.steps.iter().any(|step| {
@@ -220,8 +233,9 @@ fn prepare(cli: &Cli, run: &RunRequest<'_>) -> anyhow::Result<(BTreeMap<String, 
     Ok((values, first))
 }
 
-fn dry_run_of(cli: &Cli, run: &RunRequest<'_>) -> anyhow::Result<u8> {
-    let (values, first) = prepare(cli, run)?;
+async fn dry_run_of(cli: &Cli, run: &RunRequest<'_>) -> anyhow::Result<u8> {
+    let client = Client::from_cli(cli).ok();
+    let (values, first) = prepare(cli, run, client.as_ref()).await?;
     let total = run.runbook.steps.len();
     println!(
         "{} (dry run: nothing runs, nothing is recorded)",
@@ -247,8 +261,8 @@ fn dry_run_of(cli: &Cli, run: &RunRequest<'_>) -> anyhow::Result<u8> {
 }
 
 async fn execute(cli: &Cli, run: &RunRequest<'_>) -> anyhow::Result<u8> {
-    let (values, first) = prepare(cli, run)?;
     let client = Client::from_cli(cli);
+    let (values, first) = prepare(cli, run, client.as_ref().ok()).await?;
     let mut env = vec![("OPSD_CONFIG".to_string(), cli.config.display().to_string())];
     if let Some(api) = values.get("opsd_api") {
         env.push(("OPSD_SERVER".into(), api.clone()));
