@@ -3,7 +3,8 @@
 //! the public address, and its run is on the timeline and in the audit log with every step's
 //! outcome; without a terminal and without --yes the dangerous step is declined and nothing rolls
 //! back; a runbook whose HTTP check fails stops at that step, names it, and the step after it (a
-//! freeze) never happens; `opsd runbook check` names a misspelt flag at its file and line.
+//! freeze) never happens; `opsd runbook check` names a misspelt flag at its file and line; the
+//! record's API refuses viewers and malformed or oversized records.
 
 use e2e_tests::opsd_up::{start_opsd, write_config, Opsd};
 use serde_json::Value;
@@ -206,6 +207,48 @@ fn runbooks_run_against_a_real_opsd_and_are_recorded() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("typo.md:5: step 1 (Roll back)"), "{out}");
     assert!(out.contains("--reasn"), "{out}");
+
+    // The record is an API call like any other: viewers may not send one, and a malformed or
+    // oversized one is refused, naming the problem, and changes nothing.
+    let before = runbook_entries(&opsd).len();
+    let mut record = audit_record(&opsd);
+    let viewer = opsd.create_token("reader", "viewer");
+    let (status, _) = post_run(&opsd, &viewer, &record);
+    assert_eq!(status, 403);
+    record["runbook"] = "../../etc/passwd".into();
+    let (status, body) = post_run(&opsd, &opsd.token(), &record);
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("runbook: a name is"), "{body}");
+    record["runbook"] = "rollback".into();
+    record["steps"][0]["output_tail"] = "x".repeat(100_000).into();
+    let (status, body) = post_run(&opsd, &opsd.token(), &record);
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("output_tail"), "{body}");
+    record["steps"][0]["output_tail"] = "".into();
+    record["params"]["service"] = "nonexistent".into();
+    let (status, body) = post_run(&opsd, &opsd.token(), &record);
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(runbook_entries(&opsd).len(), before);
+
     let _ = load.kill();
     let _ = load.wait();
+}
+
+/// The newest runbook run in the audit log, as the CLI sent it.
+fn audit_record(opsd: &Opsd) -> Value {
+    opsd.audit()
+        .into_iter()
+        .find(|entry| entry["action"] == "runbook_run")
+        .unwrap()["detail"]
+        .clone()
+}
+
+fn post_run(opsd: &Opsd, token: &str, record: &Value) -> (u16, String) {
+    let response = reqwest::blocking::Client::new()
+        .post(format!("{}/v1/runbook-runs", opsd.api_url))
+        .bearer_auth(token)
+        .json(record)
+        .send()
+        .unwrap();
+    (response.status().as_u16(), response.text().unwrap())
 }
