@@ -155,6 +155,23 @@ fn runbooks_run_against_a_real_opsd_and_are_recorded() {
         "the rollback the runbook ran is audited as such too"
     );
 
+    // The incident runbook's diagnostics: status, alarm states, decisions, health, log lines.
+    let (code, out) = opsd.cli(&["runbook", "run", "incident-response"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("steno  stable v1"), "{out}");
+    assert!(
+        out.contains("api-5xx"),
+        "the alarm states are gathered:\n{out}"
+    );
+    assert!(
+        out.contains("v2 → v1"),
+        "the recent rollouts are gathered:\n{out}"
+    );
+    assert!(
+        out.contains(".log (last 40 line(s))"),
+        "the release's log lines are gathered:\n{out}"
+    );
+
     // A failing step stops the run there, named; the freeze after it never happens.
     let runbooks = dir.path().join("my-runbooks");
     std::fs::create_dir(&runbooks).unwrap();
