@@ -18,4 +18,6 @@ pub mod store;
 pub mod up;
 
 #[cfg(test)]
+mod iam_policy_tests;
+#[cfg(test)]
 mod layering_tests;
