@@ -18,17 +18,7 @@ fn aws_services<'a>(
 ) -> anyhow::Result<Vec<&'a ServiceConfig>> {
     match service {
         Some(name) => {
-            let service = config.services.get(name).ok_or_else(|| {
-                anyhow!(
-                    "unknown service {name:?}; the configured services are: {}",
-                    config
-                        .services
-                        .keys()
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            })?;
+            let service = config.service_named(name).map_err(|error| anyhow!(error))?;
             if service.aws.is_none() {
                 bail!("{name} runs on the local platform, where opsd evaluates alarms itself; CloudWatch is for services with platform: aws");
             }

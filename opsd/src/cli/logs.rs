@@ -20,17 +20,9 @@ pub fn run(
     version: Option<&str>,
     lines: usize,
 ) -> anyhow::Result<u8> {
-    let service_config = config.services.get(service).ok_or_else(|| {
-        anyhow!(
-            "unknown service {service:?}; the configured services are: {}",
-            config
-                .services
-                .keys()
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
-    })?;
+    let service_config = config
+        .service_named(service)
+        .map_err(|error| anyhow!(error))?;
     if let Some(aws) = &service_config.aws {
         bail!(
             "{service} runs on AWS; its releases log to CloudWatch Logs (/aws/lambda/{})",

@@ -195,13 +195,9 @@ async fn prepare(
         .unwrap_or_else(|| format!("http://{}", config.listen));
     built_in.entry("opsd_api".into()).or_insert(api);
     if let Some(service) = values.get("service") {
-        let service =
-            config.services.get(service).ok_or_else(|| {
-                anyhow!(
-                "--param service={service}: opsd.yaml has no such service; the services are: {}",
-                config.services.keys().cloned().collect::<Vec<_>>().join(", ")
-            )
-            })?;
+        let service = config
+            .service_named(service)
+            .map_err(|error| anyhow!("--param service: {error}"))?;
         if service.aws.is_none() && !built_in.contains_key("public_url") {
             let served = match client {
                 Some(client) => client

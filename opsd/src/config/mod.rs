@@ -102,6 +102,16 @@ struct TopLevel {
 }
 
 impl Config {
+    /// The service `name`; the error lists the configured services.
+    pub fn service_named(&self, name: &str) -> Result<&ServiceConfig, String> {
+        self.services.get(name).ok_or_else(|| {
+            format!(
+                "unknown service {name:?}; the configured services are: {}",
+                self.services.keys().cloned().collect::<Vec<_>>().join(", ")
+            )
+        })
+    }
+
     /// Loads `path` when it exists, else the embedded default (run Steno locally).
     pub fn load_or_default(path: &Path, steno_binary: &Path) -> Result<Config, ConfigError> {
         if path.exists() {

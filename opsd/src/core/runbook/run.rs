@@ -155,13 +155,13 @@ impl RunbookRun {
                 StepOutcome::Failed | StepOutcome::Declined | StepOutcome::Interrupted
             )
         });
-        let agrees = match (self.outcome, stopped.map(|step| step.outcome)) {
-            (RunOutcome::Succeeded, None) => true,
-            (RunOutcome::Failed, Some(StepOutcome::Failed)) => true,
-            (RunOutcome::Declined, Some(StepOutcome::Declined)) => true,
-            (RunOutcome::Interrupted, Some(StepOutcome::Interrupted)) => true,
-            _ => false,
-        };
+        let agrees = matches!(
+            (self.outcome, stopped.map(|step| step.outcome)),
+            (RunOutcome::Succeeded, None)
+                | (RunOutcome::Failed, Some(StepOutcome::Failed))
+                | (RunOutcome::Declined, Some(StepOutcome::Declined))
+                | (RunOutcome::Interrupted, Some(StepOutcome::Interrupted))
+        );
         if !agrees {
             return Err(format!(
                 "outcome {} does not agree with the steps' outcomes",
