@@ -49,5 +49,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 # get the same dependency features as the tests, so nothing is compiled twice.
 echo "==> cargo build (the binaries the end-to-end tests start, and the tests)"
 cargo build --workspace --bins --tests --locked
+echo "==> opsd runbook check (runbooks/)"
+./target/debug/opsd runbook check --dir runbooks
 echo "==> cargo test"
 cargo test --workspace --locked
