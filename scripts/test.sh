@@ -39,7 +39,7 @@ echo "==> checkov (infra/)"
 .tools/checkov/bin/checkov --directory infra --framework terraform --quiet --compact --skip-download
 if command -v terraform >/dev/null 2>&1; then
   echo "==> terraform fmt -check (infra/)"
-  terraform fmt -check -recursive infra
+  TF_CLI_CONFIG_FILE=/dev/null terraform fmt -check -recursive infra
 else
   echo "==> terraform fmt -check (infra/): skipped, terraform is not installed"
 fi
