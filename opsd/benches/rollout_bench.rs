@@ -1,12 +1,19 @@
 //! Rollback speed and false-rollback rate, measured by replaying generated traffic through the
-//! pure rollout core, side by side with a CodeDeploy-style alarm policy on the same traffic.
+//! pure rollout core, side by side with a CodeDeploy-style alarm policy on the same traffic, and
+//! with the error test without and with its early-errors bets (`AnalysisPolicy::early_errors`)
+//! on the same traffic.
 //!
-//! Run: `cargo bench -p opsd --bench rollout_bench` (options after `--`: `--runs N`, `--seed N`).
+//! Run: `cargo bench -p opsd --bench rollout_bench` (options after `--`: `--runs N` per faulty
+//! scenario (200), `--healthy-runs N` for the healthy scenario (the `--runs` value), `--seed N`
+//! (7)).
 //!
 //! Traffic model: Poisson arrivals at 100 requests per second, split by the current canary weight
 //! (each request independently); each request fails with its release's error probability; latency
 //! is log-normal with a median of 20 ms (sigma 0.5) plus the release's added latency. opsd ticks
-//! every 250 ms, as `opsd up` does; a weight decided at one tick applies from the next.
+//! every 250 ms, as `opsd up` does; a weight decided at one tick applies from the next. Before the
+//! rollout the stable release served the same traffic alone for as long as the plan's watch (up to
+//! an hour): that is the reference opsd records when a rollout is created (`core::watch`), drawn
+//! from its own random stream so the rollout's requests are the same with or without it.
 //! The CodeDeploy-style policy is a CloudWatch alarm on the canary's error rate above 1 % over
 //! 1-minute periods, 1 evaluation period, evaluated when each minute completes (no extra
 //! CloudWatch delivery delay is added, which flatters it).
@@ -19,6 +26,7 @@ use opsd::core::rollout::{
     step, Action, DecisionKind, Observation, Phase, Readiness, RolloutPolicy, RolloutState,
 };
 use opsd::core::traffic::{SecondSample, TrafficSample};
+use opsd::core::watch::{reference_window_seconds, ReferenceTraffic, MAX_REFERENCE_WINDOW};
 use opsd::platform::{HealthStatus, ReleaseSpec};
 
 /// splitmix64: a small, good, seedable generator.
@@ -77,17 +85,46 @@ struct RunResult {
 }
 
 const TICK_MS: i64 = 250;
+const START_MS: i64 = 1_800_000_000_000;
 const TOTAL_RPS: f64 = 100.0;
 
-fn simulate(plan: &RolloutPlan, policy: &RolloutPolicy, canary: Release, seed: u64) -> RunResult {
+/// The stable release's traffic over the window before the rollout (as long as the watch, at most
+/// an hour), from its own random stream.
+fn recorded_reference(plan: &RolloutPlan, start_ms: i64, seed: u64) -> Option<ReferenceTraffic> {
+    let (from, to) = reference_window_seconds(start_ms, plan.watch())?;
+    let seconds = (to - from).clamp(0, MAX_REFERENCE_WINDOW.as_secs() as i64);
+    let mut random = Random(seed ^ 0x5EED_0FBA_5E11_E5ED);
+    let mut traffic = TrafficSample::default();
+    for _ in 0..seconds {
+        for _ in 0..random.poisson(TOTAL_RPS) {
+            let is_error = random.uniform() < HEALTHY.error_rate;
+            let latency = (20.0 * (0.5 * random.normal()).exp()).round() as u64;
+            traffic.record(latency, is_error);
+        }
+    }
+    Some(ReferenceTraffic {
+        version: "v1".into(),
+        from_ms: from * 1000,
+        to_ms: to * 1000,
+        traffic,
+    })
+}
+
+fn simulate(
+    plan: &RolloutPlan,
+    policy: &RolloutPolicy,
+    canary: Release,
+    reference: Option<&ReferenceTraffic>,
+    seed: u64,
+) -> RunResult {
     let mut random = Random(seed);
+    let start_ms = START_MS;
     let release = |version: &str| ReleaseSpec {
         service: "steno".into(),
         version: version.into(),
         env: BTreeMap::new(),
         env_from: Default::default(),
     };
-    let start_ms = 1_800_000_000_000;
     let mut state = RolloutState::new(
         "bench".into(),
         release("v1"),
@@ -95,6 +132,7 @@ fn simulate(plan: &RolloutPlan, policy: &RolloutPolicy, canary: Release, seed: u
         plan.clone(),
         start_ms,
     );
+    state.reference = reference.cloned();
     let (next, _) = step(
         &state,
         &Observation {
@@ -105,6 +143,14 @@ fn simulate(plan: &RolloutPlan, policy: &RolloutPolicy, canary: Release, seed: u
         policy,
     );
     state = next;
+    // As `opsd up` reads it: the seconds the longest alarm rule looks at, plus a minute.
+    let series_seconds = policy
+        .alarms
+        .iter()
+        .map(|rule| rule.period.as_secs() as usize * rule.evaluation_periods as usize)
+        .max()
+        .unwrap_or(0)
+        + 60;
     let mut now_ms = start_ms;
     let mut canary_step = TrafficSample::default();
     let mut baseline_step = TrafficSample::default();
@@ -174,8 +220,8 @@ fn simulate(plan: &RolloutPlan, policy: &RolloutPolicy, canary: Release, seed: u
             canary_step = TrafficSample::default();
             baseline_step = TrafficSample::default();
         }
-        if series.len() > 900 {
-            series.drain(..series.len() - 900);
+        if series.len() > series_seconds {
+            series.drain(..series.len() - series_seconds);
         }
     }
     let rolled_back_at = (state.phase == Phase::RolledBack).then_some(now_ms);
@@ -268,20 +314,63 @@ fn quantile(values: &mut [f64], q: f64) -> f64 {
 
 struct Options {
     runs: u64,
+    healthy_runs: u64,
     seed: u64,
 }
 
 fn parse_options() -> Options {
-    let mut options = Options { runs: 200, seed: 7 };
+    let mut runs = None;
+    let mut healthy_runs = None;
+    let mut seed = 7;
     let arguments: Vec<String> = std::env::args().skip(1).collect();
     for pair in arguments.windows(2) {
         match pair[0].as_str() {
-            "--runs" => options.runs = pair[1].parse().unwrap_or(options.runs),
-            "--seed" => options.seed = pair[1].parse().unwrap_or(options.seed),
+            "--runs" => runs = pair[1].parse().ok().or(runs),
+            "--healthy-runs" => healthy_runs = pair[1].parse().ok().or(healthy_runs),
+            "--seed" => seed = pair[1].parse().unwrap_or(seed),
             _ => {}
         }
     }
-    options
+    let runs = runs.unwrap_or(200);
+    Options {
+        runs,
+        healthy_runs: healthy_runs.unwrap_or(runs),
+        seed,
+    }
+}
+
+/// One scenario under one rule, and the CodeDeploy-style policy on the same traffic.
+#[derive(Default)]
+struct Tally {
+    rolled_back: u64,
+    /// Rolled back while the canary was at 10 % (the first 5 minutes), before the watch.
+    rolled_back_in_canary_step: u64,
+    promoted: u64,
+    detection: Vec<f64>,
+    bad_served: u64,
+}
+
+impl Tally {
+    fn add(&mut self, result: &RunResult, canary_step_seconds: f64) {
+        match result.outcome {
+            Phase::RolledBack => self.rolled_back += 1,
+            Phase::Promoted => self.promoted += 1,
+            _ => {}
+        }
+        if result
+            .seconds_to_rollback
+            .is_some_and(|seconds| seconds <= canary_step_seconds)
+        {
+            self.rolled_back_in_canary_step += 1;
+        }
+        if let Some(seconds) = result
+            .seconds_from_first_bad_to_rollback
+            .or(result.seconds_to_rollback)
+        {
+            self.detection.push(seconds);
+        }
+        self.bad_served += result.bad_requests_served;
+    }
 }
 
 fn main() {
@@ -292,17 +381,27 @@ fn main() {
         include_str!("../../alarms/lambda-error-rate.yaml"),
     )
     .expect("the shipped lambda-error-rate rule parses");
-    let policy = RolloutPolicy {
-        alarms,
-        ..RolloutPolicy::default()
+    let policy_with = |early_errors: bool| {
+        let mut policy = RolloutPolicy {
+            alarms: alarms.clone(),
+            ..RolloutPolicy::default()
+        };
+        policy.analysis.early_errors = early_errors;
+        policy
     };
+    let rules = [
+        ("share test alone (before)", policy_with(false)),
+        ("share test + early errors", policy_with(true)),
+    ];
     let plan = preset("Canary10Percent5Minutes").expect("preset");
+    let canary_step_seconds = plan.steps[0].bake.as_secs_f64();
     println!(
-        "# Rollout replay: {} runs per scenario, seed {}, plan {}\n",
-        options.runs, options.seed, plan.name
+        "# Rollout replay: {} runs per faulty scenario, {} healthy runs, seed {}, plan {}\n",
+        options.runs, options.healthy_runs, options.seed, plan.name
     );
-    println!("| canary | opsd rolled back | opsd time from first bad response to weight 0 (median / p95 / max s) | bad requests served, opsd (mean) | CodeDeploy-style rolled back | CodeDeploy-style time (median s) | bad requests served, CodeDeploy-style (mean) |");
-    println!("|---|---|---|---|---|---|---|");
+    println!("| canary | rule | rolled back (in the 10 % step) | first bad response → weight 0 (median / p95 / max s) | bad requests served (mean) |");
+    println!("|---|---|---|---|---|");
+    let mut codedeploy_rows = Vec::new();
     let scenarios = [
         (
             "20 % errors",
@@ -310,6 +409,7 @@ fn main() {
                 error_rate: 0.20,
                 added_latency_ms: 0.0,
             },
+            options.runs,
         ),
         (
             "0.8 % errors (baseline 0.2 %)",
@@ -317,6 +417,7 @@ fn main() {
                 error_rate: 0.008,
                 added_latency_ms: 0.0,
             },
+            options.runs,
         ),
         (
             "+500 ms latency",
@@ -324,50 +425,57 @@ fn main() {
                 error_rate: 0.002,
                 added_latency_ms: 500.0,
             },
+            options.runs,
         ),
-        ("healthy (0.2 % errors, same latency)", HEALTHY),
+        (
+            "healthy (0.2 % errors, same latency)",
+            HEALTHY,
+            options.healthy_runs,
+        ),
     ];
-    for (name, canary) in scenarios {
-        let mut rolled_back = 0u64;
-        let mut promoted = 0u64;
-        let mut detection = Vec::new();
-        let mut bad_served = 0u64;
+    for (name, canary, runs) in scenarios {
+        let mut tallies: Vec<Tally> = rules.iter().map(|_| Tally::default()).collect();
         let mut codedeploy_rolled_back = 0u64;
         let mut codedeploy_times = Vec::new();
         let mut codedeploy_bad = 0u64;
-        for run in 0..options.runs {
+        for run in 0..runs {
             let seed = options.seed.wrapping_mul(1_000_003).wrapping_add(run);
-            let result = simulate(&plan, &policy, canary, seed);
+            let reference = recorded_reference(&plan, START_MS, seed);
+            for ((_, policy), tally) in rules.iter().zip(tallies.iter_mut()) {
+                let result = simulate(&plan, policy, canary, reference.as_ref(), seed);
+                tally.add(&result, canary_step_seconds);
+            }
             let codedeploy = simulate_codedeploy(&plan, canary, seed);
-            match result.outcome {
-                Phase::RolledBack => rolled_back += 1,
-                Phase::Promoted => promoted += 1,
-                _ => {}
-            }
-            if let Some(seconds) = result
-                .seconds_from_first_bad_to_rollback
-                .or(result.seconds_to_rollback)
-            {
-                detection.push(seconds);
-            }
-            bad_served += result.bad_requests_served;
             if let Some(second) = codedeploy.rollback_second {
                 codedeploy_rolled_back += 1;
                 codedeploy_times.push(second as f64);
             }
             codedeploy_bad += codedeploy.bad_requests_served;
         }
-        let runs = options.runs as f64;
-        println!(
-            "| {name} | {rolled_back}/{} (promoted {promoted}) | {:.2} / {:.2} / {:.2} | {:.1} | {codedeploy_rolled_back}/{} | {:.0} | {:.1} |",
-            options.runs,
-            quantile(&mut detection.clone(), 0.5),
-            quantile(&mut detection.clone(), 0.95),
-            quantile(&mut detection, 1.0),
-            bad_served as f64 / runs,
-            options.runs,
+        for ((rule, _), tally) in rules.iter().zip(tallies.iter_mut()) {
+            println!(
+                "| {name} | {rule} | {}/{runs} ({}; promoted {}) | {:.2} / {:.2} / {:.2} | {:.1} |",
+                tally.rolled_back,
+                tally.rolled_back_in_canary_step,
+                tally.promoted,
+                quantile(&mut tally.detection.clone(), 0.5),
+                quantile(&mut tally.detection.clone(), 0.95),
+                quantile(&mut tally.detection, 1.0),
+                tally.bad_served as f64 / runs.max(1) as f64,
+            );
+        }
+        codedeploy_rows.push(format!(
+            "| {name} | {codedeploy_rolled_back}/{runs} | {:.0} | {:.1} |",
             quantile(&mut codedeploy_times, 0.5),
-            codedeploy_bad as f64 / runs,
-        );
+            codedeploy_bad as f64 / runs.max(1) as f64,
+        ));
+    }
+    println!("\nCodeDeploy-style alarm on the same traffic:\n");
+    println!(
+        "| canary | rolled back | time to roll back (median s) | bad requests served (mean) |"
+    );
+    println!("|---|---|---|---|");
+    for row in codedeploy_rows {
+        println!("{row}");
     }
 }

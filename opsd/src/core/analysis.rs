@@ -18,6 +18,14 @@
 //!   no normal approximation, unlike a pooled z test, which badly overstates the evidence of, say,
 //!   3 errors in 20 canary requests against none in 180), and the uniform mixture puts most weight
 //!   on large effects, so a canary failing one request in five is caught after a handful of errors.
+//! - **Early errors.** When the stable release's traffic before the rollout was recorded
+//!   ([`crate::core::watch`]) and [`AnalysisPolicy::early_errors`] is on, the error statistic is
+//!   the average `0.55 · E_share + 0.40 · E_(2 of 20) + 0.05 · E_(3 of 40)`, where `E_(k of m)`
+//!   bets on "at least k of the canary's first m requests of the step fail", priced exactly
+//!   against the recorded requests (hypergeometric, so whatever the common rate). A canary failing
+//!   one request in five then fails at its second failure instead of its fourth. [`early_errors`]
+//!   holds the test, its validity argument and the guard that stops the bets when the live
+//!   baseline no longer fails as the recorded traffic did.
 //! - **Latency.** The Mann–Whitney U statistic of the two latency histograms (ties share midranks,
 //!   the variance carries the tie correction, continuity-corrected), standardised to `z`, measures
 //!   whether canary requests tend to be slower. The test statistic is the one-sided mixture
@@ -48,6 +56,11 @@
 //! second on: 2,000 healthy five-minute rollouts at α = 1 % fail about 0.25 % of the time. The
 //! ceiling rule used without baseline traffic is a plain threshold, outside this guarantee.
 //!
+//! With early errors the statistic is an average of terms each bounded by a test martingale under
+//! the healthy model, so it is bounded by a test martingale and Ville's inequality applies to it
+//! unchanged; the healthy model then also says the stable release fails requests as it did in
+//! its recorded window (see [`early_errors`]).
+//!
 //! # The verdict
 //!
 //! - **Fail** when a test's statistic reaches `1/a` *and* its effect clears both floors (an absolute
@@ -59,6 +72,8 @@
 //!   rate can fail it then.
 
 use serde::{Deserialize, Serialize};
+
+pub mod early_errors;
 
 use super::plan::RolloutPlan;
 use super::traffic::{TrafficSample, LATENCY_BUCKETS, LATENCY_BUCKET_BOUNDS_MS};
@@ -95,6 +110,9 @@ pub struct AnalysisPolicy {
     pub canary_error_ceiling: f64,
     /// ... once the canary served at least this many requests.
     pub canary_ceiling_min_requests: u64,
+    /// Mix the early-errors test ([`early_errors`]) into the error test when the stable release's
+    /// recorded traffic is known: two failures among a canary's first requests can then fail it.
+    pub early_errors: bool,
 }
 
 impl Default for AnalysisPolicy {
@@ -111,6 +129,7 @@ impl Default for AnalysisPolicy {
             latency_quantile: 0.95,
             canary_error_ceiling: 0.05,
             canary_ceiling_min_requests: 20,
+            early_errors: true,
         }
     }
 }
@@ -292,6 +311,7 @@ pub struct Comparison {
 }
 
 const ERROR_METHOD: &str = "anytime-valid test: canary errors among all errors against the canary's share of requests, uniform mixture likelihood ratio";
+const ERROR_METHOD_WITH_EARLY: &str = "anytime-valid test: canary errors among all errors against the canary's share of requests (uniform mixture likelihood ratio, weight 0.55), averaged with bets on early canary failures against the stable release's recorded error rate (2 of the first 20 requests, weight 0.40; 3 of the first 40, weight 0.05)";
 const LATENCY_METHOD: &str = "anytime-valid test: Mann-Whitney U of the latency histograms (midranks, tie-corrected), half-normal mixture likelihood ratio";
 
 /// Compares the canary with the baseline over the same window (cumulative since the step began).
@@ -300,6 +320,19 @@ const LATENCY_METHOD: &str = "anytime-valid test: Mann-Whitney U of the latency 
 pub fn compare(
     canary: &TrafficSample,
     baseline: &TrafficSample,
+    looks_so_far: u32,
+    policy: &AnalysisPolicy,
+) -> Comparison {
+    compare_with_reference(canary, baseline, None, looks_so_far, policy)
+}
+
+/// [`compare`], knowing the stable release's recorded traffic from before the rollout
+/// ([`crate::core::watch::ReferenceTraffic`]): with [`AnalysisPolicy::early_errors`], the error
+/// test also bets on early canary failures against its error rate ([`early_errors`]).
+pub fn compare_with_reference(
+    canary: &TrafficSample,
+    baseline: &TrafficSample,
+    reference: Option<&TrafficSample>,
     looks_so_far: u32,
     policy: &AnalysisPolicy,
 ) -> Comparison {
@@ -327,12 +360,14 @@ pub fn compare(
             TestOutcome::not_run("latency", LATENCY_METHOD, alpha_per_test),
         )
     } else {
-        let error_test = error_rate_test(canary, baseline, alpha_per_test, policy);
+        let reference = reference.filter(|_| policy.early_errors);
+        let (error_test, early_words) =
+            error_rate_test(canary, baseline, reference, alpha_per_test, policy);
         let latency_test = latency_test(canary, baseline, alpha_per_test, policy);
         let verdict = judge(
             canary,
             baseline,
-            &error_test,
+            (&error_test, early_words.as_deref()),
             &latency_test,
             policy,
             &mut reasons,
@@ -382,12 +417,16 @@ fn judge_without_baseline(
 fn judge(
     canary: &TrafficSample,
     baseline: &TrafficSample,
-    error_test: &TestOutcome,
+    (error_test, early_words): (&TestOutcome, Option<&str>),
     latency_test: &TestOutcome,
     policy: &AnalysisPolicy,
     reasons: &mut Vec<String>,
 ) -> Verdict {
-    let error_line = describe_error_test(canary, baseline, error_test);
+    let mut error_line = describe_error_test(canary, baseline, error_test);
+    if let Some(words) = early_words {
+        error_line.push_str("; ");
+        error_line.push_str(words);
+    }
     let latency_line = describe_latency_test(latency_test, policy);
     if error_test.fails() || latency_test.fails() {
         if error_test.fails() {
@@ -511,19 +550,35 @@ fn short_number(value: f64) -> String {
     }
 }
 
-/// The error-proportion test: canary errors among all errors against the canary's request share.
+/// The error-proportion test: canary errors among all errors against the canary's request share;
+/// with a reference, mixed with the early-errors test. Also returns what the early windows saw,
+/// in words, when they saw something.
 fn error_rate_test(
     canary: &TrafficSample,
     baseline: &TrafficSample,
+    reference: Option<&TrafficSample>,
     alpha: f64,
     policy: &AnalysisPolicy,
-) -> TestOutcome {
+) -> (TestOutcome, Option<String>) {
     let canary_requests = canary.requests as f64;
     let baseline_requests = baseline.requests as f64;
     let canary_errors = canary.errors.min(canary.requests);
     let baseline_errors = baseline.errors.min(baseline.requests);
     let canary_share = canary_requests / (canary_requests + baseline_requests);
-    let log_e = log_error_share_mixture(canary_errors, baseline_errors, canary_share);
+    let share_log_e = log_error_share_mixture(canary_errors, baseline_errors, canary_share);
+    let early =
+        reference.and_then(|reference| early_errors::early_errors(canary, baseline, reference));
+    let (log_e, method, early_words) = match early {
+        Some(early) => (
+            early_errors::log_sum_exp(&[
+                early_errors::LIVE_SHARE_WEIGHT.ln() + share_log_e,
+                early.log_weighted_e,
+            ]),
+            ERROR_METHOD_WITH_EARLY,
+            early.fired.or(early.guarded),
+        ),
+        None => (share_log_e, ERROR_METHOD, None),
+    };
 
     let all_errors = (canary_errors + baseline_errors) as f64;
     let statistic = if all_errors > 0.0 {
@@ -534,9 +589,9 @@ fn error_rate_test(
     };
     let canary_rate = canary_errors as f64 / canary_requests;
     let baseline_rate = baseline_errors as f64 / baseline_requests;
-    outcome(
+    let test = outcome(
         "error_rate",
-        ERROR_METHOD,
+        method,
         alpha,
         Measured {
             statistic,
@@ -545,7 +600,8 @@ fn error_rate_test(
             baseline_value: baseline_rate,
         },
         (policy.error_rate_floor, policy.error_ratio_floor),
-    )
+    );
+    (test, early_words)
 }
 
 /// What a test measured, before it is judged.
@@ -1176,6 +1232,25 @@ mod tests {
         seconds: u32,
         policy: &AnalysisPolicy,
     ) -> (Option<u32>, Comparison) {
+        simulate_step_with_reference(
+            seed,
+            (canary_model, baseline_model),
+            None,
+            canary_weight,
+            seconds,
+            policy,
+        )
+    }
+
+    /// [`simulate_step`] with the stable release's recorded traffic.
+    fn simulate_step_with_reference(
+        seed: u64,
+        (canary_model, baseline_model): (&ReleaseModel, &ReleaseModel),
+        reference: Option<&TrafficSample>,
+        canary_weight: f64,
+        seconds: u32,
+        policy: &AnalysisPolicy,
+    ) -> (Option<u32>, Comparison) {
         let mut random = SplitMix64(seed);
         let mut canary = TrafficSample::default();
         let mut baseline = TrafficSample::default();
@@ -1188,7 +1263,7 @@ mod tests {
                 (canary_model, baseline_model),
                 (&mut canary, &mut baseline),
             );
-            let comparison = compare(&canary, &baseline, look, policy);
+            let comparison = compare_with_reference(&canary, &baseline, reference, look, policy);
             if comparison.verdict == Verdict::Fail {
                 return (Some(look + 1), comparison);
             }
@@ -1414,6 +1489,131 @@ mod tests {
             "{:?}",
             slower.reasons
         );
+    }
+
+    /// The stable release's 15 minutes before the rollout at 100 requests per second and 0.2 %
+    /// errors: 90,000 requests, the errors drawn from the normal approximation of their binomial.
+    fn recorded_reference(random: &mut SplitMix64) -> TrafficSample {
+        let uniform = |random: &mut SplitMix64| {
+            ((random.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+        };
+        let z = (-2.0 * uniform(random).ln()).sqrt()
+            * (2.0 * std::f64::consts::PI * uniform(random)).cos();
+        let (requests, rate): (f64, f64) = (90_000.0, 0.002);
+        let errors = (requests * rate + z * (requests * rate * (1.0 - rate)).sqrt()).round();
+        TrafficSample {
+            requests: requests as u64,
+            errors: errors.max(0.0) as u64,
+            ..TrafficSample::default()
+        }
+    }
+
+    /// The bench's plan: a 10 % step of 5 minutes, then the 15-minute watch (two compared steps).
+    fn watched_canary_policy() -> AnalysisPolicy {
+        let plan = crate::core::plan::preset("Canary10Percent5Minutes").expect("preset");
+        AnalysisPolicy::default().for_plan(&plan)
+    }
+
+    /// Healthy canaries against a recorded reference, early-errors bets on: still within the
+    /// budget. 2,000 five-minute steps at 10 % of 100 requests per second, at α = 1 % per step
+    /// (the single-step policy, the largest budget a step gets).
+    #[test]
+    fn early_error_bets_keep_healthy_canaries_within_the_budget() {
+        let policy = single_step_policy();
+        assert!(policy.early_errors);
+        let runs = 2_000_u64;
+        let (canary, baseline) = (healthy(), healthy());
+        let failed = std::thread::scope(|scope| {
+            let half = |range: std::ops::Range<u64>| {
+                let (canary, baseline, policy) = (&canary, &baseline, &policy);
+                move || {
+                    range
+                        .filter(|run| {
+                            let seed = 31 ^ run.wrapping_mul(0xD1B5_4A32_D192_ED03);
+                            let reference = recorded_reference(&mut SplitMix64(!seed));
+                            simulate_step_with_reference(
+                                seed,
+                                (canary, baseline),
+                                Some(&reference),
+                                0.1,
+                                300,
+                                policy,
+                            )
+                            .0
+                            .is_some()
+                        })
+                        .count()
+                }
+            };
+            let first = scope.spawn(half(0..runs / 2));
+            let second = half(runs / 2..runs)();
+            first.join().expect("simulation thread") + second
+        });
+        eprintln!("healthy canaries with early-errors bets: {failed} of {runs} failed");
+        // As for the share test alone: demand half of the 1 % bound.
+        assert!(
+            failed as f64 <= 0.005 * runs as f64,
+            "{failed} of {runs} healthy rollouts failed"
+        );
+    }
+
+    /// A canary failing one request in five is failed by its second failure when the stable
+    /// release's recorded rate is known, and not on so little evidence without it.
+    #[test]
+    fn two_early_failures_fail_the_canary_against_a_recorded_reference() {
+        let policy = watched_canary_policy();
+        assert_eq!(policy.alpha_per_step(), 0.005);
+        let reference = traffic(90_000, 180, 80);
+        // 1.2 seconds in: 12 canary requests, 2 failed; 108 baseline requests, none failed.
+        let (canary, baseline) = (traffic(12, 2, 80), traffic(108, 0, 80));
+        let with = compare_with_reference(&canary, &baseline, Some(&reference), 4, &policy);
+        assert_eq!(with.verdict, Verdict::Fail, "{:?}", with.reasons);
+        assert!(with.error_test.fails());
+        assert!(
+            with.reasons[0].contains("2 of the canary's first 12 requests failed"),
+            "{:?}",
+            with.reasons
+        );
+        assert_eq!(with.error_test.method, ERROR_METHOD_WITH_EARLY);
+        let without = compare(&canary, &baseline, 4, &policy);
+        assert_ne!(without.verdict, Verdict::Fail, "{:?}", without.reasons);
+        let switched_off = AnalysisPolicy {
+            early_errors: false,
+            ..policy.clone()
+        };
+        let off = compare_with_reference(&canary, &baseline, Some(&reference), 4, &switched_off);
+        assert_eq!(off.error_test, without.error_test);
+
+        // Random traffic: every one of 1,000 such canaries is failed, the median at look 2.
+        let results: Vec<Option<u32>> = (0..1_000_u64)
+            .map(|run| {
+                let seed = 41 ^ run.wrapping_mul(0xD1B5_4A32_D192_ED03);
+                simulate_step_with_reference(
+                    seed,
+                    (&release(0.20, 80.0, 0.6, 0.0), &healthy()),
+                    Some(&reference),
+                    0.1,
+                    60,
+                    &policy,
+                )
+                .0
+            })
+            .collect();
+        eprintln!(
+            "20 % errors with early-errors bets: {}",
+            looks_summary(&results)
+        );
+        assert!(results.iter().all(Option::is_some));
+
+        // An outage downstream failing the baseline too: the early windows do not bet.
+        let outage = compare_with_reference(
+            &traffic(12, 2, 80),
+            &traffic(108, 6, 80),
+            Some(&reference),
+            4,
+            &policy,
+        );
+        assert_ne!(outage.verdict, Verdict::Fail, "{:?}", outage.reasons);
     }
 
     fn traffic(requests: u64, errors: u64, latency_ms: u64) -> TrafficSample {

@@ -14,7 +14,7 @@ use super::{
     InconclusiveAction, Observation, Phase, RolloutPolicy, RolloutState,
 };
 use crate::core::alarms::{evaluate_alarm, AlarmEvaluation, AlarmMetric, AlarmState};
-use crate::core::analysis::{compare, Comparison, Verdict};
+use crate::core::analysis::{compare_with_reference, Comparison, Verdict};
 use crate::core::cost::release_cost::compare_cost_per_request;
 use crate::core::duration::format_duration;
 use crate::core::rollout_window::wait_for_the_window;
@@ -59,10 +59,17 @@ pub(super) fn step_baking(
         Some(&observation.baseline_traffic)
     };
     let analysis = policy.analysis.for_plan(&state.plan);
+    // Before the watch, the recorded traffic also sharpens the error test (early failures).
+    let recorded = state
+        .reference
+        .as_ref()
+        .filter(|_| !watching)
+        .map(|reference| &reference.traffic);
     let comparison = baseline.map(|baseline| {
-        compare(
+        compare_with_reference(
             &observation.canary_traffic,
             baseline,
+            recorded,
             state.looks,
             &analysis,
         )

@@ -1,0 +1,320 @@
+//! The early-errors test: a canary whose first requests fail far more often than the stable
+//! release did over its recorded reference window is failed after two or three errors.
+//!
+//! # The test
+//!
+//! A broken release shows itself in its first requests. For each window `(k, m)` of
+//! [`EARLY_WINDOWS`] the test bets on the event "at least `k` of the canary's first `m` requests of
+//! the step fail". Under the healthy model (the canary fails requests at the rate the stable
+//! release failed them in its reference window, [`crate::core::watch`]), the canary's first `m`
+//! requests and the reference's `N` requests are exchangeable: given the `K` errors among all
+//! `N + m` of them, the canary's share is hypergeometric, whatever the common rate is. So
+//! `E = 1{event} / P(Hypergeometric(N + m, K, m) ≥ k)` is an exact e-value (its expectation is 1),
+//! and the event is a two-error, fixed-sample test turned into a bet.
+//!
+//! `K` includes the window's own errors, which are not all known when the event is seen. The tail
+//! grows with `K`, so the test uses `K ≤ K_ref + m`: the reported value is at most the exact one.
+//! The event counts only at a look where the canary has served at most `m` requests (the counts
+//! are cumulative, so a later look cannot tell which errors were among the first `m`); a missed
+//! event only lowers the value.
+//!
+//! # Why mixing it in keeps the false-positive guarantee
+//!
+//! The error statistic becomes `w_live · E_share + Σ w_(k,m) · E_(k,m)` with weights summing to 1
+//! ([`LIVE_SHARE_WEIGHT`] and the windows' weights). Under the healthy model each term is bounded
+//! by a test martingale on the same data: `E_share` is one (the live comparison, unchanged), and
+//! each `E_(k,m)` reported at a look is at most the Doob martingale `E[E_exact | data so far]` of
+//! the exact e-value, which starts at 1. A weighted average of test martingales with weights
+//! summing to 1 is a test martingale, so by Ville's inequality the statistic ever reaches `1/a`
+//! with probability at most `a`: averaging, not taking the largest, is what keeps the bound. The
+//! guard below only ever lowers the statistic, so it keeps the bound too.
+//!
+//! The healthy model here is stronger than the live comparison's: it assumes the stable release
+//! fails requests now as it did in the reference window. When the live baseline contradicts that
+//! (its errors so far are improbable at the recorded rate, [`GUARD_P_VALUE`]), the early windows
+//! bet nothing, so a failure that hits both releases (an outage downstream) is left to the live
+//! comparison, which allows a common rate that changes over time.
+
+use super::ln_gamma;
+use crate::core::traffic::TrafficSample;
+
+/// The weight of the live share test (the comparison with the baseline over the same window) in
+/// the mixture. The early windows share the rest.
+pub const LIVE_SHARE_WEIGHT: f64 = 0.55;
+
+/// One early window: at least `errors` failures among the canary's first `requests` requests of a
+/// step, with the weight of its bet in the mixture.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EarlyWindow {
+    pub errors: u64,
+    pub requests: u64,
+    pub weight: f64,
+}
+
+/// The windows. A canary failing one request in five (the rollback-speed bar of
+/// `docs/benchmarks.md`) shows 2 failures in its first 20 requests with probability 0.93 and 3 in
+/// its first 40 with probability 0.99; a canary at the stable release's 0.2 % does so with
+/// probabilities near 8e-4 and 1e-5.
+pub const EARLY_WINDOWS: [EarlyWindow; 2] = [
+    EarlyWindow {
+        errors: 2,
+        requests: 20,
+        weight: 0.40,
+    },
+    EarlyWindow {
+        errors: 3,
+        requests: 40,
+        weight: 0.05,
+    },
+];
+
+/// The early windows bet only while the live baseline's errors so far are at least this probable
+/// at the reference's error rate (one-sided binomial tail).
+pub const GUARD_P_VALUE: f64 = 0.001;
+
+/// What the early windows found at one look.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EarlyErrors {
+    /// ln of `Σ w_(k,m) · E_(k,m)` (without the live test's term); `-inf` when no window's event
+    /// was seen.
+    pub log_weighted_e: f64,
+    /// The window whose event was seen with the largest bet, in words, for the evidence.
+    pub fired: Option<String>,
+    /// Why the windows bet nothing, when the guard stopped them.
+    pub guarded: Option<String>,
+}
+
+/// The early windows' weighted e-value at this look; `None` without a usable reference.
+pub fn early_errors(
+    canary: &TrafficSample,
+    baseline: &TrafficSample,
+    reference: &TrafficSample,
+) -> Option<EarlyErrors> {
+    if reference.requests == 0 {
+        return None;
+    }
+    let reference_errors = reference.errors.min(reference.requests);
+    let canary_errors = canary.errors.min(canary.requests);
+    let mut found = EarlyErrors {
+        log_weighted_e: f64::NEG_INFINITY,
+        fired: None,
+        guarded: None,
+    };
+    let seen: Vec<&EarlyWindow> = EARLY_WINDOWS
+        .iter()
+        .filter(|window| canary.requests <= window.requests && canary_errors >= window.errors)
+        .collect();
+    if seen.is_empty() {
+        return Some(found);
+    }
+    let reference_rate = reference_errors as f64 / reference.requests as f64;
+    let baseline_errors = baseline.errors.min(baseline.requests);
+    let guard = ln_binomial_upper_tail(baseline_errors, baseline.requests, reference_rate);
+    if guard < GUARD_P_VALUE.ln() {
+        found.guarded = Some(format!(
+            "the baseline's {baseline_errors} errors in {} requests are improbable at the recorded rate ({:.3} %), so the early windows do not bet",
+            baseline.requests,
+            reference_rate * 100.0
+        ));
+        return Some(found);
+    }
+    let mut best: Option<(f64, String)> = None;
+    let mut terms = Vec::new();
+    for window in seen {
+        let ln_tail = ln_hypergeometric_upper_tail(
+            window.errors,
+            reference.requests + window.requests,
+            reference_errors + window.requests,
+            window.requests,
+        );
+        let term = window.weight.ln() - ln_tail;
+        terms.push(term);
+        if best.as_ref().is_none_or(|(value, _)| term > *value) {
+            best = Some((
+                term,
+                format!(
+                    "{canary_errors} of the canary's first {} requests failed (window: {} of {}; at the recorded {:.3} % that has probability {:.2e})",
+                    canary.requests,
+                    window.errors,
+                    window.requests,
+                    reference_rate * 100.0,
+                    ln_tail.exp()
+                ),
+            ));
+        }
+    }
+    found.log_weighted_e = log_sum_exp(&terms);
+    found.fired = best.map(|(_, words)| words);
+    Some(found)
+}
+
+/// ln Σ exp(terms), `-inf` for no terms.
+pub fn log_sum_exp(terms: &[f64]) -> f64 {
+    let largest = terms.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if largest == f64::NEG_INFINITY || largest.is_nan() {
+        return largest;
+    }
+    largest
+        + terms
+            .iter()
+            .map(|term| (term - largest).exp())
+            .sum::<f64>()
+            .ln()
+}
+
+/// ln C(n, k); `-inf` when `k > n`.
+fn ln_choose(n: u64, k: u64) -> f64 {
+    if k > n {
+        return f64::NEG_INFINITY;
+    }
+    ln_gamma(n as f64 + 1.0) - ln_gamma(k as f64 + 1.0) - ln_gamma((n - k) as f64 + 1.0)
+}
+
+/// ln P(X ≥ k) for X ~ Hypergeometric(population, successes, draws): `draws` taken without
+/// replacement from `population` items of which `successes` are marked. 0 (certain) for `k = 0`,
+/// `-inf` when `k` cannot be reached.
+pub fn ln_hypergeometric_upper_tail(k: u64, population: u64, successes: u64, draws: u64) -> f64 {
+    let successes = successes.min(population);
+    let draws = draws.min(population);
+    if k == 0 {
+        return 0.0;
+    }
+    let highest = successes.min(draws);
+    let lowest = (successes + draws).saturating_sub(population);
+    if k > highest {
+        return f64::NEG_INFINITY;
+    }
+    if k <= lowest {
+        return 0.0;
+    }
+    let ln_all = ln_choose(population, draws);
+    let terms: Vec<f64> = (k..=highest)
+        .map(|j| ln_choose(successes, j) + ln_choose(population - successes, draws - j) - ln_all)
+        .collect();
+    log_sum_exp(&terms).min(0.0)
+}
+
+/// ln P(Binomial(n, p) ≥ k); 0 for `k = 0`.
+fn ln_binomial_upper_tail(k: u64, n: u64, p: f64) -> f64 {
+    if k == 0 {
+        return 0.0;
+    }
+    if k > n || p <= 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if p >= 1.0 {
+        return 0.0;
+    }
+    let below = super::ln_binomial_cdf(k - 1, n, p).exp();
+    (1.0 - below).max(0.0).ln()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn traffic(requests: u64, errors: u64) -> TrafficSample {
+        let mut sample = TrafficSample {
+            requests,
+            errors,
+            ..TrafficSample::default()
+        };
+        sample.latency_buckets[3] = requests;
+        sample
+    }
+
+    fn brute_hypergeometric_tail(k: u64, population: u64, successes: u64, draws: u64) -> f64 {
+        (k..=draws.min(successes))
+            .map(|j| {
+                (ln_choose(successes, j) + ln_choose(population - successes, draws - j)
+                    - ln_choose(population, draws))
+                .exp()
+            })
+            .sum()
+    }
+
+    #[test]
+    fn hypergeometric_tails_match_direct_sums_and_edges() {
+        for (k, population, successes, draws) in
+            [(1, 10, 3, 4), (2, 50, 5, 20), (3, 90_040, 220, 40)]
+        {
+            let expected = brute_hypergeometric_tail(k, population, successes, draws);
+            let actual = ln_hypergeometric_upper_tail(k, population, successes, draws).exp();
+            assert!(
+                ((actual - expected) / expected).abs() < 1e-9,
+                "{actual} against {expected}"
+            );
+        }
+        assert_eq!(ln_hypergeometric_upper_tail(0, 10, 0, 4), 0.0);
+        assert_eq!(ln_hypergeometric_upper_tail(3, 10, 2, 4), f64::NEG_INFINITY);
+        // Every draw is a success when there are no failures left to draw.
+        assert_eq!(ln_hypergeometric_upper_tail(2, 5, 4, 3), 0.0);
+    }
+
+    #[test]
+    fn each_window_is_a_fair_bet_under_the_healthy_model() {
+        // The exact e-value 1{X ≥ k} / P(X ≥ k | K) has expectation 1 given K, and the reported
+        // one (with K_ref + m) is never larger than the exact one.
+        for window in EARLY_WINDOWS {
+            let (n_ref, k_ref) = (90_000, 180);
+            for window_errors in 0..=window.requests {
+                let exact = ln_hypergeometric_upper_tail(
+                    window.errors,
+                    n_ref + window.requests,
+                    k_ref + window_errors,
+                    window.requests,
+                );
+                let reported = ln_hypergeometric_upper_tail(
+                    window.errors,
+                    n_ref + window.requests,
+                    k_ref + window.requests,
+                    window.requests,
+                );
+                assert!(reported >= exact - 1e-12, "window {window:?}");
+            }
+        }
+        let weights: f64 = LIVE_SHARE_WEIGHT
+            + EARLY_WINDOWS
+                .iter()
+                .map(|window| window.weight)
+                .sum::<f64>();
+        assert!((weights - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn two_early_failures_against_a_long_quiet_reference_bet_big() {
+        // 15 minutes of the stable release at 100 requests per second, 0.2 % errors.
+        let reference = traffic(90_000, 180);
+        let found = early_errors(&traffic(12, 2), &traffic(110, 0), &reference).unwrap();
+        // 0.40 / P(≥ 2 of 20 | 200 errors among 90,020) ≈ 0.40 × 1,070.
+        let bet = found.log_weighted_e.exp();
+        assert!((400.0..450.0).contains(&bet), "{bet}");
+        assert!(found.fired.unwrap().contains("2 of the canary's first 12"));
+
+        // One failure is not an event; past the window the event cannot be placed.
+        let one = early_errors(&traffic(12, 1), &traffic(110, 0), &reference).unwrap();
+        assert_eq!(one.log_weighted_e, f64::NEG_INFINITY);
+        let late = early_errors(&traffic(41, 9), &traffic(400, 0), &reference).unwrap();
+        assert_eq!(late.log_weighted_e, f64::NEG_INFINITY);
+        // Without a reference there is nothing to bet against.
+        assert!(early_errors(&traffic(12, 2), &traffic(110, 0), &traffic(0, 0)).is_none());
+    }
+
+    #[test]
+    fn a_noisy_reference_or_a_failing_baseline_weakens_or_stops_the_bet() {
+        let quiet = early_errors(&traffic(12, 2), &traffic(110, 0), &traffic(90_000, 180))
+            .unwrap()
+            .log_weighted_e;
+        // A reference failing 2 % of requests makes two early failures unremarkable.
+        let noisy = early_errors(&traffic(12, 2), &traffic(110, 2), &traffic(90_000, 1_800))
+            .unwrap()
+            .log_weighted_e;
+        assert!(noisy < quiet - 4.0, "{noisy} against {quiet}");
+        // The live baseline failing 6 of 110 (an outage downstream) contradicts the recorded
+        // 0.2 %: the windows do not bet.
+        let outage =
+            early_errors(&traffic(12, 2), &traffic(110, 6), &traffic(90_000, 180)).unwrap();
+        assert_eq!(outage.log_weighted_e, f64::NEG_INFINITY);
+        assert!(outage.guarded.unwrap().contains("improbable"));
+    }
+}
