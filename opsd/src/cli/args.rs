@@ -307,17 +307,20 @@ pub enum RunbookAction {
     /// A runbook's summary, parameters and steps (each with its command and whether it is
     /// dangerous).
     Show {
+        /// The runbook (`opsd runbook list` names them).
         name: String,
         #[command(flatten)]
         source: RunbookSource,
     },
-    /// Run a runbook's steps in order. Stops at the first failing step and names it; asks before
-    /// each step marked dangerous (without a terminal, only --yes lets one run). Exit 0 every
+    /// Run a runbook's steps in order.
+    ///
+    /// Stops at the first failing step and names it; asks before each step marked dangerous (without a terminal, only --yes lets one run). Exit 0 every
     /// step passed, 2 a step failed, 3 a dangerous step was declined or the run interrupted, 1 the
     /// runbook or its parameters are wrong.
     ///
     /// Example: opsd runbook run rollback --param service=steno --param reason="errors since v2"
     Run {
+        /// The runbook (`opsd runbook list` names them).
         name: String,
         /// A parameter's value, NAME=VALUE (repeatable); `opsd runbook show NAME` lists them.
         #[arg(long = "param", value_name = "NAME=VALUE")]
@@ -335,8 +338,10 @@ pub enum RunbookAction {
         #[command(flatten)]
         source: RunbookSource,
     },
-    /// Check every runbook: each step parses, each opsd command exists with those flags, each
-    /// parameter is declared. Exit 0 when all are valid, 1 otherwise (every problem listed).
+    /// Check every runbook.
+    ///
+    /// Each step parses, each opsd command exists with those flags, each parameter is declared.
+    /// Exit 0 when all are valid, 1 otherwise (every problem listed with its file and line).
     Check {
         #[command(flatten)]
         source: RunbookSource,
