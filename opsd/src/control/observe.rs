@@ -119,7 +119,8 @@ impl Daemon {
                 .metrics
                 .samples(&service, &rollout.state.stable.release_id(), from, to)
                 .await?;
-            self.record_rollout_traffic(rollout, &canary_samples, &baseline_samples, now);
+            self.record_rollout_traffic(rollout, &canary_samples, &baseline_samples, now)
+                .await;
             observation.canary_traffic =
                 TrafficSample::sum(canary_samples.iter().map(|entry| &entry.sample));
             observation.baseline_traffic =
