@@ -140,6 +140,22 @@ mod tests {
     }
 
     #[test]
+    fn the_built_in_runbooks_are_exactly_the_repository_ones() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../runbooks");
+        let on_disk: Vec<String> = runbook_files(Some(&dir), &dir)
+            .unwrap()
+            .into_iter()
+            .map(|file| file.name)
+            .collect();
+        let built_in: Vec<String> = runbook_files(None, &dir.join("missing"))
+            .unwrap()
+            .into_iter()
+            .map(|file| file.name)
+            .collect();
+        assert_eq!(built_in, on_disk, "add a new runbook to EMBEDDED too");
+    }
+
+    #[test]
     fn a_directory_lists_its_markdown_runbooks_and_the_default_falls_back_to_the_built_in_ones() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("b.md"), "# B").unwrap();
