@@ -70,6 +70,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "restore snapshots",
         sql: include_str!("schema/0011_restore_snapshots.sql"),
     },
+    Migration {
+        version: 12,
+        name: "timeline indexes",
+        sql: include_str!("schema/0012_timeline_indexes.sql"),
+    },
 ];
 
 const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\

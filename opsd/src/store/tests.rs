@@ -942,3 +942,44 @@ async fn two_processes_opening_a_new_file_together_migrate_it_once() {
         .get(0);
     assert_eq!(ledger_rows, MIGRATIONS.len() as i64);
 }
+
+/// Events and audit entries grow without bound: every branch of the merged timeline that reads
+/// them searches an index in time order (no scan of the table, no sort of its rows), whatever
+/// the filters, so a page a year back costs what the newest page costs.
+#[tokio::test]
+async fn the_merged_timeline_reads_events_and_audit_entries_by_index() {
+    let store = Store::open_in_memory().await.unwrap();
+    let rows = sqlx::query(&format!("EXPLAIN QUERY PLAN {}", timeline::MERGED_TIMELINE))
+        .bind("steno")
+        .bind("decision_advance")
+        .bind("2025-01-01T00:00:00.000Z")
+        .bind("2026-01-01T00:00:00.000Z")
+        .bind(200_i64)
+        .bind("steno")
+        .bind(true)
+        .bind("r1")
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+    let plan: Vec<(i64, i64, String)> = rows
+        .iter()
+        .map(|row| (row.get("id"), row.get("parent"), row.get("detail")))
+        .collect();
+    let mut branches = 0;
+    for (_, parent, detail) in &plan {
+        let words: Vec<&str> = detail.split_whitespace().collect();
+        if !matches!(words.get(1), Some(&"events") | Some(&"audit_log")) {
+            continue;
+        }
+        branches += 1;
+        assert!(
+            words[0] == "SEARCH" && detail.contains("at>? AND at<?"),
+            "{detail}"
+        );
+        let sorted = plan.iter().any(|(_, sibling_parent, sibling)| {
+            sibling_parent == parent && sibling.starts_with("USE TEMP B-TREE")
+        });
+        assert!(!sorted, "{detail} is sorted after it is read");
+    }
+    assert_eq!(branches, 7, "{plan:#?}");
+}

@@ -71,15 +71,50 @@ pub struct TimelineEntry {
 /// The merged timeline's query. Parameters: 1 service, 2 kind, 3 since, 4 until, 5 limit,
 /// 6 the service's database (drills and snapshots of it match the service), 7 audit included,
 /// 8 one rollout (only its events and snapshots then).
-const MERGED_TIMELINE: &str = "\
+///
+/// Events and audit entries grow without bound, so each combination of filters has a branch
+/// of its own whose conditions an index answers (`service = ?1`, not `?1 IS NULL OR service =
+/// ?1`, which SQLite cannot look up), and the time bounds are ranges on `at`: a page is read
+/// from its index in time order, however far back it is (a branch whose filters do not apply
+/// is ruled out before it reads a row). Times are RFC 3339 text starting with the year, so
+/// `'9999'` is after every stored time. Public for the scale bench's query plans.
+#[doc(hidden)]
+pub const MERGED_TIMELINE: &str = "\
 SELECT at, source, ref, service, rollout_id, kind, message, data_json FROM (
   SELECT * FROM (
     SELECT at, 'event' AS source, CAST(id AS TEXT) AS ref, service, rollout_id, kind, message,
            data_json
     FROM events
-    WHERE (?1 IS NULL OR service = ?1) AND (?2 IS NULL OR kind = ?2)
-      AND (?3 IS NULL OR at >= ?3) AND (?4 IS NULL OR at < ?4)
-      AND (?8 IS NULL OR rollout_id = ?8)
+    WHERE ?1 IS NULL AND ?2 IS NULL AND ?8 IS NULL AND at >= COALESCE(?3, '') AND at < COALESCE(?4, '9999')
+    ORDER BY at DESC, id DESC LIMIT ?5)
+  UNION ALL
+  SELECT * FROM (
+    SELECT at, 'event' AS source, CAST(id AS TEXT) AS ref, service, rollout_id, kind, message,
+           data_json
+    FROM events
+    WHERE ?1 IS NULL AND kind = ?2 AND ?8 IS NULL AND at >= COALESCE(?3, '') AND at < COALESCE(?4, '9999')
+    ORDER BY at DESC, id DESC LIMIT ?5)
+  UNION ALL
+  SELECT * FROM (
+    SELECT at, 'event' AS source, CAST(id AS TEXT) AS ref, service, rollout_id, kind, message,
+           data_json
+    FROM events
+    WHERE service = ?1 AND ?2 IS NULL AND ?8 IS NULL AND at >= COALESCE(?3, '') AND at < COALESCE(?4, '9999')
+    ORDER BY at DESC, id DESC LIMIT ?5)
+  UNION ALL
+  SELECT * FROM (
+    SELECT at, 'event' AS source, CAST(id AS TEXT) AS ref, service, rollout_id, kind, message,
+           data_json
+    FROM events
+    WHERE service = ?1 AND kind = ?2 AND ?8 IS NULL AND at >= COALESCE(?3, '') AND at < COALESCE(?4, '9999')
+    ORDER BY at DESC, id DESC LIMIT ?5)
+  UNION ALL
+  SELECT * FROM (
+    SELECT at, 'event' AS source, CAST(id AS TEXT) AS ref, service, rollout_id, kind, message,
+           data_json
+    FROM events
+    WHERE rollout_id = ?8 AND (?1 IS NULL OR service = ?1) AND (?2 IS NULL OR kind = ?2)
+      AND at >= COALESCE(?3, '') AND at < COALESCE(?4, '9999')
     ORDER BY at DESC, id DESC LIMIT ?5)
   UNION ALL
   SELECT * FROM (
@@ -123,15 +158,24 @@ SELECT at, source, ref, service, rollout_id, kind, message, data_json FROM (
     ORDER BY at DESC LIMIT ?5)
   UNION ALL
   SELECT * FROM (
-    SELECT * FROM (
-      SELECT at, 'audit' AS source, CAST(seq AS TEXT) AS ref, target AS service,
-             NULL AS rollout_id, 'operator_action' AS kind,
-             actor || ' (' || role || ') ' || action || ' ' || target
-               || COALESCE(': ' || reason, '') AS message,
-             detail_json AS data_json
-      FROM audit_log WHERE ?7 AND ?8 IS NULL AND (?1 IS NULL OR target = ?1))
-    WHERE (?2 IS NULL OR kind = ?2) AND (?3 IS NULL OR at >= ?3) AND (?4 IS NULL OR at < ?4)
-    ORDER BY at DESC LIMIT ?5)
+    SELECT at, 'audit' AS source, CAST(seq AS TEXT) AS ref, target AS service,
+           NULL AS rollout_id, 'operator_action' AS kind,
+           actor || ' (' || role || ') ' || action || ' ' || target
+             || COALESCE(': ' || reason, '') AS message,
+           detail_json AS data_json
+    FROM audit_log
+    WHERE ?7 AND ?8 IS NULL AND ?1 IS NULL AND (?2 IS NULL OR ?2 = 'operator_action') AND at >= COALESCE(?3, '') AND at < COALESCE(?4, '9999')
+    ORDER BY at DESC, seq DESC LIMIT ?5)
+  UNION ALL
+  SELECT * FROM (
+    SELECT at, 'audit' AS source, CAST(seq AS TEXT) AS ref, target AS service,
+           NULL AS rollout_id, 'operator_action' AS kind,
+           actor || ' (' || role || ') ' || action || ' ' || target
+             || COALESCE(': ' || reason, '') AS message,
+           detail_json AS data_json
+    FROM audit_log
+    WHERE ?7 AND ?8 IS NULL AND target = ?1 AND (?2 IS NULL OR ?2 = 'operator_action') AND at >= COALESCE(?3, '') AND at < COALESCE(?4, '9999')
+    ORDER BY at DESC, seq DESC LIMIT ?5)
 )
 ORDER BY at DESC, source, ref DESC LIMIT ?5";
 
