@@ -60,10 +60,11 @@ use crate::core::event::EventKind;
 use crate::core::release_env::Fingerprinter;
 use crate::core::rollout::{CheckState, OperatorCommand, RolloutState};
 use crate::core::stable_health::StableHealth;
+use crate::core::traffic::SecondSample;
 use crate::notify::Notifier;
 use crate::platform::factory::DatabasePlatforms;
 use crate::platform::{PlatformError, ReleaseSpec, TrafficSplit};
-use crate::store::{Store, StoreError};
+use crate::store::{SampleRelease, Store, StoreError};
 
 pub use checks::run_check;
 pub use deploy::{DeployRequest, PlanChoice};
@@ -151,6 +152,13 @@ struct ActiveRollout {
     traffic_drift: Option<String>,
     /// Seconds before this one are in the store's per-second samples of the rollout.
     samples_recorded_through: i64,
+    /// Set when `state` moved on without a decision (the bake's progress) and is not stored
+    /// yet: the end of the tick stores it with every other rollout's in one transaction.
+    unsaved_state: bool,
+    /// Per-second traffic read this tick, stored with the tick's progress.
+    unsaved_samples: Vec<(SampleRelease, Vec<SecondSample>)>,
+    /// What `samples_recorded_through` becomes once `unsaved_samples` are stored.
+    samples_staged_through: i64,
 }
 
 pub struct Daemon {
@@ -229,6 +237,9 @@ impl ActiveRollout {
             last_error: None,
             traffic_drift: None,
             samples_recorded_through: 0,
+            unsaved_state: false,
+            unsaved_samples: Vec::new(),
+            samples_staged_through: 0,
         }
     }
 }

@@ -119,8 +119,7 @@ impl Daemon {
                 .metrics
                 .samples(&service, &rollout.state.stable.release_id(), from, to)
                 .await?;
-            self.record_rollout_traffic(rollout, &canary_samples, &baseline_samples, now)
-                .await;
+            self.record_rollout_traffic(rollout, &canary_samples, &baseline_samples, now);
             observation.canary_traffic =
                 TrafficSample::sum(canary_samples.iter().map(|entry| &entry.sample));
             observation.baseline_traffic =

@@ -1,12 +1,18 @@
 //! The reconciler tick: for each active rollout, observe the platforms, let the pure core step
 //! the state, persist it, then act (record decisions, start checks, apply the traffic split or
-//! settle the end). A failed tick is handed to the error policy and retried on the next one.
+//! settle the end). A decision's state is stored before it is acted on; the progress of every
+//! rollout that decided nothing (and the traffic read for the charts) is stored at the end of
+//! the tick in one transaction. A failed tick is handed to the error policy and retried on the
+//! next one.
 
 use std::sync::Arc;
+
+use tokio::sync::Mutex;
 
 use super::{time_of, ActiveRollout, ControlError, Daemon};
 use crate::core::rollout::{desired_split, step, Action};
 use crate::platform::TrafficSplit;
+use crate::store::{ProgressState, RolloutProgress};
 
 impl Daemon {
     /// Runs the reconciler until `shutdown` completes.
@@ -18,22 +24,38 @@ impl Daemon {
                 _ = interval.tick() => {}
                 _ = shutdown.changed() => break,
             }
-            let started = std::time::Instant::now();
-            let services: Vec<String> = self.active.lock().await.keys().cloned().collect();
-            for service in services {
-                self.reconcile_service(&service).await;
-            }
-            self.timings
-                .reconcile_tick
-                .observe(started.elapsed().as_secs_f64());
+            self.tick().await;
         }
     }
 
-    /// One reconciler pass over one service's active rollout.
+    /// One reconciler tick: a pass over every active rollout, then the progress of all of
+    /// them stored in one transaction; timed for `/metrics`.
+    pub async fn tick(&self) {
+        let started = std::time::Instant::now();
+        let services: Vec<String> = self.active.lock().await.keys().cloned().collect();
+        let mut reconciled = Vec::with_capacity(services.len());
+        for service in services {
+            if let Some(entry) = self.reconcile_one(&service).await {
+                reconciled.push((service, entry));
+            }
+        }
+        self.save_progress(&reconciled).await;
+        self.timings
+            .reconcile_tick
+            .observe(started.elapsed().as_secs_f64());
+    }
+
+    /// One reconciler pass over one service's active rollout, its progress stored at once.
     pub async fn reconcile_service(&self, service: &str) {
-        let Some(entry) = self.active.lock().await.get(service).cloned() else {
-            return;
-        };
+        if let Some(entry) = self.reconcile_one(service).await {
+            self.save_progress(&[(service.to_string(), entry)]).await;
+        }
+    }
+
+    /// One pass over `service`'s active rollout; the rollout (settled ones too: the traffic
+    /// their decision was taken on is still to be kept), with its progress not yet stored.
+    async fn reconcile_one(&self, service: &str) -> Option<Arc<Mutex<ActiveRollout>>> {
+        let entry = self.active.lock().await.get(service).cloned()?;
         let settled = {
             let mut rollout = entry.lock().await;
             match self.reconcile(&mut rollout).await {
@@ -55,6 +77,77 @@ impl Daemon {
                 active.remove(service);
             }
         }
+        Some(entry)
+    }
+
+    /// Stores the progress of `rollouts` (states moved on without a decision, per-second
+    /// traffic) in one transaction: one commit per tick, not several per rollout. A state the
+    /// store refuses, or a failed transaction, goes to the error policy and is tried again at
+    /// the next tick; samples that could not be stored are read again then.
+    async fn save_progress(&self, rollouts: &[(String, Arc<Mutex<ActiveRollout>>)]) {
+        let mut pending = Vec::new();
+        let mut progress = Vec::new();
+        for (service, entry) in rollouts {
+            let mut rollout = entry.lock().await;
+            if !rollout.unsaved_state && rollout.unsaved_samples.is_empty() {
+                continue;
+            }
+            let state = if rollout.unsaved_state {
+                match serde_json::to_string(&rollout.state) {
+                    Ok(state_json) => Some(ProgressState {
+                        expected_revision: rollout.revision,
+                        phase: rollout.state.phase.as_str().to_string(),
+                        state_json,
+                    }),
+                    Err(error) => {
+                        let error = ControlError::Invalid(error.to_string());
+                        self.handle_failure(service, &mut rollout, &error).await;
+                        None
+                    }
+                }
+            } else {
+                None
+            };
+            progress.push(RolloutProgress {
+                rollout_id: rollout.state.id.clone(),
+                state,
+                samples: std::mem::take(&mut rollout.unsaved_samples),
+            });
+            pending.push((service, rollout));
+        }
+        if progress.is_empty() {
+            return;
+        }
+        match self.store.save_progress(&progress).await {
+            Ok(saved) => {
+                for ((service, mut rollout), saved) in pending.into_iter().zip(saved) {
+                    if saved.samples_saved {
+                        rollout.samples_recorded_through = rollout.samples_staged_through;
+                    }
+                    match saved.state {
+                        Some(Ok(revision)) => {
+                            rollout.revision = revision;
+                            rollout.unsaved_state = false;
+                        }
+                        Some(Err(error)) => {
+                            let error = ControlError::Store(error);
+                            self.handle_failure(service, &mut rollout, &error).await;
+                        }
+                        None => {}
+                    }
+                }
+            }
+            Err(error) => {
+                let error = ControlError::Store(error);
+                for (service, mut rollout) in pending {
+                    if rollout.unsaved_state {
+                        self.handle_failure(service, &mut rollout, &error).await;
+                    } else {
+                        tracing::warn!(service = %service, error = %error, "could not keep the rollout's per-second traffic");
+                    }
+                }
+            }
+        }
     }
 
     pub(super) async fn reconcile(&self, rollout: &mut ActiveRollout) -> Result<(), ControlError> {
@@ -68,9 +161,20 @@ impl Daemon {
         let policy = self.policy_for(&rollout.state.service);
         let (next, actions) = step(&rollout.state, &observation, &policy);
         pending_actions.extend(actions);
-        // Persist first: a decision is recorded and acted on only once its state is stored.
+        // Persist first: a decision is recorded and acted on only once its state is stored. A
+        // state that only moved on (the bake's progress: looks, comparison, summary) acts on
+        // nothing new, so it is stored with the tick's other progress at the tick's end.
         if serde_json::to_string(&next).ok() != state_before {
-            self.persist(rollout, next).await?;
+            let decided = !pending_actions.is_empty()
+                || next.phase != rollout.state.phase
+                || next.step_index != rollout.state.step_index
+                || desired_split(&next) != desired_split(&rollout.state);
+            if decided {
+                self.persist(rollout, next).await?;
+            } else {
+                rollout.state = next;
+                rollout.unsaved_state = true;
+            }
         }
         self.act(rollout, pending_actions).await
     }
@@ -98,6 +202,7 @@ impl Daemon {
             )
             .await?;
         rollout.state = next;
+        rollout.unsaved_state = false;
         Ok(())
     }
 

@@ -68,9 +68,10 @@ impl Daemon {
     /// Keeps the seconds of both releases' traffic the tick read, for the dashboard's charts,
     /// the current one included (a rollout decided within a second keeps what it was decided
     /// on). The newest [`SECONDS_STILL_COUNTING`] before the recorded mark are written again: a
-    /// request is counted when it ends, so a second keeps filling for a moment. Failures are
-    /// logged: the charts must never stop a rollout.
-    pub(super) async fn record_rollout_traffic(
+    /// request is counted when it ends, so a second keeps filling for a moment. They are staged
+    /// on the rollout and stored with the tick's progress (`Daemon::save_progress`); failures
+    /// are logged there: the charts must never stop a rollout.
+    pub(super) fn record_rollout_traffic(
         &self,
         rollout: &mut ActiveRollout,
         canary: &[SecondSample],
@@ -86,21 +87,16 @@ impl Daemon {
                 .cloned()
                 .collect()
         };
-        let rollout_id = rollout.state.id.clone();
+        rollout.unsaved_samples.clear();
         for (release, samples) in [
             (SampleRelease::Canary, fresh(canary)),
             (SampleRelease::Baseline, fresh(baseline)),
         ] {
-            if let Err(error) = self
-                .store
-                .record_rollout_samples(&rollout_id, release, &samples)
-                .await
-            {
-                tracing::warn!(rollout = %rollout_id, error = %error, "could not keep the rollout's per-second traffic");
-                return;
+            if !samples.is_empty() {
+                rollout.unsaved_samples.push((release, samples));
             }
         }
-        rollout.samples_recorded_through = current_second + 1;
+        rollout.samples_staged_through = current_second + 1;
     }
 
     pub(super) async fn event(

@@ -16,6 +16,7 @@ mod keys;
 mod maintenance;
 mod migrations;
 mod notifications;
+mod progress;
 mod releases;
 mod rollouts;
 mod samples;
@@ -43,9 +44,12 @@ pub use costs::CostCheckRecord;
 pub use drills::{DrillRecord, SnapshotRecord};
 pub use freezes::{FreezeRecord, ALL_SERVICES};
 pub use migrations::{Migration, MIGRATIONS};
+pub use progress::{ProgressSaved, ProgressState, RolloutProgress};
 pub use releases::{ReleaseRecord, StableRelease};
 pub use rollouts::{DecisionRecord, NewDecision, NewRollout, RolloutRecord};
 pub use samples::{RolloutSamples, SampleRelease};
+#[doc(hidden)]
+pub use timeline::MERGED_TIMELINE as MERGED_TIMELINE_QUERY;
 pub use timeline::{
     AuditRecord, EventRecord, NewAuditEntry, NewEvent, TimelineEntry, TimelineFilter,
 };

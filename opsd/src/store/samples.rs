@@ -2,7 +2,7 @@
 //! reconciler writes the seconds it read (again for the last few, which may still have been
 //! counting), the API reads them back for one rollout.
 
-use sqlx::Row;
+use sqlx::{Row, SqliteConnection};
 
 use super::{parse_json, Store, StoreError};
 use crate::core::traffic::{SecondSample, TrafficSample};
@@ -42,23 +42,7 @@ impl Store {
             return Ok(());
         }
         let mut transaction = self.pool().begin().await?;
-        for sample in samples {
-            let json =
-                serde_json::to_string(&sample.sample).map_err(|error| StoreError::Corrupt {
-                    what: "a traffic sample".into(),
-                    detail: error.to_string(),
-                })?;
-            sqlx::query(
-                "INSERT OR REPLACE INTO rollout_samples (rollout_id, release, second, sample_json) \
-                 VALUES (?, ?, ?, ?)",
-            )
-            .bind(rollout_id)
-            .bind(release.as_str())
-            .bind(sample.second)
-            .bind(json)
-            .execute(&mut *transaction)
-            .await?;
-        }
+        insert_samples(&mut transaction, rollout_id, release, samples).await?;
         transaction.commit().await?;
         Ok(())
     }
@@ -94,6 +78,33 @@ impl Store {
         }
         Ok(samples)
     }
+}
+
+/// Writes `samples` of one release of `rollout_id` on `connection` (inside the caller's
+/// transaction), replacing seconds already stored.
+async fn insert_samples(
+    connection: &mut SqliteConnection,
+    rollout_id: &str,
+    release: SampleRelease,
+    samples: &[SecondSample],
+) -> Result<(), StoreError> {
+    for sample in samples {
+        let json = serde_json::to_string(&sample.sample).map_err(|error| StoreError::Corrupt {
+            what: "a traffic sample".into(),
+            detail: error.to_string(),
+        })?;
+        sqlx::query(
+            "INSERT OR REPLACE INTO rollout_samples (rollout_id, release, second, sample_json) \
+             VALUES (?, ?, ?, ?)",
+        )
+        .bind(rollout_id)
+        .bind(release.as_str())
+        .bind(sample.second)
+        .bind(json)
+        .execute(&mut *connection)
+        .await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,0 +1,270 @@
+//! A reconciler tick's progress for many rollouts in one transaction: each rollout's state at
+//! the revision it was read at, and the per-second traffic of its canary and baseline. One
+//! commit (one sync of the write-ahead log) and two statements per tick, instead of several
+//! commits and a statement per second per rollout.
+
+use std::collections::{HashMap, HashSet};
+
+use sqlx::{Row, SqliteConnection};
+
+use super::{require_json, time_text, SampleRelease, Store, StoreError};
+use crate::core::traffic::SecondSample;
+
+/// What one rollout's tick changed without deciding anything.
+#[derive(Debug, Clone, Default)]
+pub struct RolloutProgress {
+    pub rollout_id: String,
+    /// The new phase and state to store at `expected_revision`; `None` when only samples are new.
+    pub state: Option<ProgressState>,
+    /// Seconds of each release to store, replacing seconds already stored.
+    pub samples: Vec<(SampleRelease, Vec<SecondSample>)>,
+}
+
+/// A rollout's state as [`Store::update_rollout`] stores it, for an unfinished rollout.
+#[derive(Debug, Clone)]
+pub struct ProgressState {
+    pub expected_revision: i64,
+    pub phase: String,
+    pub state_json: String,
+}
+
+/// What became of one rollout's progress.
+#[derive(Debug)]
+pub struct ProgressSaved {
+    /// The new revision when the state was stored; its error when it was refused (the others
+    /// are stored all the same).
+    pub state: Option<Result<i64, StoreError>>,
+    /// Whether the samples were stored (an error is logged: charts never stop a rollout).
+    pub samples_saved: bool,
+}
+
+/// Every rollout's new state in one statement: `?1` is a JSON array of `{id, revision, phase,
+/// state}` objects; the rows updated are returned with their new revision.
+const UPDATE_STATES: &str = "\
+UPDATE rollouts SET phase = progress.value ->> 'phase', state_json = progress.value ->> 'state',
+       revision = rollouts.revision + 1, updated_at = ?2
+FROM json_each(?1) AS progress
+WHERE rollouts.id = progress.value ->> 'id' AND rollouts.revision = progress.value ->> 'revision'
+  AND rollouts.finished_at IS NULL
+RETURNING rollouts.id AS id, rollouts.revision AS revision";
+
+/// Every second of every rollout's traffic in one statement: `?1` is a JSON array of
+/// `{rollout_id, release, second, sample}` objects whose rollouts exist.
+const INSERT_SAMPLES: &str = "\
+INSERT OR REPLACE INTO rollout_samples (rollout_id, release, second, sample_json)
+SELECT value ->> 'rollout_id', value ->> 'release', value ->> 'second', value ->> 'sample'
+FROM json_each(?1) AS sample
+WHERE EXISTS (SELECT 1 FROM rollouts WHERE rollouts.id = sample.value ->> 'rollout_id')";
+
+/// States or seconds per statement: few statements per tick, and each one's JSON text small
+/// (a few hundred kilobytes), so a tick of a thousand rollouts does not hold megabytes at once.
+const ENTRIES_PER_STATEMENT: usize = 500;
+
+impl Store {
+    /// Stores every rollout's progress in one transaction of a few statements (states, then
+    /// samples, [`ENTRIES_PER_STATEMENT`] at a time): per statement, not per rollout, is what a tick of many
+    /// rollouts costs. A state at a stale revision, or of a finished or unknown rollout, is
+    /// refused for that rollout alone, as [`Store::update_rollout`] refuses it; samples of an
+    /// unknown rollout are dropped; an error of the store itself fails the whole call.
+    pub async fn save_progress(
+        &self,
+        progress: &[RolloutProgress],
+    ) -> Result<Vec<ProgressSaved>, StoreError> {
+        if progress.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut states = Vec::new();
+        let mut samples = Vec::new();
+        let mut refused: HashMap<&str, StoreError> = HashMap::new();
+        for rollout in progress {
+            if let Some(state) = &rollout.state {
+                match require_json(&state.state_json, "rollout state") {
+                    Ok(()) => states.push(serde_json::json!({
+                        "id": rollout.rollout_id,
+                        "revision": state.expected_revision,
+                        "phase": state.phase,
+                        "state": state.state_json,
+                    })),
+                    Err(error) => {
+                        refused.insert(&rollout.rollout_id, error);
+                    }
+                }
+            }
+            for (release, seconds) in &rollout.samples {
+                for entry in seconds {
+                    let sample = serde_json::to_string(&entry.sample).map_err(|error| {
+                        StoreError::Corrupt {
+                            what: "a traffic sample".into(),
+                            detail: error.to_string(),
+                        }
+                    })?;
+                    samples.push(serde_json::json!({
+                        "rollout_id": rollout.rollout_id,
+                        "release": release.as_str(),
+                        "second": entry.second,
+                        "sample": sample,
+                    }));
+                }
+            }
+        }
+        let mut transaction = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let mut revisions: HashMap<String, i64> = HashMap::new();
+        let updated_at = time_text(chrono::Utc::now());
+        for chunk in states.chunks(ENTRIES_PER_STATEMENT) {
+            let rows = sqlx::query(UPDATE_STATES)
+                .bind(serde_json::to_string(chunk).unwrap_or_default())
+                .bind(&updated_at)
+                .fetch_all(&mut *transaction)
+                .await?;
+            for row in rows {
+                revisions.insert(row.try_get("id")?, row.try_get("revision")?);
+            }
+        }
+        for chunk in samples.chunks(ENTRIES_PER_STATEMENT) {
+            sqlx::query(INSERT_SAMPLES)
+                .bind(serde_json::to_string(chunk).unwrap_or_default())
+                .execute(&mut *transaction)
+                .await?;
+        }
+        let ids: Vec<&str> = progress
+            .iter()
+            .map(|rollout| rollout.rollout_id.as_str())
+            .collect();
+        let known: HashSet<String> = sqlx::query_scalar(
+            "SELECT id FROM rollouts WHERE id IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(serde_json::to_string(&ids).unwrap_or_default())
+        .fetch_all(&mut *transaction)
+        .await?
+        .into_iter()
+        .collect();
+        let mut saved = Vec::with_capacity(progress.len());
+        for rollout in progress {
+            let id = rollout.rollout_id.as_str();
+            let state = match &rollout.state {
+                None => None,
+                Some(state) => Some(match (revisions.get(id), refused.remove(id)) {
+                    (_, Some(error)) => Err(error),
+                    (Some(revision), None) => Ok(*revision),
+                    (None, None) => Err(why_refused(&mut transaction, id, state).await?),
+                }),
+            };
+            let known = known.contains(id);
+            if !known && !rollout.samples.is_empty() {
+                tracing::warn!(rollout = %id, "could not keep the per-second traffic of an unknown rollout");
+            }
+            saved.push(ProgressSaved {
+                state,
+                samples_saved: known,
+            });
+        }
+        transaction.commit().await?;
+        Ok(saved)
+    }
+}
+
+/// Why the state of `rollout_id` at `state.expected_revision` was not stored.
+async fn why_refused(
+    connection: &mut SqliteConnection,
+    rollout_id: &str,
+    state: &ProgressState,
+) -> Result<StoreError, StoreError> {
+    let current = sqlx::query("SELECT revision, outcome FROM rollouts WHERE id = ?")
+        .bind(rollout_id)
+        .fetch_optional(&mut *connection)
+        .await?;
+    Ok(match current {
+        None => StoreError::RolloutNotFound {
+            rollout_id: rollout_id.to_string(),
+        },
+        Some(row) => {
+            let found_revision: i64 = row.try_get("revision")?;
+            if found_revision != state.expected_revision {
+                StoreError::Conflict {
+                    rollout_id: rollout_id.to_string(),
+                    expected_revision: state.expected_revision,
+                    found_revision,
+                }
+            } else {
+                StoreError::RolloutFinished {
+                    rollout_id: rollout_id.to_string(),
+                    outcome: row
+                        .try_get::<Option<String>, _>("outcome")?
+                        .unwrap_or_default(),
+                }
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::traffic::TrafficSample;
+    use crate::store::tests::new_rollout;
+
+    fn progress(id: &str, expected_revision: i64, step: u32) -> RolloutProgress {
+        RolloutProgress {
+            rollout_id: id.into(),
+            state: Some(ProgressState {
+                expected_revision,
+                phase: "baking".into(),
+                state_json: format!("{{\"step\": {step}}}"),
+            }),
+            samples: vec![(
+                SampleRelease::Canary,
+                vec![SecondSample {
+                    second: 7,
+                    sample: TrafficSample::default(),
+                }],
+            )],
+        }
+    }
+
+    #[tokio::test]
+    async fn each_rollout_is_stored_at_its_revision_and_a_stale_one_is_refused_alone() {
+        let store = Store::open_in_memory().await.unwrap();
+        for (id, service) in [("r1", "a"), ("r2", "b")] {
+            store
+                .insert_rollout(new_rollout(id, service, 0))
+                .await
+                .unwrap();
+        }
+        let saved = store
+            .save_progress(&[progress("r1", 1, 1), progress("r2", 5, 1)])
+            .await
+            .unwrap();
+        assert_eq!(saved[0].state.as_ref().unwrap().as_ref().unwrap(), &2);
+        assert!(matches!(
+            saved[1].state,
+            Some(Err(StoreError::Conflict {
+                expected_revision: 5,
+                found_revision: 1,
+                ..
+            }))
+        ));
+        assert!(saved.iter().all(|saved| saved.samples_saved));
+        let r1 = store.get_rollout("r1").await.unwrap().unwrap();
+        assert_eq!((r1.revision, r1.state_json.as_str()), (2, "{\"step\": 1}"));
+        assert_eq!(store.get_rollout("r2").await.unwrap().unwrap().revision, 1);
+        assert_eq!(store.rollout_samples("r2").await.unwrap().canary.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn samples_of_an_unknown_rollout_are_refused_without_failing_the_others() {
+        let store = Store::open_in_memory().await.unwrap();
+        store
+            .insert_rollout(new_rollout("r1", "a", 0))
+            .await
+            .unwrap();
+        let mut unknown = progress("missing", 1, 1);
+        unknown.state = None;
+        let saved = store
+            .save_progress(&[unknown, progress("r1", 1, 2)])
+            .await
+            .unwrap();
+        assert!(!saved[0].samples_saved);
+        assert!(saved[1].samples_saved);
+        assert_eq!(store.get_rollout("r1").await.unwrap().unwrap().revision, 2);
+    }
+}
