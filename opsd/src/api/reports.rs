@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{ApiError, ApiState, Caller};
+use crate::core::duration::format_duration;
 use crate::core::traffic_chart::traffic_chart;
 use crate::store::ALARM_TRANSITIONS_KEPT;
 
@@ -17,7 +18,8 @@ use crate::store::ALARM_TRANSITIONS_KEPT;
 const DRILLS_LIMIT: u32 = 200;
 
 /// `GET /v1/rollouts/{id}/traffic`: canary against baseline, from the rollout's creation to its
-/// end (or now), as chart points.
+/// end (or now), as chart points; `samples_expired` when the rollout finished longer ago than
+/// `sample_retention` and its seconds were (or are about to be) deleted.
 pub(super) async fn rollout_traffic(
     State(state): State<ApiState>,
     _caller: Caller,
@@ -47,7 +49,14 @@ pub(super) async fn rollout_traffic(
         (None, None) => state.daemon.now_ms().div_euclid(1000),
     };
     let chart = traffic_chart(&samples.canary, &samples.baseline, from, to);
+    let retention = state.daemon.config().sample_retention;
+    let samples_expired = rollout.finished_at.is_some_and(|finished| {
+        let age_ms = state.daemon.now_ms() - finished.timestamp_millis();
+        age_ms > i64::try_from(retention.as_millis()).unwrap_or(i64::MAX)
+    });
     Ok(Json(json!({
+        "samples_expired": samples_expired,
+        "sample_retention": format_duration(retention),
         "rollout_id": rollout.id,
         "stable_version": rollout.stable_version,
         "canary_version": rollout.canary_version,

@@ -1,9 +1,8 @@
 //! `opsd.yaml`: parsed into the raw `deny_unknown_fields` structs of `raw.rs`, then validated
 //! section by section into a typed [`Config`]; this file orchestrates the sections and owns the
 //! top-level fields (`listen`, `data_dir`, `plans_dir`, `tick`, `health_probe_interval`,
-//! `alarm_interval`). Every
-//! error names the file, the line when known, and the field. With no file,
-//! [`Config::embedded_default`] runs Steno on the local platform.
+//! `alarm_interval`, `sample_retention`). Every error names the file, the line when known, and
+//! the field. With no file, [`Config::embedded_default`] runs Steno on the local platform.
 //!
 //! invariant: nothing here imports `crate::platform`; the platform reads the plain settings
 //! defined here (`AwsServiceConfig`, `RdsDatabaseConfig`, `CostExplorerConfig`,
@@ -64,6 +63,9 @@ const EMBEDDED_DEFAULT_CONFIG: &str = "services:
         timeout: 60s
 ";
 
+/// How long finished rollouts' per-second samples are kept when opsd.yaml does not say.
+pub const DEFAULT_SAMPLE_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
+
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -82,6 +84,9 @@ pub struct Config {
     pub alarm_targets: BTreeMap<String, Vec<String>>,
     /// How often every service's alarm rules are evaluated in production.
     pub alarm_interval: Duration,
+    /// How long a finished rollout's per-second traffic samples are kept (the dashboard's
+    /// canary-against-baseline chart); its decisions, events and audit entries are kept for good.
+    pub sample_retention: Duration,
     pub databases: BTreeMap<String, DatabaseConfig>,
     /// `None` when opsd.yaml has no `costs` block: no cost checks, no budget gate.
     pub costs: Option<CostsConfig>,
@@ -99,6 +104,7 @@ struct TopLevel {
     tick: Duration,
     health_probe_interval: Duration,
     alarm_interval: Duration,
+    sample_retention: Duration,
 }
 
 impl Config {
@@ -216,6 +222,7 @@ impl Config {
             notification_routes,
             alarm_targets,
             alarm_interval: top.alarm_interval,
+            sample_retention: top.sample_retention,
             databases,
             costs,
             secrets,
@@ -279,6 +286,18 @@ fn validate_top_level(source: &Source, raw: &RawConfig) -> Result<TopLevel, Conf
             "must be between 100 ms and 5 m".into(),
         ));
     }
+    let sample_retention = duration_field(
+        raw.sample_retention.as_deref(),
+        "sample_retention",
+        DEFAULT_SAMPLE_RETENTION,
+        &error,
+    )?;
+    if sample_retention < Duration::from_secs(3600) {
+        return Err(error(
+            "sample_retention",
+            "must be at least 1h (a rollout's chart is read while it bakes)".into(),
+        ));
+    }
     Ok(TopLevel {
         listen,
         data_dir: source
@@ -290,6 +309,7 @@ fn validate_top_level(source: &Source, raw: &RawConfig) -> Result<TopLevel, Conf
         tick,
         health_probe_interval,
         alarm_interval,
+        sample_retention,
     })
 }
 
@@ -372,6 +392,19 @@ mod tests {
         assert_eq!(bad_tick.field.as_deref(), Some("tick"));
         let bad_platform = parse("services:\n  steno:\n    platform: mainframe\n").unwrap_err();
         assert!(bad_platform.to_string().contains("mainframe"));
+    }
+
+    #[test]
+    fn sample_retention_defaults_to_30_days_and_refuses_less_than_an_hour() {
+        let default = parse("services:\n  steno: {}\n").unwrap();
+        assert_eq!(default.sample_retention, DEFAULT_SAMPLE_RETENTION);
+        let set = parse("sample_retention: 7d\nservices:\n  steno: {}\n").unwrap();
+        assert_eq!(set.sample_retention, Duration::from_secs(7 * 86_400));
+        let short = parse("sample_retention: 10m\nservices:\n  steno: {}\n").unwrap_err();
+        assert_eq!(short.field.as_deref(), Some("sample_retention"));
+        assert!(short.to_string().contains("at least 1h"), "{short}");
+        let nonsense = parse("sample_retention: forever\nservices:\n  steno: {}\n").unwrap_err();
+        assert_eq!(nonsense.field.as_deref(), Some("sample_retention"));
     }
 
     #[test]

@@ -27,6 +27,8 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub(super) alarm_interval: Option<String>,
     #[serde(default)]
+    pub(super) sample_retention: Option<String>,
+    #[serde(default)]
     pub(super) services: BTreeMap<String, RawService>,
     #[serde(default)]
     pub(super) analysis: Option<RawAnalysis>,

@@ -36,6 +36,7 @@ mod reconcile;
 mod reconcile_tests;
 mod record;
 mod restore;
+mod retention;
 mod runbooks;
 mod settle;
 mod views;
@@ -159,6 +160,12 @@ struct ActiveRollout {
     unsaved_samples: Vec<(SampleRelease, Vec<SecondSample>)>,
     /// What `samples_recorded_through` becomes once `unsaved_samples` are stored.
     samples_staged_through: i64,
+    /// The seconds still counting as last stored: a second read again unchanged is not
+    /// written again.
+    samples_stored: Vec<(SampleRelease, SecondSample)>,
+    /// When the rollout's progress was last stored (`Daemon::save_progress` stores it at most
+    /// once per [`reconcile::PROGRESS_SAVE_PERIOD_MS`] unless the rollout ended).
+    progress_saved_ms: i64,
 }
 
 pub struct Daemon {
@@ -240,6 +247,8 @@ impl ActiveRollout {
             unsaved_state: false,
             unsaved_samples: Vec::new(),
             samples_staged_through: 0,
+            samples_stored: Vec::new(),
+            progress_saved_ms: 0,
         }
     }
 }

@@ -2,8 +2,9 @@
 //! the state, persist it, then act (record decisions, start checks, apply the traffic split or
 //! settle the end). A decision's state is stored before it is acted on; the progress of every
 //! rollout that decided nothing (and the traffic read for the charts) is stored at the end of
-//! the tick in one transaction. A failed tick is handed to the error policy and retried on the
-//! next one.
+//! the tick in one transaction, at most once a second per rollout (views lag by at most that;
+//! a restart bakes the step again, so nothing a decision rests on is lost). A failed tick is
+//! handed to the error policy and retried on the next one.
 
 use std::sync::Arc;
 
@@ -11,8 +12,13 @@ use tokio::sync::Mutex;
 
 use super::{time_of, ActiveRollout, ControlError, Daemon};
 use crate::core::rollout::{desired_split, step, Action};
+use crate::core::traffic::SecondSample;
 use crate::platform::TrafficSplit;
-use crate::store::{ProgressState, RolloutProgress};
+use crate::store::{ProgressState, RolloutProgress, SampleRelease};
+
+/// The shortest time between two stores of one rollout's progress (not of its decisions, which
+/// are stored before they are acted on, nor of its end).
+pub(super) const PROGRESS_SAVE_PERIOD_MS: i64 = 1_000;
 
 impl Daemon {
     /// Runs the reconciler until `shutdown` completes.
@@ -85,11 +91,16 @@ impl Daemon {
     /// store refuses, or a failed transaction, goes to the error policy and is tried again at
     /// the next tick; samples that could not be stored are read again then.
     async fn save_progress(&self, rollouts: &[(String, Arc<Mutex<ActiveRollout>>)]) {
+        let now = self.now_ms();
         let mut pending = Vec::new();
         let mut progress = Vec::new();
         for (service, entry) in rollouts {
             let mut rollout = entry.lock().await;
             if !rollout.unsaved_state && rollout.unsaved_samples.is_empty() {
+                continue;
+            }
+            let due = now - rollout.progress_saved_ms >= PROGRESS_SAVE_PERIOD_MS;
+            if !due && !rollout.state.phase.is_terminal() {
                 continue;
             }
             let state = if rollout.unsaved_state {
@@ -111,7 +122,7 @@ impl Daemon {
             progress.push(RolloutProgress {
                 rollout_id: rollout.state.id.clone(),
                 state,
-                samples: std::mem::take(&mut rollout.unsaved_samples),
+                samples: rollout.unsaved_samples.clone(),
             });
             pending.push((service, rollout));
         }
@@ -121,8 +132,11 @@ impl Daemon {
         match self.store.save_progress(&progress).await {
             Ok(saved) => {
                 for ((service, mut rollout), saved) in pending.into_iter().zip(saved) {
+                    rollout.progress_saved_ms = now;
+                    let staged = std::mem::take(&mut rollout.unsaved_samples);
                     if saved.samples_saved {
                         rollout.samples_recorded_through = rollout.samples_staged_through;
+                        remember_stored_samples(&mut rollout.samples_stored, staged);
                     }
                     match saved.state {
                         Some(Ok(revision)) => {
@@ -265,6 +279,22 @@ impl Daemon {
             std::borrow::Cow::Owned(policy)
         } else {
             std::borrow::Cow::Borrowed(&self.config.policy)
+        }
+    }
+}
+
+/// Adds the seconds just stored to those remembered as stored, replacing the same release's
+/// same second.
+fn remember_stored_samples(
+    stored: &mut Vec<(SampleRelease, SecondSample)>,
+    staged: Vec<(SampleRelease, Vec<SecondSample>)>,
+) {
+    for (release, seconds) in staged {
+        for entry in seconds {
+            stored.retain(|(known_release, known)| {
+                *known_release != release || known.second != entry.second
+            });
+            stored.push((release, entry));
         }
     }
 }

@@ -67,10 +67,10 @@ impl Daemon {
 
     /// Keeps the seconds of both releases' traffic the tick read, for the dashboard's charts,
     /// the current one included (a rollout decided within a second keeps what it was decided
-    /// on). The newest [`SECONDS_STILL_COUNTING`] before the recorded mark are written again: a
-    /// request is counted when it ends, so a second keeps filling for a moment. They are staged
-    /// on the rollout and stored with the tick's progress (`Daemon::save_progress`); failures
-    /// are logged there: the charts must never stop a rollout.
+    /// on). The newest [`SECONDS_STILL_COUNTING`] before the recorded mark are written again when
+    /// they changed: a request is counted when it ends, so a second keeps filling for a moment.
+    /// They are staged on the rollout and stored with the tick's progress
+    /// (`Daemon::save_progress`); failures are logged there: the charts must never stop a rollout.
     pub(super) fn record_rollout_traffic(
         &self,
         rollout: &mut ActiveRollout,
@@ -80,17 +80,29 @@ impl Daemon {
     ) {
         let current_second = now_ms.div_euclid(1000);
         let from = rollout.samples_recorded_through - SECONDS_STILL_COUNTING;
-        let fresh = |samples: &[SecondSample]| -> Vec<SecondSample> {
+        rollout
+            .samples_stored
+            .retain(|(_, stored)| stored.second >= from);
+        let stored = &rollout.samples_stored;
+        let fresh = |release: SampleRelease, samples: &[SecondSample]| -> Vec<SecondSample> {
             samples
                 .iter()
                 .filter(|entry| entry.second >= from && entry.second <= current_second)
+                .filter(|entry| {
+                    !stored.iter().any(|(stored_release, stored)| {
+                        *stored_release == release && stored == *entry
+                    })
+                })
                 .cloned()
                 .collect()
         };
         rollout.unsaved_samples.clear();
         for (release, samples) in [
-            (SampleRelease::Canary, fresh(canary)),
-            (SampleRelease::Baseline, fresh(baseline)),
+            (SampleRelease::Canary, fresh(SampleRelease::Canary, canary)),
+            (
+                SampleRelease::Baseline,
+                fresh(SampleRelease::Baseline, baseline),
+            ),
         ] {
             if !samples.is_empty() {
                 rollout.unsaved_samples.push((release, samples));

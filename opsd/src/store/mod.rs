@@ -47,7 +47,7 @@ pub use migrations::{Migration, MIGRATIONS};
 pub use progress::{ProgressSaved, ProgressState, RolloutProgress};
 pub use releases::{ReleaseRecord, StableRelease};
 pub use rollouts::{DecisionRecord, NewDecision, NewRollout, RolloutRecord};
-pub use samples::{RolloutSamples, SampleRelease};
+pub use samples::{RolloutSamples, SampleRelease, SamplesPruned};
 #[doc(hidden)]
 pub use timeline::MERGED_TIMELINE as MERGED_TIMELINE_QUERY;
 pub use timeline::{

@@ -1,10 +1,12 @@
 //! Per-second traffic of a rollout's canary and baseline, kept for the dashboard's charts: the
 //! reconciler writes the seconds it read (again for the last few, which may still have been
-//! counting), the API reads them back for one rollout.
+//! counting), the API reads them back for one rollout, and the samples of rollouts finished
+//! longer ago than `sample_retention` are deleted (`prune_rollout_samples`).
 
+use chrono::{DateTime, Utc};
 use sqlx::{Row, SqliteConnection};
 
-use super::{parse_json, Store, StoreError};
+use super::{parse_json, time_text, Store, StoreError};
 use crate::core::traffic::{SecondSample, TrafficSample};
 
 /// Which of a rollout's two releases a sample belongs to.
@@ -80,6 +82,46 @@ impl Store {
     }
 }
 
+/// What one pruning pass deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SamplesPruned {
+    /// Rollouts whose samples were deleted.
+    pub rollouts: u64,
+    /// Per-second rows deleted.
+    pub rows: u64,
+}
+
+impl Store {
+    /// Deletes the per-second samples of at most `max_rollouts` rollouts that finished before
+    /// `finished_before`, oldest first, one rollout per transaction (so the reconciler's writes
+    /// never wait long). Running rollouts keep theirs whatever their age.
+    pub async fn prune_rollout_samples(
+        &self,
+        finished_before: DateTime<Utc>,
+        max_rollouts: u32,
+    ) -> Result<SamplesPruned, StoreError> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM rollouts WHERE finished_at IS NOT NULL AND finished_at < ? \
+             AND EXISTS (SELECT 1 FROM rollout_samples WHERE rollout_id = rollouts.id) \
+             ORDER BY finished_at, id LIMIT ?",
+        )
+        .bind(time_text(finished_before))
+        .bind(max_rollouts)
+        .fetch_all(self.pool())
+        .await?;
+        let mut pruned = SamplesPruned::default();
+        for id in ids {
+            let deleted = sqlx::query("DELETE FROM rollout_samples WHERE rollout_id = ?")
+                .bind(&id)
+                .execute(self.pool())
+                .await?;
+            pruned.rollouts += 1;
+            pruned.rows += deleted.rows_affected();
+        }
+        Ok(pruned)
+    }
+}
+
 /// Writes `samples` of one release of `rollout_id` on `connection` (inside the caller's
 /// transaction), replacing seconds already stored.
 async fn insert_samples(
@@ -110,7 +152,7 @@ async fn insert_samples(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::tests::new_rollout;
+    use crate::store::tests::{at, new_rollout};
 
     fn second(second: i64, requests: u64, errors: u64) -> SecondSample {
         let mut sample = TrafficSample::default();
@@ -150,6 +192,60 @@ mod tests {
             store.rollout_samples("other").await.unwrap(),
             RolloutSamples::default()
         );
+    }
+
+    #[tokio::test]
+    async fn pruning_deletes_only_samples_of_rollouts_finished_before_the_cutoff() {
+        let store = Store::open_in_memory().await.unwrap();
+        for (id, created) in [("old", 0), ("recent", 1_000), ("running", 0)] {
+            store
+                .insert_rollout(new_rollout(id, id, created))
+                .await
+                .unwrap();
+            store
+                .record_rollout_samples(id, SampleRelease::Canary, &[second(5, 2, 0)])
+                .await
+                .unwrap();
+            store
+                .record_rollout_samples(id, SampleRelease::Baseline, &[second(5, 3, 0)])
+                .await
+                .unwrap();
+        }
+        let finish = |id: &'static str, second: i64| {
+            let store = store.clone();
+            async move {
+                store
+                    .update_rollout(id, 1, "promoted", "{}", Some((at(second), "promoted")))
+                    .await
+                    .unwrap();
+            }
+        };
+        finish("old", 100).await;
+        finish("recent", 2_000).await;
+        let pruned = store.prune_rollout_samples(at(1_500), 10).await.unwrap();
+        assert_eq!(
+            pruned,
+            SamplesPruned {
+                rollouts: 1,
+                rows: 2
+            }
+        );
+        assert_eq!(
+            store.rollout_samples("old").await.unwrap(),
+            RolloutSamples::default()
+        );
+        assert_eq!(
+            store.rollout_samples("recent").await.unwrap().canary.len(),
+            1
+        );
+        assert_eq!(
+            store.rollout_samples("running").await.unwrap().canary.len(),
+            1
+        );
+        let again = store.prune_rollout_samples(at(1_500), 10).await.unwrap();
+        assert_eq!(again, SamplesPruned::default(), "nothing left to prune");
+        let limited = store.prune_rollout_samples(at(3_000), 0).await.unwrap();
+        assert_eq!(limited, SamplesPruned::default(), "at most max_rollouts");
     }
 
     #[tokio::test]

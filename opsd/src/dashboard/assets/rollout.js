@@ -34,7 +34,10 @@
     const seriesOf = (points, key) => points.map((point) => [point.second, point[key]]);
     const box = el('div', { id: 'traffic-charts', 'data-bucket-seconds': String(chart.bucket_seconds) });
     if (!chart.canary.some((point) => point.requests > 0) && !chart.baseline.some((point) => point.requests > 0)) {
-      box.append(el('p', { class: 'summary', text: 'No traffic recorded for this rollout yet: the charts start when the canary takes requests.' }));
+      const text = traffic.samples_expired
+        ? 'This rollout finished more than ' + traffic.sample_retention + ' ago: its per-second traffic is no longer kept (sample_retention). Its decisions and timeline are.'
+        : 'No traffic recorded for this rollout yet: the charts start when the canary takes requests.';
+      box.append(el('p', { class: 'summary', text: text }));
       return box;
     }
     box.append(el('p', { class: 'summary', text: 'Per ' + (chart.bucket_seconds === 1 ? 'second' : chart.bucket_seconds + ' seconds') +
