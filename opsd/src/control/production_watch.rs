@@ -22,6 +22,15 @@ use crate::platform::aws::alarm_sync::owned_prefix;
 use crate::platform::HealthStatus;
 use crate::store::{AlarmStateRecord, AlarmTransitionRecord};
 
+/// One evaluation round of every service's alarm rules, stored and announced together.
+#[derive(Default)]
+struct AlarmRound {
+    updates: Vec<(AlarmStateRecord, Option<AlarmTransitionRecord>)>,
+    /// The timeline entries of the rules that changed state, by service.
+    changes: Vec<(String, String)>,
+    notifications: Vec<Notification>,
+}
+
 impl Daemon {
     /// Runs the production watch until `shutdown`.
     pub async fn watch_production(
@@ -63,23 +72,18 @@ impl Daemon {
         };
         let mut sent = Vec::new();
         let services: Vec<String> = self.config.services.keys().cloned().collect();
-        for service in services {
-            if probe_due {
-                match self.watch_stable_health(&service, now).await {
+        if probe_due {
+            for service in &services {
+                match self.watch_stable_health(service, now).await {
                     Ok(notifications) => sent.extend(notifications),
                     Err(error) => {
                         tracing::warn!(service = %service, error = %error, "cannot look at the stable release")
                     }
                 }
             }
-            if alarms_due {
-                match self.evaluate_production_alarms(&service, now).await {
-                    Ok(notifications) => sent.extend(notifications),
-                    Err(error) => {
-                        tracing::warn!(service = %service, error = %error, "cannot evaluate the alarm rules")
-                    }
-                }
-            }
+        }
+        if alarms_due {
+            sent.extend(self.evaluate_all_production_alarms(&services, now).await);
         }
         for notification in &sent {
             self.notifier.send(notification.clone());
@@ -167,13 +171,52 @@ impl Daemon {
         Ok(notifications)
     }
 
-    /// Evaluates every alarm rule of `service` at `now`, stores each rule's state, and turns
-    /// changes into timeline events and notifications.
+    /// Evaluates every alarm rule of every service at `now`, stores all their states in one
+    /// transaction, then puts the changes on the timeline and returns their notifications. When
+    /// the states cannot be stored nothing is announced: the next round sees the same changes.
+    async fn evaluate_all_production_alarms(
+        &self,
+        services: &[String],
+        now: i64,
+    ) -> Vec<Notification> {
+        let stored = match self.store.alarm_states(None).await {
+            Ok(stored) => stored,
+            Err(error) => {
+                tracing::warn!(error = %error, "cannot read the alarm states");
+                return Vec::new();
+            }
+        };
+        let mut round = AlarmRound::default();
+        for service in services {
+            let first = stored.partition_point(|record| record.service < *service);
+            let end = first + stored[first..].partition_point(|record| record.service == *service);
+            if let Err(error) = self
+                .evaluate_production_alarms(service, now, &stored[first..end], &mut round)
+                .await
+            {
+                tracing::warn!(service = %service, error = %error, "cannot evaluate the alarm rules");
+            }
+        }
+        if let Err(error) = self.store.save_alarm_states(&round.updates).await {
+            tracing::warn!(error = %error, "cannot store the alarm states; the next evaluation tries again");
+            return Vec::new();
+        }
+        for (service, message) in round.changes {
+            self.event(&service, None, EventKind::AlarmState, message)
+                .await;
+        }
+        round.notifications
+    }
+
+    /// Evaluates every alarm rule of `service` at `now` against its `stored` states, adding
+    /// the new states, the changes and their notifications to `round`.
     async fn evaluate_production_alarms(
         &self,
         service: &str,
         now: i64,
-    ) -> Result<Vec<Notification>, ControlError> {
+        stored: &[AlarmStateRecord],
+        round: &mut AlarmRound,
+    ) -> Result<(), ControlError> {
         let service_config = self.service(service)?;
         let mut series = Vec::new();
         for release_id in self.live_release_ids(service).await? {
@@ -198,8 +241,6 @@ impl Daemon {
         } else {
             Vec::new()
         };
-        let stored = self.store.alarm_states(Some(service)).await?;
-        let mut notifications = Vec::new();
         for rule in &self.config.policy.alarms {
             let observed = if on_cloud && rule.metric.source() == MetricSource::Platform {
                 platform_observation(service, rule, &platform_alarms)
@@ -230,34 +271,34 @@ impl Daemon {
                 value: step.status.value,
                 reason: step.status.reason.clone(),
             });
-            self.store
-                .save_alarm_state(
-                    &record_from_status(service, &rule.name, &step.status, now),
-                    transition.as_ref(),
-                )
-                .await?;
+            round.updates.push((
+                record_from_status(service, &rule.name, &step.status, now),
+                transition,
+            ));
             if let Some(Transition {
                 from: Some(from),
                 to,
             }) = step.transition
             {
                 tracing::info!(service = %service, rule = %rule.name, from = %from, to = %to, "alarm state changed");
-                self.event(
-                    service,
-                    None,
-                    EventKind::AlarmState,
+                round.changes.push((
+                    service.to_string(),
                     format!(
                         "alarm {} {from} → {to} ({}): {}",
                         rule.name, rule.severity, step.status.reason
                     ),
-                )
-                .await;
+                ));
             }
             if let Some(notice) = step.notice {
-                notifications.push(self.alarm_notification(service, rule, &step.status, notice));
+                round.notifications.push(self.alarm_notification(
+                    service,
+                    rule,
+                    &step.status,
+                    notice,
+                ));
             }
         }
-        Ok(notifications)
+        Ok(())
     }
 
     /// The releases of `service` that take traffic: the stable one, and a rollout's canary.

@@ -48,52 +48,22 @@ impl Store {
         record: &AlarmStateRecord,
         transition: Option<&AlarmTransitionRecord>,
     ) -> Result<(), StoreError> {
+        self.save_alarm_states(&[(record.clone(), transition.cloned())])
+            .await
+    }
+
+    /// Writes many rules' states (and transitions) in one transaction: one evaluation round of
+    /// every service commits once, not once per rule. All or nothing.
+    pub async fn save_alarm_states(
+        &self,
+        updates: &[(AlarmStateRecord, Option<AlarmTransitionRecord>)],
+    ) -> Result<(), StoreError> {
+        if updates.is_empty() {
+            return Ok(());
+        }
         let mut transaction = self.pool().begin().await?;
-        sqlx::query(
-            "INSERT INTO alarm_states \
-             (service, rule, state, since, value, reason, announced_alarm_since_ms, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
-             ON CONFLICT (service, rule) DO UPDATE SET state = excluded.state, \
-             since = excluded.since, value = excluded.value, reason = excluded.reason, \
-             announced_alarm_since_ms = excluded.announced_alarm_since_ms, \
-             updated_at = excluded.updated_at",
-        )
-        .bind(&record.service)
-        .bind(&record.rule)
-        .bind(&record.state)
-        .bind(time_text(record.since))
-        .bind(record.value.filter(|value| value.is_finite()))
-        .bind(&record.reason)
-        .bind(record.announced_alarm_since_ms)
-        .bind(time_text(record.updated_at))
-        .execute(&mut *transaction)
-        .await?;
-        if let Some(transition) = transition {
-            sqlx::query(
-                "INSERT INTO alarm_transitions (service, rule, from_state, to_state, at, value, reason) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(&transition.service)
-            .bind(&transition.rule)
-            .bind(&transition.from_state)
-            .bind(&transition.to_state)
-            .bind(time_text(transition.at))
-            .bind(transition.value.filter(|value| value.is_finite()))
-            .bind(&transition.reason)
-            .execute(&mut *transaction)
-            .await?;
-            sqlx::query(
-                "DELETE FROM alarm_transitions WHERE service = ? AND rule = ? AND id NOT IN \
-                 (SELECT id FROM alarm_transitions WHERE service = ? AND rule = ? \
-                  ORDER BY id DESC LIMIT ?)",
-            )
-            .bind(&transition.service)
-            .bind(&transition.rule)
-            .bind(&transition.service)
-            .bind(&transition.rule)
-            .bind(ALARM_TRANSITIONS_KEPT)
-            .execute(&mut *transaction)
-            .await?;
+        for (record, transition) in updates {
+            write_alarm_state(&mut transaction, record, transition.as_ref()).await?;
         }
         transaction.commit().await?;
         Ok(())
@@ -145,6 +115,61 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// One rule's state, and its transition with the pruning of old ones, on `connection`.
+async fn write_alarm_state(
+    connection: &mut sqlx::SqliteConnection,
+    record: &AlarmStateRecord,
+    transition: Option<&AlarmTransitionRecord>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO alarm_states \
+         (service, rule, state, since, value, reason, announced_alarm_since_ms, updated_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
+         ON CONFLICT (service, rule) DO UPDATE SET state = excluded.state, \
+         since = excluded.since, value = excluded.value, reason = excluded.reason, \
+         announced_alarm_since_ms = excluded.announced_alarm_since_ms, \
+         updated_at = excluded.updated_at",
+    )
+    .bind(&record.service)
+    .bind(&record.rule)
+    .bind(&record.state)
+    .bind(time_text(record.since))
+    .bind(record.value.filter(|value| value.is_finite()))
+    .bind(&record.reason)
+    .bind(record.announced_alarm_since_ms)
+    .bind(time_text(record.updated_at))
+    .execute(&mut *connection)
+    .await?;
+    if let Some(transition) = transition {
+        sqlx::query(
+            "INSERT INTO alarm_transitions (service, rule, from_state, to_state, at, value, reason) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&transition.service)
+        .bind(&transition.rule)
+        .bind(&transition.from_state)
+        .bind(&transition.to_state)
+        .bind(time_text(transition.at))
+        .bind(transition.value.filter(|value| value.is_finite()))
+        .bind(&transition.reason)
+        .execute(&mut *connection)
+        .await?;
+        sqlx::query(
+            "DELETE FROM alarm_transitions WHERE service = ? AND rule = ? AND id NOT IN \
+             (SELECT id FROM alarm_transitions WHERE service = ? AND rule = ? \
+              ORDER BY id DESC LIMIT ?)",
+        )
+        .bind(&transition.service)
+        .bind(&transition.rule)
+        .bind(&transition.service)
+        .bind(&transition.rule)
+        .bind(ALARM_TRANSITIONS_KEPT)
+        .execute(&mut *connection)
+        .await?;
+    }
+    Ok(())
 }
 
 fn state_from_row(row: &SqliteRow) -> Result<AlarmStateRecord, StoreError> {
