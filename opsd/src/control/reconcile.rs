@@ -99,7 +99,7 @@ impl Daemon {
             if !rollout.unsaved_state && rollout.unsaved_samples.is_empty() {
                 continue;
             }
-            let due = now - rollout.progress_saved_ms >= PROGRESS_SAVE_PERIOD_MS;
+            let due = progress_save_due(&rollout.state.id, rollout.progress_saved_ms, now);
             if !due && !rollout.state.phase.is_terminal() {
                 continue;
             }
@@ -296,5 +296,50 @@ fn remember_stored_samples(
             });
             stored.push((release, entry));
         }
+    }
+}
+
+/// Whether a rollout whose progress was last stored at `saved_ms` is due at `now`: once per
+/// [`PROGRESS_SAVE_PERIOD_MS`], at an offset within the period fixed by the rollout's id, so the
+/// rollouts of one tick do not all come due together (a tick stores about a period's share of
+/// them, not all of them every few ticks).
+fn progress_save_due(rollout_id: &str, saved_ms: i64, now: i64) -> bool {
+    let offset = rollout_id.bytes().fold(0i64, |hash, byte| {
+        (hash * 31 + i64::from(byte)) % PROGRESS_SAVE_PERIOD_MS
+    });
+    (now + offset).div_euclid(PROGRESS_SAVE_PERIOD_MS)
+        > (saved_ms + offset).div_euclid(PROGRESS_SAVE_PERIOD_MS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_is_due_once_a_period_at_an_offset_of_its_own() {
+        for id in ["r-1", "r-2", "0f8c2a", "a-much-longer-rollout-identifier"] {
+            let mut saved = 0;
+            let mut saves = 0;
+            for now in (250..=10_000).step_by(250) {
+                if progress_save_due(id, saved, now) {
+                    assert!(
+                        now - saved <= 2 * PROGRESS_SAVE_PERIOD_MS,
+                        "{id} waited too long"
+                    );
+                    saved = now;
+                    saves += 1;
+                }
+            }
+            assert!((9..=10).contains(&saves), "{id}: {saves} saves in 10 s");
+        }
+        let offsets: std::collections::HashSet<bool> = ["r-1", "r-2", "r-3", "r-4", "r-5"]
+            .iter()
+            .map(|id| progress_save_due(id, 0, 250))
+            .collect();
+        assert_eq!(
+            offsets.len(),
+            2,
+            "some rollouts are due at 250 ms and some are not"
+        );
     }
 }
