@@ -14,6 +14,8 @@
 //! rollout the stable release served the same traffic alone for as long as the plan's watch (up to
 //! an hour): that is the reference opsd records when a rollout is created (`core::watch`), drawn
 //! from its own random stream so the rollout's requests are the same with or without it.
+//! Each rollback is attributed to what decided it: the `lambda-error-rate` alarm rule, or the
+//! analysis (the comparison with the baseline, or during the watch with the reference).
 //! The CodeDeploy-style policy is a CloudWatch alarm on the canary's error rate above 1 % over
 //! 1-minute periods, 1 evaluation period, evaluated when each minute completes (no extra
 //! CloudWatch delivery delay is added, which flatters it).
@@ -82,6 +84,8 @@ struct RunResult {
     seconds_to_rollback: Option<f64>,
     /// Bad canary responses (failed, or slowed) served to users before the rollback.
     bad_requests_served: u64,
+    /// What rolled the canary back: the decision's summary.
+    rollback_summary: Option<String>,
 }
 
 const TICK_MS: i64 = 250;
@@ -143,14 +147,14 @@ fn simulate(
         policy,
     );
     state = next;
-    // As `opsd up` reads it: the seconds the longest alarm rule looks at, plus a minute.
+    // As `opsd up` reads it: the seconds the longest alarm rule looks at, plus one period (a
+    // bake judges the last whole periods since the canary took traffic).
     let series_seconds = policy
         .alarms
         .iter()
-        .map(|rule| rule.period.as_secs() as usize * rule.evaluation_periods as usize)
+        .map(|rule| rule.period.as_secs() as usize * (rule.evaluation_periods as usize + 1))
         .max()
-        .unwrap_or(0)
-        + 60;
+        .unwrap_or(60);
     let mut now_ms = start_ms;
     let mut canary_step = TrafficSample::default();
     let mut baseline_step = TrafficSample::default();
@@ -158,6 +162,7 @@ fn simulate(
     let mut current_second = TrafficSample::default();
     let mut first_bad_ms: Option<i64> = None;
     let mut bad_served = 0u64;
+    let mut rollback_summary = None;
     let limit_ms = start_ms
         + (plan
             .steps
@@ -211,9 +216,15 @@ fn simulate(
             },
             policy,
         );
-        let rolled_back = actions.iter().any(|action| matches!(action, Action::Record(decision) if decision.kind == DecisionKind::RollBack));
+        let rollback = actions.iter().find_map(|action| match action {
+            Action::Record(decision) if decision.kind == DecisionKind::RollBack => {
+                Some(decision.summary.clone())
+            }
+            _ => None,
+        });
         state = next;
-        if rolled_back {
+        if rollback.is_some() {
+            rollback_summary = rollback;
             break;
         }
         if (state.step_index, state.step_started_at_ms) != step_before {
@@ -232,6 +243,7 @@ fn simulate(
             .map(|(end, first)| (end - first) as f64 / 1000.0),
         seconds_to_rollback: rolled_back_at.map(|end| (end - start_ms) as f64 / 1000.0),
         bad_requests_served: bad_served,
+        rollback_summary,
     }
 }
 
@@ -346,6 +358,8 @@ struct Tally {
     /// Rolled back while the canary was at 10 % (the first 5 minutes), before the watch.
     rolled_back_in_canary_step: u64,
     promoted: u64,
+    /// Rolled back by an alarm rule (`lambda-error-rate`) rather than by the analysis.
+    rolled_back_by_alarm: u64,
     detection: Vec<f64>,
     bad_served: u64,
 }
@@ -356,6 +370,13 @@ impl Tally {
             Phase::RolledBack => self.rolled_back += 1,
             Phase::Promoted => self.promoted += 1,
             _ => {}
+        }
+        if result
+            .rollback_summary
+            .as_deref()
+            .is_some_and(|summary| summary.starts_with("alarm "))
+        {
+            self.rolled_back_by_alarm += 1;
         }
         if result
             .seconds_to_rollback
@@ -399,7 +420,7 @@ fn main() {
         "# Rollout replay: {} runs per faulty scenario, {} healthy runs, seed {}, plan {}\n",
         options.runs, options.healthy_runs, options.seed, plan.name
     );
-    println!("| canary | rule | rolled back (in the 10 % step) | first bad response → weight 0 (median / p95 / max s) | bad requests served (mean) |");
+    println!("| canary | rule | rolled back (in the 10 % step; by the alarm rule) | first bad response → weight 0 (median / p95 / max s) | bad requests served (mean) |");
     println!("|---|---|---|---|---|");
     let mut codedeploy_rows = Vec::new();
     let scenarios = [
@@ -454,9 +475,10 @@ fn main() {
         }
         for ((rule, _), tally) in rules.iter().zip(tallies.iter_mut()) {
             println!(
-                "| {name} | {rule} | {}/{runs} ({}; promoted {}) | {:.2} / {:.2} / {:.2} | {:.1} |",
+                "| {name} | {rule} | {}/{runs} ({}; {}; promoted {}) | {:.2} / {:.2} / {:.2} | {:.1} |",
                 tally.rolled_back,
                 tally.rolled_back_in_canary_step,
+                tally.rolled_back_by_alarm,
                 tally.promoted,
                 quantile(&mut tally.detection.clone(), 0.5),
                 quantile(&mut tally.detection.clone(), 0.95),

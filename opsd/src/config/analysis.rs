@@ -1,6 +1,7 @@
 //! opsd.yaml's `analysis` section: how a canary is judged against the baseline (false-positive
-//! rate, minimum requests, what an inconclusive result does, health failures before a roll-back)
-//! and the cost-per-request hold, validated into the [`RolloutPolicy`].
+//! rate, minimum requests, the early-errors bets, what an inconclusive result does, health
+//! failures before a roll-back) and the cost-per-request hold, validated into the
+//! [`RolloutPolicy`].
 
 use super::costs::{CostSourceConfig, CostsConfig, DEFAULT_MEMORY_MB};
 use super::raw::RawAnalysis;
@@ -38,6 +39,9 @@ pub(super) fn validate_analysis(
     if let Some(min) = analysis.min_requests {
         policy.analysis.min_canary_requests = min;
         policy.analysis.min_baseline_requests = min;
+    }
+    if let Some(early_errors) = analysis.early_errors {
+        policy.analysis.early_errors = early_errors;
     }
     if let Some(action) = analysis.on_inconclusive {
         policy.on_inconclusive = match action.as_str() {
@@ -87,5 +91,42 @@ pub(super) fn price_like_the_cost_source(policy: &mut RolloutPolicy, costs: Opti
         check.memory_mb = local.memory_mb;
         check.prices = local.prices;
         check.ai_prices = local.ai.as_ref().map(|ai| ai.prices.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::config::Config;
+    use crate::core::config_error::ConfigError;
+
+    fn parse(analysis: &str) -> Result<Config, ConfigError> {
+        Config::parse(
+            "opsd.yaml",
+            &format!("services:\n  steno: {{}}\nanalysis:\n{analysis}"),
+            Path::new("/srv"),
+            Path::new("/usr/bin/steno"),
+        )
+    }
+
+    #[test]
+    fn early_errors_is_on_by_default_and_can_be_switched_off() {
+        let default = parse("  min_requests: 200\n").unwrap();
+        assert!(default.policy.analysis.early_errors);
+        let off = parse("  early_errors: false\n").unwrap();
+        assert!(!off.policy.analysis.early_errors);
+        let on = parse("  early_errors: true\n").unwrap();
+        assert!(on.policy.analysis.early_errors);
+    }
+
+    #[test]
+    fn an_invalid_early_errors_value_names_the_field() {
+        let error = parse("  early_errors: sometimes\n").unwrap_err();
+        assert_eq!(error.field.as_deref(), Some("analysis.early_errors"));
+        assert_eq!(error.line, Some(4));
+        let misspelt = parse("  early_error: false\n").unwrap_err();
+        assert!(misspelt.to_string().contains("early_error"), "{misspelt}");
+        assert!(misspelt.to_string().contains("early_errors"), "{misspelt}");
     }
 }

@@ -396,6 +396,8 @@ pub(super) struct RawAnalysis {
     pub(super) health_failures_to_roll_back: Option<u32>,
     #[serde(default)]
     pub(super) cost_per_request: Option<RawCostPerRequest>,
+    #[serde(default)]
+    pub(super) early_errors: Option<bool>,
 }
 
 /// `analysis.cost_per_request`: hold a canary whose requests cost this many times the baseline's.

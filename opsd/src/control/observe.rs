@@ -182,7 +182,9 @@ impl Daemon {
         }
     }
 
-    /// Recent per-second samples long enough for every alarm rule's window.
+    /// Recent per-second samples long enough for every alarm rule's window, plus one period: a
+    /// bake judges a rule on the last whole periods since the canary took traffic, which may have
+    /// ended up to a period ago.
     pub(super) async fn alarm_series(
         &self,
         service: &str,
@@ -194,7 +196,7 @@ impl Daemon {
             .policy
             .alarms
             .iter()
-            .map(|rule| rule.period.as_secs() * u64::from(rule.evaluation_periods))
+            .map(|rule| rule.period.as_secs() * (u64::from(rule.evaluation_periods) + 1))
             .max()
             .unwrap_or(60)
             .min(3600) as i64;

@@ -124,3 +124,49 @@ fn rollback_alarms_fire_once_their_window_is_covered() {
         .iter()
         .any(|alarm| alarm.state == AlarmState::Alarm));
 }
+
+/// Serves the canary's seconds `seconds` (counted from when it took traffic, at 10 %: requests
+/// `10 s + 1` to `10 s + 10` in second `s`), one failed request in each second of `failing`.
+fn serve_with_errors_in(trace: &mut Trace, seconds: std::ops::Range<u32>, failing: &[u32]) {
+    for index in seconds {
+        trace.canary.error_every = if failing.contains(&index) {
+            10 * (u64::from(index) + 1)
+        } else {
+            0
+        };
+        trace.second(Some(HealthStatus::Healthy), Vec::new());
+    }
+}
+
+#[test]
+fn rollback_alarms_judge_whole_periods_not_a_sliding_window() {
+    let rules = parse_alarm_file(
+        "period-alarm.yaml",
+        "alarms:\n  - name: period-errors\n    description: error rate over 1.5 % in a 10 s period\n    metric: error_rate\n    comparison: \">\"\n    threshold: 0.015\n    period: 10s\n    evaluation_periods: 1\n    severity: critical\n    rollback: true\n    notify: []\n    min_requests_per_period: 10\n",
+    )
+    .unwrap();
+    let plan = crate::core::plan::parse_plan(
+        "long.yaml",
+        "name: long\nsteps:\n  - weight: 10\n    bake: 60s\n  - weight: 100\n",
+    )
+    .unwrap();
+    let mut trace = Trace::new(plan, Side::new(0, 5));
+    trace.policy.alarms = rules;
+    trace.policy.analysis.error_rate_floor = 0.5;
+    trace.ready();
+    let started_ms = trace.now_ms;
+    // Failures in seconds 18 and 21: 2 of the 100 requests of the window sliding over seconds
+    // 12 to 21 (2 %), but 1 % in each whole period (10 to 19, 20 to 29).
+    serve_with_errors_in(&mut trace, 0..30, &[18, 21]);
+    assert_eq!(trace.state.phase, Phase::Baking, "{:?}", trace.decisions);
+    // Two failures inside the period 30 to 39: rolled back when that period ends, not before.
+    serve_with_errors_in(&mut trace, 30..40, &[31, 35]);
+    assert_eq!(trace.state.phase, Phase::RolledBack);
+    let rollback = trace.decisions.last().unwrap();
+    assert_eq!(rollback.at_ms, started_ms + 40_000);
+    assert!(
+        rollback.summary.contains("period-errors"),
+        "{}",
+        rollback.summary
+    );
+}
