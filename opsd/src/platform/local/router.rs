@@ -21,7 +21,10 @@ use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Frame, Incoming, SizeHint};
-use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONNECTION, CONTENT_TYPE};
+use hyper::header::{
+    HeaderMap, HeaderName, HeaderValue, CONNECTION, CONTENT_TYPE, TE, TRAILER, TRANSFER_ENCODING,
+    UPGRADE,
+};
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode, Uri, Version};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -47,15 +50,17 @@ pub const AI_INPUT_TOKENS_HEADER: &str = "x-ai-input-tokens";
 pub const AI_OUTPUT_TOKENS_HEADER: &str = "x-ai-output-tokens";
 
 /// Headers that describe one connection rather than the message, dropped in both directions.
-const HOP_BY_HOP_HEADERS: [&str; 7] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
+const HOP_BY_HOP_HEADERS: [HeaderName; 7] = [
+    CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    TE,
+    TRAILER,
+    TRANSFER_ENCODING,
+    UPGRADE,
 ];
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const UPSTREAM_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 const UPSTREAM_IDLE_PER_RELEASE: usize = 256;
@@ -487,9 +492,9 @@ impl ServiceRoute {
         parts.version = Version::HTTP_11;
         remove_hop_by_hop_headers(&mut parts.headers);
         append_forwarded_for(&mut parts.headers, peer);
-        if !parts.headers.contains_key("x-request-id") {
-            if let Ok(id) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
-                parts.headers.insert("x-request-id", id);
+        if !parts.headers.contains_key(X_REQUEST_ID) {
+            if let Some(id) = new_request_id() {
+                parts.headers.insert(X_REQUEST_ID, id);
             }
         }
         let response = self
@@ -700,17 +705,19 @@ fn choose_release(split: &TrafficSplit) -> &str {
 }
 
 fn remove_hop_by_hop_headers(headers: &mut HeaderMap) {
-    let nominated: Vec<HeaderName> = headers
-        .get_all(CONNECTION)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .collect();
-    for name in nominated {
-        headers.remove(name);
+    if headers.contains_key(CONNECTION) {
+        let nominated: Vec<HeaderName> = headers
+            .get_all(CONNECTION)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+            .collect();
+        for name in nominated {
+            headers.remove(name);
+        }
     }
-    for name in HOP_BY_HOP_HEADERS {
+    for name in &HOP_BY_HOP_HEADERS {
         headers.remove(name);
     }
 }
@@ -718,7 +725,7 @@ fn remove_hop_by_hop_headers(headers: &mut HeaderMap) {
 fn append_forwarded_for(headers: &mut HeaderMap, peer: SocketAddr) {
     let client = peer.ip().to_string();
     let earlier: Vec<&str> = headers
-        .get_all("x-forwarded-for")
+        .get_all(&X_FORWARDED_FOR)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .collect();
@@ -728,8 +735,17 @@ fn append_forwarded_for(headers: &mut HeaderMap, peer: SocketAddr) {
         format!("{}, {client}", earlier.join(", "))
     };
     if let Ok(value) = HeaderValue::from_str(&chain) {
-        headers.insert("x-forwarded-for", value);
+        headers.insert(X_FORWARDED_FOR, value);
     }
+}
+
+/// A random (version 4) UUID for a request that came without an id, drawn from the thread's
+/// generator rather than the operating system's.
+fn new_request_id() -> Option<HeaderValue> {
+    let id = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
+    let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    let text = id.hyphenated().encode_lower(&mut text);
+    HeaderValue::from_str(text).ok()
 }
 
 fn json_error(status: StatusCode, code: &str, message: &str) -> Response<ProxyBody> {
