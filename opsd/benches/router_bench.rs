@@ -1,23 +1,35 @@
-//! Router overhead: Steno hit directly versus through opsd's router, side by side in one run.
+//! Router overhead: Steno hit directly, through opsd's router and through nginx, side by side in
+//! one run.
 //!
 //! Run: `cargo bench -p opsd --bench router_bench` (options after `--`: `--seconds N` per round,
-//! `--concurrency N`, `--rate N` for the fixed-rate latency rounds).
+//! `--rounds N`, `--concurrency N`, `--rate N` for the fixed-rate latency rounds).
 //!
 //! One real Steno release (release build) runs under the local platform's supervisor; the router
-//! sends all traffic to it. Rounds alternate direct and routed (three each) so both see the same
-//! machine state. Closed-loop rounds measure throughput; fixed-rate rounds (below saturation)
-//! measure the latency the router adds.
+//! sends all traffic to it. When nginx is installed (on `PATH` or `/usr/sbin/nginx`) the benchmark
+//! starts one (one worker, keep-alive upstream connections) in front of the same Steno process.
+//! Rounds alternate direct, router and nginx so all see the same machine state. Closed-loop rounds
+//! measure throughput; fixed-rate rounds (below saturation) measure the latency each proxy adds.
+//! The bar (docs/requirements.md, R-QUALITY-5): the router's throughput at least nginx's and its
+//! added p99 at most nginx's.
+
+#[path = "router_bench/load.rs"]
+mod load;
+#[path = "router_bench/nginx.rs"]
+mod nginx;
 
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use opsd::platform::local::{LocalPlatform, LocalServiceConfig};
 use opsd::platform::{ReleaseRunner, ReleaseSpec, TrafficShifter, TrafficSplit};
 
+use load::{closed_loop, fixed_rate, percentile};
+
 struct Options {
     seconds: u64,
+    rounds: usize,
     concurrency: usize,
     rate: u64,
 }
@@ -25,6 +37,7 @@ struct Options {
 fn parse_options() -> Options {
     let mut options = Options {
         seconds: 5,
+        rounds: 3,
         concurrency: 16,
         rate: 500,
     };
@@ -32,12 +45,48 @@ fn parse_options() -> Options {
     for pair in arguments.windows(2) {
         match pair[0].as_str() {
             "--seconds" => options.seconds = pair[1].parse().unwrap_or(options.seconds),
+            "--rounds" => options.rounds = pair[1].parse().unwrap_or(options.rounds),
             "--concurrency" => options.concurrency = pair[1].parse().unwrap_or(options.concurrency),
             "--rate" => options.rate = pair[1].parse().unwrap_or(options.rate),
             _ => {}
         }
     }
+    options.rounds = options.rounds.max(1);
     options
+}
+
+/// One way to reach Steno and what its rounds measured.
+struct Path {
+    name: &'static str,
+    url: String,
+    round_rps: Vec<f64>,
+    closed_latencies: Vec<Duration>,
+    fixed_latencies: Vec<Duration>,
+    fixed_errors: u64,
+}
+
+impl Path {
+    fn new(name: &'static str, url: String) -> Path {
+        Path {
+            name,
+            url,
+            round_rps: Vec::new(),
+            closed_latencies: Vec::new(),
+            fixed_latencies: Vec::new(),
+            fixed_errors: 0,
+        }
+    }
+
+    fn mean_rps(&self) -> f64 {
+        self.round_rps.iter().sum::<f64>() / self.round_rps.len().max(1) as f64
+    }
+
+    /// How much later than direct this path answers at the fixed rate, at quantile `q`, in µs.
+    fn added_micros(&self, direct: &Path, q: f64) -> f64 {
+        (percentile(&self.fixed_latencies, q).as_secs_f64()
+            - percentile(&direct.fixed_latencies, q).as_secs_f64())
+            * 1e6
+    }
 }
 
 /// The release-profile Steno binary beside this benchmark's target directory, built if missing.
@@ -61,94 +110,8 @@ fn steno_binary() -> PathBuf {
     path
 }
 
-fn percentile(sorted: &[Duration], q: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = ((sorted.len() as f64) * q).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-/// Closed loop: `concurrency` workers send GET requests back to back for `seconds`.
-async fn closed_loop(url: &str, concurrency: usize, seconds: u64) -> (f64, Vec<Duration>, u64) {
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(concurrency)
-        .build()
-        .expect("client");
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    let started = Instant::now();
-    let mut workers = Vec::new();
-    for _ in 0..concurrency {
-        let client = client.clone();
-        let url = url.to_string();
-        workers.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            let mut errors = 0u64;
-            while Instant::now() < deadline {
-                let sent = Instant::now();
-                match client.get(&url).send().await {
-                    Ok(response) if response.status().is_success() => {
-                        let _ = response.bytes().await;
-                        latencies.push(sent.elapsed());
-                    }
-                    _ => errors += 1,
-                }
-            }
-            (latencies, errors)
-        }));
-    }
-    let mut latencies = Vec::new();
-    let mut errors = 0;
-    for worker in workers {
-        if let Ok((mut worker_latencies, worker_errors)) = worker.await {
-            latencies.append(&mut worker_latencies);
-            errors += worker_errors;
-        }
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    latencies.sort();
-    (latencies.len() as f64 / elapsed, latencies, errors)
-}
-
-/// Fixed rate: one request every 1/rate s for `seconds`, whatever the answers' latency.
-async fn fixed_rate(url: &str, rate: u64, seconds: u64) -> Vec<Duration> {
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(256)
-        .build()
-        .expect("client");
-    let mut interval = tokio::time::interval(Duration::from_micros(1_000_000 / rate.max(1)));
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    let total = rate * seconds;
-    let mut handles = Vec::with_capacity(total as usize);
-    for _ in 0..total {
-        interval.tick().await;
-        let client = client.clone();
-        let url = url.to_string();
-        handles.push(tokio::spawn(async move {
-            let sent = Instant::now();
-            let response = client.get(&url).send().await.ok()?;
-            let _ = response.bytes().await;
-            Some(sent.elapsed())
-        }));
-    }
-    let mut latencies = Vec::new();
-    for handle in handles {
-        if let Ok(Some(latency)) = handle.await {
-            latencies.push(latency);
-        }
-    }
-    latencies.sort();
-    latencies
-}
-
-fn micros(duration: Duration) -> String {
-    format!("{:.0}", duration.as_secs_f64() * 1e6)
-}
-
-#[tokio::main]
-async fn main() {
-    let options = parse_options();
-    let data_dir = tempfile::tempdir().expect("temp dir");
+/// One Steno release under the local platform, with all of the router's traffic going to it.
+async fn start_steno(data_dir: &std::path::Path) -> (Arc<LocalPlatform>, ReleaseSpec) {
     let mut service = LocalServiceConfig::new(
         "steno",
         vec![
@@ -160,12 +123,12 @@ async fn main() {
     );
     service.base_env.insert(
         "STENO_DATA_DIR".into(),
-        data_dir.path().join("steno").display().to_string(),
+        data_dir.join("steno").display().to_string(),
     );
     service.base_env.insert("STENO_LOG".into(), "warn".into());
     let platform: Arc<LocalPlatform> = LocalPlatform::start(
         vec![(service, "127.0.0.1:0".parse().expect("addr"))],
-        data_dir.path().join("logs"),
+        data_dir.join("logs"),
     )
     .await
     .expect("platform starts");
@@ -183,105 +146,186 @@ async fn main() {
         .set_split("steno", &TrafficSplit::all_to(&release.release_id()))
         .await
         .expect("split");
-    let direct = format!(
-        "http://{}/login",
-        platform
-            .address_of(&release.release_id())
-            .expect("release address")
+    (platform, release)
+}
+
+/// The machine's load averages and core count, to read the figures against.
+fn machine_state() -> String {
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .map(|text| {
+            text.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_else(|_| "unknown".into());
+    let cores = std::thread::available_parallelism().map_or(0, |cores| cores.get());
+    format!("{cores} cores, load average (1, 5, 15 min) {load}")
+}
+
+fn micros(duration: Duration) -> String {
+    format!("{:.0}", duration.as_secs_f64() * 1e6)
+}
+
+async fn run_closed_rounds(paths: &mut [Path], options: &Options) {
+    for _ in 0..options.rounds {
+        for path in paths.iter_mut() {
+            let (rps, mut latencies, errors) =
+                closed_loop(&path.url, options.concurrency, options.seconds).await;
+            assert_eq!(errors, 0, "requests {} failed", path.name);
+            path.round_rps.push(rps);
+            path.closed_latencies.append(&mut latencies);
+        }
+    }
+    for path in paths.iter_mut() {
+        path.closed_latencies.sort();
+    }
+}
+
+async fn run_fixed_rounds(paths: &mut [Path], options: &Options) {
+    for _ in 0..options.rounds {
+        for path in paths.iter_mut() {
+            let (mut latencies, errors) =
+                fixed_rate(&path.url, options.rate, options.seconds).await;
+            path.fixed_latencies.append(&mut latencies);
+            path.fixed_errors += errors;
+        }
+    }
+    for path in paths.iter_mut() {
+        path.fixed_latencies.sort();
+    }
+}
+
+fn print_throughput(paths: &[Path], options: &Options) {
+    println!(
+        "## Throughput, closed loop, {} concurrent connections ({} alternating rounds each)\n",
+        options.concurrency, options.rounds
     );
-    let routed = format!(
-        "http://{}/login",
-        platform.public_address("steno").expect("public address")
+    println!("| path | req/s per round | mean req/s | % of direct | p50 µs | p99 µs |");
+    println!("|---|---|---|---|---|---|");
+    let direct_rps = paths[0].mean_rps();
+    for path in paths {
+        let rounds: Vec<String> = path
+            .round_rps
+            .iter()
+            .map(|rps| format!("{rps:.0}"))
+            .collect();
+        println!(
+            "| {} | {} | {:.0} | {:.1} | {} | {} |",
+            path.name,
+            rounds.join(", "),
+            path.mean_rps(),
+            100.0 * path.mean_rps() / direct_rps,
+            micros(percentile(&path.closed_latencies, 0.5)),
+            micros(percentile(&path.closed_latencies, 0.99))
+        );
+    }
+    println!();
+}
+
+fn print_latency(paths: &[Path], options: &Options) {
+    println!(
+        "## Latency at a fixed {} req/s ({} alternating rounds each)\n",
+        options.rate, options.rounds
     );
+    println!(
+        "| path | requests | failed | p50 µs | p90 µs | p99 µs | added p50 µs | added p99 µs |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    let direct = &paths[0];
+    for path in paths {
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {:.0} | {:.0} |",
+            path.name,
+            path.fixed_latencies.len(),
+            path.fixed_errors,
+            micros(percentile(&path.fixed_latencies, 0.5)),
+            micros(percentile(&path.fixed_latencies, 0.9)),
+            micros(percentile(&path.fixed_latencies, 0.99)),
+            path.added_micros(direct, 0.5),
+            path.added_micros(direct, 0.99)
+        );
+    }
+    println!();
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met {
+        "met"
+    } else {
+        "NOT MET"
+    }
+}
+
+/// The bar against nginx: throughput at least nginx's, added p99 at most nginx's.
+fn print_verdict(direct: &Path, router: &Path, nginx: Option<&Path>) {
+    let Some(nginx) = nginx else {
+        println!("nginx not found: the comparison was not run (install nginx, e.g. scripts/install-test-deps.sh)");
+        println!(
+            "router: {:.0} req/s ({:.1} % of direct), added p99 {:.0} µs; bar against nginx: NOT CHECKED",
+            router.mean_rps(),
+            100.0 * router.mean_rps() / direct.mean_rps(),
+            router.added_micros(direct, 0.99)
+        );
+        return;
+    };
+    println!(
+        "router throughput {:.0} req/s ≥ nginx's {:.0} req/s ({:+.1} %): {}",
+        router.mean_rps(),
+        nginx.mean_rps(),
+        100.0 * (router.mean_rps() / nginx.mean_rps() - 1.0),
+        verdict(router.mean_rps() >= nginx.mean_rps())
+    );
+    let (router_added, nginx_added) = (
+        router.added_micros(direct, 0.99),
+        nginx.added_micros(direct, 0.99),
+    );
+    println!(
+        "router added p99 {router_added:.0} µs ≤ nginx's {nginx_added:.0} µs: {}",
+        verdict(router_added <= nginx_added)
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    let options = parse_options();
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let (platform, release) = start_steno(data_dir.path()).await;
+    let steno = platform
+        .address_of(&release.release_id())
+        .expect("release address");
+    let router = platform.public_address("steno").expect("public address");
+    let nginx = match nginx::find_binary() {
+        Some(binary) => Some(
+            nginx::Nginx::start(&binary, steno)
+                .await
+                .unwrap_or_else(|error| panic!("nginx did not start: {error}")),
+        ),
+        None => None,
+    };
 
     println!(
         "# Router overhead: GET /login on one Steno release (release build), {} s rounds\n",
         options.seconds
     );
-    let mut direct_rps = Vec::new();
-    let mut routed_rps = Vec::new();
-    let mut direct_latencies = Vec::new();
-    let mut routed_latencies = Vec::new();
-    for _ in 0..3 {
-        let (rps, mut latencies, errors) =
-            closed_loop(&direct, options.concurrency, options.seconds).await;
-        assert_eq!(errors, 0, "direct requests failed");
-        direct_rps.push(rps);
-        direct_latencies.append(&mut latencies);
-        let (rps, mut latencies, errors) =
-            closed_loop(&routed, options.concurrency, options.seconds).await;
-        assert_eq!(errors, 0, "routed requests failed");
-        routed_rps.push(rps);
-        routed_latencies.append(&mut latencies);
+    println!("machine at the start: {}\n", machine_state());
+    let mut paths = vec![
+        Path::new("direct", format!("http://{steno}/login")),
+        Path::new("through router", format!("http://{router}/login")),
+    ];
+    match &nginx {
+        Some(nginx) => paths.push(Path::new(
+            "through nginx",
+            format!("http://{}/login", nginx.address()),
+        )),
+        None => println!("nginx not found (PATH, /usr/sbin/nginx): the comparison was not run\n"),
     }
-    direct_latencies.sort();
-    routed_latencies.sort();
-    let direct_mean = direct_rps.iter().sum::<f64>() / direct_rps.len() as f64;
-    let routed_mean = routed_rps.iter().sum::<f64>() / routed_rps.len() as f64;
-    println!(
-        "## Throughput, closed loop, {} concurrent connections (3 alternating rounds each)\n",
-        options.concurrency
-    );
-    println!("| path | req/s per round | mean req/s | p50 µs | p99 µs |");
-    println!("|---|---|---|---|---|");
-    println!(
-        "| direct | {} | {:.0} | {} | {} |",
-        direct_rps
-            .iter()
-            .map(|rps| format!("{rps:.0}"))
-            .collect::<Vec<_>>()
-            .join(", "),
-        direct_mean,
-        micros(percentile(&direct_latencies, 0.5)),
-        micros(percentile(&direct_latencies, 0.99))
-    );
-    println!(
-        "| through router | {} | {:.0} | {} | {} |",
-        routed_rps
-            .iter()
-            .map(|rps| format!("{rps:.0}"))
-            .collect::<Vec<_>>()
-            .join(", "),
-        routed_mean,
-        micros(percentile(&routed_latencies, 0.5)),
-        micros(percentile(&routed_latencies, 0.99))
-    );
-    println!(
-        "\nthroughput through the router: {:.1} % of direct (target ≥ 90 %)\n",
-        100.0 * routed_mean / direct_mean
-    );
-
-    let mut direct_fixed = Vec::new();
-    let mut routed_fixed = Vec::new();
-    for _ in 0..3 {
-        direct_fixed.append(&mut fixed_rate(&direct, options.rate, options.seconds).await);
-        routed_fixed.append(&mut fixed_rate(&routed, options.rate, options.seconds).await);
-    }
-    direct_fixed.sort();
-    routed_fixed.sort();
-    println!(
-        "## Added latency at a fixed {} req/s (3 alternating rounds each)\n",
-        options.rate
-    );
-    println!("| path | requests | p50 µs | p90 µs | p99 µs |");
-    println!("|---|---|---|---|---|");
-    for (name, latencies) in [("direct", &direct_fixed), ("through router", &routed_fixed)] {
-        println!(
-            "| {name} | {} | {} | {} | {} |",
-            latencies.len(),
-            micros(percentile(latencies, 0.5)),
-            micros(percentile(latencies, 0.9)),
-            micros(percentile(latencies, 0.99))
-        );
-    }
-    let added_p50 =
-        percentile(&routed_fixed, 0.5).as_secs_f64() - percentile(&direct_fixed, 0.5).as_secs_f64();
-    let added_p99 = percentile(&routed_fixed, 0.99).as_secs_f64()
-        - percentile(&direct_fixed, 0.99).as_secs_f64();
-    println!(
-        "\nadded by the router: p50 {:.0} µs, p99 {:.0} µs (target p99 < 1000 µs)",
-        added_p50 * 1e6,
-        added_p99 * 1e6
-    );
+    run_closed_rounds(&mut paths, &options).await;
+    print_throughput(&paths, &options);
+    run_fixed_rounds(&mut paths, &options).await;
+    print_latency(&paths, &options);
+    print_verdict(&paths[0], &paths[1], paths.get(2));
+    println!("\nmachine at the end: {}", machine_state());
+    drop(nginx);
     platform.shutdown().await;
 }

@@ -11,6 +11,7 @@ pub mod router;
 mod sqlite_restore;
 pub mod sqlite_snapshots;
 pub mod supervisor;
+mod upstream_connections;
 
 #[cfg(test)]
 pub(crate) mod test_support;

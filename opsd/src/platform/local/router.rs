@@ -3,7 +3,8 @@
 //! latencies, response bytes and reported AI tokens per second (the usage the local cost model
 //! and the cost-per-request check price). A request the canary refuses before anything was sent
 //! (the canary is not running, or refuses the connection) goes once to the stable release, and
-//! the refusal counts as a failed canary request.
+//! the refusal counts as a failed canary request. Each client connection keeps its own upstream
+//! connections (`upstream_connections.rs`), driven by the task that serves it.
 //!
 //! invariant: bodies stream through in both directions; nothing buffers a whole request or
 //! response. A request is sent again only when no upstream began to read its body.
@@ -21,20 +22,22 @@ use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Frame, Incoming, SizeHint};
-use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONNECTION, CONTENT_TYPE};
+use hyper::header::{
+    HeaderMap, HeaderName, HeaderValue, CONNECTION, CONTENT_TYPE, HOST, TE, TRAILER,
+    TRANSFER_ENCODING, UPGRADE,
+};
+use hyper::http::uri::PathAndQuery;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode, Uri, Version};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use rand::Rng;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::reclaimable_body::ReclaimableBody;
+use super::upstream_connections::{SendFailure, UpstreamConnections};
 use crate::core::traffic::{SecondSample, TrafficSample};
-use crate::error_chain::error_chain;
 use crate::platform::{MetricSource, PlatformError, TrafficShifter, TrafficSplit};
 
 /// Seconds of per-release samples kept (15 minutes).
@@ -47,18 +50,18 @@ pub const AI_INPUT_TOKENS_HEADER: &str = "x-ai-input-tokens";
 pub const AI_OUTPUT_TOKENS_HEADER: &str = "x-ai-output-tokens";
 
 /// Headers that describe one connection rather than the message, dropped in both directions.
-const HOP_BY_HOP_HEADERS: [&str; 7] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
+const HOP_BY_HOP_HEADERS: [HeaderName; 7] = [
+    CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    TE,
+    TRAILER,
+    TRANSFER_ENCODING,
+    UPGRADE,
 ];
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const UPSTREAM_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-const UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
-const UPSTREAM_IDLE_PER_RELEASE: usize = 256;
 /// How long open connections may finish their requests once the router shuts down.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -87,7 +90,6 @@ pub struct RouteConfig {
 }
 
 type ProxyBody = BoxBody<Bytes, hyper::Error>;
-type UpstreamClient = Client<HttpConnector, ReclaimableBody>;
 
 /// The reverse proxy of every service. Dropping it closes the listeners.
 pub struct TrafficRouter {
@@ -103,7 +105,6 @@ struct ServiceRoute {
     split: RwLock<Option<Arc<TrafficSplit>>>,
     counters: RwLock<HashMap<String, Arc<ReleaseCounter>>>,
     resolver: Arc<dyn UpstreamResolver>,
-    client: UpstreamClient,
     in_flight: AtomicUsize,
 }
 
@@ -119,13 +120,6 @@ impl TrafficRouter {
         routes: Vec<RouteConfig>,
         resolver: Arc<dyn UpstreamResolver>,
     ) -> Result<TrafficRouter, PlatformError> {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(UPSTREAM_CONNECT_TIMEOUT));
-        let client: UpstreamClient = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(UPSTREAM_IDLE_TIMEOUT)
-            .pool_max_idle_per_host(UPSTREAM_IDLE_PER_RELEASE)
-            .build(connector);
         let (shutdown, _) = watch::channel(false);
         let mut bound = HashMap::new();
         let mut listeners = Vec::new();
@@ -156,7 +150,6 @@ impl TrafficRouter {
                 split: RwLock::new(None),
                 counters: RwLock::new(HashMap::new()),
                 resolver: Arc::clone(&resolver),
-                client: client.clone(),
                 in_flight: AtomicUsize::new(0),
             });
             bound.insert(route.service, Arc::clone(&service_route));
@@ -352,19 +345,22 @@ async fn serve_connection(
 ) {
     let _ = stream.set_nodelay(true);
     let service_route = Arc::clone(&route);
+    let (upstreams, mut upstream_drivers) = UpstreamConnections::new(UPSTREAM_CONNECT_TIMEOUT);
+    let upstreams = Arc::new(upstreams);
     let service = service_fn(move |request| {
         let route = Arc::clone(&service_route);
-        async move { Ok::<_, Infallible>(route.proxy(request, peer).await) }
+        let upstreams = Arc::clone(&upstreams);
+        async move { Ok::<_, Infallible>(route.proxy(request, peer, &upstreams).await) }
     });
     let connection = hyper::server::conn::http1::Builder::new()
         .keep_alive(true)
         .serve_connection(TokioIo::new(stream), service);
     tokio::pin!(connection);
     let result = tokio::select! {
-        result = connection.as_mut() => result,
+        result = upstream_drivers.alongside(connection.as_mut()) => result,
         _ = shutdown_requested(&mut shutdown) => {
             connection.as_mut().graceful_shutdown();
-            match tokio::time::timeout(DRAIN_TIMEOUT, connection.as_mut()).await {
+            match tokio::time::timeout(DRAIN_TIMEOUT, upstream_drivers.alongside(connection.as_mut())).await {
                 Ok(result) => result,
                 Err(_) => Ok(()),
             }
@@ -386,7 +382,12 @@ impl ServiceRoute {
         read(&self.split).clone()
     }
 
-    async fn proxy(&self, request: Request<Incoming>, peer: SocketAddr) -> Response<ProxyBody> {
+    async fn proxy(
+        &self,
+        request: Request<Incoming>,
+        peer: SocketAddr,
+        upstreams: &UpstreamConnections,
+    ) -> Response<ProxyBody> {
         let _in_flight = InFlight::enter(&self.in_flight);
         let started = Instant::now();
         let Some(split) = self.current_split() else {
@@ -405,7 +406,7 @@ impl ServiceRoute {
         let to_canary = split.canary.as_deref() == Some(release_id) && split.stable != release_id;
         let retry_head = to_canary.then(|| RequestHead::of(&parts));
         let (body, slot) = ReclaimableBody::new(body);
-        let mut forwarded = self.forward(release_id, parts, body, peer).await;
+        let mut forwarded = self.forward(release_id, parts, body, peer, upstreams).await;
         let refused = matches!(forwarded, Err(UpstreamFailure::NothingSent(_)));
         if let (true, Some(retry_head)) = (refused, retry_head) {
             if let Some(body) = slot.reclaim() {
@@ -420,7 +421,7 @@ impl ServiceRoute {
                 release_id = &split.stable;
                 let (body, _) = ReclaimableBody::new(body);
                 forwarded = self
-                    .forward(release_id, retry_head.into_parts(), body, peer)
+                    .forward(release_id, retry_head.into_parts(), body, peer, upstreams)
                     .await;
             }
         }
@@ -465,43 +466,40 @@ impl ServiceRoute {
         mut parts: hyper::http::request::Parts,
         body: ReclaimableBody,
         peer: SocketAddr,
+        upstreams: &UpstreamConnections,
     ) -> Result<Response<ProxyBody>, UpstreamFailure> {
         let Some(upstream) = self.resolver.upstream_of(release_id) else {
             return Err(UpstreamFailure::NothingSent(format!(
                 "{release_id} is not running"
             )));
         };
-        let path_and_query = parts
-            .uri
-            .path_and_query()
-            .map(|path| path.as_str())
-            .unwrap_or("/");
-        parts.uri = Uri::builder()
-            .scheme("http")
-            .authority(upstream.to_string())
-            .path_and_query(path_and_query)
-            .build()
-            .map_err(|error| {
-                UpstreamFailure::Failed(format!("could not build the upstream address: {error}"))
-            })?;
+        // Origin form, as HTTP/1.1 sends it to a server that is not a proxy.
+        parts.uri = Uri::from(
+            parts
+                .uri
+                .path_and_query()
+                .cloned()
+                .unwrap_or_else(|| PathAndQuery::from_static("/")),
+        );
         parts.version = Version::HTTP_11;
         remove_hop_by_hop_headers(&mut parts.headers);
-        append_forwarded_for(&mut parts.headers, peer);
-        if !parts.headers.contains_key("x-request-id") {
-            if let Ok(id) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
-                parts.headers.insert("x-request-id", id);
+        if !parts.headers.contains_key(HOST) {
+            if let Ok(host) = HeaderValue::from_str(&upstream.to_string()) {
+                parts.headers.insert(HOST, host);
             }
         }
-        let response = self
-            .client
-            .request(Request::from_parts(parts, body))
+        append_forwarded_for(&mut parts.headers, peer);
+        if !parts.headers.contains_key(X_REQUEST_ID) {
+            if let Some(id) = new_request_id() {
+                parts.headers.insert(X_REQUEST_ID, id);
+            }
+        }
+        let response = upstreams
+            .send(upstream, Request::from_parts(parts, body))
             .await
-            .map_err(|error| {
-                if error.is_connect() {
-                    UpstreamFailure::NothingSent(error_chain(&error))
-                } else {
-                    UpstreamFailure::Failed(error_chain(&error))
-                }
+            .map_err(|failure| match failure {
+                SendFailure::NotConnected(message) => UpstreamFailure::NothingSent(message),
+                SendFailure::Failed(message) => UpstreamFailure::Failed(message),
             })?;
         let (mut parts, body) = response.into_parts();
         remove_hop_by_hop_headers(&mut parts.headers);
@@ -700,17 +698,19 @@ fn choose_release(split: &TrafficSplit) -> &str {
 }
 
 fn remove_hop_by_hop_headers(headers: &mut HeaderMap) {
-    let nominated: Vec<HeaderName> = headers
-        .get_all(CONNECTION)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .collect();
-    for name in nominated {
-        headers.remove(name);
+    if headers.contains_key(CONNECTION) {
+        let nominated: Vec<HeaderName> = headers
+            .get_all(CONNECTION)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+            .collect();
+        for name in nominated {
+            headers.remove(name);
+        }
     }
-    for name in HOP_BY_HOP_HEADERS {
+    for name in &HOP_BY_HOP_HEADERS {
         headers.remove(name);
     }
 }
@@ -718,7 +718,7 @@ fn remove_hop_by_hop_headers(headers: &mut HeaderMap) {
 fn append_forwarded_for(headers: &mut HeaderMap, peer: SocketAddr) {
     let client = peer.ip().to_string();
     let earlier: Vec<&str> = headers
-        .get_all("x-forwarded-for")
+        .get_all(&X_FORWARDED_FOR)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .collect();
@@ -728,8 +728,17 @@ fn append_forwarded_for(headers: &mut HeaderMap, peer: SocketAddr) {
         format!("{}, {client}", earlier.join(", "))
     };
     if let Ok(value) = HeaderValue::from_str(&chain) {
-        headers.insert("x-forwarded-for", value);
+        headers.insert(X_FORWARDED_FOR, value);
     }
+}
+
+/// A random (version 4) UUID for a request that came without an id, drawn from the thread's
+/// generator rather than the operating system's.
+fn new_request_id() -> Option<HeaderValue> {
+    let id = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
+    let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    let text = id.hyphenated().encode_lower(&mut text);
+    HeaderValue::from_str(text).ok()
 }
 
 fn json_error(status: StatusCode, code: &str, message: &str) -> Response<ProxyBody> {
