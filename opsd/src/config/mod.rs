@@ -66,6 +66,9 @@ const EMBEDDED_DEFAULT_CONFIG: &str = "services:
 /// How long finished rollouts' per-second samples are kept when opsd.yaml does not say.
 pub const DEFAULT_SAMPLE_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
 
+/// The longest `sample_retention` accepted: ten years.
+const MAX_SAMPLE_RETENTION: Duration = Duration::from_secs(3650 * 24 * 3600);
+
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -292,10 +295,10 @@ fn validate_top_level(source: &Source, raw: &RawConfig) -> Result<TopLevel, Conf
         DEFAULT_SAMPLE_RETENTION,
         &error,
     )?;
-    if sample_retention < Duration::from_secs(3600) {
+    if sample_retention < Duration::from_secs(3600) || sample_retention > MAX_SAMPLE_RETENTION {
         return Err(error(
             "sample_retention",
-            "must be at least 1h (a rollout's chart is read while it bakes)".into(),
+            "must be between 1h (a rollout's chart is read while it bakes) and 3650d".into(),
         ));
     }
     Ok(TopLevel {
@@ -395,14 +398,19 @@ mod tests {
     }
 
     #[test]
-    fn sample_retention_defaults_to_30_days_and_refuses_less_than_an_hour() {
+    fn sample_retention_defaults_to_30_days_and_refuses_less_than_an_hour_or_over_ten_years() {
         let default = parse("services:\n  steno: {}\n").unwrap();
         assert_eq!(default.sample_retention, DEFAULT_SAMPLE_RETENTION);
         let set = parse("sample_retention: 7d\nservices:\n  steno: {}\n").unwrap();
         assert_eq!(set.sample_retention, Duration::from_secs(7 * 86_400));
         let short = parse("sample_retention: 10m\nservices:\n  steno: {}\n").unwrap_err();
         assert_eq!(short.field.as_deref(), Some("sample_retention"));
-        assert!(short.to_string().contains("at least 1h"), "{short}");
+        assert!(short.to_string().contains("between 1h"), "{short}");
+        for huge in ["3651d", "18446744073709551615"] {
+            let text = format!("sample_retention: {huge}\nservices:\n  steno: {{}}\n");
+            let refused = parse(&text).unwrap_err();
+            assert_eq!(refused.field.as_deref(), Some("sample_retention"), "{huge}");
+        }
         let nonsense = parse("sample_retention: forever\nservices:\n  steno: {}\n").unwrap_err();
         assert_eq!(nonsense.field.as_deref(), Some("sample_retention"));
     }

@@ -18,10 +18,14 @@ impl Daemon {
     /// Deletes the samples of rollouts finished more than `sample_retention` ago; returns what
     /// was deleted.
     pub async fn prune_samples(&self) -> Result<SamplesPruned, super::ControlError> {
-        let retention = chrono::Duration::from_std(self.config.sample_retention)
-            .unwrap_or(chrono::Duration::MAX);
-        let cutoff = self.now() - retention;
         let mut total = SamplesPruned::default();
+        // A retention reaching before the calendar's start keeps everything.
+        let Some(cutoff) = chrono::Duration::from_std(self.config.sample_retention)
+            .ok()
+            .and_then(|retention| self.now().checked_sub_signed(retention))
+        else {
+            return Ok(total);
+        };
         loop {
             let batch = self
                 .store
