@@ -14,7 +14,8 @@
 //! rollouts' would be. Then the clock moves 250 ms (the default `tick`) before each measured
 //! tick: [`Daemon::tick`] observes, decides, persists and acts for every active rollout. The
 //! production watch (`Daemon::watch_tick`, every service's stable health and alarm rules) is
-//! timed on its own. Then a further simulated 15 s are ticked with the store's statements counted
+//! timed on its own. As in `opsd up`, the store's write-ahead log is checkpointed every (real)
+//! second in the background. Then a further simulated 15 s are ticked with the store's statements counted
 //! (sqlx's statement events through a `tracing` layer, off while ticks are timed).
 //! Memory is the process's resident set (`/proc/self/statm`) before the daemon starts and after
 //! the measured ticks.

@@ -119,6 +119,8 @@ pub async fn run(mut config: Config, environment: HashMap<String, String>) -> an
     let reconciler = tokio::spawn(daemon.clone().run(stop_receiver.clone()));
     let production_watch = tokio::spawn(daemon.clone().watch_production(stop_receiver.clone()));
     let sample_retention = tokio::spawn(daemon.clone().run_sample_retention(stop_receiver.clone()));
+    let store_checkpoints =
+        tokio::spawn(daemon.clone().run_store_checkpoints(stop_receiver.clone()));
     let cost_scheduler = tokio::spawn(run_scheduled_cost_checks(
         config.clone(),
         store.clone(),
@@ -206,6 +208,7 @@ pub async fn run(mut config: Config, environment: HashMap<String, String>) -> an
     let _ = tokio::time::timeout(Duration::from_secs(5), reconciler).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), production_watch).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), sample_retention).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), store_checkpoints).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), usage_recorder).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), overview_feed_task).await;
     drill_scheduler.abort();

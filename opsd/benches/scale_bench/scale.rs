@@ -426,6 +426,9 @@ pub(crate) async fn run_scale(rollouts: usize, ticks: Option<usize>) -> ScaleRes
     )
     .await
     .expect("the daemon starts");
+    // As `opsd up`: the store's write-ahead log checkpointed every second in the background.
+    let (_stop_checkpoints, checkpoints_stop) = tokio::sync::watch::channel(false);
+    tokio::spawn(daemon.clone().run_store_checkpoints(checkpoints_stop));
 
     // Deploy over the first simulated minute, one tick a second.
     let per_second = rollouts.div_ceil(60);

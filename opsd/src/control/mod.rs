@@ -15,6 +15,7 @@
 
 mod approvals;
 mod checks;
+mod decisions;
 mod deploy;
 mod error_policy;
 mod freezes;

@@ -1,17 +1,20 @@
 //! The reconciler tick: for each active rollout, observe the platforms, let the pure core step
-//! the state, persist it, then act (record decisions, start checks, apply the traffic split or
-//! settle the end). A decision's state is stored before it is acted on; the progress of every
-//! rollout that decided nothing (and the traffic read for the charts) is stored at the end of
-//! the tick in one transaction, at most once a second per rollout (views lag by at most that;
-//! a restart bakes the step again, so nothing a decision rests on is lost). A failed tick is
-//! handed to the error policy and retried on the next one.
+//! the state, persist it, then act (announce decisions, start checks, apply the traffic split
+//! or settle the end). A decision's state is stored before it is acted on: the tick's decisions
+//! are stored together, with their records and timeline events, in one transaction
+//! (`decisions.rs`). The progress of every rollout that decided nothing (and the traffic read
+//! for the charts) is stored at the end of the tick in one transaction, at most once a second
+//! per rollout, less often past a write budget (views lag by at most that; a restart bakes the
+//! step again, so nothing a decision rests on is lost). A failed tick is handed to the error
+//! policy and retried on the next one.
 
 use std::sync::Arc;
 
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
-use super::{time_of, ActiveRollout, ControlError, Daemon};
-use crate::core::rollout::{desired_split, step, Action};
+use super::decisions::Decided;
+use super::{ActiveRollout, ControlError, Daemon};
+use crate::core::rollout::{desired_split, step, Action, RolloutState};
 use crate::core::traffic::SecondSample;
 use crate::platform::TrafficSplit;
 use crate::store::{ProgressState, RolloutProgress, SampleRelease};
@@ -19,6 +22,11 @@ use crate::store::{ProgressState, RolloutProgress, SampleRelease};
 /// The shortest time between two stores of one rollout's progress (not of its decisions, which
 /// are stored before they are acted on, nor of its end).
 pub(super) const PROGRESS_SAVE_PERIOD_MS: i64 = 1_000;
+/// The most rollout states the ticks' progress stores in a second, all rollouts together: with
+/// more active rollouts than this, each one's progress is stored every `ceil(n / 250)` seconds
+/// instead of every second (its views lag by that much; decisions are stored at once), so the
+/// store's write load stays bounded however many rollouts run.
+pub(super) const PROGRESS_STATES_PER_SECOND: usize = 250;
 
 impl Daemon {
     /// Runs the reconciler until `shutdown` completes.
@@ -34,17 +42,20 @@ impl Daemon {
         }
     }
 
-    /// One reconciler tick: a pass over every active rollout, then the progress of all of
-    /// them stored in one transaction; timed for `/metrics`.
+    /// One reconciler tick: a pass over every active rollout; the decisions it made stored in
+    /// one transaction, then acted on; then the progress of all of them stored in another;
+    /// timed for `/metrics`.
     pub async fn tick(&self) {
         let started = std::time::Instant::now();
         let services: Vec<String> = self.active.lock().await.keys().cloned().collect();
         let mut reconciled = Vec::with_capacity(services.len());
+        let mut decided = Vec::new();
         for service in services {
-            if let Some(entry) = self.reconcile_one(&service).await {
+            if let Some(entry) = self.reconcile_one(&service, &mut decided).await {
                 reconciled.push((service, entry));
             }
         }
+        self.store_decisions_then_act(decided).await;
         self.save_progress(&reconciled).await;
         self.timings
             .reconcile_tick
@@ -53,37 +64,64 @@ impl Daemon {
 
     /// One reconciler pass over one service's active rollout, its progress stored at once.
     pub async fn reconcile_service(&self, service: &str) {
-        if let Some(entry) = self.reconcile_one(service).await {
+        let mut decided = Vec::new();
+        if let Some(entry) = self.reconcile_one(service, &mut decided).await {
+            self.store_decisions_then_act(decided).await;
             self.save_progress(&[(service.to_string(), entry)]).await;
         }
     }
 
     /// One pass over `service`'s active rollout; the rollout (settled ones too: the traffic
-    /// their decision was taken on is still to be kept), with its progress not yet stored.
-    async fn reconcile_one(&self, service: &str) -> Option<Arc<Mutex<ActiveRollout>>> {
+    /// their decision was taken on is still to be kept), with its progress not yet stored. A
+    /// rollout that decided is added to `decided`, still locked, to be stored with the tick's
+    /// other decisions before it is acted on.
+    async fn reconcile_one(
+        &self,
+        service: &str,
+        decided: &mut Vec<Decided>,
+    ) -> Option<Arc<Mutex<ActiveRollout>>> {
         let entry = self.active.lock().await.get(service).cloned()?;
-        let settled = {
-            let mut rollout = entry.lock().await;
-            match self.reconcile(&mut rollout).await {
-                Ok(()) => {
-                    rollout.last_error = None;
-                    rollout.traffic_drift = None;
-                }
-                Err(error) => self.handle_failure(service, &mut rollout, &error).await,
+        let mut rollout = Arc::clone(&entry).lock_owned().await;
+        match self.reconcile(&mut rollout).await {
+            Ok(Some((next, actions))) => {
+                decided.push(Decided {
+                    service: service.to_string(),
+                    entry: Arc::clone(&entry),
+                    rollout,
+                    next,
+                    actions,
+                });
+                return Some(entry);
             }
-            rollout.settled
-        };
-        // The rollout's lock is released before the map's is taken: never the other way round.
+            Ok(None) => {
+                rollout.last_error = None;
+                rollout.traffic_drift = None;
+            }
+            Err(error) => self.handle_failure(service, &mut rollout, &error).await,
+        }
+        self.end_pass(service, &entry, rollout).await;
+        Some(entry)
+    }
+
+    /// Releases a rollout after its pass, and forgets it once settled. The rollout's lock is
+    /// released before the map's is taken: never the other way round.
+    pub(super) async fn end_pass(
+        &self,
+        service: &str,
+        entry: &Arc<Mutex<ActiveRollout>>,
+        rollout: OwnedMutexGuard<ActiveRollout>,
+    ) {
+        let settled = rollout.settled;
+        drop(rollout);
         if settled {
             let mut active = self.active.lock().await;
             if active
                 .get(service)
-                .is_some_and(|current| Arc::ptr_eq(current, &entry))
+                .is_some_and(|current| Arc::ptr_eq(current, entry))
             {
                 active.remove(service);
             }
         }
-        Some(entry)
     }
 
     /// Stores the progress of `rollouts` (states moved on without a decision, per-second
@@ -92,6 +130,8 @@ impl Daemon {
     /// the next tick; samples that could not be stored are read again then.
     async fn save_progress(&self, rollouts: &[(String, Arc<Mutex<ActiveRollout>>)]) {
         let now = self.now_ms();
+        let active = self.active.lock().await.len().max(rollouts.len());
+        let period = progress_save_period_ms(active);
         let mut pending = Vec::new();
         let mut progress = Vec::new();
         for (service, entry) in rollouts {
@@ -99,7 +139,7 @@ impl Daemon {
             if !rollout.unsaved_state && rollout.unsaved_samples.is_empty() {
                 continue;
             }
-            let due = progress_save_due(&rollout.state.id, rollout.progress_saved_ms, now);
+            let due = progress_save_due(&rollout.state.id, rollout.progress_saved_ms, now, period);
             if !due && !rollout.state.phase.is_terminal() {
                 continue;
             }
@@ -164,13 +204,19 @@ impl Daemon {
         }
     }
 
-    pub(super) async fn reconcile(&self, rollout: &mut ActiveRollout) -> Result<(), ControlError> {
+    /// Steps `rollout`: a state that only moved on is kept for the tick's progress and its
+    /// split applied; a decision (an action, or a new phase, step or split) is returned, its new
+    /// state and actions, to be stored before it is acted on.
+    async fn reconcile(
+        &self,
+        rollout: &mut ActiveRollout,
+    ) -> Result<Option<(RolloutState, Vec<Action>)>, ControlError> {
         if rollout.state.phase.is_terminal() {
             // Terminal but not settled (the last attempt failed, or contract migrations run).
-            return self.settle(rollout).await;
+            self.settle(rollout).await?;
+            return Ok(None);
         }
         let now = self.now_ms();
-        let state_before = serde_json::to_string(&rollout.state).ok();
         let (observation, mut pending_actions) = self.observe(rollout, now).await?;
         let policy = self.policy_for(&rollout.state.service);
         let (next, actions) = step(&rollout.state, &observation, &policy);
@@ -178,50 +224,24 @@ impl Daemon {
         // Persist first: a decision is recorded and acted on only once its state is stored. A
         // state that only moved on (the bake's progress: looks, comparison, summary) acts on
         // nothing new, so it is stored with the tick's other progress at the tick's end.
-        if serde_json::to_string(&next).ok() != state_before {
+        // (A re-bake in `observe` changed the state in place; its actions are pending.)
+        if next != rollout.state || !pending_actions.is_empty() {
             let decided = !pending_actions.is_empty()
                 || next.phase != rollout.state.phase
                 || next.step_index != rollout.state.step_index
                 || desired_split(&next) != desired_split(&rollout.state);
             if decided {
-                self.persist(rollout, next).await?;
-            } else {
-                rollout.state = next;
-                rollout.unsaved_state = true;
+                return Ok(Some((next, pending_actions)));
             }
+            rollout.state = next;
+            rollout.unsaved_state = true;
         }
-        self.act(rollout, pending_actions).await
+        self.act(rollout, pending_actions).await?;
+        Ok(None)
     }
 
-    /// Stores the rollout's next state (optimistically, against the revision it was read at).
-    pub(super) async fn persist(
-        &self,
-        rollout: &mut ActiveRollout,
-        next: crate::core::rollout::RolloutState,
-    ) -> Result<(), ControlError> {
-        let finished = next
-            .finished_at_ms
-            .filter(|_| next.phase.is_terminal())
-            .map(|at| (time_of(at), next.phase.as_str()));
-        let state_json = serde_json::to_string(&next)
-            .map_err(|error| ControlError::Invalid(error.to_string()))?;
-        rollout.revision = self
-            .store
-            .update_rollout(
-                &next.id,
-                rollout.revision,
-                next.phase.as_str(),
-                &state_json,
-                finished,
-            )
-            .await?;
-        rollout.state = next;
-        rollout.unsaved_state = false;
-        Ok(())
-    }
-
-    /// Carries out the step's actions, then settles a finished rollout or applies the split its
-    /// state calls for.
+    /// Carries out the step's actions (its decisions are stored already: they are announced),
+    /// then settles a finished rollout or applies the split its state calls for.
     pub(super) async fn act(
         &self,
         rollout: &mut ActiveRollout,
@@ -230,7 +250,7 @@ impl Daemon {
         let service = rollout.state.service.clone();
         for action in actions {
             match action {
-                Action::Record(decision) => self.record_decision(&rollout.state, &decision).await,
+                Action::Record(decision) => self.announce_decision(&rollout.state, &decision),
                 Action::RunCheck { name } => {
                     let canary = rollout.state.canary.clone();
                     let handle = self.spawn_check(&service, &canary, &name).await;
@@ -299,16 +319,24 @@ fn remember_stored_samples(
     }
 }
 
+/// How often each rollout's progress is stored with `active` rollouts running: every
+/// [`PROGRESS_SAVE_PERIOD_MS`], longer in whole periods once more than
+/// [`PROGRESS_STATES_PER_SECOND`] would come due in a second.
+fn progress_save_period_ms(active: usize) -> i64 {
+    let periods = active.div_ceil(PROGRESS_STATES_PER_SECOND).max(1);
+    PROGRESS_SAVE_PERIOD_MS.saturating_mul(i64::try_from(periods).unwrap_or(i64::MAX))
+}
+
 /// Whether a rollout whose progress was last stored at `saved_ms` is due at `now`: once per
-/// [`PROGRESS_SAVE_PERIOD_MS`], at an offset within the period fixed by the rollout's id, so the
-/// rollouts of one tick do not all come due together (a tick stores about a period's share of
-/// them, not all of them every few ticks).
-fn progress_save_due(rollout_id: &str, saved_ms: i64, now: i64) -> bool {
-    let offset = rollout_id.bytes().fold(0i64, |hash, byte| {
-        (hash * 31 + i64::from(byte)) % PROGRESS_SAVE_PERIOD_MS
-    });
-    (now + offset).div_euclid(PROGRESS_SAVE_PERIOD_MS)
-        > (saved_ms + offset).div_euclid(PROGRESS_SAVE_PERIOD_MS)
+/// `period_ms`, at an offset within the period fixed by the rollout's id, so the rollouts of
+/// one tick do not all come due together (a tick stores about a period's share of them, not
+/// all of them every few ticks).
+fn progress_save_due(rollout_id: &str, saved_ms: i64, now: i64, period_ms: i64) -> bool {
+    let period_ms = period_ms.max(1);
+    let offset = rollout_id
+        .bytes()
+        .fold(0i64, |hash, byte| (hash * 31 + i64::from(byte)) % period_ms);
+    (now + offset).div_euclid(period_ms) > (saved_ms + offset).div_euclid(period_ms)
 }
 
 #[cfg(test)]
@@ -321,7 +349,7 @@ mod tests {
             let mut saved = 0;
             let mut saves = 0;
             for now in (250..=10_000).step_by(250) {
-                if progress_save_due(id, saved, now) {
+                if progress_save_due(id, saved, now, PROGRESS_SAVE_PERIOD_MS) {
                     assert!(
                         now - saved <= 2 * PROGRESS_SAVE_PERIOD_MS,
                         "{id} waited too long"
@@ -334,12 +362,47 @@ mod tests {
         }
         let offsets: std::collections::HashSet<bool> = ["r-1", "r-2", "r-3", "r-4", "r-5"]
             .iter()
-            .map(|id| progress_save_due(id, 0, 250))
+            .map(|id| progress_save_due(id, 0, 250, PROGRESS_SAVE_PERIOD_MS))
             .collect();
         assert_eq!(
             offsets.len(),
             2,
             "some rollouts are due at 250 ms and some are not"
         );
+    }
+
+    #[test]
+    fn past_the_write_budget_each_rollouts_progress_is_stored_less_often() {
+        assert_eq!(progress_save_period_ms(0), 1_000);
+        assert_eq!(progress_save_period_ms(1), 1_000);
+        assert_eq!(progress_save_period_ms(PROGRESS_STATES_PER_SECOND), 1_000);
+        assert_eq!(
+            progress_save_period_ms(PROGRESS_STATES_PER_SECOND + 1),
+            2_000
+        );
+        assert_eq!(progress_save_period_ms(1_000), 4_000);
+        // 1,000 rollouts ticked every 250 ms for 20 s: each stored every 4 s, and no second
+        // stores more than the budget (give or take the offsets' rounding).
+        let ids: Vec<String> = (0..1_000)
+            .map(|index| format!("rollout-{index:04}"))
+            .collect();
+        let period = progress_save_period_ms(ids.len());
+        let mut saved = vec![0i64; ids.len()];
+        let mut per_second = std::collections::BTreeMap::new();
+        for now in (250..=20_000).step_by(250) {
+            for (index, id) in ids.iter().enumerate() {
+                if progress_save_due(id, saved[index], now, period) {
+                    assert!(now - saved[index] <= period || saved[index] == 0);
+                    saved[index] = now;
+                    *per_second.entry((now - 1) / 1_000).or_insert(0) += 1;
+                }
+            }
+        }
+        let busiest = per_second.values().skip(4).max().copied().unwrap_or(0);
+        assert!(
+            busiest <= PROGRESS_STATES_PER_SECOND * 3 / 2,
+            "{busiest} states in one second"
+        );
+        assert!(saved.iter().all(|at| *at >= 20_000 - period));
     }
 }

@@ -589,6 +589,38 @@ async fn a_platform_error_is_on_the_timeline_once_and_retried_on_the_next_tick()
 }
 
 #[tokio::test]
+async fn a_decision_the_store_refuses_is_neither_recorded_nor_acted_on() {
+    let (world, id) = World::baking(0).await;
+    assert_eq!(world.platform.split().canary_weight_percent, 10);
+    let decisions_before = world.decision_kinds(&id).await;
+    // Something else moves the stored rollout on: the daemon's revision is stale.
+    let stored = world.store.get_rollout(&id).await.unwrap().unwrap();
+    world
+        .store
+        .update_rollout(
+            &id,
+            stored.revision,
+            &stored.phase,
+            &stored.state_json,
+            None,
+        )
+        .await
+        .unwrap();
+    // Well past the 5-minute bake that would move the canary to 100 %.
+    for _ in 0..400 {
+        world.clock.advance_secs(1);
+        world.tick().await;
+    }
+    assert_eq!(
+        world.platform.split().canary_weight_percent,
+        10,
+        "the next step's split is not applied"
+    );
+    assert_eq!(world.phase(&id).await, Phase::Baking);
+    assert_eq!(world.decision_kinds(&id).await, decisions_before);
+}
+
+#[tokio::test]
 async fn after_a_restart_mid_step_the_rollout_resumes_and_bakes_again() {
     let (world, id) = World::baking(0).await;
     world.clock.advance_secs(120);

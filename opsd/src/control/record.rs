@@ -1,4 +1,5 @@
-//! What the daemon writes down: decisions (stored, on the timeline and notified by severity),
+//! What the daemon writes down: decisions (stored with the state they moved a rollout to, on
+//! the timeline, then logged and notified by severity),
 //! timeline events of a typed [`EventKind`], a rollout's per-second traffic, and the audit log.
 
 use super::{time_of, ActiveRollout, Actor, Daemon};
@@ -12,31 +13,37 @@ use crate::store::{NewAuditEntry, NewDecision, NewEvent, SampleRelease};
 const SECONDS_STILL_COUNTING: i64 = 3;
 
 impl Daemon {
-    pub(super) async fn record_decision(&self, state: &RolloutState, decision: &Decision) {
+    /// A decision of `state`'s rollout as the store keeps it, and its timeline event: stored
+    /// with the state the decision moved the rollout to (`Store::save_decided_steps`).
+    pub(super) fn decision_records(
+        &self,
+        state: &RolloutState,
+        decision: &Decision,
+    ) -> (NewDecision, NewEvent) {
         let kind = decision.kind.as_str();
-        let evidence = serde_json::to_value(&decision.evidence).unwrap_or_default();
-        if let Err(error) = self
-            .store
-            .append_decision(&NewDecision {
-                rollout_id: state.id.clone(),
-                at: time_of(decision.at_ms),
-                step_index: decision.step_index as u32,
-                verdict: kind.to_string(),
-                summary: decision.summary.clone(),
-                evidence,
-            })
-            .await
-        {
-            tracing::error!(rollout_id = %state.id, error = %error, "could not store a decision");
-        }
+        let record = NewDecision {
+            rollout_id: state.id.clone(),
+            at: time_of(decision.at_ms),
+            step_index: decision.step_index as u32,
+            verdict: kind.to_string(),
+            summary: decision.summary.clone(),
+            evidence: serde_json::to_value(&decision.evidence).unwrap_or_default(),
+        };
+        let event = NewEvent {
+            at: self.now(),
+            service: state.service.clone(),
+            rollout_id: Some(state.id.clone()),
+            kind: EventKind::Decision(decision.kind).as_str().to_string(),
+            message: decision.summary.clone(),
+            data: serde_json::Value::Null,
+        };
+        (record, event)
+    }
+
+    /// Logs a stored decision and notifies people by its severity.
+    pub(super) fn announce_decision(&self, state: &RolloutState, decision: &Decision) {
+        let kind = decision.kind.as_str();
         tracing::info!(rollout_id = %state.id, service = %state.service, decision = %kind, weight = decision.canary_weight_percent, "{}", decision.summary);
-        self.event(
-            &state.service,
-            Some(&state.id),
-            EventKind::Decision(decision.kind),
-            decision.summary.clone(),
-        )
-        .await;
         let severity = match decision.kind {
             DecisionKind::RollBack | DecisionKind::Fail => Some(Severity::Critical),
             DecisionKind::Hold | DecisionKind::Abort | DecisionKind::AwaitApproval => {

@@ -1,14 +1,18 @@
-//! Retention of per-second traffic samples: every hour (and once at start) the samples of
-//! rollouts that finished longer ago than `sample_retention` are deleted, a bounded number of
-//! rollouts per pass so a first pass over a large store never holds the store for long. A
-//! rollout's decisions, timeline entries and audit records are kept for good; only the chart's
-//! raw seconds go (R-QUALITY-6).
+//! The store's upkeep. Retention of per-second traffic samples: every hour (and once at start)
+//! the samples of rollouts that finished longer ago than `sample_retention` are deleted, a
+//! bounded number of rollouts per pass so a first pass over a large store never holds the store
+//! for long. A rollout's decisions, timeline entries and audit records are kept for good; only
+//! the chart's raw seconds go (R-QUALITY-6). Checkpoints: every second the write-ahead log is
+//! copied into the database file in the background, so that work (and its sync) does not fall
+//! on a commit of the reconciler's.
 
 use std::time::Duration;
 
 use super::Daemon;
 use crate::store::SamplesPruned;
 
+/// How often the store's write-ahead log is copied into its database file.
+const CHECKPOINT_PERIOD: Duration = Duration::from_secs(1);
 /// How often the samples are pruned.
 const PRUNE_PERIOD: Duration = Duration::from_secs(3600);
 /// Rollouts pruned per batch; batches repeat until nothing is left, yielding in between.
@@ -62,6 +66,24 @@ impl Daemon {
                 Err(error) => {
                     tracing::warn!(error = %error, "cannot delete old per-second samples")
                 }
+            }
+        }
+    }
+
+    /// Checkpoints the store every second until `shutdown` (see [`crate::store::Store::checkpoint`]).
+    pub async fn run_store_checkpoints(
+        self: std::sync::Arc<Self>,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) {
+        let mut interval = tokio::time::interval(CHECKPOINT_PERIOD);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                _ = interval.tick() => {}
+                _ = shutdown.changed() => break,
+            }
+            if let Err(error) = self.store.checkpoint().await {
+                tracing::warn!(error = %error, "cannot checkpoint the store");
             }
         }
     }

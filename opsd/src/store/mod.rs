@@ -10,6 +10,7 @@
 
 mod alarm_states;
 mod costs;
+mod decided;
 mod drills;
 mod freezes;
 mod keys;
@@ -41,6 +42,7 @@ use sqlx::sqlite::{
 
 pub use alarm_states::{AlarmStateRecord, AlarmTransitionRecord, ALARM_TRANSITIONS_KEPT};
 pub use costs::CostCheckRecord;
+pub use decided::DecidedStep;
 pub use drills::{DrillRecord, SnapshotRecord};
 pub use freezes::{FreezeRecord, ALL_SERVICES};
 pub use migrations::{Migration, MIGRATIONS};
@@ -62,6 +64,11 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Connections kept to a store file. SQLite serialises writers anyway; a few connections let
 /// reads proceed while a write is under way (WAL).
 const FILE_POOL_CONNECTIONS: u32 = 4;
+/// Pages the write-ahead log may grow to before a commit copies it into the database file
+/// itself (SQLite's default is 1,000, about 4 MB): `opsd up` checkpoints every second in the
+/// background ([`Store::checkpoint`]), off the reconciler's path, and this bound applies only
+/// when that falls behind.
+const WAL_AUTOCHECKPOINT_PAGES: u32 = 10_000;
 
 /// What went wrong in the store. Each message says what to do about it.
 #[derive(Debug, thiserror::Error)]
@@ -222,7 +229,8 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(BUSY_TIMEOUT)
-            .foreign_keys(true);
+            .foreign_keys(true)
+            .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES.to_string());
         // Switching a new file to WAL takes a lock that SQLite reports as busy at once, without
         // waiting out `busy_timeout`, when another process opens the same new file at that
         // moment; such an open is tried again until `BUSY_TIMEOUT` has passed.
@@ -290,6 +298,18 @@ impl Store {
         let mut connection = self.pool.acquire().await?;
         let applied = migrations::applied_versions(&mut connection).await?;
         Ok(applied.last().copied().unwrap_or(0))
+    }
+
+    /// Copies what the write-ahead log holds into the database file as far as no reader still
+    /// needs it, without waiting for readers or writers (a passive checkpoint); nothing to do
+    /// for a store in memory.
+    pub async fn checkpoint(&self) -> Result<(), StoreError> {
+        if self.location != ":memory:" {
+            sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(self.pool())
+                .await?;
+        }
+        Ok(())
     }
 
     /// Closes every connection, waiting for statements under way. Later calls fail.

@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use sqlx::{Row, SqliteConnection};
+use sqlx::{Connection, Row, SqliteConnection};
 
 use super::{require_json, time_text, SampleRelease, Store, StoreError};
 use crate::core::traffic::SecondSample;
@@ -38,15 +38,14 @@ pub struct ProgressSaved {
     pub samples_saved: bool,
 }
 
-/// Every rollout's new state in one statement: `?1` is a JSON array of `{id, revision, phase,
-/// state}` objects; the rows updated are returned with their new revision.
-const UPDATE_STATES: &str = "\
-UPDATE rollouts SET phase = progress.value ->> 'phase', state_json = progress.value ->> 'state',
-       revision = rollouts.revision + 1, updated_at = ?2
-FROM json_each(?1) AS progress
-WHERE rollouts.id = progress.value ->> 'id' AND rollouts.revision = progress.value ->> 'revision'
-  AND rollouts.finished_at IS NULL
-RETURNING rollouts.id AS id, rollouts.revision AS revision";
+/// One rollout's new state at the revision it was read at; returns the new revision, or no
+/// row when the revision moved on or the rollout finished. One prepared statement per state:
+/// a state is kilobytes of JSON, which a JSON array of states would escape, parse and unescape
+/// again.
+const UPDATE_STATE: &str = "\
+UPDATE rollouts SET phase = ?1, state_json = ?2, revision = revision + 1, updated_at = ?3
+WHERE id = ?4 AND revision = ?5 AND finished_at IS NULL
+RETURNING revision";
 
 /// Every second of every rollout's traffic in one statement: `?1` is a JSON array of
 /// `{rollout_id, release, second, sample}` objects whose rollouts exist.
@@ -61,9 +60,9 @@ WHERE EXISTS (SELECT 1 FROM rollouts WHERE rollouts.id = sample.value ->> 'rollo
 const ENTRIES_PER_STATEMENT: usize = 500;
 
 impl Store {
-    /// Stores every rollout's progress in one transaction of a few statements (states, then
-    /// samples, [`ENTRIES_PER_STATEMENT`] at a time): per statement, not per rollout, is what a tick of many
-    /// rollouts costs. A state at a stale revision, or of a finished or unknown rollout, is
+    /// Stores every rollout's progress in one transaction: each state a prepared statement,
+    /// then the samples [`ENTRIES_PER_STATEMENT`] at a time, committed without waiting for the
+    /// disk (progress may be lost to a machine's crash: nothing a decision rests on). A state at a stale revision, or of a finished or unknown rollout, is
     /// refused for that rollout alone, as [`Store::update_rollout`] refuses it; samples of an
     /// unknown rollout are dropped; an error of the store itself fails the whole call.
     pub async fn save_progress(
@@ -79,12 +78,7 @@ impl Store {
         for rollout in progress {
             if let Some(state) = &rollout.state {
                 match require_json(&state.state_json, "rollout state") {
-                    Ok(()) => states.push(serde_json::json!({
-                        "id": rollout.rollout_id,
-                        "revision": state.expected_revision,
-                        "phase": state.phase,
-                        "state": state.state_json,
-                    })),
+                    Ok(()) => states.push((rollout.rollout_id.as_str(), state)),
                     Err(error) => {
                         refused.insert(&rollout.rollout_id, error);
                     }
@@ -107,67 +101,99 @@ impl Store {
                 }
             }
         }
-        let mut transaction = self.pool().begin_with("BEGIN IMMEDIATE").await?;
-        let mut revisions: HashMap<String, i64> = HashMap::new();
-        let updated_at = time_text(chrono::Utc::now());
-        for chunk in states.chunks(ENTRIES_PER_STATEMENT) {
-            let rows = sqlx::query(UPDATE_STATES)
-                .bind(serde_json::to_string(chunk).unwrap_or_default())
-                .bind(&updated_at)
-                .fetch_all(&mut *transaction)
-                .await?;
-            for row in rows {
-                revisions.insert(row.try_get("id")?, row.try_get("revision")?);
-            }
+        // Progress may be lost to a crash of the machine (a restart bakes the step again; no
+        // decision rests on it), so its commit does not wait for the disk: on a file store in
+        // WAL mode, `synchronous = NORMAL` keeps the store consistent and leaves the sync to the
+        // next decision's commit or checkpoint. The connection goes back to the pool only once
+        // it syncs every commit again.
+        let mut connection = self.pool().acquire().await?;
+        sqlx::query("PRAGMA synchronous = NORMAL")
+            .execute(&mut *connection)
+            .await?;
+        let saved = save_progress_on(&mut connection, progress, states, samples, refused).await;
+        if sqlx::query("PRAGMA synchronous = FULL")
+            .execute(&mut *connection)
+            .await
+            .is_err()
+        {
+            connection.close_on_drop();
         }
-        for chunk in samples.chunks(ENTRIES_PER_STATEMENT) {
-            sqlx::query(INSERT_SAMPLES)
-                .bind(serde_json::to_string(chunk).unwrap_or_default())
-                .execute(&mut *transaction)
-                .await?;
-        }
-        let ids: Vec<&str> = progress
-            .iter()
-            .map(|rollout| rollout.rollout_id.as_str())
-            .collect();
-        let known: HashSet<String> = sqlx::query_scalar(
-            "SELECT id FROM rollouts WHERE id IN (SELECT value FROM json_each(?1))",
-        )
-        .bind(serde_json::to_string(&ids).unwrap_or_default())
-        .fetch_all(&mut *transaction)
-        .await?
-        .into_iter()
-        .collect();
-        let mut saved = Vec::with_capacity(progress.len());
-        for rollout in progress {
-            let id = rollout.rollout_id.as_str();
-            let state = match &rollout.state {
-                None => None,
-                Some(state) => Some(match (revisions.get(id), refused.remove(id)) {
-                    (_, Some(error)) => Err(error),
-                    (Some(revision), None) => Ok(*revision),
-                    (None, None) => Err(why_refused(&mut transaction, id, state).await?),
-                }),
-            };
-            let known = known.contains(id);
-            if !known && !rollout.samples.is_empty() {
-                tracing::warn!(rollout = %id, "could not keep the per-second traffic of an unknown rollout");
-            }
-            saved.push(ProgressSaved {
-                state,
-                samples_saved: known,
-            });
-        }
-        transaction.commit().await?;
-        Ok(saved)
+        saved
     }
 }
 
-/// Why the state of `rollout_id` at `state.expected_revision` was not stored.
-async fn why_refused(
+/// [`Store::save_progress`]'s transaction on `connection`, its states and samples checked.
+async fn save_progress_on(
+    connection: &mut SqliteConnection,
+    progress: &[RolloutProgress],
+    states: Vec<(&str, &ProgressState)>,
+    samples: Vec<serde_json::Value>,
+    mut refused: HashMap<&str, StoreError>,
+) -> Result<Vec<ProgressSaved>, StoreError> {
+    let mut transaction = connection.begin_with("BEGIN IMMEDIATE").await?;
+    let mut revisions: HashMap<String, i64> = HashMap::new();
+    let updated_at = time_text(chrono::Utc::now());
+    for (id, state) in states {
+        let revision: Option<i64> = sqlx::query_scalar(UPDATE_STATE)
+            .bind(&state.phase)
+            .bind(&state.state_json)
+            .bind(&updated_at)
+            .bind(id)
+            .bind(state.expected_revision)
+            .fetch_optional(&mut *transaction)
+            .await?;
+        if let Some(revision) = revision {
+            revisions.insert(id.to_string(), revision);
+        }
+    }
+    for chunk in samples.chunks(ENTRIES_PER_STATEMENT) {
+        sqlx::query(INSERT_SAMPLES)
+            .bind(serde_json::to_string(chunk).unwrap_or_default())
+            .execute(&mut *transaction)
+            .await?;
+    }
+    let ids: Vec<&str> = progress
+        .iter()
+        .map(|rollout| rollout.rollout_id.as_str())
+        .collect();
+    let known: HashSet<String> =
+        sqlx::query_scalar("SELECT id FROM rollouts WHERE id IN (SELECT value FROM json_each(?1))")
+            .bind(serde_json::to_string(&ids).unwrap_or_default())
+            .fetch_all(&mut *transaction)
+            .await?
+            .into_iter()
+            .collect();
+    let mut saved = Vec::with_capacity(progress.len());
+    for rollout in progress {
+        let id = rollout.rollout_id.as_str();
+        let state = match &rollout.state {
+            None => None,
+            Some(state) => Some(match (revisions.get(id), refused.remove(id)) {
+                (_, Some(error)) => Err(error),
+                (Some(revision), None) => Ok(*revision),
+                (None, None) => {
+                    Err(why_refused(&mut transaction, id, state.expected_revision).await?)
+                }
+            }),
+        };
+        let known = known.contains(id);
+        if !known && !rollout.samples.is_empty() {
+            tracing::warn!(rollout = %id, "could not keep the per-second traffic of an unknown rollout");
+        }
+        saved.push(ProgressSaved {
+            state,
+            samples_saved: known,
+        });
+    }
+    transaction.commit().await?;
+    Ok(saved)
+}
+
+/// Why the state of `rollout_id` at `expected_revision` was not stored.
+pub(super) async fn why_refused(
     connection: &mut SqliteConnection,
     rollout_id: &str,
-    state: &ProgressState,
+    expected_revision: i64,
 ) -> Result<StoreError, StoreError> {
     let current = sqlx::query("SELECT revision, outcome FROM rollouts WHERE id = ?")
         .bind(rollout_id)
@@ -179,10 +205,10 @@ async fn why_refused(
         },
         Some(row) => {
             let found_revision: i64 = row.try_get("revision")?;
-            if found_revision != state.expected_revision {
+            if found_revision != expected_revision {
                 StoreError::Conflict {
                     rollout_id: rollout_id.to_string(),
-                    expected_revision: state.expected_revision,
+                    expected_revision,
                     found_revision,
                 }
             } else {

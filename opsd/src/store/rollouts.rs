@@ -12,6 +12,45 @@ use super::{
     StoreError,
 };
 
+/// A rollout's new phase and state (`?1`, `?2`), stored at `?3` with its end (`?4`, `?5`) when
+/// it finished, if it is at the revision it was read at (`?6` the id, `?7` the revision);
+/// returns the new revision, or no row when the rollout moved on, finished or is unknown.
+pub(super) const UPDATE_ROLLOUT: &str = "\
+UPDATE rollouts SET phase = ?1, state_json = ?2, revision = revision + 1, updated_at = ?3,
+       finished_at = ?4, outcome = ?5
+WHERE id = ?6 AND revision = ?7 AND finished_at IS NULL
+RETURNING revision";
+
+/// Appends a decision, numbered after the rollout's last one, on `connection` (a transaction
+/// of [`Store::save_decided_steps`] or a connection of its own).
+pub(super) async fn insert_decision(
+    connection: &mut SqliteConnection,
+    decision: &NewDecision,
+) -> Result<i64, StoreError> {
+    let appended = sqlx::query(
+        "INSERT INTO decisions (rollout_id, seq, at, step_index, verdict, summary, evidence_json) \
+         SELECT ?1, COALESCE(MAX(seq), 0) + 1, ?2, ?3, ?4, ?5, ?6 FROM decisions \
+         WHERE rollout_id = ?1 RETURNING seq",
+    )
+    .bind(&decision.rollout_id)
+    .bind(time_text(decision.at))
+    .bind(i64::from(decision.step_index))
+    .bind(&decision.verdict)
+    .bind(&decision.summary)
+    .bind(decision.evidence.to_string())
+    .fetch_one(&mut *connection)
+    .await;
+    match appended {
+        Ok(row) => Ok(row.try_get("seq")?),
+        Err(error) if violation(&error) == Some(ErrorKind::ForeignKeyViolation) => {
+            Err(StoreError::RolloutNotFound {
+                rollout_id: decision.rollout_id.clone(),
+            })
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
 /// A rollout about to start. It is stored with revision 1.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewRollout {
@@ -136,20 +175,16 @@ impl Store {
             Some((at, outcome)) => (Some(time_text(at)), Some(outcome)),
             None => (None, None),
         };
-        let updated = sqlx::query(
-            "UPDATE rollouts SET phase = ?, state_json = ?, revision = revision + 1, \
-             updated_at = ?, finished_at = ?, outcome = ? \
-             WHERE id = ? AND revision = ? AND finished_at IS NULL RETURNING revision",
-        )
-        .bind(phase)
-        .bind(state_json)
-        .bind(time_text(Utc::now()))
-        .bind(&finished_at)
-        .bind(outcome)
-        .bind(rollout_id)
-        .bind(expected_revision)
-        .fetch_optional(self.pool())
-        .await?;
+        let updated = sqlx::query(UPDATE_ROLLOUT)
+            .bind(phase)
+            .bind(state_json)
+            .bind(time_text(Utc::now()))
+            .bind(&finished_at)
+            .bind(outcome)
+            .bind(rollout_id)
+            .bind(expected_revision)
+            .fetch_optional(self.pool())
+            .await?;
         if let Some(row) = updated {
             let revision: i64 = row.try_get("revision")?;
             if let Some(outcome) = outcome {
@@ -281,28 +316,8 @@ impl Store {
     /// Records a decision as the rollout's next `seq`, which it returns. The number is taken and
     /// the row written in one statement, so concurrent appends never share a number.
     pub async fn append_decision(&self, decision: &NewDecision) -> Result<i64, StoreError> {
-        let appended = sqlx::query(
-            "INSERT INTO decisions (rollout_id, seq, at, step_index, verdict, summary, evidence_json) \
-             SELECT ?1, COALESCE(MAX(seq), 0) + 1, ?2, ?3, ?4, ?5, ?6 FROM decisions \
-             WHERE rollout_id = ?1 RETURNING seq",
-        )
-        .bind(&decision.rollout_id)
-        .bind(time_text(decision.at))
-        .bind(i64::from(decision.step_index))
-        .bind(&decision.verdict)
-        .bind(&decision.summary)
-        .bind(decision.evidence.to_string())
-        .fetch_one(self.pool())
-        .await;
-        match appended {
-            Ok(row) => Ok(row.try_get("seq")?),
-            Err(error) if violation(&error) == Some(ErrorKind::ForeignKeyViolation) => {
-                Err(StoreError::RolloutNotFound {
-                    rollout_id: decision.rollout_id.clone(),
-                })
-            }
-            Err(error) => Err(error.into()),
-        }
+        let mut connection = self.pool().acquire().await?;
+        insert_decision(&mut connection, decision).await
     }
 
     /// A rollout's decisions in the order they were made.

@@ -22,6 +22,35 @@ pub struct NewEvent {
     pub data: serde_json::Value,
 }
 
+/// Appends an event on `connection` (a transaction of [`Store::save_decided_steps`] or a
+/// connection of its own); returns its id.
+pub(super) async fn insert_event(
+    connection: &mut sqlx::SqliteConnection,
+    event: &NewEvent,
+) -> Result<i64, StoreError> {
+    let appended = sqlx::query(
+        "INSERT INTO events (at, service, rollout_id, kind, message, data_json) \
+         VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(time_text(event.at))
+    .bind(&event.service)
+    .bind(&event.rollout_id)
+    .bind(&event.kind)
+    .bind(&event.message)
+    .bind(event.data.to_string())
+    .fetch_one(&mut *connection)
+    .await;
+    match appended {
+        Ok(row) => Ok(row.try_get("id")?),
+        Err(error) if violation(&error) == Some(ErrorKind::ForeignKeyViolation) => {
+            Err(StoreError::RolloutNotFound {
+                rollout_id: event.rollout_id.clone().unwrap_or_default(),
+            })
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
 /// A recorded timeline event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EventRecord {
@@ -208,27 +237,8 @@ pub struct AuditRecord {
 impl Store {
     /// Records a timeline event and returns its id.
     pub async fn append_event(&self, event: &NewEvent) -> Result<i64, StoreError> {
-        let appended = sqlx::query(
-            "INSERT INTO events (at, service, rollout_id, kind, message, data_json) \
-             VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(time_text(event.at))
-        .bind(&event.service)
-        .bind(&event.rollout_id)
-        .bind(&event.kind)
-        .bind(&event.message)
-        .bind(event.data.to_string())
-        .fetch_one(self.pool())
-        .await;
-        match appended {
-            Ok(row) => Ok(row.try_get("id")?),
-            Err(error) if violation(&error) == Some(ErrorKind::ForeignKeyViolation) => {
-                Err(StoreError::RolloutNotFound {
-                    rollout_id: event.rollout_id.clone().unwrap_or_default(),
-                })
-            }
-            Err(error) => Err(error.into()),
-        }
+        let mut connection = self.pool().acquire().await?;
+        insert_event(&mut connection, event).await
     }
 
     /// Up to `limit` events, newest first, of one service or of all, at or after `since` when

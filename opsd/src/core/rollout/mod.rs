@@ -146,7 +146,7 @@ pub struct CheckStatus {
 }
 
 /// Everything about one rollout; persisted as JSON after every step.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RolloutState {
     pub id: String,
     pub service: String,
