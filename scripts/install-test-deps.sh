@@ -25,6 +25,7 @@ command -v node >/dev/null 2>&1 || missing_packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing_packages+=(npm)
 # nginx lives in /usr/sbin, which is not on a non-root user's PATH.
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing_packages+=(nginx)
+command -v systemd-analyze >/dev/null 2>&1 || missing_packages+=(systemd)
 
 if [ "${#missing_packages[@]}" -gt 0 ]; then
   echo "==> installing Debian packages: ${missing_packages[*]}"

@@ -7,6 +7,7 @@ pub mod config;
 pub mod control;
 pub mod core;
 pub mod dashboard;
+pub mod data_plane;
 pub mod error_chain;
 pub mod loadgen;
 pub mod notify;

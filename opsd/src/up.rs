@@ -1,5 +1,6 @@
-//! `opsd up`: opens the store, starts the local platform (release processes behind opsd's
-//! router, whose usage is recorded per day for the local cost model), the notifier, the
+//! `opsd up`: opens the store, starts the local platform (release processes behind one router
+//! process per service, both outliving opsd so traffic keeps flowing if opsd dies; their usage
+//! is recorded per day for the local cost model), the notifier, the
 //! reconciler, the dashboard's overview feed and the API, creates API tokens on first start once
 //! everything listens, prints where everything is with a one-time dashboard login link, and stops it all (children included) on Ctrl-C or SIGTERM.
 
@@ -28,7 +29,7 @@ pub fn operator_token_path(config: &Config) -> PathBuf {
     config.data_dir.join("operator.token")
 }
 
-fn init_logging() {
+pub(crate) fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("OPSD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
     let _ = tracing_subscriber::fmt()
@@ -75,9 +76,11 @@ pub async fn run(mut config: Config, environment: HashMap<String, String>) -> an
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let api_addr = listener.local_addr()?;
+    crate::data_plane::claim_data_directory(&config, api_addr)?;
     point_releases_at_the_status_document(&mut config, api_addr);
 
-    let platform = factory::start_local_platform(&config, &secrets)
+    let fail_static = crate::data_plane::fail_static_setup(&config)?;
+    let platform = factory::start_local_platform(&config, &secrets, &fail_static)
         .await
         .context("cannot start the local platform")?;
     // A public port of 0 in opsd.yaml means any free port: views show the one bound.
@@ -110,6 +113,12 @@ pub async fn run(mut config: Config, environment: HashMap<String, String>) -> an
             return Err(anyhow::anyhow!("opsd could not start: {error}"));
         }
     };
+    // Releases a previous opsd left running that this one will not ask for again get no
+    // traffic and are stopped now.
+    let in_use = daemon.releases_in_use().await;
+    for stopped in platform.supervisor().stop_unclaimed(&in_use).await {
+        println!("stopped {stopped}, left running by the previous opsd and no longer in use");
+    }
     for line in crate::ops::drill::clean_up_interrupted_drills(&config, &store).await {
         println!("{line}");
     }
@@ -216,6 +225,7 @@ pub async fn run(mut config: Config, environment: HashMap<String, String>) -> an
     platform.shutdown().await;
     notifier_task.abort();
     store.close().await;
+    crate::data_plane::release_data_directory(&config);
     served.context("the API server failed")?;
     println!("opsd stopped");
     Ok(())

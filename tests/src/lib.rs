@@ -98,7 +98,7 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
-/// A child process that is killed when dropped, with the URL it printed once ready. Its stderr
+/// A child process that is stopped (SIGTERM, then SIGKILL) when dropped, with the URL it printed once ready. Its stderr
 /// is read all along (a pipe nobody reads would stop the process once full) and kept.
 pub struct RunningProcess {
     pub child: Child,
@@ -206,7 +206,21 @@ impl RunningProcess {
 }
 
 impl Drop for RunningProcess {
+    /// SIGTERM first, so an `opsd up` stops the routers and releases that would otherwise
+    /// outlive it (its data plane fails static); SIGKILL if it is still up after 30 s.
     fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &self.child.id().to_string()])
+                .status();
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            while std::time::Instant::now() < deadline {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -30,7 +30,33 @@ pub struct Cli {
 #[derive(Subcommand)]
 pub enum Command {
     /// Run the daemon: the local platform, the router, the reconciler and the API.
+    ///
+    /// The local data plane fails static: each service's router runs as a process of its own
+    /// and releases outlive opsd, so if opsd is killed, traffic keeps flowing on the last split;
+    /// a restarted opsd re-adopts them. Ctrl-C or SIGTERM stops everything; so does `opsd down`.
     Up,
+    /// Stop everything `opsd up` runs from this opsd.yaml's data directory: the running opsd
+    /// (which stops its routers and releases), or, when opsd was killed, the routers and
+    /// releases it left serving.
+    Down {
+        /// How long the running opsd may take to stop before it is killed.
+        #[arg(long, default_value = "60s")]
+        timeout: String,
+    },
+    /// Serve one service's public port for `opsd up` (started by it; not for direct use).
+    #[command(hide = true)]
+    Router {
+        #[arg(long)]
+        service: String,
+        #[arg(long)]
+        listen: std::net::SocketAddr,
+        /// The Unix socket opsd controls this router through.
+        #[arg(long)]
+        control: PathBuf,
+        /// A request path forwarded but not counted (repeatable).
+        #[arg(long = "exclude")]
+        excluded_paths: Vec<String>,
+    },
     /// Start a rollout of a new version.
     Deploy {
         service: String,

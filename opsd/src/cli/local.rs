@@ -1,4 +1,5 @@
-//! Commands about this machine and its configuration: `opsd up` (the daemon), `opsd config
+//! Commands about this machine and its configuration: `opsd up` (the daemon), `opsd down`,
+//! `opsd router` (one service's public port, run by `opsd up`), `opsd config
 //! validate`, `opsd load` (a load generator against a service's public address) and `opsd token`
 //! (API tokens in the store of opsd's data directory).
 
@@ -14,6 +15,31 @@ pub async fn run(cli: &Cli) -> anyhow::Result<u8> {
         Command::Up => {
             let config = load_config(&cli.config)?;
             opsd::up::run(config, std::env::vars().collect()).await?;
+            Ok(0)
+        }
+        Command::Down { timeout } => {
+            let config = load_config(&cli.config)?;
+            let timeout = parse_duration(timeout).map_err(|error| anyhow!("--timeout: {error}"))?;
+            for line in opsd::data_plane::down(&config, timeout).await? {
+                println!("{line}");
+            }
+            Ok(0)
+        }
+        Command::Router {
+            service,
+            listen,
+            control,
+            excluded_paths,
+        } => {
+            opsd::data_plane::serve_router(
+                opsd::platform::local::router_process::RouterProcessOptions {
+                    service: service.clone(),
+                    listen: *listen,
+                    control: control.clone(),
+                    excluded_paths: excluded_paths.clone(),
+                },
+            )
+            .await?;
             Ok(0)
         }
         Command::Config {

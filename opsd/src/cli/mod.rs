@@ -84,9 +84,12 @@ fn usage_of_invoked_command() -> String {
 
 async fn run(cli: Cli) -> anyhow::Result<u8> {
     match &cli.command {
-        Command::Up | Command::Config { .. } | Command::Load { .. } | Command::Token { .. } => {
-            local::run(&cli).await
-        }
+        Command::Up
+        | Command::Down { .. }
+        | Command::Router { .. }
+        | Command::Config { .. }
+        | Command::Load { .. }
+        | Command::Token { .. } => local::run(&cli).await,
         Command::Alarms {
             action: args::AlarmsAction::Status { service, json },
         } => alarms::run_status(&Client::from_cli(&cli)?, service.as_deref(), *json).await,

@@ -229,6 +229,14 @@ fn release_from_json(value: &serde_json::Value) -> Option<ReleaseSpec> {
 
 impl ActiveRollout {
     /// A rollout as stored at `revision`, with nothing started yet in this process.
+    /// Whether this rollout, resumed past its start, still waits for its canary's start (or
+    /// re-adoption) to finish.
+    pub(super) fn resumed_canary_pending(&self) -> bool {
+        !self.canary_running
+            && self.canary_start.is_some()
+            && self.state.phase != crate::core::rollout::Phase::Starting
+    }
+
     pub(super) fn resumed(state: RolloutState, revision: i64) -> ActiveRollout {
         ActiveRollout {
             state,
@@ -338,6 +346,28 @@ impl Daemon {
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The ids of the releases the daemon runs or will run again: every service's stable
+    /// release and each active rollout's canary and stable.
+    pub async fn releases_in_use(&self) -> Vec<String> {
+        let mut in_use: Vec<String> = self
+            .stable
+            .lock()
+            .await
+            .values()
+            .map(ReleaseSpec::release_id)
+            .collect();
+        let active: Vec<Arc<Mutex<ActiveRollout>>> =
+            self.active.lock().await.values().cloned().collect();
+        for rollout in active {
+            let rollout = rollout.lock().await;
+            in_use.push(rollout.state.canary.release_id());
+            in_use.push(rollout.state.stable.release_id());
+        }
+        in_use.sort();
+        in_use.dedup();
+        in_use
     }
 
     pub fn store(&self) -> &Store {

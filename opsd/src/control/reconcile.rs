@@ -218,6 +218,12 @@ impl Daemon {
         }
         let now = self.now_ms();
         let (observation, mut pending_actions) = self.observe(rollout, now).await?;
+        if rollout.resumed_canary_pending() && pending_actions.is_empty() {
+            // Resumed after an opsd restart: nothing is judged until the canary runs again (its
+            // re-bake then restarts the step's clock), however long opsd was away.
+            self.act(rollout, pending_actions).await?;
+            return Ok(None);
+        }
         let policy = self.policy_for(&rollout.state.service);
         let (next, actions) = step(&rollout.state, &observation, &policy);
         pending_actions.extend(actions);

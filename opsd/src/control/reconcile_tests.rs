@@ -670,3 +670,45 @@ async fn after_a_restart_mid_step_the_rollout_resumes_and_bakes_again() {
     let state = restarted.daemon.rollout(&id).await.unwrap();
     assert_eq!(state.steps, 2);
 }
+
+#[tokio::test]
+async fn a_rollout_resumed_after_opsd_was_away_longer_than_its_bake_is_judged_only_once_its_canary_runs(
+) {
+    let (world, id) = World::baking(0).await;
+    world.clock.advance_secs(60);
+    world.tick().await;
+    let decisions_before = world.decision_kinds(&id).await;
+
+    // opsd is away 10 minutes, twice the 5-minute bake; the canary process keeps running (the
+    // local data plane fails static) and the restarted opsd takes it over.
+    world.clock.advance_secs(600);
+    let restarted = World {
+        daemon: daemon_on(
+            world.platform.clone(),
+            world.store.clone(),
+            world.clock.clone(),
+        )
+        .await,
+        clock: world.clock.clone(),
+        platform: world.platform.clone(),
+        store: world.store.clone(),
+    };
+    restarted.tick().await;
+    restarted.tick().await;
+    assert_eq!(restarted.phase(&id).await, Phase::Baking);
+    assert_eq!(
+        restarted.platform.split().canary_weight_percent,
+        10,
+        "the step the rollout was in is baked again, not judged on the time opsd was away"
+    );
+    let mut expected = decisions_before;
+    expected.push("resume".to_string());
+    assert_eq!(
+        restarted.decision_kinds(&id).await,
+        expected,
+        "only the re-bake is decided"
+    );
+    restarted.clock.advance_secs(240);
+    restarted.tick().await;
+    assert_eq!(restarted.platform.split().canary_weight_percent, 10);
+}

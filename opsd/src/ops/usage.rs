@@ -80,9 +80,20 @@ impl UsageRecorder {
                 }
                 self.marked_day = Some(day);
             }
+            // Every service's usage is read before any is stored, so a router that cannot be
+            // asked leaves the whole window to the next round (nothing counted twice).
+            let mut usage = Vec::with_capacity(self.services.len());
             for service in &self.services {
-                for (release_id, sample) in self.platform.router().usage_between(service, from, to)
-                {
+                match self.platform.usage_between(service, from, to).await {
+                    Ok(releases) => usage.push((service, releases)),
+                    Err(error) => {
+                        tracing::warn!(service = %service, error = %error, "cannot read usage from the router; trying again next round");
+                        return Ok(());
+                    }
+                }
+            }
+            for (service, releases) in usage {
+                for (release_id, sample) in releases {
                     if sample.requests == 0 && sample.bytes_out == 0 {
                         continue;
                     }

@@ -18,7 +18,7 @@ use super::dispatch::{NoPlatformExtras, PerService, PlatformSet};
 use super::local::costs::LocalCostSource;
 use super::local::postgres_snapshots::PostgresSnapshots;
 use super::local::sqlite_snapshots::SqliteSnapshots;
-use super::local::{LocalPlatform, LocalServiceConfig};
+use super::local::{FailStaticSetup, LocalPlatform, LocalServiceConfig};
 use super::secrets::Secrets;
 use super::snapshots::DatabaseSnapshots;
 use super::PlatformError;
@@ -27,11 +27,14 @@ use crate::config::{
 };
 use crate::store::Store;
 
-/// Starts the local platform with every service that is not on AWS: its router listens on the
-/// services' public addresses; release logs go under the data directory.
+/// Starts the local platform with every service that is not on AWS, failing static: a router
+/// process per service listens on its public address and releases outlive opsd (both recorded
+/// under `fail_static`, and re-adopted from there by the next opsd); logs go under the data
+/// directory.
 pub async fn start_local_platform(
     config: &Config,
     secrets: &Secrets,
+    fail_static: &FailStaticSetup,
 ) -> Result<Arc<LocalPlatform>, PlatformError> {
     let services: Vec<(LocalServiceConfig, std::net::SocketAddr)> = config
         .services
@@ -47,7 +50,7 @@ pub async fn start_local_platform(
         })
         .collect();
     let log_dir = config.data_dir.join("logs");
-    LocalPlatform::start_with_secrets(services, log_dir, secrets.clone()).await
+    LocalPlatform::start_fail_static(services, log_dir, secrets.clone(), fail_static).await
 }
 
 /// Every service's capabilities: the local platform's, or AWS's for services with an `aws` block.

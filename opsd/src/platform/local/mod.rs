@@ -1,26 +1,38 @@
-//! The local platform: releases run as child processes under a [`Supervisor`], and each
-//! service's public port is a [`TrafficRouter`] that splits and counts their traffic.
+//! The local platform: releases run as processes under a [`Supervisor`], and each service's
+//! public port is a [`TrafficRouter`] that splits and counts their traffic. Either everything
+//! lives inside opsd ([`LocalPlatform::start`], for tests and benchmarks), or the data plane
+//! fails static ([`LocalPlatform::start_fail_static`], for `opsd up`): each router is an
+//! `opsd router` process of its own and releases outlive opsd, so traffic keeps flowing on the
+//! last split while opsd is away, and a restarted opsd re-adopts them.
 
 pub mod costs;
 pub mod document_dir;
 mod postgres_restore;
 pub mod postgres_snapshots;
+pub mod process_records;
 mod reclaimable_body;
+pub mod release_records;
 mod release_task;
 pub mod router;
+pub mod router_fleet;
+pub mod router_process;
 mod sqlite_restore;
 pub mod sqlite_snapshots;
 pub mod supervisor;
 mod upstream_connections;
 
 #[cfg(test)]
+mod fail_static_tests;
+#[cfg(test)]
 pub(crate) mod test_support;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use router::{RouteConfig, TrafficRouter, UpstreamResolver};
+pub use router_fleet::{RouterFleet, RouterProcessSetup};
 pub use supervisor::{LocalServiceConfig, RestartPolicy, Supervisor};
 
 use crate::core::traffic::{SecondSample, TrafficSample};
@@ -30,16 +42,48 @@ use crate::platform::{
     TrafficSplit,
 };
 
-/// Supervisor and router together, behind the platform traits.
+/// How often a fail-static platform looks whether its router processes still run.
+const ROUTER_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Supervisor and routers together, behind the platform traits.
 pub struct LocalPlatform {
     supervisor: Supervisor,
-    router: TrafficRouter,
+    routers: Routers,
+}
+
+/// Where the services' routers run.
+enum Routers {
+    /// In opsd's own process: they stop with it.
+    InProcess(TrafficRouter),
+    /// One `opsd router` process per service, outliving opsd.
+    Processes(RouterFleet),
+}
+
+/// Where a fail-static local platform keeps what outlives opsd.
+#[derive(Debug, Clone)]
+pub struct FailStaticSetup {
+    /// The `opsd` executable the routers run as (`opsd router`).
+    pub program: PathBuf,
+    /// Records of routers and releases, and the routers' control sockets.
+    pub state_dir: PathBuf,
+}
+
+impl FailStaticSetup {
+    /// The records of the routers.
+    pub fn routers_dir(&self) -> PathBuf {
+        self.state_dir.join("routers")
+    }
+
+    /// The records of the releases.
+    pub fn releases_dir(&self) -> PathBuf {
+        self.state_dir.join("releases")
+    }
 }
 
 impl LocalPlatform {
-    /// Binds every service's public listener (port 0 picks a free port; see
-    /// [`LocalPlatform::public_address`]) and prepares to run releases, logging their output
-    /// under `log_dir`.
+    /// Binds every service's public listener inside this process (port 0 picks a free port; see
+    /// [`LocalPlatform::public_address`]) and prepares to run releases as children that die with
+    /// it, logging their output under `log_dir`.
     pub async fn start(
         services: Vec<(LocalServiceConfig, SocketAddr)>,
         log_dir: impl Into<PathBuf>,
@@ -53,34 +97,83 @@ impl LocalPlatform {
         log_dir: impl Into<PathBuf>,
         secrets: Secrets,
     ) -> Result<Arc<LocalPlatform>, PlatformError> {
-        let routes = services
-            .iter()
-            .map(|(config, listen)| RouteConfig {
-                service: config.name.clone(),
-                listen: *listen,
-                excluded_paths: config.excluded_paths.clone(),
-            })
-            .collect();
+        let routes = route_configs(&services);
         let configs = services.into_iter().map(|(config, _)| config).collect();
         let supervisor = Supervisor::new(configs, log_dir)?.with_secrets(secrets);
         let router = TrafficRouter::bind(routes, Arc::new(supervisor.resolver())).await?;
-        for (service, addr) in router.public_addresses() {
+        let platform = LocalPlatform {
+            supervisor,
+            routers: Routers::InProcess(router),
+        };
+        platform.log_addresses();
+        Ok(Arc::new(platform))
+    }
+
+    /// A local platform whose routers and releases outlive opsd: routers left running by a
+    /// previous opsd are re-adopted (started otherwise), and releases are re-adopted when they
+    /// are asked for again ([`Supervisor::stop_unclaimed`] stops the others).
+    pub async fn start_fail_static(
+        services: Vec<(LocalServiceConfig, SocketAddr)>,
+        log_dir: impl Into<PathBuf>,
+        secrets: Secrets,
+        setup: &FailStaticSetup,
+    ) -> Result<Arc<LocalPlatform>, PlatformError> {
+        let log_dir = log_dir.into();
+        let routes = route_configs(&services);
+        let configs = services.into_iter().map(|(config, _)| config).collect();
+        let supervisor = Supervisor::new(configs, &log_dir)?
+            .with_secrets(secrets)
+            .with_release_records(setup.releases_dir());
+        let fleet = RouterFleet::start(
+            routes,
+            &RouterProcessSetup {
+                program: setup.program.clone(),
+                state_dir: setup.routers_dir(),
+                log_dir,
+            },
+        )
+        .await?;
+        let platform = Arc::new(LocalPlatform {
+            supervisor,
+            routers: Routers::Processes(fleet),
+        });
+        platform.log_addresses();
+        tokio::spawn(restart_dead_routers(Arc::downgrade(&platform)));
+        Ok(platform)
+    }
+
+    fn log_addresses(&self) {
+        for (service, addr) in self.public_addresses() {
             tracing::info!(service = %service, addr = %addr, "local platform serving");
         }
-        Ok(Arc::new(LocalPlatform { supervisor, router }))
     }
 
     pub fn supervisor(&self) -> &Supervisor {
         &self.supervisor
     }
 
-    pub fn router(&self) -> &TrafficRouter {
-        &self.router
-    }
-
     /// The bound public address of a service.
     pub fn public_address(&self, service: &str) -> Option<SocketAddr> {
-        self.router.public_address(service)
+        match &self.routers {
+            Routers::InProcess(router) => router.public_address(service),
+            Routers::Processes(fleet) => fleet.public_address(service),
+        }
+    }
+
+    /// Every service's bound public address.
+    pub fn public_addresses(&self) -> Vec<(String, SocketAddr)> {
+        match &self.routers {
+            Routers::InProcess(router) => router.public_addresses(),
+            Routers::Processes(fleet) => fleet.public_addresses(),
+        }
+    }
+
+    /// The process id of a service's router when it runs in a process of its own.
+    pub fn router_pid(&self, service: &str) -> Option<u32> {
+        match &self.routers {
+            Routers::InProcess(_) => None,
+            Routers::Processes(fleet) => fleet.pid_of(service),
+        }
     }
 
     /// The loopback address of a live release.
@@ -89,25 +182,113 @@ impl LocalPlatform {
     }
 
     /// Each release's traffic over the last 60 seconds.
-    pub fn router_stats(&self, service: &str) -> Vec<(String, TrafficSample)> {
-        self.router.router_stats(service)
+    pub async fn router_stats(&self, service: &str) -> Vec<(String, TrafficSample)> {
+        match &self.routers {
+            Routers::InProcess(router) => router.router_stats(service),
+            Routers::Processes(fleet) => fleet.router_stats(service).await,
+        }
     }
 
-    /// Stops the public listeners, then every release.
+    /// Each release's traffic summed over the seconds `from..to` (half open).
+    pub async fn usage_between(
+        &self,
+        service: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<(String, TrafficSample)>, PlatformError> {
+        match &self.routers {
+            Routers::InProcess(router) => Ok(router.usage_between(service, from, to)),
+            Routers::Processes(fleet) => fleet.usage_between(service, from, to).await,
+        }
+    }
+
+    /// Stops the public listeners, then every release: nothing of the platform keeps running.
     pub async fn shutdown(&self) {
-        self.router.shutdown().await;
+        match &self.routers {
+            Routers::InProcess(router) => router.shutdown().await,
+            Routers::Processes(fleet) => fleet.shutdown().await,
+        }
         self.supervisor.stop_all().await;
     }
+
+    /// Tells a router process where the service's live releases listen now.
+    async fn refresh_upstreams(&self, service: &str) -> Result<(), PlatformError> {
+        let Routers::Processes(fleet) = &self.routers else {
+            return Ok(());
+        };
+        let upstreams: HashMap<String, SocketAddr> = self
+            .supervisor
+            .running()
+            .await
+            .into_iter()
+            .filter(|release| release.service == service)
+            .filter_map(|release| {
+                let id = release.release_id();
+                self.supervisor.address_of(&id).map(|address| (id, address))
+            })
+            .collect();
+        fleet.set_upstreams(service, &upstreams).await
+    }
+}
+
+/// Every second, starts again the routers whose process died, for as long as the platform
+/// exists (its shutdown stops this too).
+async fn restart_dead_routers(platform: std::sync::Weak<LocalPlatform>) {
+    loop {
+        tokio::time::sleep(ROUTER_CHECK_INTERVAL).await;
+        let Some(platform) = platform.upgrade() else {
+            return;
+        };
+        let Routers::Processes(fleet) = &platform.routers else {
+            return;
+        };
+        if fleet.is_stopping() {
+            return;
+        }
+        fleet.restart_dead_routers().await;
+    }
+}
+
+/// Stops what a fail-static local platform left running (routers first, then releases) without
+/// an opsd, as `opsd down` does when no opsd runs; returns what was stopped, one line each.
+pub async fn stop_left_running(setup: &FailStaticSetup, grace: std::time::Duration) -> Vec<String> {
+    let mut stopped: Vec<String> = router_fleet::stop_recorded_routers(&setup.routers_dir())
+        .await
+        .into_iter()
+        .map(|service| format!("router of {service}"))
+        .collect();
+    stopped.extend(
+        release_records::stop_recorded_releases(&setup.releases_dir(), grace)
+            .await
+            .into_iter()
+            .map(|release| format!("release {release}")),
+    );
+    stopped
+}
+
+fn route_configs(services: &[(LocalServiceConfig, SocketAddr)]) -> Vec<RouteConfig> {
+    services
+        .iter()
+        .map(|(config, listen)| RouteConfig {
+            service: config.name.clone(),
+            listen: *listen,
+            excluded_paths: config.excluded_paths.clone(),
+        })
+        .collect()
 }
 
 #[async_trait::async_trait]
 impl ReleaseRunner for LocalPlatform {
     async fn ensure_running(&self, release: &ReleaseSpec) -> Result<(), PlatformError> {
-        self.supervisor.ensure_running(release).await
+        self.supervisor.ensure_running(release).await?;
+        self.refresh_upstreams(&release.service).await?;
+        self.supervisor.stop_superseded().await;
+        Ok(())
     }
 
     async fn stop(&self, release: &ReleaseSpec) -> Result<(), PlatformError> {
-        self.supervisor.stop(release).await
+        self.supervisor.stop(release).await?;
+        self.refresh_upstreams(&release.service).await
     }
 
     async fn probe_health(&self, release: &ReleaseSpec) -> HealthStatus {
@@ -141,11 +322,27 @@ impl ReleaseRunner for LocalPlatform {
 #[async_trait::async_trait]
 impl TrafficShifter for LocalPlatform {
     async fn set_split(&self, service: &str, split: &TrafficSplit) -> Result<(), PlatformError> {
-        self.router.set_split(service, split).await
+        match &self.routers {
+            Routers::InProcess(router) => router.set_split(service, split).await,
+            Routers::Processes(fleet) => {
+                for release in std::iter::once(&split.stable).chain(split.canary.as_ref()) {
+                    if self.supervisor.address_of(release).is_none() {
+                        return Err(PlatformError::UnknownRelease {
+                            release: release.clone(),
+                        });
+                    }
+                }
+                self.refresh_upstreams(service).await?;
+                fleet.set_split(service, split).await
+            }
+        }
     }
 
     async fn current_split(&self, service: &str) -> Result<Option<TrafficSplit>, PlatformError> {
-        self.router.current_split(service).await
+        match &self.routers {
+            Routers::InProcess(router) => router.current_split(service).await,
+            Routers::Processes(fleet) => fleet.current_split(service).await,
+        }
     }
 }
 
@@ -158,9 +355,18 @@ impl MetricSource for LocalPlatform {
         from_second: i64,
         to_second: i64,
     ) -> Result<Vec<SecondSample>, PlatformError> {
-        self.router
-            .samples(service, release_id, from_second, to_second)
-            .await
+        match &self.routers {
+            Routers::InProcess(router) => {
+                router
+                    .samples(service, release_id, from_second, to_second)
+                    .await
+            }
+            Routers::Processes(fleet) => {
+                fleet
+                    .samples(service, release_id, from_second, to_second)
+                    .await
+            }
+        }
     }
 }
 
@@ -246,7 +452,7 @@ mod tests {
             let sample = window_sum(&series, now - 60, now + 2);
             assert_eq!((sample.requests, sample.errors), (1, 0), "{release}");
         }
-        let stats = platform.router_stats("steno");
+        let stats = platform.router_stats("steno").await;
         assert_eq!(stats.len(), 2);
 
         // A stopped release can no longer be given traffic.

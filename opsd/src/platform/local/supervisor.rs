@@ -1,9 +1,15 @@
 //! The local supervisor: runs each release of a service as a child process on its own loopback
 //! port, waits for its health check, restarts it when it crashes, and stops it.
 //!
-//! invariant: children never outlive opsd. They are killed when their handle is dropped, sit in
-//! their own process group, and on Linux get SIGKILL from the kernel when opsd dies (even by
-//! SIGKILL), so a restarted opsd finds their ports free.
+//! Two modes. By default children never outlive opsd: they are killed when their handle is
+//! dropped, sit in their own process group, and on Linux get SIGKILL from the kernel when opsd
+//! dies (even by SIGKILL). With release records (`opsd up`, [`Supervisor::with_release_records`])
+//! they outlive opsd so the data plane fails static: each one's pid, start time and port are
+//! recorded, a restarted opsd re-adopts the ones it asks for again, and
+//! [`Supervisor::stop_unclaimed`] stops the rest.
+//!
+//! invariant: a release is re-adopted only when its recorded process still runs, was started
+//! exactly as this release would be (same fingerprint) and passes its health check.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -17,6 +23,10 @@ use tokio::process::{Child, Command};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
+use super::process_records::{
+    file_name_safe, read_record, read_records, remove_record, write_record, ProcessIdentity,
+};
+use super::release_records::{fingerprint, record_path, superseded_record_path, ReleaseRecord};
 use crate::error_chain::error_chain;
 use crate::platform::secrets::Secrets;
 use crate::platform::{HealthStatus, PlatformError, ReleaseRunner, ReleaseSpec, TaskOutput};
@@ -32,6 +42,8 @@ pub const HEALTH_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// The token in a command line that is replaced by the release's port.
 pub const PORT_TOKEN: &str = "{port}";
 
+/// How often a re-adopted release (not opsd's child, so not waitable) is looked at.
+const ADOPTED_POLL_INTERVAL: Duration = Duration::from_millis(250);
 /// Pause between two readiness probes of a starting release.
 const READY_POLL_INTERVAL: Duration = Duration::from_millis(50);
 /// A restarted release that stays up this long has its restart count reset.
@@ -108,6 +120,8 @@ struct SupervisorInner {
     http: reqwest::Client,
     releases: Mutex<HashMap<String, Arc<ManagedRelease>>>,
     secrets: Secrets,
+    /// Where release processes that outlive opsd are recorded; `None`: they die with opsd.
+    records: Option<PathBuf>,
 }
 
 /// One release the supervisor has been asked to run, across its starts, crashes and stops.
@@ -202,6 +216,7 @@ impl Supervisor {
                 http,
                 releases: Mutex::new(HashMap::new()),
                 secrets: Secrets::default(),
+                records: None,
             }),
         })
     }
@@ -222,6 +237,68 @@ impl Supervisor {
             inner.secrets = secrets;
         }
         self
+    }
+
+    /// Lets releases outlive opsd, recorded in `dir`, and re-adopts recorded ones when they are
+    /// asked for again. Takes effect only on a supervisor not yet cloned.
+    pub fn with_release_records(mut self, dir: impl Into<PathBuf>) -> Supervisor {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.records = Some(dir.into());
+        }
+        self
+    }
+
+    /// Stops every recorded release process this supervisor has not re-adopted, except those
+    /// in `keep` (releases opsd will ask for shortly); returns the ids stopped. A restarted opsd
+    /// calls this once it knows which releases it wants, so nothing it forgot keeps running.
+    pub async fn stop_unclaimed(&self, keep: &[String]) -> Vec<String> {
+        let Some(dir) = &self.inner.records else {
+            return Vec::new();
+        };
+        let mut stopped = Vec::new();
+        for (path, record) in read_records::<ReleaseRecord>(dir) {
+            let live_pid = self.live_pid(&record.release_id);
+            let adopted = live_pid == Some(record.process.pid);
+            let asked_for_later = live_pid.is_none() && keep.contains(&record.release_id);
+            if adopted || asked_for_later {
+                continue;
+            }
+            if record.process.is_alive() {
+                tracing::info!(release = %record.release_id, pid = record.process.pid, "stopping a release left running that opsd no longer runs");
+                record.process.stop(self.inner.stop_grace).await;
+                stopped.push(record.release_id.clone());
+            }
+            remove_record(&path);
+        }
+        stopped
+    }
+
+    /// Stops the processes left running by an earlier opsd that could not be re-adopted and
+    /// whose release now runs in a replacement (call once the router knows the replacement).
+    pub async fn stop_superseded(&self) {
+        let Some(dir) = &self.inner.records else {
+            return;
+        };
+        for (path, record) in read_records::<ReleaseRecord>(dir) {
+            let replaced = self
+                .live_pid(&record.release_id)
+                .is_some_and(|pid| pid != record.process.pid);
+            if replaced {
+                tracing::info!(release = %record.release_id, pid = record.process.pid, "stopping the replaced process of a release");
+                record.process.stop(self.inner.stop_grace).await;
+                remove_record(&path);
+            }
+        }
+    }
+
+    fn live_pid(&self, release_id: &str) -> Option<u32> {
+        let release = self.inner.release(release_id)?;
+        let state = release.state.borrow();
+        if state.is_live() {
+            state.pid
+        } else {
+            None
+        }
     }
 
     /// The loopback address of a live (starting or ready) release.
@@ -248,7 +325,7 @@ impl Supervisor {
     }
 
     /// Stops every release: SIGTERM to all at once, then SIGKILL to those still up after the
-    /// grace period.
+    /// grace period; then any recorded process left by an earlier opsd.
     pub async fn stop_all(&self) {
         let releases: Vec<Arc<ManagedRelease>> =
             lock(&self.inner.releases).values().cloned().collect();
@@ -269,6 +346,8 @@ impl Supervisor {
                 state.pid = None;
             });
         }
+        // Processes left by an earlier opsd and never re-adopted, or set aside.
+        self.stop_unclaimed(&[]).await;
     }
 
     async fn start_release(&self, spec: &ReleaseSpec) -> Result<(), PlatformError> {
@@ -280,7 +359,10 @@ impl Supervisor {
             Phase::Ready if current.pid.is_some() => return Ok(()),
             // A crashed release being restarted, or a start whose caller gave up waiting.
             Phase::Ready | Phase::Starting if has_run => current.port,
-            _ => self.launch(&release).await?,
+            _ => match self.adopt(&release).await {
+                Some(port) => port,
+                None => self.launch(&release).await?,
+            },
         };
         match self.wait_until_ready(&release, port).await {
             Ok(()) => {
@@ -303,6 +385,62 @@ impl Supervisor {
         }
     }
 
+    /// Takes over the recorded process of `release` left running by an earlier opsd, if it is
+    /// still the same process, started the same way, and healthy; returns its port. A recorded
+    /// process that fails any of these is stopped.
+    async fn adopt(&self, release: &Arc<ManagedRelease>) -> Option<u16> {
+        let dir = self.inner.records.as_ref()?;
+        let path = record_path(dir, &release.id);
+        let record: ReleaseRecord = read_record(&path)?;
+        let same_start = record.release_id == release.id
+            && record.fingerprint == fingerprint(&release.config, &release.spec);
+        let alive = record.process.is_alive();
+        let healthy = alive
+            && same_start
+            && probe(
+                &self.inner.http,
+                &health_url(record.port, &release.config.health_path),
+                HEALTH_PROBE_TIMEOUT,
+            )
+            .await
+            .is_ok();
+        let plan = match LaunchPlan::new(release, record.port, &self.inner.secrets, Some(dir)) {
+            Ok(plan) if healthy => plan,
+            _ => {
+                if alive {
+                    // Make before break: it keeps serving until its replacement is ready and
+                    // the router knows it ([`Supervisor::stop_superseded`]).
+                    tracing::warn!(release = %release.id, pid = record.process.pid, same_start, "a release left running cannot be re-adopted (started differently or unhealthy); starting a replacement");
+                    let superseded = superseded_record_path(dir, &release.id, record.process.pid);
+                    if let Err(error) = std::fs::rename(&path, &superseded) {
+                        tracing::warn!(release = %release.id, error = %error, "cannot set aside a release record; stopping its process now");
+                        record.process.stop(self.inner.stop_grace).await;
+                    }
+                }
+                remove_record(&path);
+                return None;
+            }
+        };
+        tracing::info!(release = %release.id, pid = record.process.pid, port = record.port, "re-adopted a release left running by the previous opsd");
+        let crashes = release.state.borrow().crashes;
+        release.state.send_replace(RunState {
+            phase: Phase::Ready,
+            port: record.port,
+            pid: Some(record.process.pid),
+            restarts: 0,
+            crashes,
+        });
+        let (stop, stop_requests) = oneshot::channel();
+        let task = tokio::spawn(supervise(
+            ReleaseProcess::Adopted(record.process),
+            plan,
+            Arc::clone(&release.state),
+            stop_requests,
+        ));
+        *lock(&release.run) = Some(RunHandle { stop, task });
+        Some(record.port)
+    }
+
     /// Starts a fresh child on a fresh port and the task that supervises it.
     async fn launch(&self, release: &Arc<ManagedRelease>) -> Result<u16, PlatformError> {
         let previous = lock(&release.run).take();
@@ -313,7 +451,12 @@ impl Supervisor {
             release: release.id.clone(),
             reason: format!("no free loopback port: {error}"),
         })?;
-        let mut launch = LaunchPlan::new(release, port, &self.inner.secrets)?;
+        let mut launch = LaunchPlan::new(
+            release,
+            port,
+            &self.inner.secrets,
+            self.inner.records.as_deref(),
+        )?;
         let child = launch.spawn().await?;
         tracing::info!(release = %release.id, port, pid = child.id().unwrap_or(0), log = %release.log_path.display(), "release started");
         let crashes = release.state.borrow().crashes;
@@ -326,7 +469,7 @@ impl Supervisor {
         });
         let (stop, stop_requests) = oneshot::channel();
         let task = tokio::spawn(supervise(
-            child,
+            ReleaseProcess::Child(child),
             launch,
             Arc::clone(&release.state),
             stop_requests,
@@ -546,6 +689,8 @@ struct LaunchPlan {
     port: u16,
     /// Where the current child's output starts in the log.
     log_offset: u64,
+    /// Where the running child is recorded when it outlives opsd, with its fingerprint.
+    record: Option<(PathBuf, String)>,
 }
 
 impl LaunchPlan {
@@ -553,6 +698,7 @@ impl LaunchPlan {
         release: &ManagedRelease,
         port: u16,
         secrets: &Secrets,
+        records: Option<&Path>,
     ) -> Result<LaunchPlan, PlatformError> {
         let port_text = port.to_string();
         let mut words = release
@@ -580,6 +726,12 @@ impl LaunchPlan {
             restart: release.config.restart.clone(),
             port,
             log_offset: 0,
+            record: records.map(|dir| {
+                (
+                    record_path(dir, &release.id),
+                    fingerprint(&release.config, &release.spec),
+                )
+            }),
         })
     }
 
@@ -605,14 +757,46 @@ impl LaunchPlan {
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr)
-            .kill_on_drop(true);
+            .kill_on_drop(self.record.is_none());
         if let Some(dir) = &self.working_dir {
             command.current_dir(dir);
         }
-        confine_child(&mut command);
-        spawn_from_lasting_thread(command)
-            .await
-            .map_err(|error| self.start_error(format!("could not run {}: {error}", self.program)))
+        if self.record.is_some() {
+            own_process_group(&mut command);
+        } else {
+            confine_child(&mut command);
+        }
+        let child = spawn_from_lasting_thread(command).await.map_err(|error| {
+            self.start_error(format!("could not run {}: {error}", self.program))
+        })?;
+        self.write_record(child.id());
+        Ok(child)
+    }
+
+    /// Records the child that now runs the release (when releases outlive opsd).
+    fn write_record(&self, pid: Option<u32>) {
+        let Some((path, fingerprint)) = &self.record else {
+            return;
+        };
+        let Some(process) = pid.and_then(ProcessIdentity::of) else {
+            return;
+        };
+        let record = ReleaseRecord {
+            release_id: self.release_id.clone(),
+            fingerprint: fingerprint.clone(),
+            process,
+            port: self.port,
+        };
+        if let Err(error) = write_record(path, &record) {
+            tracing::error!(release = %self.release_id, path = %path.display(), error = %error, "cannot record a release process; a restarted opsd will not re-adopt it");
+        }
+    }
+
+    /// Forgets the recorded child once the release no longer runs.
+    fn forget_record(&self) {
+        if let Some((path, _)) = &self.record {
+            remove_record(path);
+        }
     }
 
     /// Opens the log for appending, marks where this run starts, and returns two handles to it.
@@ -659,7 +843,7 @@ fn read_tail(path: &Path, run_start: u64) -> std::io::Result<String> {
 /// Watches one release's child: stops it on request, kills it when the request channel is
 /// dropped, and restarts it after a crash as its restart policy allows.
 async fn supervise(
-    mut child: Child,
+    mut process: ReleaseProcess,
     mut plan: LaunchPlan,
     state: Arc<watch::Sender<RunState>>,
     mut stop_requests: oneshot::Receiver<Duration>,
@@ -670,16 +854,16 @@ async fn supervise(
             request = &mut stop_requests => {
                 // A dropped sender means the supervisor itself is gone: kill without grace.
                 let grace = request.unwrap_or(Duration::ZERO);
-                terminate(&mut child, grace, &plan.release_id).await;
+                process.terminate(grace, &plan.release_id).await;
+                plan.forget_record();
                 state.send_modify(|state| {
                     state.phase = Phase::Stopped;
                     state.pid = None;
                 });
                 return;
             }
-            exit = child.wait() => exit,
+            exit = process.wait() => exit,
         };
-        let exit = describe_exit(exit);
         let current = state.borrow().clone();
         if current.phase == Phase::Ready {
             state.send_modify(|state| state.crashes = state.crashes.saturating_add(1));
@@ -691,6 +875,7 @@ async fn supervise(
                 plan.log_tail()
             );
             tracing::warn!(release = %plan.release_id, exit = %exit, "release exited while starting");
+            plan.forget_record();
             state.send_modify(|state| {
                 state.phase = Phase::Exited(reason);
                 state.pid = None;
@@ -709,6 +894,7 @@ async fn supervise(
                 plan.log_path.display(),
                 plan.log_tail()
             );
+            plan.forget_record();
             state.send_modify(|state| {
                 state.phase = Phase::Exited(reason);
                 state.pid = None;
@@ -730,6 +916,7 @@ async fn supervise(
         });
         tokio::select! {
             _ = &mut stop_requests => {
+                plan.forget_record();
                 state.send_modify(|state| state.phase = Phase::Stopped);
                 return;
             }
@@ -737,19 +924,56 @@ async fn supervise(
         }
         match plan.spawn().await {
             Ok(restarted) => {
-                child = restarted;
+                let pid = restarted.id();
+                process = ReleaseProcess::Child(restarted);
                 started_at = Instant::now();
-                let pid = child.id();
                 tracing::info!(release = %plan.release_id, pid = pid.unwrap_or(0), port = plan.port, "release restarted");
                 state.send_modify(|state| state.pid = pid);
             }
             Err(error) => {
                 tracing::error!(release = %plan.release_id, error = %error, "release could not be restarted");
+                plan.forget_record();
                 state.send_modify(|state| {
                     state.phase = Phase::Exited(error.to_string());
                     state.pid = None;
                 });
                 return;
+            }
+        }
+    }
+}
+
+/// The process running a release: a child of this opsd, or one an earlier opsd started.
+enum ReleaseProcess {
+    Child(Child),
+    Adopted(ProcessIdentity),
+}
+
+impl ReleaseProcess {
+    /// Waits until the process exits; says how.
+    async fn wait(&mut self) -> String {
+        match self {
+            ReleaseProcess::Child(child) => describe_exit(child.wait().await),
+            ReleaseProcess::Adopted(process) => {
+                while process.is_alive() {
+                    tokio::time::sleep(ADOPTED_POLL_INTERVAL).await;
+                }
+                "exited (started by an earlier opsd, so its exit status is unknown)".to_string()
+            }
+        }
+    }
+
+    /// SIGTERM to its process group, SIGKILL after `grace`.
+    async fn terminate(&mut self, grace: Duration, release_id: &str) {
+        match self {
+            ReleaseProcess::Child(child) => terminate(child, grace, release_id).await,
+            ReleaseProcess::Adopted(process) => {
+                if grace.is_zero() {
+                    process.signal_group(libc::SIGKILL);
+                }
+                if !process.stop(grace).await {
+                    tracing::warn!(release = %release_id, pid = process.pid, "a re-adopted release did not stop");
+                }
             }
         }
     }
@@ -793,6 +1017,13 @@ pub(crate) fn signal_process_group(pid: u32, signal: libc::c_int) {
     unsafe {
         libc::kill(-pid, signal);
     }
+}
+
+/// Puts the child in its own process group (a Ctrl-C at opsd's terminal does not reach it) and
+/// nothing more: it outlives opsd.
+fn own_process_group(command: &mut Command) {
+    #[cfg(unix)]
+    command.process_group(0);
 }
 
 /// Puts the child in its own process group and, on Linux, has the kernel SIGKILL it when opsd
@@ -910,18 +1141,6 @@ fn health_url(port: u16, health_path: &str) -> String {
 fn pick_free_port() -> std::io::Result<u16> {
     let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
     Ok(listener.local_addr()?.port())
-}
-
-fn file_name_safe(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }
 
 fn configuration_error(message: String) -> PlatformError {

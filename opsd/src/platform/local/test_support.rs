@@ -9,6 +9,17 @@ use super::supervisor::{LocalServiceConfig, RestartPolicy};
 
 /// The `steno` binary next to this test executable's profile directory, built if missing.
 pub(crate) fn steno_binary() -> PathBuf {
+    workspace_binary("steno")
+}
+
+/// The `opsd` binary (run as `opsd router` by a fail-static platform), built if missing.
+pub(crate) fn opsd_binary() -> PathBuf {
+    workspace_binary("opsd")
+}
+
+/// The binary `name` of the workspace package of the same name, in this test executable's
+/// profile directory; built there if missing.
+fn workspace_binary(name: &str) -> PathBuf {
     static BUILD: Mutex<()> = Mutex::new(());
     let _one_build_at_a_time = BUILD
         .lock()
@@ -20,7 +31,7 @@ pub(crate) fn steno_binary() -> PathBuf {
         .and_then(|deps| deps.parent())
         .expect("the test executable lives in <target>/<profile>/deps")
         .to_path_buf();
-    let binary = profile_dir.join(format!("steno{}", std::env::consts::EXE_SUFFIX));
+    let binary = profile_dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     if binary.exists() {
         return binary;
     }
@@ -31,7 +42,7 @@ pub(crate) fn steno_binary() -> PathBuf {
     let mut build = std::process::Command::new(env!("CARGO"));
     build
         .current_dir(&workspace)
-        .args(["build", "-p", "steno", "--bin", "steno", "--target-dir"])
+        .args(["build", "-p", name, "--bin", name, "--target-dir"])
         .arg(target_dir);
     if profile_dir
         .file_name()
@@ -39,14 +50,13 @@ pub(crate) fn steno_binary() -> PathBuf {
     {
         build.arg("--release");
     }
-    let status = build.status().expect("cargo could be run to build steno");
-    assert!(
-        status.success(),
-        "building steno failed ({status}); the supervisor tests need it"
-    );
+    let status = build
+        .status()
+        .unwrap_or_else(|error| panic!("cargo could not be run to build {name}: {error}"));
+    assert!(status.success(), "building {name} failed ({status})");
     assert!(
         binary.exists(),
-        "building steno succeeded but {} is missing",
+        "building {name} succeeded but {} is missing",
         binary.display()
     );
     binary
