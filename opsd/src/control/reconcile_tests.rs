@@ -389,6 +389,21 @@ impl World {
             .contains(&format!("steno@{version}"))
     }
 
+    /// A new daemon on the same store, platform and clock, as after an opsd restart.
+    pub(super) async fn restarted(&self) -> World {
+        World {
+            daemon: daemon_on(
+                self.platform.clone(),
+                self.store.clone(),
+                self.clock.clone(),
+            )
+            .await,
+            clock: self.clock.clone(),
+            platform: self.platform.clone(),
+            store: self.store.clone(),
+        }
+    }
+
     pub(super) async fn decision_kinds(&self, id: &str) -> Vec<String> {
         self.daemon
             .rollout(id)
@@ -629,17 +644,7 @@ async fn after_a_restart_mid_step_the_rollout_resumes_and_bakes_again() {
 
     // opsd restarts: a new daemon on the same store; the canary process is gone.
     world.platform.running.lock().unwrap().remove("steno@v2");
-    let restarted = World {
-        daemon: daemon_on(
-            world.platform.clone(),
-            world.store.clone(),
-            world.clock.clone(),
-        )
-        .await,
-        clock: world.clock.clone(),
-        platform: world.platform.clone(),
-        store: world.store.clone(),
-    };
+    let restarted = world.restarted().await;
     restarted.tick().await;
     restarted.tick().await;
     assert!(restarted
@@ -682,17 +687,7 @@ async fn a_rollout_resumed_after_opsd_was_away_longer_than_its_bake_is_judged_on
     // opsd is away 10 minutes, twice the 5-minute bake; the canary process keeps running (the
     // local data plane fails static) and the restarted opsd takes it over.
     world.clock.advance_secs(600);
-    let restarted = World {
-        daemon: daemon_on(
-            world.platform.clone(),
-            world.store.clone(),
-            world.clock.clone(),
-        )
-        .await,
-        clock: world.clock.clone(),
-        platform: world.platform.clone(),
-        store: world.store.clone(),
-    };
+    let restarted = world.restarted().await;
     restarted.tick().await;
     restarted.tick().await;
     assert_eq!(restarted.phase(&id).await, Phase::Baking);

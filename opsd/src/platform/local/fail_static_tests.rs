@@ -297,3 +297,31 @@ async fn a_router_process_that_dies_is_started_again_on_the_same_address_and_spl
     assert!(process_gone(second));
     assert!(!port_open(public.port()).await);
 }
+
+#[test]
+fn stopping_a_release_the_next_opsd_never_readopted_stops_its_recorded_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = steno_service("steno", &dir.path().join("data"));
+    let logs = dir.path().join("logs");
+    let v2 = release("v2");
+    let supervisor = || {
+        Supervisor::new(vec![config.clone()], &logs)
+            .unwrap()
+            .with_release_records(records_dir(dir.path()))
+    };
+    let pid = as_an_opsd_that_is_then_killed(async {
+        let first = supervisor();
+        first.ensure_running(&v2).await.unwrap();
+        let pid = first.pid_of("steno@v2").unwrap();
+        std::mem::forget(first);
+        pid
+    });
+    runtime().block_on(async {
+        // The rollout that ran v2 ended before the canary was asked for again: its loser is
+        // stopped by spec.
+        let second = supervisor();
+        second.stop(&v2).await.unwrap();
+        assert!(process_gone(pid));
+        assert_eq!(recorded_releases(dir.path()), 0);
+    });
+}

@@ -291,6 +291,24 @@ impl Supervisor {
         }
     }
 
+    /// Stops the recorded processes of `release_id` that this supervisor does not run.
+    async fn stop_recorded(&self, release_id: &str) {
+        let Some(dir) = &self.inner.records else {
+            return;
+        };
+        let live = self.live_pid(release_id);
+        for (path, record) in read_records::<ReleaseRecord>(dir) {
+            if record.release_id != release_id || live == Some(record.process.pid) {
+                continue;
+            }
+            if record.process.is_alive() {
+                tracing::info!(release = %release_id, pid = record.process.pid, "stopping a process of the release left running by an earlier opsd");
+                record.process.stop(self.inner.stop_grace).await;
+            }
+            remove_record(&path);
+        }
+    }
+
     fn live_pid(&self, release_id: &str) -> Option<u32> {
         let release = self.inner.release(release_id)?;
         let state = release.state.borrow();
@@ -593,6 +611,9 @@ impl ReleaseRunner for Supervisor {
     }
 
     async fn stop(&self, release: &ReleaseSpec) -> Result<(), PlatformError> {
+        // A process of this release left by an earlier opsd and not re-adopted (or set aside)
+        // is stopped too.
+        self.stop_recorded(&release.release_id()).await;
         let Some(managed) = self.inner.release(&release.release_id()) else {
             return Ok(());
         };
@@ -1076,7 +1097,11 @@ pub(super) async fn spawn_from_lasting_thread(mut command: Command) -> std::io::
                 for mut request in incoming {
                     let _runtime = request.runtime.enter();
                     let spawned = request.command.spawn();
-                    let _ = request.reply.send(spawned);
+                    // The caller gave up waiting (its task was cancelled): nobody would ever
+                    // stop this child, so it does not start serving.
+                    if let Err(Ok(mut unwanted)) = request.reply.send(spawned) {
+                        let _ = unwanted.start_kill();
+                    }
                 }
             });
         match started {
