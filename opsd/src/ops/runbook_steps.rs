@@ -272,7 +272,7 @@ async fn forward_lines(stream: Option<impl AsyncRead + Unpin>, lines: mpsc::Send
 fn stop_group(pid: Option<u32>) {
     #[cfg(unix)]
     if let Some(pid) = pid {
-        crate::platform::local::supervisor::signal_process_group(pid, libc::SIGKILL);
+        crate::platform::local::release_process::signal_process_group(pid, libc::SIGKILL);
     }
 }
 

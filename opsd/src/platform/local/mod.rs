@@ -11,6 +11,7 @@ mod postgres_restore;
 pub mod postgres_snapshots;
 pub mod process_records;
 mod reclaimable_body;
+pub(crate) mod release_process;
 pub mod release_records;
 mod release_task;
 pub mod router;

@@ -51,7 +51,7 @@ impl ProcessIdentity {
     /// Sends `signal` to the process group this process leads, if it is still this process.
     pub fn signal_group(&self, signal: libc::c_int) {
         if self.is_alive() {
-            super::supervisor::signal_process_group(self.pid, signal);
+            super::release_process::signal_process_group(self.pid, signal);
         }
     }
 

@@ -9,7 +9,8 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 
-use super::supervisor::{confine_child, spawn_from_lasting_thread, LocalServiceConfig};
+use super::release_process::{confine_child, spawn_from_lasting_thread};
+use super::supervisor::LocalServiceConfig;
 use crate::core::duration::format_duration;
 use crate::platform::{PlatformError, ReleaseSpec, TaskOutput};
 
