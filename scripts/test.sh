@@ -53,3 +53,7 @@ echo "==> opsd runbook check (runbooks/)"
 ./target/debug/opsd runbook check --dir runbooks
 echo "==> cargo test"
 cargo test --workspace --locked
+# The store's tests, and the tests of what writes to it (the reconciler, the API's tokens, cost
+# checks), once more on PostgreSQL: each test in a fresh schema of the server started above.
+echo "==> opsd's store tests on PostgreSQL (OPSD_TEST_STORE=postgres)"
+OPSD_TEST_STORE=postgres cargo test --locked -p opsd --lib -- store:: control:: auth:: ops::costs

@@ -105,7 +105,7 @@ fn main() {
             );
             let config =
                 Config::parse("bench.yaml", &config_text, work.path(), Path::new("steno")).unwrap();
-            let store = Store::open(&config.data_dir.join("opsd.db")).await.unwrap();
+            let store = Store::open_location(&config.store).await.unwrap();
             let database = &config.databases["steno"];
             let mut bare = Vec::new();
             let mut drill = Vec::new();

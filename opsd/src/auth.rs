@@ -116,7 +116,7 @@ mod tests {
 
     #[tokio::test]
     async fn named_tokens_are_unique_per_person_and_stored_hashed() {
-        let store = Store::open_in_memory().await.unwrap();
+        let store = crate::store::test_store().await;
         let secret = create_named_token(&store, "alice@firm.example", TokenRole::Operator)
             .await
             .unwrap();

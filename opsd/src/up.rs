@@ -67,7 +67,7 @@ pub async fn run(mut config: Config, environment: HashMap<String, String>) -> an
             config.data_dir.display()
         )
     })?;
-    let store = Store::open(&config.data_dir.join("opsd.db"))
+    let store = Store::open_location(&config.store)
         .await
         .context("cannot open the store")?;
     // The API address is known before any release starts, so releases can be told where the

@@ -86,7 +86,7 @@ pub async fn run(cli: &Cli) -> anyhow::Result<u8> {
         }
         Command::Token { action } => {
             let config = load_config(&cli.config)?;
-            let store = opsd::store::Store::open(&config.data_dir.join("opsd.db")).await?;
+            let store = opsd::store::Store::open_location(&config.store).await?;
             match action {
                 TokenAction::Create { name, role } => {
                     let role: opsd::store::TokenRole = role.parse().map_err(|_| {

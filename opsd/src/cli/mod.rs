@@ -145,5 +145,5 @@ fn load_config(path: &Path) -> anyhow::Result<Config> {
 }
 
 async fn open_store(config: &Config) -> anyhow::Result<opsd::store::Store> {
-    Ok(opsd::store::Store::open(&config.data_dir.join("opsd.db")).await?)
+    Ok(opsd::store::Store::open_location(&config.store).await?)
 }

@@ -18,6 +18,7 @@ use crate::core::maintenance::ScheduledMaintenance;
 use crate::core::plan::RolloutPlan;
 use crate::core::rollout::RolloutPolicy;
 use crate::notify::{validate_notifications, NotificationRoute, NotificationTarget};
+use crate::store::{redacted_url, StoreLocation};
 use raw::RawConfig;
 use yaml::{duration_field, Source};
 
@@ -75,6 +76,9 @@ pub struct Config {
     pub source: String,
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
+    /// Where the store is: `opsd.db` in `data_dir` (SQLite), or the PostgreSQL server `store:`
+    /// names, which several opsd may share.
+    pub store: StoreLocation,
     pub plans_dir: PathBuf,
     pub tick: Duration,
     pub health_probe_interval: Duration,
@@ -103,6 +107,7 @@ pub struct Config {
 struct TopLevel {
     listen: SocketAddr,
     data_dir: PathBuf,
+    store: StoreLocation,
     plans_dir: PathBuf,
     tick: Duration,
     health_probe_interval: Duration,
@@ -216,6 +221,7 @@ impl Config {
             source: file.to_string(),
             listen: top.listen,
             data_dir: top.data_dir,
+            store: top.store,
             plans_dir: top.plans_dir,
             tick: top.tick,
             health_probe_interval: top.health_probe_interval,
@@ -301,11 +307,14 @@ fn validate_top_level(source: &Source, raw: &RawConfig) -> Result<TopLevel, Conf
             "must be between 1h (a rollout's chart is read while it bakes) and 3650d".into(),
         ));
     }
+    let data_dir = source
+        .base_dir
+        .join(raw.data_dir.as_deref().unwrap_or(".opsd"));
+    let store = validate_store(raw.store.as_deref(), &data_dir, &error)?;
     Ok(TopLevel {
         listen,
-        data_dir: source
-            .base_dir
-            .join(raw.data_dir.as_deref().unwrap_or(".opsd")),
+        data_dir,
+        store,
         plans_dir: source
             .base_dir
             .join(raw.plans_dir.as_deref().unwrap_or("plans")),
@@ -314,6 +323,34 @@ fn validate_top_level(source: &Source, raw: &RawConfig) -> Result<TopLevel, Conf
         alarm_interval,
         sample_retention,
     })
+}
+
+/// `store`: absent for the SQLite file in `data_dir`, or a PostgreSQL URL without a password
+/// (opsd.yaml holds no secret: the password comes from `PGPASSWORD` or a pgpass file).
+fn validate_store(
+    store: Option<&str>,
+    data_dir: &Path,
+    error: &impl Fn(&str, String) -> ConfigError,
+) -> Result<StoreLocation, ConfigError> {
+    if let Some(url) = store {
+        if !StoreLocation::is_postgres_url(url) {
+            return Err(error(
+                "store",
+                "must be a postgres:// URL (postgres://user@host:5432/database); leave it out \
+                 to keep the store in data_dir/opsd.db"
+                    .into(),
+            ));
+        }
+        if redacted_url(url) != url {
+            return Err(error(
+                "store",
+                "the URL carries a password; give it in PGPASSWORD or a pgpass file instead, so \
+                 opsd.yaml holds no secret"
+                    .into(),
+            ));
+        }
+    }
+    Ok(StoreLocation::configured(store, data_dir))
 }
 
 #[cfg(test)]
@@ -376,6 +413,28 @@ mod tests {
         assert_eq!(error.file, "opsd.yaml");
         assert_eq!(error.line, Some(4));
         assert!(error.to_string().contains("public_adr"), "{error}");
+    }
+
+    #[test]
+    fn the_store_is_the_data_directory_file_or_a_postgres_url_without_a_password() {
+        let embedded = parse("services:\n  steno: {}\n").unwrap();
+        assert_eq!(
+            embedded.store,
+            StoreLocation::File(PathBuf::from("/srv/.opsd/opsd.db"))
+        );
+        let shared =
+            parse("store: postgres://opsd@db:5432/opsd\nservices:\n  steno: {}\n").unwrap();
+        assert_eq!(
+            shared.store,
+            StoreLocation::Postgres("postgres://opsd@db:5432/opsd".into())
+        );
+        let file = parse("store: /var/lib/opsd.db\nservices:\n  steno: {}\n").unwrap_err();
+        assert_eq!(file.line, Some(1));
+        assert!(file.to_string().contains("postgres:// URL"), "{file}");
+        let secret =
+            parse("store: postgres://opsd:hunter2@db/opsd\nservices:\n  steno: {}\n").unwrap_err();
+        assert!(secret.to_string().contains("PGPASSWORD"), "{secret}");
+        assert!(!secret.to_string().contains("hunter2"), "{secret}");
     }
 
     #[test]

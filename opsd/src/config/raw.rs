@@ -17,6 +17,8 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub(super) data_dir: Option<String>,
     #[serde(default)]
+    pub(super) store: Option<String>,
+    #[serde(default)]
     pub(super) alarms_dir: Option<String>,
     #[serde(default)]
     pub(super) plans_dir: Option<String>,

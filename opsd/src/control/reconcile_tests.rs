@@ -262,7 +262,7 @@ pub(super) async fn world_with_config(config_text: &str) -> World {
 /// A world configured by `config_text` whose clock starts at `start_ms`.
 pub(super) async fn world_with(config_text: &str, start_ms: i64) -> World {
     let platform = Arc::new(FakePlatform::default());
-    let store = Store::open_in_memory().await.unwrap();
+    let store = crate::store::test_store().await;
     let clock = Arc::new(TestClock(AtomicI64::new(start_ms)));
     let daemon =
         daemon_with_config(config_text, platform.clone(), store.clone(), clock.clone()).await;

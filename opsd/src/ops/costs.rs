@@ -748,7 +748,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_budget_gate_reads_the_newest_check_and_its_age() {
-        let store = Store::open_in_memory().await.unwrap();
+        let store = crate::store::test_store().await;
         let max_age = std::time::Duration::from_secs(3 * 3600);
         let checked_at: DateTime<Utc> = "2026-06-10T09:00:00Z".parse().unwrap();
         let fresh = checked_at + chrono::Duration::hours(1);

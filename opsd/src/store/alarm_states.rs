@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::{parse_time, time_text, Store, StoreError};
@@ -76,7 +76,7 @@ impl Store {
     ) -> Result<Vec<AlarmStateRecord>, StoreError> {
         let rows = sqlx::query(
             "SELECT service, rule, state, since, value, reason, announced_alarm_since_ms, updated_at \
-             FROM alarm_states WHERE (? IS NULL OR service = ?) ORDER BY service, rule",
+             FROM alarm_states WHERE ($1 IS NULL OR service = $2) ORDER BY service, rule",
         )
         .bind(service)
         .bind(service)
@@ -94,7 +94,7 @@ impl Store {
     ) -> Result<Vec<AlarmTransitionRecord>, StoreError> {
         let rows = sqlx::query(
             "SELECT service, rule, from_state, to_state, at, value, reason FROM alarm_transitions \
-             WHERE service = ? AND rule = ? ORDER BY id DESC LIMIT ?",
+             WHERE service = $1 AND rule = $2 ORDER BY id DESC LIMIT $3",
         )
         .bind(service)
         .bind(rule)
@@ -119,14 +119,14 @@ impl Store {
 
 /// One rule's state, and its transition with the pruning of old ones, on `connection`.
 async fn write_alarm_state(
-    connection: &mut sqlx::SqliteConnection,
+    connection: &mut sqlx::AnyConnection,
     record: &AlarmStateRecord,
     transition: Option<&AlarmTransitionRecord>,
 ) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO alarm_states \
          (service, rule, state, since, value, reason, announced_alarm_since_ms, updated_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
          ON CONFLICT (service, rule) DO UPDATE SET state = excluded.state, \
          since = excluded.since, value = excluded.value, reason = excluded.reason, \
          announced_alarm_since_ms = excluded.announced_alarm_since_ms, \
@@ -145,7 +145,7 @@ async fn write_alarm_state(
     if let Some(transition) = transition {
         sqlx::query(
             "INSERT INTO alarm_transitions (service, rule, from_state, to_state, at, value, reason) \
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(&transition.service)
         .bind(&transition.rule)
@@ -157,9 +157,9 @@ async fn write_alarm_state(
         .execute(&mut *connection)
         .await?;
         sqlx::query(
-            "DELETE FROM alarm_transitions WHERE service = ? AND rule = ? AND id NOT IN \
-             (SELECT id FROM alarm_transitions WHERE service = ? AND rule = ? \
-              ORDER BY id DESC LIMIT ?)",
+            "DELETE FROM alarm_transitions WHERE service = $1 AND rule = $2 AND id NOT IN \
+             (SELECT id FROM alarm_transitions WHERE service = $3 AND rule = $4 \
+              ORDER BY id DESC LIMIT $5)",
         )
         .bind(&transition.service)
         .bind(&transition.rule)
@@ -172,7 +172,7 @@ async fn write_alarm_state(
     Ok(())
 }
 
-fn state_from_row(row: &SqliteRow) -> Result<AlarmStateRecord, StoreError> {
+fn state_from_row(row: &AnyRow) -> Result<AlarmStateRecord, StoreError> {
     Ok(AlarmStateRecord {
         service: row.try_get("service")?,
         rule: row.try_get("rule")?,
@@ -225,7 +225,7 @@ mod tests {
 
     #[tokio::test]
     async fn states_are_replaced_per_rule_and_transitions_are_kept_newest_first_and_bounded() {
-        let store = Store::open_in_memory().await.unwrap();
+        let store = crate::store::tests::test_store().await;
         store
             .save_alarm_state(
                 &state("errors", "OK", 0),
@@ -285,7 +285,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_unknown_state_is_refused_by_the_schema() {
-        let store = Store::open_in_memory().await.unwrap();
+        let store = crate::store::tests::test_store().await;
         assert!(store
             .save_alarm_state(&state("errors", "MAYBE", 0), None)
             .await

@@ -37,8 +37,8 @@ impl Store {
     pub async fn save_cost_state_json(&self, state_json: &str) -> Result<(), StoreError> {
         require_json(state_json, "cost state")?;
         sqlx::query(
-            "INSERT INTO cost_state (id, state_json, updated_at) VALUES (1, ?1, ?2) \
-             ON CONFLICT (id) DO UPDATE SET state_json = ?1, updated_at = ?2",
+            "INSERT INTO cost_state (id, state_json, updated_at) VALUES (1, $1, $2) \
+             ON CONFLICT (id) DO UPDATE SET state_json = $1, updated_at = $2",
         )
         .bind(state_json)
         .bind(time_text(Utc::now()))
@@ -57,18 +57,18 @@ impl Store {
         report_json: &str,
     ) -> Result<i64, StoreError> {
         require_json(report_json, "cost report")?;
-        let result = sqlx::query(
+        let id: i64 = sqlx::query_scalar(
             "INSERT INTO cost_checks (checked_at, today, state, forecast_over_budget, report_json) \
-             VALUES (?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
         )
         .bind(time_text(checked_at))
         .bind(today)
         .bind(state)
-        .bind(forecast_over_budget)
+        .bind(i64::from(forecast_over_budget))
         .bind(report_json)
-        .execute(self.pool())
+        .fetch_one(self.pool())
         .await?;
-        Ok(result.last_insert_rowid())
+        Ok(id)
     }
 
     /// The newest cost check, if any.
@@ -85,7 +85,7 @@ impl Store {
             checked_at: parse_time(&row.try_get::<String, _>("checked_at")?, "cost check time")?,
             today: row.try_get("today")?,
             state: row.try_get("state")?,
-            forecast_over_budget: row.try_get("forecast_over_budget")?,
+            forecast_over_budget: row.try_get::<i64, _>("forecast_over_budget")? != 0,
             report: parse_json(&row.try_get::<String, _>("report_json")?, "cost report")?,
         }))
     }

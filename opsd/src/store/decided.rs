@@ -39,7 +39,7 @@ impl Store {
         if steps.is_empty() {
             return Ok(results);
         }
-        let mut transaction = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let mut transaction = self.begin_write().await?;
         let updated_at = time_text(Utc::now());
         for step in steps {
             if let Err(error) = require_json(&step.state_json, "rollout state") {
@@ -88,7 +88,7 @@ mod tests {
     use crate::store::NewRollout;
 
     async fn store_with_rollouts(ids: &[&str]) -> Store {
-        let store = Store::open_in_memory().await.expect("a store");
+        let store = crate::store::tests::test_store().await;
         for (index, id) in ids.iter().enumerate() {
             store
                 .insert_rollout(NewRollout {

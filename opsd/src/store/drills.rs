@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::{
@@ -58,7 +58,7 @@ impl Store {
         started_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO drills (id, database, started_at, report_json) VALUES (?, ?, ?, '{}')",
+            "INSERT INTO drills (id, database, started_at, report_json) VALUES ($1, $2, $3, '{}')",
         )
         .bind(id)
         .bind(database)
@@ -75,7 +75,7 @@ impl Store {
         snapshot_id: &str,
         scratch: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE drills SET snapshot_id = ?, scratch = ? WHERE id = ?")
+        sqlx::query("UPDATE drills SET snapshot_id = $1, scratch = $2 WHERE id = $3")
             .bind(snapshot_id)
             .bind(scratch)
             .bind(id)
@@ -90,7 +90,7 @@ impl Store {
         id: &str,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE drills SET scratch_removed_at = ? WHERE id = ?")
+        sqlx::query("UPDATE drills SET scratch_removed_at = $1 WHERE id = $2")
             .bind(time_text(at))
             .bind(id)
             .execute(self.pool())
@@ -108,8 +108,8 @@ impl Store {
     ) -> Result<(), StoreError> {
         require_json(report_json, "drill report")?;
         sqlx::query(
-            "UPDATE drills SET finished_at = ?, outcome = ?, report_json = ? \
-             WHERE id = ? AND finished_at IS NULL",
+            "UPDATE drills SET finished_at = $1, outcome = $2, report_json = $3 \
+             WHERE id = $4 AND finished_at IS NULL",
         )
         .bind(time_text(finished_at))
         .bind(outcome)
@@ -122,7 +122,7 @@ impl Store {
 
     /// One drill by id.
     pub async fn get_drill(&self, id: &str) -> Result<Option<DrillRecord>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {DRILL_COLUMNS} FROM drills WHERE id = ?"))
+        let row = sqlx::query(&format!("SELECT {DRILL_COLUMNS} FROM drills WHERE id = $1"))
             .bind(id)
             .fetch_optional(self.pool())
             .await?;
@@ -138,19 +138,19 @@ impl Store {
         let rows = match database {
             Some(database) => {
                 sqlx::query(&format!(
-                    "SELECT {DRILL_COLUMNS} FROM drills WHERE database = ? \
-                     ORDER BY started_at DESC, id DESC LIMIT ?"
+                    "SELECT {DRILL_COLUMNS} FROM drills WHERE database = $1 \
+                     ORDER BY started_at DESC, id DESC LIMIT $2"
                 ))
                 .bind(database)
-                .bind(limit)
+                .bind(i64::from(limit))
                 .fetch_all(self.pool())
                 .await?
             }
             None => {
                 sqlx::query(&format!(
-                    "SELECT {DRILL_COLUMNS} FROM drills ORDER BY started_at DESC, id DESC LIMIT ?"
+                    "SELECT {DRILL_COLUMNS} FROM drills ORDER BY started_at DESC, id DESC LIMIT $1"
                 ))
-                .bind(limit)
+                .bind(i64::from(limit))
                 .fetch_all(self.pool())
                 .await?
             }
@@ -164,7 +164,7 @@ impl Store {
         database: &str,
     ) -> Result<Option<DrillRecord>, StoreError> {
         let row = sqlx::query(&format!(
-            "SELECT {DRILL_COLUMNS} FROM drills WHERE database = ? AND outcome IN ('passed', 'failed') \
+            "SELECT {DRILL_COLUMNS} FROM drills WHERE database = $1 AND outcome IN ('passed', 'failed') \
              ORDER BY started_at DESC, id DESC LIMIT 1"
         ))
         .bind(database)
@@ -188,7 +188,7 @@ impl Store {
         let fingerprint = snapshot.fingerprint.as_ref().map(|value| value.to_string());
         sqlx::query(
             "INSERT INTO snapshots (id, database, taken_at, reason, rollout_id, location, \
-             size_bytes, sha256, fingerprint_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             size_bytes, sha256, fingerprint_json) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(&snapshot.id)
         .bind(&snapshot.database)
@@ -207,7 +207,7 @@ impl Store {
     /// One snapshot by id.
     pub async fn get_snapshot(&self, id: &str) -> Result<Option<SnapshotRecord>, StoreError> {
         let row = sqlx::query(&format!(
-            "SELECT {SNAPSHOT_COLUMNS} FROM snapshots WHERE id = ?"
+            "SELECT {SNAPSHOT_COLUMNS} FROM snapshots WHERE id = $1"
         ))
         .bind(id)
         .fetch_optional(self.pool())
@@ -218,7 +218,7 @@ impl Store {
     /// A database's snapshots that retention has not removed, newest first.
     pub async fn live_snapshots(&self, database: &str) -> Result<Vec<SnapshotRecord>, StoreError> {
         let rows = sqlx::query(&format!(
-            "SELECT {SNAPSHOT_COLUMNS} FROM snapshots WHERE database = ? AND deleted_at IS NULL \
+            "SELECT {SNAPSHOT_COLUMNS} FROM snapshots WHERE database = $1 AND deleted_at IS NULL \
              ORDER BY taken_at DESC, id DESC"
         ))
         .bind(database)
@@ -233,7 +233,7 @@ impl Store {
         rollout_id: &str,
     ) -> Result<Option<SnapshotRecord>, StoreError> {
         let row = sqlx::query(&format!(
-            "SELECT {SNAPSHOT_COLUMNS} FROM snapshots WHERE rollout_id = ? ORDER BY taken_at DESC LIMIT 1"
+            "SELECT {SNAPSHOT_COLUMNS} FROM snapshots WHERE rollout_id = $1 ORDER BY taken_at DESC LIMIT 1"
         ))
         .bind(rollout_id)
         .fetch_optional(self.pool())
@@ -247,7 +247,7 @@ impl Store {
         id: &str,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE snapshots SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL")
+        sqlx::query("UPDATE snapshots SET deleted_at = $1 WHERE id = $2 AND deleted_at IS NULL")
             .bind(time_text(at))
             .bind(id)
             .execute(self.pool())
@@ -256,7 +256,7 @@ impl Store {
     }
 }
 
-fn drill_from_row(row: &SqliteRow) -> Result<DrillRecord, StoreError> {
+fn drill_from_row(row: &AnyRow) -> Result<DrillRecord, StoreError> {
     Ok(DrillRecord {
         id: row.try_get("id")?,
         database: row.try_get("database")?,
@@ -273,7 +273,7 @@ fn drill_from_row(row: &SqliteRow) -> Result<DrillRecord, StoreError> {
     })
 }
 
-fn snapshot_from_row(row: &SqliteRow) -> Result<SnapshotRecord, StoreError> {
+fn snapshot_from_row(row: &AnyRow) -> Result<SnapshotRecord, StoreError> {
     let fingerprint: Option<String> = row.try_get("fingerprint_json")?;
     Ok(SnapshotRecord {
         id: row.try_get("id")?,
@@ -302,7 +302,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_unfinished_drill_is_found_until_it_is_finished() {
-        let store = Store::open_in_memory().await.unwrap();
+        let store = crate::store::tests::test_store().await;
         store.insert_drill("d1", "steno", at(0)).await.unwrap();
         store
             .set_drill_targets("d1", "snap-1", "opsd_drill_steno_d1")
@@ -349,7 +349,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_gate_sees_the_newest_finished_drill_and_bad_outcomes_are_refused() {
-        let store = Store::open_in_memory().await.unwrap();
+        let store = crate::store::tests::test_store().await;
         store.insert_drill("d1", "steno", at(0)).await.unwrap();
         store
             .finish_drill("d1", "failed", at(1), "{}")
@@ -379,7 +379,7 @@ mod tests {
 
     #[tokio::test]
     async fn snapshots_are_listed_newest_first_until_deleted() {
-        let store = Store::open_in_memory().await.unwrap();
+        let store = crate::store::tests::test_store().await;
         for (index, reason) in ["drill", "pre_deploy"].iter().enumerate() {
             store
                 .insert_snapshot(&SnapshotRecord {

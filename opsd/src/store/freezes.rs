@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::{parse_time, time_text, Store, StoreError};
@@ -25,7 +25,7 @@ impl Store {
     /// Freezes `scope` (or replaces the reason of its freeze).
     pub async fn set_freeze(&self, freeze: &FreezeRecord) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO freezes (scope, reason, actor, since) VALUES (?, ?, ?, ?) \
+            "INSERT INTO freezes (scope, reason, actor, since) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (scope) DO UPDATE SET reason = excluded.reason, actor = excluded.actor",
         )
         .bind(&freeze.scope)
@@ -40,7 +40,7 @@ impl Store {
     /// Lifts the freeze of `scope`; returns the freeze that was lifted.
     pub async fn clear_freeze(&self, scope: &str) -> Result<Option<FreezeRecord>, StoreError> {
         let row = sqlx::query(
-            "DELETE FROM freezes WHERE scope = ? RETURNING scope, reason, actor, since",
+            "DELETE FROM freezes WHERE scope = $1 RETURNING scope, reason, actor, since",
         )
         .bind(scope)
         .fetch_optional(self.pool())
@@ -68,7 +68,7 @@ impl Store {
     }
 }
 
-fn freeze_from_row(row: &SqliteRow) -> Result<FreezeRecord, StoreError> {
+fn freeze_from_row(row: &AnyRow) -> Result<FreezeRecord, StoreError> {
     Ok(FreezeRecord {
         scope: row.try_get("scope")?,
         reason: row.try_get("reason")?,
@@ -92,7 +92,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_service_is_covered_by_its_own_freeze_or_the_freeze_of_all() {
-        let store = Store::open_in_memory().await.unwrap();
+        let store = crate::store::tests::test_store().await;
         assert_eq!(store.freeze_covering("steno").await.unwrap(), None);
         store.set_freeze(&freeze("*", "incident 42")).await.unwrap();
         let covering = store.freeze_covering("steno").await.unwrap().unwrap();

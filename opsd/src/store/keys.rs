@@ -17,7 +17,7 @@ impl Store {
         rand::thread_rng().fill_bytes(&mut fresh);
         let fresh_hex: String = fresh.iter().map(|byte| format!("{byte:02x}")).collect();
         sqlx::query(
-            "INSERT INTO store_keys (name, key_hex, created_at) VALUES (?, ?, ?) \
+            "INSERT INTO store_keys (name, key_hex, created_at) VALUES ($1, $2, $3) \
              ON CONFLICT (name) DO NOTHING",
         )
         .bind(FINGERPRINT_KEY)
@@ -25,7 +25,7 @@ impl Store {
         .bind(time_text(Utc::now()))
         .execute(self.pool())
         .await?;
-        let row = sqlx::query("SELECT key_hex FROM store_keys WHERE name = ?")
+        let row = sqlx::query("SELECT key_hex FROM store_keys WHERE name = $1")
             .bind(FINGERPRINT_KEY)
             .fetch_one(self.pool())
             .await?;
@@ -54,7 +54,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_fingerprint_key_is_made_once_and_kept() {
-        let store = Store::open_in_memory().await.unwrap();
+        let store = crate::store::tests::test_store().await;
         let first = store.fingerprint_key().await.unwrap();
         let second = store.fingerprint_key().await.unwrap();
         assert_eq!(first, second);

@@ -2,7 +2,7 @@
 //! (`opsd maintenance stop`). Windows that ended more than a day ago are not read back.
 
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::{parse_time, time_text, Store, StoreError};
@@ -18,13 +18,13 @@ impl Store {
         sqlx::query(
             "INSERT INTO maintenance_windows \
              (message, starts_at, ends_at, actor, allows_deploys, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(&window.message)
         .bind(time_text(window.starts_at))
         .bind(window.ends_at.map(time_text))
         .bind(actor)
-        .bind(window.allows_deploys)
+        .bind(i64::from(window.allows_deploys))
         .bind(time_text(Utc::now()))
         .execute(self.pool())
         .await?;
@@ -38,7 +38,7 @@ impl Store {
     ) -> Result<Vec<MaintenanceWindow>, StoreError> {
         let rows = sqlx::query(
             "SELECT message, starts_at, ends_at, actor, allows_deploys FROM maintenance_windows \
-             WHERE ends_at IS NULL OR ends_at > ? ORDER BY starts_at, id",
+             WHERE ends_at IS NULL OR ends_at > $1 ORDER BY starts_at, id",
         )
         .bind(time_text(now))
         .fetch_all(self.pool())
@@ -50,8 +50,8 @@ impl Store {
     pub async fn stop_maintenance(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
         let now = time_text(now);
         let done = sqlx::query(
-            "UPDATE maintenance_windows SET ends_at = ? \
-             WHERE starts_at <= ? AND (ends_at IS NULL OR ends_at > ?)",
+            "UPDATE maintenance_windows SET ends_at = $1 \
+             WHERE starts_at <= $2 AND (ends_at IS NULL OR ends_at > $3)",
         )
         .bind(&now)
         .bind(&now)
@@ -62,11 +62,11 @@ impl Store {
     }
 }
 
-fn window_from_row(row: &SqliteRow) -> Result<MaintenanceWindow, StoreError> {
+fn window_from_row(row: &AnyRow) -> Result<MaintenanceWindow, StoreError> {
     let ends_at: Option<String> = row.try_get("ends_at")?;
     let actor: String = row.try_get("actor")?;
     Ok(MaintenanceWindow {
-        allows_deploys: row.try_get("allows_deploys")?,
+        allows_deploys: row.try_get::<i64, _>("allows_deploys")? != 0,
         message: row.try_get("message")?,
         starts_at: parse_time(
             &row.try_get::<String, _>("starts_at")?,
@@ -91,7 +91,7 @@ mod tests {
 
     #[tokio::test]
     async fn windows_are_kept_until_stopped_or_over() {
-        let store = Store::open_in_memory().await.unwrap();
+        let store = crate::store::tests::test_store().await;
         let now = MaintenanceWindow {
             message: "now".into(),
             starts_at: at("2026-12-03T10:00:00Z"),

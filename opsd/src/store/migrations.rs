@@ -1,9 +1,10 @@
-//! The store's versioned schema migrations, applied at open inside one `BEGIN IMMEDIATE`
-//! transaction so that two opsd processes opening the same file never apply one twice.
+//! The store's versioned schema migrations, one list per engine, applied at open inside one
+//! write transaction ([`Store::begin_write`]) so that two opsd processes opening the same store
+//! never apply one twice.
 
-use sqlx::{Row, SqliteConnection};
+use sqlx::{AnyConnection, Row};
 
-use super::{time_text, Store, StoreError};
+use super::{time_text, Backend, Store, StoreError};
 
 /// One schema version.
 #[derive(Debug)]
@@ -77,18 +78,36 @@ pub const MIGRATIONS: &[Migration] = &[
     },
 ];
 
+/// PostgreSQL's migrations. Its version 1 is the schema SQLite reaches at version 12 (with the
+/// JSON functions SQLite has built in that the statements use); later changes are appended to
+/// both lists. Append only; never edit a released one.
+pub const POSTGRES_MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "initial",
+    sql: include_str!("schema/postgres/0001_initial.sql"),
+}];
+
+/// The migrations of `backend`, oldest first.
+pub fn migrations_of(backend: Backend) -> &'static [Migration] {
+    match backend {
+        Backend::Sqlite => MIGRATIONS,
+        Backend::Postgres => POSTGRES_MIGRATIONS,
+    }
+}
+
 const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\
      version BIGINT PRIMARY KEY NOT NULL, name TEXT NOT NULL, applied_at TEXT NOT NULL)";
 
-/// Applies every pending migration, or none: the whole run is one IMMEDIATE transaction, which
+/// Applies every pending migration, or none: the whole run is one write transaction, which
 /// takes the write lock before the applied versions are read.
 pub(super) async fn migrate(store: &Store) -> Result<(), StoreError> {
-    let mut transaction = store.pool().begin_with("BEGIN IMMEDIATE").await?;
+    let mut transaction = store.begin_write().await?;
     sqlx::raw_sql(CREATE_LEDGER)
         .execute(&mut *transaction)
         .await?;
     let applied = applied_versions(&mut transaction).await?;
-    let newest_known = MIGRATIONS.last().map_or(0, |migration| migration.version);
+    let known = migrations_of(store.backend);
+    let newest_known = known.last().map_or(0, |migration| migration.version);
     if let Some(&newest_applied) = applied.last() {
         if newest_applied > newest_known {
             return Err(StoreError::SchemaTooNew {
@@ -99,7 +118,7 @@ pub(super) async fn migrate(store: &Store) -> Result<(), StoreError> {
         }
     }
     let mut applied_now = Vec::new();
-    for migration in MIGRATIONS {
+    for migration in known {
         if applied.contains(&migration.version) {
             continue;
         }
@@ -119,7 +138,7 @@ pub(super) async fn migrate(store: &Store) -> Result<(), StoreError> {
 }
 
 async fn apply_one(
-    connection: &mut SqliteConnection,
+    connection: &mut AnyConnection,
     migration: &Migration,
 ) -> Result<(), StoreError> {
     let failed = |source| StoreError::Migration {
@@ -131,7 +150,7 @@ async fn apply_one(
         .execute(&mut *connection)
         .await
         .map_err(failed)?;
-    sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)")
+    sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
         .bind(migration.version)
         .bind(migration.name)
         .bind(time_text(chrono::Utc::now()))
@@ -143,7 +162,7 @@ async fn apply_one(
 
 /// The schema versions applied, oldest first.
 pub(super) async fn applied_versions(
-    connection: &mut SqliteConnection,
+    connection: &mut AnyConnection,
 ) -> Result<Vec<i64>, StoreError> {
     let rows = sqlx::query("SELECT version FROM schema_migrations ORDER BY version")
         .fetch_all(&mut *connection)

@@ -1,6 +1,12 @@
-//! The SQLite store: everything opsd must remember across restarts (rollouts and their decisions,
-//! the timeline, the audit log, stable releases, alarm states in production, API tokens, notifications already sent, DR drills
-//! and the snapshots opsd took).
+//! The store: everything opsd must remember across restarts (rollouts and their decisions,
+//! the timeline, the audit log, stable releases, alarm states in production, API tokens,
+//! notifications already sent, DR drills and the snapshots opsd took), in a SQLite file (the
+//! embedded default) or on a PostgreSQL server (`store: postgres://...`, shared by several opsd).
+//!
+//! invariant: both engines run the same statements (`$1` placeholders, `ON CONFLICT`,
+//! `RETURNING`, `CAST`); the few that differ are chosen by [`Backend`] next to each other.
+//! invariant: writes are serialised as on SQLite: a write transaction starts with
+//! [`Store::begin_write`], which on PostgreSQL takes one transaction-level advisory lock.
 //!
 //! invariant: the store knows nothing of the rollout engine's types; the engine's state is stored
 //! as JSON text next to a few indexed columns.
@@ -17,6 +23,7 @@ mod keys;
 mod maintenance;
 mod migrations;
 mod notifications;
+mod open;
 mod progress;
 mod releases;
 mod rollouts;
@@ -27,25 +34,25 @@ mod usage;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+pub(crate) use tests::test_store;
 
-use std::path::{Path, PathBuf};
-use std::str::FromStr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::private_files::{ensure_private_dir, ensure_private_file, restrict_existing_file};
 use sqlx::error::ErrorKind;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::{Any, AnyConnection, AnyPool, Connection, Transaction};
 
 pub use alarm_states::{AlarmStateRecord, AlarmTransitionRecord, ALARM_TRANSITIONS_KEPT};
 pub use costs::CostCheckRecord;
 pub use decided::DecidedStep;
 pub use drills::{DrillRecord, SnapshotRecord};
 pub use freezes::{FreezeRecord, ALL_SERVICES};
-pub use migrations::{Migration, MIGRATIONS};
+pub use migrations::{Migration, MIGRATIONS, POSTGRES_MIGRATIONS};
+pub use open::{redacted_url, StoreLocation};
 pub use progress::{ProgressSaved, ProgressState, RolloutProgress};
 pub use releases::{ReleaseRecord, StableRelease};
 pub use rollouts::{DecisionRecord, NewDecision, NewRollout, RolloutRecord};
@@ -60,15 +67,6 @@ pub use usage::{UsageCounts, UsageRow};
 
 /// How long a statement waits for another connection or process to release the write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Connections kept to a store file. SQLite serialises writers anyway; a few connections let
-/// reads proceed while a write is under way (WAL).
-const FILE_POOL_CONNECTIONS: u32 = 4;
-/// Pages the write-ahead log may grow to before a commit copies it into the database file
-/// itself (SQLite's default is 1,000, about 4 MB): `opsd up` checkpoints every second in the
-/// background ([`Store::checkpoint`]), off the reconciler's path, and this bound applies only
-/// when that falls behind.
-const WAL_AUTOCHECKPOINT_PAGES: u32 = 10_000;
 
 /// What went wrong in the store. Each message says what to do about it.
 #[derive(Debug, thiserror::Error)]
@@ -92,11 +90,11 @@ pub enum StoreError {
         source: std::io::Error,
     },
     #[error(
-        "cannot open the store {}: {source}; check the path, its permissions and free disk space",
-        path.display()
+        "cannot open the store {location}: {source}; check the path or URL, the permissions, \
+         and that the disk has room or the server is up"
     )]
     Open {
-        path: PathBuf,
+        location: String,
         #[source]
         source: sqlx::Error,
     },
@@ -187,112 +185,23 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
+/// The database engine a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
 /// opsd's store. Cheap to clone: clones share one connection pool.
 #[derive(Debug, Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: AnyPool,
+    backend: Backend,
+    /// Where the store is, for messages: a file path, `:memory:`, or a URL without its password.
     location: String,
 }
 
 impl Store {
-    /// Opens (creating it and its directory when missing) the store file at `path`, in WAL mode
-    /// with foreign keys on, and applies pending migrations. A store written by a newer opsd is
-    /// refused with [`StoreError::SchemaTooNew`].
-    pub async fn open(path: &Path) -> Result<Store, StoreError> {
-        if let Some(directory) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            if !directory.exists() {
-                ensure_private_dir(directory).map_err(|source| StoreError::CreateDirectory {
-                    path: directory.to_path_buf(),
-                    source,
-                })?;
-            }
-        }
-        // The store holds token hashes, the fingerprint key and release environments: 0600,
-        // and SQLite gives its -wal and -shm files the database file's mode.
-        ensure_private_file(path).map_err(|source| StoreError::MakePrivate {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        for suffix in ["-wal", "-shm"] {
-            let mut companion = path.as_os_str().to_owned();
-            companion.push(suffix);
-            restrict_existing_file(Path::new(&companion)).map_err(|source| {
-                StoreError::MakePrivate {
-                    path: PathBuf::from(&companion),
-                    source,
-                }
-            })?;
-        }
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(BUSY_TIMEOUT)
-            .foreign_keys(true)
-            .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES.to_string());
-        // Switching a new file to WAL takes a lock that SQLite reports as busy at once, without
-        // waiting out `busy_timeout`, when another process opens the same new file at that
-        // moment; such an open is tried again until `BUSY_TIMEOUT` has passed.
-        let started = std::time::Instant::now();
-        let pool = loop {
-            match SqlitePoolOptions::new()
-                .max_connections(FILE_POOL_CONNECTIONS)
-                .connect_with(options.clone())
-                .await
-            {
-                Ok(pool) => break pool,
-                Err(source) if is_busy(&source) && started.elapsed() < BUSY_TIMEOUT => {
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-                Err(source) => {
-                    return Err(StoreError::Open {
-                        path: path.to_path_buf(),
-                        source,
-                    })
-                }
-            }
-        };
-        let store = Store {
-            pool,
-            location: path.display().to_string(),
-        };
-        migrations::migrate(&store).await?;
-        tracing::info!(path = %path.display(), "store opened");
-        Ok(store)
-    }
-
-    /// A fresh store in memory, for tests. It lives as long as the returned handle's clones.
-    pub async fn open_in_memory() -> Result<Store, StoreError> {
-        let memory = PathBuf::from(":memory:");
-        let options = SqliteConnectOptions::from_str("sqlite::memory:")
-            .map_err(|source| StoreError::Open {
-                path: memory.clone(),
-                source,
-            })?
-            .busy_timeout(BUSY_TIMEOUT)
-            .foreign_keys(true);
-        // One connection that never expires: each SQLite connection to `:memory:` is its own
-        // database.
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(options)
-            .await
-            .map_err(|source| StoreError::Open {
-                path: memory,
-                source,
-            })?;
-        let store = Store {
-            pool,
-            location: ":memory:".to_string(),
-        };
-        migrations::migrate(&store).await?;
-        Ok(store)
-    }
-
     /// The newest schema version applied to this store.
     pub async fn schema_version(&self) -> Result<i64, StoreError> {
         let mut connection = self.pool.acquire().await?;
@@ -304,7 +213,7 @@ impl Store {
     /// needs it, without waiting for readers or writers (a passive checkpoint); nothing to do
     /// for a store in memory.
     pub async fn checkpoint(&self) -> Result<(), StoreError> {
-        if self.location != ":memory:" {
+        if self.backend == Backend::Sqlite && self.location != ":memory:" {
             sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
                 .execute(self.pool())
                 .await?;
@@ -317,9 +226,60 @@ impl Store {
         self.pool.close().await;
     }
 
-    fn pool(&self) -> &SqlitePool {
+    /// The engine this store runs on.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Where the store is: a file path, `:memory:`, or a URL without its password.
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    fn pool(&self) -> &AnyPool {
         &self.pool
     }
+
+    /// A transaction that writes: it holds the store's write lock from its first statement, so
+    /// what it reads stays true until it commits (SQLite's `BEGIN IMMEDIATE`; on PostgreSQL one
+    /// transaction-level advisory lock that every writer takes).
+    async fn begin_write(&self) -> Result<Transaction<'static, Any>, StoreError> {
+        match self.backend {
+            Backend::Sqlite => Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?),
+            Backend::Postgres => {
+                let mut transaction = self.pool.begin().await?;
+                take_write_lock(&mut transaction).await?;
+                Ok(transaction)
+            }
+        }
+    }
+}
+
+/// [`Store::begin_write`] on a connection of the pool that the caller holds.
+async fn begin_write_on(
+    connection: &mut AnyConnection,
+    backend: Backend,
+) -> Result<Transaction<'_, Any>, StoreError> {
+    match backend {
+        Backend::Sqlite => Ok(connection.begin_with("BEGIN IMMEDIATE").await?),
+        Backend::Postgres => {
+            let mut transaction = connection.begin().await?;
+            take_write_lock(&mut transaction).await?;
+            Ok(transaction)
+        }
+    }
+}
+
+/// The PostgreSQL advisory lock every writing transaction holds until it ends (an arbitrary
+/// constant: "opsd" in ASCII).
+const WRITE_LOCK_KEY: i64 = 0x6f70_7364;
+
+async fn take_write_lock(connection: &mut AnyConnection) -> Result<(), StoreError> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(WRITE_LOCK_KEY)
+        .execute(&mut *connection)
+        .await?;
+    Ok(())
 }
 
 /// A time as stored: RFC 3339 UTC with milliseconds.
@@ -380,13 +340,17 @@ fn violation(error: &sqlx::Error) -> Option<ErrorKind> {
 
 /// SQLite's primary result code for "database is busy" (extended codes share the low byte).
 const SQLITE_BUSY: i64 = 5;
+/// PostgreSQL's "lock not available" (a `lock_timeout` passed).
+const POSTGRES_LOCK_NOT_AVAILABLE: &str = "55P03";
 
 fn is_busy(error: &sqlx::Error) -> bool {
     match error {
-        sqlx::Error::Database(database_error) => database_error
-            .code()
-            .and_then(|code| code.parse::<i64>().ok())
-            .is_some_and(|code| code & 0xff == SQLITE_BUSY),
+        sqlx::Error::Database(database_error) => database_error.code().is_some_and(|code| {
+            code == POSTGRES_LOCK_NOT_AVAILABLE
+                || code
+                    .parse::<i64>()
+                    .is_ok_and(|code| code & 0xff == SQLITE_BUSY)
+        }),
         _ => false,
     }
 }

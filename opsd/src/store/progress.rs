@@ -5,9 +5,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use sqlx::{Connection, Row, SqliteConnection};
+use sqlx::{AnyConnection, Row};
 
-use super::{require_json, time_text, SampleRelease, Store, StoreError};
+use super::{begin_write_on, require_json, time_text, Backend, SampleRelease, Store, StoreError};
 use crate::core::traffic::SecondSample;
 
 /// What one rollout's tick changed without deciding anything.
@@ -43,17 +43,45 @@ pub struct ProgressSaved {
 /// a state is kilobytes of JSON, which a JSON array of states would escape, parse and unescape
 /// again.
 const UPDATE_STATE: &str = "\
-UPDATE rollouts SET phase = ?1, state_json = ?2, revision = revision + 1, updated_at = ?3
-WHERE id = ?4 AND revision = ?5 AND finished_at IS NULL
+UPDATE rollouts SET phase = $1, state_json = $2, revision = revision + 1, updated_at = $3
+WHERE id = $4 AND revision = $5 AND finished_at IS NULL
 RETURNING revision";
 
-/// Every second of every rollout's traffic in one statement: `?1` is a JSON array of
-/// `{rollout_id, release, second, sample}` objects whose rollouts exist.
-const INSERT_SAMPLES: &str = "\
-INSERT OR REPLACE INTO rollout_samples (rollout_id, release, second, sample_json)
+/// Every second of every rollout's traffic in one statement: `$1` is a JSON array of
+/// `{rollout_id, release, second, sample}` objects whose rollouts exist. A JSON array is read
+/// as rows by `json_each` on SQLite and `jsonb_array_elements` on PostgreSQL.
+fn insert_samples(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => {
+            "\
+INSERT INTO rollout_samples (rollout_id, release, second, sample_json)
 SELECT value ->> 'rollout_id', value ->> 'release', value ->> 'second', value ->> 'sample'
-FROM json_each(?1) AS sample
-WHERE EXISTS (SELECT 1 FROM rollouts WHERE rollouts.id = sample.value ->> 'rollout_id')";
+FROM json_each($1) AS sample
+WHERE EXISTS (SELECT 1 FROM rollouts WHERE rollouts.id = sample.value ->> 'rollout_id')
+ON CONFLICT (rollout_id, release, second) DO UPDATE SET sample_json = excluded.sample_json"
+        }
+        Backend::Postgres => {
+            "\
+INSERT INTO rollout_samples (rollout_id, release, second, sample_json)
+SELECT value ->> 'rollout_id', value ->> 'release', CAST(value ->> 'second' AS BIGINT),
+       value ->> 'sample'
+FROM jsonb_array_elements(CAST($1 AS JSONB)) AS sample (value)
+WHERE EXISTS (SELECT 1 FROM rollouts WHERE rollouts.id = sample.value ->> 'rollout_id')
+ON CONFLICT (rollout_id, release, second) DO UPDATE SET sample_json = excluded.sample_json"
+        }
+    }
+}
+
+/// Which of the ids in `$1`, a JSON array of text, name a stored rollout.
+fn known_rollouts(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => "SELECT id FROM rollouts WHERE id IN (SELECT value FROM json_each($1))",
+        Backend::Postgres => {
+            "SELECT id FROM rollouts \
+             WHERE id IN (SELECT jsonb_array_elements_text(CAST($1 AS JSONB)))"
+        }
+    }
+}
 
 /// States or seconds per statement: few statements per tick, and each one's JSON text small
 /// (a few hundred kilobytes), so a tick of a thousand rollouts does not hold megabytes at once.
@@ -104,17 +132,23 @@ impl Store {
         // Progress may be lost to a crash of the machine (a restart bakes the step again; no
         // decision rests on it), so its commit does not wait for the disk: on a file store in
         // WAL mode, `synchronous = NORMAL` keeps the store consistent and leaves the sync to the
-        // next decision's commit or checkpoint. The connection goes back to the pool only once
-        // it syncs every commit again.
+        // next decision's commit or checkpoint (the connection goes back to the pool only once
+        // it syncs every commit again); on PostgreSQL, `synchronous_commit = off` for this
+        // transaction alone.
+        let backend = self.backend;
         let mut connection = self.pool().acquire().await?;
-        sqlx::query("PRAGMA synchronous = NORMAL")
-            .execute(&mut *connection)
-            .await?;
-        let saved = save_progress_on(&mut connection, progress, states, samples, refused).await;
-        if sqlx::query("PRAGMA synchronous = FULL")
-            .execute(&mut *connection)
-            .await
-            .is_err()
+        if backend == Backend::Sqlite {
+            sqlx::query("PRAGMA synchronous = NORMAL")
+                .execute(&mut *connection)
+                .await?;
+        }
+        let saved =
+            save_progress_on(&mut connection, backend, progress, states, samples, refused).await;
+        if backend == Backend::Sqlite
+            && sqlx::query("PRAGMA synchronous = FULL")
+                .execute(&mut *connection)
+                .await
+                .is_err()
         {
             connection.close_on_drop();
         }
@@ -124,13 +158,19 @@ impl Store {
 
 /// [`Store::save_progress`]'s transaction on `connection`, its states and samples checked.
 async fn save_progress_on(
-    connection: &mut SqliteConnection,
+    connection: &mut AnyConnection,
+    backend: Backend,
     progress: &[RolloutProgress],
     states: Vec<(&str, &ProgressState)>,
     samples: Vec<serde_json::Value>,
     mut refused: HashMap<&str, StoreError>,
 ) -> Result<Vec<ProgressSaved>, StoreError> {
-    let mut transaction = connection.begin_with("BEGIN IMMEDIATE").await?;
+    let mut transaction = begin_write_on(connection, backend).await?;
+    if backend == Backend::Postgres {
+        sqlx::query("SET LOCAL synchronous_commit = off")
+            .execute(&mut *transaction)
+            .await?;
+    }
     let mut revisions: HashMap<String, i64> = HashMap::new();
     let updated_at = time_text(chrono::Utc::now());
     for (id, state) in states {
@@ -147,7 +187,7 @@ async fn save_progress_on(
         }
     }
     for chunk in samples.chunks(ENTRIES_PER_STATEMENT) {
-        sqlx::query(INSERT_SAMPLES)
+        sqlx::query(insert_samples(backend))
             .bind(serde_json::to_string(chunk).unwrap_or_default())
             .execute(&mut *transaction)
             .await?;
@@ -156,13 +196,12 @@ async fn save_progress_on(
         .iter()
         .map(|rollout| rollout.rollout_id.as_str())
         .collect();
-    let known: HashSet<String> =
-        sqlx::query_scalar("SELECT id FROM rollouts WHERE id IN (SELECT value FROM json_each(?1))")
-            .bind(serde_json::to_string(&ids).unwrap_or_default())
-            .fetch_all(&mut *transaction)
-            .await?
-            .into_iter()
-            .collect();
+    let known: HashSet<String> = sqlx::query_scalar(known_rollouts(backend))
+        .bind(serde_json::to_string(&ids).unwrap_or_default())
+        .fetch_all(&mut *transaction)
+        .await?
+        .into_iter()
+        .collect();
     let mut saved = Vec::with_capacity(progress.len());
     for rollout in progress {
         let id = rollout.rollout_id.as_str();
@@ -191,11 +230,11 @@ async fn save_progress_on(
 
 /// Why the state of `rollout_id` at `expected_revision` was not stored.
 pub(super) async fn why_refused(
-    connection: &mut SqliteConnection,
+    connection: &mut AnyConnection,
     rollout_id: &str,
     expected_revision: i64,
 ) -> Result<StoreError, StoreError> {
-    let current = sqlx::query("SELECT revision, outcome FROM rollouts WHERE id = ?")
+    let current = sqlx::query("SELECT revision, outcome FROM rollouts WHERE id = $1")
         .bind(rollout_id)
         .fetch_optional(&mut *connection)
         .await?;
@@ -249,7 +288,7 @@ mod tests {
 
     #[tokio::test]
     async fn each_rollout_is_stored_at_its_revision_and_a_stale_one_is_refused_alone() {
-        let store = Store::open_in_memory().await.unwrap();
+        let store = crate::store::tests::test_store().await;
         for (id, service) in [("r1", "a"), ("r2", "b")] {
             store
                 .insert_rollout(new_rollout(id, service, 0))
@@ -278,7 +317,7 @@ mod tests {
 
     #[tokio::test]
     async fn samples_of_an_unknown_rollout_are_refused_without_failing_the_others() {
-        let store = Store::open_in_memory().await.unwrap();
+        let store = crate::store::tests::test_store().await;
         store
             .insert_rollout(new_rollout("r1", "a", 0))
             .await

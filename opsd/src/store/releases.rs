@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::{parse_json, parse_time, time_text, Store, StoreError};
@@ -38,10 +38,10 @@ impl Store {
         release: &serde_json::Value,
         promoted_at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let mut transaction = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let mut transaction = self.begin_write().await?;
         let current = sqlx::query(
             "SELECT service, version, release_json, updated_at FROM stable_releases \
-             WHERE service = ?",
+             WHERE service = $1",
         )
         .bind(service)
         .fetch_optional(&mut *transaction)
@@ -59,7 +59,7 @@ impl Store {
         let at = time_text(promoted_at);
         sqlx::query(
             "INSERT INTO stable_releases (service, version, release_json, updated_at) \
-             VALUES (?1, ?2, ?3, ?4) ON CONFLICT (service) DO UPDATE SET \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (service) DO UPDATE SET \
              version = excluded.version, release_json = excluded.release_json, \
              updated_at = excluded.updated_at",
         )
@@ -71,7 +71,7 @@ impl Store {
         .await?;
         sqlx::query(
             "INSERT INTO releases (service, version, release_json, promoted_at) \
-             VALUES (?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4)",
         )
         .bind(service)
         .bind(version)
@@ -93,7 +93,7 @@ impl Store {
     pub async fn stable_release(&self, service: &str) -> Result<Option<StableRelease>, StoreError> {
         let row = sqlx::query(
             "SELECT service, version, release_json, updated_at FROM stable_releases \
-             WHERE service = ?",
+             WHERE service = $1",
         )
         .bind(service)
         .fetch_optional(self.pool())
@@ -105,7 +105,7 @@ impl Store {
     pub async fn release_history(&self, service: &str) -> Result<Vec<ReleaseRecord>, StoreError> {
         let rows = sqlx::query(
             "SELECT service, version, release_json, promoted_at FROM releases \
-             WHERE service = ? ORDER BY id DESC",
+             WHERE service = $1 ORDER BY id DESC",
         )
         .bind(service)
         .fetch_all(self.pool())
@@ -114,7 +114,7 @@ impl Store {
     }
 }
 
-fn stable_from_row(row: &SqliteRow) -> Result<StableRelease, StoreError> {
+fn stable_from_row(row: &AnyRow) -> Result<StableRelease, StoreError> {
     Ok(StableRelease {
         service: row.try_get("service")?,
         version: row.try_get("version")?,
@@ -129,7 +129,7 @@ fn stable_from_row(row: &SqliteRow) -> Result<StableRelease, StoreError> {
     })
 }
 
-fn release_from_row(row: &SqliteRow) -> Result<ReleaseRecord, StoreError> {
+fn release_from_row(row: &AnyRow) -> Result<ReleaseRecord, StoreError> {
     Ok(ReleaseRecord {
         service: row.try_get("service")?,
         version: row.try_get("version")?,

@@ -3,9 +3,9 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use sqlx::any::AnyRow;
 use sqlx::error::ErrorKind;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection};
+use sqlx::{AnyConnection, Row};
 
 use super::{
     narrow, parse_json, parse_optional_time, parse_time, require_json, time_text, violation, Store,
@@ -16,21 +16,21 @@ use super::{
 /// it finished, if it is at the revision it was read at (`?6` the id, `?7` the revision);
 /// returns the new revision, or no row when the rollout moved on, finished or is unknown.
 pub(super) const UPDATE_ROLLOUT: &str = "\
-UPDATE rollouts SET phase = ?1, state_json = ?2, revision = revision + 1, updated_at = ?3,
-       finished_at = ?4, outcome = ?5
-WHERE id = ?6 AND revision = ?7 AND finished_at IS NULL
+UPDATE rollouts SET phase = $1, state_json = $2, revision = revision + 1, updated_at = $3,
+       finished_at = $4, outcome = $5
+WHERE id = $6 AND revision = $7 AND finished_at IS NULL
 RETURNING revision";
 
 /// Appends a decision, numbered after the rollout's last one, on `connection` (a transaction
 /// of [`Store::save_decided_steps`] or a connection of its own).
 pub(super) async fn insert_decision(
-    connection: &mut SqliteConnection,
+    connection: &mut AnyConnection,
     decision: &NewDecision,
 ) -> Result<i64, StoreError> {
     let appended = sqlx::query(
         "INSERT INTO decisions (rollout_id, seq, at, step_index, verdict, summary, evidence_json) \
-         SELECT ?1, COALESCE(MAX(seq), 0) + 1, ?2, ?3, ?4, ?5, ?6 FROM decisions \
-         WHERE rollout_id = ?1 RETURNING seq",
+         SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3, $4, $5, $6 FROM decisions \
+         WHERE rollout_id = $1 RETURNING seq",
     )
     .bind(&decision.rollout_id)
     .bind(time_text(decision.at))
@@ -123,12 +123,17 @@ impl Store {
     pub async fn insert_rollout(&self, rollout: NewRollout) -> Result<(), StoreError> {
         require_json(&rollout.state_json, "rollout state")?;
         let created_at = time_text(rollout.created_at);
-        // IMMEDIATE: the write lock is held from the start, so when the index refuses the row,
-        // the rollout that holds the service is still there to be named.
-        let mut transaction = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        // The write lock is held from the start, so when the index refuses the row, the rollout
+        // that holds the service is still there to be named. The insert runs in a savepoint:
+        // PostgreSQL reads nothing more in a transaction whose statement failed until it rolls
+        // back to before that statement.
+        let mut transaction = self.begin_write().await?;
+        sqlx::query("SAVEPOINT insert_rollout")
+            .execute(&mut *transaction)
+            .await?;
         let inserted = sqlx::query(
             "INSERT INTO rollouts (id, service, stable_version, canary_version, plan_name, phase, \
-             state_json, revision, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
+             state_json, revision, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $9)",
         )
         .bind(&rollout.id)
         .bind(&rollout.service)
@@ -153,6 +158,9 @@ impl Store {
                 Ok(())
             }
             Err(error) if violation(&error) == Some(ErrorKind::UniqueViolation) => {
+                sqlx::query("ROLLBACK TO SAVEPOINT insert_rollout")
+                    .execute(&mut *transaction)
+                    .await?;
                 Err(explain_refused_insert(&mut transaction, &rollout, error).await)
             }
             Err(error) => Err(error.into()),
@@ -220,8 +228,8 @@ impl Store {
     ) -> Result<i64, StoreError> {
         require_json(state_json, "rollout state")?;
         let updated = sqlx::query(
-            "UPDATE rollouts SET state_json = ?, revision = revision + 1, updated_at = ? \
-             WHERE id = ? AND revision = ? AND finished_at IS NOT NULL RETURNING revision",
+            "UPDATE rollouts SET state_json = $1, revision = revision + 1, updated_at = $2 \
+             WHERE id = $3 AND revision = $4 AND finished_at IS NOT NULL RETURNING revision",
         )
         .bind(state_json)
         .bind(time_text(Utc::now()))
@@ -246,7 +254,7 @@ impl Store {
 
     /// One rollout by id.
     pub async fn get_rollout(&self, rollout_id: &str) -> Result<Option<RolloutRecord>, StoreError> {
-        let query = format!("SELECT {ROLLOUT_COLUMNS} FROM rollouts WHERE id = ?");
+        let query = format!("SELECT {ROLLOUT_COLUMNS} FROM rollouts WHERE id = $1");
         let row = sqlx::query(&query)
             .bind(rollout_id)
             .fetch_optional(self.pool())
@@ -257,7 +265,7 @@ impl Store {
     /// The service's unfinished rollout, if any.
     pub async fn active_rollout(&self, service: &str) -> Result<Option<RolloutRecord>, StoreError> {
         let query = format!(
-            "SELECT {ROLLOUT_COLUMNS} FROM rollouts WHERE service = ? AND finished_at IS NULL"
+            "SELECT {ROLLOUT_COLUMNS} FROM rollouts WHERE service = $1 AND finished_at IS NULL"
         );
         let row = sqlx::query(&query)
             .bind(service)
@@ -283,8 +291,8 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<RolloutRecord>, StoreError> {
         let query = format!(
-            "SELECT {ROLLOUT_COLUMNS} FROM rollouts WHERE (?1 IS NULL OR service = ?1) \
-             ORDER BY created_at DESC, rowid DESC LIMIT ?2"
+            "SELECT {ROLLOUT_COLUMNS} FROM rollouts WHERE ($1 IS NULL OR service = $1) \
+             ORDER BY created_at DESC, rowid DESC LIMIT $2"
         );
         let rows = sqlx::query(&query)
             .bind(service)
@@ -302,7 +310,7 @@ impl Store {
         version: &str,
     ) -> Result<Option<RolloutRecord>, StoreError> {
         let query = format!(
-            "SELECT {ROLLOUT_COLUMNS} FROM rollouts WHERE service = ?1 AND canary_version = ?2 \
+            "SELECT {ROLLOUT_COLUMNS} FROM rollouts WHERE service = $1 AND canary_version = $2 \
              AND phase = 'rolled_back' ORDER BY created_at DESC, rowid DESC LIMIT 1"
         );
         let row = sqlx::query(&query)
@@ -327,7 +335,7 @@ impl Store {
     ) -> Result<Vec<DecisionRecord>, StoreError> {
         let rows = sqlx::query(
             "SELECT rollout_id, seq, at, step_index, verdict, summary, evidence_json \
-             FROM decisions WHERE rollout_id = ? ORDER BY seq",
+             FROM decisions WHERE rollout_id = $1 ORDER BY seq",
         )
         .bind(rollout_id)
         .fetch_all(self.pool())
@@ -337,13 +345,13 @@ impl Store {
 }
 
 /// Names what the unique constraints refused: a reused id, or the service's active rollout.
-/// Runs inside the refused insert's IMMEDIATE transaction, so nothing changed in between.
+/// Runs inside the refused insert's write transaction, so nothing changed in between.
 async fn explain_refused_insert(
-    connection: &mut SqliteConnection,
+    connection: &mut AnyConnection,
     rollout: &NewRollout,
     refused: sqlx::Error,
 ) -> StoreError {
-    let same_id = sqlx::query("SELECT 1 FROM rollouts WHERE id = ?")
+    let same_id = sqlx::query("SELECT 1 FROM rollouts WHERE id = $1")
         .bind(&rollout.id)
         .fetch_optional(&mut *connection)
         .await;
@@ -356,7 +364,7 @@ async fn explain_refused_insert(
         Ok(None) => {}
         Err(error) => return error.into(),
     }
-    let active = sqlx::query("SELECT id FROM rollouts WHERE service = ? AND finished_at IS NULL")
+    let active = sqlx::query("SELECT id FROM rollouts WHERE service = $1 AND finished_at IS NULL")
         .bind(&rollout.service)
         .fetch_optional(&mut *connection)
         .await;
@@ -381,7 +389,7 @@ async fn explain_refused_insert(
     }
 }
 
-fn rollout_from_row(row: &SqliteRow) -> Result<RolloutRecord, StoreError> {
+fn rollout_from_row(row: &AnyRow) -> Result<RolloutRecord, StoreError> {
     Ok(RolloutRecord {
         id: row.try_get("id")?,
         service: row.try_get("service")?,
@@ -404,7 +412,7 @@ fn rollout_from_row(row: &SqliteRow) -> Result<RolloutRecord, StoreError> {
     })
 }
 
-fn decision_from_row(row: &SqliteRow) -> Result<DecisionRecord, StoreError> {
+fn decision_from_row(row: &AnyRow) -> Result<DecisionRecord, StoreError> {
     Ok(DecisionRecord {
         rollout_id: row.try_get("rollout_id")?,
         seq: row.try_get("seq")?,

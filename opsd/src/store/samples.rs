@@ -4,7 +4,7 @@
 //! longer ago than `sample_retention` are deleted (`prune_rollout_samples`).
 
 use chrono::{DateTime, Utc};
-use sqlx::{Row, SqliteConnection};
+use sqlx::{AnyConnection, Row};
 
 use super::{parse_json, time_text, Store, StoreError};
 use crate::core::traffic::{SecondSample, TrafficSample};
@@ -52,7 +52,7 @@ impl Store {
     /// Every stored second of `rollout_id`, oldest first.
     pub async fn rollout_samples(&self, rollout_id: &str) -> Result<RolloutSamples, StoreError> {
         let rows = sqlx::query(
-            "SELECT release, second, sample_json FROM rollout_samples WHERE rollout_id = ? \
+            "SELECT release, second, sample_json FROM rollout_samples WHERE rollout_id = $1 \
              ORDER BY release, second",
         )
         .bind(rollout_id)
@@ -101,17 +101,17 @@ impl Store {
         max_rollouts: u32,
     ) -> Result<SamplesPruned, StoreError> {
         let ids: Vec<String> = sqlx::query_scalar(
-            "SELECT id FROM rollouts WHERE finished_at IS NOT NULL AND finished_at < ? \
+            "SELECT id FROM rollouts WHERE finished_at IS NOT NULL AND finished_at < $1 \
              AND EXISTS (SELECT 1 FROM rollout_samples WHERE rollout_id = rollouts.id) \
-             ORDER BY finished_at, id LIMIT ?",
+             ORDER BY finished_at, id LIMIT $2",
         )
         .bind(time_text(finished_before))
-        .bind(max_rollouts)
+        .bind(i64::from(max_rollouts))
         .fetch_all(self.pool())
         .await?;
         let mut pruned = SamplesPruned::default();
         for id in ids {
-            let deleted = sqlx::query("DELETE FROM rollout_samples WHERE rollout_id = ?")
+            let deleted = sqlx::query("DELETE FROM rollout_samples WHERE rollout_id = $1")
                 .bind(&id)
                 .execute(self.pool())
                 .await?;
@@ -125,7 +125,7 @@ impl Store {
 /// Writes `samples` of one release of `rollout_id` on `connection` (inside the caller's
 /// transaction), replacing seconds already stored.
 async fn insert_samples(
-    connection: &mut SqliteConnection,
+    connection: &mut AnyConnection,
     rollout_id: &str,
     release: SampleRelease,
     samples: &[SecondSample],
@@ -136,8 +136,9 @@ async fn insert_samples(
             detail: error.to_string(),
         })?;
         sqlx::query(
-            "INSERT OR REPLACE INTO rollout_samples (rollout_id, release, second, sample_json) \
-             VALUES (?, ?, ?, ?)",
+            "INSERT INTO rollout_samples (rollout_id, release, second, sample_json) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (rollout_id, release, second) \
+             DO UPDATE SET sample_json = excluded.sample_json",
         )
         .bind(rollout_id)
         .bind(release.as_str())
@@ -164,7 +165,7 @@ mod tests {
 
     #[tokio::test]
     async fn samples_are_kept_per_release_and_a_second_written_again_is_replaced() {
-        let store = Store::open_in_memory().await.unwrap();
+        let store = crate::store::tests::test_store().await;
         store
             .insert_rollout(new_rollout("r1", "steno", 0))
             .await
@@ -196,7 +197,7 @@ mod tests {
 
     #[tokio::test]
     async fn pruning_deletes_only_samples_of_rollouts_finished_before_the_cutoff() {
-        let store = Store::open_in_memory().await.unwrap();
+        let store = crate::store::tests::test_store().await;
         for (id, created) in [("old", 0), ("recent", 1_000), ("running", 0)] {
             store
                 .insert_rollout(new_rollout(id, id, created))
@@ -250,7 +251,7 @@ mod tests {
 
     #[tokio::test]
     async fn samples_of_an_unknown_rollout_are_refused() {
-        let store = Store::open_in_memory().await.unwrap();
+        let store = crate::store::tests::test_store().await;
         assert!(store
             .record_rollout_samples("missing", SampleRelease::Canary, &[second(1, 1, 0)])
             .await

@@ -47,6 +47,40 @@ fn audit_entry(second: i64, action: &str) -> NewAuditEntry {
     }
 }
 
+/// Names the engine the engine-independent store tests run on: `postgres` for a fresh schema on
+/// the PostgreSQL server `STENO_TEST_POSTGRES_URL` names; SQLite in memory otherwise.
+const TEST_STORE_VARIABLE: &str = "OPSD_TEST_STORE";
+
+/// A fresh, empty store for a test, on the engine [`TEST_STORE_VARIABLE`] names.
+pub(crate) async fn test_store() -> Store {
+    match std::env::var(TEST_STORE_VARIABLE).as_deref() {
+        Ok("postgres") => postgres_test_store().await,
+        Ok("sqlite") | Err(_) => Store::open_in_memory().await.expect("a store in memory"),
+        Ok(other) => panic!("{TEST_STORE_VARIABLE} is {other:?}: use postgres or sqlite"),
+    }
+}
+
+/// A store in a new schema of its own on the suite's PostgreSQL server.
+async fn postgres_test_store() -> Store {
+    use sqlx::Connection;
+    let url = std::env::var("STENO_TEST_POSTGRES_URL").expect(
+        "OPSD_TEST_STORE=postgres needs STENO_TEST_POSTGRES_URL to name a PostgreSQL server \
+         (scripts/test.sh starts one)",
+    );
+    let schema = format!("opsd_test_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = sqlx::PgConnection::connect(&url)
+        .await
+        .expect("the test PostgreSQL server answers");
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&mut admin)
+        .await
+        .expect("a schema for the test");
+    let separator = if url.contains('?') { '&' } else { '?' };
+    Store::open_postgres(&format!("{url}{separator}options[search_path]={schema}"))
+        .await
+        .expect("the store opens on PostgreSQL")
+}
+
 fn hash_of(fill: char) -> String {
     std::iter::repeat_n(fill, 64).collect()
 }
@@ -87,7 +121,7 @@ async fn open_creates_the_file_and_its_directory_in_wal_mode() {
 
 #[tokio::test]
 async fn rollouts_are_inserted_read_listed_updated_and_finished() {
-    let store = Store::open_in_memory().await.unwrap();
+    let store = test_store().await;
     store
         .insert_rollout(new_rollout("r1", "steno", 0))
         .await
@@ -166,7 +200,7 @@ async fn rollouts_are_inserted_read_listed_updated_and_finished() {
 
 #[tokio::test]
 async fn a_service_has_at_most_one_unfinished_rollout() {
-    let store = Store::open_in_memory().await.unwrap();
+    let store = test_store().await;
     store
         .insert_rollout(new_rollout("first", "steno", 0))
         .await
@@ -251,7 +285,7 @@ async fn concurrent_inserts_for_one_service_let_exactly_one_win() {
 
 #[tokio::test]
 async fn an_update_from_a_stale_revision_is_a_conflict() {
-    let store = Store::open_in_memory().await.unwrap();
+    let store = test_store().await;
     store
         .insert_rollout(new_rollout("r1", "steno", 0))
         .await
@@ -305,7 +339,7 @@ async fn an_update_from_a_stale_revision_is_a_conflict() {
 
 #[tokio::test]
 async fn rollout_state_must_be_json() {
-    let store = Store::open_in_memory().await.unwrap();
+    let store = test_store().await;
     let mut rollout = new_rollout("r1", "steno", 0);
     rollout.state_json = "{not json".to_string();
     let refused = store.insert_rollout(rollout).await.unwrap_err();
@@ -380,7 +414,7 @@ async fn decisions_are_numbered_per_rollout() {
 
 #[tokio::test]
 async fn events_are_listed_newest_first_by_service_and_time() {
-    let store = Store::open_in_memory().await.unwrap();
+    let store = test_store().await;
     store
         .insert_rollout(new_rollout("r1", "steno", 0))
         .await
@@ -463,7 +497,7 @@ async fn events_are_listed_newest_first_by_service_and_time() {
 
 #[tokio::test]
 async fn the_timeline_merges_drills_snapshots_cost_checks_and_for_operators_the_audit_log() {
-    let store = Store::open_in_memory().await.unwrap();
+    let store = test_store().await;
     store
         .insert_rollout(new_rollout("r1", "steno", 0))
         .await
@@ -605,7 +639,7 @@ async fn the_timeline_merges_drills_snapshots_cost_checks_and_for_operators_the_
 
 #[tokio::test]
 async fn the_audit_log_is_appended_and_listed_newest_first() {
-    let store = Store::open_in_memory().await.unwrap();
+    let store = test_store().await;
     let first = store.append_audit(&audit_entry(0, "deploy")).await.unwrap();
     let mut no_reason = audit_entry(1, "pause");
     no_reason.reason = None;
@@ -628,7 +662,7 @@ async fn the_audit_log_is_appended_and_listed_newest_first() {
 
 #[tokio::test]
 async fn the_database_refuses_to_update_or_delete_audit_entries() {
-    let store = Store::open_in_memory().await.unwrap();
+    let store = test_store().await;
     store.append_audit(&audit_entry(0, "deploy")).await.unwrap();
 
     let update = sqlx::query("UPDATE audit_log SET actor = 'mallory'")
@@ -655,7 +689,7 @@ async fn the_database_refuses_to_update_or_delete_audit_entries() {
 
 #[tokio::test]
 async fn stable_releases_keep_a_history_for_rollback() {
-    let store = Store::open_in_memory().await.unwrap();
+    let store = test_store().await;
     assert!(store.stable_release("steno").await.unwrap().is_none());
     assert!(store.release_history("steno").await.unwrap().is_empty());
 
@@ -707,7 +741,7 @@ async fn stable_releases_keep_a_history_for_rollback() {
 
 #[tokio::test]
 async fn api_tokens_are_found_by_hash() {
-    let store = Store::open_in_memory().await.unwrap();
+    let store = test_store().await;
     assert_eq!(store.count_tokens().await.unwrap(), 0);
     store
         .insert_token(&hash_of('a'), "ci", TokenRole::Operator)
@@ -761,7 +795,7 @@ fn token_roles_parse_and_print() {
 
 #[tokio::test]
 async fn notifications_are_marked_once() {
-    let store = Store::open_in_memory().await.unwrap();
+    let store = test_store().await;
     assert!(!store.was_notified("rollout/r1/rolled_back").await.unwrap());
     assert!(store.mark_notified("rollout/r1/rolled_back").await.unwrap());
     assert!(!store.mark_notified("rollout/r1/rolled_back").await.unwrap());
@@ -771,7 +805,7 @@ async fn notifications_are_marked_once() {
 
 #[tokio::test]
 async fn times_are_stored_as_utc_text_with_milliseconds() {
-    let store = Store::open_in_memory().await.unwrap();
+    let store = test_store().await;
     let mut rollout = new_rollout("r1", "steno", 0);
     rollout.created_at = at(0) + Duration::microseconds(123_456);
     store.insert_rollout(rollout).await.unwrap();
@@ -893,13 +927,15 @@ async fn a_store_from_a_newer_opsd_is_refused() {
     let path = directory.path().join("opsd.db");
     {
         let store = Store::open(&path).await.unwrap();
-        sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)")
-            .bind(99_i64)
-            .bind("from the future")
-            .bind(time_text(Utc::now()))
-            .execute(store.pool())
-            .await
-            .unwrap();
+        sqlx::query(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+        )
+        .bind(99_i64)
+        .bind("from the future")
+        .bind(time_text(Utc::now()))
+        .execute(store.pool())
+        .await
+        .unwrap();
         store.close().await;
     }
     let refused = Store::open(&path).await.unwrap_err();
@@ -948,6 +984,7 @@ async fn two_processes_opening_a_new_file_together_migrate_it_once() {
 /// the filters, so a page a year back costs what the newest page costs.
 #[tokio::test]
 async fn the_merged_timeline_reads_events_and_audit_entries_by_index() {
+    // SQLite's query plans; PostgreSQL plans by its statistics.
     let store = Store::open_in_memory().await.unwrap();
     let rows = sqlx::query(&format!("EXPLAIN QUERY PLAN {}", timeline::MERGED_TIMELINE))
         .bind("steno")

@@ -4,8 +4,8 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use sqlx::any::AnyRow;
 use sqlx::error::ErrorKind;
-use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
 use super::{parse_json, parse_time, time_text, violation, Store, StoreError};
@@ -25,12 +25,12 @@ pub struct NewEvent {
 /// Appends an event on `connection` (a transaction of [`Store::save_decided_steps`] or a
 /// connection of its own); returns its id.
 pub(super) async fn insert_event(
-    connection: &mut sqlx::SqliteConnection,
+    connection: &mut sqlx::AnyConnection,
     event: &NewEvent,
 ) -> Result<i64, StoreError> {
     let appended = sqlx::query(
         "INSERT INTO events (at, service, rollout_id, kind, message, data_json) \
-         VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
     )
     .bind(time_text(event.at))
     .bind(&event.service)
@@ -114,37 +114,37 @@ SELECT at, source, ref, service, rollout_id, kind, message, data_json FROM (
     SELECT at, 'event' AS source, CAST(id AS TEXT) AS ref, service, rollout_id, kind, message,
            data_json
     FROM events
-    WHERE ?1 IS NULL AND ?2 IS NULL AND ?8 IS NULL AND at >= COALESCE(?3, '') AND at < COALESCE(?4, '9999')
-    ORDER BY at DESC, id DESC LIMIT ?5)
+    WHERE $1 IS NULL AND $2 IS NULL AND $8 IS NULL AND at >= COALESCE($3, '') AND at < COALESCE($4, '9999')
+    ORDER BY at DESC, id DESC LIMIT $5) AS branch_1
   UNION ALL
   SELECT * FROM (
     SELECT at, 'event' AS source, CAST(id AS TEXT) AS ref, service, rollout_id, kind, message,
            data_json
     FROM events
-    WHERE ?1 IS NULL AND kind = ?2 AND ?8 IS NULL AND at >= COALESCE(?3, '') AND at < COALESCE(?4, '9999')
-    ORDER BY at DESC, id DESC LIMIT ?5)
+    WHERE $1 IS NULL AND kind = $2 AND $8 IS NULL AND at >= COALESCE($3, '') AND at < COALESCE($4, '9999')
+    ORDER BY at DESC, id DESC LIMIT $5) AS branch_2
   UNION ALL
   SELECT * FROM (
     SELECT at, 'event' AS source, CAST(id AS TEXT) AS ref, service, rollout_id, kind, message,
            data_json
     FROM events
-    WHERE service = ?1 AND ?2 IS NULL AND ?8 IS NULL AND at >= COALESCE(?3, '') AND at < COALESCE(?4, '9999')
-    ORDER BY at DESC, id DESC LIMIT ?5)
+    WHERE service = $1 AND $2 IS NULL AND $8 IS NULL AND at >= COALESCE($3, '') AND at < COALESCE($4, '9999')
+    ORDER BY at DESC, id DESC LIMIT $5) AS branch_3
   UNION ALL
   SELECT * FROM (
     SELECT at, 'event' AS source, CAST(id AS TEXT) AS ref, service, rollout_id, kind, message,
            data_json
     FROM events
-    WHERE service = ?1 AND kind = ?2 AND ?8 IS NULL AND at >= COALESCE(?3, '') AND at < COALESCE(?4, '9999')
-    ORDER BY at DESC, id DESC LIMIT ?5)
+    WHERE service = $1 AND kind = $2 AND $8 IS NULL AND at >= COALESCE($3, '') AND at < COALESCE($4, '9999')
+    ORDER BY at DESC, id DESC LIMIT $5) AS branch_4
   UNION ALL
   SELECT * FROM (
     SELECT at, 'event' AS source, CAST(id AS TEXT) AS ref, service, rollout_id, kind, message,
            data_json
     FROM events
-    WHERE rollout_id = ?8 AND (?1 IS NULL OR service = ?1) AND (?2 IS NULL OR kind = ?2)
-      AND at >= COALESCE(?3, '') AND at < COALESCE(?4, '9999')
-    ORDER BY at DESC, id DESC LIMIT ?5)
+    WHERE rollout_id = $8 AND ($1 IS NULL OR service = $1) AND ($2 IS NULL OR kind = $2)
+      AND at >= COALESCE($3, '') AND at < COALESCE($4, '9999')
+    ORDER BY at DESC, id DESC LIMIT $5) AS branch_5
   UNION ALL
   SELECT * FROM (
     SELECT * FROM (
@@ -153,9 +153,9 @@ SELECT at, source, ref, service, rollout_id, kind, message, data_json FROM (
              CASE WHEN outcome IS NULL THEN 'drill_started' ELSE 'drill_' || outcome END AS kind,
              'drill of ' || database || ': ' || COALESCE(outcome, 'running') AS message,
              json_object('drill_id', id, 'database', database, 'outcome', outcome) AS data_json
-      FROM drills WHERE ?8 IS NULL AND (?1 IS NULL OR database = ?6))
-    WHERE (?2 IS NULL OR kind = ?2) AND (?3 IS NULL OR at >= ?3) AND (?4 IS NULL OR at < ?4)
-    ORDER BY at DESC LIMIT ?5)
+      FROM drills WHERE $8 IS NULL AND ($1 IS NULL OR database = $6)) AS drill_rows
+    WHERE ($2 IS NULL OR kind = $2) AND ($3 IS NULL OR at >= $3) AND ($4 IS NULL OR at < $4)
+    ORDER BY at DESC LIMIT $5) AS branch_6
   UNION ALL
   SELECT * FROM (
     SELECT * FROM (
@@ -163,10 +163,10 @@ SELECT at, source, ref, service, rollout_id, kind, message, data_json FROM (
              'snapshot' AS kind,
              'snapshot ' || id || ' of ' || database || ' (' || reason || ')' AS message,
              json_object('snapshot_id', id, 'database', database, 'reason', reason) AS data_json
-      FROM snapshots WHERE reason <> 'pre_deploy' AND (?1 IS NULL OR database = ?6)
-        AND (?8 IS NULL OR rollout_id = ?8))
-    WHERE (?2 IS NULL OR kind = ?2) AND (?3 IS NULL OR at >= ?3) AND (?4 IS NULL OR at < ?4)
-    ORDER BY at DESC LIMIT ?5)
+      FROM snapshots WHERE reason <> 'pre_deploy' AND ($1 IS NULL OR database = $6)
+        AND ($8 IS NULL OR rollout_id = $8)) AS snapshot_rows
+    WHERE ($2 IS NULL OR kind = $2) AND ($3 IS NULL OR at >= $3) AND ($4 IS NULL OR at < $4)
+    ORDER BY at DESC LIMIT $5) AS branch_7
   UNION ALL
   SELECT * FROM (
     SELECT * FROM (
@@ -174,17 +174,17 @@ SELECT at, source, ref, service, rollout_id, kind, message, data_json FROM (
              NULL AS rollout_id,
              CASE WHEN anomalies > 0 THEN 'cost_anomaly' ELSE 'cost_check' END AS kind,
              'cost check of ' || today || ': ' || state
-               || CASE WHEN forecast_over_budget THEN ', forecast over budget' ELSE '' END
+               || CASE WHEN forecast_over_budget <> 0 THEN ', forecast over budget' ELSE '' END
                || CASE WHEN anomalies > 0 THEN ', ' || anomalies || ' anomal'
                     || CASE WHEN anomalies = 1 THEN 'y' ELSE 'ies' END ELSE '' END AS message,
              json_object('check_id', id, 'state', state, 'anomalies', anomalies) AS data_json
       FROM (SELECT *, CASE WHEN json_valid(report_json)
                            THEN COALESCE(json_array_length(report_json, '$.anomalies'), 0)
                            ELSE 0 END AS anomalies
-            FROM cost_checks)
-      WHERE ?1 IS NULL AND ?8 IS NULL)
-    WHERE (?2 IS NULL OR kind = ?2) AND (?3 IS NULL OR at >= ?3) AND (?4 IS NULL OR at < ?4)
-    ORDER BY at DESC LIMIT ?5)
+            FROM cost_checks) AS checks
+      WHERE $1 IS NULL AND $8 IS NULL) AS cost_rows
+    WHERE ($2 IS NULL OR kind = $2) AND ($3 IS NULL OR at >= $3) AND ($4 IS NULL OR at < $4)
+    ORDER BY at DESC LIMIT $5) AS branch_8
   UNION ALL
   SELECT * FROM (
     SELECT at, 'audit' AS source, CAST(seq AS TEXT) AS ref, target AS service,
@@ -193,8 +193,8 @@ SELECT at, source, ref, service, rollout_id, kind, message, data_json FROM (
              || COALESCE(': ' || reason, '') AS message,
            detail_json AS data_json
     FROM audit_log
-    WHERE ?7 AND ?8 IS NULL AND ?1 IS NULL AND (?2 IS NULL OR ?2 = 'operator_action') AND at >= COALESCE(?3, '') AND at < COALESCE(?4, '9999')
-    ORDER BY at DESC, seq DESC LIMIT ?5)
+    WHERE $7 AND $8 IS NULL AND $1 IS NULL AND ($2 IS NULL OR $2 = 'operator_action') AND at >= COALESCE($3, '') AND at < COALESCE($4, '9999')
+    ORDER BY at DESC, seq DESC LIMIT $5) AS branch_9
   UNION ALL
   SELECT * FROM (
     SELECT at, 'audit' AS source, CAST(seq AS TEXT) AS ref, target AS service,
@@ -203,10 +203,10 @@ SELECT at, source, ref, service, rollout_id, kind, message, data_json FROM (
              || COALESCE(': ' || reason, '') AS message,
            detail_json AS data_json
     FROM audit_log
-    WHERE ?7 AND ?8 IS NULL AND target = ?1 AND (?2 IS NULL OR ?2 = 'operator_action') AND at >= COALESCE(?3, '') AND at < COALESCE(?4, '9999')
-    ORDER BY at DESC, seq DESC LIMIT ?5)
-)
-ORDER BY at DESC, source, ref DESC LIMIT ?5";
+    WHERE $7 AND $8 IS NULL AND target = $1 AND ($2 IS NULL OR $2 = 'operator_action') AND at >= COALESCE($3, '') AND at < COALESCE($4, '9999')
+    ORDER BY at DESC, seq DESC LIMIT $5) AS branch_10
+) AS merged
+ORDER BY at DESC, source, ref DESC LIMIT $5";
 
 /// One audit entry about to be recorded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -251,8 +251,8 @@ impl Store {
     ) -> Result<Vec<EventRecord>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, at, service, rollout_id, kind, message, data_json FROM events \
-             WHERE (?1 IS NULL OR service = ?1) AND (?2 IS NULL OR at >= ?2) \
-             ORDER BY at DESC, id DESC LIMIT ?3",
+             WHERE ($1 IS NULL OR service = $1) AND ($2 IS NULL OR at >= $2) \
+             ORDER BY at DESC, id DESC LIMIT $3",
         )
         .bind(service)
         .bind(since.map(time_text))
@@ -301,7 +301,7 @@ impl Store {
     pub async fn append_audit(&self, entry: &NewAuditEntry) -> Result<i64, StoreError> {
         let row = sqlx::query(
             "INSERT INTO audit_log (at, actor, role, action, target, reason, detail_json) \
-             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING seq",
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING seq",
         )
         .bind(time_text(entry.at))
         .bind(&entry.actor)
@@ -328,7 +328,7 @@ impl Store {
     pub async fn list_audit(&self, limit: u32) -> Result<Vec<AuditRecord>, StoreError> {
         let rows = sqlx::query(
             "SELECT seq, at, actor, role, action, target, reason, detail_json FROM audit_log \
-             ORDER BY seq DESC LIMIT ?",
+             ORDER BY seq DESC LIMIT $1",
         )
         .bind(i64::from(limit))
         .fetch_all(self.pool())
@@ -337,7 +337,7 @@ impl Store {
     }
 }
 
-fn event_from_row(row: &SqliteRow) -> Result<EventRecord, StoreError> {
+fn event_from_row(row: &AnyRow) -> Result<EventRecord, StoreError> {
     Ok(EventRecord {
         id: row.try_get("id")?,
         at: parse_time(&row.try_get::<String, _>("at")?, "events.at")?,
@@ -349,7 +349,7 @@ fn event_from_row(row: &SqliteRow) -> Result<EventRecord, StoreError> {
     })
 }
 
-fn audit_from_row(row: &SqliteRow) -> Result<AuditRecord, StoreError> {
+fn audit_from_row(row: &AnyRow) -> Result<AuditRecord, StoreError> {
     Ok(AuditRecord {
         seq: row.try_get("seq")?,
         at: parse_time(&row.try_get::<String, _>("at")?, "audit_log.at")?,

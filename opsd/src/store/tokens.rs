@@ -6,8 +6,8 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use sqlx::any::AnyRow;
 use sqlx::error::ErrorKind;
-use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
 use super::{narrow, parse_time, time_text, violation, Store, StoreError};
@@ -79,7 +79,7 @@ impl Store {
             return Err(StoreError::InvalidTokenHash);
         }
         let inserted = sqlx::query(
-            "INSERT INTO api_tokens (token_hash, name, role, created_at) VALUES (?, ?, ?, ?)",
+            "INSERT INTO api_tokens (token_hash, name, role, created_at) VALUES ($1, $2, $3, $4)",
         )
         .bind(token_hash)
         .bind(name)
@@ -109,7 +109,7 @@ impl Store {
             return Ok(None);
         }
         let row = sqlx::query(
-            "SELECT token_hash, name, role, created_at FROM api_tokens WHERE token_hash = ?",
+            "SELECT token_hash, name, role, created_at FROM api_tokens WHERE token_hash = $1",
         )
         .bind(token_hash)
         .fetch_optional(self.pool())
@@ -131,7 +131,7 @@ impl Store {
     /// sessions and live feeds made with them stop working (the API looks tokens up on each
     /// request; a live feed re-checks its token periodically).
     pub async fn revoke_token(&self, name: &str) -> Result<u64, StoreError> {
-        let removed = sqlx::query("DELETE FROM api_tokens WHERE name = ?")
+        let removed = sqlx::query("DELETE FROM api_tokens WHERE name = $1")
             .bind(name)
             .execute(self.pool())
             .await?
@@ -151,7 +151,7 @@ impl Store {
     }
 }
 
-fn token_from_row(row: &SqliteRow) -> Result<ApiToken, StoreError> {
+fn token_from_row(row: &AnyRow) -> Result<ApiToken, StoreError> {
     let role: String = row.try_get("role")?;
     Ok(ApiToken {
         token_hash: row.try_get("token_hash")?,

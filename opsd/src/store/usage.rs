@@ -57,10 +57,12 @@ impl Store {
         sqlx::query(
             "INSERT INTO usage_daily \
              (day, service, release_id, requests, errors, duration_ms, bytes_out) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) \
              ON CONFLICT (day, service, release_id) DO UPDATE SET \
-             requests = requests + ?4, errors = errors + ?5, \
-             duration_ms = duration_ms + ?6, bytes_out = bytes_out + ?7",
+             requests = usage_daily.requests + excluded.requests, \
+             errors = usage_daily.errors + excluded.errors, \
+             duration_ms = usage_daily.duration_ms + excluded.duration_ms, \
+             bytes_out = usage_daily.bytes_out + excluded.bytes_out",
         )
         .bind(day.to_string())
         .bind(service)
@@ -82,7 +84,7 @@ impl Store {
     ) -> Result<Vec<UsageRow>, StoreError> {
         let rows = sqlx::query(
             "SELECT day, service, release_id, requests, errors, duration_ms, bytes_out \
-             FROM usage_daily WHERE day >= ? AND day < ? ORDER BY day, service, release_id",
+             FROM usage_daily WHERE day >= $1 AND day < $2 ORDER BY day, service, release_id",
         )
         .bind(from.to_string())
         .bind(to_exclusive.to_string())
@@ -121,7 +123,7 @@ mod tests {
 
     #[tokio::test]
     async fn usage_adds_up_per_day_service_and_release() {
-        let store = Store::open_in_memory().await.unwrap();
+        let store = crate::store::tests::test_store().await;
         let counts = UsageCounts {
             requests: 10,
             errors: 1,
