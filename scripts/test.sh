@@ -56,4 +56,4 @@ cargo test --workspace --locked
 # The store's tests, and the tests of what writes to it (the reconciler, the API's tokens, cost
 # checks), once more on PostgreSQL: each test in a fresh schema of the server started above.
 echo "==> opsd's store tests on PostgreSQL (OPSD_TEST_STORE=postgres)"
-OPSD_TEST_STORE=postgres cargo test --locked -p opsd --lib -- store:: control:: auth:: ops::costs
+OPSD_TEST_STORE=postgres cargo test --locked -p opsd --lib -- store:: control:: auth:: ops::costs leadership

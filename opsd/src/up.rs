@@ -11,12 +11,14 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+use crate::api::gateway::Gateway;
 use crate::api::{self, ApiState};
 use crate::auth::ensure_tokens;
 use crate::config::Config;
 use crate::control::Daemon;
 use crate::dashboard::feed::OverviewFeed;
 use crate::dashboard::sessions::Sessions;
+use crate::leadership::{Leadership, LeaseTiming, Role};
 use crate::loadgen::{run_load, LoadSpec};
 use crate::notify::Notifier;
 use crate::ops::usage::UsageRecorder;
@@ -79,6 +81,43 @@ pub async fn run(mut config: Config, environment: HashMap<String, String>) -> an
     crate::data_plane::claim_data_directory(&config, api_addr)?;
     point_releases_at_the_status_document(&mut config, api_addr);
 
+    // Until this instance leads, its API address hands every request to the leader's.
+    let instance = Leadership::instance_name(&config.data_dir);
+    let leadership = Leadership::start(
+        store.clone(),
+        instance.clone(),
+        api_addr.to_string(),
+        LeaseTiming::DEFAULT,
+    );
+    let gateway = Gateway::new(leadership.watch());
+    let (server_stop, server_stopped) = tokio::sync::watch::channel(false);
+    let serving =
+        axum::serve(listener, gateway.router()).with_graceful_shutdown(until_true(server_stopped));
+    let server = tokio::spawn(async move { serving.await });
+    let led = tokio::select! {
+        led = wait_to_lead(&leadership, api_addr) => led,
+        _ = shutdown_signal() => {
+            let _ = server_stop.send(true);
+            let _ = server.await;
+            leadership.stop().await;
+            store.close().await;
+            crate::data_plane::release_data_directory(&config);
+            println!("opsd stopped (it was following)");
+            return Ok(());
+        }
+    };
+    let led = match led {
+        Ok(led) => led,
+        Err(why) => {
+            let _ = server_stop.send(true);
+            crate::data_plane::release_data_directory(&config);
+            return Err(anyhow::anyhow!("opsd could not lead: {why}"));
+        }
+    };
+    // Every write of the leader is fenced by its lease, and every change on the platforms
+    // waits for its deadline.
+    let store = store.fenced(&instance, led.epoch);
+
     let fail_static = crate::data_plane::fail_static_setup(&config)?;
     let platform = factory::start_local_platform(&config, &secrets, &fail_static)
         .await
@@ -89,7 +128,10 @@ pub async fn run(mut config: Config, environment: HashMap<String, String>) -> an
             service.public_addr = bound;
         }
     }
-    let platforms = factory::service_platforms(&config, platform.clone(), &secrets).await;
+    let platforms = crate::platform::fenced::fenced(
+        factory::service_platforms(&config, platform.clone(), &secrets).await,
+        Arc::new(leadership.permit()),
+    );
     let databases = Arc::new(factory::DatabasePlatforms::new(&config));
     let (notifier, notifier_task) = Notifier::start(
         config.notification_targets.clone(),
@@ -204,15 +246,18 @@ pub async fn run(mut config: Config, environment: HashMap<String, String>) -> an
     }
     println!("press Ctrl-C to stop");
 
-    let app = api::router(ApiState {
+    gateway.install(api::router(ApiState {
         daemon: daemon.clone(),
         sessions,
         feed: overview_feed,
-    });
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await;
+    }));
+    let lost = tokio::select! {
+        _ = shutdown_signal() => None,
+        why = leadership.until_lost() => Some(why),
+    };
     tracing::info!("shutting down");
+    let _ = server_stop.send(true);
+    let served = server.await;
     let _ = stop_sender.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(5), reconciler).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), production_watch).await;
@@ -222,13 +267,75 @@ pub async fn run(mut config: Config, environment: HashMap<String, String>) -> an
     let _ = tokio::time::timeout(Duration::from_secs(5), overview_feed_task).await;
     drill_scheduler.abort();
     cost_scheduler.abort();
-    platform.shutdown().await;
     notifier_task.abort();
+    if let Some(why) = lost {
+        // The data plane fails static: routers and releases keep serving the last split, and
+        // the next leader (or this one, restarted) takes them over.
+        leadership.stop().await;
+        store.close().await;
+        crate::data_plane::release_data_directory(&config);
+        return Err(anyhow::anyhow!(
+            "this opsd no longer leads ({why}); it stopped acting and exits so that its \
+             supervisor starts it again as a follower"
+        ));
+    }
+    platform.shutdown().await;
+    leadership.stop().await;
     store.close().await;
     crate::data_plane::release_data_directory(&config);
-    served.context("the API server failed")?;
+    served
+        .context("the API server task failed")?
+        .context("the API server failed")?;
     println!("opsd stopped");
     Ok(())
+}
+
+/// Waits until this instance leads, saying whom it follows meanwhile.
+async fn wait_to_lead(
+    leadership: &Leadership,
+    api_addr: std::net::SocketAddr,
+) -> Result<crate::store::LeaseHolder, String> {
+    let mut role = leadership.watch();
+    let mut announced = None;
+    loop {
+        let now = role.borrow_and_update().clone();
+        match now {
+            Role::Leading(holder) => {
+                println!(
+                    "leader          this instance ({}), epoch {}",
+                    leadership.instance(),
+                    holder.epoch
+                );
+                return Ok(holder);
+            }
+            Role::Lost(why) => return Err(why),
+            Role::Following(Some(leader)) if announced.as_ref() != Some(&leader.instance) => {
+                println!(
+                    "opsd API        http://{api_addr} (following: requests go to the leader)"
+                );
+                println!(
+                    "following       {} (API {}), epoch {} since {}; this instance takes over \
+                     if its lease lapses",
+                    leader.instance,
+                    leader.api,
+                    leader.epoch,
+                    leader
+                        .since
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                );
+                announced = Some(leader.instance);
+            }
+            Role::Starting | Role::Following(_) => {}
+        }
+        if role.changed().await.is_err() {
+            return Err("the lease task ended".into());
+        }
+    }
+}
+
+/// Resolves once `flag` is true (or its sender is gone).
+async fn until_true(mut flag: tokio::sync::watch::Receiver<bool>) {
+    let _ = flag.wait_for(|stop| *stop).await;
 }
 
 /// Creates the first API tokens when the store has none (printing them, once) and a one-time

@@ -4,6 +4,7 @@
 pub mod aws_emulator;
 pub mod cbor_front;
 pub mod hostile;
+pub mod lambda_fixture;
 pub mod opsd_up;
 pub mod steno_data;
 pub mod webdriver;

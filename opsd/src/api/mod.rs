@@ -4,6 +4,7 @@
 
 mod caller;
 mod events;
+pub mod gateway;
 mod reports;
 
 use std::sync::Arc;
@@ -201,7 +202,8 @@ async fn metrics(State(state): State<ApiState>) -> Response {
 
 async fn status_all(State(state): State<ApiState>, _caller: Caller) -> Result<Response, ApiError> {
     let statuses = state.daemon.status(None).await?;
-    Ok(Json(json!({ "services": statuses })).into_response())
+    let leader = state.daemon.leader().await?;
+    Ok(Json(json!({ "services": statuses, "leader": leader })).into_response())
 }
 
 async fn status_one(

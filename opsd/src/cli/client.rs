@@ -32,6 +32,9 @@ pub struct ServiceAnswer {
 #[derive(Serialize, Deserialize)]
 pub struct StatusAnswer {
     pub services: Vec<ServiceStatus>,
+    /// The opsd instance holding the leader lease (absent from an older opsd).
+    #[serde(default)]
+    pub leader: Option<opsd::control::LeaderView>,
 }
 
 /// `{"freeze": ...}`: the freeze `POST /v1/freeze` set.
@@ -107,6 +110,9 @@ pub struct Client {
     http: reqwest::Client,
 }
 
+/// How long the CLI waits to connect to opsd's API.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 impl Client {
     /// The API named by `--server` (else the configured listen address), with `--token` (else
     /// the operator token `opsd up` wrote).
@@ -129,7 +135,10 @@ impl Client {
         Ok(Client {
             base: base.trim_end_matches('/').to_string(),
             token,
-            http: reqwest::Client::new(),
+            http: reqwest::Client::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .build()
+                .context("cannot build the HTTP client")?,
         })
     }
 

@@ -70,6 +70,9 @@ pub async fn run(client: &Client, command: &Command) -> anyhow::Result<u8> {
                         println!("{}", serde_json::to_string_pretty(&answer)?);
                         return Ok(0);
                     }
+                    if let Some(leader) = &answer.leader {
+                        println!("{}", leader_line(leader));
+                    }
                     answer.services
                 }
             };
@@ -326,4 +329,20 @@ fn print_status(status: &ServiceStatus) {
     } else {
         println!("  no rollouts yet");
     }
+}
+
+/// `leader: host:/var/lib/opsd (API 10.0.0.5:7070), epoch 3, since 2025-...`.
+fn leader_line(leader: &opsd::control::LeaderView) -> String {
+    format!(
+        "leader: {} (API {}), epoch {}, since {}{}",
+        leader.instance,
+        leader.api,
+        leader.epoch,
+        leader.since,
+        if leader.lapsed {
+            " (lease lapsed: a follower takes over)"
+        } else {
+            ""
+        }
+    )
 }

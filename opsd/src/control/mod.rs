@@ -72,7 +72,7 @@ pub use checks::run_check;
 pub use deploy::{DeployRequest, PlanChoice};
 pub use maintenance::{MaintenanceRequest, StatusDocument};
 pub use metrics::{Timings, METRICS_CONTENT_TYPE};
-pub use overview::{Attention, GateView, Overview, ReleaseHealth, ServiceOverview};
+pub use overview::{Attention, GateView, LeaderView, Overview, ReleaseHealth, ServiceOverview};
 pub use restore::{RestorePreview, RestoreRequest};
 pub use views::{AlarmStatusView, DecisionView, RolloutView, ServiceStatus};
 
@@ -228,7 +228,6 @@ fn release_from_json(value: &serde_json::Value) -> Option<ReleaseSpec> {
 }
 
 impl ActiveRollout {
-    /// A rollout as stored at `revision`, with nothing started yet in this process.
     /// Whether this rollout, resumed past its start, still waits for its canary's start (or
     /// re-adoption) to finish.
     pub(super) fn resumed_canary_pending(&self) -> bool {
@@ -237,6 +236,7 @@ impl ActiveRollout {
             && self.state.phase != crate::core::rollout::Phase::Starting
     }
 
+    /// A rollout as stored at `revision`, with nothing started yet in this process.
     pub(super) fn resumed(state: RolloutState, revision: i64) -> ActiveRollout {
         ActiveRollout {
             state,
@@ -299,22 +299,31 @@ impl Daemon {
             timings: Timings::default(),
         });
         daemon.warn_about_unrouted_alarms();
+        let active_records = daemon.store.active_rollouts().await?;
         for service in daemon.config.services.values() {
             let stable = daemon.restore_stable_release(service).await?;
             tracing::info!(service = %service.name, version = %stable.version, "starting the stable release");
             daemon.platforms.runner.ensure_running(&stable).await?;
-            daemon
-                .platforms
-                .shifter
-                .set_split(&service.name, &TrafficSplit::all_to(&stable.release_id()))
-                .await?;
+            // A service with a rollout to resume keeps the split it has (the data plane fails
+            // static) until the rollout sets its own once its canary runs again; resetting it
+            // to all-stable here would take the canary's share away and give it back.
+            let resuming = active_records
+                .iter()
+                .any(|record| record.service == service.name);
+            if !resuming {
+                daemon
+                    .platforms
+                    .shifter
+                    .set_split(&service.name, &TrafficSplit::all_to(&stable.release_id()))
+                    .await?;
+            }
             daemon
                 .stable
                 .lock()
                 .await
                 .insert(service.name.clone(), stable);
         }
-        for record in daemon.store.active_rollouts().await? {
+        for record in active_records {
             let state: RolloutState = match serde_json::from_str(&record.state_json) {
                 Ok(state) => state,
                 Err(error) => {

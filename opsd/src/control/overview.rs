@@ -4,7 +4,7 @@
 //! Assembling reads the store and the platform; ranking what needs attention is pure
 //! ([`needs_attention`]).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{time_of, AlarmStatusView, ControlError, Daemon, ServiceStatus};
 use crate::config::ServiceConfig;
@@ -23,6 +23,36 @@ pub struct Overview {
     pub services: Vec<ServiceOverview>,
     /// The latest cost check, account-wide; `None` before the first or without `costs`.
     pub costs: Option<CostSummary>,
+    /// Which opsd instance leads and since when; `None` before any claimed the lease.
+    pub leader: Option<LeaderView>,
+}
+
+/// The instance holding the leader lease, as `opsd status` and the dashboard show it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LeaderView {
+    /// Its host and data directory.
+    pub instance: String,
+    /// Where its API listens.
+    pub api: String,
+    pub epoch: i64,
+    /// When this epoch began (RFC 3339).
+    pub since: String,
+    /// Whether the lease lapsed without a new leader yet (a follower takes it within a second).
+    pub lapsed: bool,
+}
+
+impl LeaderView {
+    pub fn from_holder(holder: &crate::store::LeaseHolder) -> LeaderView {
+        LeaderView {
+            instance: holder.instance.clone(),
+            api: holder.api.clone(),
+            epoch: holder.epoch,
+            since: holder
+                .since
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            lapsed: holder.expires_in_ms <= 0,
+        }
+    }
 }
 
 /// The latest cost check in a line per budget that is not ok.
@@ -191,7 +221,17 @@ impl Daemon {
             attention: needs_attention(&services, costs.as_ref(), now_ms),
             services,
             costs,
+            leader: self.leader().await?,
         })
+    }
+
+    /// Which instance holds the leader lease of the store, and since when.
+    pub async fn leader(&self) -> Result<Option<LeaderView>, ControlError> {
+        Ok(self
+            .store
+            .lease_holder()
+            .await?
+            .map(|holder| LeaderView::from_holder(&holder)))
     }
 
     /// The gates a deploy of `service` would meet now. Quarantine (which depends on the

@@ -266,14 +266,19 @@ impl Daemon {
         }
         if rollout.state.phase.is_terminal() {
             self.settle(rollout).await?;
-        } else {
-            let split = if rollout.canary_running {
-                desired_split(&rollout.state)
-            } else {
-                TrafficSplit::all_to(&rollout.state.stable.release_id())
-            };
-            self.apply_split(&service, &split).await?;
+        } else if rollout.canary_running {
+            self.apply_split(&service, &desired_split(&rollout.state))
+                .await?;
+        } else if !rollout.resumed_canary_pending() {
+            self.apply_split(
+                &service,
+                &TrafficSplit::all_to(&rollout.state.stable.release_id()),
+            )
+            .await?;
         }
+        // A rollout resumed after a restart (or by a new leader) keeps the split the platform
+        // has while its canary is re-adopted: the data plane fails static, and the rollout sets
+        // its split again once the canary runs (or rolls back if it does not).
         Ok(())
     }
 

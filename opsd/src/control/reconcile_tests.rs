@@ -53,6 +53,8 @@ pub(super) struct FakePlatform {
     pub(super) started: StdMutex<Vec<String>>,
     stopped: StdMutex<Vec<String>>,
     splits: StdMutex<HashMap<String, TrafficSplit>>,
+    /// The canary's weight of every split set, in order.
+    pub(super) canary_weights_set: StdMutex<Vec<u32>>,
     traffic: StdMutex<HashMap<String, Traffic>>,
     failing_split_changes: AtomicU32,
     /// What a version reports of its migrations (`migrations --json`), when set; otherwise the
@@ -169,6 +171,10 @@ impl TrafficShifter for FakePlatform {
             .lock()
             .unwrap()
             .insert(service.to_string(), split.clone());
+        self.canary_weights_set
+            .lock()
+            .unwrap()
+            .push(u32::from(split.canary_weight_percent));
         Ok(())
     }
     async fn current_split(&self, service: &str) -> Result<Option<TrafficSplit>, PlatformError> {
@@ -687,9 +693,16 @@ async fn a_rollout_resumed_after_opsd_was_away_longer_than_its_bake_is_judged_on
     // opsd is away 10 minutes, twice the 5-minute bake; the canary process keeps running (the
     // local data plane fails static) and the restarted opsd takes it over.
     world.clock.advance_secs(600);
+    let splits_before = world.platform.canary_weights_set.lock().unwrap().len();
     let restarted = world.restarted().await;
     restarted.tick().await;
     restarted.tick().await;
+    let set_since = restarted.platform.canary_weights_set.lock().unwrap()[splits_before..].to_vec();
+    assert!(
+        set_since.iter().all(|weight| *weight == 10),
+        "the canary keeps its share while the restarted opsd takes it over, never all-stable: \
+         {set_since:?}"
+    );
     assert_eq!(restarted.phase(&id).await, Phase::Baking);
     assert_eq!(
         restarted.platform.split().canary_weight_percent,

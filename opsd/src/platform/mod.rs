@@ -11,6 +11,7 @@ pub mod cost_source;
 pub mod dispatch;
 pub mod documents;
 pub mod factory;
+pub mod fenced;
 pub mod local;
 pub mod secrets;
 pub mod snapshots;
@@ -36,6 +37,9 @@ pub enum PlatformError {
     Operation { operation: String, message: String },
     #[error("drift on {target}: {detail}")]
     Drift { target: String, detail: String },
+    /// This opsd may no longer act: another instance leads, or its lease could not be renewed.
+    #[error("not acting on the platform ({operation}): {reason}")]
+    Fenced { operation: String, reason: String },
 }
 
 /// What a one-off command of a release (its migrations, say) printed and how it ended.

@@ -61,7 +61,7 @@ impl Store {
         if updates.is_empty() {
             return Ok(());
         }
-        let mut transaction = self.pool().begin().await?;
+        let mut transaction = self.begin_write().await?;
         for (record, transition) in updates {
             write_alarm_state(&mut transaction, record, transition.as_ref()).await?;
         }

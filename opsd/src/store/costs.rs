@@ -36,14 +36,16 @@ impl Store {
     /// Replaces the remembered cost state.
     pub async fn save_cost_state_json(&self, state_json: &str) -> Result<(), StoreError> {
         require_json(state_json, "cost state")?;
+        let mut transaction = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO cost_state (id, state_json, updated_at) VALUES (1, $1, $2) \
              ON CONFLICT (id) DO UPDATE SET state_json = $1, updated_at = $2",
         )
         .bind(state_json)
         .bind(time_text(Utc::now()))
-        .execute(self.pool())
+        .execute(&mut *transaction)
         .await?;
+        transaction.commit().await?;
         Ok(())
     }
 
@@ -57,6 +59,7 @@ impl Store {
         report_json: &str,
     ) -> Result<i64, StoreError> {
         require_json(report_json, "cost report")?;
+        let mut transaction = self.begin_write().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO cost_checks (checked_at, today, state, forecast_over_budget, report_json) \
              VALUES ($1, $2, $3, $4, $5) RETURNING id",
@@ -66,8 +69,9 @@ impl Store {
         .bind(state)
         .bind(i64::from(forecast_over_budget))
         .bind(report_json)
-        .fetch_one(self.pool())
+        .fetch_one(&mut *transaction)
         .await?;
+        transaction.commit().await?;
         Ok(id)
     }
 

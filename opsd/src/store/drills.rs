@@ -57,14 +57,16 @@ impl Store {
         database: &str,
         started_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        let mut transaction = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO drills (id, database, started_at, report_json) VALUES ($1, $2, $3, '{}')",
         )
         .bind(id)
         .bind(database)
         .bind(time_text(started_at))
-        .execute(self.pool())
+        .execute(&mut *transaction)
         .await?;
+        transaction.commit().await?;
         Ok(())
     }
 
@@ -75,12 +77,14 @@ impl Store {
         snapshot_id: &str,
         scratch: &str,
     ) -> Result<(), StoreError> {
+        let mut transaction = self.begin_write().await?;
         sqlx::query("UPDATE drills SET snapshot_id = $1, scratch = $2 WHERE id = $3")
             .bind(snapshot_id)
             .bind(scratch)
             .bind(id)
-            .execute(self.pool())
+            .execute(&mut *transaction)
             .await?;
+        transaction.commit().await?;
         Ok(())
     }
 
@@ -90,11 +94,13 @@ impl Store {
         id: &str,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        let mut transaction = self.begin_write().await?;
         sqlx::query("UPDATE drills SET scratch_removed_at = $1 WHERE id = $2")
             .bind(time_text(at))
             .bind(id)
-            .execute(self.pool())
+            .execute(&mut *transaction)
             .await?;
+        transaction.commit().await?;
         Ok(())
     }
 
@@ -107,6 +113,7 @@ impl Store {
         report_json: &str,
     ) -> Result<(), StoreError> {
         require_json(report_json, "drill report")?;
+        let mut transaction = self.begin_write().await?;
         sqlx::query(
             "UPDATE drills SET finished_at = $1, outcome = $2, report_json = $3 \
              WHERE id = $4 AND finished_at IS NULL",
@@ -115,8 +122,9 @@ impl Store {
         .bind(outcome)
         .bind(report_json)
         .bind(id)
-        .execute(self.pool())
+        .execute(&mut *transaction)
         .await?;
+        transaction.commit().await?;
         Ok(())
     }
 
@@ -186,6 +194,7 @@ impl Store {
     /// Records a snapshot opsd took.
     pub async fn insert_snapshot(&self, snapshot: &SnapshotRecord) -> Result<(), StoreError> {
         let fingerprint = snapshot.fingerprint.as_ref().map(|value| value.to_string());
+        let mut transaction = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO snapshots (id, database, taken_at, reason, rollout_id, location, \
              size_bytes, sha256, fingerprint_json) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -199,8 +208,9 @@ impl Store {
         .bind(snapshot.size_bytes)
         .bind(&snapshot.sha256)
         .bind(fingerprint)
-        .execute(self.pool())
+        .execute(&mut *transaction)
         .await?;
+        transaction.commit().await?;
         Ok(())
     }
 
@@ -247,11 +257,13 @@ impl Store {
         id: &str,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        let mut transaction = self.begin_write().await?;
         sqlx::query("UPDATE snapshots SET deleted_at = $1 WHERE id = $2 AND deleted_at IS NULL")
             .bind(time_text(at))
             .bind(id)
-            .execute(self.pool())
+            .execute(&mut *transaction)
             .await?;
+        transaction.commit().await?;
         Ok(())
     }
 }

@@ -24,6 +24,7 @@ pub struct FreezeRecord {
 impl Store {
     /// Freezes `scope` (or replaces the reason of its freeze).
     pub async fn set_freeze(&self, freeze: &FreezeRecord) -> Result<(), StoreError> {
+        let mut transaction = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO freezes (scope, reason, actor, since) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (scope) DO UPDATE SET reason = excluded.reason, actor = excluded.actor",
@@ -32,19 +33,22 @@ impl Store {
         .bind(&freeze.reason)
         .bind(&freeze.actor)
         .bind(time_text(freeze.since))
-        .execute(self.pool())
+        .execute(&mut *transaction)
         .await?;
+        transaction.commit().await?;
         Ok(())
     }
 
     /// Lifts the freeze of `scope`; returns the freeze that was lifted.
     pub async fn clear_freeze(&self, scope: &str) -> Result<Option<FreezeRecord>, StoreError> {
+        let mut transaction = self.begin_write().await?;
         let row = sqlx::query(
             "DELETE FROM freezes WHERE scope = $1 RETURNING scope, reason, actor, since",
         )
         .bind(scope)
-        .fetch_optional(self.pool())
+        .fetch_optional(&mut *transaction)
         .await?;
+        transaction.commit().await?;
         row.as_ref().map(freeze_from_row).transpose()
     }
 

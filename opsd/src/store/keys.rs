@@ -16,6 +16,7 @@ impl Store {
         let mut fresh = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut fresh);
         let fresh_hex: String = fresh.iter().map(|byte| format!("{byte:02x}")).collect();
+        let mut transaction = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO store_keys (name, key_hex, created_at) VALUES ($1, $2, $3) \
              ON CONFLICT (name) DO NOTHING",
@@ -23,8 +24,9 @@ impl Store {
         .bind(FINGERPRINT_KEY)
         .bind(&fresh_hex)
         .bind(time_text(Utc::now()))
-        .execute(self.pool())
+        .execute(&mut *transaction)
         .await?;
+        transaction.commit().await?;
         let row = sqlx::query("SELECT key_hex FROM store_keys WHERE name = $1")
             .bind(FINGERPRINT_KEY)
             .fetch_one(self.pool())

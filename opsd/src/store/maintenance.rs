@@ -15,6 +15,7 @@ impl Store {
         window: &MaintenanceWindow,
         actor: &str,
     ) -> Result<(), StoreError> {
+        let mut transaction = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO maintenance_windows \
              (message, starts_at, ends_at, actor, allows_deploys, created_at) \
@@ -26,8 +27,9 @@ impl Store {
         .bind(actor)
         .bind(i64::from(window.allows_deploys))
         .bind(time_text(Utc::now()))
-        .execute(self.pool())
+        .execute(&mut *transaction)
         .await?;
+        transaction.commit().await?;
         Ok(())
     }
 
@@ -49,6 +51,7 @@ impl Store {
     /// Ends every operator window in force at `now`; returns how many.
     pub async fn stop_maintenance(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
         let now = time_text(now);
+        let mut transaction = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE maintenance_windows SET ends_at = $1 \
              WHERE starts_at <= $2 AND (ends_at IS NULL OR ends_at > $3)",
@@ -56,8 +59,9 @@ impl Store {
         .bind(&now)
         .bind(&now)
         .bind(&now)
-        .execute(self.pool())
+        .execute(&mut *transaction)
         .await?;
+        transaction.commit().await?;
         Ok(done.rows_affected())
     }
 }

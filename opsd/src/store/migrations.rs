@@ -76,16 +76,28 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "timeline indexes",
         sql: include_str!("schema/0012_timeline_indexes.sql"),
     },
+    Migration {
+        version: 13,
+        name: "leader lease",
+        sql: include_str!("schema/0013_leader_lease.sql"),
+    },
 ];
 
 /// PostgreSQL's migrations. Its version 1 is the schema SQLite reaches at version 12 (with the
 /// JSON functions SQLite has built in that the statements use); later changes are appended to
 /// both lists. Append only; never edit a released one.
-pub const POSTGRES_MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    sql: include_str!("schema/postgres/0001_initial.sql"),
-}];
+pub const POSTGRES_MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial",
+        sql: include_str!("schema/postgres/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "leader lease",
+        sql: include_str!("schema/postgres/0002_leader_lease.sql"),
+    },
+];
 
 /// The migrations of `backend`, oldest first.
 pub fn migrations_of(backend: Backend) -> &'static [Migration] {

@@ -20,6 +20,7 @@ mod decided;
 mod drills;
 mod freezes;
 mod keys;
+mod leader;
 mod maintenance;
 mod migrations;
 mod notifications;
@@ -51,6 +52,7 @@ pub use costs::CostCheckRecord;
 pub use decided::DecidedStep;
 pub use drills::{DrillRecord, SnapshotRecord};
 pub use freezes::{FreezeRecord, ALL_SERVICES};
+pub use leader::{LeaseClaim, LeaseHolder};
 pub use migrations::{Migration, MIGRATIONS, POSTGRES_MIGRATIONS};
 pub use open::{redacted_url, StoreLocation};
 pub use progress::{ProgressSaved, ProgressState, RolloutProgress};
@@ -171,6 +173,11 @@ pub enum StoreError {
         "{what} {value} is larger than the store can hold ({max} at most); nothing was written"
     )]
     TooLarge { what: String, value: u64, max: i64 },
+    #[error(
+        "this opsd no longer holds the leader lease at epoch {epoch} ({holder} holds it); \
+         nothing was written, and this instance stops acting"
+    )]
+    Fenced { epoch: i64, holder: String },
     #[error("the store failed: {0}; if this persists, check free disk space and the store file")]
     Database(#[source] sqlx::Error),
 }
@@ -199,6 +206,8 @@ pub struct Store {
     backend: Backend,
     /// Where the store is, for messages: a file path, `:memory:`, or a URL without its password.
     location: String,
+    /// The leader whose lease every write transaction checks ([`Store::fenced`]).
+    fence: Option<leader::Fence>,
 }
 
 impl Store {
@@ -242,8 +251,18 @@ impl Store {
 
     /// A transaction that writes: it holds the store's write lock from its first statement, so
     /// what it reads stays true until it commits (SQLite's `BEGIN IMMEDIATE`; on PostgreSQL one
-    /// transaction-level advisory lock that every writer takes).
+    /// transaction-level advisory lock that every writer takes); on a [`Store::fenced`] store it
+    /// fails with [`StoreError::Fenced`] unless the lease is still the leader's.
     async fn begin_write(&self) -> Result<Transaction<'static, Any>, StoreError> {
+        let mut transaction = self.begin_unfenced_write().await?;
+        if let Some(fence) = &self.fence {
+            leader::check_fence(&mut transaction, self.backend, fence).await?;
+        }
+        Ok(transaction)
+    }
+
+    /// [`Store::begin_write`] without the fence: the lease's own claims.
+    async fn begin_unfenced_write(&self) -> Result<Transaction<'static, Any>, StoreError> {
         match self.backend {
             Backend::Sqlite => Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?),
             Backend::Postgres => {
@@ -253,20 +272,24 @@ impl Store {
             }
         }
     }
-}
 
-/// [`Store::begin_write`] on a connection of the pool that the caller holds.
-async fn begin_write_on(
-    connection: &mut AnyConnection,
-    backend: Backend,
-) -> Result<Transaction<'_, Any>, StoreError> {
-    match backend {
-        Backend::Sqlite => Ok(connection.begin_with("BEGIN IMMEDIATE").await?),
-        Backend::Postgres => {
-            let mut transaction = connection.begin().await?;
-            take_write_lock(&mut transaction).await?;
-            Ok(transaction)
+    /// [`Store::begin_write`] on a connection of the pool that the caller holds.
+    async fn begin_write_on<'c>(
+        &self,
+        connection: &'c mut AnyConnection,
+    ) -> Result<Transaction<'c, Any>, StoreError> {
+        let mut transaction = match self.backend {
+            Backend::Sqlite => connection.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => {
+                let mut transaction = connection.begin().await?;
+                take_write_lock(&mut transaction).await?;
+                transaction
+            }
+        };
+        if let Some(fence) = &self.fence {
+            leader::check_fence(&mut transaction, self.backend, fence).await?;
         }
+        Ok(transaction)
     }
 }
 

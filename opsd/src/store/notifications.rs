@@ -8,13 +8,15 @@ use super::{time_text, Store, StoreError};
 impl Store {
     /// Marks `key` as delivered. Returns `true` if it was not marked before.
     pub async fn mark_notified(&self, key: &str) -> Result<bool, StoreError> {
+        let mut transaction = self.begin_write().await?;
         let result = sqlx::query(
             "INSERT INTO notifications_sent (key, sent_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
         )
         .bind(key)
         .bind(time_text(Utc::now()))
-        .execute(self.pool())
+        .execute(&mut *transaction)
         .await?;
+        transaction.commit().await?;
         Ok(result.rows_affected() == 1)
     }
 

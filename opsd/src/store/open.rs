@@ -19,6 +19,8 @@ use super::{
 const FILE_POOL_CONNECTIONS: u32 = 4;
 /// Connections kept to a PostgreSQL store: the reconciler, the API and the background tasks.
 const POSTGRES_POOL_CONNECTIONS: u32 = 8;
+/// How long a PostgreSQL session may sit idle inside a transaction before the server ends it.
+const IDLE_IN_TRANSACTION_LIMIT: Duration = Duration::from_secs(3);
 /// Pages the write-ahead log may grow to before a commit copies it into the database file
 /// itself (SQLite's default is 1,000, about 4 MB): `opsd up` checkpoints every second in the
 /// background ([`Store::checkpoint`]), off the reconciler's path, and this bound applies only
@@ -155,6 +157,7 @@ impl Store {
             pool,
             backend: Backend::Sqlite,
             location: path.display().to_string(),
+            fence: None,
         };
         migrations::migrate(&store).await?;
         tracing::info!(path = %path.display(), "store opened");
@@ -195,6 +198,7 @@ impl Store {
             pool,
             backend: Backend::Sqlite,
             location,
+            fence: None,
         };
         migrations::migrate(&store).await?;
         Ok(store)
@@ -212,8 +216,14 @@ impl Store {
         };
         let options = AnyConnectOptions::from_str(url).map_err(open_failed)?;
         // A statement waiting for the write lock longer than SQLite's busy timeout fails as
-        // `Busy`, as it does on a file.
-        let lock_timeout = format!("SET lock_timeout = {}", BUSY_TIMEOUT.as_millis());
+        // `Busy`, as it does on a file. A session idle inside a transaction for longer than
+        // opsd ever is (a process paused or cut off mid-write) is ended by the server, so its
+        // write lock does not outlive it and the other instances can claim the lease.
+        let lock_timeout = format!(
+            "SET lock_timeout = {}; SET idle_in_transaction_session_timeout = {}",
+            BUSY_TIMEOUT.as_millis(),
+            IDLE_IN_TRANSACTION_LIMIT.as_millis()
+        );
         let pool = AnyPoolOptions::new()
             .max_connections(POSTGRES_POOL_CONNECTIONS)
             .acquire_timeout(Duration::from_secs(10))
@@ -231,6 +241,7 @@ impl Store {
             pool,
             backend: Backend::Postgres,
             location: location.clone(),
+            fence: None,
         };
         migrations::migrate(&store).await?;
         tracing::info!(location = %location, "store opened");

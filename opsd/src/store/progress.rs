@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 
 use sqlx::{AnyConnection, Row};
 
-use super::{begin_write_on, require_json, time_text, Backend, SampleRelease, Store, StoreError};
+use super::{require_json, time_text, Backend, SampleRelease, Store, StoreError};
 use crate::core::traffic::SecondSample;
 
 /// What one rollout's tick changed without deciding anything.
@@ -143,7 +143,7 @@ impl Store {
                 .await?;
         }
         let saved =
-            save_progress_on(&mut connection, backend, progress, states, samples, refused).await;
+            save_progress_on(self, &mut connection, progress, states, samples, refused).await;
         if backend == Backend::Sqlite
             && sqlx::query("PRAGMA synchronous = FULL")
                 .execute(&mut *connection)
@@ -158,14 +158,15 @@ impl Store {
 
 /// [`Store::save_progress`]'s transaction on `connection`, its states and samples checked.
 async fn save_progress_on(
+    store: &Store,
     connection: &mut AnyConnection,
-    backend: Backend,
     progress: &[RolloutProgress],
     states: Vec<(&str, &ProgressState)>,
     samples: Vec<serde_json::Value>,
     mut refused: HashMap<&str, StoreError>,
 ) -> Result<Vec<ProgressSaved>, StoreError> {
-    let mut transaction = begin_write_on(connection, backend).await?;
+    let backend = store.backend;
+    let mut transaction = store.begin_write_on(connection).await?;
     if backend == Backend::Postgres {
         sqlx::query("SET LOCAL synchronous_commit = off")
             .execute(&mut *transaction)

@@ -183,6 +183,7 @@ impl Store {
             Some((at, outcome)) => (Some(time_text(at)), Some(outcome)),
             None => (None, None),
         };
+        let mut transaction = self.begin_write().await?;
         let updated = sqlx::query(UPDATE_ROLLOUT)
             .bind(phase)
             .bind(state_json)
@@ -191,8 +192,9 @@ impl Store {
             .bind(outcome)
             .bind(rollout_id)
             .bind(expected_revision)
-            .fetch_optional(self.pool())
+            .fetch_optional(&mut *transaction)
             .await?;
+        transaction.commit().await?;
         if let Some(row) = updated {
             let revision: i64 = row.try_get("revision")?;
             if let Some(outcome) = outcome {
@@ -227,6 +229,7 @@ impl Store {
         state_json: &str,
     ) -> Result<i64, StoreError> {
         require_json(state_json, "rollout state")?;
+        let mut transaction = self.begin_write().await?;
         let updated = sqlx::query(
             "UPDATE rollouts SET state_json = $1, revision = revision + 1, updated_at = $2 \
              WHERE id = $3 AND revision = $4 AND finished_at IS NOT NULL RETURNING revision",
@@ -235,8 +238,9 @@ impl Store {
         .bind(time_text(Utc::now()))
         .bind(rollout_id)
         .bind(expected_revision)
-        .fetch_optional(self.pool())
+        .fetch_optional(&mut *transaction)
         .await?;
+        transaction.commit().await?;
         match updated {
             Some(row) => Ok(row.try_get("revision")?),
             None => Err(match self.get_rollout(rollout_id).await? {
@@ -324,8 +328,10 @@ impl Store {
     /// Records a decision as the rollout's next `seq`, which it returns. The number is taken and
     /// the row written in one statement, so concurrent appends never share a number.
     pub async fn append_decision(&self, decision: &NewDecision) -> Result<i64, StoreError> {
-        let mut connection = self.pool().acquire().await?;
-        insert_decision(&mut connection, decision).await
+        let mut transaction = self.begin_write().await?;
+        let seq = insert_decision(&mut transaction, decision).await?;
+        transaction.commit().await?;
+        Ok(seq)
     }
 
     /// A rollout's decisions in the order they were made.

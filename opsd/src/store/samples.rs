@@ -43,7 +43,7 @@ impl Store {
         if samples.is_empty() {
             return Ok(());
         }
-        let mut transaction = self.pool().begin().await?;
+        let mut transaction = self.begin_write().await?;
         insert_samples(&mut transaction, rollout_id, release, samples).await?;
         transaction.commit().await?;
         Ok(())
@@ -111,10 +111,12 @@ impl Store {
         .await?;
         let mut pruned = SamplesPruned::default();
         for id in ids {
+            let mut transaction = self.begin_write().await?;
             let deleted = sqlx::query("DELETE FROM rollout_samples WHERE rollout_id = $1")
                 .bind(&id)
-                .execute(self.pool())
+                .execute(&mut *transaction)
                 .await?;
+            transaction.commit().await?;
             pruned.rollouts += 1;
             pruned.rows += deleted.rows_affected();
         }

@@ -237,8 +237,10 @@ pub struct AuditRecord {
 impl Store {
     /// Records a timeline event and returns its id.
     pub async fn append_event(&self, event: &NewEvent) -> Result<i64, StoreError> {
-        let mut connection = self.pool().acquire().await?;
-        insert_event(&mut connection, event).await
+        let mut transaction = self.begin_write().await?;
+        let id = insert_event(&mut transaction, event).await?;
+        transaction.commit().await?;
+        Ok(id)
     }
 
     /// Up to `limit` events, newest first, of one service or of all, at or after `since` when
@@ -299,6 +301,7 @@ impl Store {
 
     /// Appends an audit entry and returns its `seq`.
     pub async fn append_audit(&self, entry: &NewAuditEntry) -> Result<i64, StoreError> {
+        let mut transaction = self.begin_write().await?;
         let row = sqlx::query(
             "INSERT INTO audit_log (at, actor, role, action, target, reason, detail_json) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING seq",
@@ -310,8 +313,9 @@ impl Store {
         .bind(&entry.target)
         .bind(&entry.reason)
         .bind(entry.detail.to_string())
-        .fetch_one(self.pool())
+        .fetch_one(&mut *transaction)
         .await?;
+        transaction.commit().await?;
         let seq: i64 = row.try_get("seq")?;
         tracing::info!(
             seq,

@@ -78,6 +78,7 @@ impl Store {
         if !is_sha256_hex(token_hash) {
             return Err(StoreError::InvalidTokenHash);
         }
+        let mut transaction = self.begin_write().await?;
         let inserted = sqlx::query(
             "INSERT INTO api_tokens (token_hash, name, role, created_at) VALUES ($1, $2, $3, $4)",
         )
@@ -85,8 +86,9 @@ impl Store {
         .bind(name)
         .bind(role.as_str())
         .bind(time_text(Utc::now()))
-        .execute(self.pool())
+        .execute(&mut *transaction)
         .await;
+        transaction.commit().await?;
         match inserted {
             Ok(_) => {
                 tracing::info!(
@@ -131,11 +133,13 @@ impl Store {
     /// sessions and live feeds made with them stop working (the API looks tokens up on each
     /// request; a live feed re-checks its token periodically).
     pub async fn revoke_token(&self, name: &str) -> Result<u64, StoreError> {
+        let mut transaction = self.begin_write().await?;
         let removed = sqlx::query("DELETE FROM api_tokens WHERE name = $1")
             .bind(name)
-            .execute(self.pool())
+            .execute(&mut *transaction)
             .await?
             .rows_affected();
+        transaction.commit().await?;
         if removed > 0 {
             tracing::info!(token_name = name, "api token revoked");
         }

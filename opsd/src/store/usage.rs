@@ -54,6 +54,7 @@ impl Store {
         release_id: &str,
         counts: UsageCounts,
     ) -> Result<(), StoreError> {
+        let mut transaction = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO usage_daily \
              (day, service, release_id, requests, errors, duration_ms, bytes_out) \
@@ -71,8 +72,9 @@ impl Store {
         .bind(as_sql_integer(counts.errors, "errors")?)
         .bind(as_sql_integer(counts.duration_ms, "duration")?)
         .bind(as_sql_integer(counts.bytes_out, "bytes out")?)
-        .execute(self.pool())
+        .execute(&mut *transaction)
         .await?;
+        transaction.commit().await?;
         Ok(())
     }
 

@@ -136,12 +136,21 @@
       alarmsTable(service));
   }
 
+  // Which opsd instance acts (several may share a store; the others follow) and since when.
+  function leaderLine(leader) {
+    if (!leader) return null;
+    return el('p', { class: 'leader', 'data-leader': leader.instance },
+      'leader ', el('strong', { text: leader.instance }), ' · epoch ' + leader.epoch + ' · since ', when(leader.since),
+      leader.lapsed ? badge('warning', 'lease lapsed: a follower takes over') : null);
+  }
+
   function renderOverview() {
     const main = document.getElementById('main');
     if (!page.overview) return;
     keepingFocus(() => {
       main.replaceChildren(
         el('h1', { text: 'Overview' }),
+        leaderLine(page.overview.leader),
         attentionList(page.overview.attention),
         el('div', { class: 'services' }, page.overview.services.map(serviceCard)));
       updateBakes();

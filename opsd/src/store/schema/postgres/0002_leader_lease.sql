@@ -1,0 +1,12 @@
+-- The leader lease: which opsd acts for all the instances sharing this store, until when, and
+-- its epoch, which every write of the leader checks in its own transaction (fencing). One row.
+-- Released migrations are never edited.
+CREATE TABLE leader_lease (
+    id BIGINT PRIMARY KEY NOT NULL CHECK (id = 1),
+    holder TEXT COLLATE "C" NOT NULL,
+    api TEXT NOT NULL,
+    epoch BIGINT NOT NULL,
+    since TEXT COLLATE "C" NOT NULL,
+    -- The database's clock, in milliseconds since the epoch: instances' clocks never compare.
+    expires_at_ms BIGINT NOT NULL
+);
