@@ -78,6 +78,13 @@ fn an_operator_watches_rollouts_live_and_aborts_one_from_the_page() {
     browser.wait_for_text("stable v1", wait);
     browser.wait_for("#act-steno-freeze", wait);
     browser.wait_for_text("● live", wait);
+    // The one opsd here leads (the lease of its store), named with its epoch.
+    let leader = browser.wait_for("p.leader[data-leader]", wait);
+    let leader_text = browser.text(&leader);
+    assert!(
+        leader_text.starts_with("leader ") && leader_text.contains("epoch 1"),
+        "{leader_text}"
+    );
     let loaded = page_id(&browser);
     assert!(!loaded.is_empty());
     let reused = reqwest::blocking::get(&login_link).unwrap();
