@@ -3,7 +3,9 @@
 //!
 //! Run: `cargo bench -p opsd --bench scale_bench` (options after `--`: `--scales 10,100,1000`,
 //! `--ticks N` measured ticks per scale (240), `--days N` of history (365), `--part scale` or
-//! `--part history` for one half). `SCALE_BENCH_QUICK=1` runs a small version in seconds
+//! `--part history` for one half, `--store postgres` for the scale half on a new database of the
+//! PostgreSQL server `SCALE_BENCH_POSTGRES_URL` (else `STENO_TEST_POSTGRES_URL`) names instead of
+//! a SQLite file). `SCALE_BENCH_QUICK=1` runs a small version in seconds
 //! (scales 10 and 100, 40 ticks, 30 days) to check that the bench works.
 //!
 //! Scale: each scale runs in a child process of its own, so its memory is measured from a fresh

@@ -194,7 +194,6 @@ fn signal(process: &RunningProcess, name: &str) {
 /// first's (the tokens live in the shared store).
 struct Pair {
     _parent: tempfile::TempDir,
-    a_dir: PathBuf,
     b_dir: PathBuf,
     a: RunningProcess,
     b: RunningProcess,
@@ -235,7 +234,6 @@ async fn start_pair(fixture: &Fixture, database: &str) -> Pair {
     wait_for_leader(&via_b, &a_dir, Duration::from_secs(10)).await;
     Pair {
         _parent: parent,
-        a_dir,
         b_dir,
         a,
         b,
@@ -244,8 +242,11 @@ async fn start_pair(fixture: &Fixture, database: &str) -> Pair {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_follower_finishes_a_rollout_when_the_leader_is_killed_and_no_step_is_applied_twice() {
+/// The emulator, its traffic player and a pair of instances, with a rollout of version 2 started
+/// through the leader; how many alias writes each instance had logged before it.
+async fn deploy_on_a_pair(
+    database: &str,
+) -> (Fixture, tokio::task::JoinHandle<()>, Pair, (usize, usize)) {
     binary("opsd");
     let fixture = Fixture::new().await;
     let traffic = start_traffic(
@@ -253,16 +254,49 @@ async fn the_follower_finishes_a_rollout_when_the_leader_is_killed_and_no_step_i
         fixture.cloudwatch.clone(),
         Arc::new(Mutex::new(HashMap::new())),
     );
-    let mut pair = start_pair(&fixture, "opsd_ha_kill").await;
-    let (a_before, b_before) = pair.alias_writes_so_far();
+    let pair = start_pair(&fixture, database).await;
+    let before = pair.alias_writes_so_far();
     fixture.emulator.clear_requests();
-
     let (code, out) = blocking({
         let via_a = pair.via_a.clone();
         move || via_a.cli(&["deploy", "steno", "--version", "2"])
     })
     .await;
     assert_eq!(code, 0, "{out}");
+    (fixture, traffic, pair, before)
+}
+
+/// Every alias write the emulator saw since the deploy is one an instance logged, and no routing
+/// was written twice; the writes of each instance.
+fn assert_every_alias_write_made_once(
+    fixture: &Fixture,
+    a_log: &str,
+    pair: &Pair,
+    (a_before, b_before): (usize, usize),
+) -> (Vec<String>, Vec<String>) {
+    let by_a = alias_writes_in(a_log).split_off(a_before);
+    let by_b = alias_writes_in(&pair.b.stderr_so_far()).split_off(b_before);
+    let mut all = by_a.clone();
+    all.extend(by_b.iter().cloned());
+    assert_eq!(
+        alias_puts(fixture),
+        all.len(),
+        "every alias write the emulator saw is one an instance logged (a: {by_a:?}, b: {by_b:?})"
+    );
+    let mut distinct = all.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(
+        distinct.len(),
+        all.len(),
+        "a routing was written twice: {all:?}"
+    );
+    (by_a, by_b)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_follower_finishes_a_rollout_when_the_leader_is_killed_and_no_step_is_applied_twice() {
+    let (fixture, traffic, mut pair, before) = deploy_on_a_pair("opsd_ha_kill").await;
     wait_for_canary_share(&fixture, 0.25).await;
     pair.a.child.kill().unwrap();
     let _ = pair.a.child.wait();
@@ -277,51 +311,19 @@ async fn the_follower_finishes_a_rollout_when_the_leader_is_killed_and_no_step_i
     let rollout = wait_for_promotion(&pair.via_b, &fixture).await;
     assert_each_step_advanced_once(&pair.via_b, rollout["id"].as_str().unwrap());
 
-    let by_a = alias_writes_in(&pair.a.stderr_text()).split_off(a_before);
-    let by_b = alias_writes_in(&pair.b.stderr_so_far()).split_off(b_before);
-    let mut all = by_a.clone();
-    all.extend(by_b.iter().cloned());
-    assert_eq!(
-        alias_puts(&fixture),
-        all.len(),
-        "every alias write the emulator saw is one an instance logged (a: {by_a:?}, b: {by_b:?})"
-    );
-    let mut distinct = all.clone();
-    distinct.sort();
-    distinct.dedup();
-    assert_eq!(
-        distinct.len(),
-        all.len(),
-        "a routing was written twice: {all:?}"
-    );
+    let a_log = pair.a.stderr_text();
+    let (by_a, by_b) = assert_every_alias_write_made_once(&fixture, &a_log, &pair, before);
     assert!(
         !by_a.is_empty() && !by_b.is_empty(),
         "a: {by_a:?}, b: {by_b:?}"
     );
     traffic.abort();
     pair.b.terminate(Duration::from_secs(30));
-    let _ = &pair.a_dir;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_paused_past_its_lease_is_fenced_and_exits_when_it_wakes() {
-    binary("opsd");
-    let fixture = Fixture::new().await;
-    let traffic = start_traffic(
-        fixture.lambda.clone(),
-        fixture.cloudwatch.clone(),
-        Arc::new(Mutex::new(HashMap::new())),
-    );
-    let mut pair = start_pair(&fixture, "opsd_ha_pause").await;
-    let (a_before, b_before) = pair.alias_writes_so_far();
-    fixture.emulator.clear_requests();
-
-    let (code, out) = blocking({
-        let via_a = pair.via_a.clone();
-        move || via_a.cli(&["deploy", "steno", "--version", "2"])
-    })
-    .await;
-    assert_eq!(code, 0, "{out}");
+    let (fixture, traffic, mut pair, before) = deploy_on_a_pair("opsd_ha_pause").await;
     wait_for_canary_share(&fixture, 0.10).await;
     signal(&pair.a, "STOP");
     let writes_before_pause = alias_writes_in(&pair.a.stderr_so_far()).len();
@@ -352,18 +354,7 @@ async fn a_leader_paused_past_its_lease_is_fenced_and_exits_when_it_wakes() {
 
     let rollout = wait_for_promotion(&pair.via_b, &fixture).await;
     assert_each_step_advanced_once(&pair.via_b, rollout["id"].as_str().unwrap());
-    let mut all = alias_writes_in(&a_log).split_off(a_before);
-    all.extend(alias_writes_in(&pair.b.stderr_so_far()).split_off(b_before));
-    assert_eq!(alias_puts(&fixture), all.len(), "{all:?}");
-    let mut distinct = all.clone();
-    distinct.sort();
-    distinct.dedup();
-    assert_eq!(
-        distinct.len(),
-        all.len(),
-        "a routing was written twice: {all:?}"
-    );
+    assert_every_alias_write_made_once(&fixture, &a_log, &pair, before);
     traffic.abort();
     pair.b.terminate(Duration::from_secs(30));
-    let _ = &pair.a_dir;
 }

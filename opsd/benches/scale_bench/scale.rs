@@ -94,12 +94,15 @@ pub(crate) fn scale_part() {
             }
         });
     let ticks = argument("--ticks").unwrap_or_else(|| if quick() { "40" } else { "240" }.into());
+    let store = argument("--store").unwrap_or_else(|| "sqlite".into());
+    eprintln!("store: {store}");
     let executable = std::env::current_exe().expect("the bench's own path");
     let mut results = Vec::new();
     for rollouts in scales {
         eprintln!("scale: {rollouts} rollouts, {ticks} measured ticks");
         let output = std::process::Command::new(&executable)
             .args(["--child-scale", &rollouts.to_string(), "--ticks", &ticks])
+            .args(["--store", &store])
             .stderr(std::process::Stdio::inherit())
             .output()
             .expect("the bench runs itself for one scale");
@@ -397,7 +400,16 @@ pub(crate) async fn run_scale(rollouts: usize, ticks: Option<usize>) -> ScaleRes
     let store_path = directory.path().join("opsd.db");
     let rss_before_kib = resident_kib();
 
-    let store = Store::open(&store_path).await.expect("the store opens");
+    let postgres = match argument("--store").as_deref() {
+        Some("postgres") => Some(fresh_postgres_database(rollouts).await),
+        Some("sqlite") | None => None,
+        Some(other) => panic!("--store takes sqlite or postgres, not {other}"),
+    };
+    let store = match &postgres {
+        Some(url) => Store::open_postgres(url).await,
+        None => Store::open(&store_path).await,
+    }
+    .expect("the store opens");
     let config = Config::parse(
         "opsd.yaml",
         &config_text(rollouts),
@@ -509,15 +521,20 @@ pub(crate) async fn run_scale(rollouts: usize, ticks: Option<usize>) -> ScaleRes
             baking += 1;
         }
     }
-    let sample_rows = count_rows(&store_path, "rollout_samples");
-    let store_bytes = ["", "-wal"]
-        .iter()
-        .map(|suffix| {
-            let mut path = store_path.as_os_str().to_owned();
-            path.push(suffix);
-            std::fs::metadata(&path).map(|meta| meta.len()).unwrap_or(0)
-        })
-        .sum();
+    let (sample_rows, store_bytes) = match &postgres {
+        Some(url) => postgres_rows_and_size(url).await,
+        None => (
+            count_rows(&store_path, "rollout_samples"),
+            ["", "-wal"]
+                .iter()
+                .map(|suffix| {
+                    let mut path = store_path.as_os_str().to_owned();
+                    path.push(suffix);
+                    std::fs::metadata(&path).map(|meta| meta.len()).unwrap_or(0)
+                })
+                .sum(),
+        ),
+    };
 
     let sorted = |mut values: Vec<f64>| {
         values.sort_by(f64::total_cmp);
@@ -544,6 +561,50 @@ pub(crate) async fn run_scale(rollouts: usize, ticks: Option<usize>) -> ScaleRes
         sample_rows,
         store_bytes,
     }
+}
+
+/// The server `SCALE_BENCH_POSTGRES_URL` (else `STENO_TEST_POSTGRES_URL`) names, with a new empty
+/// database for this scale; its URL.
+async fn fresh_postgres_database(rollouts: usize) -> String {
+    use sqlx::{Connection, Executor};
+    let admin_url = std::env::var("SCALE_BENCH_POSTGRES_URL")
+        .or_else(|_| std::env::var("STENO_TEST_POSTGRES_URL"))
+        .expect("--store postgres needs SCALE_BENCH_POSTGRES_URL (or STENO_TEST_POSTGRES_URL)");
+    let name = format!("opsd_scale_{rollouts}_{}", std::process::id());
+    let mut admin = sqlx::PgConnection::connect(&admin_url)
+        .await
+        .expect("the PostgreSQL server answers");
+    admin
+        .execute(format!("DROP DATABASE IF EXISTS {name}").as_str())
+        .await
+        .expect("an old bench database dropped");
+    admin
+        .execute(format!("CREATE DATABASE {name}").as_str())
+        .await
+        .expect("a database for the bench");
+    let (base, query) = match admin_url.split_once('?') {
+        Some((base, query)) => (base, format!("?{query}")),
+        None => (admin_url.as_str(), String::new()),
+    };
+    let server = base.rsplit_once('/').map_or(base, |(server, _)| server);
+    format!("{server}/{name}{query}")
+}
+
+/// Per-second sample rows and the database's size on PostgreSQL.
+async fn postgres_rows_and_size(url: &str) -> (i64, u64) {
+    use sqlx::Connection;
+    let mut connection = sqlx::PgConnection::connect(url)
+        .await
+        .expect("the bench database");
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM rollout_samples")
+        .fetch_one(&mut connection)
+        .await
+        .expect("a count");
+    let bytes: i64 = sqlx::query_scalar("SELECT pg_database_size(current_database())")
+        .fetch_one(&mut connection)
+        .await
+        .expect("a size");
+    (rows, u64::try_from(bytes).unwrap_or(0))
 }
 
 pub(crate) fn count_rows(store_path: &Path, table: &str) -> i64 {
