@@ -431,10 +431,14 @@ mod tests {
         let file = parse("store: /var/lib/opsd.db\nservices:\n  steno: {}\n").unwrap_err();
         assert_eq!(file.line, Some(1));
         assert!(file.to_string().contains("postgres:// URL"), "{file}");
-        let secret =
-            parse("store: postgres://opsd:hunter2@db/opsd\nservices:\n  steno: {}\n").unwrap_err();
-        assert!(secret.to_string().contains("PGPASSWORD"), "{secret}");
-        assert!(!secret.to_string().contains("hunter2"), "{secret}");
+        for url in [
+            "postgres://opsd:hunter2@db/opsd",
+            "postgres://opsd@db/opsd?password=hunter2",
+        ] {
+            let secret = parse(&format!("store: {url}\nservices:\n  steno: {{}}\n")).unwrap_err();
+            assert!(secret.to_string().contains("PGPASSWORD"), "{secret}");
+            assert!(!secret.to_string().contains("hunter2"), "{secret}");
+        }
     }
 
     #[test]

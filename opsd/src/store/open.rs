@@ -52,23 +52,39 @@ impl StoreLocation {
     }
 }
 
-/// `url` without its password, for messages and logs: `scheme://user:****@host/...`.
+/// `url` without its password, for messages and logs: `scheme://user:****@host/...`, and a
+/// `password=` query parameter's value hidden the same way.
 pub fn redacted_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };
     let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
+    let (authority, path_and_query) = rest.split_at(authority_end);
+    let (path, query) = match path_and_query.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (path_and_query, None),
+    };
+    let authority = match authority.rsplit_once('@') {
         Some((user_info, host)) => {
             let user = user_info
                 .split_once(':')
                 .map_or(user_info, |(user, _)| user);
             let hidden = if user_info.contains(':') { ":****" } else { "" };
-            format!("{scheme}://{user}{hidden}@{host}{path}")
+            format!("{user}{hidden}@{host}")
         }
-        None => url.to_string(),
-    }
+        None => authority.to_string(),
+    };
+    let query = query.map(|query| {
+        let parameters: Vec<String> = query
+            .split('&')
+            .map(|parameter| match parameter.split_once('=') {
+                Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=****"),
+                _ => parameter.to_string(),
+            })
+            .collect();
+        format!("?{}", parameters.join("&"))
+    });
+    format!("{scheme}://{authority}{path}{}", query.unwrap_or_default())
 }
 
 impl Store {
@@ -266,6 +282,10 @@ mod tests {
         assert_eq!(
             redacted_url("postgresql://u:p@ss:w@rd@host/db?sslmode=require"),
             "postgresql://u:****@host/db?sslmode=require"
+        );
+        assert_eq!(
+            redacted_url("postgres://opsd@db/opsd?sslmode=require&password=hunter2"),
+            "postgres://opsd@db/opsd?sslmode=require&password=****"
         );
     }
 
