@@ -2,8 +2,9 @@
 //! between the stable and canary releases by weight and counts every release's requests, errors,
 //! latencies, response bytes and reported AI tokens per second (the usage the local cost model
 //! and the cost-per-request check price). A request the canary refuses before anything was sent
-//! (the canary is not running, or refuses the connection) goes once to the stable release, and
-//! the refusal counts as a failed canary request. Each client connection keeps its own upstream
+//! (the canary is not running, or refuses the connection), or a safe request (GET, HEAD,
+//! OPTIONS) it took and failed without answering (its process died under it), goes once to the
+//! stable release, and counts as a failed canary request. Each client connection keeps its own upstream
 //! connections (`upstream_connections.rs`), driven by the task that serves it.
 //!
 //! invariant: bodies stream through in both directions; nothing buffers a whole request or
@@ -401,14 +402,24 @@ impl ServiceRoute {
         let counted = !self.excluded_paths.contains(request.uri().path());
         let (parts, body) = request.into_parts();
         // A canary that refuses a request before anything was sent (not running, connection
-        // refused) does not fail the client: the request goes once to the stable release, and
-        // the refusal still counts against the canary. Only a canary's request keeps its head.
+        // refused), or fails a safe one without answering, does not fail the client: the
+        // request goes once to the stable release, and the failure still counts against the
+        // canary. Only a canary's request keeps its head.
         let to_canary = split.canary.as_deref() == Some(release_id) && split.stable != release_id;
         let retry_head = to_canary.then(|| RequestHead::of(&parts));
         let (body, slot) = ReclaimableBody::new(body);
         let mut forwarded = self.forward(release_id, parts, body, peer, upstreams).await;
-        let refused = matches!(forwarded, Err(UpstreamFailure::NothingSent(_)));
-        if let (true, Some(retry_head)) = (refused, retry_head) {
+        let canary_failed = match &forwarded {
+            Ok(_) => false,
+            Err(UpstreamFailure::NothingSent(_)) => true,
+            // A safe request (GET, HEAD, OPTIONS, TRACE) the canary took and then failed without
+            // an answer (its process died under it, on a kept-alive connection) is sent again
+            // too: repeating it changes nothing.
+            Err(UpstreamFailure::Failed(_)) => retry_head
+                .as_ref()
+                .is_some_and(|head| head.method.is_safe()),
+        };
+        if let (true, Some(retry_head)) = (canary_failed, retry_head) {
             if let Some(body) = slot.reclaim() {
                 if counted {
                     let refusal_ms = whole_millis_rounded_up(started.elapsed());
@@ -1390,6 +1401,38 @@ mod tests {
         lock(&table).insert("web@canary".to_string(), refusing);
         split(&router, "web@canary", None, 0).await;
         assert_eq!(get_text(&client, &url).await.0, 502);
+    }
+
+    #[tokio::test]
+    async fn a_canary_that_dies_under_a_safe_request_hands_it_to_the_stable_release() {
+        // A canary that reads each request and closes the connection without answering, as a
+        // process killed while serving does.
+        let dying = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let dying_addr = dying.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut connection, _)) = dying.accept().await {
+                let mut request = [0u8; 1024];
+                let _ = tokio::io::AsyncReadExt::read(&mut connection, &mut request).await;
+            }
+        });
+        let stable = start_upstream("stable", Behaviour::Answer).await;
+        let (router, _table) =
+            router_for(&[("web@stable", stable.addr), ("web@canary", dying_addr)]).await;
+        let client = http_client();
+        let url = base_url(&router);
+        split(&router, "web@stable", Some("web@canary"), 100).await;
+
+        assert_eq!(get_text(&client, &url).await, (200, "stable".to_string()));
+        // A request that changes something is not repeated: the canary may have acted on it.
+        let posted = client
+            .post(format!("{url}/echo"))
+            .body("once")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(posted.status(), 502);
+        let canary = total(&router, "web@canary").await;
+        assert_eq!((canary.requests, canary.errors), (2, 2));
     }
 
     #[tokio::test]
