@@ -36,6 +36,8 @@ mod usage;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod timeline_tests;
+#[cfg(test)]
 pub(crate) use tests::test_store;
 
 use std::path::PathBuf;
