@@ -1,7 +1,8 @@
 //! Rollback speed and false-rollback rate, measured by replaying generated traffic through the
 //! pure rollout core, side by side with a CodeDeploy-style alarm policy on the same traffic, and
 //! with the error test without and with its early-errors bets (`AnalysisPolicy::early_errors`)
-//! on the same traffic.
+//! on the same traffic: the shipped rule and two others (`EarlyErrorsRule`), the trade-off table
+//! of `docs/benchmarks.md`.
 //!
 //! Run: `cargo bench -p opsd --bench rollout_bench` (options after `--`: `--runs N` per faulty
 //! scenario (200), `--healthy-runs N` for the healthy scenario (the `--runs` value), `--seed N`
@@ -10,7 +11,12 @@
 //! Traffic model: Poisson arrivals at 100 requests per second, split by the current canary weight
 //! (each request independently); each request fails with its release's error probability; latency
 //! is log-normal with a median of 20 ms (sigma 0.5) plus the release's added latency. opsd ticks
-//! every 250 ms, as `opsd up` does; a weight decided at one tick applies from the next. Before the
+//! every 250 ms, as `opsd up` does; a weight decided at one tick applies from the next. Each
+//! request arrives at a uniform moment within its tick (drawn from a stream of its own, so the
+//! requests are the same as without it); the time to a rollback counts from the moment the
+//! canary's first bad response was served to the tick that set its weight to 0. The figure with
+//! the first bad response stamped at the start of its tick (up to 250 ms early, the measure used
+//! before 2026-12-05) is printed beside it. Before the
 //! rollout the stable release served the same traffic alone for as long as the plan's watch (up to
 //! an hour): that is the reference opsd records when a rollout is created (`core::watch`), drawn
 //! from its own random stream so the rollout's requests are the same with or without it.
@@ -23,6 +29,7 @@
 use std::collections::BTreeMap;
 
 use opsd::core::alarms::parse_alarm_file;
+use opsd::core::analysis::early_errors::{EarlyErrorsRule, EarlyWindow};
 use opsd::core::plan::{preset, RolloutPlan};
 use opsd::core::rollout::{
     step, Action, DecisionKind, Observation, Phase, Readiness, RolloutPolicy, RolloutState,
@@ -78,8 +85,10 @@ const HEALTHY: Release = Release {
 
 struct RunResult {
     outcome: Phase,
-    /// Seconds from the canary's first failed request to the rollback decision (weight 0).
+    /// Seconds from the canary's first bad response to the rollback decision (weight 0).
     seconds_from_first_bad_to_rollback: Option<f64>,
+    /// The same, with the first bad response stamped at the start of its tick.
+    seconds_from_first_bad_tick_to_rollback: Option<f64>,
     /// Seconds from the canary taking traffic to the rollback decision.
     seconds_to_rollback: Option<f64>,
     /// Bad canary responses (failed, or slowed) served to users before the rollback.
@@ -87,6 +96,43 @@ struct RunResult {
     /// What rolled the canary back: the decision's summary.
     rollback_summary: Option<String>,
 }
+
+/// The early-errors rule before 2026-12-05: two failures among the canary's first 20 requests.
+const TWO_OF_20: EarlyErrorsRule = EarlyErrorsRule {
+    live_share_weight: 0.55,
+    windows: &[
+        EarlyWindow {
+            errors: 2,
+            requests: 20,
+            weight: 0.40,
+        },
+        EarlyWindow {
+            errors: 3,
+            requests: 40,
+            weight: 0.05,
+        },
+    ],
+    error_budget_share: 0.5,
+};
+
+/// Two failures among the first 25 with the budget shared equally between the error and latency
+/// tests: the window needs more weight to bet enough at the earliest looks.
+const TWO_OF_25_EQUAL_BUDGET: EarlyErrorsRule = EarlyErrorsRule {
+    live_share_weight: 0.35,
+    windows: &[
+        EarlyWindow {
+            errors: 2,
+            requests: 25,
+            weight: 0.60,
+        },
+        EarlyWindow {
+            errors: 3,
+            requests: 40,
+            weight: 0.05,
+        },
+    ],
+    error_budget_share: 0.5,
+};
 
 const TICK_MS: i64 = 250;
 const START_MS: i64 = 1_800_000_000_000;
@@ -122,6 +168,9 @@ fn simulate(
     seed: u64,
 ) -> RunResult {
     let mut random = Random(seed);
+    // When within its tick each bad response was served: a stream of its own, so the requests
+    // (and the decisions) are those of the same seed without it.
+    let mut moments = Random(seed ^ 0x7113_5EED_0F7E_C4ED);
     let start_ms = START_MS;
     let release = |version: &str| ReleaseSpec {
         service: "steno".into(),
@@ -160,7 +209,8 @@ fn simulate(
     let mut baseline_step = TrafficSample::default();
     let mut series: Vec<SecondSample> = Vec::new();
     let mut current_second = TrafficSample::default();
-    let mut first_bad_ms: Option<i64> = None;
+    let mut first_bad_tick_ms: Option<i64> = None;
+    let mut first_bad_ms: Option<f64> = None;
     let mut bad_served = 0u64;
     let mut rollback_summary = None;
     let limit_ms = start_ms
@@ -186,7 +236,11 @@ fn simulate(
                 // A bad response: a failure, or a slow answer from a slowed release.
                 if is_error || canary.added_latency_ms > 0.0 {
                     bad_served += 1;
-                    first_bad_ms.get_or_insert(now_ms);
+                    let served_at = now_ms as f64 + moments.uniform() * TICK_MS as f64;
+                    if *first_bad_tick_ms.get_or_insert(now_ms) == now_ms {
+                        first_bad_ms =
+                            Some(first_bad_ms.map_or(served_at, |first| first.min(served_at)));
+                    }
                 }
             } else {
                 baseline_step.record(latency, is_error);
@@ -240,6 +294,9 @@ fn simulate(
         outcome: state.phase,
         seconds_from_first_bad_to_rollback: rolled_back_at
             .zip(first_bad_ms)
+            .map(|(end, first)| (end as f64 - first) / 1000.0),
+        seconds_from_first_bad_tick_to_rollback: rolled_back_at
+            .zip(first_bad_tick_ms)
             .map(|(end, first)| (end - first) as f64 / 1000.0),
         seconds_to_rollback: rolled_back_at.map(|end| (end - start_ms) as f64 / 1000.0),
         bad_requests_served: bad_served,
@@ -361,6 +418,7 @@ struct Tally {
     /// Rolled back by an alarm rule (`lambda-error-rate`) rather than by the analysis.
     rolled_back_by_alarm: u64,
     detection: Vec<f64>,
+    detection_from_tick: Vec<f64>,
     bad_served: u64,
 }
 
@@ -390,6 +448,12 @@ impl Tally {
         {
             self.detection.push(seconds);
         }
+        if let Some(seconds) = result
+            .seconds_from_first_bad_tick_to_rollback
+            .or(result.seconds_to_rollback)
+        {
+            self.detection_from_tick.push(seconds);
+        }
         self.bad_served += result.bad_requests_served;
     }
 }
@@ -402,17 +466,32 @@ fn main() {
         include_str!("../../alarms/lambda-error-rate.yaml"),
     )
     .expect("the shipped lambda-error-rate rule parses");
-    let policy_with = |early_errors: bool| {
+    let policy_with = |early_errors: Option<EarlyErrorsRule>| {
         let mut policy = RolloutPolicy {
             alarms: alarms.clone(),
             ..RolloutPolicy::default()
         };
-        policy.analysis.early_errors = early_errors;
+        policy.analysis.early_errors = early_errors.is_some();
+        if let Some(rule) = early_errors {
+            assert!(rule.weights_sum_to_one(), "{rule:?}");
+            policy.analysis.early_errors_rule = rule;
+        }
         policy
     };
     let rules = [
-        ("share test alone (before)", policy_with(false)),
-        ("share test + early errors", policy_with(true)),
+        ("share test alone", policy_with(None)),
+        (
+            "+ early errors, 2 of 20 (before)",
+            policy_with(Some(TWO_OF_20)),
+        ),
+        (
+            "+ early errors, 2 of 25, budget halved",
+            policy_with(Some(TWO_OF_25_EQUAL_BUDGET)),
+        ),
+        (
+            "+ early errors, 2 of 25, 3/4 of the budget (shipped)",
+            policy_with(Some(EarlyErrorsRule::SHIPPED)),
+        ),
     ];
     let plan = preset("Canary10Percent5Minutes").expect("preset");
     let canary_step_seconds = plan.steps[0].bake.as_secs_f64();
@@ -420,8 +499,8 @@ fn main() {
         "# Rollout replay: {} runs per faulty scenario, {} healthy runs, seed {}, plan {}\n",
         options.runs, options.healthy_runs, options.seed, plan.name
     );
-    println!("| canary | rule | rolled back (in the 10 % step; by the alarm rule) | first bad response → weight 0 (median / p95 / max s) | bad requests served (mean) |");
-    println!("|---|---|---|---|---|");
+    println!("| canary | rule | rolled back (in the 10 % step; by the alarm rule) | first bad response → weight 0 (median / p95 / max s) | the same from its tick's start (median / p95 s) | bad requests served (mean) |");
+    println!("|---|---|---|---|---|---|");
     let mut codedeploy_rows = Vec::new();
     let scenarios = [
         (
@@ -475,7 +554,7 @@ fn main() {
         }
         for ((rule, _), tally) in rules.iter().zip(tallies.iter_mut()) {
             println!(
-                "| {name} | {rule} | {}/{runs} ({}; {}; promoted {}) | {:.2} / {:.2} / {:.2} | {:.1} |",
+                "| {name} | {rule} | {}/{runs} ({}; {}; promoted {}) | {:.2} / {:.2} / {:.2} | {:.2} / {:.2} | {:.1} |",
                 tally.rolled_back,
                 tally.rolled_back_in_canary_step,
                 tally.rolled_back_by_alarm,
@@ -483,6 +562,8 @@ fn main() {
                 quantile(&mut tally.detection.clone(), 0.5),
                 quantile(&mut tally.detection.clone(), 0.95),
                 quantile(&mut tally.detection, 1.0),
+                quantile(&mut tally.detection_from_tick.clone(), 0.5),
+                quantile(&mut tally.detection_from_tick, 0.95),
                 tally.bad_served as f64 / runs.max(1) as f64,
             );
         }

@@ -20,7 +20,7 @@
 //!   on large effects, so a canary failing one request in five is caught after a handful of errors.
 //! - **Early errors.** When the stable release's traffic before the rollout was recorded
 //!   ([`crate::core::watch`]) and [`AnalysisPolicy::early_errors`] is on, the error statistic is
-//!   the average `0.55 · E_share + 0.40 · E_(2 of 20) + 0.05 · E_(3 of 40)`, where `E_(k of m)`
+//!   the average `0.45 · E_share + 0.50 · E_(2 of 25) + 0.05 · E_(3 of 40)` (and the error test takes three quarters of the step's budget), where `E_(k of m)`
 //!   bets on "at least k of the canary's first m requests of the step fail", priced exactly
 //!   against the recorded requests (hypergeometric, so whatever the common rate). A canary failing
 //!   one request in five then fails at its second failure instead of its fourth. [`early_errors`]
@@ -118,6 +118,10 @@ pub struct AnalysisPolicy {
     /// Mix the early-errors test ([`early_errors`]) into the error test when the stable release's
     /// recorded traffic is known: two failures among a canary's first requests can then fail it.
     pub early_errors: bool,
+    /// The early-errors test's windows and weights: always the shipped rule in opsd; the replay
+    /// benchmark compares others. Not configurable.
+    #[serde(skip)]
+    pub early_errors_rule: early_errors::EarlyErrorsRule,
 }
 
 impl Default for AnalysisPolicy {
@@ -135,6 +139,7 @@ impl Default for AnalysisPolicy {
             canary_error_ceiling: 0.05,
             canary_ceiling_min_requests: 20,
             early_errors: true,
+            early_errors_rule: early_errors::EarlyErrorsRule::SHIPPED,
         }
     }
 }
@@ -157,6 +162,9 @@ impl AnalysisPolicy {
 
     /// Checks that every number makes sense; the message names the field.
     pub fn validate(&self) -> Result<(), String> {
+        if !self.early_errors_rule.weights_sum_to_one() {
+            return Err("early_errors_rule: the weights must be positive and sum to 1".to_string());
+        }
         let in_open_unit = |value: f64| value > 0.0 && value < 1.0;
         if !in_open_unit(self.false_positive_rate) {
             return Err(format!(
@@ -316,7 +324,6 @@ pub struct Comparison {
 }
 
 const ERROR_METHOD: &str = "anytime-valid test: canary errors among all errors against the canary's share of requests, uniform mixture likelihood ratio";
-const ERROR_METHOD_WITH_EARLY: &str = "anytime-valid test: canary errors among all errors against the canary's share of requests (uniform mixture likelihood ratio, weight 0.55), averaged with bets on early canary failures against the stable release's recorded error rate (2 of the first 20 requests, weight 0.40; 3 of the first 40, weight 0.05)";
 const LATENCY_METHOD: &str = "anytime-valid test: Mann-Whitney U of the latency histograms (midranks, tie-corrected), half-normal mixture likelihood ratio";
 
 /// Compares the canary with the baseline over the same window (cumulative since the step began).
@@ -343,6 +350,15 @@ pub fn compare_with_reference(
 ) -> Comparison {
     let alpha_this_look = policy.alpha_per_step();
     let alpha_per_test = alpha_this_look / 2.0;
+    let reference = reference.filter(|_| policy.early_errors);
+    // With the early bets the error test takes its rule's share of the budget.
+    let (alpha_errors, alpha_latency) = match reference {
+        Some(_) => {
+            let share = policy.early_errors_rule.error_budget_share;
+            (alpha_this_look * share, alpha_this_look * (1.0 - share))
+        }
+        None => (alpha_per_test, alpha_per_test),
+    };
     let canary_summary = SideSummary::of(canary);
     let baseline_summary = SideSummary::of(baseline);
     let mut reasons = Vec::new();
@@ -365,10 +381,9 @@ pub fn compare_with_reference(
             TestOutcome::not_run("latency", LATENCY_METHOD, alpha_per_test),
         )
     } else {
-        let reference = reference.filter(|_| policy.early_errors);
         let (error_test, early_words) =
-            error_rate_test(canary, baseline, reference, alpha_per_test, policy);
-        let latency_test = latency_test(canary, baseline, alpha_per_test, policy);
+            error_rate_test(canary, baseline, reference, alpha_errors, policy);
+        let latency_test = latency_test(canary, baseline, alpha_latency, policy);
         let verdict = judge(
             canary,
             baseline,
@@ -571,18 +586,19 @@ fn error_rate_test(
     let baseline_errors = baseline.errors.min(baseline.requests);
     let canary_share = canary_requests / (canary_requests + baseline_requests);
     let share_log_e = log_error_share_mixture(canary_errors, baseline_errors, canary_share);
-    let early =
-        reference.and_then(|reference| early_errors::early_errors(canary, baseline, reference));
+    let rule = &policy.early_errors_rule;
+    let early = reference
+        .and_then(|reference| early_errors::early_errors(rule, canary, baseline, reference));
     let (log_e, method, early_words) = match early {
         Some(early) => (
             early_errors::log_sum_exp(&[
-                early_errors::LIVE_SHARE_WEIGHT.ln() + share_log_e,
+                rule.live_share_weight.ln() + share_log_e,
                 early.log_weighted_e,
             ]),
-            ERROR_METHOD_WITH_EARLY,
+            format!("anytime-valid test: canary errors among all errors against the canary's share of requests (uniform mixture likelihood ratio, weight {:.2}), averaged with bets on early canary failures against the stable release's recorded error rate ({})", rule.live_share_weight, rule.describe_windows()),
             early.fired.or(early.guarded),
         ),
-        None => (share_log_e, ERROR_METHOD, None),
+        None => (share_log_e, ERROR_METHOD.to_string(), None),
     };
 
     let all_errors = (canary_errors + baseline_errors) as f64;
@@ -596,7 +612,7 @@ fn error_rate_test(
     let baseline_rate = baseline_errors as f64 / baseline_requests;
     let test = outcome(
         "error_rate",
-        method,
+        &method,
         alpha,
         Measured {
             statistic,
@@ -1579,7 +1595,13 @@ mod tests {
             "{:?}",
             with.reasons
         );
-        assert_eq!(with.error_test.method, ERROR_METHOD_WITH_EARLY);
+        assert!(
+            with.error_test.method.ends_with(
+                "(uniform mixture likelihood ratio, weight 0.45), averaged with bets on early canary failures against the stable release's recorded error rate (2 of the first 25 requests, weight 0.50; 3 of the first 40, weight 0.05)"
+            ),
+            "{}",
+            with.error_test.method
+        );
         let without = compare(&canary, &baseline, 4, &policy);
         assert_ne!(without.verdict, Verdict::Fail, "{:?}", without.reasons);
         let switched_off = AnalysisPolicy {
