@@ -4,8 +4,8 @@
 //! Run: `cargo bench -p opsd --bench router_bench` (options after `--`: `--seconds N` per round,
 //! `--rounds N`, `--concurrency N`, `--rate N` for the fixed-rate latency rounds).
 //!
-//! One real Steno release (release build) runs under the local platform's supervisor; the router
-//! sends all traffic to it. When nginx is installed (on `PATH` or `/usr/sbin/nginx`) the benchmark
+//! One real Steno release (release build) runs under the local platform's supervisor; the
+//! router, an `opsd router` process as `opsd up` runs it, sends all traffic to it. When nginx is installed (on `PATH` or `/usr/sbin/nginx`) the benchmark
 //! starts one (one worker, keep-alive upstream connections) in front of the same Steno process.
 //! Rounds alternate direct, router and nginx so all see the same machine state. Closed-loop rounds
 //! measure throughput; fixed-rate rounds (below saturation) measure the latency each proxy adds.
@@ -22,7 +22,8 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use opsd::platform::local::{LocalPlatform, LocalServiceConfig};
+use opsd::platform::local::{FailStaticSetup, LocalPlatform, LocalServiceConfig};
+use opsd::platform::secrets::Secrets;
 use opsd::platform::{ReleaseRunner, ReleaseSpec, TrafficShifter, TrafficSplit};
 
 use load::{closed_loop, fixed_rate, percentile};
@@ -89,33 +90,36 @@ impl Path {
     }
 }
 
-/// The release-profile Steno binary beside this benchmark's target directory, built if missing.
-fn steno_binary() -> PathBuf {
+/// The release-profile binary `name` (a workspace package of the same name) beside this
+/// benchmark's target directory, built if missing. Build both first
+/// (`cargo build --release -p steno -p opsd`) so a stale one is not measured.
+fn workspace_binary(name: &str) -> PathBuf {
     let bench = std::env::current_exe().expect("bench path");
     let profile_dir = bench
         .parent()
         .and_then(|deps| deps.parent())
         .expect("target/<profile>/deps")
         .to_path_buf();
-    let path = profile_dir.join("steno");
+    let path = profile_dir.join(name);
     if !path.exists() {
         let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
         let status = Command::new(env!("CARGO"))
-            .args(["build", "--release", "-p", "steno", "--bin", "steno"])
+            .args(["build", "--release", "-p", name, "--bin", name])
             .current_dir(workspace)
             .status()
             .expect("cargo runs");
-        assert!(status.success(), "building steno failed");
+        assert!(status.success(), "building {name} failed");
     }
     path
 }
 
-/// One Steno release under the local platform, with all of the router's traffic going to it.
+/// One Steno release under the local platform as `opsd up` runs it (the service's router is an
+/// `opsd router` process of its own), with all of the router's traffic going to it.
 async fn start_steno(data_dir: &std::path::Path) -> (Arc<LocalPlatform>, ReleaseSpec) {
     let mut service = LocalServiceConfig::new(
         "steno",
         vec![
-            steno_binary().display().to_string(),
+            workspace_binary("steno").display().to_string(),
             "serve".into(),
             "--addr".into(),
             "127.0.0.1:{port}".into(),
@@ -126,9 +130,15 @@ async fn start_steno(data_dir: &std::path::Path) -> (Arc<LocalPlatform>, Release
         data_dir.join("steno").display().to_string(),
     );
     service.base_env.insert("STENO_LOG".into(), "warn".into());
-    let platform: Arc<LocalPlatform> = LocalPlatform::start(
+    let setup = FailStaticSetup {
+        program: workspace_binary("opsd"),
+        state_dir: data_dir.join("data-plane"),
+    };
+    let platform: Arc<LocalPlatform> = LocalPlatform::start_fail_static(
         vec![(service, "127.0.0.1:0".parse().expect("addr"))],
         data_dir.join("logs"),
+        Secrets::default(),
+        &setup,
     )
     .await
     .expect("platform starts");

@@ -38,7 +38,7 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(error) => return usage_exit(&error),
     };
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = match runtime_for(&cli.command) {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: could not start the async runtime: {error}");
@@ -52,6 +52,20 @@ pub fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// The async runtime a command runs on. `opsd router` runs on one thread, as nginx runs one
+/// worker: a proxy's work is short and I/O bound, and on a small machine it shares the cores with
+/// the releases it serves, so a second worker thread adds cross-thread wake-ups and task
+/// migration instead of throughput (docs/benchmarks.md, the router against nginx). Every other
+/// command runs on a thread per core.
+fn runtime_for(command: &Command) -> std::io::Result<tokio::runtime::Runtime> {
+    if matches!(command, Command::Router { .. }) {
+        return tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build();
+    }
+    tokio::runtime::Runtime::new()
 }
 
 /// `--help` and `--version` print to stdout and exit 0; every other parse error prints what is

@@ -440,15 +440,24 @@ impl ServiceRoute {
             Ok(response) => response,
             Err(failure) => {
                 tracing::warn!(service = %self.service, release = %release_id, error = %failure, "upstream request failed");
-                json_error(
+                let answer = json_error(
                     StatusCode::BAD_GATEWAY,
                     "bad_gateway",
                     &format!("{release_id} could not answer: {failure}"),
-                )
+                );
+                if counted {
+                    // Counted as the upstream's answers are: a server error, and its bytes.
+                    let (counter, second) = (self.counter(release_id), unix_second());
+                    counter.record(second, whole_millis_rounded_up(started.elapsed()), true);
+                    if let Some(bytes) = hyper::body::Body::size_hint(answer.body()).exact() {
+                        counter.record_bytes(second, bytes);
+                    }
+                }
+                return answer;
             }
         };
         if !counted {
-            return response;
+            return response.map(BodyExt::boxed);
         }
         let is_error = response.status().is_server_error();
         let counter = self.counter(release_id);
@@ -478,7 +487,7 @@ impl ServiceRoute {
         body: ReclaimableBody,
         peer: SocketAddr,
         upstreams: &UpstreamConnections,
-    ) -> Result<Response<ProxyBody>, UpstreamFailure> {
+    ) -> Result<Response<Incoming>, UpstreamFailure> {
         let Some(upstream) = self.resolver.upstream_of(release_id) else {
             return Err(UpstreamFailure::NothingSent(format!(
                 "{release_id} is not running"
@@ -514,7 +523,7 @@ impl ServiceRoute {
             })?;
         let (mut parts, body) = response.into_parts();
         remove_hop_by_hop_headers(&mut parts.headers);
-        Ok(Response::from_parts(parts, body.boxed()))
+        Ok(Response::from_parts(parts, body))
     }
 
     fn counter(&self, release_id: &str) -> Arc<ReleaseCounter> {
@@ -640,7 +649,7 @@ impl RequestHead {
 /// current second when it is dropped (finished, or abandoned by the client): one count per
 /// response, however many chunks it streams.
 struct CountedBody {
-    inner: ProxyBody,
+    inner: Incoming,
     bytes: u64,
     counter: Arc<ReleaseCounter>,
 }
@@ -1334,14 +1343,19 @@ mod tests {
         split(&router, "web@down", None, 0).await;
         let response = client.get(&url).send().await.unwrap();
         assert_eq!(response.status(), 502);
-        let body: serde_json::Value = response.json().await.unwrap();
+        let text = response.text().await.unwrap();
+        let body: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(body["error"]["code"], "bad_gateway");
         assert!(body["error"]["message"]
             .as_str()
             .unwrap()
             .contains("web@down"));
         let down = total(&router, "web@down").await;
-        assert_eq!((down.requests, down.errors), (1, 1));
+        // One request, one error, and the bytes of the answer the client got.
+        assert_eq!(
+            (down.requests, down.errors, down.bytes_out),
+            (1, 1, text.len() as u64)
+        );
 
         // A release that stops running after the split was set is a bad gateway too.
         split(&router, "web@live", None, 0).await;

@@ -155,7 +155,10 @@ impl UpstreamDrivers {
     pub(super) async fn alongside<F: Future>(&mut self, future: Pin<&mut F>) -> F::Output {
         let mut future = future;
         loop {
+            // Biased: the client connection first, then new upstream connections, then the
+            // running ones (saves the random draw of an unbiased select on every wake-up).
             tokio::select! {
+                biased;
                 output = future.as_mut() => return output,
                 Some(driver) = self.new.recv() => self.running.push(driver),
                 Some(()) = self.running.next(), if !self.running.is_empty() => {}
