@@ -473,7 +473,7 @@ fn main() {
         };
         policy.analysis.early_errors = early_errors.is_some();
         if let Some(rule) = early_errors {
-            assert!(rule.weights_sum_to_one(), "{rule:?}");
+            assert!(rule.is_valid(), "{rule:?}");
             policy.analysis.early_errors_rule = rule;
         }
         policy

@@ -162,8 +162,8 @@ impl AnalysisPolicy {
 
     /// Checks that every number makes sense; the message names the field.
     pub fn validate(&self) -> Result<(), String> {
-        if !self.early_errors_rule.weights_sum_to_one() {
-            return Err("early_errors_rule: the weights must be positive and sum to 1".to_string());
+        if !self.early_errors_rule.is_valid() {
+            return Err("early_errors_rule: the weights must be positive and sum to 1, and the error test's budget share lie between 0 and 1".to_string());
         }
         let in_open_unit = |value: f64| value > 0.0 && value < 1.0;
         if !in_open_unit(self.false_positive_rate) {

@@ -117,7 +117,7 @@ impl EarlyErrorsRule {
 
     /// Whether the weights are positive and sum to 1 (the mixture's validity needs it) and the
     /// error test's share of the budget is a fraction.
-    pub fn weights_sum_to_one(&self) -> bool {
+    pub fn is_valid(&self) -> bool {
         if !(self.error_budget_share > 0.0 && self.error_budget_share < 1.0) {
             return false;
         }
@@ -384,7 +384,7 @@ mod tests {
                 }
             }
         }
-        assert!(EarlyErrorsRule::SHIPPED.weights_sum_to_one());
+        assert!(EarlyErrorsRule::SHIPPED.is_valid());
         assert_eq!(
             EarlyErrorsRule::SHIPPED.describe_windows(),
             "2 of the first 25 requests, weight 0.50; 3 of the first 40, weight 0.05"
@@ -393,7 +393,7 @@ mod tests {
             live_share_weight: 0.9,
             ..EarlyErrorsRule::SHIPPED
         };
-        assert!(!lopsided.weights_sum_to_one());
+        assert!(!lopsided.is_valid());
     }
 
     #[test]
