@@ -220,6 +220,13 @@ pub async fn run(mut config: Config, environment: HashMap<String, String>) -> an
             return Err(error);
         }
     };
+    // The API answers before anything is printed: whoever reads the addresses (a person, a
+    // script, a test) can use them at once.
+    gateway.install(api::router(ApiState {
+        daemon: daemon.clone(),
+        sessions,
+        feed: overview_feed,
+    }));
     println!("opsd API        http://{api_addr}");
     println!("dashboard       http://{api_addr}/");
     if let Some(link) = login_link {
@@ -246,11 +253,6 @@ pub async fn run(mut config: Config, environment: HashMap<String, String>) -> an
     }
     println!("press Ctrl-C to stop");
 
-    gateway.install(api::router(ApiState {
-        daemon: daemon.clone(),
-        sessions,
-        feed: overview_feed,
-    }));
     let lost = tokio::select! {
         _ = shutdown_signal() => None,
         why = leadership.until_lost() => Some(why),
