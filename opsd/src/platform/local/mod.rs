@@ -20,10 +20,14 @@ pub mod router_process;
 mod sqlite_restore;
 pub mod sqlite_snapshots;
 pub mod supervisor;
+mod upstream_body;
 mod upstream_connections;
+mod upstream_http1;
 
 #[cfg(test)]
 mod fail_static_tests;
+#[cfg(test)]
+mod router_wire_tests;
 #[cfg(test)]
 pub(crate) mod test_support;
 

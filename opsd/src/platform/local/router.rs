@@ -24,7 +24,7 @@ use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Frame, Incoming, SizeHint};
 use hyper::header::{
-    HeaderMap, HeaderName, HeaderValue, CONNECTION, CONTENT_TYPE, HOST, TE, TRAILER,
+    HeaderMap, HeaderName, HeaderValue, CONNECTION, CONTENT_TYPE, EXPECT, HOST, TE, TRAILER,
     TRANSFER_ENCODING, UPGRADE,
 };
 use hyper::http::uri::PathAndQuery;
@@ -37,6 +37,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::reclaimable_body::ReclaimableBody;
+use super::upstream_body::UpstreamBody;
 use super::upstream_connections::{SendFailure, UpstreamConnections};
 use crate::core::traffic::{SecondSample, TrafficSample};
 use crate::platform::{MetricSource, PlatformError, TrafficShifter, TrafficSplit};
@@ -90,7 +91,7 @@ pub struct RouteConfig {
     pub excluded_paths: Vec<String>,
 }
 
-type ProxyBody = BoxBody<Bytes, hyper::Error>;
+type ProxyBody = BoxBody<Bytes, std::io::Error>;
 
 /// The reverse proxy of every service. Dropping it closes the listeners.
 pub struct TrafficRouter {
@@ -346,8 +347,7 @@ async fn serve_connection(
 ) {
     let _ = stream.set_nodelay(true);
     let service_route = Arc::clone(&route);
-    let (upstreams, mut upstream_drivers) = UpstreamConnections::new(UPSTREAM_CONNECT_TIMEOUT);
-    let upstreams = Arc::new(upstreams);
+    let upstreams = Arc::new(UpstreamConnections::new(UPSTREAM_CONNECT_TIMEOUT));
     let service = service_fn(move |request| {
         let route = Arc::clone(&service_route);
         let upstreams = Arc::clone(&upstreams);
@@ -358,10 +358,10 @@ async fn serve_connection(
         .serve_connection(TokioIo::new(stream), service);
     tokio::pin!(connection);
     let result = tokio::select! {
-        result = upstream_drivers.alongside(connection.as_mut()) => result,
+        result = connection.as_mut() => result,
         _ = shutdown_requested(&mut shutdown) => {
             connection.as_mut().graceful_shutdown();
-            match tokio::time::timeout(DRAIN_TIMEOUT, upstream_drivers.alongside(connection.as_mut())).await {
+            match tokio::time::timeout(DRAIN_TIMEOUT, connection.as_mut()).await {
                 Ok(result) => result,
                 Err(_) => Ok(()),
             }
@@ -487,7 +487,7 @@ impl ServiceRoute {
         body: ReclaimableBody,
         peer: SocketAddr,
         upstreams: &UpstreamConnections,
-    ) -> Result<Response<Incoming>, UpstreamFailure> {
+    ) -> Result<Response<UpstreamBody>, UpstreamFailure> {
         let Some(upstream) = self.resolver.upstream_of(release_id) else {
             return Err(UpstreamFailure::NothingSent(format!(
                 "{release_id} is not running"
@@ -503,6 +503,8 @@ impl ServiceRoute {
         );
         parts.version = Version::HTTP_11;
         remove_hop_by_hop_headers(&mut parts.headers);
+        // The client's expectation of a 100 Continue is answered by the router's own server.
+        parts.headers.remove(EXPECT);
         if !parts.headers.contains_key(HOST) {
             if let Ok(host) = HeaderValue::from_str(&upstream.to_string()) {
                 parts.headers.insert(HOST, host);
@@ -514,13 +516,14 @@ impl ServiceRoute {
                 parts.headers.insert(X_REQUEST_ID, id);
             }
         }
-        let response = upstreams
-            .send(upstream, Request::from_parts(parts, body))
-            .await
-            .map_err(|failure| match failure {
-                SendFailure::NotConnected(message) => UpstreamFailure::NothingSent(message),
-                SendFailure::Failed(message) => UpstreamFailure::Failed(message),
-            })?;
+        let response =
+            upstreams
+                .send(upstream, parts, body)
+                .await
+                .map_err(|failure| match failure {
+                    SendFailure::NotConnected(message) => UpstreamFailure::NothingSent(message),
+                    SendFailure::Failed(message) => UpstreamFailure::Failed(message),
+                })?;
         let (mut parts, body) = response.into_parts();
         remove_hop_by_hop_headers(&mut parts.headers);
         Ok(Response::from_parts(parts, body))
@@ -649,19 +652,19 @@ impl RequestHead {
 /// current second when it is dropped (finished, or abandoned by the client): one count per
 /// response, however many chunks it streams.
 struct CountedBody {
-    inner: Incoming,
+    inner: UpstreamBody,
     bytes: u64,
     counter: Arc<ReleaseCounter>,
 }
 
 impl hyper::body::Body for CountedBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = std::io::Error;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
         if let Poll::Ready(Some(Ok(frame))) = &polled {
             if let Some(data) = frame.data_ref() {
@@ -808,7 +811,7 @@ fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::pin::Pin;
     use std::sync::atomic::AtomicU64;
     use std::task::{Context, Poll};
@@ -829,7 +832,7 @@ mod tests {
 
     /// What a test upstream does with the requests of `/`.
     #[derive(Clone, Copy)]
-    enum Behaviour {
+    pub(in crate::platform::local) enum Behaviour {
         Answer,
         /// Every second request fails with 500.
         FailEverySecond,
@@ -845,12 +848,15 @@ mod tests {
         release_stream: Arc<Notify>,
     }
 
-    struct Upstream {
-        addr: SocketAddr,
+    pub(in crate::platform::local) struct Upstream {
+        pub(in crate::platform::local) addr: SocketAddr,
         release_stream: Arc<Notify>,
     }
 
-    async fn start_upstream(name: &'static str, behaviour: Behaviour) -> Upstream {
+    pub(in crate::platform::local) async fn start_upstream(
+        name: &'static str,
+        behaviour: Behaviour,
+    ) -> Upstream {
         let state = UpstreamState {
             name,
             behaviour,
@@ -979,9 +985,11 @@ mod tests {
         }
     }
 
-    type ReleaseTable = Arc<Mutex<HashMap<String, SocketAddr>>>;
+    pub(in crate::platform::local) type ReleaseTable = Arc<Mutex<HashMap<String, SocketAddr>>>;
 
-    async fn router_for(releases: &[(&str, SocketAddr)]) -> (TrafficRouter, ReleaseTable) {
+    pub(in crate::platform::local) async fn router_for(
+        releases: &[(&str, SocketAddr)],
+    ) -> (TrafficRouter, ReleaseTable) {
         let table: ReleaseTable = Arc::new(Mutex::new(
             releases
                 .iter()
@@ -1003,15 +1011,20 @@ mod tests {
         (router, table)
     }
 
-    fn base_url(router: &TrafficRouter) -> String {
+    pub(in crate::platform::local) fn base_url(router: &TrafficRouter) -> String {
         format!("http://{}", router.public_address("web").unwrap())
     }
 
-    fn http_client() -> reqwest::Client {
+    pub(in crate::platform::local) fn http_client() -> reqwest::Client {
         reqwest::Client::builder().no_proxy().build().unwrap()
     }
 
-    async fn split(router: &TrafficRouter, stable: &str, canary: Option<&str>, weight: u8) {
+    pub(in crate::platform::local) async fn split(
+        router: &TrafficRouter,
+        stable: &str,
+        canary: Option<&str>,
+        weight: u8,
+    ) {
         router
             .set_split(
                 "web",
@@ -1025,7 +1038,10 @@ mod tests {
             .unwrap();
     }
 
-    async fn total(router: &TrafficRouter, release: &str) -> TrafficSample {
+    pub(in crate::platform::local) async fn total(
+        router: &TrafficRouter,
+        release: &str,
+    ) -> TrafficSample {
         let now = unix_second();
         let series = router
             .samples("web", release, now - 120, now + 2)
@@ -1218,7 +1234,7 @@ mod tests {
         );
     }
 
-    async fn one_connection(
+    pub(in crate::platform::local) async fn one_connection(
         addr: SocketAddr,
     ) -> hyper::client::conn::http1::SendRequest<Full<Bytes>> {
         let stream = TcpStream::connect(addr).await.unwrap();
@@ -1229,7 +1245,7 @@ mod tests {
         sender
     }
 
-    async fn send(
+    pub(in crate::platform::local) async fn send(
         sender: &mut hyper::client::conn::http1::SendRequest<Full<Bytes>>,
         request: Request<Full<Bytes>>,
     ) -> (StatusCode, HeaderMap, Bytes) {
