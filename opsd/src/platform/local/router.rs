@@ -5,7 +5,8 @@
 //! (the canary is not running, or refuses the connection), or a safe request (GET, HEAD,
 //! OPTIONS) it took and failed without answering (its process died under it), goes once to the
 //! stable release, and counts as a failed canary request. Each client connection keeps its own upstream
-//! connections (`upstream_connections.rs`), driven by the task that serves it.
+//! connections (`upstream_connections.rs`), spoken by the router's own HTTP/1.1 client
+//! (`upstream_http1.rs`, `upstream_body.rs`) in the task that serves it.
 //!
 //! invariant: bodies stream through in both directions; nothing buffers a whole request or
 //! response. A request is sent again only when no upstream began to read its body.
