@@ -16,6 +16,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
@@ -123,6 +124,8 @@ struct SupervisorInner {
     secrets: Secrets,
     /// Where release processes that outlive opsd are recorded; `None`: they die with opsd.
     records: Option<PathBuf>,
+    /// Set by [`Supervisor::stop_all`]: no release starts after it.
+    closed: AtomicBool,
 }
 
 /// One release the supervisor has been asked to run, across its starts, crashes and stops.
@@ -218,6 +221,7 @@ impl Supervisor {
                 releases: Mutex::new(HashMap::new()),
                 secrets: Secrets::default(),
                 records: None,
+                closed: AtomicBool::new(false),
             }),
         })
     }
@@ -344,12 +348,16 @@ impl Supervisor {
     }
 
     /// Stops every release: SIGTERM to all at once, then SIGKILL to those still up after the
-    /// grace period; then any recorded process left by an earlier opsd.
+    /// grace period; then any recorded process left by an earlier opsd. No release starts
+    /// afterwards: a start asked for later is refused, and one already under way is waited for
+    /// and stopped, so nothing a late caller (a reconciler still finishing its tick) launches
+    /// outlives a deliberate stop.
     pub async fn stop_all(&self) {
+        self.inner.closed.store(true, Ordering::SeqCst);
         let releases: Vec<Arc<ManagedRelease>> =
             lock(&self.inner.releases).values().cloned().collect();
         let mut stopping = Vec::new();
-        for release in releases {
+        for release in &releases {
             let handle = lock(&release.run).take();
             if let Some(handle) = handle {
                 let _ = handle.stop.send(self.inner.stop_grace);
@@ -365,6 +373,19 @@ impl Supervisor {
                 state.pid = None;
             });
         }
+        // A start under way holds its release's lifecycle lock until it ends: wait for it,
+        // then stop what it started.
+        for release in &releases {
+            let _serialised = release.lifecycle.lock().await;
+            let handle = lock(&release.run).take();
+            if let Some(handle) = handle {
+                handle.stop(self.inner.stop_grace, &release.id).await;
+                release.state.send_modify(|state| {
+                    state.phase = Phase::Stopped;
+                    state.pid = None;
+                });
+            }
+        }
         // Processes left by an earlier opsd and never re-adopted, or set aside.
         self.stop_unclaimed(&[]).await;
     }
@@ -372,6 +393,12 @@ impl Supervisor {
     async fn start_release(&self, spec: &ReleaseSpec) -> Result<(), PlatformError> {
         let release = self.inner.release_entry(spec)?;
         let _serialised = release.lifecycle.lock().await;
+        if self.inner.closed.load(Ordering::SeqCst) {
+            return Err(PlatformError::Start {
+                release: release.id.clone(),
+                reason: "opsd has stopped its releases and is shutting down".to_string(),
+            });
+        }
         let current = release.state.borrow().clone();
         let has_run = lock(&release.run).is_some();
         let port = match current.phase {
@@ -1144,6 +1171,40 @@ mod tests {
         assert_eq!(supervisor.crashes(&v1).await, 2);
         supervisor.stop_all().await;
         assert_eq!(supervisor.crashes(&v1).await, 2, "a stop is not a crash");
+        assert!(supervisor.running().await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn nothing_starts_once_every_release_was_stopped() {
+        let data = tempfile::tempdir().unwrap();
+        let logs = tempfile::tempdir().unwrap();
+        let supervisor = supervisor(steno_service("steno", data.path()), logs.path());
+        // A start under way when everything stops is stopped too, not left running.
+        let starting = {
+            let supervisor = supervisor.clone();
+            tokio::spawn(async move { supervisor.ensure_running(&release("v1", &[])).await })
+        };
+        eventually(
+            "the first child is spawned",
+            Duration::from_secs(10),
+            async || supervisor.pid_of("steno@v1").is_some(),
+        )
+        .await;
+        let first = supervisor.pid_of("steno@v1").unwrap();
+        supervisor.stop_all().await;
+        let _ = starting.await.unwrap();
+        assert!(
+            process_gone(first),
+            "the release started during the stop is gone"
+        );
+
+        // A start asked for afterwards (a reconciler still finishing its tick) is refused.
+        let refused = supervisor
+            .ensure_running(&release("v2", &[]))
+            .await
+            .unwrap_err();
+        assert!(refused.to_string().contains("shutting down"), "{refused}");
+        assert_eq!(supervisor.pid_of("steno@v2"), None);
         assert!(supervisor.running().await.is_empty());
     }
 
