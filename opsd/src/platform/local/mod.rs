@@ -13,6 +13,7 @@ pub mod process_records;
 mod reclaimable_body;
 pub(crate) mod release_process;
 pub mod release_records;
+mod release_run;
 mod release_task;
 pub mod router;
 pub mod router_fleet;

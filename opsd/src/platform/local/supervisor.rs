@@ -12,26 +12,18 @@
 //! exactly as this release would be (same fingerprint) and passes its health check.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{Read, Seek, SeekFrom, Write};
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use tokio::process::{Child, Command};
 use tokio::sync::{oneshot, watch};
-use tokio::task::JoinHandle;
 
-use super::process_records::{
-    file_name_safe, read_record, read_records, remove_record, write_record, ProcessIdentity,
-};
-use super::release_process::{
-    confine_child, health_url, own_process_group, pick_free_port, probe, spawn_from_lasting_thread,
-    ReleaseProcess,
-};
+use super::process_records::{file_name_safe, read_record, read_records, remove_record};
+use super::release_process::{health_url, pick_free_port, probe, ReleaseProcess};
 use super::release_records::{fingerprint, record_path, superseded_record_path, ReleaseRecord};
+use super::release_run::{supervise, LaunchPlan, Phase, RunHandle, RunState};
 use crate::platform::secrets::Secrets;
 use crate::platform::{HealthStatus, PlatformError, ReleaseRunner, ReleaseSpec, TaskOutput};
 
@@ -48,11 +40,6 @@ pub const PORT_TOKEN: &str = "{port}";
 
 /// Pause between two readiness probes of a starting release.
 const READY_POLL_INTERVAL: Duration = Duration::from_millis(50);
-/// A restarted release that stays up this long has its restart count reset.
-const STABLE_RUN: Duration = Duration::from_secs(60);
-/// How much of the end of a release's log goes into a start error.
-const LOG_TAIL_BYTES: u64 = 4096;
-const LOG_TAIL_LINES: usize = 20;
 
 /// How often and how fast a crashed release is started again.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,61 +116,16 @@ struct SupervisorInner {
 }
 
 /// One release the supervisor has been asked to run, across its starts, crashes and stops.
-struct ManagedRelease {
-    spec: ReleaseSpec,
-    id: String,
-    config: Arc<LocalServiceConfig>,
-    log_path: PathBuf,
+pub(super) struct ManagedRelease {
+    pub(super) spec: ReleaseSpec,
+    pub(super) id: String,
+    pub(super) config: Arc<LocalServiceConfig>,
+    pub(super) log_path: PathBuf,
     state: Arc<watch::Sender<RunState>>,
     /// Serialises starts of this release.
     lifecycle: tokio::sync::Mutex<()>,
     /// The supervising task of the current run, if any.
     run: Mutex<Option<RunHandle>>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Phase {
-    /// Not running: never started, or stopped on request.
-    Stopped,
-    /// A child runs but has not answered its health check yet.
-    Starting,
-    /// The release became ready; its child runs or is being restarted after a crash.
-    Ready,
-    /// The child exited and will not be restarted; the text says why.
-    Exited(String),
-}
-
-#[derive(Debug, Clone)]
-struct RunState {
-    phase: Phase,
-    port: u16,
-    pid: Option<u32>,
-    restarts: u32,
-    /// Every exit of a ready child that was not asked for, across the release's runs.
-    crashes: u64,
-}
-
-impl RunState {
-    fn is_live(&self) -> bool {
-        matches!(self.phase, Phase::Starting | Phase::Ready)
-    }
-}
-
-struct RunHandle {
-    /// Asks the supervising task to stop the child with this grace period; dropping it kills the
-    /// child at once.
-    stop: oneshot::Sender<Duration>,
-    task: JoinHandle<()>,
-}
-
-impl RunHandle {
-    async fn stop(self, grace: Duration, release_id: &str) {
-        // The task may already have ended (the child exited for good): then there is no receiver.
-        let _ = self.stop.send(grace);
-        if let Err(error) = self.task.await {
-            tracing::error!(release = %release_id, error = %error, "release supervising task failed");
-        }
-    }
 }
 
 impl Supervisor {
@@ -726,272 +668,6 @@ pub(super) fn release_environment(
     Ok(env)
 }
 
-/// Everything needed to start (and restart) one release's child.
-struct LaunchPlan {
-    release_id: String,
-    program: String,
-    args: Vec<String>,
-    env: BTreeMap<String, String>,
-    working_dir: Option<PathBuf>,
-    log_path: PathBuf,
-    restart: RestartPolicy,
-    port: u16,
-    /// Where the current child's output starts in the log.
-    log_offset: u64,
-    /// Where the running child is recorded when it outlives opsd, with its fingerprint.
-    record: Option<(PathBuf, String)>,
-}
-
-impl LaunchPlan {
-    fn new(
-        release: &ManagedRelease,
-        port: u16,
-        secrets: &Secrets,
-        records: Option<&Path>,
-    ) -> Result<LaunchPlan, PlatformError> {
-        let port_text = port.to_string();
-        let mut words = release
-            .config
-            .command
-            .iter()
-            .map(|word| word.replace(PORT_TOKEN, &port_text));
-        let program = words.next().unwrap_or_default();
-        let args = words.collect();
-        let mut env =
-            release_environment(&release.config, &release.spec, secrets).map_err(|reason| {
-                PlatformError::Start {
-                    release: release.id.clone(),
-                    reason,
-                }
-            })?;
-        env.insert("PORT".to_string(), port_text);
-        Ok(LaunchPlan {
-            release_id: release.id.clone(),
-            program,
-            args,
-            env,
-            working_dir: release.config.working_dir.clone(),
-            log_path: release.log_path.clone(),
-            restart: release.config.restart.clone(),
-            port,
-            log_offset: 0,
-            record: records.map(|dir| {
-                (
-                    record_path(dir, &release.id),
-                    fingerprint(&release.config, &release.spec),
-                )
-            }),
-        })
-    }
-
-    fn start_error(&self, reason: String) -> PlatformError {
-        PlatformError::Start {
-            release: self.release_id.clone(),
-            reason,
-        }
-    }
-
-    /// Starts a child writing to the release's log.
-    async fn spawn(&mut self) -> Result<Child, PlatformError> {
-        let (stdout, stderr) = self.open_log().map_err(|error| {
-            self.start_error(format!(
-                "could not open the log {}: {error}",
-                self.log_path.display()
-            ))
-        })?;
-        let mut command = Command::new(&self.program);
-        command
-            .args(&self.args)
-            .envs(&self.env)
-            .stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(stderr)
-            .kill_on_drop(self.record.is_none());
-        if let Some(dir) = &self.working_dir {
-            command.current_dir(dir);
-        }
-        if self.record.is_some() {
-            own_process_group(&mut command);
-        } else {
-            confine_child(&mut command);
-        }
-        let child = spawn_from_lasting_thread(command).await.map_err(|error| {
-            self.start_error(format!("could not run {}: {error}", self.program))
-        })?;
-        self.write_record(child.id());
-        Ok(child)
-    }
-
-    /// Records the child that now runs the release (when releases outlive opsd).
-    fn write_record(&self, pid: Option<u32>) {
-        let Some((path, fingerprint)) = &self.record else {
-            return;
-        };
-        let Some(process) = pid.and_then(ProcessIdentity::of) else {
-            return;
-        };
-        let record = ReleaseRecord {
-            release_id: self.release_id.clone(),
-            fingerprint: fingerprint.clone(),
-            process,
-            port: self.port,
-        };
-        if let Err(error) = write_record(path, &record) {
-            tracing::error!(release = %self.release_id, path = %path.display(), error = %error, "cannot record a release process; a restarted opsd will not re-adopt it");
-        }
-    }
-
-    /// Forgets the recorded child once the release no longer runs.
-    fn forget_record(&self) {
-        if let Some((path, _)) = &self.record {
-            remove_record(path);
-        }
-    }
-
-    /// Opens the log for appending, marks where this run starts, and returns two handles to it.
-    fn open_log(&mut self) -> std::io::Result<(std::fs::File, std::fs::File)> {
-        if let Some(dir) = self.log_path.parent() {
-            crate::private_files::ensure_private_dir(dir)?;
-        }
-        let mut file = crate::private_files::open_private_append(&self.log_path)?;
-        writeln!(
-            file,
-            "==== opsd: starting {} on port {} at {} ====",
-            self.release_id,
-            self.port,
-            chrono::Utc::now().to_rfc3339()
-        )?;
-        self.log_offset = file.metadata()?.len();
-        let second = file.try_clone()?;
-        Ok((file, second))
-    }
-
-    /// The last lines the current child wrote.
-    fn log_tail(&self) -> String {
-        match read_tail(&self.log_path, self.log_offset) {
-            Ok(tail) if tail.trim().is_empty() => "(it wrote nothing)".to_string(),
-            Ok(tail) => tail,
-            Err(error) => format!("(could not read {}: {error})", self.log_path.display()),
-        }
-    }
-}
-
-fn read_tail(path: &Path, run_start: u64) -> std::io::Result<String> {
-    let mut file = std::fs::File::open(path)?;
-    let length = file.metadata()?.len();
-    let from = run_start.max(length.saturating_sub(LOG_TAIL_BYTES));
-    file.seek(SeekFrom::Start(from))?;
-    let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes)?;
-    let text = String::from_utf8_lossy(&bytes);
-    let lines: Vec<&str> = text.lines().collect();
-    let keep = lines.len().saturating_sub(LOG_TAIL_LINES);
-    Ok(lines[keep..].join("\n"))
-}
-
-/// Watches one release's child: stops it on request, kills it when the request channel is
-/// dropped, and restarts it after a crash as its restart policy allows.
-async fn supervise(
-    mut process: ReleaseProcess,
-    mut plan: LaunchPlan,
-    state: Arc<watch::Sender<RunState>>,
-    mut stop_requests: oneshot::Receiver<Duration>,
-) {
-    let mut started_at = Instant::now();
-    loop {
-        let exit = tokio::select! {
-            request = &mut stop_requests => {
-                // A dropped sender means the supervisor itself is gone: kill without grace.
-                let grace = request.unwrap_or(Duration::ZERO);
-                process.terminate(grace, &plan.release_id).await;
-                plan.forget_record();
-                state.send_modify(|state| {
-                    state.phase = Phase::Stopped;
-                    state.pid = None;
-                });
-                return;
-            }
-            exit = process.wait() => exit,
-        };
-        let current = state.borrow().clone();
-        if current.phase == Phase::Ready {
-            state.send_modify(|state| state.crashes = state.crashes.saturating_add(1));
-        }
-        if current.phase != Phase::Ready {
-            let reason = format!(
-                "it {exit} before becoming ready; last lines of {}:\n{}",
-                plan.log_path.display(),
-                plan.log_tail()
-            );
-            tracing::warn!(release = %plan.release_id, exit = %exit, "release exited while starting");
-            plan.forget_record();
-            state.send_modify(|state| {
-                state.phase = Phase::Exited(reason);
-                state.pid = None;
-            });
-            return;
-        }
-        let restarts = if started_at.elapsed() >= STABLE_RUN {
-            0
-        } else {
-            current.restarts
-        };
-        if restarts >= plan.restart.max_restarts {
-            tracing::error!(release = %plan.release_id, exit = %exit, restarts, "release crashed and has used up its restarts");
-            let reason = format!(
-                "it {exit} after {restarts} restarts; last lines of {}:\n{}",
-                plan.log_path.display(),
-                plan.log_tail()
-            );
-            plan.forget_record();
-            state.send_modify(|state| {
-                state.phase = Phase::Exited(reason);
-                state.pid = None;
-            });
-            return;
-        }
-        let attempt = restarts + 1;
-        tracing::warn!(
-            release = %plan.release_id,
-            exit = %exit,
-            attempt,
-            max_restarts = plan.restart.max_restarts,
-            backoff_ms = plan.restart.backoff.as_millis() as u64,
-            "release crashed; restarting"
-        );
-        state.send_modify(|state| {
-            state.pid = None;
-            state.restarts = attempt;
-        });
-        tokio::select! {
-            _ = &mut stop_requests => {
-                plan.forget_record();
-                state.send_modify(|state| state.phase = Phase::Stopped);
-                return;
-            }
-            _ = tokio::time::sleep(plan.restart.backoff) => {}
-        }
-        match plan.spawn().await {
-            Ok(restarted) => {
-                let pid = restarted.id();
-                process = ReleaseProcess::Child(restarted);
-                started_at = Instant::now();
-                tracing::info!(release = %plan.release_id, pid = pid.unwrap_or(0), port = plan.port, "release restarted");
-                state.send_modify(|state| state.pid = pid);
-            }
-            Err(error) => {
-                tracing::error!(release = %plan.release_id, error = %error, "release could not be restarted");
-                plan.forget_record();
-                state.send_modify(|state| {
-                    state.phase = Phase::Exited(error.to_string());
-                    state.pid = None;
-                });
-                return;
-            }
-        }
-    }
-}
-
 fn configuration_error(message: String) -> PlatformError {
     PlatformError::Operation {
         operation: "configure the local supervisor".to_string(),
@@ -1005,6 +681,12 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+    use std::process::Stdio;
+    use std::time::Instant;
+
+    use tokio::process::Command;
+
     use super::*;
     use crate::platform::local::test_support::{
         eventually, port_open, process_gone, steno_service,
