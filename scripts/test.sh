@@ -54,10 +54,13 @@ echo "==> opsd runbook check (runbooks/)"
 echo "==> cargo test"
 cargo test --workspace --locked
 # The store's tests, and the tests of what writes to it (the reconciler, the API's tokens, cost
-# checks), once more on PostgreSQL: each test in a fresh schema of the server started above.
+# checks) or reads it for another instance (a follower), once more on PostgreSQL: each test in a
+# fresh schema of the server started above.
 # The library's test binary the workspace run built is run again directly: `cargo test -p opsd`
 # would resolve the dependencies' features for opsd alone and compile them all over again.
 echo "==> opsd's store tests on PostgreSQL (OPSD_TEST_STORE=postgres)"
 opsd_lib_tests=$(cargo test --workspace --locked --lib --no-run --message-format=json 2>/dev/null \
   | python3 scripts/test_executable.py opsd lib)
-(cd opsd && OPSD_TEST_STORE=postgres "$opsd_lib_tests" store:: control:: auth:: ops::costs leadership)
+(cd opsd && OPSD_TEST_STORE=postgres "$opsd_lib_tests" store:: control:: auth:: ops::costs leadership follower)
+echo "==> no opsd or Steno process the tests started is left running"
+./scripts/leftover-processes.sh "${CARGO_TARGET_DIR:-target}/debug"

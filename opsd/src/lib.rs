@@ -9,6 +9,7 @@ pub mod core;
 pub mod dashboard;
 pub mod data_plane;
 pub mod error_chain;
+pub mod follower;
 pub mod leadership;
 pub mod loadgen;
 pub mod notify;

@@ -81,7 +81,8 @@ pub async fn run(mut config: Config, environment: HashMap<String, String>) -> an
     crate::data_plane::claim_data_directory(&config, api_addr)?;
     point_releases_at_the_status_document(&mut config, api_addr);
 
-    // Until this instance leads, its API address hands every request to the leader's.
+    // Until this instance leads, its API address answers reads from the store and hands every
+    // other request to the leader's.
     let instance = Leadership::instance_name(&config.data_dir);
     let leadership = Leadership::start(
         store.clone(),
@@ -90,6 +91,12 @@ pub async fn run(mut config: Config, environment: HashMap<String, String>) -> an
         LeaseTiming::DEFAULT,
     );
     let gateway = Gateway::new(leadership.watch());
+    match crate::follower::reading_api(&config, &store, &secrets, &instance).await {
+        Ok(reader) => gateway.install_reader(reader),
+        Err(error) => {
+            tracing::info!(error = %format!("{error:#}"), "until this instance leads, the leader answers its reads too")
+        }
+    }
     let (server_stop, server_stopped) = tokio::sync::watch::channel(false);
     let serving =
         axum::serve(listener, gateway.router()).with_graceful_shutdown(until_true(server_stopped));

@@ -126,6 +126,19 @@ fn write_config_on_a_fixed_api_port(dir: &Path) {
     std::fs::write(&path, config).unwrap();
 }
 
+/// What a killed opsd logged and the end of each release's log, for a failure message.
+fn what_happened(opsd: &mut Opsd) -> String {
+    let mut text = format!("opsd logged:\n{}", opsd.process.stderr_text());
+    let logs = opsd.dir.join("data/logs");
+    for entry in std::fs::read_dir(&logs).into_iter().flatten().flatten() {
+        let log = std::fs::read_to_string(entry.path()).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        let tail = lines[lines.len().saturating_sub(40)..].join("\n");
+        text.push_str(&format!("\n--- {}:\n{tail}", entry.path().display()));
+    }
+    text
+}
+
 fn kill_opsd(opsd: &mut Opsd) {
     opsd.process.child.kill().unwrap();
     opsd.process.child.wait().unwrap();
@@ -162,9 +175,19 @@ fn the_public_port_serves_while_opsd_is_killed_and_the_rollout_resumes_after() {
     kill_opsd(&mut opsd);
     let down_until = Instant::now() + Duration::from_secs(30);
     while Instant::now() < down_until {
-        assert!(alive(router), "the router outlives opsd");
+        if !alive(router) {
+            panic!(
+                "the router did not outlive opsd\n{}",
+                what_happened(&mut opsd)
+            );
+        }
         for (release, pid) in &releases {
-            assert!(alive(*pid), "{release} outlives opsd");
+            if !alive(*pid) {
+                panic!(
+                    "{release} (pid {pid}) did not outlive opsd\n{}",
+                    what_happened(&mut opsd)
+                );
+            }
         }
         std::thread::sleep(Duration::from_secs(1));
     }

@@ -1,6 +1,7 @@
 //! High availability on the AWS platform: two `opsd up` instances share one store on the suite's
 //! PostgreSQL (`store: postgres://...`) and drive a Lambda alias on the local AWS emulator. One
-//! leads; the other follows, hands API requests to it, and takes over when the leader dies
+//! leads; the other follows, answers API reads from the store itself (also while the leader is
+//! paused), hands every other request to the leader, and takes over when the leader dies
 //! (SIGKILL) or stalls (SIGSTOP past its lease). Every alias write is accounted for twice: in the
 //! emulator's request log and in the log line of the instance that made it; no routing is ever
 //! written twice, and the stalled leader writes nothing once it wakes.
@@ -62,6 +63,27 @@ fn leader_seen_by(opsd: &Opsd) -> Option<Value> {
         .json()
         .ok()?;
     Some(status["leader"].clone()).filter(|leader| !leader.is_null())
+}
+
+/// `GET /v1/status` at `opsd`'s API: which instance answered (`X-Opsd-Answered-By`) and the
+/// document. Fails when it does not answer within 5 s.
+fn status_at(opsd: &Opsd) -> (Option<String>, Value) {
+    let token = std::fs::read_to_string(opsd.dir.join("data/operator.token")).unwrap();
+    let response = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap()
+        .get(format!("{}/v1/status", opsd.api_url))
+        .bearer_auth(token.trim())
+        .send()
+        .unwrap_or_else(|error| panic!("{} did not answer its status: {error}", opsd.api_url));
+    assert_eq!(response.status(), 200);
+    let answered_by = response
+        .headers()
+        .get("x-opsd-answered-by")
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_string);
+    (answered_by, response.json().unwrap())
 }
 
 /// Waits until `opsd`'s API says the instance of `dir` leads (not lapsed); returns how long.
@@ -194,6 +216,7 @@ fn signal(process: &RunningProcess, name: &str) {
 /// first's (the tokens live in the shared store).
 struct Pair {
     _parent: tempfile::TempDir,
+    a_dir: PathBuf,
     b_dir: PathBuf,
     a: RunningProcess,
     b: RunningProcess,
@@ -234,6 +257,7 @@ async fn start_pair(fixture: &Fixture, database: &str) -> Pair {
     wait_for_leader(&via_b, &a_dir, Duration::from_secs(10)).await;
     Pair {
         _parent: parent,
+        a_dir,
         b_dir,
         a,
         b,
@@ -325,8 +349,35 @@ async fn the_follower_finishes_a_rollout_when_the_leader_is_killed_and_no_step_i
 async fn a_leader_paused_past_its_lease_is_fenced_and_exits_when_it_wakes() {
     let (fixture, traffic, mut pair, before) = deploy_on_a_pair("opsd_ha_pause").await;
     wait_for_canary_share(&fixture, 0.10).await;
+    let (answered_by, _) = blocking({
+        let via_a = pair.via_a.clone();
+        move || status_at(&via_a)
+    })
+    .await;
+    assert_eq!(answered_by.as_deref(), Some("leader"));
     signal(&pair.a, "STOP");
     let writes_before_pause = alias_writes_in(&pair.a.stderr_so_far()).len();
+
+    // While the paused leader still holds its lease, the follower answers reads itself, from
+    // the store: the leader's rollout, and who leads. (Handed to the paused leader, they would
+    // go unanswered until the follower took over.)
+    let (answered_by, status) = blocking({
+        let via_b = pair.via_b.clone();
+        move || status_at(&via_b)
+    })
+    .await;
+    assert_eq!(answered_by.as_deref(), Some("follower"), "{status}");
+    assert!(
+        status["leader"]["instance"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with(&data_dir_of(&pair.a_dir)),
+        "the paused instance still leads: {status}"
+    );
+    assert_eq!(
+        status["services"][0]["active_rollout"]["canary_version"], "2",
+        "{status}"
+    );
 
     wait_for_leader(&pair.via_b, &pair.b_dir, TAKEOVER_BOUND).await;
     // The new leader moves the rollout on while the old one sleeps.

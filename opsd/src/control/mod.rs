@@ -185,6 +185,8 @@ pub struct Daemon {
     production: Mutex<ProductionWatch>,
     /// How long ticks and overviews take (exposed at `/metrics`).
     timings: Timings,
+    /// A follower's daemon ([`Daemon::for_reading`]): it only builds views from the store.
+    reads_only: bool,
 }
 
 /// The production watch's memory: each service's stable release health, and when it last
@@ -297,6 +299,7 @@ impl Daemon {
             clock,
             production: Mutex::new(ProductionWatch::default()),
             timings: Timings::default(),
+            reads_only: false,
         });
         daemon.warn_about_unrouted_alarms();
         let active_records = daemon.store.active_rollouts().await?;
@@ -351,6 +354,38 @@ impl Daemon {
         }
         daemon.resume_pending_contract_migrations().await?;
         Ok(daemon)
+    }
+
+    /// A follower's daemon: it serves views from the store the leader writes and changes
+    /// nothing. It starts no release, sets no split and records nothing; its stable releases
+    /// are the ones the leader recorded. Give it a store that refuses writes
+    /// ([`Store::refusing_writes`]) and platforms behind a permit that never allows acting, so
+    /// that a view which tried to change something would fail instead.
+    pub async fn for_reading(
+        config: Config,
+        store: Store,
+        platforms: Platforms,
+    ) -> Result<Arc<Daemon>, ControlError> {
+        let key = store.stored_fingerprint_key().await?.ok_or_else(|| {
+            ControlError::NotFound(
+                "no leader has written to this store yet (it has no fingerprint key)".into(),
+            )
+        })?;
+        let (notifier, _) = Notifier::start(Vec::new(), Vec::new(), None);
+        Ok(Arc::new(Daemon {
+            databases: Arc::new(DatabasePlatforms::new(&config)),
+            config,
+            store,
+            platforms,
+            notifier,
+            active: Mutex::new(HashMap::new()),
+            stable: Mutex::new(HashMap::new()),
+            fingerprints: Fingerprinter::new(key),
+            clock: Arc::new(SystemClock),
+            production: Mutex::new(ProductionWatch::default()),
+            timings: Timings::default(),
+            reads_only: true,
+        }))
     }
 
     pub fn config(&self) -> &Config {
@@ -490,11 +525,15 @@ impl Daemon {
     }
 
     pub(super) async fn stable_release(&self, service: &str) -> Result<ReleaseSpec, ControlError> {
-        self.stable
-            .lock()
-            .await
-            .get(service)
-            .cloned()
-            .ok_or_else(|| ControlError::NotFound(format!("{service} has no stable release yet")))
+        let kept = if self.reads_only {
+            // A follower keeps no releases of its own: the leader's record is the answer.
+            self.store
+                .stable_release(service)
+                .await?
+                .and_then(|stable| release_from_json(&stable.release))
+        } else {
+            self.stable.lock().await.get(service).cloned()
+        };
+        kept.ok_or_else(|| ControlError::NotFound(format!("{service} has no stable release yet")))
     }
 }

@@ -27,15 +27,31 @@ impl Store {
         .execute(&mut *transaction)
         .await?;
         transaction.commit().await?;
+        self.stored_fingerprint_key()
+            .await?
+            .ok_or_else(|| StoreError::Corrupt {
+                what: "store_keys".to_string(),
+                detail: "the fingerprint key just stored cannot be read back".to_string(),
+            })
+    }
+
+    /// The fingerprint key if one was created, without creating it (a store that refuses writes
+    /// can still read it).
+    pub async fn stored_fingerprint_key(&self) -> Result<Option<[u8; 32]>, StoreError> {
         let row = sqlx::query("SELECT key_hex FROM store_keys WHERE name = $1")
             .bind(FINGERPRINT_KEY)
-            .fetch_one(self.pool())
+            .fetch_optional(self.pool())
             .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
         let stored: String = row.try_get("key_hex")?;
-        decode_key(&stored).ok_or_else(|| StoreError::Corrupt {
-            what: "store_keys.key_hex".to_string(),
-            detail: "not 64 hexadecimal digits".to_string(),
-        })
+        decode_key(&stored)
+            .map(Some)
+            .ok_or_else(|| StoreError::Corrupt {
+                what: "store_keys.key_hex".to_string(),
+                detail: "not 64 hexadecimal digits".to_string(),
+            })
     }
 }
 
@@ -61,6 +77,14 @@ mod tests {
         let second = store.fingerprint_key().await.unwrap();
         assert_eq!(first, second);
         assert_ne!(first, [0u8; 32]);
+        assert_eq!(store.stored_fingerprint_key().await.unwrap(), Some(first));
+    }
+
+    #[tokio::test]
+    async fn reading_the_fingerprint_key_does_not_create_it() {
+        let store = crate::store::tests::test_store().await;
+        assert_eq!(store.stored_fingerprint_key().await.unwrap(), None);
+        assert_eq!(store.stored_fingerprint_key().await.unwrap(), None);
     }
 
     #[test]

@@ -170,6 +170,13 @@ impl Store {
             ..self.clone()
         }
     }
+
+    /// This store as a follower reads it: every write transaction fails with
+    /// [`StoreError::Fenced`], even once `instance` leads (it is fenced at epoch 0, which no
+    /// lease has: the first is 1), and every read works.
+    pub fn refusing_writes(&self, instance: &str) -> Store {
+        self.fenced(instance, 0)
+    }
 }
 
 /// Fails with [`StoreError::Fenced`] unless `fence` still holds the lease, inside the caller's
@@ -343,5 +350,27 @@ mod tests {
             })
             .await
             .expect("the current leader writes");
+    }
+
+    #[tokio::test]
+    async fn a_store_refusing_writes_reads_but_never_writes_even_for_the_leader() {
+        let store = test_store().await;
+        store.claim_lease("a", "api-a", None, LEASE).await.unwrap();
+        store
+            .fenced("a", 1)
+            .insert_rollout(new_rollout("r1", "steno", 0))
+            .await
+            .unwrap();
+        let follower = store.refusing_writes("a");
+        assert_eq!(follower.get_rollout("r1").await.unwrap().unwrap().id, "r1");
+        let refused = follower
+            .insert_rollout(new_rollout("r2", "billing", 1))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(refused, StoreError::Fenced { epoch: 0, .. }),
+            "{refused:?}"
+        );
+        assert!(store.get_rollout("r2").await.unwrap().is_none());
     }
 }
