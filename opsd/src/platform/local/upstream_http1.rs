@@ -11,11 +11,12 @@
 //! fails the request with a message naming the release's address and what was wrong.
 
 use std::io;
+use std::mem::MaybeUninit;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use http_body_util::BodyExt;
 use hyper::body::Body;
 use hyper::header::{
@@ -322,9 +323,15 @@ enum Parsed {
 }
 
 fn parse_response_head(buffer: &mut BytesMut, is_head_request: bool) -> Result<Parsed, String> {
-    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut parsed = httparse::Response::new(&mut slots);
-    let length = match parsed.parse(buffer) {
+    // Slots httparse fills before they are read: no 100 empty headers to write per response.
+    let mut slots = [const { MaybeUninit::<httparse::Header>::uninit() }; MAX_HEADERS];
+    let mut parsed = httparse::Response::new(&mut []);
+    let parsing = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+        &mut parsed,
+        buffer,
+        &mut slots,
+    );
+    let length = match parsing {
         Ok(httparse::Status::Complete(length)) => length,
         Ok(httparse::Status::Partial) => return Ok(Parsed::Partial),
         Err(httparse::Error::TooManyHeaders) => {
@@ -340,15 +347,27 @@ fn parse_response_head(buffer: &mut BytesMut, is_head_request: bool) -> Result<P
     } else {
         Version::HTTP_11
     };
-    let mut headers = HeaderMap::with_capacity(parsed.headers.len());
+    // Header values are slices of the head's own bytes rather than copies of them: where each
+    // value lies in the buffer, kept until the head is split off it.
+    let start = buffer.as_ptr() as usize;
+    let mut named = Vec::with_capacity(parsed.headers.len());
     for header in parsed.headers.iter() {
         let name = HeaderName::from_bytes(header.name.as_bytes())
             .map_err(|_| format!("sent an invalid header name {:?}", header.name))?;
-        let value = HeaderValue::from_bytes(header.value)
+        let place = (header.value.as_ptr() as usize)
+            .checked_sub(start)
+            .map(|offset| offset..offset + header.value.len())
+            .filter(|place| place.end <= length)
+            .ok_or_else(|| format!("sent a header {name} outside its head"))?;
+        named.push((name, place));
+    }
+    let head = buffer.split_to(length).freeze();
+    let mut headers = HeaderMap::with_capacity(named.len());
+    for (name, place) in named {
+        let value = HeaderValue::from_maybe_shared(head.slice(place))
             .map_err(|_| format!("sent an invalid value for the header {name}"))?;
         headers.append(name, value);
     }
-    buffer.advance(length);
     if status.is_informational() {
         if status == StatusCode::SWITCHING_PROTOCOLS {
             return Err("switched protocols, which the router does not forward".to_string());
@@ -455,6 +474,24 @@ mod tests {
         assert!(head.keep_alive);
         assert_eq!(head.parts.headers["x-a"], "1");
         assert_eq!(&buffer[..], b"hello");
+    }
+
+    #[test]
+    fn header_values_are_kept_exactly_repeated_empty_or_not_text() {
+        let mut buffer = BytesMut::from(
+            &b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Empty:\r\nSet-Cookie: a=1\r\n\
+               Set-Cookie: b=2\r\nX-Bytes: caf\xe9\r\nX-Last:  spaced out  \r\n\r\nok"[..],
+        );
+        let Ok(Parsed::Final(head)) = parse_response_head(&mut buffer, false) else {
+            panic!("no head");
+        };
+        let headers = &head.parts.headers;
+        assert_eq!(headers["x-empty"], "");
+        let cookies: Vec<_> = headers.get_all("set-cookie").iter().collect();
+        assert_eq!(cookies, ["a=1", "b=2"]);
+        assert_eq!(headers["x-bytes"].as_bytes(), b"caf\xe9");
+        assert_eq!(headers["x-last"], "spaced out");
+        assert_eq!(&buffer[..], b"ok", "the body stays in the buffer");
     }
 
     #[test]
