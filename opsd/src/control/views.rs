@@ -8,6 +8,7 @@ use super::{time_of, ControlError, Daemon};
 use crate::core::rollout::{Phase, RolloutState};
 use crate::core::severity::Severity;
 use crate::platform::TrafficSplit;
+use crate::store::{DecisionRecord, RolloutRecord};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RolloutView {
@@ -62,17 +63,27 @@ impl Daemon {
             .get_rollout(id)
             .await?
             .ok_or_else(|| ControlError::NotFound(format!("rollout {id} not found")))?;
-        let state: RolloutState = serde_json::from_str(&record.state_json).map_err(|error| {
-            ControlError::Invalid(format!("rollout {id} cannot be read: {error}"))
-        })?;
-        self.view_of(&state).await
+        self.view_of(&state_of(&record)?).await
     }
 
     pub(super) async fn view_of(&self, state: &RolloutState) -> Result<RolloutView, ControlError> {
-        let decisions = self
+        let decisions = self.store.list_decisions(&state.id).await?;
+        let snapshot = self
             .store
-            .list_decisions(&state.id)
+            .snapshot_of_rollout(&state.id)
             .await?
+            .map(|snapshot| snapshot.id);
+        Ok(self.view_with(state, decisions, snapshot))
+    }
+
+    /// The view of a rollout in `state` with its decisions and pre-deployment snapshot.
+    fn view_with(
+        &self,
+        state: &RolloutState,
+        decisions: Vec<DecisionRecord>,
+        pre_deploy_snapshot: Option<String>,
+    ) -> RolloutView {
+        let decisions = decisions
             .into_iter()
             .map(|decision| DecisionView {
                 seq: decision.seq,
@@ -83,7 +94,7 @@ impl Daemon {
                 evidence: decision.evidence,
             })
             .collect();
-        Ok(RolloutView {
+        RolloutView {
             id: state.id.clone(),
             service: state.service.clone(),
             stable_version: state.stable.version.clone(),
@@ -102,12 +113,8 @@ impl Daemon {
             finished_at: state.finished_at_ms.map(|at| time_of(at).to_rfc3339()),
             state: self.shown_state(state),
             decisions,
-            pre_deploy_snapshot: self
-                .store
-                .snapshot_of_rollout(&state.id)
-                .await?
-                .map(|snapshot| snapshot.id),
-        })
+            pre_deploy_snapshot,
+        }
     }
 
     /// The state as views show it: release environment values as fingerprints.
@@ -177,12 +184,38 @@ impl Daemon {
         limit: u32,
     ) -> Result<Vec<RolloutView>, ControlError> {
         self.service(service)?;
-        let mut views = Vec::new();
-        for record in self.store.list_rollouts(Some(service), limit).await? {
-            views.push(self.rollout(&record.id).await?);
-        }
-        Ok(views)
+        let records = self.store.list_rollouts(Some(service), limit).await?;
+        let Some(oldest) = records.last().map(|record| record.created_at) else {
+            return Ok(Vec::new());
+        };
+        // Three queries for the page, however long: the rollouts, then the decisions and
+        // snapshots of every rollout created since the oldest of them.
+        let mut decisions = self
+            .store
+            .decisions_of_rollouts_since(service, oldest)
+            .await?;
+        let snapshots = self
+            .store
+            .snapshots_of_rollouts_since(service, oldest)
+            .await?;
+        records
+            .iter()
+            .map(|record| {
+                Ok(self.view_with(
+                    &state_of(record)?,
+                    decisions.remove(&record.id).unwrap_or_default(),
+                    snapshots.get(&record.id).cloned(),
+                ))
+            })
+            .collect()
     }
+}
+
+/// The rollout state a stored record holds.
+fn state_of(record: &RolloutRecord) -> Result<RolloutState, ControlError> {
+    serde_json::from_str(&record.state_json).map_err(|error| {
+        ControlError::Invalid(format!("rollout {} cannot be read: {error}", record.id))
+    })
 }
 
 /// One alarm rule of one service in production, as `opsd alarms status` shows it.
@@ -244,5 +277,84 @@ impl Daemon {
             }
         }
         Ok(views)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::reconcile_tests::world;
+    use super::super::Actor;
+    use crate::core::rollout::OperatorCommand;
+    use crate::store::SnapshotRecord;
+
+    fn snapshot(id: &str, rollout_id: &str, taken_at_ms: i64) -> SnapshotRecord {
+        SnapshotRecord {
+            id: id.into(),
+            database: "steno-db".into(),
+            taken_at: super::time_of(taken_at_ms),
+            reason: "pre_deploy".into(),
+            rollout_id: Some(rollout_id.into()),
+            location: format!("/snapshots/{id}"),
+            size_bytes: None,
+            sha256: None,
+            fingerprint: None,
+            deleted_at: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn history_shows_each_rollout_as_its_own_view_does() {
+        let world = world().await;
+        let first = world.deploy("v2").await;
+        world.tick().await;
+        world
+            .daemon
+            .command(
+                "steno",
+                OperatorCommand::Abort,
+                &Actor::system(),
+                Some("test".into()),
+            )
+            .await
+            .unwrap();
+        for _ in 0..3 {
+            world.tick().await;
+        }
+        let second = world.deploy("v3").await;
+        world.tick().await;
+        for (id, at_ms) in [("older", 1_000), ("newer", 2_000)] {
+            world
+                .store
+                .insert_snapshot(&snapshot(id, &first, at_ms))
+                .await
+                .unwrap();
+        }
+
+        let history = world.daemon.history("steno", 10).await.unwrap();
+        let ids: Vec<&str> = history.iter().map(|view| view.id.as_str()).collect();
+        assert_eq!(ids, [second.as_str(), first.as_str()], "newest first");
+        for view in &history {
+            let alone = world.daemon.rollout(&view.id).await.unwrap();
+            assert_eq!(
+                serde_json::to_value(view).unwrap(),
+                serde_json::to_value(&alone).unwrap(),
+                "rollout {}",
+                view.id
+            );
+        }
+        assert!(
+            !history[1].decisions.is_empty(),
+            "the aborted rollout has decisions"
+        );
+        assert_eq!(history[1].pre_deploy_snapshot.as_deref(), Some("newer"));
+        assert_eq!(history[0].pre_deploy_snapshot, None);
+
+        let newest = world.daemon.history("steno", 1).await.unwrap();
+        assert_eq!(newest.len(), 1);
+        assert_eq!(
+            serde_json::to_value(&newest[0]).unwrap(),
+            serde_json::to_value(&history[0]).unwrap()
+        );
+        assert!(world.daemon.history("steno", 0).await.unwrap().is_empty());
     }
 }

@@ -2,6 +2,8 @@
 //! its scratch target before that target exists, so an interrupted drill can be found and cleaned
 //! up at the next start.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
@@ -249,6 +251,30 @@ impl Store {
         .fetch_optional(self.pool())
         .await?;
         row.as_ref().map(snapshot_from_row).transpose()
+    }
+
+    /// The newest snapshot's id of each rollout of `service` created at or after `since`, by
+    /// rollout id (the snapshots of a page of history in one query).
+    pub async fn snapshots_of_rollouts_since(
+        &self,
+        service: &str,
+        since: DateTime<Utc>,
+    ) -> Result<HashMap<String, String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT rollout_id, id FROM snapshots WHERE rollout_id IN \
+               (SELECT id FROM rollouts WHERE service = $1 AND created_at >= $2) \
+             ORDER BY taken_at, id",
+        )
+        .bind(service)
+        .bind(time_text(since))
+        .fetch_all(self.pool())
+        .await?;
+        let mut newest = HashMap::new();
+        for row in &rows {
+            // In time order, so the last one of each rollout stays.
+            newest.insert(row.try_get("rollout_id")?, row.try_get("id")?);
+        }
+        Ok(newest)
     }
 
     /// Records that retention removed a snapshot.

@@ -1,6 +1,8 @@
 //! Rollouts and their decisions in the store: at most one unfinished rollout per service
 //! (a partial unique index), and optimistic revisions so that only one opsd drives a rollout.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
@@ -347,6 +349,35 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         rows.iter().map(decision_from_row).collect()
+    }
+
+    /// The decisions of every rollout of `service` created at or after `since`, by rollout id,
+    /// each in order: the decisions of a page of history (whose oldest rollout was created at
+    /// `since`) in one query rather than one per rollout.
+    pub async fn decisions_of_rollouts_since(
+        &self,
+        service: &str,
+        since: DateTime<Utc>,
+    ) -> Result<HashMap<String, Vec<DecisionRecord>>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT rollout_id, seq, at, step_index, verdict, summary, evidence_json \
+             FROM decisions WHERE rollout_id IN \
+               (SELECT id FROM rollouts WHERE service = $1 AND created_at >= $2) \
+             ORDER BY rollout_id, seq",
+        )
+        .bind(service)
+        .bind(time_text(since))
+        .fetch_all(self.pool())
+        .await?;
+        let mut by_rollout: HashMap<String, Vec<DecisionRecord>> = HashMap::new();
+        for row in &rows {
+            let decision = decision_from_row(row)?;
+            by_rollout
+                .entry(decision.rollout_id.clone())
+                .or_default()
+                .push(decision);
+        }
+        Ok(by_rollout)
     }
 }
 
