@@ -5,6 +5,10 @@
 //! `opsd router` process of its own and releases outlive opsd, so traffic keeps flowing on the
 //! last split while opsd is away, and a restarted opsd re-adopts them.
 
+mod chunked_coding;
+mod client_body;
+mod client_connection;
+mod client_http1;
 pub mod costs;
 pub mod document_dir;
 mod postgres_restore;
@@ -25,6 +29,8 @@ mod upstream_body;
 mod upstream_connections;
 mod upstream_http1;
 
+#[cfg(test)]
+mod client_wire_tests;
 #[cfg(test)]
 mod fail_static_tests;
 #[cfg(test)]

@@ -9,15 +9,17 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::body::{Body, Frame, SizeHint};
+
+use super::client_body::ClientBody;
 
 /// Where a request body waits until an upstream reads it.
 #[derive(Clone)]
-pub(super) struct BodySlot(Arc<Mutex<Option<Incoming>>>);
+pub(super) struct BodySlot(Arc<Mutex<Option<ClientBody>>>);
 
 impl BodySlot {
     /// The body, when no upstream has begun to read it.
-    pub(super) fn reclaim(&self) -> Option<Incoming> {
+    pub(super) fn reclaim(&self) -> Option<ClientBody> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
     }
 }
@@ -25,11 +27,11 @@ impl BodySlot {
 /// The body an upstream client sends; see the module documentation.
 pub(super) struct ReclaimableBody {
     slot: BodySlot,
-    taken: Option<Incoming>,
+    taken: Option<ClientBody>,
 }
 
 impl ReclaimableBody {
-    pub(super) fn new(body: Incoming) -> (ReclaimableBody, BodySlot) {
+    pub(super) fn new(body: ClientBody) -> (ReclaimableBody, BodySlot) {
         let slot = BodySlot(Arc::new(Mutex::new(Some(body))));
         (
             ReclaimableBody {
@@ -40,7 +42,7 @@ impl ReclaimableBody {
         )
     }
 
-    fn with_body<T>(&self, read: impl FnOnce(&Incoming) -> T, when_gone: T) -> T {
+    fn with_body<T>(&self, read: impl FnOnce(&ClientBody) -> T, when_gone: T) -> T {
         match &self.taken {
             Some(body) => read(body),
             None => match self
@@ -59,12 +61,12 @@ impl ReclaimableBody {
 
 impl Body for ReclaimableBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = std::io::Error;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
         if self.taken.is_none() {
             self.taken = self.slot.reclaim();
         }

@@ -4,15 +4,16 @@
 //! and the cost-per-request check price). A request the canary refuses before anything was sent
 //! (the canary is not running, or refuses the connection), or a safe request (GET, HEAD,
 //! OPTIONS) it took and failed without answering (its process died under it), goes once to the
-//! stable release, and counts as a failed canary request. Each client connection keeps its own upstream
-//! connections (`upstream_connections.rs`), spoken by the router's own HTTP/1.1 client
-//! (`upstream_http1.rs`, `upstream_body.rs`) in the task that serves it.
+//! stable release, and counts as a failed canary request. Both sides of the proxy speak the
+//! router's own HTTP/1.1: each client connection is served in one task
+//! (`client_connection.rs`, `client_http1.rs`, `client_body.rs`), which keeps that connection's
+//! upstream connections (`upstream_connections.rs`, `upstream_http1.rs`, `upstream_body.rs`),
+//! so a request and its answer never pass through another task or a channel.
 //!
 //! invariant: bodies stream through in both directions; nothing buffers a whole request or
 //! response. A request is sent again only when no upstream began to read its body.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -23,20 +24,20 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
-use hyper::body::{Frame, Incoming, SizeHint};
+use hyper::body::{Frame, SizeHint};
 use hyper::header::{
     HeaderMap, HeaderName, HeaderValue, CONNECTION, CONTENT_TYPE, EXPECT, HOST, TE, TRAILER,
     TRANSFER_ENCODING, UPGRADE,
 };
 use hyper::http::uri::PathAndQuery;
-use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode, Uri, Version};
-use hyper_util::rt::TokioIo;
 use rand::Rng;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::client_body::ClientBody;
+use super::client_connection::{serve_connection, ConnectionLimits};
 use super::reclaimable_body::ReclaimableBody;
 use super::upstream_body::UpstreamBody;
 use super::upstream_connections::{SendFailure, UpstreamConnections};
@@ -64,9 +65,6 @@ const HOP_BY_HOP_HEADERS: [HeaderName; 7] = [
 ];
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-const UPSTREAM_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-/// How long open connections may finish their requests once the router shuts down.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Finds the loopback address a release listens on; `None` for releases not running.
 pub trait UpstreamResolver: Send + Sync {
@@ -92,7 +90,7 @@ pub struct RouteConfig {
     pub excluded_paths: Vec<String>,
 }
 
-type ProxyBody = BoxBody<Bytes, std::io::Error>;
+pub(super) type ProxyBody = BoxBody<Bytes, std::io::Error>;
 
 /// The reverse proxy of every service. Dropping it closes the listeners.
 pub struct TrafficRouter {
@@ -101,14 +99,16 @@ pub struct TrafficRouter {
     accept_tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
-struct ServiceRoute {
-    service: String,
+pub(super) struct ServiceRoute {
+    pub(super) service: String,
     public_addr: SocketAddr,
     excluded_paths: HashSet<String>,
     split: RwLock<Option<Arc<TrafficSplit>>>,
     counters: RwLock<HashMap<String, Arc<ReleaseCounter>>>,
     resolver: Arc<dyn UpstreamResolver>,
     in_flight: AtomicUsize,
+    /// How long its client connections may take at each stage.
+    pub(super) limits: ConnectionLimits,
 }
 
 /// The recent seconds of one release, oldest first.
@@ -122,6 +122,15 @@ impl TrafficRouter {
     pub async fn bind(
         routes: Vec<RouteConfig>,
         resolver: Arc<dyn UpstreamResolver>,
+    ) -> Result<TrafficRouter, PlatformError> {
+        TrafficRouter::bind_with_limits(routes, resolver, ConnectionLimits::default()).await
+    }
+
+    /// [`TrafficRouter::bind`] with other limits on client connections.
+    pub(super) async fn bind_with_limits(
+        routes: Vec<RouteConfig>,
+        resolver: Arc<dyn UpstreamResolver>,
+        limits: ConnectionLimits,
     ) -> Result<TrafficRouter, PlatformError> {
         let (shutdown, _) = watch::channel(false);
         let mut bound = HashMap::new();
@@ -154,6 +163,7 @@ impl TrafficRouter {
                 counters: RwLock::new(HashMap::new()),
                 resolver: Arc::clone(&resolver),
                 in_flight: AtomicUsize::new(0),
+                limits,
             });
             bound.insert(route.service, Arc::clone(&service_route));
             listeners.push((listener, service_route));
@@ -340,40 +350,6 @@ async fn accept_connections(
     tracing::info!(service = %route.service, addr = %route.public_addr, "router stopped listening");
 }
 
-async fn serve_connection(
-    stream: TcpStream,
-    peer: SocketAddr,
-    route: Arc<ServiceRoute>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let _ = stream.set_nodelay(true);
-    let service_route = Arc::clone(&route);
-    let upstreams = Arc::new(UpstreamConnections::new(UPSTREAM_CONNECT_TIMEOUT));
-    let service = service_fn(move |request| {
-        let route = Arc::clone(&service_route);
-        let upstreams = Arc::clone(&upstreams);
-        async move { Ok::<_, Infallible>(route.proxy(request, peer, &upstreams).await) }
-    });
-    let connection = hyper::server::conn::http1::Builder::new()
-        .keep_alive(true)
-        .serve_connection(TokioIo::new(stream), service);
-    tokio::pin!(connection);
-    let result = tokio::select! {
-        result = connection.as_mut() => result,
-        _ = shutdown_requested(&mut shutdown) => {
-            connection.as_mut().graceful_shutdown();
-            match tokio::time::timeout(DRAIN_TIMEOUT, connection.as_mut()).await {
-                Ok(result) => result,
-                Err(_) => Ok(()),
-            }
-        }
-    };
-    if let Err(error) = result {
-        // Clients going away mid-request end up here; that is routine.
-        tracing::debug!(service = %route.service, peer = %peer, error = %error, "router connection ended with an error");
-    }
-}
-
 /// Completes once the router shuts down or is dropped.
 async fn shutdown_requested(shutdown: &mut watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stopping| *stopping).await;
@@ -384,9 +360,9 @@ impl ServiceRoute {
         read(&self.split).clone()
     }
 
-    async fn proxy(
+    pub(super) async fn proxy(
         &self,
-        request: Request<Incoming>,
+        request: Request<ClientBody>,
         peer: SocketAddr,
         upstreams: &UpstreamConnections,
     ) -> Response<ProxyBody> {
@@ -813,6 +789,7 @@ fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 
 #[cfg(test)]
 pub(super) mod tests {
+    use std::convert::Infallible;
     use std::pin::Pin;
     use std::sync::atomic::AtomicU64;
     use std::task::{Context, Poll};
@@ -820,7 +797,9 @@ pub(super) mod tests {
     use axum::extract::{ConnectInfo, State};
     use axum::response::IntoResponse;
     use hyper::body::Frame;
+    use hyper_util::rt::TokioIo;
     use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpStream;
     use tokio::sync::{mpsc, Notify};
 
     use super::*;
@@ -991,6 +970,14 @@ pub(super) mod tests {
     pub(in crate::platform::local) async fn router_for(
         releases: &[(&str, SocketAddr)],
     ) -> (TrafficRouter, ReleaseTable) {
+        router_with_limits(releases, ConnectionLimits::default()).await
+    }
+
+    /// A router of the service `web` over `releases`, its client connections held to `limits`.
+    pub(in crate::platform::local) async fn router_with_limits(
+        releases: &[(&str, SocketAddr)],
+        limits: ConnectionLimits,
+    ) -> (TrafficRouter, ReleaseTable) {
         let table: ReleaseTable = Arc::new(Mutex::new(
             releases
                 .iter()
@@ -999,13 +986,14 @@ pub(super) mod tests {
         ));
         let lookup = Arc::clone(&table);
         let resolver = move |id: &str| lock(&lookup).get(id).copied();
-        let router = TrafficRouter::bind(
+        let router = TrafficRouter::bind_with_limits(
             vec![RouteConfig {
                 service: "web".to_string(),
                 listen: "127.0.0.1:0".parse().unwrap(),
                 excluded_paths: vec!["/excluded".to_string()],
             }],
             Arc::new(resolver),
+            limits,
         )
         .await
         .unwrap();

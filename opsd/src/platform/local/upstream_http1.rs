@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::BytesMut;
 use http_body_util::BodyExt;
 use hyper::body::Body;
 use hyper::header::{
@@ -27,6 +27,7 @@ use hyper::{Method, Response, StatusCode, Version};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use super::chunked_coding::{encode_chunk, LAST_CHUNK};
 use super::reclaimable_body::ReclaimableBody;
 
 /// The longest response head accepted.
@@ -207,7 +208,9 @@ async fn write_body<W: AsyncWrite + Unpin>(
             continue;
         }
         let written = if chunked {
-            writer.write_all(&encode_chunk(&data)).await
+            let mut chunk = BytesMut::new();
+            encode_chunk(&data, &mut chunk);
+            writer.write_all(&chunk).await
         } else {
             writer.write_all(&data).await
         };
@@ -215,21 +218,11 @@ async fn write_body<W: AsyncWrite + Unpin>(
     }
     if chunked {
         writer
-            .write_all(b"0\r\n\r\n")
+            .write_all(LAST_CHUNK)
             .await
             .map_err(|_| BodyWriteError::Upstream)?;
     }
     Ok(())
-}
-
-/// One chunk of the chunked transfer coding, in one buffer so it goes out in one write.
-fn encode_chunk(data: &Bytes) -> BytesMut {
-    let size = format!("{:x}\r\n", data.len());
-    let mut chunk = BytesMut::with_capacity(size.len() + data.len() + 2);
-    chunk.put_slice(size.as_bytes());
-    chunk.put_slice(data);
-    chunk.put_slice(b"\r\n");
-    chunk
 }
 
 /// The request line and headers, ending with the empty line. Header names and values come from
@@ -607,9 +600,8 @@ mod tests {
             String::from_utf8(encode_request_head(&parts, true)).unwrap(),
             "POST /letters?draft=1 HTTP/1.1\r\nhost: steno.example\r\ncontent-type: text/plain\r\ntransfer-encoding: chunked\r\n\r\n"
         );
-        assert_eq!(
-            &encode_chunk(&Bytes::from_static(b"hello, world!!!!!"))[..],
-            b"11\r\nhello, world!!!!!\r\n"
-        );
+        let mut chunk = BytesMut::new();
+        encode_chunk(b"hello, world!!!!!", &mut chunk);
+        assert_eq!(&chunk[..], b"11\r\nhello, world!!!!!\r\n");
     }
 }

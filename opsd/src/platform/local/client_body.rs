@@ -1,0 +1,206 @@
+//! A request body as the router reads it off a client connection: delimited by the request's
+//! Content-Length or chunked coding (`client_http1.rs` decided which), handed on in frames of
+//! what the socket gave. The body owns the connection's reading half while it is read; read to
+//! its end, it hands the reading half (with any pipelined bytes after the body) back to the
+//! serving loop, which can then take the connection's next request. A body dropped before its
+//! end (the release answered without reading all of it) keeps the reading half, and the serving
+//! loop closes the connection after its answer.
+//!
+//! invariant: a connection carries another request only when the previous request's body was
+//! read exactly to its end; memory held per body is one socket read (16 KiB) plus one chunk size
+//! line (4 KiB).
+
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{ready, Context, Poll};
+
+use bytes::{Bytes, BytesMut};
+use hyper::body::{Body, Frame, SizeHint};
+use tokio::net::tcp::OwnedReadHalf;
+
+use super::chunked_coding::{ChunkedDecoder, Decoded};
+use super::client_http1::RequestFraming;
+use super::upstream_http1::READ_CHUNK;
+
+/// The reading half of a client connection and the bytes read from it and not yet used.
+pub(super) struct ClientReader {
+    pub(super) stream: OwnedReadHalf,
+    pub(super) buffer: BytesMut,
+}
+
+impl ClientReader {
+    /// Reads more from the client into the buffer; `Ok(0)` once the client closed its side.
+    pub(super) fn poll_fill(&mut self, context: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        self.buffer.reserve(READ_CHUNK);
+        tokio_util::io::poll_read_buf(Pin::new(&mut self.stream), context, &mut self.buffer)
+    }
+}
+
+/// Where a body that was read to its end leaves the connection's reading half.
+#[derive(Clone, Default)]
+pub(super) struct ReaderReturn(Arc<Mutex<Option<ClientReader>>>);
+
+impl ReaderReturn {
+    /// The reading half, if the body was read to its end.
+    pub(super) fn take(&self) -> Option<ClientReader> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
+    }
+
+    fn put(&self, reader: ClientReader) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(reader);
+    }
+}
+
+/// A request body; see the module documentation.
+pub(super) struct ClientBody {
+    reader: Option<ClientReader>,
+    remaining: Remaining,
+    back: Option<ReaderReturn>,
+}
+
+/// What is left of the body.
+enum Remaining {
+    Length(u64),
+    Chunked(ChunkedDecoder),
+    Done,
+}
+
+impl ClientBody {
+    /// The body of a request that has none.
+    pub(super) fn empty() -> ClientBody {
+        ClientBody {
+            reader: None,
+            remaining: Remaining::Done,
+            back: None,
+        }
+    }
+
+    /// The body that follows a request head in `reader`, and where the reader comes back.
+    pub(super) fn new(reader: ClientReader, framing: RequestFraming) -> (ClientBody, ReaderReturn) {
+        let back = ReaderReturn::default();
+        let remaining = match framing {
+            RequestFraming::Empty => Remaining::Done,
+            RequestFraming::Length(length) => Remaining::Length(length),
+            RequestFraming::Chunked => Remaining::Chunked(ChunkedDecoder::default()),
+        };
+        let mut body = ClientBody {
+            reader: Some(reader),
+            remaining,
+            back: Some(back.clone()),
+        };
+        if matches!(body.remaining, Remaining::Done) {
+            body.finish();
+        }
+        (body, back)
+    }
+
+    fn finish(&mut self) {
+        self.remaining = Remaining::Done;
+        if let (Some(reader), Some(back)) = (self.reader.take(), self.back.as_ref()) {
+            back.put(reader);
+        }
+    }
+
+    fn fail(
+        &mut self,
+        kind: io::ErrorKind,
+        message: String,
+    ) -> Poll<Option<io::Result<Frame<Bytes>>>> {
+        self.remaining = Remaining::Done;
+        self.reader = None;
+        Poll::Ready(Some(Err(io::Error::new(kind, message))))
+    }
+}
+
+/// What the buffer gave towards the body.
+enum Step {
+    Data(Bytes),
+    End,
+    NeedMore,
+    Invalid(String),
+}
+
+impl Body for ClientBody {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+    ) -> Poll<Option<io::Result<Frame<Bytes>>>> {
+        let body = self.get_mut();
+        loop {
+            let Some(reader) = body.reader.as_mut() else {
+                return Poll::Ready(None);
+            };
+            let step = match &mut body.remaining {
+                Remaining::Done | Remaining::Length(0) => Step::End,
+                Remaining::Length(left) => {
+                    if reader.buffer.is_empty() {
+                        Step::NeedMore
+                    } else {
+                        let take = usize::try_from(*left)
+                            .map_or(reader.buffer.len(), |left| left.min(reader.buffer.len()));
+                        *left -= take as u64;
+                        Step::Data(reader.buffer.split_to(take).freeze())
+                    }
+                }
+                Remaining::Chunked(decoder) => match decoder.decode(&mut reader.buffer) {
+                    Ok(Decoded::Data(data)) => Step::Data(data),
+                    Ok(Decoded::End) => Step::End,
+                    Ok(Decoded::NeedMore) => Step::NeedMore,
+                    Err(problem) => Step::Invalid(problem),
+                },
+            };
+            match step {
+                Step::Data(data) => {
+                    // The upstream stops polling once the body says it ended, so the reader
+                    // goes back with the last bytes rather than at a poll that never comes.
+                    if matches!(body.remaining, Remaining::Length(0)) {
+                        body.finish();
+                    }
+                    return Poll::Ready(Some(Ok(Frame::data(data))));
+                }
+                Step::End => {
+                    body.finish();
+                    return Poll::Ready(None);
+                }
+                Step::Invalid(problem) => {
+                    return body.fail(
+                        io::ErrorKind::InvalidData,
+                        format!("the request's chunked body is broken: {problem}"),
+                    );
+                }
+                Step::NeedMore => {
+                    match ready!(reader.poll_fill(context)) {
+                        Ok(0) => return body.fail(
+                            io::ErrorKind::UnexpectedEof,
+                            "the client closed the connection before the end of its request body"
+                                .to_string(),
+                        ),
+                        Ok(_) => continue,
+                        Err(error) => {
+                            return body.fail(
+                                error.kind(),
+                                format!("reading the request body failed: {error}"),
+                            )
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        matches!(self.remaining, Remaining::Done | Remaining::Length(0))
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self.remaining {
+            Remaining::Length(left) => SizeHint::with_exact(left),
+            Remaining::Done => SizeHint::with_exact(0),
+            Remaining::Chunked(_) => SizeHint::default(),
+        }
+    }
+}
