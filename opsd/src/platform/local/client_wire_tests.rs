@@ -236,3 +236,31 @@ async fn a_kept_alive_idle_connection_is_closed_when_the_router_stops() {
     router.shutdown().await;
     assert_eq!(read_to_close(&mut stream).await, "");
 }
+
+#[tokio::test]
+async fn a_broken_request_body_is_the_clients_fault_not_the_canarys() {
+    let stable = start_upstream("stable", Behaviour::Answer).await;
+    let canary = start_upstream("canary", Behaviour::Answer).await;
+    let (router, _) = router_for(&[("web@stable", stable.addr), ("web@canary", canary.addr)]).await;
+    split(&router, "web@stable", Some("web@canary"), 100).await;
+    for wire in [
+        &b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\n"[..],
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcXX",
+    ] {
+        let answer = exchange(&router, wire).await;
+        assert_eq!(statuses(&answer), vec![400], "{answer}");
+        assert!(answer.contains("bad_request_body"), "{answer}");
+        assert!(answer.contains("chunked body is broken"), "{answer}");
+    }
+    let canary_seen = total(&router, "web@canary").await;
+    assert_eq!((canary_seen.requests, canary_seen.errors), (0, 0));
+    assert_eq!(total(&router, "web@stable").await.requests, 0);
+
+    let answer = exchange(
+        &router,
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+    )
+    .await;
+    assert!(answer.ends_with("2 218"), "{answer}");
+    assert_eq!(total(&router, "web@canary").await.requests, 1);
+}

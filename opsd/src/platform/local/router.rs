@@ -395,6 +395,7 @@ impl ServiceRoute {
             Err(UpstreamFailure::Failed(_)) => retry_head
                 .as_ref()
                 .is_some_and(|head| head.method.is_safe()),
+            Err(UpstreamFailure::ClientBody(_)) => false,
         };
         if let (true, Some(retry_head)) = (canary_failed, retry_head) {
             if let Some(body) = slot.reclaim() {
@@ -415,6 +416,10 @@ impl ServiceRoute {
         }
         let response = match forwarded {
             Ok(response) => response,
+            Err(UpstreamFailure::ClientBody(message)) => {
+                tracing::debug!(service = %self.service, release = %release_id, error = %message, "a client's request body failed");
+                return json_error(StatusCode::BAD_REQUEST, "bad_request_body", &message);
+            }
             Err(failure) => {
                 tracing::warn!(service = %self.service, release = %release_id, error = %failure, "upstream request failed");
                 let answer = json_error(
@@ -500,6 +505,7 @@ impl ServiceRoute {
                 .map_err(|failure| match failure {
                     SendFailure::NotConnected(message) => UpstreamFailure::NothingSent(message),
                     SendFailure::Failed(message) => UpstreamFailure::Failed(message),
+                    SendFailure::ClientBody(message) => UpstreamFailure::ClientBody(message),
                 })?;
         let (mut parts, body) = response.into_parts();
         remove_hop_by_hop_headers(&mut parts.headers);
@@ -588,14 +594,17 @@ enum UpstreamFailure {
     NothingSent(String),
     /// The request was sent (perhaps in part) and failed.
     Failed(String),
+    /// The client's request body failed (a broken chunk, the client gone): the client's fault,
+    /// never counted against the release.
+    ClientBody(String),
 }
 
 impl std::fmt::Display for UpstreamFailure {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            UpstreamFailure::NothingSent(message) | UpstreamFailure::Failed(message) => {
-                formatter.write_str(message)
-            }
+            UpstreamFailure::NothingSent(message)
+            | UpstreamFailure::Failed(message)
+            | UpstreamFailure::ClientBody(message) => formatter.write_str(message),
         }
     }
 }

@@ -28,6 +28,8 @@ pub(super) enum SendFailure {
     NotConnected(String),
     /// The request was sent (perhaps in part) and failed.
     Failed(String),
+    /// The client's request body failed while it was sent.
+    ClientBody(String),
 }
 
 /// Where the idle connections of one client connection wait; response bodies hand theirs back.
@@ -91,6 +93,9 @@ impl UpstreamConnections {
                 Err(ExchangeFailure::NoAnswer {
                     body_sent: false, ..
                 }) if head.method.is_safe() => {}
+                Err(ExchangeFailure::ClientBody(message)) => {
+                    return Err(SendFailure::ClientBody(message))
+                }
                 Err(failure) => return Err(SendFailure::Failed(failure.message().to_string())),
             }
         }
@@ -98,6 +103,7 @@ impl UpstreamConnections {
         match connection.exchange(&head, &mut body).await {
             Ok(response) => Ok(self.response(connection, response)),
             Err(ExchangeFailure::HeadNotSent(message)) => Err(SendFailure::NotConnected(message)),
+            Err(ExchangeFailure::ClientBody(message)) => Err(SendFailure::ClientBody(message)),
             Err(failure) => Err(SendFailure::Failed(failure.message().to_string())),
         }
     }

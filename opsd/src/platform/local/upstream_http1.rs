@@ -67,7 +67,10 @@ pub(super) enum ExchangeFailure {
     /// The connection ended before the first byte of an answer; the release read the request
     /// and may have acted on it. `body_sent` tells whether any of the request body was taken.
     NoAnswer { body_sent: bool, message: String },
-    /// Anything else: a broken answer, a client body that failed, a reset mid-head.
+    /// The client's request body failed (broken, or the client went away): the release is not
+    /// to blame.
+    ClientBody(String),
+    /// Anything else: a broken answer, a reset mid-head.
     Failed(String),
 }
 
@@ -76,6 +79,7 @@ impl ExchangeFailure {
         match self {
             ExchangeFailure::HeadNotSent(message)
             | ExchangeFailure::NoAnswer { message, .. }
+            | ExchangeFailure::ClientBody(message)
             | ExchangeFailure::Failed(message) => message,
         }
     }
@@ -156,7 +160,7 @@ impl Http1Connection {
                 head = &mut receiving => break head?,
                 outcome = &mut sending, if body_outcome.is_none() => {
                     if let Err(BodyWriteError::Client(message)) = &outcome {
-                        return Err(ExchangeFailure::Failed(message.clone()));
+                        return Err(ExchangeFailure::ClientBody(message.clone()));
                     }
                     body_outcome = Some(outcome);
                 }
