@@ -32,7 +32,7 @@ use super::chunked_coding::{encode_chunk, LAST_CHUNK};
 use super::client_body::{ClientBody, ClientReader};
 use super::client_http1::{
     answer_framing, encode_answer_head, encode_refusal, parse_request_head, AnswerFraming,
-    ClientRequest, ParsedRequest, Refusal, RequestFraming, MAX_HEAD_BYTES,
+    ClientRequest, Refusal, RequestFraming, MAX_HEAD_BYTES,
 };
 use super::router::{ProxyBody, ServiceRoute};
 use super::upstream_connections::UpstreamConnections;
@@ -195,8 +195,8 @@ impl ClientConnection {
         loop {
             if !reader.buffer.is_empty() {
                 match parse_request_head(&mut reader.buffer) {
-                    Ok(ParsedRequest::Complete(request)) => return NextRequest::Request(request),
-                    Ok(ParsedRequest::Partial) => {}
+                    Ok(Some(request)) => return NextRequest::Request(request),
+                    Ok(None) => {}
                     Err(refusal) => return NextRequest::Refused(refusal),
                 }
             }

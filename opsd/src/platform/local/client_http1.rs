@@ -65,18 +65,10 @@ impl Refusal {
     }
 }
 
-/// What one parse of the buffer found.
-#[derive(Debug)]
-pub(super) enum ParsedRequest {
-    /// A whole request head, consumed from the buffer (its body, if any, follows there).
-    Complete(ClientRequest),
-    /// Not a whole head yet.
-    Partial,
-}
-
-/// Parses the request head at the start of `buffer`. Empty lines before it are skipped, as
+/// Parses the request head at the start of `buffer`, consuming it (its body, if any, follows
+/// there); `None` while the head is not whole yet. Empty lines before it are skipped, as
 /// RFC 9112 (section 2.2) asks of a server.
-pub(super) fn parse_request_head(buffer: &mut BytesMut) -> Result<ParsedRequest, Refusal> {
+pub(super) fn parse_request_head(buffer: &mut BytesMut) -> Result<Option<ClientRequest>, Refusal> {
     let leading_breaks = buffer
         .iter()
         .take_while(|byte| matches!(byte, b'\r' | b'\n'))
@@ -95,7 +87,7 @@ pub(super) fn parse_request_head(buffer: &mut BytesMut) -> Result<ParsedRequest,
         Ok(httparse::Status::Partial) if buffer.len() >= MAX_HEAD_BYTES => {
             return Err(head_too_large())
         }
-        Ok(httparse::Status::Partial) => return Ok(ParsedRequest::Partial),
+        Ok(httparse::Status::Partial) => return Ok(None),
         Err(httparse::Error::TooManyHeaders) => {
             return Err(Refusal {
                 status: StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
@@ -172,7 +164,7 @@ pub(super) fn parse_request_head(buffer: &mut BytesMut) -> Result<ParsedRequest,
     parts.uri = uri;
     parts.version = version;
     parts.headers = headers;
-    Ok(ParsedRequest::Complete(ClientRequest {
+    Ok(Some(ClientRequest {
         parts,
         framing,
         keep_alive,
@@ -397,13 +389,13 @@ pub(super) fn encode_refusal(refusal: &Refusal) -> Bytes {
 mod tests {
     use super::*;
 
-    fn parse(text: &[u8]) -> Result<ParsedRequest, Refusal> {
+    fn parse(text: &[u8]) -> Result<Option<ClientRequest>, Refusal> {
         parse_request_head(&mut BytesMut::from(text))
     }
 
     fn request(text: &str) -> ClientRequest {
         match parse(text.as_bytes()) {
-            Ok(ParsedRequest::Complete(request)) => request,
+            Ok(Some(request)) => request,
             other => panic!("{text:?} gave {other:?}"),
         }
     }
@@ -420,7 +412,7 @@ mod tests {
         let mut buffer = BytesMut::from(
             &b"\r\nPOST /letters?draft=1 HTTP/1.1\r\nHost: steno.example\r\nX-Tag: a\r\nx-tag: \r\nContent-Length: 5\r\n\r\nhelloGET"[..],
         );
-        let Ok(ParsedRequest::Complete(request)) = parse_request_head(&mut buffer) else {
+        let Ok(Some(request)) = parse_request_head(&mut buffer) else {
             panic!("not parsed");
         };
         assert_eq!(request.parts.method, Method::POST);
@@ -445,12 +437,9 @@ mod tests {
     fn a_head_split_anywhere_is_partial_until_whole() {
         let wire = b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n";
         for cut in 0..wire.len() {
-            assert!(
-                matches!(parse(&wire[..cut]), Ok(ParsedRequest::Partial)),
-                "cut at {cut}"
-            );
+            assert!(matches!(parse(&wire[..cut]), Ok(None)), "cut at {cut}");
         }
-        assert!(matches!(parse(wire), Ok(ParsedRequest::Complete(_))));
+        assert!(matches!(parse(wire), Ok(Some(_))));
     }
 
     #[test]
