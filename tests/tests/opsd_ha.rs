@@ -378,6 +378,18 @@ async fn a_leader_paused_past_its_lease_is_fenced_and_exits_when_it_wakes() {
         status["services"][0]["active_rollout"]["canary_version"], "2",
         "{status}"
     );
+    // `opsd status` against the follower says so, under the leader line.
+    let (code, printed) = blocking({
+        let via_b = pair.via_b.clone();
+        move || via_b.cli(&["status"])
+    })
+    .await;
+    assert_eq!(code, 0, "{printed}");
+    assert!(
+        printed.contains("leader: ")
+            && printed.contains("answered by a follower, from the store"),
+        "{printed}"
+    );
 
     wait_for_leader(&pair.via_b, &pair.b_dir, TAKEOVER_BOUND).await;
     // The new leader moves the rollout on while the old one sleeps.

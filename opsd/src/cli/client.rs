@@ -35,6 +35,10 @@ pub struct StatusAnswer {
     /// The opsd instance holding the leader lease (absent from an older opsd).
     #[serde(default)]
     pub leader: Option<opsd::control::LeaderView>,
+    /// Which instance answered: `leader`, or `follower` (from the store); from the
+    /// `X-Opsd-Answered-By` header, not the document.
+    #[serde(skip)]
+    pub answered_by: Option<String>,
 }
 
 /// `{"freeze": ...}`: the freeze `POST /v1/freeze` set.
@@ -181,7 +185,11 @@ impl Client {
     }
 
     pub async fn status(&self) -> anyhow::Result<StatusAnswer> {
-        self.call(Method::GET, "/v1/status", None).await
+        let (mut answer, answered_by): (StatusAnswer, _) = self
+            .call_answered(Method::GET, "/v1/status", None)
+            .await?;
+        answer.answered_by = answered_by;
+        Ok(answer)
     }
 
     pub async fn freeze(
@@ -285,6 +293,16 @@ impl Client {
         path: &str,
         body: Option<serde_json::Value>,
     ) -> anyhow::Result<T> {
+        Ok(self.call_answered(method, path, body).await?.0)
+    }
+
+    /// [`ApiClient::call`], and which instance answered (`X-Opsd-Answered-By`).
+    async fn call_answered<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> anyhow::Result<(T, Option<String>)> {
         let mut request = self
             .http
             .request(method, format!("{}{path}", self.base))
@@ -296,6 +314,11 @@ impl Client {
             format!("cannot reach opsd at {}; is `opsd up` running?", self.base)
         })?;
         let status = response.status();
+        let answered_by = response
+            .headers()
+            .get(opsd::api::gateway::ANSWERED_BY.as_str())
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_string);
         let bytes = response
             .bytes()
             .await
@@ -306,8 +329,9 @@ impl Client {
                 .unwrap_or_else(|_| "no message".into());
             bail!("opsd answered {status}: {message}");
         }
-        serde_json::from_slice(&bytes)
-            .with_context(|| format!("opsd's answer to {path} is not what this opsd expects"))
+        let answer = serde_json::from_slice(&bytes)
+            .with_context(|| format!("opsd's answer to {path} is not what this opsd expects"))?;
+        Ok((answer, answered_by))
     }
 }
 

@@ -73,6 +73,11 @@ pub async fn run(client: &Client, command: &Command) -> anyhow::Result<u8> {
                     if let Some(leader) = &answer.leader {
                         println!("{}", leader_line(leader));
                     }
+                    if answer.answered_by.as_deref() == Some("follower") {
+                        println!(
+                            "answered by a follower, from the store (changes go to the leader)"
+                        );
+                    }
                     answer.services
                 }
             };

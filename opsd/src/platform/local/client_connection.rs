@@ -36,13 +36,15 @@ use super::client_http1::{
 };
 use super::router::{ProxyBody, ServiceRoute};
 use super::upstream_connections::UpstreamConnections;
-use super::upstream_http1::READ_CHUNK;
 
 /// How long the router reads and drops what a refused client still sends before closing, so
 /// the refusal is not lost to a reset.
 const LINGER_TIMEOUT: Duration = Duration::from_secs(1);
 /// The most a refused client's leftover bytes are read before closing anyway.
 const LINGER_BYTES: usize = 256 * 1024;
+/// Bytes asked of the socket per read while a request head is awaited: most heads fit, and an
+/// idle connection holds no more than this (a body is read 16 KiB at a time).
+const HEAD_READ_CHUNK: usize = 4 * 1024;
 /// Answer bytes gathered before they are written even though more are ready.
 const WRITE_BATCH: usize = 64 * 1024;
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
@@ -204,7 +206,7 @@ impl ClientConnection {
             if idle && *self.shutdown.borrow() {
                 return NextRequest::Closed;
             }
-            reader.buffer.reserve(READ_CHUNK);
+            reader.buffer.reserve(HEAD_READ_CHUNK);
             let deadline = if idle {
                 Instant::now() + self.limits.idle
             } else {
@@ -349,7 +351,7 @@ impl ClientConnection {
 /// meanwhile (a pipelined request) are kept, up to one request head's length.
 async fn client_gone(reader: &mut ClientReader) {
     while reader.buffer.len() < MAX_HEAD_BYTES {
-        reader.buffer.reserve(READ_CHUNK);
+        reader.buffer.reserve(HEAD_READ_CHUNK);
         match reader.stream.read_buf(&mut reader.buffer).await {
             Ok(0) | Err(_) => return,
             Ok(_) => {}
