@@ -345,9 +345,7 @@ fn print_query_plans(store_path: &Path, service: &str, until_ms: i64) {
         ),
         (
             "history: rollouts of one service",
-            "SELECT id FROM rollouts WHERE (?1 IS NULL OR service = ?1) \
-             ORDER BY created_at DESC, rowid DESC LIMIT ?2"
-                .to_string(),
+            format!("SELECT id {}", opsd::store::ROLLOUTS_OF_ONE_SERVICE),
             vec![
                 rusqlite::types::Value::Text(service.into()),
                 rusqlite::types::Value::Integer(20),

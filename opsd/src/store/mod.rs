@@ -62,6 +62,7 @@ pub use releases::{ReleaseRecord, StableRelease};
 pub use rollouts::{DecisionRecord, NewDecision, NewRollout, RolloutRecord};
 pub use samples::{RolloutSamples, SampleRelease, SamplesPruned};
 #[doc(hidden)]
+pub use rollouts::ROLLOUTS_OF_ONE_SERVICE;
 pub use timeline::MERGED_TIMELINE as MERGED_TIMELINE_QUERY;
 pub use timeline::{
     AuditRecord, EventRecord, NewAuditEntry, NewEvent, TimelineEntry, TimelineFilter,

@@ -115,6 +115,11 @@ pub struct DecisionRecord {
     pub evidence: serde_json::Value,
 }
 
+/// The history of one service, newest first: the rows after `SELECT columns` (binds: the
+/// service, the limit). Public so the scale benchmark prints the plan of this very statement.
+pub const ROLLOUTS_OF_ONE_SERVICE: &str =
+    "FROM rollouts WHERE service = $1 ORDER BY created_at DESC, rowid DESC LIMIT $2";
+
 const ROLLOUT_COLUMNS: &str = "id, service, stable_version, canary_version, plan_name, phase, \
      state_json, revision, created_at, updated_at, finished_at, outcome";
 
@@ -296,15 +301,26 @@ impl Store {
         service: Option<&str>,
         limit: u32,
     ) -> Result<Vec<RolloutRecord>, StoreError> {
-        let query = format!(
-            "SELECT {ROLLOUT_COLUMNS} FROM rollouts WHERE ($1 IS NULL OR service = $1) \
-             ORDER BY created_at DESC, rowid DESC LIMIT $2"
-        );
-        let rows = sqlx::query(&query)
-            .bind(service)
-            .bind(i64::from(limit))
-            .fetch_all(self.pool())
-            .await?;
+        // Two statements rather than `($1 IS NULL OR service = $1)`, which SQLite plans once
+        // for both cases: by the index of all rollouts, scanning every service's.
+        let rows = match service {
+            Some(service) => {
+                sqlx::query(&format!("SELECT {ROLLOUT_COLUMNS} {ROLLOUTS_OF_ONE_SERVICE}"))
+                    .bind(service)
+                    .bind(i64::from(limit))
+                    .fetch_all(self.pool())
+                    .await?
+            }
+            None => {
+                sqlx::query(&format!(
+                    "SELECT {ROLLOUT_COLUMNS} FROM rollouts \
+                     ORDER BY created_at DESC, rowid DESC LIMIT $1"
+                ))
+                .bind(i64::from(limit))
+                .fetch_all(self.pool())
+                .await?
+            }
+        };
         rows.iter().map(rollout_from_row).collect()
     }
 
