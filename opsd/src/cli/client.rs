@@ -185,9 +185,8 @@ impl Client {
     }
 
     pub async fn status(&self) -> anyhow::Result<StatusAnswer> {
-        let (mut answer, answered_by): (StatusAnswer, _) = self
-            .call_answered(Method::GET, "/v1/status", None)
-            .await?;
+        let (mut answer, answered_by): (StatusAnswer, _) =
+            self.call_answered(Method::GET, "/v1/status", None).await?;
         answer.answered_by = answered_by;
         Ok(answer)
     }

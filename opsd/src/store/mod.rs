@@ -59,10 +59,10 @@ pub use migrations::{Migration, MIGRATIONS, POSTGRES_MIGRATIONS};
 pub use open::{redacted_url, StoreLocation};
 pub use progress::{ProgressSaved, ProgressState, RolloutProgress};
 pub use releases::{ReleaseRecord, StableRelease};
-pub use rollouts::{DecisionRecord, NewDecision, NewRollout, RolloutRecord};
-pub use samples::{RolloutSamples, SampleRelease, SamplesPruned};
 #[doc(hidden)]
 pub use rollouts::ROLLOUTS_OF_ONE_SERVICE;
+pub use rollouts::{DecisionRecord, NewDecision, NewRollout, RolloutRecord};
+pub use samples::{RolloutSamples, SampleRelease, SamplesPruned};
 pub use timeline::MERGED_TIMELINE as MERGED_TIMELINE_QUERY;
 pub use timeline::{
     AuditRecord, EventRecord, NewAuditEntry, NewEvent, TimelineEntry, TimelineFilter,

@@ -305,11 +305,13 @@ impl Store {
         // for both cases: by the index of all rollouts, scanning every service's.
         let rows = match service {
             Some(service) => {
-                sqlx::query(&format!("SELECT {ROLLOUT_COLUMNS} {ROLLOUTS_OF_ONE_SERVICE}"))
-                    .bind(service)
-                    .bind(i64::from(limit))
-                    .fetch_all(self.pool())
-                    .await?
+                sqlx::query(&format!(
+                    "SELECT {ROLLOUT_COLUMNS} {ROLLOUTS_OF_ONE_SERVICE}"
+                ))
+                .bind(service)
+                .bind(i64::from(limit))
+                .fetch_all(self.pool())
+                .await?
             }
             None => {
                 sqlx::query(&format!(

@@ -1,13 +1,13 @@
 //! A request body as the router reads it off a client connection: delimited by the request's
 //! Content-Length or chunked coding (`client_http1.rs` decided which), handed on in frames of
-//! what the socket gave. The body owns the connection's reading half while it is read; read to
-//! its end, it hands the reading half (with any pipelined bytes after the body) back to the
-//! serving loop, which can then take the connection's next request. A body dropped before its
-//! end (the release answered without reading all of it) keeps the reading half, and the serving
-//! loop closes the connection after its answer.
+//! what the socket gave. The body owns the connection's reading half while it is read and hands
+//! it back to the serving loop: read to its end, with any pipelined bytes after the body, so the
+//! loop can take the connection's next request; dropped before its end (the release answered
+//! without reading all of it) or broken, marked so, and the loop closes the connection after
+//! its answer.
 //!
 //! invariant: a connection carries another request only when the previous request's body was
-//! read exactly to its end; memory held per body is one socket read (16 KiB) plus one chunk size
+//! read exactly to its end (`ReturnedReader::whole`); memory held per body is one socket read (16 KiB) plus one chunk size
 //! line (4 KiB).
 
 use std::io;
@@ -37,18 +37,25 @@ impl ClientReader {
     }
 }
 
-/// Where a body that was read to its end leaves the connection's reading half.
+/// The reading half a body gave back, and whether the body was read exactly to its end.
+pub(super) struct ReturnedReader {
+    pub(super) reader: ClientReader,
+    pub(super) whole: bool,
+}
+
+/// Where a body leaves the connection's reading half.
 #[derive(Clone, Default)]
-pub(super) struct ReaderReturn(Arc<Mutex<Option<ClientReader>>>);
+pub(super) struct ReaderReturn(Arc<Mutex<Option<ReturnedReader>>>);
 
 impl ReaderReturn {
-    /// The reading half, if the body was read to its end.
-    pub(super) fn take(&self) -> Option<ClientReader> {
+    /// The reading half, once the body finished or was dropped.
+    pub(super) fn take(&self) -> Option<ReturnedReader> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
     }
 
-    fn put(&self, reader: ClientReader) {
-        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(reader);
+    fn put(&self, reader: ClientReader, whole: bool) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) =
+            Some(ReturnedReader { reader, whole });
     }
 }
 
@@ -64,6 +71,8 @@ enum Remaining {
     Length(u64),
     Chunked(ChunkedDecoder),
     Done,
+    /// The body broke or the client went away: nothing more is read.
+    Failed,
 }
 
 impl ClientBody {
@@ -98,7 +107,7 @@ impl ClientBody {
     fn finish(&mut self) {
         self.remaining = Remaining::Done;
         if let (Some(reader), Some(back)) = (self.reader.take(), self.back.as_ref()) {
-            back.put(reader);
+            back.put(reader, true);
         }
     }
 
@@ -107,9 +116,16 @@ impl ClientBody {
         kind: io::ErrorKind,
         message: String,
     ) -> Poll<Option<io::Result<Frame<Bytes>>>> {
-        self.remaining = Remaining::Done;
-        self.reader = None;
+        self.remaining = Remaining::Failed;
         Poll::Ready(Some(Err(io::Error::new(kind, message))))
+    }
+}
+
+impl Drop for ClientBody {
+    fn drop(&mut self) {
+        if let (Some(reader), Some(back)) = (self.reader.take(), self.back.as_ref()) {
+            back.put(reader, false);
+        }
     }
 }
 
@@ -135,6 +151,7 @@ impl Body for ClientBody {
                 return Poll::Ready(None);
             };
             let step = match &mut body.remaining {
+                Remaining::Failed => return Poll::Ready(None),
                 Remaining::Done | Remaining::Length(0) => Step::End,
                 Remaining::Length(left) => {
                     if reader.buffer.is_empty() {
@@ -193,13 +210,16 @@ impl Body for ClientBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        matches!(self.remaining, Remaining::Done | Remaining::Length(0))
+        matches!(
+            self.remaining,
+            Remaining::Done | Remaining::Length(0) | Remaining::Failed
+        )
     }
 
     fn size_hint(&self) -> SizeHint {
         match self.remaining {
             Remaining::Length(left) => SizeHint::with_exact(left),
-            Remaining::Done => SizeHint::with_exact(0),
+            Remaining::Done | Remaining::Failed => SizeHint::with_exact(0),
             Remaining::Chunked(_) => SizeHint::default(),
         }
     }

@@ -167,9 +167,14 @@ impl ClientConnection {
                 },
                 None => proxying.await,
             };
-            if let Some(back) = reader_back {
-                // Back only when the body was read to its end; otherwise the connection closes.
-                self.reader = back.take();
+            // A body not read to its end: the answer goes out, then the connection closes.
+            let mut unread = None;
+            if let Some(returned) = reader_back.and_then(|back| back.take()) {
+                if returned.whole {
+                    self.reader = Some(returned.reader);
+                } else {
+                    unread = Some(returned.reader);
+                }
             }
             let (answer_parts, answer_body) = answer.into_parts();
             let framing = answer_framing(
@@ -186,6 +191,9 @@ impl ClientConnection {
             encode_answer_head(&answer_parts, version, framing, keep, &mut self.out);
             let answered_whole = self.write_body(answer_body, framing).await;
             if !(keep && answered_whole) {
+                if let Some(reader) = unread {
+                    self.linger(reader).await;
+                }
                 return;
             }
         }
@@ -238,17 +246,21 @@ impl ClientConnection {
         }
     }
 
-    /// Answers a refused request, then closes: the write side first, then what the client still
-    /// sends is read and dropped for a moment, so the refusal reaches it rather than a reset.
-    async fn refuse(&mut self, mut reader: ClientReader, refusal: &Refusal) {
+    /// Answers a refused request, then closes lingering.
+    async fn refuse(&mut self, reader: ClientReader, refusal: &Refusal) {
         if self
             .writer
             .write_all(&encode_refusal(refusal))
             .await
-            .is_err()
+            .is_ok()
         {
-            return;
+            self.linger(reader).await;
         }
+    }
+
+    /// Closes the write side, then reads and drops what the client still sends for a moment, so
+    /// the last answer reaches it rather than a reset for unread bytes.
+    async fn linger(&mut self, mut reader: ClientReader) {
         let _ = self.writer.shutdown().await;
         let mut dropped = 0usize;
         let _ = tokio::time::timeout(LINGER_TIMEOUT, async {

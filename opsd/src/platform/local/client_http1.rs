@@ -6,7 +6,8 @@
 //! The public port faces anyone, so the rules are strict where a lenient reading would let two
 //! servers disagree on where a request ends (request smuggling): a request with both
 //! Content-Length and Transfer-Encoding, with a Transfer-Encoding other than `chunked`, with
-//! Content-Length values that differ, or with a Transfer-Encoding in HTTP/1.0 is refused.
+//! Content-Length values that differ, with a Transfer-Encoding in HTTP/1.0, or with two Host
+//! headers is refused.
 //!
 //! invariant: a request head is at most 64 KiB and 100 headers; anything else unreadable is
 //! answered with a 4xx or 5xx naming what was wrong, and the connection is closed after it.
@@ -15,7 +16,7 @@ use std::mem::MaybeUninit;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use hyper::header::{
-    HeaderMap, HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, EXPECT, TRANSFER_ENCODING,
+    HeaderMap, HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, EXPECT, HOST, TRANSFER_ENCODING,
 };
 use hyper::http::{request, response};
 use hyper::{Method, Request, StatusCode, Uri, Version};
@@ -149,6 +150,12 @@ pub(super) fn parse_request_head(buffer: &mut BytesMut) -> Result<Option<ClientR
             Refusal::bad_request(format!("the value of the header {name} is invalid"))
         })?;
         headers.append(name, value);
+    }
+    // Two Host headers could name two sites to two readers (RFC 9112, section 3.2).
+    if headers.get_all(HOST).iter().nth(1).is_some() {
+        return Err(Refusal::bad_request(
+            "the request has more than one Host header",
+        ));
     }
     let framing = request_framing(&headers, version)?;
     let keep_alive = match version {
@@ -503,6 +510,9 @@ mod tests {
         assert!(differing.message.contains("differ"));
         let old = refused(b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n");
         assert!(old.message.contains("HTTP/1.0"));
+        let hosts = refused(b"GET / HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\n\r\n");
+        assert_eq!(hosts.status, StatusCode::BAD_REQUEST);
+        assert!(hosts.message.contains("more than one Host"));
     }
 
     #[test]
