@@ -61,6 +61,6 @@ cargo test --workspace --locked
 echo "==> opsd's store tests on PostgreSQL (OPSD_TEST_STORE=postgres)"
 opsd_lib_tests=$(cargo test --workspace --locked --lib --no-run --message-format=json 2>/dev/null \
   | python3 scripts/test_executable.py opsd lib)
-(cd opsd && OPSD_TEST_STORE=postgres "$opsd_lib_tests" store:: control:: auth:: ops::costs leadership follower)
+(cd opsd && OPSD_TEST_STORE=postgres "$opsd_lib_tests" store:: control:: auth:: ops::costs leadership follower dashboard::sessions)
 echo "==> no opsd or Steno process the tests started is left running"
 ./scripts/leftover-processes.sh "${CARGO_TARGET_DIR:-target}/debug"

@@ -218,7 +218,15 @@ pub async fn run(mut config: Config, environment: HashMap<String, String>) -> an
 
     // Tokens are created only now that everything listens, so the ones shown once are not lost
     // to a start that fails afterwards.
-    let sessions = Arc::new(Sessions::new());
+    // Sessions an earlier opsd, or the previous leader, started stay logged in.
+    let sessions = Arc::new(Sessions::kept_in(store.clone()));
+    match sessions.load(daemon.now_ms()).await {
+        Ok(0) => {}
+        Ok(loaded) => tracing::info!(sessions = loaded, "dashboard sessions carried over"),
+        Err(error) => {
+            tracing::warn!(error = %error, "cannot read the dashboard sessions; everyone logs in again")
+        }
+    }
     let login_link = match prepare_logins(&config, &store, &sessions, daemon.now_ms()).await {
         Ok(code) => code.map(|code| format!("http://{api_addr}/login?once={code}")),
         Err(error) => {

@@ -86,6 +86,51 @@ fn status_at(opsd: &Opsd) -> (Option<String>, Value) {
     (answered_by, response.json().unwrap())
 }
 
+/// Logs in to the dashboard through `opsd` with the operator token; the session cookie
+/// (`opsd_session=...`).
+fn dashboard_login(opsd: &Opsd) -> String {
+    let token = std::fs::read_to_string(opsd.dir.join("data/operator.token")).unwrap();
+    let response = no_redirects()
+        .post(format!("{}/login", opsd.api_url))
+        .form(&[("token", token.trim())])
+        .send()
+        .unwrap_or_else(|error| panic!("{} did not answer a login: {error}", opsd.api_url));
+    assert_eq!(
+        response.status(),
+        303,
+        "a login sends the browser to the page"
+    );
+    let cookie = response
+        .headers()
+        .get("set-cookie")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .expect("a login sets the session cookie")
+        .to_string();
+    assert!(cookie.starts_with("opsd_session="), "{cookie}");
+    cookie
+}
+
+/// What `opsd` answers the dashboard page with `cookie`: 200 for a live session, a redirect to
+/// the login page otherwise.
+fn dashboard_page_status(opsd: &Opsd, cookie: &str) -> u16 {
+    no_redirects()
+        .get(format!("{}/", opsd.api_url))
+        .header("cookie", cookie)
+        .send()
+        .unwrap_or_else(|error| panic!("{} did not answer the dashboard: {error}", opsd.api_url))
+        .status()
+        .as_u16()
+}
+
+fn no_redirects() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
 /// Waits until `opsd`'s API says the instance of `dir` leads (not lapsed); returns how long.
 async fn wait_for_leader(opsd: &Opsd, dir: &Path, within: Duration) -> Duration {
     let started = Instant::now();
@@ -321,6 +366,12 @@ fn assert_every_alias_write_made_once(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_follower_finishes_a_rollout_when_the_leader_is_killed_and_no_step_is_applied_twice() {
     let (fixture, traffic, mut pair, before) = deploy_on_a_pair("opsd_ha_kill").await;
+    // An on-call engineer logged in to the dashboard on the leader.
+    let cookie = blocking({
+        let via_a = pair.via_a.clone();
+        move || dashboard_login(&via_a)
+    })
+    .await;
     wait_for_canary_share(&fixture, 0.25).await;
     pair.a.child.kill().unwrap();
     let _ = pair.a.child.wait();
@@ -332,6 +383,18 @@ async fn the_follower_finishes_a_rollout_when_the_leader_is_killed_and_no_step_i
         killed_at.elapsed().as_secs_f64()
     );
     assert!(waited <= TAKEOVER_BOUND);
+    // The session the dead leader started is still good on the new one: nobody logs in again.
+    let (with_session, without) = blocking({
+        let via_b = pair.via_b.clone();
+        move || {
+            (
+                dashboard_page_status(&via_b, &cookie),
+                dashboard_page_status(&via_b, "opsd_session=made-up"),
+            )
+        }
+    })
+    .await;
+    assert_eq!((with_session, without), (200, 303));
     let rollout = wait_for_promotion(&pair.via_b, &fixture).await;
     assert_each_step_advanced_once(&pair.via_b, rollout["id"].as_str().unwrap());
 
@@ -386,8 +449,7 @@ async fn a_leader_paused_past_its_lease_is_fenced_and_exits_when_it_wakes() {
     .await;
     assert_eq!(code, 0, "{printed}");
     assert!(
-        printed.contains("leader: ")
-            && printed.contains("answered by a follower, from the store"),
+        printed.contains("leader: ") && printed.contains("answered by a follower, from the store"),
         "{printed}"
     );
 

@@ -202,7 +202,20 @@ async fn start_session(
             );
         }
     }
-    let session = state.sessions.create(token_hash, state.daemon.now_ms());
+    let session = match state
+        .sessions
+        .create(token_hash, state.daemon.now_ms())
+        .await
+    {
+        Ok(session) => session,
+        Err(error) => {
+            tracing::error!(error = %error, "cannot keep a dashboard session in the store");
+            return login_form(
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some("opsd cannot record the session in its store right now; try again"),
+            );
+        }
+    };
     let secure = headers
         .and_then(|headers| headers.get("x-forwarded-proto"))
         .is_some_and(|proto| proto.as_bytes() == b"https");
@@ -222,7 +235,16 @@ async fn start_session(
 /// Ends the browser's session (the request carries its CSRF token, like every change).
 async fn logout(State(state): State<ApiState>, headers: HeaderMap, _caller: Caller) -> Response {
     if let Some(id) = crate::api::cookie(&headers, SESSION_COOKIE) {
-        state.sessions.end(id);
+        if let Err(error) = state.sessions.end(id).await {
+            tracing::error!(error = %error, "cannot end a dashboard session in the store");
+            let body = serde_json::json!({ "error": {
+                "code": "store_unavailable",
+                "message": "opsd cannot record the logout in its store right now; the session is still live, log out again",
+            }});
+            return with_page_headers(
+                (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response(),
+            );
+        }
     }
     let mut response = StatusCode::NO_CONTENT.into_response();
     response.headers_mut().insert(

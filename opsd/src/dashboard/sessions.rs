@@ -1,7 +1,10 @@
 //! Dashboard sessions: a browser that logged in with an opsd token holds a random session id
 //! in an HttpOnly cookie. The daemon keeps, per session, only the SHA-256 of that id, the hash
-//! of the token it stands for (so a removed token ends its sessions at once), a CSRF token and
-//! an expiry. One-time login codes, printed by `opsd up`, turn into a session once.
+//! of the token it stands for (so a removed token ends its sessions at once) and an expiry; the
+//! CSRF token is derived from the id, so it is never kept anywhere. Sessions are written through
+//! to the store (`store/dashboard_sessions.rs`) and loaded from it when an opsd starts to lead,
+//! so a restart or a takeover by another instance does not log anyone out. One-time login codes,
+//! printed by `opsd up`, turn into a session once; they live only in the opsd that printed them.
 //! Both tables are bounded: at the bound the entry closest to expiry makes room. A session that
 //! ends before its expiry (logout, or making room) is announced, so its live feeds close at once.
 
@@ -11,6 +14,7 @@ use std::sync::Mutex;
 use tokio::sync::watch;
 
 use crate::auth::sha256_hex;
+use crate::store::{Store, StoreError, StoredSession};
 
 /// How long a session lasts after login (a working day, so a shift never re-logs in twice).
 pub const SESSION_LIFETIME_MS: i64 = 12 * 60 * 60 * 1000;
@@ -39,10 +43,19 @@ pub struct NewSession {
     pub expires_at_ms: i64,
 }
 
+/// What is kept of a session under its key.
+#[derive(Debug, Clone)]
+struct Kept {
+    token_hash: String,
+    expires_at_ms: i64,
+}
+
 /// The sessions and one-time codes of this opsd process.
 pub struct Sessions {
-    sessions: Mutex<HashMap<String, Session>>,
+    sessions: Mutex<HashMap<String, Kept>>,
     one_time_codes: Mutex<HashMap<String, (String, i64)>>,
+    /// Where sessions are written through to; `None` keeps them in memory only.
+    store: Option<Store>,
     /// Counts sessions ended before their expiry; watchers re-check theirs when it moves.
     ended: watch::Sender<u64>,
 }
@@ -52,6 +65,7 @@ impl Default for Sessions {
         Sessions {
             sessions: Mutex::default(),
             one_time_codes: Mutex::default(),
+            store: None,
             ended: watch::channel(0).0,
         }
     }
@@ -62,9 +76,44 @@ pub fn session_key(id: &str) -> String {
     sha256_hex(id.as_bytes())
 }
 
+/// The CSRF token of the session `id`: derived from the secret id, so it needs no keeping and
+/// cannot be guessed without the cookie, and differs from the key the session is kept under.
+fn csrf_token_of(id: &str) -> String {
+    sha256_hex(format!("opsd dashboard csrf token\n{id}").as_bytes())
+}
+
 impl Sessions {
+    /// Sessions kept in this process only.
     pub fn new() -> Sessions {
         Sessions::default()
+    }
+
+    /// Sessions written through to `store`; [`Sessions::load`] reads the ones it keeps.
+    pub fn kept_in(store: Store) -> Sessions {
+        Sessions {
+            store: Some(store),
+            ..Sessions::default()
+        }
+    }
+
+    /// Takes in the sessions the store keeps that are live at `now_ms` (those an earlier opsd,
+    /// or the previous leader, started); how many.
+    pub async fn load(&self, now_ms: i64) -> Result<usize, StoreError> {
+        let Some(store) = &self.store else {
+            return Ok(0);
+        };
+        let stored = store.live_dashboard_sessions(now_ms).await?;
+        let mut sessions = self.sessions.lock().expect("sessions lock");
+        for session in stored.into_iter().take(MAX_SESSIONS) {
+            sessions.insert(
+                session.key,
+                Kept {
+                    token_hash: session.token_hash,
+                    expires_at_ms: session.expires_at_ms,
+                },
+            );
+        }
+        Ok(sessions.len())
     }
 
     /// Wakes whenever a session ends before its expiry; check yours with [`Sessions::is_live`].
@@ -85,19 +134,22 @@ impl Sessions {
         self.ended.send_modify(|count| *count += 1);
     }
 
-    /// Starts a session for the token whose hash is `token_hash`.
-    pub fn create(&self, token_hash: &str, now_ms: i64) -> NewSession {
+    /// Starts a session for the token whose hash is `token_hash`, kept in the store first (a
+    /// session the store refused is not started).
+    pub async fn create(&self, token_hash: &str, now_ms: i64) -> Result<NewSession, StoreError> {
         let id = random_hex();
-        let session = Session {
-            token_hash: token_hash.to_string(),
-            csrf_token: random_hex(),
-            expires_at_ms: now_ms + SESSION_LIFETIME_MS,
-        };
-        let created = NewSession {
-            id: id.clone(),
-            csrf_token: session.csrf_token.clone(),
-            expires_at_ms: session.expires_at_ms,
-        };
+        let key = session_key(&id);
+        let expires_at_ms = now_ms + SESSION_LIFETIME_MS;
+        if let Some(store) = &self.store {
+            let stored = StoredSession {
+                key: key.clone(),
+                token_hash: token_hash.to_string(),
+                expires_at_ms,
+            };
+            store
+                .save_dashboard_session(&stored, now_ms, MAX_SESSIONS)
+                .await?;
+        }
         let made_room = {
             let mut sessions = self.sessions.lock().expect("sessions lock");
             sessions.retain(|_, kept| kept.expires_at_ms > now_ms);
@@ -105,13 +157,23 @@ impl Sessions {
             if full {
                 make_room(&mut sessions, |kept| kept.expires_at_ms);
             }
-            sessions.insert(session_key(&id), session);
+            sessions.insert(
+                key,
+                Kept {
+                    token_hash: token_hash.to_string(),
+                    expires_at_ms,
+                },
+            );
             full
         };
         if made_room {
             self.announce_end();
         }
-        created
+        Ok(NewSession {
+            csrf_token: csrf_token_of(&id),
+            id,
+            expires_at_ms,
+        })
     }
 
     /// The live session the cookie value `id` names, if any.
@@ -119,7 +181,11 @@ impl Sessions {
         let key = session_key(id);
         let mut sessions = self.sessions.lock().expect("sessions lock");
         match sessions.get(&key) {
-            Some(session) if session.expires_at_ms > now_ms => Some(session.clone()),
+            Some(kept) if kept.expires_at_ms > now_ms => Some(Session {
+                token_hash: kept.token_hash.clone(),
+                csrf_token: csrf_token_of(id),
+                expires_at_ms: kept.expires_at_ms,
+            }),
             Some(_) => {
                 sessions.remove(&key);
                 None
@@ -128,18 +194,24 @@ impl Sessions {
         }
     }
 
-    /// Ends the session `id` (logout). Returns whether it existed.
-    pub fn end(&self, id: &str) -> bool {
+    /// Ends the session `id` (logout), in the store first: a logout the store refused leaves the
+    /// session as it was, so it cannot come back with the next leader. Returns whether it
+    /// existed here.
+    pub async fn end(&self, id: &str) -> Result<bool, StoreError> {
+        let key = session_key(id);
+        if let Some(store) = &self.store {
+            store.end_dashboard_session(&key).await?;
+        }
         let removed = self
             .sessions
             .lock()
             .expect("sessions lock")
-            .remove(&session_key(id))
+            .remove(&key)
             .is_some();
         if removed {
             self.announce_end();
         }
-        removed
+        Ok(removed)
     }
 
     /// A code that logs in once as the token with hash `token_hash`, within
@@ -179,11 +251,11 @@ impl Sessions {
     }
 }
 
-/// Removes the entry that expires first.
+/// Removes the entry that expires first (of those, the smallest key: the store's choice too).
 fn make_room<V>(entries: &mut HashMap<String, V>, expiry: impl Fn(&V) -> i64) {
     if let Some(first) = entries
         .iter()
-        .min_by_key(|(_, value)| expiry(value))
+        .min_by(|left, right| (expiry(left.1), left.0).cmp(&(expiry(right.1), right.0)))
         .map(|(key, _)| key.clone())
     {
         entries.remove(&first);
@@ -212,45 +284,88 @@ pub fn same_secret(left: &str, right: &str) -> bool {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_session_is_found_by_its_id_until_it_expires_or_ends() {
+    #[tokio::test]
+    async fn a_session_is_found_by_its_id_until_it_expires_or_ends() {
         let sessions = Sessions::new();
-        let created = sessions.create("hash-of-token", 1_000);
+        let created = sessions.create("hash-of-token", 1_000).await.unwrap();
         let found = sessions.find(&created.id, 2_000).expect("a live session");
         assert_eq!(found.token_hash, "hash-of-token");
         assert_eq!(found.csrf_token, created.csrf_token);
         assert_ne!(created.id, created.csrf_token);
+        assert_ne!(session_key(&created.id), created.csrf_token);
         assert!(sessions.find("not-a-session", 2_000).is_none());
         assert!(sessions
             .find(&created.id, 1_000 + SESSION_LIFETIME_MS)
             .is_none());
         assert!(sessions.is_empty(), "an expired session is dropped");
 
-        let again = sessions.create("hash-of-token", 1_000);
+        let again = sessions.create("hash-of-token", 1_000).await.unwrap();
         let ended = sessions.ended();
         assert!(sessions.is_live(&session_key(&again.id), 2_000));
-        assert!(sessions.end(&again.id));
+        assert!(sessions.end(&again.id).await.unwrap());
         assert!(ended.has_changed().unwrap(), "a logout is announced");
         assert!(!sessions.is_live(&session_key(&again.id), 2_000));
         assert!(sessions.find(&again.id, 2_000).is_none());
-        assert!(!sessions.end(&again.id));
+        assert!(!sessions.end(&again.id).await.unwrap());
     }
 
-    #[test]
-    fn only_hashes_of_session_ids_are_kept() {
-        let sessions = Sessions::new();
-        let created = sessions.create("hash-of-token", 0);
-        let held = sessions.sessions.lock().unwrap();
+    #[tokio::test]
+    async fn only_hashes_of_session_ids_are_kept() {
+        let store = crate::store::test_store().await;
+        let sessions = Sessions::kept_in(store.clone());
+        let created = sessions.create("hash-of-token", 0).await.unwrap();
+        let held = sessions.sessions.lock().unwrap().clone();
         assert!(!held.contains_key(&created.id));
         assert!(held.contains_key(&sha256_hex(created.id.as_bytes())));
+        let stored = store.live_dashboard_sessions(0).await.unwrap();
+        assert_eq!(stored.len(), 1);
+        let row = format!("{stored:?}");
+        assert!(!row.contains(&created.id), "{row}");
+        assert!(!row.contains(&created.csrf_token), "{row}");
     }
 
-    #[test]
-    fn the_session_table_is_bounded() {
+    #[tokio::test]
+    async fn sessions_outlive_the_opsd_that_started_them_but_not_a_logout() {
+        let store = crate::store::test_store().await;
+        let first = Sessions::kept_in(store.clone());
+        let kept = first.create("operator-hash", 1_000).await.unwrap();
+        let ended = first.create("viewer-hash", 1_000).await.unwrap();
+        assert!(first.end(&ended.id).await.unwrap());
+
+        // The next opsd (a restart, or the instance that takes over the lease) loads them.
+        let next = Sessions::kept_in(store.clone());
+        assert_eq!(next.load(2_000).await.unwrap(), 1);
+        let found = next
+            .find(&kept.id, 2_000)
+            .expect("the session carried over");
+        assert_eq!(found.token_hash, "operator-hash");
+        assert_eq!(
+            found.csrf_token, kept.csrf_token,
+            "same CSRF token, never stored"
+        );
+        assert!(
+            next.find(&ended.id, 2_000).is_none(),
+            "a logout stays a logout"
+        );
+        // An expired one is not taken in.
+        let later = Sessions::kept_in(store);
+        assert_eq!(later.load(1_000 + SESSION_LIFETIME_MS).await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_session_the_store_refuses_is_not_started() {
+        let store = crate::store::test_store().await;
+        let sessions = Sessions::kept_in(store.refusing_writes("test-instance"));
+        assert!(sessions.create("operator-hash", 0).await.is_err());
+        assert!(sessions.is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_session_table_is_bounded() {
         let sessions = Sessions::new();
-        let first = sessions.create("first", 0);
+        let first = sessions.create("first", 0).await.unwrap();
         for at in 1..=MAX_SESSIONS as i64 {
-            sessions.create("later", at);
+            sessions.create("later", at).await.unwrap();
         }
         assert_eq!(sessions.len(), MAX_SESSIONS);
         assert!(

@@ -81,6 +81,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "leader lease",
         sql: include_str!("schema/0013_leader_lease.sql"),
     },
+    Migration {
+        version: 14,
+        name: "dashboard sessions",
+        sql: include_str!("schema/0014_dashboard_sessions.sql"),
+    },
 ];
 
 /// PostgreSQL's migrations. Its version 1 is the schema SQLite reaches at version 12 (with the
@@ -96,6 +101,11 @@ pub const POSTGRES_MIGRATIONS: &[Migration] = &[
         version: 2,
         name: "leader lease",
         sql: include_str!("schema/postgres/0002_leader_lease.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "dashboard sessions",
+        sql: include_str!("schema/postgres/0003_dashboard_sessions.sql"),
     },
 ];
 

@@ -16,6 +16,7 @@
 
 mod alarm_states;
 mod costs;
+mod dashboard_sessions;
 mod decided;
 mod drills;
 mod freezes;
@@ -51,6 +52,7 @@ use sqlx::{Any, AnyConnection, AnyPool, Connection, Transaction};
 
 pub use alarm_states::{AlarmStateRecord, AlarmTransitionRecord, ALARM_TRANSITIONS_KEPT};
 pub use costs::CostCheckRecord;
+pub use dashboard_sessions::StoredSession;
 pub use decided::DecidedStep;
 pub use drills::{DrillRecord, SnapshotRecord};
 pub use freezes::{FreezeRecord, ALL_SERVICES};
