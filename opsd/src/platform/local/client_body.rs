@@ -19,7 +19,8 @@ use bytes::{Bytes, BytesMut};
 use hyper::body::{Body, Frame, SizeHint};
 use tokio::net::tcp::OwnedReadHalf;
 
-use super::chunked_coding::{ChunkedDecoder, Decoded};
+use super::body_delimiting::{Remaining, Step};
+use super::chunked_coding::ChunkedDecoder;
 use super::client_http1::RequestFraming;
 use super::upstream_http1::READ_CHUNK;
 
@@ -63,16 +64,9 @@ impl ReaderReturn {
 pub(super) struct ClientBody {
     reader: Option<ClientReader>,
     remaining: Remaining,
-    back: Option<ReaderReturn>,
-}
-
-/// What is left of the body.
-enum Remaining {
-    Length(u64),
-    Chunked(ChunkedDecoder),
-    Done,
     /// The body broke or the client went away: nothing more is read.
-    Failed,
+    failed: bool,
+    back: Option<ReaderReturn>,
 }
 
 impl ClientBody {
@@ -81,6 +75,7 @@ impl ClientBody {
         ClientBody {
             reader: None,
             remaining: Remaining::Done,
+            failed: false,
             back: None,
         }
     }
@@ -96,6 +91,7 @@ impl ClientBody {
         let mut body = ClientBody {
             reader: Some(reader),
             remaining,
+            failed: false,
             back: Some(back.clone()),
         };
         if matches!(body.remaining, Remaining::Done) {
@@ -116,7 +112,7 @@ impl ClientBody {
         kind: io::ErrorKind,
         message: String,
     ) -> Poll<Option<io::Result<Frame<Bytes>>>> {
-        self.remaining = Remaining::Failed;
+        self.failed = true;
         Poll::Ready(Some(Err(io::Error::new(kind, message))))
     }
 }
@@ -127,14 +123,6 @@ impl Drop for ClientBody {
             back.put(reader, false);
         }
     }
-}
-
-/// What the buffer gave towards the body.
-enum Step {
-    Data(Bytes),
-    End,
-    NeedMore,
-    Invalid(String),
 }
 
 impl Body for ClientBody {
@@ -150,26 +138,10 @@ impl Body for ClientBody {
             let Some(reader) = body.reader.as_mut() else {
                 return Poll::Ready(None);
             };
-            let step = match &mut body.remaining {
-                Remaining::Failed => return Poll::Ready(None),
-                Remaining::Done | Remaining::Length(0) => Step::End,
-                Remaining::Length(left) => {
-                    if reader.buffer.is_empty() {
-                        Step::NeedMore
-                    } else {
-                        let take = usize::try_from(*left)
-                            .map_or(reader.buffer.len(), |left| left.min(reader.buffer.len()));
-                        *left -= take as u64;
-                        Step::Data(reader.buffer.split_to(take).freeze())
-                    }
-                }
-                Remaining::Chunked(decoder) => match decoder.decode(&mut reader.buffer) {
-                    Ok(Decoded::Data(data)) => Step::Data(data),
-                    Ok(Decoded::End) => Step::End,
-                    Ok(Decoded::NeedMore) => Step::NeedMore,
-                    Err(problem) => Step::Invalid(problem),
-                },
-            };
+            if body.failed {
+                return Poll::Ready(None);
+            }
+            let step = body.remaining.step(&mut reader.buffer);
             match step {
                 Step::Data(data) => {
                     // The upstream stops polling once the body says it ended, so the reader
@@ -210,17 +182,13 @@ impl Body for ClientBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        matches!(
-            self.remaining,
-            Remaining::Done | Remaining::Length(0) | Remaining::Failed
-        )
+        self.failed || self.remaining.is_end()
     }
 
     fn size_hint(&self) -> SizeHint {
-        match self.remaining {
-            Remaining::Length(left) => SizeHint::with_exact(left),
-            Remaining::Done | Remaining::Failed => SizeHint::with_exact(0),
-            Remaining::Chunked(_) => SizeHint::default(),
+        if self.failed {
+            return SizeHint::with_exact(0);
         }
+        self.remaining.size_hint()
     }
 }

@@ -5,6 +5,7 @@
 //! `opsd router` process of its own and releases outlive opsd, so traffic keeps flowing on the
 //! last split while opsd is away, and a restarted opsd re-adopts them.
 
+mod body_delimiting;
 mod chunked_coding;
 mod client_body;
 mod client_connection;

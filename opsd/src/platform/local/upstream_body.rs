@@ -14,7 +14,8 @@ use std::task::{ready, Context, Poll};
 use bytes::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
 
-use super::chunked_coding::{ChunkedDecoder, Decoded};
+use super::body_delimiting::{Remaining, Step};
+use super::chunked_coding::ChunkedDecoder;
 use super::upstream_connections::IdlePool;
 use super::upstream_http1::{Framing, Http1Connection};
 
@@ -24,15 +25,6 @@ pub(super) struct UpstreamBody {
     remaining: Remaining,
     keep_alive: bool,
     pool: IdlePool,
-}
-
-/// What is left of the body.
-#[derive(Debug)]
-enum Remaining {
-    Length(u64),
-    Chunked(ChunkedDecoder),
-    UntilClose,
-    Done,
 }
 
 impl UpstreamBody {
@@ -80,14 +72,6 @@ impl UpstreamBody {
     }
 }
 
-/// What the buffer gave towards the body.
-enum Step {
-    Data(Bytes),
-    End,
-    NeedMore,
-    Invalid(String),
-}
-
 impl Body for UpstreamBody {
     type Data = Bytes;
     type Error = io::Error;
@@ -101,35 +85,7 @@ impl Body for UpstreamBody {
             let Some(connection) = body.connection.as_mut() else {
                 return Poll::Ready(None);
             };
-            let step = match &mut body.remaining {
-                Remaining::Done => Step::End,
-                Remaining::Length(0) => Step::End,
-                Remaining::Length(left) => {
-                    let buffer = connection.buffer();
-                    if buffer.is_empty() {
-                        Step::NeedMore
-                    } else {
-                        let take = usize::try_from(*left)
-                            .map_or(buffer.len(), |left| left.min(buffer.len()));
-                        *left -= take as u64;
-                        Step::Data(buffer.split_to(take).freeze())
-                    }
-                }
-                Remaining::UntilClose => {
-                    let buffer = connection.buffer();
-                    if buffer.is_empty() {
-                        Step::NeedMore
-                    } else {
-                        Step::Data(buffer.split().freeze())
-                    }
-                }
-                Remaining::Chunked(decoder) => match decoder.decode(connection.buffer()) {
-                    Ok(Decoded::Data(data)) => Step::Data(data),
-                    Ok(Decoded::End) => Step::End,
-                    Ok(Decoded::NeedMore) => Step::NeedMore,
-                    Err(problem) => Step::Invalid(problem),
-                },
-            };
+            let step = body.remaining.step(connection.buffer());
             match step {
                 Step::Data(data) => {
                     // A server stops polling once the body says it ended, so the connection
@@ -173,14 +129,10 @@ impl Body for UpstreamBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        matches!(self.remaining, Remaining::Done | Remaining::Length(0))
+        self.remaining.is_end()
     }
 
     fn size_hint(&self) -> SizeHint {
-        match self.remaining {
-            Remaining::Length(left) => SizeHint::with_exact(left),
-            Remaining::Done => SizeHint::with_exact(0),
-            Remaining::Chunked(_) | Remaining::UntilClose => SizeHint::default(),
-        }
+        self.remaining.size_hint()
     }
 }
