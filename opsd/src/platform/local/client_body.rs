@@ -10,14 +10,17 @@
 //! read exactly to its end (`ReturnedReader::whole`); memory held per body is one socket read (16 KiB) plus one chunk size
 //! line (4 KiB).
 
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{ready, Context, Poll};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use hyper::body::{Body, Frame, SizeHint};
 use tokio::net::tcp::OwnedReadHalf;
+use tokio::time::{Instant, Sleep};
 
 use super::body_delimiting::{Remaining, Step};
 use super::chunked_coding::ChunkedDecoder;
@@ -67,6 +70,10 @@ pub(super) struct ClientBody {
     /// The body broke or the client went away: nothing more is read.
     failed: bool,
     back: Option<ReaderReturn>,
+    /// How long the body may go without a byte, and the timer of the current wait (set only
+    /// once a read has to wait).
+    idle_limit: Duration,
+    stalled: Option<Pin<Box<Sleep>>>,
 }
 
 impl ClientBody {
@@ -77,11 +84,18 @@ impl ClientBody {
             remaining: Remaining::Done,
             failed: false,
             back: None,
+            idle_limit: Duration::MAX,
+            stalled: None,
         }
     }
 
-    /// The body that follows a request head in `reader`, and where the reader comes back.
-    pub(super) fn new(reader: ClientReader, framing: RequestFraming) -> (ClientBody, ReaderReturn) {
+    /// The body that follows a request head in `reader`, and where the reader comes back; the
+    /// body fails once no byte arrived for `idle_limit`.
+    pub(super) fn new(
+        reader: ClientReader,
+        framing: RequestFraming,
+        idle_limit: Duration,
+    ) -> (ClientBody, ReaderReturn) {
         let back = ReaderReturn::default();
         let remaining = match framing {
             RequestFraming::Empty => Remaining::Done,
@@ -93,6 +107,8 @@ impl ClientBody {
             remaining,
             failed: false,
             back: Some(back.clone()),
+            idle_limit,
+            stalled: None,
         };
         if matches!(body.remaining, Remaining::Done) {
             body.finish();
@@ -162,7 +178,29 @@ impl Body for ClientBody {
                     );
                 }
                 Step::NeedMore => {
-                    match ready!(reader.poll_fill(context)) {
+                    let filled = match reader.poll_fill(context) {
+                        Poll::Ready(filled) => filled,
+                        Poll::Pending => {
+                            // A wait begins (or goes on): the client has `idle_limit` to send
+                            // the next byte.
+                            let limit = body.idle_limit;
+                            let stalled = body
+                                .stalled
+                                .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+                            ready!(stalled.as_mut().poll(context));
+                            return body.fail(
+                                io::ErrorKind::TimedOut,
+                                format!(
+                                    "the request body sent nothing for {} ms",
+                                    limit.as_millis()
+                                ),
+                            );
+                        }
+                    };
+                    if let Some(stalled) = body.stalled.as_mut() {
+                        stalled.as_mut().reset(Instant::now() + body.idle_limit);
+                    }
+                    match filled {
                         Ok(0) => return body.fail(
                             io::ErrorKind::UnexpectedEof,
                             "the client closed the connection before the end of its request body"

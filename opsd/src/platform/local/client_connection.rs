@@ -5,7 +5,8 @@
 //!
 //! Limits that keep one client from holding the router: a kept-alive connection with no request
 //! for 60 s is closed, a request head must arrive whole within 30 s of its first byte (or it is
-//! answered 408), and a head is at most 64 KiB. On shutdown, an idle connection is closed at
+//! answered 408), a head is at most 64 KiB, a request body may not pause for more than 60 s, and
+//! a client that does not read its answer for 60 s is let go. On shutdown, an idle connection is closed at
 //! once and a busy one after its answer (`connection: close`), within the router's drain time.
 //!
 //! invariant: an answer's body is sent exactly as its head delimits it; when that cannot be kept
@@ -56,6 +57,10 @@ pub(super) struct ConnectionLimits {
     pub(super) idle: Duration,
     /// How long a request head may take from its first byte to its end.
     pub(super) head: Duration,
+    /// How long a request body may go without a byte arriving.
+    pub(super) body_idle: Duration,
+    /// How long writing to the client may wait for it to read.
+    pub(super) send: Duration,
     /// How long open requests may take to finish once the router shuts down.
     pub(super) drain: Duration,
     /// How long connecting to a release may take.
@@ -67,6 +72,8 @@ impl Default for ConnectionLimits {
         ConnectionLimits {
             idle: Duration::from_secs(60),
             head: Duration::from_secs(30),
+            body_idle: Duration::from_secs(60),
+            send: Duration::from_secs(60),
             drain: Duration::from_secs(5),
             upstream_connect: Duration::from_secs(2),
         }
@@ -149,10 +156,10 @@ impl ClientConnection {
                 self.reader = Some(reader);
                 (ClientBody::empty(), None)
             } else {
-                if expects_continue && self.writer.write_all(CONTINUE).await.is_err() {
+                if expects_continue && !self.send(CONTINUE).await {
                     return;
                 }
-                let (body, back) = ClientBody::new(reader, framing);
+                let (body, back) = ClientBody::new(reader, framing, self.limits.body_idle);
                 (body, Some(back))
             };
             let proxying =
@@ -248,12 +255,7 @@ impl ClientConnection {
 
     /// Answers a refused request, then closes lingering.
     async fn refuse(&mut self, reader: ClientReader, refusal: &Refusal) {
-        if self
-            .writer
-            .write_all(&encode_refusal(refusal))
-            .await
-            .is_ok()
-        {
+        if self.send(&encode_refusal(refusal)).await {
             self.linger(reader).await;
         }
     }
@@ -353,9 +355,20 @@ impl ClientConnection {
         if self.out.is_empty() {
             return true;
         }
-        let written = self.writer.write_all(&self.out).await.is_ok();
+        let out = std::mem::take(&mut self.out);
+        let written = self.send(&out).await;
+        self.out = out;
         self.out.clear();
         written
+    }
+
+    /// Writes `bytes` to the client; whether they went within the send limit (a client that
+    /// stops reading its answer is let go).
+    async fn send(&mut self, bytes: &[u8]) -> bool {
+        matches!(
+            tokio::time::timeout(self.limits.send, self.writer.write_all(bytes)).await,
+            Ok(Ok(()))
+        )
     }
 }
 

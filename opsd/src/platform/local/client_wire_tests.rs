@@ -264,3 +264,65 @@ async fn a_broken_request_body_is_the_clients_fault_not_the_canarys() {
     assert!(answer.ends_with("2 218"), "{answer}");
     assert_eq!(total(&router, "web@canary").await.requests, 1);
 }
+
+/// An answer of 32 MiB, more than the sockets between a client and the router hold.
+fn huge_answer(_: &str) -> &'static [u8] {
+    static ANSWER: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    ANSWER.get_or_init(|| {
+        let mut answer =
+            format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", 32 << 20).into_bytes();
+        answer.resize(answer.len() + (32 << 20), b'x');
+        answer
+    })
+}
+
+#[tokio::test]
+async fn a_stalled_body_and_an_unread_answer_are_let_go() {
+    let upstream = start_upstream("patient", Behaviour::Answer).await;
+    let (huge, _) = super::router_wire_tests::start_raw_upstream(huge_answer, None).await;
+    let limits = ConnectionLimits {
+        body_idle: Duration::from_millis(300),
+        send: Duration::from_millis(300),
+        ..ConnectionLimits::default()
+    };
+    let (router, table) = router_with_limits(&[(RELEASE, upstream.addr)], limits).await;
+    split(&router, RELEASE, None, 0).await;
+
+    // A body that stops halfway: 408 naming the limit, not the release's failure.
+    let answer = exchange(
+        &router,
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc",
+    )
+    .await;
+    assert_eq!(statuses(&answer), vec![408], "{answer}");
+    assert!(answer.contains("sent nothing for 300 ms"), "{answer}");
+    let seen = total(&router, RELEASE).await;
+    assert_eq!((seen.requests, seen.errors), (0, 0));
+
+    // A client that asks for a huge answer and does not read it is dropped, not waited for.
+    table.lock().unwrap().insert("web@huge".to_string(), huge);
+    split(&router, "web@huge", None, 0).await;
+    let mut stream = TcpStream::connect(public(&router)).await.unwrap();
+    stream
+        .write_all(b"GET /huge HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut received = 0usize;
+    let mut piece = vec![0u8; 1 << 16];
+    let reading = async {
+        loop {
+            match stream.read(&mut piece).await {
+                Ok(0) | Err(_) => break,
+                Ok(read) => received += read,
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), reading)
+        .await
+        .expect("the router let the connection go");
+    assert!(
+        received < 32 << 20,
+        "the whole answer came: {received} bytes"
+    );
+}

@@ -41,6 +41,7 @@ use super::client_connection::{serve_connection, ConnectionLimits};
 use super::reclaimable_body::ReclaimableBody;
 use super::upstream_body::UpstreamBody;
 use super::upstream_connections::{SendFailure, UpstreamConnections};
+use super::upstream_http1::ClientBodyFailure;
 use crate::core::traffic::{SecondSample, TrafficSample};
 use crate::platform::{MetricSource, PlatformError, TrafficShifter, TrafficSplit};
 
@@ -416,9 +417,21 @@ impl ServiceRoute {
         }
         let response = match forwarded {
             Ok(response) => response,
-            Err(UpstreamFailure::ClientBody(message)) => {
-                tracing::debug!(service = %self.service, release = %release_id, error = %message, "a client's request body failed");
-                return json_error(StatusCode::BAD_REQUEST, "bad_request_body", &message);
+            Err(UpstreamFailure::ClientBody(failure)) => {
+                tracing::debug!(service = %self.service, release = %release_id, error = %failure.message, "a client's request body failed");
+                return if failure.timed_out {
+                    json_error(
+                        StatusCode::REQUEST_TIMEOUT,
+                        "request_timeout",
+                        &failure.message,
+                    )
+                } else {
+                    json_error(
+                        StatusCode::BAD_REQUEST,
+                        "bad_request_body",
+                        &failure.message,
+                    )
+                };
             }
             Err(failure) => {
                 tracing::warn!(service = %self.service, release = %release_id, error = %failure, "upstream request failed");
@@ -505,7 +518,7 @@ impl ServiceRoute {
                 .map_err(|failure| match failure {
                     SendFailure::NotConnected(message) => UpstreamFailure::NothingSent(message),
                     SendFailure::Failed(message) => UpstreamFailure::Failed(message),
-                    SendFailure::ClientBody(message) => UpstreamFailure::ClientBody(message),
+                    SendFailure::ClientBody(failure) => UpstreamFailure::ClientBody(failure),
                 })?;
         let (mut parts, body) = response.into_parts();
         remove_hop_by_hop_headers(&mut parts.headers);
@@ -596,15 +609,16 @@ enum UpstreamFailure {
     Failed(String),
     /// The client's request body failed (a broken chunk, the client gone): the client's fault,
     /// never counted against the release.
-    ClientBody(String),
+    ClientBody(ClientBodyFailure),
 }
 
 impl std::fmt::Display for UpstreamFailure {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            UpstreamFailure::NothingSent(message)
-            | UpstreamFailure::Failed(message)
-            | UpstreamFailure::ClientBody(message) => formatter.write_str(message),
+            UpstreamFailure::NothingSent(message) | UpstreamFailure::Failed(message) => {
+                formatter.write_str(message)
+            }
+            UpstreamFailure::ClientBody(failure) => formatter.write_str(&failure.message),
         }
     }
 }
@@ -927,9 +941,9 @@ pub(super) mod tests {
     }
 
     async fn echo_body(request: axum::extract::Request) -> String {
-        let bytes = axum::body::to_bytes(request.into_body(), usize::MAX)
-            .await
-            .unwrap();
+        let Ok(bytes) = axum::body::to_bytes(request.into_body(), usize::MAX).await else {
+            return "the body did not arrive whole".to_string();
+        };
         let checksum: u64 = bytes.iter().map(|byte| u64::from(*byte)).sum();
         format!("{} {checksum}", bytes.len())
     }

@@ -21,7 +21,7 @@ use super::router::tests::{
 /// A release written by hand. It reads each request head (and a Content-Length body), writes
 /// what `answer` gives for the request line, then closes the connection, or with `idle` keeps it
 /// open that long for the next request. Returns its address and the connections it accepted.
-async fn start_raw_upstream(
+pub(super) async fn start_raw_upstream(
     answer: fn(&str) -> &'static [u8],
     idle: Option<Duration>,
 ) -> (SocketAddr, Arc<AtomicUsize>) {

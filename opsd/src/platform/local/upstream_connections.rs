@@ -15,7 +15,7 @@ use tokio::net::TcpStream;
 
 use super::reclaimable_body::ReclaimableBody;
 use super::upstream_body::UpstreamBody;
-use super::upstream_http1::{ExchangeFailure, Http1Connection};
+use super::upstream_http1::{ClientBodyFailure, ExchangeFailure, Http1Connection};
 
 /// Idle connections kept per client connection: the stable and the canary release.
 const KEPT_PER_CLIENT_CONNECTION: usize = 2;
@@ -29,7 +29,7 @@ pub(super) enum SendFailure {
     /// The request was sent (perhaps in part) and failed.
     Failed(String),
     /// The client's request body failed while it was sent.
-    ClientBody(String),
+    ClientBody(ClientBodyFailure),
 }
 
 /// Where the idle connections of one client connection wait; response bodies hand theirs back.
@@ -93,8 +93,8 @@ impl UpstreamConnections {
                 Err(ExchangeFailure::NoAnswer {
                     body_sent: false, ..
                 }) if head.method.is_safe() => {}
-                Err(ExchangeFailure::ClientBody(message)) => {
-                    return Err(SendFailure::ClientBody(message))
+                Err(ExchangeFailure::ClientBody(failure)) => {
+                    return Err(SendFailure::ClientBody(failure))
                 }
                 Err(failure) => return Err(SendFailure::Failed(failure.message().to_string())),
             }
@@ -103,7 +103,7 @@ impl UpstreamConnections {
         match connection.exchange(&head, &mut body).await {
             Ok(response) => Ok(self.response(connection, response)),
             Err(ExchangeFailure::HeadNotSent(message)) => Err(SendFailure::NotConnected(message)),
-            Err(ExchangeFailure::ClientBody(message)) => Err(SendFailure::ClientBody(message)),
+            Err(ExchangeFailure::ClientBody(failure)) => Err(SendFailure::ClientBody(failure)),
             Err(failure) => Err(SendFailure::Failed(failure.message().to_string())),
         }
     }

@@ -69,7 +69,7 @@ pub(super) enum ExchangeFailure {
     NoAnswer { body_sent: bool, message: String },
     /// The client's request body failed (broken, or the client went away): the release is not
     /// to blame.
-    ClientBody(String),
+    ClientBody(ClientBodyFailure),
     /// Anything else: a broken answer, a reset mid-head.
     Failed(String),
 }
@@ -79,10 +79,18 @@ impl ExchangeFailure {
         match self {
             ExchangeFailure::HeadNotSent(message)
             | ExchangeFailure::NoAnswer { message, .. }
-            | ExchangeFailure::ClientBody(message)
             | ExchangeFailure::Failed(message) => message,
+            ExchangeFailure::ClientBody(failure) => &failure.message,
         }
     }
+}
+
+/// Why a client's request body stopped before its end: the client's doing, not the release's.
+#[derive(Debug)]
+pub(super) struct ClientBodyFailure {
+    pub(super) message: String,
+    /// The client paused its body past the router's limit.
+    pub(super) timed_out: bool,
 }
 
 /// One connection to a release; see the module documentation.
@@ -159,8 +167,8 @@ impl Http1Connection {
             tokio::select! {
                 head = &mut receiving => break head?,
                 outcome = &mut sending, if body_outcome.is_none() => {
-                    if let Err(BodyWriteError::Client(message)) = &outcome {
-                        return Err(ExchangeFailure::ClientBody(message.clone()));
+                    if let Err(BodyWriteError::Client(failure)) = outcome {
+                        return Err(ExchangeFailure::ClientBody(failure));
                     }
                     body_outcome = Some(outcome);
                 }
@@ -187,8 +195,8 @@ impl Http1Connection {
 
 /// Why streaming a request body stopped.
 enum BodyWriteError {
-    /// The client's body failed (it went away, or sent a broken chunk).
-    Client(String),
+    /// The client's body failed (it went away, stalled, or sent a broken chunk).
+    Client(ClientBodyFailure),
     /// The release stopped reading; its answer may still come.
     Upstream,
 }
@@ -201,9 +209,10 @@ async fn write_body<W: AsyncWrite + Unpin>(
 ) -> Result<(), BodyWriteError> {
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|error| {
-            BodyWriteError::Client(format!(
-                "the client's request body to {upstream} failed: {error}"
-            ))
+            BodyWriteError::Client(ClientBodyFailure {
+                message: format!("the client's request body to {upstream} failed: {error}"),
+                timed_out: error.kind() == io::ErrorKind::TimedOut,
+            })
         })?;
         let Ok(data) = frame.into_data() else {
             continue; // trailers are not forwarded
