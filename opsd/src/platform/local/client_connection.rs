@@ -22,7 +22,7 @@ use std::time::Duration;
 use bytes::{BufMut, BytesMut};
 use http_body_util::BodyExt;
 use hyper::body::Body;
-use hyper::{Request, StatusCode};
+use hyper::{Method, Request, Response, StatusCode, Version};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
@@ -32,10 +32,10 @@ use tokio::time::Instant;
 use super::chunked_coding::{encode_chunk, LAST_CHUNK};
 use super::client_body::{ClientBody, ClientReader};
 use super::client_http1::{
-    answer_framing, encode_answer_head, encode_refusal, parse_request_head, AnswerFraming,
-    ClientRequest, Refusal, RequestFraming, MAX_HEAD_BYTES,
+    answer_framing, encode_answer_head, parse_request_head, AnswerFraming, ClientRequest, Refusal,
+    RequestFraming, MAX_HEAD_BYTES,
 };
-use super::router::{ProxyBody, ServiceRoute};
+use super::router::{json_error, ProxyBody, ServiceRoute};
 use super::upstream_connections::UpstreamConnections;
 
 /// How long the router reads and drops what a refused client still sends before closing, so
@@ -183,21 +183,15 @@ impl ClientConnection {
                     unread = Some(returned.reader);
                 }
             }
-            let (answer_parts, answer_body) = answer.into_parts();
-            let framing = answer_framing(
-                &method,
-                version,
-                &answer_parts,
-                answer_body.size_hint().exact(),
-            );
-            let keep = keep_alive
-                && self.reader.is_some()
-                && framing != AnswerFraming::UntilClose
-                && !*self.shutdown.borrow();
-            self.out.clear();
-            encode_answer_head(&answer_parts, version, framing, keep, &mut self.out);
-            let answered_whole = self.write_body(answer_body, framing).await;
-            if !(keep && answered_whole) {
+            let kept = self
+                .write_answer(
+                    answer,
+                    &method,
+                    version,
+                    keep_alive && self.reader.is_some(),
+                )
+                .await;
+            if !kept {
                 if let Some(reader) = unread {
                     self.linger(reader).await;
                 }
@@ -253,11 +247,29 @@ impl ClientConnection {
         }
     }
 
-    /// Answers a refused request, then closes lingering.
+    /// Writes `answer` to a request made with `method` in `version`; whether the connection
+    /// can take another request (`keep_alive`, and the answer went out whole as its head said).
+    async fn write_answer(
+        &mut self,
+        answer: Response<ProxyBody>,
+        method: &Method,
+        version: Version,
+        keep_alive: bool,
+    ) -> bool {
+        let (parts, body) = answer.into_parts();
+        let framing = answer_framing(method, version, &parts, body.size_hint().exact());
+        let keep = keep_alive && framing != AnswerFraming::UntilClose && !*self.shutdown.borrow();
+        self.out.clear();
+        encode_answer_head(&parts, version, framing, keep, &mut self.out);
+        self.write_body(body, framing).await && keep
+    }
+
+    /// Answers a refused request with the router's JSON error, then closes lingering.
     async fn refuse(&mut self, reader: ClientReader, refusal: &Refusal) {
-        if self.send(&encode_refusal(refusal)).await {
-            self.linger(reader).await;
-        }
+        let answer = json_error(refusal.status, refusal.code, &refusal.message);
+        self.write_answer(answer, &Method::GET, Version::HTTP_11, false)
+            .await;
+        self.linger(reader).await;
     }
 
     /// Closes the write side, then reads and drops what the client still sends for a moment, so

@@ -10,11 +10,12 @@
 //! headers is refused.
 //!
 //! invariant: a request head is at most 64 KiB and 100 headers; anything else unreadable is
-//! answered with a 4xx or 5xx naming what was wrong, and the connection is closed after it.
+//! refused with a 4xx or 5xx naming what was wrong (the serving loop answers it as the router's
+//! JSON error and closes the connection after it).
 
 use std::mem::MaybeUninit;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{BufMut, BytesMut};
 use hyper::header::{
     HeaderMap, HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, EXPECT, HOST, TRANSFER_ENCODING,
 };
@@ -369,29 +370,6 @@ pub(super) fn encode_answer_head(
     into.put_slice(b"\r\n");
 }
 
-/// The whole answer to a request the router refuses itself: a JSON error, and the connection
-/// closes after it.
-pub(super) fn encode_refusal(refusal: &Refusal) -> Bytes {
-    let body = serde_json::json!({ "error": { "code": refusal.code, "message": refusal.message } })
-        .to_string();
-    let mut answer = BytesMut::with_capacity(160 + body.len());
-    answer.put_slice(b"HTTP/1.1 ");
-    answer.put_slice(refusal.status.as_str().as_bytes());
-    answer.put_u8(b' ');
-    answer.put_slice(
-        refusal
-            .status
-            .canonical_reason()
-            .unwrap_or("Error")
-            .as_bytes(),
-    );
-    answer.put_slice(b"\r\ncontent-type: application/json\r\ncontent-length: ");
-    answer.put_slice(body.len().to_string().as_bytes());
-    answer.put_slice(b"\r\nconnection: close\r\n\r\n");
-    answer.put_slice(body.as_bytes());
-    answer.freeze()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -653,24 +631,5 @@ mod tests {
             ),
             "HTTP/1.1 599 Unknown\r\nconnection: close\r\n\r\n"
         );
-    }
-
-    #[test]
-    fn a_refusal_is_a_whole_json_answer_that_closes() {
-        let refusal = refused(b"GET / HTTP/1.1\r\nContent-Length: x\r\n\r\n");
-        let wire = encode_refusal(&refusal);
-        let mut headers = [httparse::EMPTY_HEADER; 8];
-        let mut parsed = httparse::Response::new(&mut headers);
-        let httparse::Status::Complete(length) = parsed.parse(&wire).unwrap() else {
-            panic!("partial refusal");
-        };
-        assert_eq!(parsed.code, Some(400));
-        let body: serde_json::Value = serde_json::from_slice(&wire[length..]).unwrap();
-        assert_eq!(body["error"]["code"], "bad_request");
-        assert!(body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("Content-Length \"x\""));
-        assert!(String::from_utf8_lossy(&wire).contains("connection: close\r\n"));
     }
 }

@@ -326,3 +326,26 @@ async fn a_stalled_body_and_an_unread_answer_are_let_go() {
         "the whole answer came: {received} bytes"
     );
 }
+
+#[tokio::test]
+async fn a_refusal_is_a_whole_json_answer_that_closes() {
+    let router = router().await;
+    let wire = exchange(&router, b"GET / HTTP/1.1\r\nContent-Length: x\r\n\r\n").await;
+    let mut headers = [httparse::EMPTY_HEADER; 8];
+    let mut parsed = httparse::Response::new(&mut headers);
+    let httparse::Status::Complete(length) = parsed.parse(wire.as_bytes()).unwrap() else {
+        panic!("partial refusal: {wire}");
+    };
+    assert_eq!(parsed.code, Some(400));
+    let body: serde_json::Value = serde_json::from_slice(&wire.as_bytes()[length..]).unwrap();
+    assert_eq!(body["error"]["code"], "bad_request");
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("Content-Length \"x\""));
+    assert!(wire.contains("connection: close\r\n"), "{wire}");
+    assert!(
+        wire.contains("content-type: application/json\r\n"),
+        "{wire}"
+    );
+}

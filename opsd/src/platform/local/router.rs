@@ -764,7 +764,8 @@ fn new_request_id() -> Option<HeaderValue> {
     HeaderValue::from_str(text).ok()
 }
 
-fn json_error(status: StatusCode, code: &str, message: &str) -> Response<ProxyBody> {
+/// The router's own answer: `{"error": {"code", "message"}}` with `status`.
+pub(super) fn json_error(status: StatusCode, code: &str, message: &str) -> Response<ProxyBody> {
     let body = serde_json::json!({ "error": { "code": code, "message": message } }).to_string();
     let mut response = Response::new(
         Full::new(Bytes::from(body))
