@@ -237,13 +237,12 @@ async fn logout(State(state): State<ApiState>, headers: HeaderMap, _caller: Call
     if let Some(id) = crate::api::cookie(&headers, SESSION_COOKIE) {
         if let Err(error) = state.sessions.end(id).await {
             tracing::error!(error = %error, "cannot end a dashboard session in the store");
-            let body = serde_json::json!({ "error": {
-                "code": "store_unavailable",
-                "message": "opsd cannot record the logout in its store right now; the session is still live, log out again",
-            }});
-            return with_page_headers(
-                (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response(),
+            let refused = ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                "opsd cannot record the logout in its store right now; the session is still live, log out again",
             );
+            return with_page_headers(refused.into_response());
         }
     }
     let mut response = StatusCode::NO_CONTENT.into_response();
